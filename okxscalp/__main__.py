@@ -1,0 +1,3 @@
+from okxscalp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Command line: `okxscalp [--exchange ...] [--headless]` runs the engine (console by default);
+subcommands `sim`, `config`, `screenshots` are registered by the package that owns them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes `register(subparsers)`; it adds its subcommand with `set_defaults(handler=...)`.
+# Registration must stay cheap: handlers import their heavy modules lazily.
+SUBCOMMAND_MODULES = (
+    "okxscalp.sim.cli",
+    "okxscalp.config.cli",
+    "okxscalp.tui.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="okxscalp",
+        description=(
+            "OKX USDT-perpetual scalping engine with an operator console. With no subcommand it "
+            "starts the console and the engine against the embedded OKX simulator."
+        ),
+    )
+    parser.add_argument(
+        "--exchange",
+        choices=["sim", "okx-demo", "okx-live"],
+        default=None,
+        help="exchange profile (default: the config's, `sim` in the shipped config)",
+    )
+    parser.add_argument("--config", default=None, help="config file (default: config/default.yaml)")
+    parser.add_argument("--headless", action="store_true", help="run the engine without the console")
+    parser.add_argument("--live", action="store_true", help="required together with --exchange okx-live")
+    parser.add_argument("--speed", type=float, default=None, help="simulator speed factor (sim only)")
+    parser.add_argument("--seed", type=int, default=None, help="simulator seed (sim only)")
+    parser.add_argument("--journal", default=None, help="journal SQLite path (default: from config)")
+    parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from okxscalp.app import run_main
+
+        handler = run_main
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

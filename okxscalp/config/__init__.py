@@ -1,0 +1,1 @@
+"""Config: YAML loading, validation with key paths, and the one ParameterProvider."""

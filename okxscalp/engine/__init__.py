@@ -1,0 +1,1 @@
+"""The trading engine: indicators, regimes, signals, risk, execution, journal, orchestration."""

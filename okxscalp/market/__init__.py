@@ -1,0 +1,1 @@
+"""Market data: the freshness-checked registry, the event bus, and the feed coordinator."""

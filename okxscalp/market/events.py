@@ -1,0 +1,37 @@
+"""Events that every observer (console, log, counters, journal) reads from one bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from okxscalp.okx.health import ConnectionHealth
+
+
+class FallbackKind(str, Enum):
+    STALE_REFUSED = "stale_refused"  # a read was refused: no fresh enough price for its purpose
+    REST_FALLBACK = "rest_fallback"  # an EXIT read was served from a REST ticker
+    LAGGING = "lagging"  # connection up, a subscribed symbol silent beyond its threshold
+    FORCED_RECONNECT = "forced_reconnect"  # persistent lag forced a reconnect
+    CANDLE_POLL = "candle_poll"  # business feed down: candles polled over REST
+    BREAKER = "breaker"  # reconnect storm breaker tripped or reset
+    ENTRY_GATE = "entry_gate"  # entries closed or reopened (private stream, breaker, operator)
+    MALFORMED = "malformed"  # a malformed exchange message was dropped
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackEvent:
+    time: float  # wall clock, epoch seconds
+    component: str  # registry | ws.public | executor | ...
+    symbol: str  # instId or "" when not symbol-specific
+    kind: FallbackKind
+    detail: str
+    source: str  # what was used instead: rest | none | ws | ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    health: ConnectionHealth
+
+
+BusEvent = FallbackEvent | HealthChanged

@@ -1,0 +1,45 @@
+"""The health model of one WebSocket connection, as the console shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class ConnectionState(str, Enum):
+    CONNECTING = "connecting"
+    LOGGING_IN = "logging_in"
+    SUBSCRIBING = "subscribing"
+    UP = "up"  # connected, logged in where needed, every subscription acked
+    RECONNECTING = "reconnecting"  # waiting for the next retry
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class ConnectionHealth:
+    name: str  # public | business | private
+    state: ConnectionState = ConnectionState.CONNECTING
+    since_mono: float = 0.0  # monotonic time the state was entered
+    last_message_mono: float | None = None
+    messages: int = 0
+    malformed: int = 0
+    reconnects: int = 0
+    last_error: str = ""
+    next_retry_mono: float | None = None  # while RECONNECTING
+    lagging: frozenset[str] = field(default_factory=frozenset)  # instIds silent beyond threshold
+    breaker_open: bool = False  # reconnect storm circuit breaker tripped
+
+    def copy(self) -> ConnectionHealth:
+        return ConnectionHealth(
+            self.name,
+            self.state,
+            self.since_mono,
+            self.last_message_mono,
+            self.messages,
+            self.malformed,
+            self.reconnects,
+            self.last_error,
+            self.next_retry_mono,
+            self.lagging,
+            self.breaker_open,
+        )
