@@ -1,0 +1,300 @@
+"""The operator console: runs the engine as a worker on its own event loop and samples its snapshot.
+
+The engine is injected (STYLE 5); the app only reads `snapshot()` a few times a second and calls the
+`EngineControl` actions, each of which returns as soon as it is requested. Nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from okxscalp.engine.views import EngineSnapshot
+from okxscalp.okx.models import symbol_of
+from okxscalp.tui.commands import ConsoleCommands, console_bindings
+from okxscalp.tui.engine_port import ConsoleEngine
+from okxscalp.tui.keyed_table import KeyedTable
+from okxscalp.tui.messages import EngineSampled, EventFilterChanged
+from okxscalp.tui.panes.connections import ConnectionsPane
+from okxscalp.tui.panes.events import EventsPane
+from okxscalp.tui.panes.freshness import FreshnessPane
+from okxscalp.tui.panes.positions import PositionsPane
+from okxscalp.tui.rows import EventFilter, header_line
+from okxscalp.tui.screens.confirm import ConfirmScreen
+from okxscalp.tui.screens.event_filter import EventFilterScreen
+from okxscalp.tui.screens.help import HelpScreen
+from okxscalp.tui.screens.inspector import InspectorScreen
+
+# 4 Hz: ages read smoothly and a render never costs the engine more than a sliver of each second.
+DEFAULT_REFRESH_HZ = 4.0
+# How long quitting waits for the engine to wind down after cancelling it.
+ENGINE_STOP_TIMEOUT_S = 10.0
+
+# Actions that need an engine snapshot to make sense; before the first one they are disabled.
+NEEDS_POSITIONS = frozenset({"close_position"})
+NEEDS_SYMBOLS = frozenset({"inspect"})
+
+
+class ConsoleApp(App[int]):
+    CSS = """
+    Screen {
+        layout: vertical;
+    }
+    #header {
+        height: 1;
+        background: $panel;
+    }
+    FreshnessPane, ConnectionsPane, PositionsPane, EventsPane {
+        height: auto;
+        border-top: solid $primary;
+        border-title-color: $text;
+        border-title-style: bold;
+    }
+    FreshnessPane {
+        max-height: 40%;
+    }
+    PositionsPane {
+        max-height: 30%;
+    }
+    EventsPane {
+        height: 1fr;
+        min-height: 4;
+    }
+    #events {
+        height: 1fr;
+    }
+    #event-counts, #position-sources {
+        height: 1;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[Binding]] = console_bindings()
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, engine: ConsoleEngine, *, refresh_hz: float = DEFAULT_REFRESH_HZ, run_engine: bool = True) -> None:
+        super().__init__()
+        self.engine = engine
+        self.refresh_hz = refresh_hz
+        self.run_engine = run_engine
+        self.snapshot: EngineSnapshot | None = None
+        self.entries_paused = False  # by the operator (space) or by a flatten, until resumed
+        self.engine_problem = ""
+        self._engine_worker: Worker[None] | None = None
+        self.title = "okxscalp"
+
+    # ---- layout and refresh -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        yield FreshnessPane(id="freshness-pane")
+        yield ConnectionsPane(id="connections-pane")
+        yield PositionsPane(id="positions-pane")
+        yield EventsPane(id="events-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.run_engine:
+            self._engine_worker = self.run_worker(
+                self.engine.run(), name="engine", group="engine", exit_on_error=False
+            )
+        self.set_interval(1.0 / self.refresh_hz, self.sample_engine)
+        self.sample_engine()
+        self.query_one("#freshness", KeyedTable).focus()
+
+    def sample_engine(self) -> None:
+        """Timer tick: read one snapshot; rendering happens in the (replaceable) message handler."""
+        self.post_message(EngineSampled(self.engine.snapshot(), time.monotonic()))
+
+    @on(EngineSampled)
+    def show_snapshot(self, message: EngineSampled) -> None:
+        previous = self.snapshot
+        self.snapshot = snapshot = message.snapshot
+        if previous is None or bool(previous.positions) != bool(snapshot.positions) or (
+            bool(previous.quotes) != bool(snapshot.quotes)
+        ):
+            self.refresh_bindings()
+        if isinstance(self.screen, ModalScreen):
+            return  # the panes are hidden behind a dialog: don't spend the loop on them
+        with self.batch_update():
+            self.query_one("#header", Static).update(header_line(snapshot.header, engine_problem=self.engine_problem))
+            self.query_one(FreshnessPane).show(snapshot.quotes)
+            self.query_one(ConnectionsPane).show(snapshot.connections, message.now_mono)
+            self.query_one(PositionsPane).show(snapshot.positions)
+            self.query_one(EventsPane).show(snapshot.recent_events, snapshot.event_counts)
+
+    # ---- engine worker --------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures surface: the engine stopping is shown, never swallowed."""
+        worker = event.worker
+        if worker.name != "engine":
+            return
+        if event.state is WorkerState.ERROR:
+            self.engine_problem = f"ENGINE FAILED: {worker.error!r}"
+            self.notify(self.engine_problem, severity="error", timeout=30)
+        elif event.state is WorkerState.SUCCESS:
+            self.engine_problem = "ENGINE STOPPED"
+            self.notify("The engine stopped.", severity="warning", timeout=30)
+
+    async def stop_engine(self) -> None:
+        worker = self._engine_worker
+        if worker is None or worker.is_finished:
+            return
+        worker.cancel()
+        try:
+            await worker.wait()
+        except Exception:  # cancelled or failed while stopping: either way it is no longer running
+            return
+
+    # ---- selection ------------------------------------------------------------------------------
+
+    def _focused_table_id(self) -> str | None:
+        focused = self.focused
+        return focused.id if isinstance(focused, KeyedTable) else None
+
+    def _inspect_target(self) -> tuple[str, str, str] | None:
+        """(instId, regime, note) of the selected position (focused) or symbol, if any."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        if self._focused_table_id() == "positions":
+            position = self.query_one(PositionsPane).selected
+            if position is not None:
+                if position.entry_regime:
+                    return position.inst_id, position.entry_regime, "position's entry regime"
+                current = self._current_regime(position.inst_id)
+                return position.inst_id, current, f"ORPHAN: no entry regime; showing current ({current})"
+        inst_id = self.query_one(FreshnessPane).table.selected_key
+        if inst_id is None:
+            return None
+        return inst_id, self._current_regime(inst_id), "current regime"
+
+    def _current_regime(self, inst_id: str) -> str:
+        snapshot = self.snapshot
+        for quote in snapshot.quotes if snapshot else ():
+            if quote.inst_id == inst_id and quote.regime:
+                return quote.regime
+        return "ranging"  # not yet detected: the inspector lets the operator switch regimes (1/2/3)
+
+    # ---- actions --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        snapshot = self.snapshot
+        if action in NEEDS_POSITIONS:
+            return bool(snapshot and snapshot.positions) or None
+        if action in NEEDS_SYMBOLS:
+            return bool(snapshot and snapshot.quotes) or None
+        return True
+
+    def action_reconnect(self) -> None:
+        connection = self.query_one(ConnectionsPane).table.selected_key
+        if self._focused_table_id() != "connections":
+            connection = None
+        self.engine.request_reconnect(connection)
+        self.notify(f"Reconnect requested: {connection or 'all connections'}")
+
+    def action_flatten(self) -> None:
+        count = len(self.snapshot.positions) if self.snapshot else 0
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self.engine.request_flatten()
+                self.entries_paused = True
+                self.notify("Flatten requested: cancelling orders, closing positions; entries halted.")
+
+        self.push_screen(
+            ConfirmScreen(
+                "Flatten all?",
+                f"Cancel every open order and close all {count} position(s) reduce-only. "
+                "Entries stay halted until you resume them (space).",
+            ),
+            confirmed,
+        )
+
+    def action_close_position(self) -> None:
+        position = self.query_one(PositionsPane).selected
+        if position is None:
+            self.notify("No position selected.", severity="warning")
+            return
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self.engine.request_close(position.inst_id, position.side)
+                self.notify(f"Close requested: {symbol_of(position.inst_id)} {position.side}")
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Close {symbol_of(position.inst_id)} {position.side}?",
+                f"Close {position.size:g} contracts of {position.inst_id} {position.side} reduce-only at market.",
+            ),
+            confirmed,
+        )
+
+    def action_inspect(self) -> None:
+        target = self._inspect_target()
+        if target is None:
+            self.notify("Select a symbol or a position first.", severity="warning")
+            return
+        inst_id, regime, note = target
+        self.push_screen(InspectorScreen(self.engine.explain, inst_id, regime, note=note))
+
+    @on(DataTable.RowSelected, "#freshness, #positions")
+    def _row_chosen(self) -> None:
+        self.action_inspect()
+
+    def action_toggle_entries(self) -> None:
+        if self.entries_paused:
+            self.engine.resume_entries()
+            self.entries_paused = False
+            self.notify("Entries resumed.")
+        else:
+            self.engine.pause_entries()
+            self.entries_paused = True
+            self.notify("Entries paused; open positions stay managed.")
+
+    def action_filter_events(self) -> None:
+        def chosen(event_filter: EventFilter | None) -> None:
+            if event_filter is not None:
+                self.post_message(EventFilterChanged(event_filter))
+
+        self.push_screen(EventFilterScreen(self.query_one(EventsPane).event_filter), chosen)
+
+    @on(EventFilterChanged)
+    def _filter_changed(self, message: EventFilterChanged) -> None:
+        self.query_one(EventsPane).set_filter(message.event_filter)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        count = len(self.snapshot.positions) if self.snapshot else 0
+        if not count:
+            await self._quit()
+            return
+
+        async def confirmed(answer: bool | None) -> None:
+            if answer:
+                await self._quit()
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Quit with {count} open position(s)?",
+                "They stay open on the exchange, protected by their attached TP/SL orders. "
+                "Nothing will manage them until okxscalp runs again.",
+            ),
+            confirmed,
+        )
+
+    async def _quit(self) -> None:
+        await self.stop_engine()
+        self.exit(1 if self.engine_problem.startswith("ENGINE FAILED") else 0)

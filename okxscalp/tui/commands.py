@@ -1,0 +1,114 @@
+"""Every operator action in one registry: key bindings, the command palette and the help screen
+all read this table, so a key can't exist in one and be missing from another (STYLE 12)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleAction:
+    action: str  # the App method is action_<action>
+    key: str
+    title: str  # short: footer and palette title
+    help: str  # one sentence: palette help and the help screen
+    dangerous: bool = False  # asks for confirmation in a modal first
+    key_display: str | None = None
+
+    @property
+    def binding_id(self) -> str:
+        return f"console.{self.action}"
+
+
+CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
+    ConsoleAction(
+        "reconnect",
+        "r",
+        "Reconnect",
+        "Reconnect the selected WebSocket connection (in the connections pane), or all of them.",
+    ),
+    ConsoleAction(
+        "flatten",
+        "f",
+        "Flatten all",
+        "Cancel every open order, close every position reduce-only, and halt entries until resumed.",
+        dangerous=True,
+    ),
+    ConsoleAction(
+        "close_position",
+        "x",
+        "Close position",
+        "Close the position selected in the positions pane (reduce-only).",
+        dangerous=True,
+    ),
+    ConsoleAction(
+        "inspect",
+        "p",
+        "Parameters",
+        "Every parameter of the selected symbol and regime: value, source key path, chain tried (Enter too).",
+    ),
+    ConsoleAction(
+        "toggle_entries",
+        "space",
+        "Pause/resume",
+        "Pause new entries, or resume them (after a pause or a flatten). Open positions stay managed.",
+        key_display="space",
+    ),
+    ConsoleAction(
+        "filter_events",
+        "slash",
+        "Filter events",
+        "Filter the fallback event stream by symbol and kind.",
+        key_display="/",
+    ),
+    ConsoleAction("help", "question_mark", "Help", "Show every key and what it does.", key_display="?"),
+    ConsoleAction(
+        "quit",
+        "q",
+        "Quit",
+        "Quit the console (asks first when positions are open; they stay protected on the exchange).",
+    ),
+)
+
+ACTIONS_BY_NAME: dict[str, ConsoleAction] = {action.action: action for action in CONSOLE_ACTIONS}
+
+
+def console_bindings() -> list[Binding]:
+    return [
+        Binding(
+            action.key,
+            action.action,
+            action.title,
+            key_display=action.key_display,
+            id=action.binding_id,
+            tooltip=action.help,
+        )
+        for action in CONSOLE_ACTIONS
+    ]
+
+
+class ConsoleCommands(Provider):
+    """The command palette's list of console actions (only those that make sense right now)."""
+
+    def _available(self) -> list[ConsoleAction]:
+        app = self.app
+        return [action for action in CONSOLE_ACTIONS if app.check_action(action.action, ()) is True]
+
+    def _run(self, action: ConsoleAction) -> partial[object]:
+        return partial(self.app.run_action, action.action)
+
+    async def discover(self) -> Hits:
+        for action in self._available():
+            yield DiscoveryHit(f"{action.title} ({action.key_display or action.key})", self._run(action), help=action.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action in self._available():
+            title = f"{action.title} ({action.key_display or action.key})"
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), self._run(action), text=title, help=action.help)

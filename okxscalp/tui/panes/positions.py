@@ -1,0 +1,77 @@
+"""Open positions with their entry regime, TP/SL (prices, percents, source key paths), uPnL, age."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from okxscalp.engine.views import PositionView
+from okxscalp.tui.keyed_table import Column, KeyedTable
+from okxscalp.tui.rows import MISSING, position_key, position_row
+
+POSITION_COLUMNS = (
+    Column("symbol", "Symbol", 10),
+    Column("side", "Side", 5),
+    Column("size", "Size", 6),
+    Column("entry", "Entry", 8),
+    Column("regime", "Regime", 8),
+    Column("tp", "TP", 8),
+    Column("tp_pct", "TP%", 6),
+    Column("sl", "SL", 8),
+    Column("sl_pct", "SL%", 6),
+    Column("upl", "uPnL", 8),
+    Column("age", "Age", 6),
+    Column("tp_source", "TP source", 44),
+    Column("sl_source", "SL source", 44),
+)
+
+
+def sources_line(position: PositionView | None) -> Text:
+    """The selected position's TP/SL provenance, visible even when the columns are scrolled off."""
+    if position is None:
+        return Text("no open positions", style="dim")
+    if position.orphan:
+        return Text(f"ORPHAN {position.inst_id}: no entry snapshot (no regime, no TP/SL sources)", style="bold red")
+    return Text.assemble(
+        ("TP ", "bold"),
+        position.tp_source or MISSING,
+        ("  SL ", "bold"),
+        position.sl_source or MISSING,
+    )
+
+
+class PositionsPane(Vertical):
+    BORDER_TITLE = "Positions"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._positions: dict[str, PositionView] = {}
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(POSITION_COLUMNS, id="positions")
+        yield Static(sources_line(None), id="position-sources")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    @property
+    def selected(self) -> PositionView | None:
+        key = self.table.selected_key
+        return self._positions.get(key) if key else None
+
+    def show(self, positions: tuple[PositionView, ...]) -> None:
+        self._positions = {position_key(position): position for position in positions}
+        self.table.sync({key: position_row(position) for key, position in self._positions.items()})
+        self.border_title = f"Positions ({len(positions)})"
+        self._show_sources()
+
+    def _show_sources(self) -> None:
+        self.query_one("#position-sources", Static).update(sources_line(self.selected))
+
+    @on(DataTable.RowHighlighted, "#positions")
+    def _highlighted(self) -> None:
+        self._show_sources()

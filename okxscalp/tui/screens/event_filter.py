@@ -1,0 +1,71 @@
+"""`/`: choose what the fallback event stream shows (symbol substring and/or one kind)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select
+
+from okxscalp.market.events import FallbackKind
+from okxscalp.tui.rows import EventFilter
+
+
+class EventFilterScreen(ModalScreen[EventFilter | None]):
+    """Enter applies, Escape cancels; an empty symbol and 'all kinds' clear the filter."""
+
+    DEFAULT_CSS = """
+    EventFilterScreen {
+        align: center middle;
+    }
+    EventFilterScreen > Vertical {
+        width: 60;
+        max-width: 100%;
+        height: auto;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="filter.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="filter.apply"),
+    ]
+
+    def __init__(self, current: EventFilter) -> None:
+        super().__init__()
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Filter fallback events (Enter applies, Esc cancels)"
+            yield Label("Symbol contains:")
+            yield Input(value=self._current.symbol, placeholder="e.g. XRP (empty = every symbol)", id="filter-symbol")
+            yield Label("Kind:")
+            yield Select(
+                [(kind.value, kind.value) for kind in FallbackKind],
+                prompt="all kinds",
+                value=self._current.kind.value if self._current.kind else Select.NULL,
+                id="filter-kind",
+            )
+
+    def chosen(self) -> EventFilter:
+        symbol = self.query_one("#filter-symbol", Input).value.strip()
+        kind_value = self.query_one("#filter-kind", Select).value
+        kind = FallbackKind(kind_value) if isinstance(kind_value, str) else None
+        return EventFilter(symbol=symbol, kind=kind)
+
+    @on(Input.Submitted, "#filter-symbol")
+    def _submitted(self) -> None:
+        self.action_apply()
+
+    def action_apply(self) -> None:
+        self.dismiss(self.chosen())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

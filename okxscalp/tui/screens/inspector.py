@@ -1,0 +1,140 @@
+"""The parameter inspector: every parameter for one symbol and regime, with its value, the key path
+it really came from and the chain of paths tried — the same data as `okxscalp config explain`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from okxscalp.okx.models import Regime, symbol_of
+from okxscalp.tui.engine_port import ExplainedParameter
+from okxscalp.tui.keyed_table import Column, KeyedTable
+from okxscalp.tui.rows import Cells
+
+Explain = Callable[[str, str], Sequence[ExplainedParameter]]
+
+INSPECTOR_COLUMNS = (
+    Column("name", "Parameter", 20),
+    Column("value", "Value", 7),
+    Column("source", "Source key path", 70),
+)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def chain_step(step: Any) -> str:
+    """A chain entry may be a key path, or (path, found/value) — render whichever it is."""
+    if isinstance(step, tuple | list):
+        return " ".join(format_value(part) for part in step)
+    return str(step)
+
+
+def chain_text(resolution: ExplainedParameter) -> Text:
+    """The chain tried, in order, with the path that supplied the value marked."""
+    text = Text.assemble((f"{resolution.name}", "bold"), f" = {format_value(resolution.value)}\n")
+    for step in resolution.chain:
+        shown = chain_step(step)
+        used = shown == resolution.source_path or shown.startswith(f"{resolution.source_path} ")
+        text.append("  → " if used else "    ", style="bold green" if used else "dim")
+        text.append(shown + "\n", style="bold" if used else "dim")
+    return text
+
+
+def resolution_cells(resolution: ExplainedParameter) -> Cells:
+    return (resolution.name, format_value(resolution.value), resolution.source_path)
+
+
+class InspectorScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    InspectorScreen {
+        align: center middle;
+    }
+    InspectorScreen > Vertical {
+        width: 100%;
+        height: 100%;
+        /* top/bottom only: at 80 columns the side borders would cut the key paths */
+        border-top: thick $accent;
+        border-bottom: thick $accent;
+        background: $surface;
+    }
+    InspectorScreen KeyedTable {
+        height: 1fr;
+    }
+    InspectorScreen #inspector-chain {
+        height: auto;
+        max-height: 8;
+        border-top: solid $accent;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="inspector.close"),
+        Binding("p", "close", "Close", show=False, id="inspector.close_p"),
+        Binding("q", "close", "Close", show=False, id="inspector.close_q"),
+        Binding("1", "regime('trending')", "trending", id="inspector.trending"),
+        Binding("2", "regime('choppy')", "choppy", id="inspector.choppy"),
+        Binding("3", "regime('ranging')", "ranging", id="inspector.ranging"),
+    ]
+
+    def __init__(self, explain: Explain, inst_id: str, regime: str, *, note: str = "") -> None:
+        super().__init__()
+        self._explain = explain
+        self.symbol = symbol_of(inst_id)
+        self.regime = regime
+        self._note = note
+        self._resolutions: dict[str, ExplainedParameter] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="inspector-box"):
+            yield KeyedTable(INSPECTOR_COLUMNS, id="inspector-table")
+            yield Static(id="inspector-chain")
+
+    def on_mount(self) -> None:
+        self.show_regime(self.regime)
+        self.query_one(KeyedTable).focus()
+
+    def show_regime(self, regime: str) -> None:
+        self.regime = regime
+        box = self.query_one("#inspector-box", Vertical)
+        note = f" — {self._note}" if self._note else ""
+        box.border_title = f"Parameters · {self.symbol} · {regime}{note}"
+        box.border_subtitle = "1 trending · 2 choppy · 3 ranging · Esc closes"
+        table = self.query_one(KeyedTable)
+        chain = self.query_one("#inspector-chain", Static)
+        try:
+            resolutions = list(self._explain(self.symbol, regime))
+        except Exception as exc:  # the explanation itself failing is what the operator must see
+            table.sync({})
+            self._resolutions = {}
+            chain.update(Text(f"cannot explain {self.symbol} {regime}: {exc}", style="bold red"))
+            return
+        self._resolutions = {item.name: item for item in resolutions}
+        table.sync({item.name: resolution_cells(item) for item in resolutions})
+        self._show_chain(table.selected_key)
+
+    def _show_chain(self, name: str | None) -> None:
+        chain = self.query_one("#inspector-chain", Static)
+        resolution = self._resolutions.get(name) if name else None
+        chain.update(chain_text(resolution) if resolution else Text("no parameters", style="dim"))
+
+    @on(DataTable.RowHighlighted, "#inspector-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_chain(str(event.row_key.value))
+
+    def action_regime(self, regime: str) -> None:
+        self.show_regime(Regime(regime).value)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,164 @@
+"""An in-memory EngineControl double for layout and rendering tests of the console.
+
+It does no trading: it holds a snapshot the test edits and records what the console asked for.
+Acceptance tests drive the real engine against the simulator instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rich.console import Console
+
+from okxscalp.config.schema import Purpose
+from okxscalp.engine.views import EngineSnapshot, HeaderView, PositionView, QuoteView
+from okxscalp.market.events import FallbackEvent, FallbackKind
+from okxscalp.okx.health import ConnectionHealth, ConnectionState
+
+SYMBOLS = ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP", "DOGE-USDT-SWAP")
+PRICES = {"BTC": 97123.4, "ETH": 3456.78, "SOL": 234.56, "XRP": 2.3451, "DOGE": 0.12345}
+
+
+@dataclass(frozen=True)
+class FakeResolution:
+    name: str
+    value: Any
+    source_path: str
+    chain: tuple[str, ...]
+
+
+def fresh_quote(inst_id: str, *, age_s: float = 0.2, regime: str = "choppy") -> QuoteView:
+    price = PRICES[inst_id.split("-")[0]]
+    satisfied = {
+        Purpose.ORDER: age_s <= 1.0,
+        Purpose.EXIT: age_s <= 2.0,
+        Purpose.SIGNAL: age_s <= 3.0,
+        Purpose.GENERAL: age_s <= 5.0,
+    }
+    return QuoteView(inst_id, price, price * 0.9999, price * 1.0001, "ws", age_s, satisfied, regime)
+
+
+def xrp_position(*, orphan: bool = False) -> PositionView:
+    return PositionView(
+        inst_id="XRP-USDT-SWAP",
+        side="long",
+        size=12.0,
+        entry_px=2.3451,
+        entry_regime=None if orphan else "choppy",
+        tp_px=None if orphan else 2.4155,
+        sl_px=None if orphan else 2.2982,
+        tp_percent=None if orphan else 3.0,
+        sl_percent=None if orphan else 2.0,
+        tp_source="" if orphan else "symbol_profiles.XRP-USDT.choppy.tp_percent",
+        sl_source="" if orphan else "symbol_profiles.XRP-USDT.choppy.sl_percent",
+        upl=1.25,
+        age_s=42.0,
+        orphan=orphan,
+    )
+
+
+@dataclass
+class FakeEngine:
+    mode: str = "SIM"
+    quotes: list[QuoteView] = field(default_factory=lambda: [fresh_quote(s) for s in SYMBOLS])
+    connections: list[ConnectionHealth] = field(default_factory=list)
+    positions: list[PositionView] = field(default_factory=list)
+    events: list[FallbackEvent] = field(default_factory=list)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    entries_running: bool = True
+    running: bool = False
+    fail_with: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        now = time.monotonic()
+        if not self.connections:
+            self.connections = [
+                ConnectionHealth(name, ConnectionState.UP, now - 30, now - 0.1, 100)
+                for name in ("public", "business", "private")
+            ]
+
+    # --- EngineControl ---
+    def snapshot(self) -> EngineSnapshot:
+        counts: dict[str, int] = {}
+        for event in self.events:
+            counts[event.kind.value] = counts.get(event.kind.value, 0) + 1
+        header = HeaderView(self.mode, 10_000.0, self.entries_running, () if self.entries_running else ("operator",), 0.12, 3.0)
+        return EngineSnapshot(
+            header,
+            tuple(self.quotes),
+            tuple(h.copy() for h in self.connections),
+            tuple(self.positions),
+            tuple(self.events[-200:]),
+            counts,
+        )
+
+    def request_reconnect(self, connection: str | None) -> None:
+        self.calls.append(("reconnect", connection))
+
+    def request_flatten(self) -> None:
+        self.calls.append(("flatten", None))
+        self.positions.clear()
+
+    def request_close(self, inst_id: str, side: str) -> None:
+        self.calls.append(("close", (inst_id, side)))
+
+    def pause_entries(self) -> None:
+        self.calls.append(("pause", None))
+        self.entries_running = False
+
+    def resume_entries(self) -> None:
+        self.calls.append(("resume", None))
+        self.entries_running = True
+
+    # --- ConsoleEngine ---
+    async def run(self) -> None:
+        self.running = True
+        try:
+            if self.fail_with is not None:
+                raise self.fail_with
+            await asyncio.Event().wait()
+        finally:
+            self.running = False
+
+    def explain(self, symbol: str, regime: str) -> list[FakeResolution]:
+        self.calls.append(("explain", (symbol, regime)))
+        own = f"symbol_profiles.{symbol}.{regime}.tp_percent"
+        return [
+            FakeResolution("tp_percent", 3.0, own, (own,)),
+            FakeResolution(
+                "limit_offset_percent",
+                0.05,
+                f"order_executor.limit_order.by_regime.{regime}.limit_offset_percent",
+                (
+                    f"order_executor.limit_order.by_symbol.{symbol}.by_regime.{regime}.limit_offset_percent",
+                    f"order_executor.limit_order.by_regime.{regime}.limit_offset_percent",
+                ),
+            ),
+        ]
+
+    # --- test helpers ---
+    def stall(self, inst_id: str, age_s: float = 4.0) -> None:
+        self.quotes = [fresh_quote(q.inst_id, age_s=age_s) if q.inst_id == inst_id else q for q in self.quotes]
+
+    def add_event(self, symbol: str, kind: FallbackKind, detail: str = "", source: str = "none") -> FallbackEvent:
+        event = FallbackEvent(time.time(), "registry", symbol, kind, detail or f"{kind.value} on {symbol}", source)
+        self.events.append(event)
+        return event
+
+    def set_state(self, name: str, state: ConnectionState, **changes: Any) -> None:
+        now = time.monotonic()
+        self.connections = [
+            replace(h, state=state, since_mono=now, **changes) if h.name == name else h for h in self.connections
+        ]
+
+
+def screen_text(app: Any) -> str:
+    """The current screen as plain text (what a terminal would show, without styles)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
