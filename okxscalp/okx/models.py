@@ -100,6 +100,9 @@ class Ticker:
     bid_sz: float
     ask_sz: float
     ts_ms: int  # exchange timestamp
+    # Local receive time (time.monotonic()) of the frame or REST reply that carried it: the age
+    # of a price is measured from here, never from the exchange clock (sim time may run faster).
+    recv_mono: float = 0.0
 
 
 @dataclass(slots=True)
@@ -243,7 +246,100 @@ class OrderAck:
     cl_ord_id: str
     s_code: str
     s_msg: str
+    ts_ms: int = 0
+    sub_code: str = ""
+    # True when the reply was lost and the outcome was learned by querying the order by clOrdId.
+    recovered: bool = False
 
     @property
     def ok(self) -> bool:
         return self.s_code == "0"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order as the engine asks for it. `sz`/`px` are strings already snapped to the
+    instrument grid (`Instrument.format_size` / `format_price`); `px` None for market orders.
+    An empty `cl_ord_id` makes the client generate one (every order carries one: idempotency)."""
+
+    inst_id: str
+    side: Side
+    pos_side: PosSide | None
+    ord_type: str  # limit | post_only | market | ioc | fok | optimal_limit_ioc
+    sz: str
+    px: str | None = None
+    cl_ord_id: str = ""
+    reduce_only: bool = False
+    td_mode: str = "cross"
+    attach_tp_trigger_px: str | None = None  # attached TP/SL, market execution (ordPx -1)
+    attach_sl_trigger_px: str | None = None
+    tag: str = ""
+
+
+@dataclass(slots=True)
+class BookLevel:
+    px: float
+    sz: float
+    orders: int
+
+
+@dataclass(slots=True)
+class OrderBook:
+    """A depth snapshot or delta (`books` channel, REST /market/books)."""
+
+    inst_id: str
+    asks: tuple[BookLevel, ...]
+    bids: tuple[BookLevel, ...]
+    ts_ms: int
+    seq_id: int | None = None
+    prev_seq_id: int | None = None
+
+
+@dataclass(slots=True)
+class AlgoOrder:
+    """A trigger/conditional order (`orders-algo` channel)."""
+
+    inst_id: str
+    algo_id: str
+    algo_cl_ord_id: str
+    ord_type: str
+    state: str
+    side: Side
+    pos_side: PosSide
+    sz: float
+    trigger_px: float | None
+    ord_px: float | None  # None = market (-1 on the wire)
+    reduce_only: bool
+    ord_id: str
+    c_time_ms: int
+    u_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoAck:
+    algo_id: str
+    algo_cl_ord_id: str
+    s_code: str
+    s_msg: str
+
+    @property
+    def ok(self) -> bool:
+        return self.s_code == "0"
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageInfo:
+    """GET /account/leverage-info item and POST /account/set-leverage reply."""
+
+    inst_id: str
+    mgn_mode: str
+    pos_side: str  # long | short | net | "" (cross in long/short mode answers without it)
+    lever: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePositionAck:
+    inst_id: str
+    pos_side: str
+    cl_ord_id: str
+    tag: str = ""

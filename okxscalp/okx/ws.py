@@ -1,0 +1,541 @@
+"""One OKX WebSocket connection (public, business or private) that keeps itself alive.
+
+`await conn.run()` connects, logs in (private), subscribes everything asked for, delivers parsed
+pushes to `on_message`, and on any loss reconnects with jittered exponential backoff (the first
+retry immediate, capped), re-logs in and resubscribes, until `await conn.stop()`.
+
+Why a hand-written loop rather than `async for ws in connect(...)` (websockets' own reconnect):
+the health model needs every transition (next retry time, last error), the process-wide
+ConnectGate must sit in front of every dial, and the first retry must be immediate.
+
+The receive path is kept lean for the ingest target: bytes frames straight into orjson
+(parse.parse_ws_frame), two counter updates, one callback. Heartbeat, ack deadlines and pong
+checks live in a separate task that sleeps until the next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from okxscalp.config.schema import WebSocketSettings
+from okxscalp.okx.auth import Credentials, ws_login_args
+from okxscalp.okx.constants import (
+    WS_CODE_SERVICE_UPGRADE_NOTICE,
+    WS_NEW_CONNECTIONS_PER_S,
+    WS_OPS_PER_CONNECTION_PER_HOUR,
+)
+from okxscalp.okx.errors import MalformedMessage, WsOpsBudgetExceeded
+from okxscalp.okx.health import ConnectionHealth, ConnectionState
+from okxscalp.okx.messages import ChannelArg, Pong, WsEvent, WsPush
+from okxscalp.okx.parse import parse_ws_frame
+
+__all__ = ["ChannelArg", "ConnectGate", "WsConnection", "WsEvent", "WsOpsBudgetExceeded", "WsPush"]
+
+log = logging.getLogger(__name__)
+
+_OPS_WINDOW_S = 3600.0
+_ARGS_PER_REQUEST = 50  # keeps each subscribe request far below OKX's 64 KB
+_MALFORMED_LOG_FIRST = 10  # then one line per _MALFORMED_LOG_EVERY
+_MALFORMED_LOG_EVERY = 100
+
+
+class ConnectGate:
+    """Process-wide gate for new WebSocket connections: at most `per_second` dials in any second
+    (OKX: 3 new connections per second per IP, all paths together). Share one per process."""
+
+    def __init__(
+        self, per_second: int = WS_NEW_CONNECTIONS_PER_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._per_second = per_second
+        self._clock = clock
+        self._starts: deque[float] = deque()  # the last `per_second` reserved dial times
+
+    def reserve(self) -> float:
+        """Reserve the next dial slot; returns how long to wait before dialing."""
+        now = self._clock()
+        start = now
+        if len(self._starts) >= self._per_second:
+            start = max(now, self._starts[-self._per_second] + 1.0)
+        self._starts.append(start)
+        while len(self._starts) > self._per_second:
+            self._starts.popleft()
+        return start - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class _OpsBudget:
+    """subscribe + unsubscribe + login requests on one connection: ≤ 480 per hour (OKX)."""
+
+    def __init__(self, limit: int = WS_OPS_PER_CONNECTION_PER_HOUR) -> None:
+        self.limit = limit
+        self._times: deque[float] = deque()
+
+    def reset(self) -> None:
+        self._times.clear()
+
+    def take(self, n: int, what: str, connection: str) -> None:
+        now = time.monotonic()
+        while self._times and self._times[0] <= now - _OPS_WINDOW_S:
+            self._times.popleft()
+        if len(self._times) + n > self.limit:
+            raise WsOpsBudgetExceeded(
+                f"{connection}: {what} refused locally: {len(self._times)} of {self.limit} "
+                f"subscribe/unsubscribe/login requests used in the last hour on this connection"
+            )
+        self._times.extend([now] * n)
+
+
+class _SessionEnded(Exception):
+    """Raised inside a session to end it with a reason (login refused, deadline missed, ...)."""
+
+
+class WsConnection:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        settings: WebSocketSettings | None = None,
+        *,
+        credentials: Credentials | None = None,
+        on_message: Callable[[WsPush], None],
+        on_health: Callable[[ConnectionHealth], None] | None = None,
+        connect_gate: ConnectGate | None = None,
+        on_event: Callable[[WsEvent], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._settings = settings or WebSocketSettings()
+        self._credentials = credentials
+        self._on_message = on_message
+        self._on_health = on_health
+        self._on_event = on_event
+        # A private gate only when none is given; production passes the one process-wide gate.
+        self._gate = connect_gate or ConnectGate()
+        self._rng = rng or random.Random()
+        self.health = ConnectionHealth(name, ConnectionState.CONNECTING, time.monotonic())
+
+        self._desired: dict[ChannelArg, None] = {}  # insertion-ordered set of wanted subscriptions
+        self._acked: set[ChannelArg] = set()
+        self._pending: dict[ChannelArg, str] = {}  # sent, not yet acked: arg -> request id
+        self._requests: dict[str, tuple[ChannelArg, ...]] = {}  # request id -> args (for error events)
+        self._next_request_id = 0
+        self._ops = _OpsBudget()
+
+        self._ws: ClientConnection | None = None
+        self._connected_mono = 0.0
+        self._logged_in = False
+        self._ping_sent_mono: float | None = None
+        self._ack_deadline: float | None = None
+        self._end_reason: str | None = None  # set by whoever ends a session on purpose
+        self._failures = 0  # consecutive sessions that ended without reaching UP
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._stopped: asyncio.Event | None = None
+        self._poke: asyncio.Event | None = None  # wakes the heartbeat when a deadline is set
+
+    # --- public API -----------------------------------------------------------------------
+
+    @property
+    def is_ready(self) -> bool:
+        """Connected, logged in where needed, and every subscription acknowledged."""
+        return self.health.state is ConnectionState.UP
+
+    @property
+    def subscriptions(self) -> tuple[ChannelArg, ...]:
+        return tuple(self._desired)
+
+    async def run(self) -> None:
+        """Connect and stay connected until stop(). Returns after stop(); never raises for
+        connection problems (they are recorded in `health`)."""
+        self._run_task = asyncio.current_task()
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._poke = asyncio.Event()
+        try:
+            while not self._stopping:
+                await self._gate.wait()
+                if self._stopping:
+                    break
+                reason = await self._session()
+                if self._stopping:
+                    break
+                delay = self._next_delay()
+                self.health.reconnects += 1
+                self.health.last_error = reason
+                self.health.next_retry_mono = time.monotonic() + delay
+                log.warning(
+                    "ws %s: %s; reconnect #%d in %.2fs", self.name, reason, self.health.reconnects, delay
+                )
+                self._set_state(ConnectionState.RECONNECTING)
+                await self._sleep(delay)
+                self.health.next_retry_mono = None
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # stop() cancelled a dial or a backoff wait: that is a normal end.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            self._ws = None
+            self._set_state(ConnectionState.STOPPED)
+            self._stopped.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        self._end_session("stopped")
+        task = self._run_task
+        if task is not None and task is not asyncio.current_task() and self._stopped is not None:
+            if self._ws is None and not task.done():
+                task.cancel()  # dialing or waiting for a retry: nothing to close cleanly
+            await self._stopped.wait()
+
+    def request_reconnect(self, reason: str) -> None:
+        """Drop the current connection (if any) and reconnect at once: for the operator, the
+        staleness watchdog, or a 64008 service-upgrade notice."""
+        log.info("ws %s: reconnect requested: %s", self.name, reason)
+        self._failures = 0
+        if self._ws is not None:
+            self._end_session(f"reconnect requested: {reason}")
+        elif self._wake is not None:
+            self._wake.set()  # waiting for a retry: retry now
+
+    async def subscribe(self, args: Iterable[ChannelArg]) -> None:
+        """Add subscriptions; sent now if the connection is ready for them, else on (re)connect.
+        Raises WsOpsBudgetExceeded (and adds nothing) when the hour's op budget is spent."""
+        new = [a for a in dict.fromkeys(args) if a not in self._desired]
+        if not new:
+            return
+        ws = self._ws
+        if ws is not None and self._can_subscribe():
+            self._ops.take(_request_count(len(new)), f"subscribe {len(new)} channel(s)", self.name)
+            for arg in new:
+                self._desired[arg] = None
+            self._set_state(ConnectionState.SUBSCRIBING)
+            await self._send_op(ws, "subscribe", new)
+        else:
+            for arg in new:
+                self._desired[arg] = None
+
+    async def unsubscribe(self, args: Iterable[ChannelArg]) -> None:
+        gone = [a for a in dict.fromkeys(args) if a in self._desired]
+        if not gone:
+            return
+        ws = self._ws
+        live = [a for a in gone if a in self._acked or a in self._pending]
+        if ws is not None and live:
+            self._ops.take(_request_count(len(live)), f"unsubscribe {len(live)} channel(s)", self.name)
+        for arg in gone:
+            del self._desired[arg]
+            self._pending.pop(arg, None)
+        if ws is not None and live:
+            await self._send_op(ws, "unsubscribe", live, track=False)
+        self._maybe_up()
+
+    # --- one connection ---------------------------------------------------------------------
+
+    async def _session(self) -> str:
+        """Dial, log in, subscribe, read until the connection ends; returns why it ended."""
+        self._end_reason = None
+        self._acked.clear()
+        self._pending.clear()
+        self._requests.clear()
+        self._logged_in = False
+        self._ping_sent_mono = None
+        self._set_state(ConnectionState.CONNECTING)
+        try:
+            ws = await connect(
+                self.url,
+                open_timeout=self._settings.connect_timeout_s,
+                ping_interval=None,  # OKX uses text ping/pong, not protocol pings
+                close_timeout=1.0,
+                compression=None,
+                max_queue=4096,
+            )
+        except (OSError, TimeoutError) as exc:
+            return f"connect failed: {exc.__class__.__name__}: {exc}"
+        except Exception as exc:  # websockets handshake errors (InvalidStatus, InvalidURI, ...)
+            return f"connect failed: {exc.__class__.__name__}: {exc}"
+        self._ws = ws
+        self._ops.reset()
+        self._connected_mono = time.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat(ws), name=f"ws-{self.name}-heartbeat")
+        try:
+            if self._stopping:
+                return "stopped"
+            await self._open(ws)
+            await self._read(ws)
+            return self._end_reason or "connection ended"
+        except ConnectionClosed as exc:
+            return self._end_reason or _closed_reason(exc)
+        except (_SessionEnded, WsOpsBudgetExceeded) as exc:
+            return self._end_reason or str(exc)
+        except OSError as exc:
+            return self._end_reason or f"connection lost: {exc.__class__.__name__}: {exc}"
+        finally:
+            self._ws = None
+            heartbeat.cancel()
+            try:
+                await heartbeat
+            except asyncio.CancelledError:
+                pass
+            ws.transport.abort()
+
+    async def _open(self, ws: ClientConnection) -> None:
+        if self._credentials is not None:
+            self._ops.take(1, "login", self.name)
+            self._set_state(ConnectionState.LOGGING_IN)
+            self._set_ack_deadline()
+            login = {"op": "login", "args": [ws_login_args(self._credentials, time.time())]}
+            await ws.send(orjson.dumps(login).decode())
+        else:
+            await self._subscribe_all(ws)
+
+    async def _subscribe_all(self, ws: ClientConnection) -> None:
+        todo = [a for a in self._desired if a not in self._acked and a not in self._pending]
+        if todo:
+            self._ops.take(_request_count(len(todo)), f"subscribe {len(todo)} channel(s)", self.name)
+            self._set_state(ConnectionState.SUBSCRIBING)
+            await self._send_op(ws, "subscribe", todo)
+        self._maybe_up()
+
+    async def _send_op(
+        self, ws: ClientConnection, op: str, args: list[ChannelArg], *, track: bool = True
+    ) -> None:
+        for start in range(0, len(args), _ARGS_PER_REQUEST):
+            chunk = tuple(args[start : start + _ARGS_PER_REQUEST])
+            self._next_request_id += 1
+            request_id = str(self._next_request_id)
+            if track:
+                self._requests[request_id] = chunk
+                for arg in chunk:
+                    self._pending[arg] = request_id
+                self._set_ack_deadline()
+            message = {"id": request_id, "op": op, "args": [a.wire() for a in chunk]}
+            await ws.send(orjson.dumps(message).decode())
+
+    async def _read(self, ws: ClientConnection) -> None:
+        recv = ws.recv
+        health = self.health
+        on_message = self._on_message
+        monotonic = time.monotonic
+        while True:
+            raw = await recv(decode=False)
+            now = monotonic()
+            health.last_message_mono = now
+            health.messages += 1
+            if raw == b"ping":  # a server-side heartbeat gets its answer
+                await ws.send("pong")
+                continue
+            try:
+                frame = parse_ws_frame(raw, now)
+            except MalformedMessage as exc:
+                self._malformed(exc)
+                continue
+            if frame.__class__ is WsPush:
+                try:
+                    on_message(frame)  # type: ignore[arg-type]
+                except Exception:
+                    log.exception("ws %s: on_message failed for a %s push", self.name, frame.channel)  # type: ignore[union-attr]
+            elif frame.__class__ is Pong:
+                self._ping_sent_mono = None
+            else:
+                await self._event(ws, frame)  # type: ignore[arg-type]
+
+    async def _event(self, ws: ClientConnection, event: WsEvent) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("ws %s: on_event failed", self.name)
+        kind = event.event
+        if kind == "subscribe" and event.arg is not None:
+            request_id = self._pending.pop(event.arg, None)
+            if event.arg in self._desired:
+                self._acked.add(event.arg)
+            if request_id is not None:
+                self._forget_request_if_done(request_id)
+            self._maybe_up()
+        elif kind == "unsubscribe" and event.arg is not None:
+            self._acked.discard(event.arg)
+        elif kind == "login":
+            if event.code not in ("", "0"):
+                raise _SessionEnded(f"login refused: code {event.code} {event.msg}")
+            self._logged_in = True
+            self._ack_deadline = None
+            log.info("ws %s: logged in", self.name)
+            await self._subscribe_all(ws)
+        elif kind == "error":
+            self._error_event(event)
+        elif kind == "notice":
+            if event.code == WS_CODE_SERVICE_UPGRADE_NOTICE:
+                # 60 s before a service upgrade: move to a fresh connection now, while it is calm.
+                self.request_reconnect(f"service upgrade notice {event.code}")
+            else:
+                log.warning("ws %s: notice %s %s", self.name, event.code, event.msg)
+        elif kind == "channel-conn-count-error":
+            self.health.last_error = f"channel connection limit: {event.msg or event.code}"
+            log.error("ws %s: %s", self.name, self.health.last_error)
+            self._report()
+
+    def _error_event(self, event: WsEvent) -> None:
+        if self._credentials is not None and not self._logged_in:
+            raise _SessionEnded(f"login refused: code {event.code} {event.msg}")
+        request_id = event.req_id
+        if request_id not in self._requests and len(self._requests) == 1:
+            request_id = next(iter(self._requests))  # an error without id can only be this request's
+        args = self._requests.pop(request_id, ())
+        refused = [a for a in args if self._pending.get(a) == request_id]
+        for arg in refused:
+            # A refused subscription is dropped (not retried forever) and reported.
+            del self._pending[arg]
+            self._desired.pop(arg, None)
+        names = ", ".join(f"{a.channel}:{a.inst_id or a.inst_type}" for a in refused) or "request"
+        self.health.last_error = f"{names} refused: code {event.code} {event.msg}"
+        log.error("ws %s: %s", self.name, self.health.last_error)
+        self._report()
+        self._maybe_up()
+
+    def _forget_request_if_done(self, request_id: str) -> None:
+        args = self._requests.get(request_id)
+        if args is not None and not any(self._pending.get(a) == request_id for a in args):
+            del self._requests[request_id]
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        """Text `ping` after ping_after_s of silence; no answer within pong_timeout_s, or login /
+        subscription acks missing past their deadline → end the session (and reconnect)."""
+        settings = self._settings
+        while True:
+            now = time.monotonic()
+            last = max(self.health.last_message_mono or 0.0, self._connected_mono)
+            wake_at = last + settings.ping_after_s
+            if self._ping_sent_mono is not None:
+                if last >= self._ping_sent_mono:
+                    self._ping_sent_mono = None  # any traffic proves the connection alive
+                    continue
+                deadline = self._ping_sent_mono + settings.pong_timeout_s
+                if now >= deadline:
+                    self._end_session(f"no pong within {settings.pong_timeout_s:g}s of ping")
+                    return
+                wake_at = deadline
+            elif now >= wake_at:
+                self._ping_sent_mono = now
+                try:
+                    await ws.send("ping")
+                except ConnectionClosed:
+                    return
+                continue
+            if self._ack_deadline is not None:
+                if self.health.state is ConnectionState.UP:
+                    self._ack_deadline = None
+                elif now >= self._ack_deadline:
+                    what = "login" if self.health.state is ConnectionState.LOGGING_IN else "subscribe"
+                    self._end_session(f"{what} not acknowledged within {settings.connect_timeout_s:g}s")
+                    return
+                else:
+                    wake_at = min(wake_at, self._ack_deadline)
+            poke = self._poke
+            if poke is None:
+                await asyncio.sleep(max(0.0, wake_at - now) + 0.001)
+                continue
+            poke.clear()
+            try:
+                await asyncio.wait_for(poke.wait(), max(0.0, wake_at - now) + 0.001)
+            except TimeoutError:
+                pass
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _set_ack_deadline(self) -> None:
+        self._ack_deadline = time.monotonic() + self._settings.connect_timeout_s
+        if self._poke is not None:
+            self._poke.set()
+
+    def _can_subscribe(self) -> bool:
+        return self._credentials is None or self._logged_in
+
+    def _maybe_up(self) -> None:
+        if self._ws is None or not self._can_subscribe() or self._pending:
+            return
+        self._ack_deadline = None
+        if self.health.state is not ConnectionState.UP:
+            self._failures = 0
+            self._set_state(ConnectionState.UP)
+
+    def _end_session(self, reason: str) -> None:
+        ws = self._ws
+        if ws is not None:
+            if self._end_reason is None:
+                self._end_reason = reason
+            ws.transport.abort()  # immediate: the reader wakes with ConnectionClosed
+
+    def _next_delay(self) -> float:
+        """First retry immediate, then base·2^(n-1) capped at max_s, ± jitter."""
+        backoff = self._settings.backoff
+        attempt = self._failures
+        self._failures += 1
+        if attempt == 0:
+            return 0.0
+        delay = min(backoff.max_s, backoff.base_s * 2 ** (attempt - 1))
+        return max(0.0, delay * (1.0 + backoff.jitter * (2.0 * self._rng.random() - 1.0)))
+
+    async def _sleep(self, delay: float) -> None:
+        wake = self._wake
+        if wake is None or self._stopping:
+            return
+        wake.clear()
+        if delay <= 0:
+            return
+        try:
+            await asyncio.wait_for(wake.wait(), delay)
+        except TimeoutError:
+            pass
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if self.health.state is state:
+            return
+        self.health.state = state
+        self.health.since_mono = time.monotonic()
+        self._report()
+
+    def _report(self) -> None:
+        if self._on_health is not None:
+            try:
+                self._on_health(self.health.copy())
+            except Exception:
+                log.exception("ws %s: on_health failed", self.name)
+
+    def _malformed(self, exc: MalformedMessage) -> None:
+        self.health.malformed += 1
+        count = self.health.malformed
+        if count <= _MALFORMED_LOG_FIRST or count % _MALFORMED_LOG_EVERY == 0:
+            log.warning("ws %s: dropped malformed frame #%d: %s", self.name, count, exc)
+        self._report()
+
+
+def _request_count(n_args: int) -> int:
+    return (n_args + _ARGS_PER_REQUEST - 1) // _ARGS_PER_REQUEST
+
+
+def _closed_reason(exc: ConnectionClosed) -> str:
+    frame = exc.rcvd
+    if frame is None:
+        return "connection lost (no close frame)"
+    return f"closed by server: code {frame.code}{' ' + frame.reason if frame.reason else ''}"
