@@ -89,16 +89,22 @@ class ConsoleApp(App[int]):
         self.entries_paused = False  # by the operator (space) or by a flatten, until resumed
         self.engine_problem = ""
         self._engine_worker: Worker[None] | None = None
+        # Kept, not queried: the refresh path does no DOM lookups.
+        self.header_bar = Static(id="header")
+        self.freshness_pane = FreshnessPane(id="freshness-pane")
+        self.connections_pane = ConnectionsPane(id="connections-pane")
+        self.positions_pane = PositionsPane(id="positions-pane")
+        self.events_pane = EventsPane(id="events-pane")
         self.title = "okxscalp"
 
     # ---- layout and refresh -------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
-        yield FreshnessPane(id="freshness-pane")
-        yield ConnectionsPane(id="connections-pane")
-        yield PositionsPane(id="positions-pane")
-        yield EventsPane(id="events-pane")
+        yield self.header_bar
+        yield self.freshness_pane
+        yield self.connections_pane
+        yield self.positions_pane
+        yield self.events_pane
         yield Footer()
 
     def on_mount(self) -> None:
@@ -108,7 +114,7 @@ class ConsoleApp(App[int]):
             )
         self.set_interval(1.0 / self.refresh_hz, self.sample_engine)
         self.sample_engine()
-        self.query_one("#freshness", KeyedTable).focus()
+        self.freshness_pane.table.focus()
 
     def sample_engine(self) -> None:
         """Timer tick: read one snapshot; rendering happens in the (replaceable) message handler."""
@@ -122,14 +128,14 @@ class ConsoleApp(App[int]):
             bool(previous.quotes) != bool(snapshot.quotes)
         ):
             self.refresh_bindings()
-        if isinstance(self.screen, ModalScreen):
-            return  # the panes are hidden behind a dialog: don't spend the loop on them
+        if not self.is_running or isinstance(self.screen, ModalScreen):
+            return  # shutting down, or the panes are behind a dialog: don't spend the loop on them
         with self.batch_update():
-            self.query_one("#header", Static).update(header_line(snapshot.header, engine_problem=self.engine_problem))
-            self.query_one(FreshnessPane).show(snapshot.quotes)
-            self.query_one(ConnectionsPane).show(snapshot.connections, message.now_mono)
-            self.query_one(PositionsPane).show(snapshot.positions)
-            self.query_one(EventsPane).show(snapshot.recent_events, snapshot.event_counts)
+            self.header_bar.update(header_line(snapshot.header, engine_problem=self.engine_problem))
+            self.freshness_pane.show(snapshot.quotes)
+            self.connections_pane.show(snapshot.connections, message.now_mono)
+            self.positions_pane.show(snapshot.positions)
+            self.events_pane.show(snapshot.recent_events, snapshot.event_counts)
 
     # ---- engine worker --------------------------------------------------------------------------
 
@@ -140,7 +146,7 @@ class ConsoleApp(App[int]):
         if worker.name != "engine":
             return
         if event.state is WorkerState.ERROR:
-            self.engine_problem = f"ENGINE FAILED: {worker.error!r}"
+            self.engine_problem = f"ENGINE FAILED: {type(worker.error).__name__}: {worker.error}"
             self.notify(self.engine_problem, severity="error", timeout=30)
         elif event.state is WorkerState.SUCCESS:
             self.engine_problem = "ENGINE STOPPED"
@@ -168,13 +174,13 @@ class ConsoleApp(App[int]):
         if snapshot is None:
             return None
         if self._focused_table_id() == "positions":
-            position = self.query_one(PositionsPane).selected
+            position = self.positions_pane.selected
             if position is not None:
                 if position.entry_regime:
                     return position.inst_id, position.entry_regime, "position's entry regime"
                 current = self._current_regime(position.inst_id)
                 return position.inst_id, current, f"ORPHAN: no entry regime; showing current ({current})"
-        inst_id = self.query_one(FreshnessPane).table.selected_key
+        inst_id = self.freshness_pane.table.selected_key
         if inst_id is None:
             return None
         return inst_id, self._current_regime(inst_id), "current regime"
@@ -197,7 +203,7 @@ class ConsoleApp(App[int]):
         return True
 
     def action_reconnect(self) -> None:
-        connection = self.query_one(ConnectionsPane).table.selected_key
+        connection = self.connections_pane.table.selected_key
         if self._focused_table_id() != "connections":
             connection = None
         self.engine.request_reconnect(connection)
@@ -222,7 +228,7 @@ class ConsoleApp(App[int]):
         )
 
     def action_close_position(self) -> None:
-        position = self.query_one(PositionsPane).selected
+        position = self.positions_pane.selected
         if position is None:
             self.notify("No position selected.", severity="warning")
             return
@@ -267,11 +273,11 @@ class ConsoleApp(App[int]):
             if event_filter is not None:
                 self.post_message(EventFilterChanged(event_filter))
 
-        self.push_screen(EventFilterScreen(self.query_one(EventsPane).event_filter), chosen)
+        self.push_screen(EventFilterScreen(self.events_pane.event_filter), chosen)
 
     @on(EventFilterChanged)
     def _filter_changed(self, message: EventFilterChanged) -> None:
-        self.query_one(EventsPane).set_filter(message.event_filter)
+        self.events_pane.set_filter(message.event_filter)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

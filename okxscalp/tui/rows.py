@@ -112,7 +112,7 @@ def connection_row(health: ConnectionHealth, now_mono: float) -> Cells:
     state = Text(health.state.value, style=STATE_STYLE.get(health.state, ""))
     last_msg_age = None if health.last_message_mono is None else now_mono - health.last_message_mono
     if health.state is ConnectionState.RECONNECTING and health.next_retry_mono is not None:
-        retry = f"in {max(0.0, health.next_retry_mono - now_mono):.1f}s"
+        retry = f"in {format_age(health.next_retry_mono - now_mono)}"
     else:
         retry = MISSING
     notes: list[Text] = []
@@ -237,6 +237,8 @@ def header_line(header: HeaderView, *, engine_problem: str = "") -> Text:
     """Mode, equity, entries running/halted with reasons, REST budget use, clock offset."""
     mode_style = {"SIM": "bold reverse cyan", "DEMO": "bold reverse yellow", "LIVE": "bold reverse red"}
     parts: list[Text] = [Text(f" {header.mode} ", style=mode_style.get(header.mode, "bold reverse"))]
+    if engine_problem:
+        parts.append(Text(engine_problem, style="bold reverse red"))
     equity = MISSING if header.equity is None else f"{header.equity:,.2f}"
     parts.append(Text(f"equity {equity}"))
     if header.entries_running:
@@ -248,8 +250,6 @@ def header_line(header: HeaderView, *, engine_problem: str = "") -> Text:
     parts.append(Text(f"REST {header.rest_budget_use:.0%}", style=budget_style))
     offset = MISSING if header.clock_offset_ms is None else f"{header.clock_offset_ms:+.0f}ms"
     parts.append(Text(f"clock {offset}"))
-    if engine_problem:
-        parts.append(Text(engine_problem, style="bold reverse red"))
     return Text(" │ ").join(parts)
 
 

@@ -23,12 +23,13 @@ CONNECTION_COLUMNS = (
 class ConnectionsPane(Vertical):
     BORDER_TITLE = "WebSocket connections"
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(CONNECTION_COLUMNS, id="connections")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Kept, not queried: the refresh path does no DOM lookups.
+        self.table = KeyedTable(CONNECTION_COLUMNS, id="connections")
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.table
 
     def show(self, connections: tuple[ConnectionHealth, ...], now_mono: float) -> None:
         self.table.sync({health.name: connection_row(health, now_mono) for health in connections})

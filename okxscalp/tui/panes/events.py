@@ -28,21 +28,19 @@ class EventsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.table = KeyedTable(EVENT_COLUMNS, id="events")
+        self.counts = Static(id="event-counts")
         self.event_filter = EventFilter()
         self._seen: list[FallbackEvent] = []  # every event received, bounded like the table
         self._sequence = 0
         self._last: FallbackEvent | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="event-counts")
-        yield KeyedTable(EVENT_COLUMNS, id="events")
-
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
+        yield self.counts
+        yield self.table
 
     def show(self, recent: tuple[FallbackEvent, ...], counts: dict[str, int]) -> None:
-        self.query_one("#event-counts", Static).update(counts_line(counts))
+        self.counts.update(counts_line(counts))
         arrived = new_events(self._last, recent)
         if recent:
             self._last = recent[-1]

@@ -26,12 +26,13 @@ FRESHNESS_COLUMNS = (
 class FreshnessPane(Vertical):
     BORDER_TITLE = "Tick freshness (Ord ≤1s · Ext ≤2s · Sig ≤3s)"
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(FRESHNESS_COLUMNS, id="freshness")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Kept, not queried: the refresh path does no DOM lookups.
+        self.table = KeyedTable(FRESHNESS_COLUMNS, id="freshness")
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.table
 
     def show(self, quotes: tuple[QuoteView, ...]) -> None:
         self.table.sync({quote.inst_id: quote_row(quote) for quote in quotes})

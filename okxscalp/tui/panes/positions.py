@@ -48,15 +48,13 @@ class PositionsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.table = KeyedTable(POSITION_COLUMNS, id="positions")
+        self.sources = Static(sources_line(None), id="position-sources")
         self._positions: dict[str, PositionView] = {}
 
     def compose(self) -> ComposeResult:
-        yield KeyedTable(POSITION_COLUMNS, id="positions")
-        yield Static(sources_line(None), id="position-sources")
-
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
+        yield self.table
+        yield self.sources
 
     @property
     def selected(self) -> PositionView | None:
@@ -70,7 +68,7 @@ class PositionsPane(Vertical):
         self._show_sources()
 
     def _show_sources(self) -> None:
-        self.query_one("#position-sources", Static).update(sources_line(self.selected))
+        self.sources.update(sources_line(self.selected))
 
     @on(DataTable.RowHighlighted, "#positions")
     def _highlighted(self) -> None:

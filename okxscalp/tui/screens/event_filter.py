@@ -54,6 +54,11 @@ class EventFilterScreen(ModalScreen[EventFilter | None]):
                 id="filter-kind",
             )
 
+    def on_mount(self) -> None:
+        if self.app.is_headless:
+            self.query_one("#filter-symbol", Input).cursor_blink = False  # deterministic screenshots/tests
+        self.query_one("#filter-symbol", Input).focus()
+
     def chosen(self) -> EventFilter:
         symbol = self.query_one("#filter-symbol", Input).value.strip()
         kind_value = self.query_one("#filter-kind", Select).value
