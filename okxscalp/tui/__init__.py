@@ -1,7 +1,7 @@
 """The operator console: a Textual app that runs the engine in-process and renders its snapshot.
 
-This is the only package that imports textual; the import happens lazily inside `run_console`
-so that `okxscalp --headless` and the CLI parser never pay for it.
+This is the only package that imports textual; this module does not, so that the CLI parser and
+`okxscalp --headless` never pay for it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ if TYPE_CHECKING:
 
 
 def run_console(engine: ConsoleEngine) -> int:
-    """Run the console in the terminal until the operator quits; returns the process exit code."""
-    from okxscalp.tui.app import ConsoleApp
+    """Run the console in this terminal until the operator quits; returns the process exit code."""
+    from okxscalp.tui.app import run_console as run
 
-    app = ConsoleApp(engine)
-    # mouse=False keeps tmux/ssh text selection working (STYLE 14); TERM is left alone.
-    result = app.run(mouse=False)
-    return int(result if result is not None else app.return_code or 0)
+    return run(engine)

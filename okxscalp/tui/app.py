@@ -6,7 +6,9 @@ The engine is injected (STYLE 5); the app only reads `snapshot()` a few times a 
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -21,6 +23,7 @@ from okxscalp.okx.models import symbol_of
 from okxscalp.tui.commands import ConsoleCommands, console_bindings
 from okxscalp.tui.engine_port import ConsoleEngine
 from okxscalp.tui.keyed_table import KeyedTable
+from okxscalp.tui.log_redirect import default_log_path, logs_to_file
 from okxscalp.tui.messages import EngineSampled, EventFilterChanged
 from okxscalp.tui.panes.connections import ConnectionsPane
 from okxscalp.tui.panes.events import EventsPane
@@ -304,3 +307,14 @@ class ConsoleApp(App[int]):
     async def _quit(self) -> None:
         await self.stop_engine()
         self.exit(1 if self.engine_problem.startswith("ENGINE FAILED") else 0)
+
+
+def run_console(engine: ConsoleEngine, *, log_path: Path | None = None) -> int:
+    """Run the console in this terminal until the operator quits; returns the process exit code."""
+    app = ConsoleApp(engine)
+    with logs_to_file(log_path or default_log_path()) as written_to:
+        # mouse=False keeps tmux/ssh text selection working (STYLE 14); TERM is left alone.
+        result = app.run(mouse=False)
+    if written_to is not None:
+        print(f"okxscalp: console session log: {written_to}", file=sys.stderr)
+    return int(result if result is not None else app.return_code or 0)
