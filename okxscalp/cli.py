@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--live", action="store_true", help="required together with --exchange okx-live")
     parser.add_argument("--speed", type=float, default=None, help="simulator speed factor (sim only)")
     parser.add_argument("--seed", type=int, default=None, help="simulator seed (sim only)")
+    parser.add_argument(
+        "--sim-url",
+        default=None,
+        help="use an already running simulator at this REST URL (e.g. http://127.0.0.1:PORT) "
+        "instead of starting one in-process (sim profile only)",
+    )
     parser.add_argument("--journal", default=None, help="journal SQLite path (default: from config)")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND")

@@ -1,0 +1,195 @@
+"""`okxscalp [--headless]`: config → exchange (the embedded simulator by default) → engine →
+console or log lines.
+
+Profiles:
+- `sim` (default): a SimServer on 127.0.0.1:0 started in-process (headless: on the engine's own
+  loop; console: on its own thread), or an already running one given by `--sim-url`.
+- `okx-demo`: demo hosts with `x-simulated-trading: 1`; keys from OKX_API_KEY / OKX_API_SECRET /
+  OKX_API_PASSPHRASE, or the config's key file (refused when group/others can read it).
+- `okx-live`: additionally needs `--live` and a typed confirmation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import stat
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from okxscalp.config.schema import AppConfig, ExchangeProfile
+from okxscalp.logging_setup import kv, setup_logging
+from okxscalp.okx.auth import Credentials
+from okxscalp.okx.constants import OKX_DEMO_WS_URL, OKX_LIVE_WS_URL, OKX_REST_URL
+
+log = logging.getLogger("okxscalp.app")
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+LIVE_CONFIRMATION = "TRADE LIVE"
+
+
+class StartupError(Exception):
+    """The engine cannot start as asked; the message says why and what to do."""
+
+
+def sim_credentials(config: AppConfig) -> Credentials:
+    sim = config.exchange.sim
+    return Credentials(sim.api_key, sim.api_secret, sim.passphrase)
+
+
+def load_credentials(config: AppConfig, environ: dict[str, str] | None = None) -> Credentials:
+    """Keys for okx-demo / okx-live: the environment first, else the config's key file (JSON with
+    api_key, api_secret, passphrase) which must not be readable by group or others."""
+    env = os.environ if environ is None else environ
+    key, secret, passphrase = env.get("OKX_API_KEY"), env.get("OKX_API_SECRET"), env.get("OKX_API_PASSPHRASE")
+    if key and secret and passphrase:
+        return Credentials(key, secret, passphrase)
+    path = config.exchange.credentials_file
+    if not path:
+        raise StartupError(
+            "no OKX API keys: set OKX_API_KEY, OKX_API_SECRET and OKX_API_PASSPHRASE, "
+            "or exchange.credentials_file in the config"
+        )
+    file = Path(path).expanduser()
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        raise StartupError(f"key file {file}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise StartupError(f"key file {file} is readable by group/others (mode {oct(mode & 0o777)}); run: chmod 600 {file}")
+    try:
+        data = json.loads(file.read_text())
+        return Credentials(str(data["api_key"]), str(data["api_secret"]), str(data["passphrase"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Never echo the file's content: it holds the secrets.
+        raise StartupError(f"key file {file}: expected JSON with api_key, api_secret, passphrase ({type(exc).__name__})") from None
+
+
+def ws_url_for(rest_url: str) -> str:
+    """The simulator serves WebSocket on the same host:port as REST."""
+    if rest_url.startswith("https://"):
+        return "wss://" + rest_url[len("https://"):].rstrip("/")
+    if rest_url.startswith("http://"):
+        return "ws://" + rest_url[len("http://"):].rstrip("/")
+    raise StartupError(f"--sim-url must be http://HOST:PORT, got {rest_url!r}")
+
+
+def _config_for(args: argparse.Namespace) -> AppConfig:
+    from okxscalp.config import load_config
+
+    path = args.config or str(DEFAULT_CONFIG)
+    config = load_config(path)
+    if args.exchange:
+        config = replace(config, exchange=replace(config.exchange, profile=ExchangeProfile(args.exchange)))
+    sim = config.exchange.sim
+    if args.seed is not None:
+        sim = replace(sim, seed=args.seed)
+    if args.speed is not None:
+        if args.speed <= 0:
+            raise StartupError(f"--speed must be positive, got {args.speed}")
+        sim = replace(sim, speed=args.speed)
+    config = replace(config, exchange=replace(config.exchange, sim=sim))
+    if args.journal:
+        config = replace(config, journal_path=args.journal)
+    return config
+
+
+def _confirm_live(args: argparse.Namespace) -> None:
+    if not args.live:
+        raise StartupError("--exchange okx-live trades real money: add --live to confirm you mean it")
+    if not sys.stdin.isatty():
+        raise StartupError("okx-live needs a typed confirmation on a terminal")
+    answer = input(f"Live trading with real funds. Type {LIVE_CONFIRMATION!r} to continue: ")
+    if answer.strip() != LIVE_CONFIRMATION:
+        raise StartupError("live trading not confirmed")
+
+
+def run_main(args: argparse.Namespace) -> int:
+    """Entry point of `okxscalp` without a subcommand. Returns the process exit code."""
+    setup_logging(getattr(args, "log_level", "INFO"))
+    try:
+        config = _config_for(args)
+        profile = config.exchange.profile
+        if profile is ExchangeProfile.OKX_LIVE:
+            _confirm_live(args)
+        if profile is not ExchangeProfile.SIM:
+            creds = load_credentials(config)
+            setup_logging(args.log_level, secrets=(creds.api_key, creds.secret, creds.passphrase))
+        if args.sim_url and profile is not ExchangeProfile.SIM:
+            raise StartupError("--sim-url only applies to --exchange sim")
+        if args.headless:
+            return asyncio.run(_run_headless(args, config))
+        return _run_console(args, config)
+    except StartupError as exc:
+        log.error("cannot start: %s", exc)
+        print(f"okxscalp: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from okxscalp.config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(f"okxscalp: invalid config:\n{exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _engine_for_remote(config: AppConfig, rest_url: str, ws_url: str, creds: Credentials, *, mode: str, demo: bool):
+    from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
+
+    return Engine(config, ExchangeEndpoints(rest_url, ws_url, creds, mode=mode, demo=demo))
+
+
+def _engine_for_profile(config: AppConfig, sim_rest_url: str | None):
+    profile = config.exchange.profile
+    if profile is ExchangeProfile.SIM:
+        assert sim_rest_url is not None
+        return _engine_for_remote(config, sim_rest_url, ws_url_for(sim_rest_url), sim_credentials(config), mode="SIM", demo=False)
+    creds = load_credentials(config)
+    if profile is ExchangeProfile.OKX_DEMO:
+        ws = config.exchange.ws_url or OKX_DEMO_WS_URL
+        return _engine_for_remote(config, config.exchange.rest_url or OKX_REST_URL, ws, creds, mode="DEMO", demo=True)
+    return _engine_for_remote(config, config.exchange.rest_url or OKX_REST_URL, OKX_LIVE_WS_URL, creds, mode="LIVE", demo=False)
+
+
+async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
+    from okxscalp.engine.headless import run_headless
+
+    async with contextlib.AsyncExitStack() as stack:
+        sim_url = args.sim_url
+        if config.exchange.profile is ExchangeProfile.SIM and not sim_url:
+            from okxscalp.sim.server import SimServer
+
+            sim = config.exchange.sim
+            server = SimServer(
+                host=sim.host, port=sim.port, seed=sim.seed, speed=sim.speed, credentials=sim_credentials(config)
+            )
+            await server.start()
+            stack.push_async_callback(server.stop)
+            sim_url = server.rest_url
+            log.info("simulator started %s", kv(rest=server.rest_url, seed=sim.seed, speed=sim.speed))
+        engine = _engine_for_profile(config, sim_url)
+        return await run_headless(engine)
+
+
+def _run_console(args: argparse.Namespace, config: AppConfig) -> int:
+    try:
+        from okxscalp.tui.app import run_console
+    except ImportError as exc:
+        raise StartupError(f"the console is not available ({exc}); use --headless") from None
+    with contextlib.ExitStack() as stack:
+        sim_url = args.sim_url
+        if config.exchange.profile is ExchangeProfile.SIM and not sim_url:
+            from okxscalp.sim.server import run_in_thread
+
+            sim = config.exchange.sim
+            server = stack.enter_context(
+                run_in_thread(host=sim.host, port=sim.port, seed=sim.seed, speed=sim.speed, credentials=sim_credentials(config))
+            )
+            sim_url = server.rest_url
+        engine = _engine_for_profile(config, sim_url)
+        return int(run_console(engine) or 0)

@@ -1,0 +1,242 @@
+"""Entry orders: price a post-only limit from an ORDER-fresh bid/ask, send it once, cancel it when
+it has not filled in time.
+
+Pricing (SPEC 3.5, audit failure 4): buy at bid × (1 − offset %), sell at ask × (1 + offset %),
+snapped on the tick grid *away* from crossing (buy down, sell up) and clamped inside the exchange's
+price-limit band. A market order only when the resolved `use_market_order` says so. No ORDER-fresh
+quote → no order: `StaleData` propagates to the caller, which records the refusal.
+
+Every order is journaled with the quote it was priced from (source, age) and the purpose budget
+that age was checked against, and with the parameter resolutions it was built from.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from okxscalp.engine.exits import ExitPriceError, TpSl, compute_tp_sl
+from okxscalp.engine.risk import SizeDecision, size_position
+from okxscalp.engine.signals import Signal
+from okxscalp.engine.snapshot import ExitParams
+from okxscalp.logging_setup import kv
+from okxscalp.okx.models import Instrument, OrderRequest, PosSide, PriceLimit, Side
+
+log = logging.getLogger(__name__)
+
+ENTRY_TAG = "oxsentry"  # tag on every entry order (≤ 16 chars): tells our entries from anything else
+EXIT_TAG = "oxsexit"
+CL_ORD_PREFIX_ENTRY = "oxe"
+CL_ORD_PREFIX_EXIT = "oxx"
+
+
+class EntryPriceError(ValueError):
+    """The entry cannot be priced (bad quote, band leaves no room): nothing is sent."""
+
+
+def entry_limit_price(
+    side: Side,
+    bid: float,
+    ask: float,
+    offset_percent: float,
+    instrument: Instrument,
+    price_limit: PriceLimit | None,
+) -> str:
+    """The post-only limit price for an entry, as a tick-grid string.
+
+    buy: bid × (1 − offset%), rounded down; sell: ask × (1 + offset%), rounded up; so a rounding
+    step never moves the price toward the other side of the book. Then clamped into the band
+    [sellLmt, buyLmt] (a buy may not exceed buyLmt, a sell may not go under sellLmt).
+    """
+    if not (bid > 0 and ask > 0) or bid > ask:
+        raise EntryPriceError(f"{instrument.inst_id}: unusable quote bid={bid} ask={ask}")
+    if offset_percent < 0:
+        raise EntryPriceError(f"{instrument.inst_id}: negative offset {offset_percent}%")
+    if side is Side.BUY:
+        raw = bid * (1.0 - offset_percent / 100.0)
+        px = float(instrument.format_price(raw, "down"))
+        if price_limit is not None and price_limit.enabled and price_limit.buy_limit is not None:
+            px = min(px, float(instrument.format_price(price_limit.buy_limit, "down")))
+        text = instrument.format_price(px, "down")
+    else:
+        raw = ask * (1.0 + offset_percent / 100.0)
+        px = float(instrument.format_price(raw, "up"))
+        if price_limit is not None and price_limit.enabled and price_limit.sell_limit is not None:
+            px = max(px, float(instrument.format_price(price_limit.sell_limit, "up")))
+        text = instrument.format_price(px, "up")
+    if float(text) <= 0:
+        raise EntryPriceError(f"{instrument.inst_id}: entry price {text} is not positive")
+    return text
+
+
+def pos_side_for_entry(side: Side) -> PosSide:
+    return PosSide.LONG if side is Side.BUY else PosSide.SHORT
+
+
+def close_side_for(pos_side: PosSide) -> Side:
+    return Side.SELL if pos_side is PosSide.LONG else Side.BUY
+
+
+_counter = 0
+
+
+def new_cl_ord_id(prefix: str) -> str:
+    """Readable and unique across restarts: prefix + ms clock + a per-process counter (≤ 32 chars)."""
+    global _counter
+    _counter = (_counter + 1) % 100_000
+    return f"{prefix}{int(time.time() * 1000)}{_counter:05d}"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteUsed:
+    """The quote an order was priced from, as journaled with the order."""
+
+    source: str  # ws | rest
+    age_s: float
+    budget_s: float  # the purpose budget it was checked against
+    purpose: str
+    bid: float
+    ask: float
+
+
+class EntryRefused(Exception):
+    """This entry will not be sent; `reason` says why (sizing, TP/SL, pricing)."""
+
+    def __init__(self, inst_id: str, reason: str) -> None:
+        self.inst_id = inst_id
+        self.reason = reason
+        super().__init__(f"{inst_id}: entry refused: {reason}")
+
+
+@dataclass(slots=True)
+class EntryPlan:
+    """Everything an entry is made of, resolved before pricing. `resolutions` maps parameter name
+    → the provider's Resolution (name, value, source_path, chain): journaled as is."""
+
+    signal: Signal
+    instrument: Instrument
+    exit_params: ExitParams
+    atr: float | None  # ATR at entry (atr mode distances)
+    offset_percent: float
+    use_market_order: bool
+    timeout_s: float
+    position_multiplier: float
+    leverage: Any  # the leverage Resolution
+    resolutions: dict[str, Any]
+    regime_inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inst_id(self) -> str:
+        return self.signal.inst_id
+
+    @property
+    def side(self) -> Side:
+        return self.signal.side
+
+    @property
+    def pos_side(self) -> PosSide:
+        return pos_side_for_entry(self.signal.side)
+
+    @property
+    def regime(self) -> str:
+        return self.signal.regime.value
+
+
+@dataclass(slots=True)
+class PricedEntry:
+    plan: EntryPlan
+    request: OrderRequest
+    quote: QuoteUsed
+    tpsl: TpSl  # from the intended entry price; the snapshot recomputes from the fill's avgPx
+    size: SizeDecision
+
+
+def price_entry(
+    plan: EntryPlan,
+    quote: QuoteUsed,
+    price_limit: PriceLimit | None,
+    *,
+    equity: float,
+    available_margin: float,
+    risk_per_trade_percent: float,
+    td_mode: str,
+) -> PricedEntry:
+    """The order for a plan, priced from an ORDER-fresh `quote` (pure, no I/O). Raises EntryRefused."""
+    inst = plan.instrument
+    try:
+        if plan.use_market_order:
+            ref_px = quote.ask if plan.side is Side.BUY else quote.bid
+            px_text: str | None = None
+            ord_type = "market"
+        else:
+            px_text = entry_limit_price(plan.side, quote.bid, quote.ask, plan.offset_percent, inst, price_limit)
+            ref_px = float(px_text)
+            ord_type = "post_only"
+        tpsl = compute_tp_sl(plan.pos_side, ref_px, plan.exit_params, inst, plan.atr)
+    except (EntryPriceError, ExitPriceError) as exc:
+        raise EntryRefused(plan.inst_id, str(exc)) from None
+    lever = float(plan.leverage.value)
+    size = size_position(
+        instrument=inst,
+        equity=equity,
+        risk_per_trade_percent=risk_per_trade_percent,
+        position_multiplier=plan.position_multiplier,
+        entry_px=ref_px,
+        sl_px=tpsl.sl_px,
+        leverage=lever,
+        available_margin=available_margin,
+    )
+    if not size.ok or size.sz is None:
+        raise EntryRefused(plan.inst_id, size.reason)
+    request = OrderRequest(
+        inst_id=plan.inst_id,
+        side=plan.side,
+        pos_side=plan.pos_side,
+        ord_type=ord_type,
+        sz=size.sz,
+        px=px_text,
+        cl_ord_id=new_cl_ord_id(CL_ORD_PREFIX_ENTRY),
+        td_mode=td_mode,
+        attach_tp_trigger_px=tpsl.tp_px_str,
+        attach_sl_trigger_px=tpsl.sl_px_str,
+        tag=ENTRY_TAG,
+    )
+    return PricedEntry(plan, request, quote, tpsl, size)
+
+
+@dataclass(slots=True)
+class PendingEntry:
+    """An entry order on the exchange that has not reached a final state yet."""
+
+    priced: PricedEntry
+    placed_mono: float
+    ord_id: str = ""
+    acc_fill_sz: float = 0.0
+    avg_px: float | None = None
+    state: str = "live"
+    cancel_requested: bool = False
+    snapshot_written: bool = False
+    seen_fills: set[str] = field(default_factory=set)
+
+    @property
+    def cl_ord_id(self) -> str:
+        return self.priced.request.cl_ord_id
+
+    @property
+    def inst_id(self) -> str:
+        return self.priced.request.inst_id
+
+    def expired(self, now_mono: float) -> bool:
+        return now_mono - self.placed_mono >= self.priced.plan.timeout_s
+
+    def describe(self) -> str:
+        r = self.priced.request
+        q = self.priced.quote
+        return kv(
+            inst=r.inst_id, clOrdId=r.cl_ord_id, side=r.side.value, type=r.ord_type, px=r.px or "market",
+            sz=r.sz, tp=r.attach_tp_trigger_px, sl=r.attach_sl_trigger_px,
+            regime=self.priced.plan.regime, quote_src=q.source, quote_age_s=round(q.age_s, 4),
+            budget_s=q.budget_s,
+        )

@@ -1,0 +1,80 @@
+"""`okxscalp --headless`: the engine without the console, reporting in log lines.
+
+SIGINT / SIGTERM cancel the engine task; the engine's own shutdown leaves positions protected on
+the exchange (their attached stop-losses stay), closes its connections and the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from okxscalp.engine.views import EngineSnapshot
+from okxscalp.logging_setup import kv
+
+log = logging.getLogger("okxscalp.headless")
+
+STATUS_INTERVAL_S = 5.0
+
+
+def status_line(snap: EngineSnapshot) -> str:
+    h = snap.header
+    conns = ",".join(f"{c.name}:{c.state.value}" for c in snap.connections)
+    positions = ";".join(
+        f"{p.inst_id}/{p.side}/{p.size:g}@{p.entry_px}/{p.entry_regime or 'ORPHAN'}" for p in snap.positions
+    )
+    return kv(
+        mode=h.mode,
+        equity=h.equity if h.equity is not None else "?",
+        entries="running" if h.entries_running else "halted",
+        halted_by="|".join(h.halt_reasons) or "-",
+        conns=conns or "-",
+        positions=positions or "-",
+        rest_budget=round(h.rest_budget_use, 3),
+    )
+
+
+async def run_headless(engine, *, status_interval_s: float = STATUS_INTERVAL_S) -> int:
+    """Run `engine` until SIGINT/SIGTERM (or until it fails). Returns the exit code."""
+    loop = asyncio.get_running_loop()
+    engine_task = asyncio.create_task(engine.run(), name="engine")
+    stop_reason: list[str] = []
+
+    def on_signal(name: str) -> None:
+        if not stop_reason:
+            stop_reason.append(name)
+            log.info("stopping %s", kv(signal=name))
+            engine_task.cancel()
+
+    installed: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(status_interval_s)
+            with contextlib.suppress(Exception):
+                log.info("status %s", status_line(engine.snapshot()))
+
+    reporter = asyncio.create_task(report(), name="headless-status")
+    try:
+        await engine_task
+        return 0
+    except asyncio.CancelledError:
+        if stop_reason:
+            return 0
+        raise
+    except Exception:
+        log.exception("engine stopped on an error")
+        return 1
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
