@@ -59,6 +59,11 @@ TRADE_CLOSE_POSITION = _ep("POST", "/trade/close-position", 20, LimitKey.UID_INS
 TRADE_GET_ORDER = _ep("GET", "/trade/order", 60, LimitKey.UID_INST_ID, True)
 TRADE_ORDERS_PENDING = _ep("GET", "/trade/orders-pending", 60, LimitKey.UID, True)
 TRADE_FILLS = _ep("GET", "/trade/fills", 60, LimitKey.UID, True)
+# Algo (conditional stop) orders: docs order-book-trading-algo-trading-{post-place-algo-order,
+# post-cancel-algo-order,get-algo-order-list}. cancel-algos counts orders (≤10 per request).
+TRADE_ORDER_ALGO = _ep("POST", "/trade/order-algo", 20, LimitKey.UID_INST_ID, True)
+TRADE_CANCEL_ALGOS = _ep("POST", "/trade/cancel-algos", 20, LimitKey.UID_INST_ID, True)
+TRADE_ORDERS_ALGO_PENDING = _ep("GET", "/trade/orders-algo-pending", 20, LimitKey.UID, True)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     PUBLIC_TIME,
@@ -83,6 +88,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TRADE_GET_ORDER,
     TRADE_ORDERS_PENDING,
     TRADE_FILLS,
+    TRADE_ORDER_ALGO,
+    TRADE_CANCEL_ALGOS,
+    TRADE_ORDERS_ALGO_PENDING,
 )
 ENDPOINT_BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 

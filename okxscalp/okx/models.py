@@ -313,6 +313,9 @@ class AlgoOrder:
     ord_id: str
     c_time_ms: int
     u_time_ms: int
+    sl_trigger_px: float | None = None  # conditional (stop) orders carry tp/sl triggers instead
+    tp_trigger_px: float | None = None
+    close_fraction: str = ""  # "1" = close the whole position when triggered
 
 
 @dataclass(frozen=True, slots=True)

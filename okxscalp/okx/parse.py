@@ -51,6 +51,7 @@ __all__ = [
     "MalformedMessage",
     "parse_account_config",
     "parse_algo_acks",
+    "parse_algo_orders",
     "parse_balance",
     "parse_books",
     "parse_candles",
@@ -287,13 +288,16 @@ def _algo_order(d: dict[str, Any]) -> AlgoOrder:
         state=_str(d["state"]),
         side=Side(d["side"]),
         pos_side=_pos_side(d.get("posSide")),
-        sz=_num(d["sz"]),
+        sz=_num_or_zero(d.get("sz")),  # "" when closeFraction closes the whole position
         trigger_px=_opt_num(d.get("triggerPx")),
         ord_px=_positive_or_none(d.get("ordPx")),
         reduce_only=_bool(d.get("reduceOnly")),
         ord_id=_opt_str(d.get("ordId")),
         c_time_ms=_int(d["cTime"]),
         u_time_ms=_int(d["uTime"]),
+        sl_trigger_px=_opt_num(d.get("slTriggerPx")),
+        tp_trigger_px=_opt_num(d.get("tpTriggerPx")),
+        close_fraction=_opt_str(d.get("closeFraction")),
     )
 
 
@@ -495,6 +499,10 @@ def parse_fills(data: Any) -> list[Fill]:
 
 def parse_order_acks(data: Any) -> list[OrderAck]:
     return _each(_order_ack, data)
+
+
+def parse_algo_orders(data: Any) -> list[AlgoOrder]:
+    return _each(_algo_order, data)
 
 
 def parse_algo_acks(data: Any) -> list[AlgoAck]:

@@ -51,11 +51,14 @@ from okxscalp.okx.constants import (
     PUBLIC_TIME,
     RETRYABLE_CODES,
     TRADE_AMEND_ORDER,
+    TRADE_CANCEL_ALGOS,
     TRADE_CANCEL_ORDER,
     TRADE_CLOSE_POSITION,
     TRADE_FILLS,
     TRADE_GET_ORDER,
     TRADE_ORDER,
+    TRADE_ORDER_ALGO,
+    TRADE_ORDERS_ALGO_PENDING,
     TRADE_ORDERS_PENDING,
     Endpoint,
 )
@@ -75,6 +78,8 @@ from okxscalp.okx.errors import (
 from okxscalp.okx.limiter import EndpointLimiters
 from okxscalp.okx.models import (
     AccountConfig,
+    AlgoAck,
+    AlgoOrder,
     Balance,
     Candle,
     ClosePositionAck,
@@ -111,6 +116,7 @@ log = logging.getLogger(__name__)
 _CL_ORD_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 SWAP = "SWAP"
 _MARKET_ORDER_PX = "-1"  # attached TP/SL ordPx -1 = execute at market when triggered
+_ALGO_CANCEL_BATCH = 10  # cancel-algos takes at most 10 orders per request
 
 
 def new_cl_ord_id() -> str:
@@ -408,6 +414,80 @@ class RestClient:
         env = await self._get(TRADE_FILLS, {"instType": SWAP, "instId": inst_id, "limit": str(limit)})
         return parse.parse_fills(env.data)
 
+    # --- algo (conditional stop) orders -----------------------------------------------------
+
+    async def place_algo_order(
+        self,
+        inst_id: str,
+        *,
+        side: str,
+        pos_side: str | None,
+        sl_trigger_px: str | None = None,
+        tp_trigger_px: str | None = None,
+        sz: str | None = None,
+        td_mode: str = "cross",
+        algo_cl_ord_id: str = "",
+        reduce_only: bool = True,
+    ) -> AlgoAck:
+        """A `conditional` stop/take-profit living on the exchange, executed at market when
+        triggered. `sz` None closes the whole position (closeFraction 1). Sent once; a lost reply
+        raises NetworkError/ExchangeBusy: check `algo_orders_pending` before placing another."""
+        if sl_trigger_px is None and tp_trigger_px is None:
+            raise ValueError("a conditional algo order needs sl_trigger_px or tp_trigger_px")
+        algo_cl_ord_id = algo_cl_ord_id or new_cl_ord_id()
+        if not _CL_ORD_ID.fullmatch(algo_cl_ord_id):
+            raise ValueError(f"algoClOrdId must be 1-32 alphanumerics, got {algo_cl_ord_id!r}")
+        body: dict[str, Any] = {
+            "instId": inst_id,
+            "tdMode": td_mode,
+            "side": getattr(side, "value", side),
+            "ordType": "conditional",
+            "algoClOrdId": algo_cl_ord_id,
+        }
+        if pos_side:
+            body["posSide"] = getattr(pos_side, "value", pos_side)
+        if sz is None:
+            body["closeFraction"] = "1"
+        else:
+            body["sz"] = sz
+            if reduce_only:
+                body["reduceOnly"] = True
+        if sl_trigger_px is not None:
+            body["slTriggerPx"] = sl_trigger_px
+            body["slOrdPx"] = _MARKET_ORDER_PX
+        if tp_trigger_px is not None:
+            body["tpTriggerPx"] = tp_trigger_px
+            body["tpOrdPx"] = _MARKET_ORDER_PX
+        env = await self._request(TRADE_ORDER_ALGO, body=body, inst_id=inst_id)
+        acks = parse.parse_algo_acks(env.data)
+        if not acks:
+            raise MalformedMessage(f"place algo order: reply code {env.code} without data")
+        if not acks[0].ok:
+            raise OrderRejected(acks[0].s_code, acks[0].s_msg, cl_ord_id=algo_cl_ord_id, inst_id=inst_id)
+        return acks[0]
+
+    async def cancel_algo_orders(self, orders: list[tuple[str, str]]) -> list[AlgoAck]:
+        """Cancel (inst_id, algo_id) pairs; one request per instrument (its own budget), ≤10 each.
+        Per-order results come back as acks (sCode != 0 for ones already triggered or gone)."""
+        by_inst: dict[str, list[str]] = {}
+        for inst_id, algo_id in orders:
+            by_inst.setdefault(inst_id, []).append(algo_id)
+        acks: list[AlgoAck] = []
+        for inst_id, algo_ids in by_inst.items():
+            for start in range(0, len(algo_ids), _ALGO_CANCEL_BATCH):
+                chunk = algo_ids[start : start + _ALGO_CANCEL_BATCH]
+                body = [{"instId": inst_id, "algoId": algo_id} for algo_id in chunk]
+                env = await self._request(TRADE_CANCEL_ALGOS, body=body, inst_id=inst_id)
+                acks.extend(parse.parse_algo_acks(env.data))
+        return acks
+
+    async def algo_orders_pending(
+        self, inst_id: str | None = None, ord_type: str = "conditional"
+    ) -> list[AlgoOrder]:
+        params = {"ordType": ord_type, "instType": SWAP, "instId": inst_id}
+        env = await self._get(TRADE_ORDERS_ALGO_PENDING, params)
+        return parse.parse_algo_orders(env.data)
+
     # --- internals --------------------------------------------------------------------------
 
     async def _resolve_order(self, inst_id: str, cl_ord_id: str, cause: str) -> OrderAck:
@@ -480,7 +560,7 @@ class RestClient:
         endpoint: Endpoint,
         *,
         params: Mapping[str, str | None] | None = None,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | list[Any] | None = None,
         inst_id: str = "",
         inst_type: str = "",
     ) -> parse.Envelope:
