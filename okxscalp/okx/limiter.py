@@ -21,7 +21,8 @@ class _Bucket:
     __slots__ = ("limiter", "recent", "window_s")
 
     def __init__(self, endpoint: Endpoint, margin: float) -> None:
-        rate = max(1, math.floor(endpoint.limit * margin))
+        # Leave room for a burst of at least one even at margin 1.0.
+        rate = max(1, min(math.floor(endpoint.limit * margin), endpoint.limit - 1))
         burst = max(1, (endpoint.limit - rate) // 2)
         # aiolimiter: up to `burst` at once, refilled at rate/window per second.
         self.limiter = AsyncLimiter(burst, burst * endpoint.window_s / rate)
