@@ -1,0 +1,805 @@
+"""The engine's journal: SQLite in WAL mode, one writer thread, any number of readers.
+
+What is in it: positions (with the entry snapshot JSON, open/closed, close reason/price, realised
+PnL), every order (with the quote it was priced from: source, age, the purpose's budget), fills,
+fallback events, and the parameter resolutions used at entry. No secret is ever written: the
+journal has no column for one, and every text value is scrubbed of the strings passed as `redact`.
+
+Writes never block the event loop for long: they are queued to one writer thread, which commits
+them in batches (one transaction per batch; each write in its own savepoint, so a bad write fails
+alone). Each write returns a `concurrent.futures.Future` that resolves once it is committed;
+fire-and-forget callers may ignore it. `await write_snapshot_durably(snapshot)` resolves only
+after the snapshot's transaction is committed and synced: the engine awaits it right after a fill,
+before anything else. `flush()` waits until everything queued so far is committed (for tests).
+
+Durability: `journal_mode=WAL` with `synchronous=FULL`. In WAL mode, NORMAL already survives a
+process crash (`kill -9`): a committed transaction is in the WAL file, which the OS keeps even if
+the process dies. FULL additionally fsyncs the WAL on every commit, so a committed snapshot also
+survives a power loss or kernel crash. That matters here: the exchange keeps the position whatever
+happens to this machine, and a position whose snapshot was lost comes back as an orphan. The cost
+(an fsync per batch) is paid on the writer thread, never on the event loop, and the write rate
+(orders, fills, events) is low.
+
+Readers use their own connection (WAL lets them read while the writer writes). They are quick
+indexed queries meant for start-up reconciliation, audits and tests; from the event loop, call
+them through `asyncio.to_thread` if they may return many rows.
+
+Schema changes: `MIGRATIONS[i]` upgrades version i to i + 1; `schema_version` records what was
+applied. A journal written by a newer build (higher version) is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Any
+
+from okxscalp.engine.snapshot import PositionSnapshot
+from okxscalp.market.events import FallbackEvent, FallbackKind
+from okxscalp.okx.models import Fill, PosSide, Side
+
+log = logging.getLogger(__name__)
+
+SCHEMA_V1 = """
+-- One row per position the engine opened; the snapshot is the truth for how it is managed.
+CREATE TABLE IF NOT EXISTS positions (
+    id              INTEGER PRIMARY KEY,
+    entry_cl_ord_id TEXT    NOT NULL UNIQUE,
+    inst_id         TEXT    NOT NULL,
+    pos_side        TEXT    NOT NULL,
+    entry_regime    TEXT    NOT NULL,
+    state           TEXT    NOT NULL CHECK (state IN ('open', 'closed')),
+    opened_at       REAL    NOT NULL,
+    closed_at       REAL,
+    close_reason    TEXT,
+    close_px        REAL,
+    realised_pnl    REAL,
+    snapshot_json   TEXT    NOT NULL,
+    updated_at      REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS positions_by_state ON positions (state, inst_id);
+
+-- Every order request, with the quote it was priced from (source, age, the purpose's budget).
+CREATE TABLE IF NOT EXISTS orders (
+    cl_ord_id          TEXT PRIMARY KEY,
+    ord_id             TEXT    NOT NULL DEFAULT '',
+    inst_id            TEXT    NOT NULL,
+    side               TEXT    NOT NULL,
+    pos_side           TEXT    NOT NULL DEFAULT '',
+    ord_type           TEXT    NOT NULL,
+    px                 TEXT,
+    sz                 TEXT    NOT NULL,
+    reduce_only        INTEGER NOT NULL DEFAULT 0,
+    purpose            TEXT    NOT NULL,
+    quote_source       TEXT,
+    quote_age_s        REAL,
+    quote_budget_s     REAL,
+    state              TEXT    NOT NULL,
+    acc_fill_sz        REAL    NOT NULL DEFAULT 0,
+    avg_px             REAL,
+    detail             TEXT    NOT NULL DEFAULT '',
+    position_cl_ord_id TEXT    NOT NULL DEFAULT '',
+    created_at         REAL    NOT NULL,
+    updated_at         REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_inst ON orders (inst_id, created_at);
+
+CREATE TABLE IF NOT EXISTS fills (
+    inst_id     TEXT NOT NULL,
+    trade_id    TEXT NOT NULL,
+    ord_id      TEXT NOT NULL,
+    cl_ord_id   TEXT NOT NULL,
+    side        TEXT NOT NULL,
+    pos_side    TEXT NOT NULL,
+    fill_px     REAL NOT NULL,
+    fill_sz     REAL NOT NULL,
+    fee         REAL NOT NULL,
+    exec_type   TEXT NOT NULL,
+    ts_ms       INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (inst_id, trade_id, ord_id)
+);
+
+CREATE TABLE IF NOT EXISTS fallback_events (
+    id        INTEGER PRIMARY KEY,
+    time      REAL NOT NULL,
+    component TEXT NOT NULL,
+    symbol    TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    source    TEXT NOT NULL
+);
+
+-- The parameter resolutions an entry used: value, the key path it came from, the chain tried.
+CREATE TABLE IF NOT EXISTS resolutions (
+    id                 INTEGER PRIMARY KEY,
+    position_cl_ord_id TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    value_json         TEXT NOT NULL,
+    source_path        TEXT NOT NULL,
+    chain_json         TEXT NOT NULL,
+    recorded_at        REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resolutions_by_position ON resolutions (position_cl_ord_id);
+"""
+
+# MIGRATIONS[i] takes the schema from version i to i + 1.
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_BATCH_MAX = 500
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or used (message says why)."""
+
+
+class OrderPurpose(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"  # reduce-only close on TP/SL decided by the engine
+    CLOSE = "close"  # operator close of one position
+    FLATTEN = "flatten"
+    PROTECT = "protect"  # protective SL/TP for an orphan or a re-protected position
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """One order as journalled. `px`/`sz` are the exact strings sent. `quote_*` describe the quote
+    the order was priced from (None for orders not priced from a quote, e.g. a market close)."""
+
+    cl_ord_id: str
+    inst_id: str
+    side: str
+    ord_type: str
+    sz: str
+    purpose: str
+    state: str  # sent | live | partially_filled | filled | canceled | rejected | unknown ...
+    pos_side: str = ""
+    px: str | None = None
+    reduce_only: bool = False
+    quote_source: str | None = None
+    quote_age_s: float | None = None
+    quote_budget_s: float | None = None
+    ord_id: str = ""
+    acc_fill_sz: float = 0.0
+    avg_px: float | None = None
+    detail: str = ""  # sCode/sMsg of a rejection, cancel source, ...
+    position_cl_ord_id: str = ""  # the entry clOrdId of the position this order belongs to
+    created_at: float = 0.0  # 0 -> now when written
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JournalPosition:
+    id: int
+    entry_cl_ord_id: str
+    inst_id: str
+    pos_side: str
+    entry_regime: str
+    state: str  # open | closed
+    opened_at: float
+    closed_at: float | None
+    close_reason: str | None
+    close_px: float | None
+    realised_pnl: float | None
+    snapshot: PositionSnapshot | None  # None only when the stored JSON cannot be read ...
+    snapshot_error: str | None  # ... and then this says why (shown to the operator, never guessed)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionRecord:
+    position_cl_ord_id: str
+    name: str
+    value: Any
+    source_path: str
+    chain: Any  # the resolver's chain, as JSON (dataclasses become dicts, enums their values)
+    recorded_at: float
+
+
+def _jsonable(o: Any) -> Any:
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return {f.name: _jsonable(getattr(o, f.name)) for f in dataclasses.fields(o)}
+    if isinstance(o, Enum):
+        return o.value
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in o]
+    if o is None or isinstance(o, bool | int | float | str):
+        return o
+    return str(o)
+
+
+def _enum_value(x: Any) -> Any:
+    return x.value if isinstance(x, Enum) else x
+
+
+@dataclass(slots=True)
+class _Op:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: concurrent.futures.Future[Any]
+    what: str
+
+
+_STOP = object()
+
+
+class Journal:
+    """The SQLite journal. `Journal(path)` opens (creating or migrating) and starts the writer;
+    `close()` (or the context manager) commits what is queued and stops it."""
+
+    def __init__(self, path: str, *, redact: Iterable[str] = (), max_pending: int = 100_000) -> None:
+        self.path = path
+        self._redact = tuple(s for s in redact if s)
+        self.max_pending = max_pending
+        self.write_errors = 0
+        self.dropped_fallbacks = 0
+        self.last_error: str | None = None
+        self._closed = False
+        self._migrate()
+        self._queue: queue.Queue[_Op | object] = queue.Queue()
+        self._writer = threading.Thread(target=self._run_writer, name=f"journal-writer:{path}", daemon=True)
+        self._writer_ready = threading.Event()
+        self._writer_failed: BaseException | None = None
+        self._writer.start()
+        self._writer_ready.wait()
+        if self._writer_failed is not None:
+            raise JournalError(f"journal {path}: writer could not open: {self._writer_failed}")
+        self._read_lock = threading.Lock()
+        self._reader = self._connect()
+        self._reader.execute("PRAGMA query_only=1")
+
+    # ---- connection and schema ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _migrate(self) -> None:
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot open: {exc}") from exc
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"journal {self.path}: WAL mode refused (journal_mode={mode})")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at REAL NOT NULL)"
+            )
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                raise JournalError(
+                    f"journal {self.path} has schema version {current}, this build knows up to {SCHEMA_VERSION}: "
+                    "use a newer okxscalp or another journal_path"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version + 1, time.time()),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot prepare schema: {exc}") from exc
+        finally:
+            conn.close()
+
+    @property
+    def journal_mode(self) -> str:
+        with self._read_lock:
+            return str(self._reader.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def schema_version(self) -> int:
+        with self._read_lock:
+            return int(self._reader.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    # ---- the writer thread -------------------------------------------------------------------
+
+    def _run_writer(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to the constructor, which raises JournalError
+            self._writer_failed = exc
+            self._writer_ready.set()
+            return
+        self._writer_ready.set()
+        try:
+            stop = False
+            while not stop:
+                batch = [self._queue.get()]
+                while len(batch) < _BATCH_MAX:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                ops = [op for op in batch if isinstance(op, _Op)]
+                stop = any(op is _STOP for op in batch)
+                self._commit_batch(conn, ops)
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, ops: list[_Op]) -> None:
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = op.fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    results.append((op, None, exc))
+                else:
+                    results.append((op, result, None))
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # the commit itself failed: nothing in this batch is durable
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.debug("journal: rollback after a failed commit also failed", exc_info=True)
+            results = [(op, None, exc) for op in ops]
+        for op, result, error in results:
+            if error is None:
+                op.future.set_result(result)
+                continue
+            self.write_errors += 1
+            self.last_error = f"{op.what}: {error}"
+            log.error("journal write failed: %s: %s", op.what, error)
+            op.future.set_exception(JournalError(f"journal write failed: {op.what}: {error}"))
+
+    def _submit(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future[Any]:
+        if self._closed:
+            raise JournalError(f"journal {self.path} is closed ({what})")
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put(_Op(fn, fut, what))
+        return fut
+
+    @property
+    def pending(self) -> int:
+        """Writes queued and not yet committed (approximate)."""
+        return self._queue.qsize()
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Block until everything queued before this call is committed."""
+        self._submit("flush", lambda conn: None).result(timeout)
+
+    async def aflush(self) -> None:
+        await asyncio.wrap_future(self._submit("flush", lambda conn: None))
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer, close the connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join()
+        with self._read_lock:
+            self._reader.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _scrub(self, text: str | None) -> str | None:
+        if text is None or not self._redact:
+            return text
+        for secret in self._redact:
+            text = text.replace(secret, "***")
+        return text
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def _snapshot_op(self, snapshot: PositionSnapshot) -> Callable[[sqlite3.Connection], int]:
+        payload = self._scrub(snapshot.to_json())
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                """INSERT INTO positions (entry_cl_ord_id, inst_id, pos_side, entry_regime, state, opened_at,
+                       snapshot_json, updated_at)
+                   VALUES (?, ?, ?, ?, 'open', ?, ?, ?)
+                   ON CONFLICT (entry_cl_ord_id) DO UPDATE SET snapshot_json = excluded.snapshot_json,
+                       updated_at = excluded.updated_at""",
+                (
+                    snapshot.entry_cl_ord_id,
+                    snapshot.inst_id,
+                    snapshot.pos_side.value,
+                    snapshot.entry_regime.value,
+                    snapshot.entry_time,
+                    payload,
+                    now,
+                ),
+            )
+            row = conn.execute(
+                "SELECT id FROM positions WHERE entry_cl_ord_id = ?", (snapshot.entry_cl_ord_id,)
+            ).fetchone()
+            return int(row[0])
+
+        return op
+
+    async def write_snapshot_durably(self, snapshot: PositionSnapshot) -> int:
+        """Insert (or replace, keyed by the entry clOrdId) a position snapshot; returns once it is
+        committed and synced to disk. Returns the position's row id. Raises JournalError."""
+        fut = self._submit(
+            f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot)
+        )
+        return await asyncio.wrap_future(fut)
+
+    def write_snapshot_blocking(self, snapshot: PositionSnapshot, timeout: float | None = 30.0) -> int:
+        """The same for code outside the event loop (blocks the calling thread until committed)."""
+        return self._submit(
+            f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot)
+        ).result(timeout)
+
+    def close_position(
+        self,
+        entry_cl_ord_id: str,
+        *,
+        reason: str,
+        close_px: float | None,
+        realised_pnl: float | None,
+        closed_at: float | None = None,
+    ) -> concurrent.futures.Future[bool]:
+        """Mark a position closed. The future's result is False when no open position had that
+        entry clOrdId (already closed, or never journalled)."""
+        when = closed_at if closed_at is not None else time.time()
+        reason_text = self._scrub(reason)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                """UPDATE positions SET state = 'closed', closed_at = ?, close_reason = ?, close_px = ?,
+                       realised_pnl = ?, updated_at = ?
+                   WHERE entry_cl_ord_id = ? AND state = 'open'""",
+                (when, reason_text, close_px, realised_pnl, time.time(), entry_cl_ord_id),
+            )
+            return cur.rowcount == 1
+
+        return self._submit(f"close position {entry_cl_ord_id}", op)
+
+    def record_order(self, order: OrderRecord) -> concurrent.futures.Future[None]:
+        """Insert an order, or replace everything but `created_at` if its clOrdId is known."""
+        now = time.time()
+        row = (
+            order.cl_ord_id,
+            order.ord_id,
+            order.inst_id,
+            _enum_value(order.side),
+            _enum_value(order.pos_side) or "",
+            order.ord_type,
+            order.px,
+            order.sz,
+            int(order.reduce_only),
+            _enum_value(order.purpose),
+            order.quote_source,
+            order.quote_age_s,
+            order.quote_budget_s,
+            order.state,
+            order.acc_fill_sz,
+            order.avg_px,
+            self._scrub(order.detail) or "",
+            order.position_cl_ord_id,
+            order.created_at or now,
+            order.updated_at or now,
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                """INSERT INTO orders (cl_ord_id, ord_id, inst_id, side, pos_side, ord_type, px, sz, reduce_only,
+                       purpose, quote_source, quote_age_s, quote_budget_s, state, acc_fill_sz, avg_px, detail,
+                       position_cl_ord_id, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (cl_ord_id) DO UPDATE SET ord_id = excluded.ord_id, inst_id = excluded.inst_id,
+                       side = excluded.side, pos_side = excluded.pos_side, ord_type = excluded.ord_type,
+                       px = excluded.px, sz = excluded.sz, reduce_only = excluded.reduce_only,
+                       purpose = excluded.purpose, quote_source = excluded.quote_source,
+                       quote_age_s = excluded.quote_age_s, quote_budget_s = excluded.quote_budget_s,
+                       state = excluded.state, acc_fill_sz = excluded.acc_fill_sz, avg_px = excluded.avg_px,
+                       detail = excluded.detail, position_cl_ord_id = excluded.position_cl_ord_id,
+                       updated_at = excluded.updated_at""",
+                row,
+            )
+
+        return self._submit(f"order {order.cl_ord_id}", op)
+
+    def update_order(
+        self,
+        cl_ord_id: str,
+        *,
+        state: str,
+        ord_id: str | None = None,
+        acc_fill_sz: float | None = None,
+        avg_px: float | None = None,
+        detail: str | None = None,
+        updated_at: float | None = None,
+    ) -> concurrent.futures.Future[bool]:
+        """Update the state (and whatever else is given) of a journalled order. The future's result
+        is False when the clOrdId is not in the journal."""
+        params = (
+            state,
+            ord_id,
+            acc_fill_sz,
+            avg_px,
+            self._scrub(detail),
+            updated_at if updated_at is not None else time.time(),
+            cl_ord_id,
+        )
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                """UPDATE orders SET state = ?, ord_id = COALESCE(?, ord_id), acc_fill_sz = COALESCE(?, acc_fill_sz),
+                       avg_px = COALESCE(?, avg_px), detail = COALESCE(?, detail), updated_at = ?
+                   WHERE cl_ord_id = ?""",
+                params,
+            )
+            return cur.rowcount == 1
+
+        return self._submit(f"order update {cl_ord_id}", op)
+
+    def record_fill(self, fill: Fill) -> concurrent.futures.Future[bool]:
+        """Insert a fill; a fill already journalled (same instId, tradeId, ordId) is ignored and the
+        future's result is False."""
+        row = (
+            fill.inst_id,
+            fill.trade_id,
+            fill.ord_id,
+            fill.cl_ord_id,
+            _enum_value(fill.side),
+            _enum_value(fill.pos_side),
+            fill.fill_px,
+            fill.fill_sz,
+            fill.fee,
+            fill.exec_type,
+            fill.ts_ms,
+            time.time(),
+        )
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                """INSERT OR IGNORE INTO fills (inst_id, trade_id, ord_id, cl_ord_id, side, pos_side, fill_px,
+                       fill_sz, fee, exec_type, ts_ms, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                row,
+            )
+            return cur.rowcount == 1
+
+        return self._submit(f"fill {fill.inst_id} {fill.trade_id}", op)
+
+    def record_fallback(self, event: FallbackEvent) -> concurrent.futures.Future[None] | None:
+        """Queue a fallback event. Returns None (and counts `dropped_fallbacks`) when more than
+        `max_pending` writes are queued: events are shed first so orders and snapshots never are."""
+        if self._queue.qsize() >= self.max_pending:
+            self.dropped_fallbacks += 1
+            return None
+        row = (
+            event.time,
+            event.component,
+            event.symbol,
+            _enum_value(event.kind),
+            self._scrub(event.detail),
+            event.source,
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO fallback_events (time, component, symbol, kind, detail, source) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        return self._submit("fallback event", op)
+
+    def record_resolutions(
+        self, position_cl_ord_id: str, resolutions: Iterable[Any], recorded_at: float | None = None
+    ) -> concurrent.futures.Future[int]:
+        """Journal the parameter resolutions an entry used. Each item needs `name`, `value`,
+        `source_path` and `chain` (config's `Resolution`); the chain is stored as JSON."""
+        when = recorded_at if recorded_at is not None else time.time()
+        rows = [
+            (
+                position_cl_ord_id,
+                r.name,
+                self._scrub(json.dumps(_jsonable(r.value))),
+                r.source_path,
+                self._scrub(json.dumps(_jsonable(getattr(r, "chain", [])))),
+                when,
+            )
+            for r in resolutions
+        ]
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.executemany(
+                """INSERT INTO resolutions (position_cl_ord_id, name, value_json, source_path, chain_json, recorded_at)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                rows,
+            )
+            return len(rows)
+
+        return self._submit(f"resolutions {position_cl_ord_id}", op)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._read_lock:
+            if self._closed:
+                raise JournalError(f"journal {self.path} is closed")
+            cur = self._reader.execute(sql, params)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchall()
+
+    @staticmethod
+    def _position(row: sqlite3.Row) -> JournalPosition:
+        snapshot: PositionSnapshot | None = None
+        error: str | None = None
+        try:
+            snapshot = PositionSnapshot.from_json(row["snapshot_json"])
+        except (ValueError, KeyError, TypeError) as exc:
+            error = f"snapshot of {row['inst_id']} {row['pos_side']} ({row['entry_cl_ord_id']}) unreadable: {exc!r}"
+        return JournalPosition(
+            id=row["id"],
+            entry_cl_ord_id=row["entry_cl_ord_id"],
+            inst_id=row["inst_id"],
+            pos_side=row["pos_side"],
+            entry_regime=row["entry_regime"],
+            state=row["state"],
+            opened_at=row["opened_at"],
+            closed_at=row["closed_at"],
+            close_reason=row["close_reason"],
+            close_px=row["close_px"],
+            realised_pnl=row["realised_pnl"],
+            snapshot=snapshot,
+            snapshot_error=error,
+        )
+
+    def open_positions(self) -> list[JournalPosition]:
+        """Every position the journal holds open, with its snapshot (for restart reconciliation)."""
+        return [
+            self._position(r) for r in self._query("SELECT * FROM positions WHERE state = 'open' ORDER BY id")
+        ]
+
+    def positions(self, state: str | None = None) -> list[JournalPosition]:
+        """All positions (or those in `state`: open | closed), oldest first."""
+        if state is None:
+            rows = self._query("SELECT * FROM positions ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM positions WHERE state = ? ORDER BY id", (state,))
+        return [self._position(r) for r in rows]
+
+    def realised_pnl_since(self, epoch_s: float) -> float:
+        """Sum of realised PnL of positions closed at or after `epoch_s` (daily loss limit)."""
+        rows = self._query(
+            "SELECT COALESCE(SUM(realised_pnl), 0.0) AS pnl FROM positions WHERE state = 'closed' AND closed_at >= ?",
+            (epoch_s,),
+        )
+        return float(rows[0]["pnl"])
+
+    @staticmethod
+    def _order(row: sqlite3.Row) -> OrderRecord:
+        return OrderRecord(
+            cl_ord_id=row["cl_ord_id"],
+            inst_id=row["inst_id"],
+            side=row["side"],
+            ord_type=row["ord_type"],
+            sz=row["sz"],
+            purpose=row["purpose"],
+            state=row["state"],
+            pos_side=row["pos_side"],
+            px=row["px"],
+            reduce_only=bool(row["reduce_only"]),
+            quote_source=row["quote_source"],
+            quote_age_s=row["quote_age_s"],
+            quote_budget_s=row["quote_budget_s"],
+            ord_id=row["ord_id"],
+            acc_fill_sz=row["acc_fill_sz"],
+            avg_px=row["avg_px"],
+            detail=row["detail"],
+            position_cl_ord_id=row["position_cl_ord_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def order(self, cl_ord_id: str) -> OrderRecord | None:
+        rows = self._query("SELECT * FROM orders WHERE cl_ord_id = ?", (cl_ord_id,))
+        return self._order(rows[0]) if rows else None
+
+    def orders(self, inst_id: str | None = None) -> list[OrderRecord]:
+        """All orders (optionally of one instrument), in the order they were first written."""
+        if inst_id is None:
+            rows = self._query("SELECT * FROM orders ORDER BY created_at, rowid")
+        else:
+            rows = self._query(
+                "SELECT * FROM orders WHERE inst_id = ? ORDER BY created_at, rowid", (inst_id,)
+            )
+        return [self._order(r) for r in rows]
+
+    def fills(self, inst_id: str | None = None) -> list[Fill]:
+        sql = "SELECT * FROM fills" + (" WHERE inst_id = ?" if inst_id else "") + " ORDER BY ts_ms, rowid"
+        rows = self._query(sql, (inst_id,) if inst_id else ())
+        return [
+            Fill(
+                inst_id=r["inst_id"],
+                trade_id=r["trade_id"],
+                ord_id=r["ord_id"],
+                cl_ord_id=r["cl_ord_id"],
+                side=Side(r["side"]),
+                pos_side=PosSide(r["pos_side"]),
+                fill_px=r["fill_px"],
+                fill_sz=r["fill_sz"],
+                fee=r["fee"],
+                exec_type=r["exec_type"],
+                ts_ms=r["ts_ms"],
+            )
+            for r in rows
+        ]
+
+    def fallback_events(self, limit: int | None = None) -> list[FallbackEvent]:
+        """Fallback events, oldest first (the newest `limit` when given)."""
+        if limit is None:
+            rows = self._query("SELECT * FROM fallback_events ORDER BY id")
+        else:
+            rows = self._query(
+                "SELECT * FROM (SELECT * FROM fallback_events ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,)
+            )
+        return [
+            FallbackEvent(
+                time=r["time"],
+                component=r["component"],
+                symbol=r["symbol"],
+                kind=FallbackKind(r["kind"]),
+                detail=r["detail"],
+                source=r["source"],
+            )
+            for r in rows
+        ]
+
+    def resolutions(self, position_cl_ord_id: str) -> list[ResolutionRecord]:
+        rows = self._query(
+            "SELECT * FROM resolutions WHERE position_cl_ord_id = ? ORDER BY id", (position_cl_ord_id,)
+        )
+        return [
+            ResolutionRecord(
+                position_cl_ord_id=r["position_cl_ord_id"],
+                name=r["name"],
+                value=json.loads(r["value_json"]),
+                source_path=r["source_path"],
+                chain=json.loads(r["chain_json"]),
+                recorded_at=r["recorded_at"],
+            )
+            for r in rows
+        ]
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3's executescript would COMMIT on its own,
+    and a migration must apply in the same transaction as its schema_version row)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

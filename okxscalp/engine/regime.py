@@ -1,0 +1,168 @@
+"""Per-symbol market regime (trending / choppy / ranging) from confirmed candles, with hysteresis.
+
+Classification of one bar (`classify`), thresholds from `RegimeSettings`:
+1. ADX >= `adx_trending`                                           -> trending
+2. else ATR % of price >= `atr_percent_choppy`, or Bollinger width
+   (% of the middle band) >= `band_width_choppy_percent`           -> choppy (big moves, no direction)
+3. else                                                            -> ranging (quiet, mean-reverting)
+
+Hysteresis: the classification of a bar is only a *candidate*. A candidate different from the
+adopted regime must be the classification of `min_dwell_bars` consecutive bars before it is
+adopted, so a series hovering around a threshold does not flicker. The first regime after warm-up
+goes through the same dwell.
+
+Warm-up: until every indicator the classification needs has a value, the regime is None
+(unknown). There is no default guess: the engine does not trade a symbol whose regime is None.
+
+Every decision keeps its inputs (ADX, ATR %, band width, candidate, bars held) for display and
+for the position snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from okxscalp.config.schema import RegimeSettings
+from okxscalp.engine.indicators import IndicatorPeriods, IndicatorSet, IndicatorValues
+from okxscalp.okx.models import Candle, Regime
+
+
+def band_width_threshold(settings: RegimeSettings) -> float | None:
+    """The band-width threshold for choppy, in % of price; None when the settings carry none
+    (then ATR % alone separates choppy from ranging)."""
+    return getattr(settings, "band_width_choppy_percent", None)
+
+
+def classify(adx: float, atr_pct: float, band_width_pct: float, settings: RegimeSettings) -> Regime:
+    """The regime one bar's indicator values point to (before hysteresis)."""
+    if adx >= settings.adx_trending:
+        return Regime.TRENDING
+    if atr_pct >= settings.atr_percent_choppy:
+        return Regime.CHOPPY
+    bw = band_width_threshold(settings)
+    if bw is not None and band_width_pct >= bw:
+        return Regime.CHOPPY
+    return Regime.RANGING
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeDecision:
+    """The detector's state after one confirmed bar, with everything it was computed from."""
+
+    inst_id: str
+    ts_ms: int  # open time of the bar that produced it
+    regime: Regime | None  # adopted regime; None = unknown (warm-up)
+    candidate: Regime | None  # this bar's classification; None in warm-up
+    bars_held: int  # consecutive bars the candidate has been classified (0 when it equals regime)
+    dwell_required: int
+    changed: bool  # True on the bar a new regime was adopted
+    adx: float | None
+    plus_di: float | None
+    minus_di: float | None
+    atr: float | None
+    atr_pct: float | None
+    band_width_pct: float | None
+    close: float
+    bars: int  # confirmed bars seen (warm-up progress)
+    warmup_bars: int  # bars needed before the first classification
+
+    def inputs(self) -> dict[str, Any]:
+        """Plain JSON-able inputs, for the console and the position snapshot."""
+        return {
+            "ts_ms": self.ts_ms,
+            "regime": self.regime.value if self.regime else None,
+            "candidate": self.candidate.value if self.candidate else None,
+            "bars_held": self.bars_held,
+            "dwell_required": self.dwell_required,
+            "adx": self.adx,
+            "plus_di": self.plus_di,
+            "minus_di": self.minus_di,
+            "atr": self.atr,
+            "atr_pct": self.atr_pct,
+            "band_width_pct": self.band_width_pct,
+            "close": self.close,
+            "bars": self.bars,
+        }
+
+
+def periods_for(
+    settings: RegimeSettings, *, ema_fast: int = 9, ema_slow: int = 21, rsi: int = 14
+) -> IndicatorPeriods:
+    """Indicator periods from the regime settings (and the signal settings' EMA/RSI periods)."""
+    return IndicatorPeriods(
+        ema_fast=ema_fast,
+        ema_slow=ema_slow,
+        atr=settings.atr_period,
+        adx=settings.adx_period,
+        bollinger=settings.bollinger_period,
+        bollinger_k=settings.bollinger_k,
+        rsi=rsi,
+    )
+
+
+class RegimeDetector:
+    """One symbol's regime. Feed every candle of `settings.bar` (confirmed or not) to `on_candle`.
+
+    `indicators` is the symbol's `IndicatorSet`; pass one in to share it with the signal code
+    (it must be fed only through this detector), or let the detector build its own.
+    """
+
+    def __init__(
+        self, inst_id: str, settings: RegimeSettings | None = None, indicators: IndicatorSet | None = None
+    ) -> None:
+        self.inst_id = inst_id
+        self.settings = settings or RegimeSettings()
+        if self.settings.min_dwell_bars < 1:
+            raise ValueError(f"min_dwell_bars must be >= 1, got {self.settings.min_dwell_bars}")
+        self.indicators = indicators or IndicatorSet(periods_for(self.settings))
+        self.regime: Regime | None = None
+        self._candidate: Regime | None = None
+        self._held = 0
+        self.decision: RegimeDecision | None = None
+
+    @property
+    def warmup_bars(self) -> int:
+        p = self.indicators.periods
+        return max(2 * p.adx, p.atr, p.bollinger)
+
+    def on_candle(self, candle: Candle) -> RegimeDecision | None:
+        """Returns the new decision when a confirmed bar advanced the detector, else None."""
+        values = self.indicators.on_candle(candle)
+        if values is None:
+            return None
+        self.decision = self._decide(values)
+        return self.decision
+
+    def _decide(self, v: IndicatorValues) -> RegimeDecision:
+        atr_pct, bw_pct = v.atr_pct, v.band_width_pct
+        candidate: Regime | None = None
+        changed = False
+        if v.adx is not None and atr_pct is not None and bw_pct is not None:
+            candidate = classify(v.adx, atr_pct, bw_pct, self.settings)
+            if candidate == self.regime:
+                self._candidate, self._held = None, 0
+            else:
+                self._held = self._held + 1 if candidate == self._candidate else 1
+                self._candidate = candidate
+                if self._held >= self.settings.min_dwell_bars:
+                    self.regime, changed = candidate, True
+                    self._candidate, self._held = None, 0
+        return RegimeDecision(
+            inst_id=self.inst_id,
+            ts_ms=v.ts_ms,
+            regime=self.regime,
+            candidate=candidate,
+            bars_held=self._held,
+            dwell_required=self.settings.min_dwell_bars,
+            changed=changed,
+            adx=v.adx,
+            plus_di=v.plus_di,
+            minus_di=v.minus_di,
+            atr=v.atr,
+            atr_pct=atr_pct,
+            band_width_pct=bw_pct,
+            close=v.close,
+            bars=v.bars,
+            warmup_bars=self.warmup_bars,
+        )

@@ -1,0 +1,186 @@
+"""Entry risk: position limits, sizing in contracts, and the daily loss limit. Pure, no I/O.
+
+Sizing (`size_position`):
+    risk amount  = equity x risk_per_trade_percent / 100 x position_multiplier     (USDT)
+    risk/contract = |entry - SL| x ctVal                                           (USDT per contract)
+    contracts    = risk amount / risk per contract
+    margin cap   = available margin x leverage / (entry x ctVal)                   (contracts)
+    size         = min(contracts, margin cap), rounded DOWN to lotSz; below minSz -> no trade.
+Every answer carries its reason and the numbers it came from.
+
+Daily loss limit (`DailyLossLimit`): realised PnL since 00:00 UTC against the equity seen at the
+start of that UTC day; when the loss reaches `daily_loss_limit_percent` of it, entries halt until
+the next UTC day. Exits are never halted by it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from okxscalp.okx.models import Instrument
+
+
+@dataclass(frozen=True, slots=True)
+class SizeDecision:
+    """`sz` is the size to send (a string on the lot grid) or None = no trade, `reason` says why."""
+
+    sz: str | None
+    contracts: float  # float(sz), 0.0 when no trade
+    reason: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.sz is not None
+
+
+def size_position(
+    *,
+    instrument: Instrument,
+    equity: float,
+    risk_per_trade_percent: float,
+    position_multiplier: float,
+    entry_px: float,
+    sl_px: float,
+    leverage: float,
+    available_margin: float,
+) -> SizeDecision:
+    """Contracts to trade so that hitting the SL loses the risk amount (see the module docstring)."""
+    inputs: dict[str, Any] = {
+        "equity": equity,
+        "risk_per_trade_percent": risk_per_trade_percent,
+        "position_multiplier": position_multiplier,
+        "entry_px": entry_px,
+        "sl_px": sl_px,
+        "ct_val": instrument.ct_val,
+        "lot_sz": instrument.lot_sz,
+        "min_sz": instrument.min_sz,
+        "leverage": leverage,
+        "available_margin": available_margin,
+    }
+
+    def no(reason: str) -> SizeDecision:
+        return SizeDecision(None, 0.0, f"{instrument.inst_id}: no trade: {reason}", inputs)
+
+    for name in ("equity", "entry_px", "sl_px", "leverage", "available_margin"):
+        if not math.isfinite(inputs[name]):
+            return no(f"{name} is not finite ({inputs[name]!r})")
+    if equity <= 0:
+        return no(f"equity {equity} <= 0")
+    if risk_per_trade_percent <= 0 or position_multiplier <= 0:
+        return no(f"risk {risk_per_trade_percent}% x multiplier {position_multiplier} is not positive")
+    if entry_px <= 0 or leverage <= 0 or instrument.ct_val <= 0:
+        return no(f"entry {entry_px}, leverage {leverage}, ctVal {instrument.ct_val} must all be > 0")
+    sl_distance = abs(entry_px - sl_px)
+    if sl_distance <= 0:
+        return no(f"SL {sl_px} equals entry {entry_px}")
+    risk_amount = equity * risk_per_trade_percent / 100.0 * position_multiplier
+    risk_per_contract = sl_distance * instrument.ct_val
+    by_risk = risk_amount / risk_per_contract
+    by_margin = max(available_margin, 0.0) * leverage / (entry_px * instrument.ct_val)
+    raw = min(by_risk, by_margin)
+    capped = by_margin < by_risk
+    inputs.update(
+        risk_amount=risk_amount,
+        sl_distance=sl_distance,
+        risk_per_contract=risk_per_contract,
+        contracts_by_risk=by_risk,
+        contracts_by_margin=by_margin,
+        margin_capped=capped,
+    )
+    sz = instrument.format_size(raw)
+    contracts = float(sz)
+    inputs["contracts"] = contracts
+    limit = "margin cap" if capped else "risk"
+    if contracts < instrument.min_size or contracts <= 0:
+        return no(
+            f"{raw:.6g} contracts by {limit} (risk {risk_amount:.4g} USDT / {risk_per_contract:.6g} per contract; "
+            f"margin allows {by_margin:.6g}) rounds to {sz}, below minSz {instrument.min_sz}"
+        )
+    reason = (
+        f"{sz} contracts: risk {risk_amount:.4g} USDT ({risk_per_trade_percent}% of {equity:.2f} x "
+        f"{position_multiplier}) / ({sl_distance:.6g} SL distance x ctVal {instrument.ct_val}) = {by_risk:.6g}"
+        + (f", capped by margin {available_margin:.2f} x {leverage}x = {by_margin:.6g}" if capped else "")
+        + f", rounded down to lotSz {instrument.lot_sz}"
+    )
+    return SizeDecision(sz, contracts, reason, inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    reason: str
+
+
+def check_position_limits(inst_id: str, open_inst_ids: Collection[str], max_positions: int) -> Verdict:
+    """One position per symbol (either side) and at most `max_positions` open. `open_inst_ids`
+    holds the instIds with an open position or a live entry order (both count)."""
+    if inst_id in open_inst_ids:
+        return Verdict(False, f"{inst_id}: already has an open position or entry order (one per symbol)")
+    if len(open_inst_ids) >= max_positions:
+        return Verdict(
+            False, f"{inst_id}: {len(open_inst_ids)} positions open, max_positions is {max_positions}"
+        )
+    return Verdict(True, f"{inst_id}: {len(open_inst_ids)} of {max_positions} positions open")
+
+
+DAY_S = 86_400
+
+
+def utc_day(epoch_s: float) -> int:
+    """Days since the epoch, UTC (the day boundary is 00:00 UTC)."""
+    return int(epoch_s // DAY_S)
+
+
+class DailyLossLimit:
+    """Halts entries when the realised loss since 00:00 UTC reaches `limit_percent` of the equity
+    at the start of that day. Feed it equity observations and realised PnL with their times."""
+
+    def __init__(self, limit_percent: float) -> None:
+        if limit_percent <= 0:
+            raise ValueError(f"daily loss limit must be > 0 %, got {limit_percent}")
+        self.limit_percent = limit_percent
+        self.day: int | None = None
+        self.start_equity: float | None = None
+        self.realised_pnl = 0.0
+
+    def _roll(self, now_s: float) -> None:
+        day = utc_day(now_s)
+        if day != self.day:
+            self.day, self.start_equity, self.realised_pnl = day, None, 0.0
+
+    def observe_equity(self, equity: float, now_s: float, *, realised_today: float = 0.0) -> None:
+        """The first equity seen in a UTC day becomes that day's start equity. After a restart,
+        pass `realised_today` (from the journal) and the current equity: the start equity is then
+        reconstructed as equity - realised_today."""
+        self._roll(now_s)
+        if self.start_equity is None:
+            self.start_equity = equity - realised_today
+            self.realised_pnl = realised_today
+
+    def record_realised(self, pnl: float, now_s: float) -> None:
+        self._roll(now_s)
+        self.realised_pnl += pnl
+
+    @property
+    def loss_limit_amount(self) -> float | None:
+        return None if self.start_equity is None else self.start_equity * self.limit_percent / 100.0
+
+    def check(self, now_s: float) -> Verdict:
+        """Entries allowed today? Unknown start equity halts (no guess)."""
+        self._roll(now_s)
+        if self.start_equity is None:
+            return Verdict(False, "daily loss limit: no equity observed yet today")
+        limit = self.start_equity * self.limit_percent / 100.0
+        if -self.realised_pnl >= limit:
+            return Verdict(
+                False,
+                f"daily loss limit: realised {self.realised_pnl:.2f} USDT since 00:00 UTC reaches "
+                f"-{self.limit_percent}% of day-start equity {self.start_equity:.2f} (-{limit:.2f})",
+            )
+        return Verdict(
+            True, f"daily loss {self.realised_pnl:.2f} of -{limit:.2f} USDT allowed ({self.limit_percent}%)"
+        )

@@ -1,0 +1,178 @@
+"""Entry signals per regime, evaluated on a SIGNAL-fresh quote the caller passes in.
+
+This module never reads the data registry: the caller reads `DataRegistry.read(inst_id,
+Purpose.SIGNAL)` (which refuses stale prices) and hands the quote over, together with the
+symbol's regime decision and indicator set. No regime (warm-up / unknown) -> no signal.
+
+Setups (thresholds from the signal settings, `SignalRules` names):
+- trending, *pullback continuation*: direction from the EMAs (fast above slow and +DI > -DI =
+  up; mirrored = down). Long when the price has pulled back to the fast EMA (|mid - ema_fast| <=
+  `pullback_atr` x ATR) while staying on the trend side of the slow EMA, and the live RSI is inside
+  [`trend_rsi_min`, `trend_rsi_max`] (not extreme); short mirrored (RSI inside [100 - max, 100 - min]).
+- ranging or choppy, *mean reversion at a band edge*: long when the mid is within
+  `band_edge_fraction` x band width of the lower band (or below it) and the live RSI <=
+  `reversion_rsi_low`; short mirrored at the upper band with RSI >= `reversion_rsi_high`.
+
+"Live RSI" is the RSI as if the current bar closed at the quote's mid (`IndicatorSet.rsi_at`): the
+confirmed bars are never counted twice. Bands, EMAs and ATR are the confirmed bars' values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from okxscalp.engine.indicators import IndicatorSet
+from okxscalp.engine.regime import RegimeDecision
+from okxscalp.okx.models import PosSide, Regime, Side
+
+
+class QuoteLike(Protocol):
+    """What a signal needs from a registry quote (`okxscalp.market` Quote has these)."""
+
+    @property
+    def bid(self) -> float | None: ...
+
+    @property
+    def ask(self) -> float | None: ...
+
+
+class SignalRulesLike(Protocol):
+    ema_fast_period: int
+    ema_slow_period: int
+    rsi_period: int
+    pullback_atr: float
+    trend_rsi_min: float
+    trend_rsi_max: float
+    reversion_rsi_low: float
+    reversion_rsi_high: float
+    band_edge_fraction: float
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRules:
+    """Signal thresholds. Same names as the config's `scalping.signals` section
+    (`okxscalp.config.schema.SignalSettings`); either may be passed to `evaluate_signal`."""
+
+    ema_fast_period: int = 9
+    ema_slow_period: int = 21
+    rsi_period: int = 14
+    pullback_atr: float = 0.5
+    trend_rsi_min: float = 40.0
+    trend_rsi_max: float = 70.0
+    reversion_rsi_low: float = 35.0
+    reversion_rsi_high: float = 65.0
+    band_edge_fraction: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    inst_id: str
+    side: Side  # order side of the entry
+    regime: Regime  # the regime the signal was generated in (becomes the entry regime)
+    reason: str  # human-readable, with the numbers
+    inputs: dict[str, Any] = field(default_factory=dict)  # every number the decision used
+
+    @property
+    def pos_side(self) -> PosSide:
+        return PosSide.LONG if self.side is Side.BUY else PosSide.SHORT
+
+
+def _mid(quote: QuoteLike) -> float | None:
+    bid, ask = quote.bid, quote.ask
+    if bid is None or ask is None or bid <= 0 or ask <= 0 or ask < bid:
+        return None
+    return (bid + ask) / 2.0
+
+
+def evaluate_signal(
+    decision: RegimeDecision | None,
+    indicators: IndicatorSet,
+    quote: QuoteLike,
+    rules: SignalRulesLike | None = None,
+) -> Signal | None:
+    """The entry signal for one symbol now, or None. `decision` is the symbol's latest regime
+    decision (None or regime None -> no signal); `quote` must already be SIGNAL-fresh."""
+    rules = rules or SignalRules()
+    if decision is None or decision.regime is None:
+        return None
+    v = indicators.latest
+    mid = _mid(quote)
+    if v is None or not v.ready or mid is None:
+        return None
+    rsi = indicators.rsi_at(mid)
+    if rsi is None:
+        return None
+    inputs: dict[str, Any] = {
+        "mid": mid,
+        "bid": quote.bid,
+        "ask": quote.ask,
+        "rsi": rsi,
+        "ema_fast": v.ema_fast,
+        "ema_slow": v.ema_slow,
+        "atr": v.atr,
+        "adx": v.adx,
+        "plus_di": v.plus_di,
+        "minus_di": v.minus_di,
+        "band_upper": v.bands.upper if v.bands else None,
+        "band_lower": v.bands.lower if v.bands else None,
+        "band_mid": v.bands.mid if v.bands else None,
+        "bar_ts_ms": v.ts_ms,
+    }
+    for extra in ("source", "age_s"):
+        if hasattr(quote, extra):
+            inputs[f"quote_{extra}"] = getattr(quote, extra)
+    if decision.regime is Regime.TRENDING:
+        return _trend_pullback(decision, inputs, rules)
+    return _band_reversion(decision, inputs, rules)
+
+
+def _trend_pullback(decision: RegimeDecision, x: dict[str, Any], rules: SignalRulesLike) -> Signal | None:
+    mid, fast, slow, atr, rsi = x["mid"], x["ema_fast"], x["ema_slow"], x["atr"], x["rsi"]
+    plus_di, minus_di = x["plus_di"], x["minus_di"]
+    tolerance = rules.pullback_atr * atr
+    x["pullback_tolerance"] = tolerance
+    near_fast = abs(mid - fast) <= tolerance
+    if fast > slow and plus_di > minus_di:
+        if near_fast and mid > slow and rules.trend_rsi_min <= rsi <= rules.trend_rsi_max:
+            reason = (
+                f"trend pullback long: uptrend (ema{rules.ema_fast_period} {fast:.6g} > "
+                f"ema{rules.ema_slow_period} {slow:.6g}, +DI {plus_di:.1f} > -DI {minus_di:.1f}, "
+                f"ADX {x['adx']:.1f}); mid {mid:.6g} within {rules.pullback_atr} ATR ({tolerance:.6g}) "
+                f"of the fast EMA; RSI {rsi:.1f} in [{rules.trend_rsi_min}, {rules.trend_rsi_max}]"
+            )
+            return Signal(decision.inst_id, Side.BUY, Regime.TRENDING, reason, x)
+    elif fast < slow and minus_di > plus_di:
+        lo, hi = 100.0 - rules.trend_rsi_max, 100.0 - rules.trend_rsi_min
+        if near_fast and mid < slow and lo <= rsi <= hi:
+            reason = (
+                f"trend pullback short: downtrend (ema{rules.ema_fast_period} {fast:.6g} < "
+                f"ema{rules.ema_slow_period} {slow:.6g}, -DI {minus_di:.1f} > +DI {plus_di:.1f}, "
+                f"ADX {x['adx']:.1f}); mid {mid:.6g} within {rules.pullback_atr} ATR ({tolerance:.6g}) "
+                f"of the fast EMA; RSI {rsi:.1f} in [{lo}, {hi}]"
+            )
+            return Signal(decision.inst_id, Side.SELL, Regime.TRENDING, reason, x)
+    return None
+
+
+def _band_reversion(decision: RegimeDecision, x: dict[str, Any], rules: SignalRulesLike) -> Signal | None:
+    assert decision.regime is not None
+    mid, rsi, upper, lower = x["mid"], x["rsi"], x["band_upper"], x["band_lower"]
+    edge = rules.band_edge_fraction * (upper - lower)
+    x["band_edge"] = edge
+    regime = decision.regime.value
+    if mid <= lower + edge and rsi <= rules.reversion_rsi_low:
+        reason = (
+            f"{regime} mean reversion long: mid {mid:.6g} at the lower band {lower:.6g} "
+            f"(within {rules.band_edge_fraction} of width {upper - lower:.6g}); RSI {rsi:.1f} <= "
+            f"{rules.reversion_rsi_low}"
+        )
+        return Signal(decision.inst_id, Side.BUY, decision.regime, reason, x)
+    if mid >= upper - edge and rsi >= rules.reversion_rsi_high:
+        reason = (
+            f"{regime} mean reversion short: mid {mid:.6g} at the upper band {upper:.6g} "
+            f"(within {rules.band_edge_fraction} of width {upper - lower:.6g}); RSI {rsi:.1f} >= "
+            f"{rules.reversion_rsi_high}"
+        )
+        return Signal(decision.inst_id, Side.SELL, decision.regime, reason, x)
+    return None
