@@ -1,0 +1,76 @@
+"""The real engine against an in-process simulator, for screenshots, the console bench and tests.
+
+No textual here: the bench also runs the engine without the console through this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from okxscalp.config.schema import AppConfig
+from okxscalp.engine.views import EngineSnapshot
+from okxscalp.okx.auth import Credentials
+from okxscalp.okx.health import ConnectionState
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+
+
+def load_shipped_config(path: str | None = None, *, journal_path: str | None = None) -> AppConfig:
+    from okxscalp.config import load_config
+
+    config = load_config(path or str(DEFAULT_CONFIG))
+    return replace(config, journal_path=journal_path) if journal_path else config
+
+
+def sim_credentials(config: AppConfig) -> Credentials:
+    sim = config.exchange.sim
+    return Credentials(sim.api_key, sim.api_secret, sim.passphrase)
+
+
+def engine_for_sim(config: AppConfig, server: Any) -> Any:
+    """An `Engine` (okxscalp.engine.orchestrator) wired to a started `SimServer`."""
+    from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
+
+    endpoints = ExchangeEndpoints(server.rest_url, server.ws_url, sim_credentials(config), mode="SIM", demo=False)
+    return Engine(config, endpoints)
+
+
+@contextlib.asynccontextmanager
+async def started_sim(config: AppConfig, **server_kwargs: Any) -> AsyncIterator[Any]:
+    """A SimServer on this loop, on a loopback port, stopped on exit."""
+    from okxscalp.sim.server import SimServer
+
+    sim = config.exchange.sim
+    kwargs: dict[str, Any] = {"seed": sim.seed, "speed": sim.speed, "credentials": sim_credentials(config)}
+    kwargs.update(server_kwargs)
+    server = SimServer(**kwargs)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def all_fresh(snapshot: EngineSnapshot) -> bool:
+    """Every symbol has a quote fresh enough for orders and every connection is up."""
+    from okxscalp.config.schema import Purpose
+
+    return bool(snapshot.quotes) and all(q.satisfied.get(Purpose.ORDER) for q in snapshot.quotes) and all(
+        c.state is ConnectionState.UP for c in snapshot.connections
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], deadline_s: float, *, poll_s: float = 0.05) -> bool:
+    """Poll `predicate` on the loop until it holds or the deadline passes; returns whether it held."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(poll_s)
+    return predicate()
