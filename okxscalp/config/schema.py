@@ -120,6 +120,24 @@ class RegimeSettings:
     adx_trending: float = 25.0  # ADX above -> trending
     atr_percent_choppy: float = 0.15  # ATR % of price above (and not trending) -> choppy
     min_dwell_bars: int = 3  # hysteresis: a new regime must hold this many bars
+    # Bollinger width ((upper - lower) / mid, % of price) at or above which a non-trending market
+    # is choppy (either this or atr_percent_choppy above its threshold -> choppy).
+    band_width_choppy_percent: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSettings:
+    """Signal thresholds (YAML `scalping.signals`); same names as `okxscalp.engine.signals.SignalRules`."""
+
+    ema_fast_period: int = 9
+    ema_slow_period: int = 21
+    rsi_period: int = 14
+    pullback_atr: float = 0.5  # trend pullback: price within this many ATRs of the fast EMA
+    trend_rsi_min: float = 40.0  # long band; short is mirrored (100 - x)
+    trend_rsi_max: float = 70.0
+    reversion_rsi_low: float = 35.0
+    reversion_rsi_high: float = 65.0
+    band_edge_fraction: float = 0.1  # mean reversion fires within this fraction of the band width from an edge
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +150,7 @@ class ScalpingSettings:
     orphan_sl_percent: float = 2.0
     tp_sl_mode: str = "percent"  # percent | atr
     regime: RegimeSettings = field(default_factory=RegimeSettings)
+    signals: SignalSettings = field(default_factory=SignalSettings)
 
 
 @dataclass(frozen=True, slots=True)
