@@ -1,0 +1,95 @@
+"""Candles per bar built from the simulated last price: a closed-bar deque plus the open bar."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from okxscalp.sim.wire import fmt_fixed, fmt_num
+
+MAX_BARS = 1440  # OKX serves the last 1440 bars from /market/candles
+
+# Row layout (floats): ts, open, high, low, close, vol (contracts), volCcy (base), volCcyQuote (USDT)
+TS, OPEN, HIGH, LOW, CLOSE, VOL, VOL_CCY, VOL_QUOTE = range(8)
+
+
+class CandleSeries:
+    """One bar size for one instrument. `update` is called on every price step."""
+
+    __slots__ = ("bar", "bar_ms", "closed", "current", "end_ms", "last_emit_s")
+
+    def __init__(self, bar: str, bar_s: int) -> None:
+        self.bar = bar
+        self.bar_ms = bar_s * 1000
+        self.closed: deque[list[float]] = deque(maxlen=MAX_BARS)
+        self.current: list[float] | None = None
+        self.end_ms = 0  # end of the open bar (exclusive)
+        self.last_emit_s = -1  # sim second of the last open-bar push (<= 1 push/s per bar)
+
+    def update(self, ts_ms: int, px: float, vol: float, vol_ccy: float) -> list[float] | None:
+        """Fold one price (and traded volume) in; returns the bar that just closed, if any."""
+        cur = self.current
+        if cur is not None and ts_ms < self.end_ms:
+            if px > cur[HIGH]:
+                cur[HIGH] = px
+            elif px < cur[LOW]:
+                cur[LOW] = px
+            cur[CLOSE] = px
+            if vol:
+                cur[VOL] += vol
+                cur[VOL_CCY] += vol_ccy
+                cur[VOL_QUOTE] += vol_ccy * px
+            return None
+        return self._roll(ts_ms, px, vol, vol_ccy)
+
+    def _roll(self, ts_ms: int, px: float, vol: float, vol_ccy: float) -> list[float] | None:
+        start = ts_ms - ts_ms % self.bar_ms
+        closed = self.current
+        if closed is not None:
+            self.closed.append(closed)
+            # A bar with no step in it (the clock jumped) is a flat bar at the previous close.
+            gap_ts = closed[TS] + self.bar_ms
+            while gap_ts < start:
+                self.closed.append([gap_ts, closed[CLOSE], closed[CLOSE], closed[CLOSE], closed[CLOSE], 0.0, 0.0, 0.0])
+                gap_ts += self.bar_ms
+        self.current = [float(start), px, px, px, px, vol, vol_ccy, vol_ccy * px]
+        self.end_ms = start + self.bar_ms
+        return closed
+
+    def absorb(self, bar_1m: list[float]) -> None:
+        """Fold a whole 1m history bar in (used to seed history for every bar size)."""
+        ts = int(bar_1m[TS])
+        cur = self.current
+        if cur is None or ts >= self.end_ms:
+            self._roll(ts, bar_1m[OPEN], 0.0, 0.0)
+            cur = self.current
+            assert cur is not None
+            cur[HIGH], cur[LOW] = bar_1m[HIGH], bar_1m[LOW]
+        else:
+            cur[HIGH] = max(cur[HIGH], bar_1m[HIGH])
+            cur[LOW] = min(cur[LOW], bar_1m[LOW])
+        cur[CLOSE] = bar_1m[CLOSE]
+        cur[VOL] += bar_1m[VOL]
+        cur[VOL_CCY] += bar_1m[VOL_CCY]
+        cur[VOL_QUOTE] += bar_1m[VOL_QUOTE]
+
+    def rows_newest_first(self) -> list[tuple[list[float], bool]]:
+        rows: list[tuple[list[float], bool]] = []
+        if self.current is not None:
+            rows.append((self.current, False))
+        rows.extend((bar, True) for bar in reversed(self.closed))
+        return rows
+
+
+def candle_row(bar: list[float], confirmed: bool, px_dec: int, sz_dec: int) -> list[str]:
+    """`[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`, all strings (reference section 4)."""
+    return [
+        str(int(bar[TS])),
+        fmt_fixed(bar[OPEN], px_dec),
+        fmt_fixed(bar[HIGH], px_dec),
+        fmt_fixed(bar[LOW], px_dec),
+        fmt_fixed(bar[CLOSE], px_dec),
+        fmt_fixed(bar[VOL], sz_dec),
+        fmt_num(bar[VOL_CCY]),
+        fmt_num(round(bar[VOL_QUOTE], 4)),
+        "1" if confirmed else "0",
+    ]

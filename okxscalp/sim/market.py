@@ -1,0 +1,311 @@
+"""One instrument's simulated market: price process -> book top, trades, last, mark, limits, candles.
+
+`SymbolMarket.step(ts_ms, events)` advances one `dt` and appends the public pushes that have
+subscribers (see the `want_*` flags, set by `SimExchange.set_channel_interest`). Wire dicts are
+built only for wanted channels so a step with no listeners costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from okxscalp.okx.constants import CANDLE_BARS
+from okxscalp.sim.book import BookView
+from okxscalp.sim.candles import HIGH, LOW, MAX_BARS, OPEN, TS, VOL, VOL_CCY, CandleSeries, candle_row
+from okxscalp.sim.events import SimEvent
+from okxscalp.sim.instruments import InstrumentSpec
+from okxscalp.sim.price_process import PriceProcess
+from okxscalp.sim.wire import fmt_fixed, fmt_num
+
+SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
+PRICE_LIMIT_BAND = 0.02  # buyLmt / sellLmt = mark +- 2%
+TRADES_PER_S = 6.0
+BOOK_EPOCH_MS = 500  # level sizes refresh twice a second
+MARK_MIN_PUSH_MS = 200
+MARK_MAX_SILENCE_MS = 10_000
+LIMIT_PUSH_MS = 200
+MARK_SMOOTHING_S = 1.0
+_DAY_MS = 86_400_000
+_UTC8_MS = 8 * 3_600_000
+_HISTORY_SUBSTEPS = 6  # history is generated at 10 s resolution
+
+
+class SymbolMarket:
+    def __init__(self, spec: InstrumentSpec, rng: random.Random, dt_s: float, start_ms: int,
+                 history_minutes: int) -> None:
+        self.spec = spec
+        self.inst_id = spec.inst_id
+        self.tick = spec.tick
+        self.lot = spec.lot
+        self.ct_val = spec.ct_value
+        self.px_dec = spec.px_decimals
+        self.sz_dec = spec.sz_decimals
+        self.book = BookView(spec.depth_unit, self.lot, self.tick, self.px_dec, self.sz_dec)
+        self._rng = rng
+        self._dt_ms = dt_s * 1000.0
+        self._p_trade = min(1.0, TRADES_PER_S * dt_s)
+        self._mark_alpha = 1.0 - math.exp(-dt_s / MARK_SMOOTHING_S)
+        self.candles: dict[str, CandleSeries] = {b: CandleSeries(b, CANDLE_BARS[b]) for b in SIM_BARS}
+        history = _history_1m(spec, random.Random(rng.random()), start_ms, history_minutes)
+        start_px = spec.start_px
+        self.process = PriceProcess(random.Random(rng.random()), start_px, spec.vol_per_min, dt_s)
+        for bar in history:
+            for bar_name, series in self.candles.items():
+                if bar_name != "1s":
+                    series.absorb(bar)
+        # Book, last, mark and limits at the start.
+        self.bid = max(1, int(start_px / self.tick))
+        self.ask = self.bid + 1
+        self.epoch = start_ms // BOOK_EPOCH_MS
+        self.last = self.bid * self.tick
+        self.last_sz = 0.0
+        self.last_ts = start_ms
+        self.mark = self.last
+        self.mark_str = fmt_fixed(self.mark, self.px_dec)
+        self.buy_lmt = self.sell_lmt = ""
+        self._update_limits()
+        self.trade_seq = 0
+        self.seq_id = 1
+        self.ts = start_ms
+        self._last_mark_push = -MARK_MAX_SILENCE_MS
+        self._last_limit_calc = start_ms
+        self._last_limit_push = -LIMIT_PUSH_MS
+        self._limits_dirty = True
+        self._mark_dirty = True
+        # 24h statistics from the 1m series; refreshed when a 1m bar closes.
+        self.open24h = self.high24h = self.low24h = self.last
+        self.vol24h = self.vol_ccy24h = 0.0
+        self.sod_utc0 = self.sod_utc8 = self.last
+        self._refresh_day_stats()
+        # Which public channels have listeners (SimExchange keeps these up to date).
+        self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
+        self.want_mark = self.want_limit = True
+        self.want_candles: frozenset[str] = frozenset(SIM_BARS)
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, ts_ms: int, events: list[SimEvent]) -> None:
+        px = self.process.step()
+        tick = self.tick
+        old_bid, old_last = self.bid, self.last
+        bid = int(px / tick)
+        if bid < 1:
+            bid = 1
+        self.bid, self.ask = bid, bid + 1
+        epoch = ts_ms // BOOK_EPOCH_MS
+        book_changed = bid != old_bid or epoch != self.epoch
+        self.epoch = epoch
+        self.ts = ts_ms
+        rng = self._rng
+        vol = 0.0
+        if rng.random() < self._p_trade:
+            # Taker side follows the move; on a flat step it is a coin toss.
+            up = bid > old_bid or (bid == old_bid and rng.random() < 0.5)
+            side_buy = up if rng.random() < 0.8 else not up
+            trade_ticks = self.ask if side_buy else bid
+            lots = int(self.spec.depth_unit * rng.expovariate(1.0) * 0.05 / self.lot)
+            vol = (lots if lots > 0 else 1) * self.lot
+            self.last = trade_ticks * tick
+            self.last_sz = vol
+            self.last_ts = ts_ms
+            self.trade_seq += 1
+            count = 1 + rng.randrange(3)  # drawn even when unheard: interest must not move the market
+            if self.want_trades:
+                events.append(SimEvent("trades", self.inst_id, {
+                    "instId": self.inst_id,
+                    "tradeId": str(self.trade_seq),
+                    "px": f"{self.last:.{self.px_dec}f}",
+                    "sz": f"{vol:.{self.sz_dec}f}",
+                    "side": "buy" if side_buy else "sell",
+                    "ts": str(ts_ms),
+                    "count": str(count),
+                    "source": "0",
+                    "seqId": self.trade_seq,
+                }))
+        if book_changed:
+            self.seq_id += 1
+            if self.want_books5:
+                events.append(SimEvent("books5", self.inst_id, self.books5_item()))
+            if self.want_bbo and (bid != old_bid):
+                events.append(SimEvent("bbo-tbt", self.inst_id, self._bbo_item()))
+        if self.want_tickers and (bid != old_bid or self.last != old_last or vol):
+            events.append(SimEvent("tickers", self.inst_id, self.ticker_item()))
+        self._step_mark(ts_ms, events)
+        self._step_candles(ts_ms, vol, events)
+
+    def _step_mark(self, ts_ms: int, events: list[SimEvent]) -> None:
+        mid = (self.bid + 0.5) * self.tick
+        self.mark += self._mark_alpha * (mid - self.mark)
+        mark_str = f"{round(self.mark / self.tick) * self.tick:.{self.px_dec}f}"
+        if mark_str != self.mark_str:
+            self.mark_str = mark_str
+            self._mark_dirty = True
+        since = ts_ms - self._last_mark_push
+        if (self._mark_dirty and since >= MARK_MIN_PUSH_MS) or since >= MARK_MAX_SILENCE_MS:
+            self._mark_dirty = False
+            self._last_mark_push = ts_ms
+            if self.want_mark:
+                events.append(SimEvent("mark-price", self.inst_id, self.mark_item()))
+        if ts_ms - self._last_limit_calc >= LIMIT_PUSH_MS:
+            self._last_limit_calc = ts_ms
+            if self._update_limits():
+                self._limits_dirty = True
+            if self._limits_dirty:
+                self._limits_dirty = False
+                self._last_limit_push = ts_ms
+                if self.want_limit:
+                    events.append(SimEvent("price-limit", self.inst_id, self.price_limit_item()))
+
+    def _update_limits(self) -> bool:
+        mark_ticks = round(self.mark / self.tick)
+        band = mark_ticks * PRICE_LIMIT_BAND
+        buy = f"{math.floor(mark_ticks + band) * self.tick:.{self.px_dec}f}"
+        sell = f"{max(1, math.ceil(mark_ticks - band)) * self.tick:.{self.px_dec}f}"
+        changed = buy != self.buy_lmt or sell != self.sell_lmt
+        self.buy_lmt, self.sell_lmt = buy, sell
+        return changed
+
+    def _step_candles(self, ts_ms: int, vol: float, events: list[SimEvent]) -> None:
+        last = self.last
+        vol_ccy = vol * self.ct_val
+        wanted = self.want_candles
+        sec = ts_ms // 1000
+        for bar, series in self.candles.items():
+            closed = series.update(ts_ms, last, vol, vol_ccy)
+            if bar in wanted:
+                if closed is not None:
+                    events.append(SimEvent("candle" + bar, self.inst_id,
+                                           candle_row(closed, True, self.px_dec, self.sz_dec)))
+                if sec != series.last_emit_s:
+                    series.last_emit_s = sec
+                    events.append(SimEvent("candle" + bar, self.inst_id,
+                                           candle_row(series.current, False, self.px_dec, self.sz_dec)))
+            if closed is not None and bar == "1m":
+                self._on_minute_closed(series)
+
+    def _on_minute_closed(self, series: CandleSeries) -> None:
+        cur = series.current
+        assert cur is not None
+        start = int(cur[TS])
+        if start % _DAY_MS == 0:
+            self.sod_utc0 = cur[OPEN]
+        if (start + _UTC8_MS) % _DAY_MS == 0:
+            self.sod_utc8 = cur[OPEN]
+        self._refresh_day_stats()
+
+    def _refresh_day_stats(self) -> None:
+        bars = self.candles["1m"].closed
+        if not bars:
+            return
+        self.open24h = bars[0][OPEN]
+        self.high24h = max(b[HIGH] for b in bars)
+        self.low24h = min(b[LOW] for b in bars)
+        self.vol24h = sum(b[VOL] for b in bars)
+        self.vol_ccy24h = sum(b[VOL_CCY] for b in bars)
+
+    # ------------------------------------------------------------------ wire items
+    def ticker_item(self) -> dict:
+        cur = self.candles["1m"].current
+        high = max(self.high24h, cur[HIGH]) if cur else self.high24h
+        low = min(self.low24h, cur[LOW]) if cur else self.low24h
+        vol = self.vol24h + (cur[VOL] if cur else 0.0)
+        vol_ccy = self.vol_ccy24h + (cur[VOL_CCY] if cur else 0.0)
+        d, sd, t, e = self.px_dec, self.sz_dec, self.tick, self.epoch
+        book = self.book
+        return {
+            "instType": "SWAP",
+            "instId": self.inst_id,
+            "last": f"{self.last:.{d}f}",
+            "lastSz": f"{self.last_sz:.{sd}f}",
+            "askPx": f"{self.ask * t:.{d}f}",
+            "askSz": f"{book.size(self.ask, e, 0):.{sd}f}",
+            "bidPx": f"{self.bid * t:.{d}f}",
+            "bidSz": f"{book.size(self.bid, e, 0):.{sd}f}",
+            "open24h": f"{self.open24h:.{d}f}",
+            "high24h": f"{high:.{d}f}",
+            "low24h": f"{low:.{d}f}",
+            "volCcy24h": fmt_num(vol_ccy),
+            "vol24h": f"{vol:.{sd}f}",
+            "sodUtc0": f"{self.sod_utc0:.{d}f}",
+            "sodUtc8": f"{self.sod_utc8:.{d}f}",
+            "ts": str(self.ts),
+        }
+
+    def books_item(self, depth: int) -> dict:
+        return {
+            "asks": self.book.wire_levels(self.ask, 1, depth, self.epoch),
+            "bids": self.book.wire_levels(self.bid, -1, depth, self.epoch),
+            "ts": str(self.ts),
+            "seqId": self.seq_id,
+        }
+
+    def books5_item(self) -> dict:
+        item = self.books_item(5)
+        item["instId"] = self.inst_id
+        return item
+
+    def _bbo_item(self) -> dict:
+        return self.books_item(1)
+
+    def mark_item(self) -> dict:
+        return {"instType": "SWAP", "instId": self.inst_id, "markPx": self.mark_str, "ts": str(self.ts)}
+
+    def price_limit_item(self) -> dict:
+        return {"instType": "SWAP", "instId": self.inst_id, "buyLmt": self.buy_lmt,
+                "sellLmt": self.sell_lmt, "ts": str(self.ts), "enabled": True}
+
+    def candles_rows(self, bar: str, after: int | None, before: int | None, limit: int) -> list[list[str]]:
+        series = self.candles[bar]
+        out: list[list[str]] = []
+        for row, confirmed in series.rows_newest_first():
+            ts = row[TS]
+            if after is not None and ts >= after:
+                continue
+            if before is not None and ts <= before:
+                break
+            out.append(candle_row(row, confirmed, self.px_dec, self.sz_dec))
+            if len(out) >= limit:
+                break
+        return out
+
+    # ------------------------------------------------------------------ matching helpers
+    @property
+    def bid_px(self) -> float:
+        return self.bid * self.tick
+
+    @property
+    def ask_px(self) -> float:
+        return self.ask * self.tick
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + 0.5) * self.tick
+
+    def price_limits(self) -> tuple[float, float]:
+        return float(self.buy_lmt), float(self.sell_lmt)
+
+
+def _history_1m(spec: InstrumentSpec, rng: random.Random, start_ms: int, minutes: int) -> list[list[float]]:
+    """`minutes` closed 1m bars ending just before `start_ms`, whose last close is the start price.
+
+    The regime process runs forward from the start price at 10 s resolution and the path is then
+    read backwards, so the history flows into the live market without a jump.
+    """
+    minutes = min(minutes, MAX_BARS)
+    if minutes <= 0:
+        return []
+    proc = PriceProcess(rng, spec.start_px, spec.vol_per_min, 60.0 / _HISTORY_SUBSTEPS)
+    path = [spec.start_px] + [proc.step() for _ in range(minutes * _HISTORY_SUBSTEPS)]
+    path.reverse()
+    tick, lot, ct_val = spec.tick, spec.lot, spec.ct_value
+    first_ts = start_ms - start_ms % 60_000 - minutes * 60_000
+    bars: list[list[float]] = []
+    for m in range(minutes):
+        seg = path[m * _HISTORY_SUBSTEPS:(m + 1) * _HISTORY_SUBSTEPS + 1]
+        snapped = [max(1, round(p / tick)) * tick for p in seg]
+        lots = int(spec.depth_unit * rng.uniform(5.0, 30.0) / lot)
+        vol = max(1, lots) * lot
+        close = snapped[-1]
+        bars.append([float(first_ts + m * 60_000), snapped[0], max(snapped), min(snapped), close,
+                     vol, vol * ct_val, vol * ct_val * close])
+    return bars
