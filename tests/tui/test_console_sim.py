@@ -59,7 +59,7 @@ def select_row(app: ConsoleApp, table_id: str, key: str) -> None:
 
 
 async def test_r_makes_the_simulator_see_new_connections(tmp_path: Path) -> None:
-    async with console_on_sim(tmp_path) as (app, pilot, server):
+    async with console_on_sim(tmp_path) as (_app, pilot, server):
         before = sum(server.counters.connections_total.values())
         await pilot.press("r")
         assert await wait_for(lambda: sum(server.counters.connections_total.values()) > before, SETTLE_S)
@@ -96,7 +96,7 @@ async def test_x_closes_only_the_selected_position(tmp_path: Path) -> None:
 
 
 async def test_inspector_shows_the_xrp_choppy_key_path(tmp_path: Path) -> None:
-    async with console_on_sim(tmp_path) as (app, pilot, server):
+    async with console_on_sim(tmp_path) as (app, pilot, _server):
         select_row(app, "freshness", "XRP-USDT-SWAP")
         await pilot.press("p")
         assert isinstance(app.screen, InspectorScreen)
