@@ -108,7 +108,8 @@ class ConsoleApp(App[int]):
         yield self.connections_pane
         yield self.positions_pane
         yield self.events_pane
-        yield Footer()
+        # Every console key fits in 80 columns; the palette (ctrl+p) is listed in the help screen.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.run_engine:
