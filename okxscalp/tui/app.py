@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from okxscalp.engine.views import EngineSnapshot
 from okxscalp.okx.models import symbol_of
-from okxscalp.tui.commands import ConsoleCommands, console_bindings
+from okxscalp.tui.commands import ACTIONS_BY_NAME, ConsoleCommands, console_bindings
 from okxscalp.tui.engine_port import ConsoleEngine
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.log_redirect import default_log_path, logs_to_file
@@ -199,6 +199,8 @@ class ConsoleApp(App[int]):
     # ---- actions --------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTIONS_BY_NAME and isinstance(self.screen, ModalScreen):
+            return False  # one dialog at a time: no flatten on top of the inspector
         snapshot = self.snapshot
         if action in NEEDS_POSITIONS:
             return bool(snapshot and snapshot.positions) or None

@@ -136,6 +136,9 @@ async def test_inspector_for_a_symbol_and_for_a_position_uses_the_right_regime()
         assert engine.calls[-1] == ("explain", ("BTC-USDT", "trending"))
         await pilot.press("2")  # switch the inspector to choppy
         assert "symbol_profiles.BTC-USDT.choppy.tp_percent" in screen_text(app)
+        await pilot.press("f", "space")  # console actions wait until the dialog is closed
+        assert isinstance(app.screen, InspectorScreen)
+        assert [call for call, _ in engine.calls] == ["explain", "explain"]
         await pilot.press("escape")
         app.query_one("#positions", KeyedTable).focus()
         await pilot.press("enter")  # Enter on a position: its entry regime, not the current one
