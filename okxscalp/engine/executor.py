@@ -240,3 +240,31 @@ class PendingEntry:
             regime=self.priced.plan.regime, quote_src=q.source, quote_age_s=round(q.age_s, 4),
             budget_s=q.budget_s,
         )
+
+
+@dataclass(slots=True)
+class LeverageState:
+    resolution: Any | None = None  # the provider's leverage Resolution
+    exchange_lever: float | None = None  # raw `lever` the exchange last reported
+    reported_by: str = ""  # leverage-info | set-leverage | positions
+    mismatch: str = ""  # non-empty: entries stopped for the symbol, with the full diagnostic
+
+
+def leverage_mismatch(inst_id: str, state: LeverageState) -> str:
+    """'' when the exchange's actual leverage equals the resolved one, else the diagnostic."""
+    res = state.resolution
+    if res is None:
+        return f"{inst_id}: leverage not resolved yet"
+    if state.exchange_lever is None:
+        return f"{inst_id}: the exchange has not reported a leverage yet (resolved {res.value} from {res.source_path})"
+    if abs(float(res.value) - state.exchange_lever) < 1e-9:
+        return ""
+    chain = "; ".join(
+        f"{getattr(step, 'path', step)}={getattr(step, 'value', '?') if getattr(step, 'found', True) else 'missing'}"
+        for step in getattr(res, "chain", ())
+    )
+    return (
+        f"{inst_id}: leverage mismatch: resolved {res.value} from {res.source_path} (chain: {chain or '-'}), "
+        f"but the exchange reports lever {state.exchange_lever:g} ({state.reported_by}). Entries stopped for "
+        f"{inst_id}: check set-leverage permissions, or whether leverage was changed outside okxscalp."
+    )

@@ -1,0 +1,838 @@
+"""The Engine: one object that owns every task of a trading process, and the console's view of it.
+
+Start-up, in order (entries stay closed until the end):
+1. REST client, journal, parameter provider; instruments of the configured symbols.
+2. Account position mode: long/short is required. The simulator is switched to it when it holds
+   no position; anywhere else (or with positions) start-up stops and says why.
+3. Leverage per symbol: resolved through the provider (config → exchange), set on the exchange
+   when it differs, and read back. A mismatch stops entries for that symbol with the diagnostic.
+4. Reconciliation: journal + exchange positions + open orders (reconcile.py).
+5. Regime warm-up from REST candle history, then the feed (FeedCoordinator: three WebSocket
+   connections, watchdog, entry gate). Every private reconnect re-runs reconciliation.
+
+Tasks owned: the feed, the private-event loop (fills → snapshots, in order), the exit sweep, the
+entry-timeout watch, housekeeping (balance, leverage read-back), the event-bus reader. `run()`
+runs until cancelled; on cancellation it cancels its unfilled entry orders, stops every task and
+closes the client and the journal. Positions stay on the exchange with their attached stop-loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from okxscalp.config import ParameterProvider
+from okxscalp.config.schema import AppConfig, Purpose
+from okxscalp.engine.executor import (
+    CL_ORD_PREFIX_EXIT,
+    EXIT_TAG,
+    EntryPlan,
+    EntryRefused,
+    LeverageState,
+    PendingEntry,
+    QuoteUsed,
+    close_side_for,
+    leverage_mismatch,
+    new_cl_ord_id,
+    price_entry,
+)
+from okxscalp.engine.exits import exit_decision
+from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
+from okxscalp.engine.positions import (
+    CloseReason,
+    CloseRequest,
+    ManagedPosition,
+    PositionManager,
+    exit_order_record,
+)
+from okxscalp.engine.reconcile import Reconciler
+from okxscalp.engine.regime import RegimeDetector, periods_for
+from okxscalp.engine.risk import DailyLossLimit, check_position_limits
+from okxscalp.engine.signals import Signal, evaluate_signal
+from okxscalp.engine.snapshot import ExitParams
+from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
+from okxscalp.logging_setup import kv
+from okxscalp.market.events import FallbackEvent, FallbackKind
+from okxscalp.okx.auth import Credentials
+from okxscalp.okx.constants import ORDER_STATES_FINAL
+from okxscalp.okx.errors import OkxError, OrderRejected
+from okxscalp.okx.models import Candle, Fill, Instrument, Order, Position, inst_id_of, symbol_of
+from okxscalp.okx.rest import RestClient
+
+log = logging.getLogger(__name__)
+
+RECENT_EVENTS = 200
+EXIT_SWEEP_S = 0.25
+HOUSEKEEPING_S = 5.0
+LEVERAGE_READBACK_S = 30.0
+ENTRY_COOLDOWN_S = 2.0  # per symbol, after an entry attempt ends (refused, cancelled, closed)
+CLOSE_RETRY_S = 1.0
+CLOSE_FILL_WAIT_S = 0.5  # a flat position waits this long for its closing fill push before a REST lookup
+WARMUP_CANDLES = 100
+SHUTDOWN_CANCEL_TIMEOUT_S = 3.0
+LONG_SHORT_MODE = "long_short_mode"
+
+EXIT_PARAM_NAMES = (
+    "tp_percent", "sl_percent", "tp_atr_multiplier", "sl_atr_multiplier",
+    "tp_min_percent", "tp_max_percent", "sl_min_percent", "sl_max_percent",
+)
+
+
+class EngineStartError(Exception):
+    """The engine cannot start against this account; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeEndpoints:
+    rest_url: str
+    ws_url: str  # base: /ws/v5/public|private|business are appended
+    credentials: Credentials
+    mode: str = "SIM"  # SIM | DEMO | LIVE (console header)
+    demo: bool = False
+
+
+@dataclass(slots=True)
+class EntryContext:
+    """What the snapshot needs from the plan once the entry fills."""
+
+    plan: EntryPlan
+    pending: PendingEntry
+    resolutions_written: bool = False
+
+
+class Engine:
+    """See the module docstring. Implements `okxscalp.engine.views.EngineControl`."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        endpoints: ExchangeEndpoints,
+        *,
+        journal_path: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.endpoints = endpoints
+        self.journal_path = journal_path or config.journal_path
+        self.provider = ParameterProvider(config)
+        self.inst_ids = tuple(inst_id_of(s) for s in config.symbols)
+        self._session = session
+        self.rest: RestClient | None = None
+        self.journal: Journal | None = None
+        self.manager: PositionManager | None = None
+        self.reconciler: Reconciler | None = None
+        self.feed: Any = None
+        self.registry: Any = None
+        self.bus: Any = None
+        self.instruments: dict[str, Instrument] = {}
+        self.detectors: dict[str, RegimeDetector] = {}
+        self.leverage: dict[str, LeverageState] = {i: LeverageState() for i in self.inst_ids}
+        self.entries: dict[str, EntryContext] = {}  # clOrdId -> live entry
+        self.daily_loss = DailyLossLimit(config.scalping.daily_loss_limit_percent)
+        self.equity: float | None = None
+        self.available: float | None = None
+        self.paused = False  # operator pause
+        self.flatten_halt = False  # set by flatten, cleared by resume
+        self.started = asyncio.Event()  # set once start-up is complete and entries may open
+        self._ready = False
+        self._cooldown_until: dict[str, float] = {}
+        self._early_events: list[FallbackEvent] = []
+        self._private_queue: asyncio.Queue[Any] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._clock_offset_ms: float | None = None
+        # tick → order latency probe (bench): called with (trigger recv_mono, clOrdId) per entry sent
+        self.on_entry_sent: Callable[[float, str], None] | None = None
+        self._signal_rules = getattr(config.scalping, "signals", None)
+
+    # ---- construction helpers ----------------------------------------------------------------
+
+    @classmethod
+    def for_sim(cls, config: AppConfig, server: Any, journal_path: str | None = None, **kw: Any) -> Engine:
+        """An engine against a started SimServer (tests, screenshots, bench)."""
+        sim = config.exchange.sim
+        creds = Credentials(sim.api_key, sim.api_secret, sim.passphrase)
+        return cls(config, ExchangeEndpoints(server.rest_url, server.ws_url, creds, mode="SIM"), journal_path=journal_path, **kw)
+
+    # ---- EngineControl -----------------------------------------------------------------------
+
+    def explain(self, symbol: str, regime: str) -> list[Any]:
+        return list(self.provider.explain(symbol_of(symbol), regime))
+
+    def pause_entries(self) -> None:
+        self.paused = True
+        self._emit(FallbackKind.ENTRY_GATE, "", "entries paused by the operator", "operator")
+
+    def resume_entries(self) -> None:
+        self.paused = False
+        self.flatten_halt = False
+        self._emit(FallbackKind.ENTRY_GATE, "", "entries resumed by the operator", "operator")
+
+    def request_reconnect(self, connection: str | None) -> None:
+        if self.feed is not None:
+            self.feed.request_reconnect(connection)
+
+    def request_flatten(self) -> None:
+        self.flatten_halt = True
+        self._emit(FallbackKind.ENTRY_GATE, "", "flatten all: entries halted until resumed", "operator")
+        self._spawn(self.flatten(), "flatten")
+
+    def request_close(self, inst_id: str, side: str) -> None:
+        self._spawn(self.close_position(inst_id, side, CloseReason.OPERATOR, "operator close"), f"close {inst_id}")
+
+    def halt_reasons(self) -> tuple[str, ...]:
+        reasons: list[str] = []
+        if not self._ready:
+            reasons.append("starting")
+        if self.paused:
+            reasons.append("paused by operator")
+        if self.flatten_halt:
+            reasons.append("flatten: halted until resumed")
+        verdict = self.daily_loss.check(time.time())
+        if not verdict.allowed:
+            reasons.append(verdict.reason)
+        if self.feed is not None:
+            allowed, gate_reasons = self.feed.entries_allowed()
+            if not allowed:
+                reasons.extend(gate_reasons)
+        reasons.extend(state.mismatch for state in self.leverage.values() if state.mismatch)
+        return tuple(reasons)
+
+    def snapshot(self) -> EngineSnapshot:
+        now = time.time()
+        halt = self.halt_reasons()
+        budget = self.rest.budget_use() if self.rest is not None else {}
+        header = HeaderView(
+            mode=self.endpoints.mode,
+            equity=self.equity,
+            entries_running=not halt,
+            halt_reasons=halt,
+            rest_budget_use=max(budget.values(), default=0.0),
+            clock_offset_ms=self._clock_offset_ms,
+        )
+        quotes = tuple(self._quote_view(i) for i in self.inst_ids)
+        connections = tuple(self.feed.health()) if self.feed is not None else ()
+        positions = self.manager.book.views(now) if self.manager is not None else ()
+        return EngineSnapshot(
+            header=header,
+            quotes=quotes,
+            connections=connections,
+            positions=positions,
+            recent_events=self._recent_events(),
+            event_counts=self._event_counts(),
+        )
+
+    def _recent_events(self) -> tuple[FallbackEvent, ...]:
+        events = tuple(self._early_events) + (tuple(self.bus.recent()) if self.bus is not None else ())
+        return events[-RECENT_EVENTS:]
+
+    def _event_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for event in self._early_events:
+            counts[event.kind.value] = counts.get(event.kind.value, 0) + event.count
+        if self.bus is not None:
+            for kind, n in self.bus.counts().items():
+                key = getattr(kind, "value", kind)
+                counts[key] = counts.get(key, 0) + n
+        return counts
+
+    def _quote_view(self, inst_id: str) -> QuoteView:
+        detector = self.detectors.get(inst_id)
+        regime = detector.regime.value if detector is not None and detector.regime is not None else None
+        inputs: dict[str, float] = {}
+        if detector is not None and detector.decision is not None:
+            d = detector.decision
+            inputs = {k: v for k, v in (("adx", d.adx), ("atr_pct", d.atr_pct), ("band_width_pct", d.band_width_pct)) if v is not None}
+        peek = self.registry.peek(inst_id) if self.registry is not None else None
+        if peek is None:
+            return QuoteView(inst_id, None, None, None, "none", None, {p: False for p in Purpose}, regime, inputs)
+        age = peek.age_s
+        satisfied = {p: age is not None and age <= self.config.freshness.budget(p) for p in Purpose}
+        return QuoteView(inst_id, peek.value, peek.bid, peek.ask, peek.source, age, satisfied, regime, inputs)
+
+    # ---- run ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled (or until a task fails, which is raised)."""
+        self._private_queue = asyncio.Queue()
+        try:
+            await self._start()
+            await self._supervise()
+        finally:
+            await self._shutdown()
+
+    async def _start(self) -> None:
+        cfg = self.config
+        creds = self.endpoints.credentials
+        self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session)
+        self.journal = Journal(self.journal_path, redact=(creds.secret, creds.passphrase, creds.api_key))
+        instruments = {i.inst_id: i for i in await self.rest.instruments()}
+        missing = [i for i in self.inst_ids if i not in instruments]
+        if missing:
+            raise EngineStartError(f"configured symbols not listed by the exchange: {', '.join(missing)}")
+        self.instruments = {i: instruments[i] for i in self.inst_ids}
+        self.manager = PositionManager(self.journal, lambda inst: self.instruments[inst].ct_val)
+        self.manager.on_closed.append(self._on_position_closed)
+        await self._check_position_mode()
+        await self._refresh_balance()
+        midnight = time.time() // 86_400 * 86_400
+        if self.equity is not None:
+            self.daily_loss.observe_equity(self.equity, time.time(), realised_today=self.journal.realised_pnl_since(midnight))
+        for inst_id in self.inst_ids:
+            await self._prepare_leverage(inst_id)
+        self.reconciler = Reconciler(
+            self.rest, self.journal, self.manager, self.instruments, cfg.scalping,
+            tracked_entries=lambda: set(self.entries), on_entry_order=self._on_entry_order,
+        )
+        await self.reconciler.run("startup")
+        await self._build_feed()
+        await self._warm_up()
+        self._tasks = [
+            asyncio.create_task(self.feed.run(), name="feed"),
+            asyncio.create_task(self._private_loop(), name="private-events"),
+            asyncio.create_task(self._exit_sweep(), name="exit-sweep"),
+            asyncio.create_task(self._entry_timeouts(), name="entry-timeouts"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(self._bus_reader(), name="bus-reader"),
+        ]
+        self._ready = True
+        self.started.set()
+        log.info("engine started %s", kv(mode=self.endpoints.mode, symbols=",".join(self.inst_ids), journal=self.journal_path))
+
+    async def _supervise(self) -> None:
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            exc = task.exception()
+            if exc is not None:
+                raise exc
+        raise RuntimeError("engine tasks ended unexpectedly: " + ", ".join(t.get_name() for t in done))
+
+    async def _shutdown(self) -> None:
+        self._ready = False
+        if self.rest is not None and self.entries:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._cancel_entries("shutdown"), SHUTDOWN_CANCEL_TIMEOUT_S)
+        tasks = [t for t in self._tasks + list(self._side_tasks) if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.feed is not None:
+            with contextlib.suppress(Exception):
+                await self.feed.stop()
+        if self.rest is not None:
+            await self.rest.close()
+        if self.journal is not None:
+            self.journal.close()
+        log.info("engine stopped; positions on the exchange keep their attached stop-loss")
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_done)
+        return task
+
+    def _side_done(self, task: asyncio.Task[Any]) -> None:
+        self._side_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed: %r", task.get_name(), task.exception(), exc_info=task.exception())
+
+    # ---- start-up checks ---------------------------------------------------------------------
+
+    async def _check_position_mode(self) -> None:
+        assert self.rest is not None
+        account = await self.rest.account_config()
+        if account.pos_mode == LONG_SHORT_MODE:
+            return
+        positions = [p for p in await self.rest.positions() if p.pos != 0]
+        if self.endpoints.mode == "SIM" and not positions:
+            await self.rest.set_position_mode(LONG_SHORT_MODE)
+            log.info("position mode set %s", kv(from_=account.pos_mode, to=LONG_SHORT_MODE))
+            return
+        why = (
+            f"{len(positions)} open position(s) block changing it" if positions
+            else "okxscalp does not change the position mode of a real account"
+        )
+        raise EngineStartError(
+            f"the account is in {account.pos_mode}; okxscalp needs {LONG_SHORT_MODE} (separate long and short "
+            f"positions, posSide long/short on every order). {why}. Switch it in OKX: Trade → Settings → "
+            f"Position mode → Long/short mode, with no open positions or orders."
+        )
+
+    async def _prepare_leverage(self, inst_id: str) -> None:
+        """Before the first order of a symbol: resolve, set on the exchange if it differs, read back."""
+        assert self.rest is not None
+        state = self.leverage[inst_id]
+        mode = self.config.scalping.margin_mode
+        try:
+            infos = await self.rest.leverage_info(inst_id, mode)
+            exchange_lever = infos[0].lever if infos else None
+            state.resolution = self.provider.resolve_leverage(symbol_of(inst_id), exchange_lever)
+            if exchange_lever is None or abs(exchange_lever - float(state.resolution.value)) > 1e-9:
+                replies = await self.rest.set_leverage(inst_id, f"{float(state.resolution.value):g}", mode)
+                infos = replies or await self.rest.leverage_info(inst_id, mode)
+            state.exchange_lever = infos[0].lever if infos else None
+            state.reported_by = "set-leverage/leverage-info"
+            state.mismatch = leverage_mismatch(inst_id, state)
+        except Exception as exc:  # LeverageUnavailable or an exchange refusal: no entries for it
+            state.mismatch = f"{inst_id}: leverage unavailable: {exc}"
+        if state.mismatch:
+            log.error("leverage %s", kv(inst=inst_id, problem=state.mismatch))
+            self._emit(FallbackKind.ENTRY_GATE, inst_id, state.mismatch, "none")
+        else:
+            log.info("leverage ok %s", kv(inst=inst_id, lever=state.exchange_lever, source=state.resolution.source_path))
+
+    async def _refresh_balance(self) -> None:
+        assert self.rest is not None
+        try:
+            balance = await self.rest.balance()
+        except OkxError as exc:
+            log.warning("balance refresh failed %s", kv(error=exc))
+            return
+        self.equity, self.available = balance.total_eq, balance.avail_eq
+
+    # ---- feed --------------------------------------------------------------------------------
+
+    async def _build_feed(self) -> None:
+        from okxscalp.market import DataRegistry, EventBus, FeedCoordinator
+
+        cfg = self.config
+        self.bus = EventBus()
+        self._bus_subscription = self.bus.subscribe("engine")
+        self.registry = DataRegistry(cfg.freshness, self.bus, rest_quote=self.rest.ticker)
+        self.feed = FeedCoordinator(
+            ws_url=self.endpoints.ws_url,
+            credentials=self.endpoints.credentials,
+            settings=cfg.websocket,
+            registry=self.registry,
+            bus=self.bus,
+            inst_ids=self.inst_ids,
+            bars=(cfg.scalping.regime.bar,),
+            rest=self.rest,
+            on_tick=self._on_tick,
+            on_candle=self._on_candle,
+            on_private=self._on_private,
+        )
+        self.feed.add_reconcile_hook(self._reconcile_after_reconnect)
+
+    async def _warm_up(self) -> None:
+        assert self.rest is not None
+        regime_settings = self.config.scalping.regime
+        rules = self._signal_rules
+        for inst_id in self.inst_ids:
+            periods = periods_for(
+                regime_settings,
+                ema_fast=getattr(rules, "ema_fast_period", 9),
+                ema_slow=getattr(rules, "ema_slow_period", 21),
+                rsi=getattr(rules, "rsi_period", 14),
+            )
+            from okxscalp.engine.indicators import IndicatorSet
+
+            detector = RegimeDetector(inst_id, regime_settings, IndicatorSet(periods))
+            self.detectors[inst_id] = detector
+            try:
+                history = await self.rest.candles(inst_id, regime_settings.bar, WARMUP_CANDLES)
+            except OkxError as exc:
+                log.warning("warm-up candles failed %s", kv(inst=inst_id, error=exc))
+                continue
+            for candle in sorted(history, key=lambda c: c.ts_ms):
+                detector.on_candle(candle)
+            log.info("warm-up %s", kv(inst=inst_id, bars=len(history), regime=detector.regime.value if detector.regime else "unknown"))
+
+    async def _reconcile_after_reconnect(self) -> None:
+        if self.reconciler is not None:
+            await self.reconciler.run("private reconnect")
+
+    def _on_candle(self, candle: Candle) -> None:
+        detector = self.detectors.get(candle.inst_id)
+        if detector is None or candle.bar != self.config.scalping.regime.bar:
+            return
+        decision = detector.on_candle(candle)
+        if decision is not None and decision.changed:
+            log.info("regime %s", kv(inst=candle.inst_id, regime=decision.regime.value if decision.regime else "?",
+                                     adx=decision.adx, atr_pct=decision.atr_pct, bw_pct=decision.band_width_pct))
+
+    def _on_private(self, push: Any) -> None:
+        assert self._private_queue is not None
+        self._private_queue.put_nowait(push)
+
+    def _emit(self, kind: FallbackKind, symbol: str, detail: str, source: str, component: str = "engine") -> None:
+        if self.bus is not None:
+            self.bus.emit(component, symbol, kind, detail, source)
+            return
+        # Before the bus exists (start-up checks): keep it for the console and the journal directly.
+        event = FallbackEvent(time.time(), component, symbol, kind, detail, source)
+        self._early_events.append(event)
+        if self.journal is not None:
+            self.journal.record_fallback(event)
+
+    async def _bus_reader(self) -> None:
+        """Every delivered fallback event goes to the journal (the bus has already coalesced storms)."""
+        while True:
+            event = await self._bus_subscription.get()
+            if isinstance(event, FallbackEvent) and self.journal is not None:
+                self.journal.record_fallback(event)
+
+    # ---- ticks: exits first, then entries ----------------------------------------------------
+
+    def _on_tick(self, inst_id: str, recv_mono: float) -> None:
+        if self.manager is None:
+            return
+        for position in self.manager.book.for_inst(inst_id):
+            if position.snapshot is not None and position.closing is None:
+                try:
+                    quote = self.registry.read(inst_id, Purpose.EXIT)
+                except Exception:
+                    continue  # the sweep reads EXIT with its bounded REST fallback
+                self._check_exit(position, quote)
+        self._consider_entry(inst_id, recv_mono)
+
+    def _entries_open(self, inst_id: str) -> bool:
+        if not self._ready or self.paused or self.flatten_halt:
+            return False
+        if self.leverage[inst_id].mismatch:
+            return False
+        allowed, _ = self.feed.entries_allowed()
+        return bool(allowed) and self.daily_loss.check(time.time()).allowed
+
+    def _consider_entry(self, inst_id: str, trigger_mono: float) -> None:
+        if not self._entries_open(inst_id):
+            return
+        now = time.monotonic()
+        if now < self._cooldown_until.get(inst_id, 0.0):
+            return
+        busy = self.manager.book.inst_ids() | {c.plan.inst_id for c in self.entries.values()}
+        if not check_position_limits(inst_id, busy, self.config.scalping.max_positions).allowed:
+            return
+        detector = self.detectors.get(inst_id)
+        if detector is None or detector.regime is None:
+            return
+        try:
+            quote = self.registry.read(inst_id, Purpose.SIGNAL)
+        except Exception:
+            return  # the registry has already recorded the refusal
+        signal = evaluate_signal(detector.decision, detector.indicators, quote, self._signal_rules)
+        if signal is None:
+            return
+        self._cooldown_until[inst_id] = now + ENTRY_COOLDOWN_S
+        self._enter(signal, trigger_mono)
+
+    def _plan(self, signal: Signal) -> EntryPlan:
+        sym = symbol_of(signal.inst_id)
+        regime = signal.regime
+        res = {name: self.provider.resolve(name, sym, regime) for name in EXIT_PARAM_NAMES}
+        for name in ("tp_sl_mode", "limit_offset_percent", "use_market_order", "entry_timeout_s", "position_multiplier"):
+            res[name] = self.provider.resolve(name, sym, regime)
+        state = self.leverage[signal.inst_id]
+        res["leverage"] = state.resolution
+        exit_params = ExitParams.from_resolutions(res["tp_sl_mode"], **{n: res[n] for n in EXIT_PARAM_NAMES})
+        detector = self.detectors[signal.inst_id]
+        decision = detector.decision
+        return EntryPlan(
+            signal=signal,
+            instrument=self.instruments[signal.inst_id],
+            exit_params=exit_params,
+            atr=decision.atr if decision is not None else None,
+            offset_percent=float(res["limit_offset_percent"].value),
+            use_market_order=res["use_market_order"].value is True,
+            timeout_s=float(res["entry_timeout_s"].value),
+            position_multiplier=float(res["position_multiplier"].value),
+            leverage=state.resolution,
+            resolutions=res,
+            regime_inputs=decision.inputs() if decision is not None else {},
+        )
+
+    def _enter(self, signal: Signal, trigger_mono: float) -> None:
+        """Signal → priced order → sent. Synchronous up to the send (tick → order latency)."""
+        inst_id = signal.inst_id
+        state = self.leverage[inst_id]
+        state.mismatch = leverage_mismatch(inst_id, state)  # the exchange's actual lever vs the resolution
+        if state.mismatch:
+            self._emit(FallbackKind.ENTRY_GATE, inst_id, state.mismatch, "none", "executor")
+            return
+        try:
+            plan = self._plan(signal)
+        except Exception as exc:
+            log.error("entry not planned %s", kv(inst=inst_id, error=exc))
+            return
+        budget = self.config.freshness.budget(Purpose.ORDER)
+        try:
+            quote = self.registry.read(inst_id, Purpose.ORDER)
+        except Exception as exc:
+            self._emit(FallbackKind.STALE_REFUSED, inst_id, f"entry not sent: no ORDER-fresh price ({exc})", "none", "executor")
+            return
+        used = QuoteUsed(quote.source, quote.age_s, budget, Purpose.ORDER.value, quote.bid, quote.ask)
+        try:
+            priced = price_entry(
+                plan, used, self.registry.price_limit(inst_id) if hasattr(self.registry, "price_limit") else None,
+                equity=self.equity or 0.0, available_margin=self.available or 0.0,
+                risk_per_trade_percent=self.config.scalping.risk_per_trade_percent,
+                td_mode=self.config.scalping.margin_mode,
+            )
+        except EntryRefused as exc:
+            log.info("entry refused %s", kv(inst=inst_id, reason=exc.reason))
+            return
+        pending = PendingEntry(priced, time.monotonic())
+        self.entries[pending.cl_ord_id] = EntryContext(plan, pending)
+        r = priced.request
+        self.journal.record_order(
+            OrderRecord(
+                cl_ord_id=r.cl_ord_id, inst_id=inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
+                purpose=OrderPurpose.ENTRY.value, state="sent", pos_side=r.pos_side.value if r.pos_side else "",
+                px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
+                detail=f"{signal.reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {priced.size.reason}",
+                position_cl_ord_id=r.cl_ord_id,
+            )
+        )
+        self.journal.record_resolutions(r.cl_ord_id, [v for v in plan.resolutions.values() if v is not None])
+        self._spawn(self._send_entry(pending, trigger_mono), f"entry {r.cl_ord_id}")
+
+    async def _send_entry(self, pending: PendingEntry, trigger_mono: float) -> None:
+        assert self.rest is not None and self.journal is not None
+        request = pending.priced.request
+        log.info("entry sent %s", pending.describe())
+        try:
+            ack = await self.rest.place_order(request)
+        except OkxError as exc:
+            self.entries.pop(pending.cl_ord_id, None)
+            detail = f"sCode {exc.s_code} {exc.s_msg}" if isinstance(exc, OrderRejected) else str(exc)
+            self.journal.update_order(pending.cl_ord_id, state="rejected", detail=detail)
+            log.warning("entry rejected %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, detail=detail))
+            return
+        if self.on_entry_sent is not None:
+            self.on_entry_sent(trigger_mono, request.cl_ord_id)
+        if not pending.ord_id:
+            pending.ord_id = ack.ord_id
+        self.journal.update_order(pending.cl_ord_id, state="live" if pending.state == "live" else pending.state, ord_id=ack.ord_id)
+
+    async def _entry_timeouts(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            now = time.monotonic()
+            for ctx in list(self.entries.values()):
+                p = ctx.pending
+                if p.ord_id and not p.cancel_requested and p.expired(now):
+                    p.cancel_requested = True
+                    self._spawn(self._cancel_entry(p, "unfilled after timeout"), f"cancel {p.cl_ord_id}")
+
+    async def _cancel_entry(self, pending: PendingEntry, why: str) -> None:
+        assert self.rest is not None
+        try:
+            await self.rest.cancel_order(pending.inst_id, ord_id=pending.ord_id or None, cl_ord_id=None if pending.ord_id else pending.cl_ord_id)
+            log.info("entry cancel requested %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, why=why, filled=pending.acc_fill_sz))
+        except OkxError as exc:
+            log.info("entry cancel refused %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
+            # A final state will arrive on the orders channel (or the next reconcile will fetch it).
+
+    async def _cancel_entries(self, why: str) -> None:
+        for ctx in list(self.entries.values()):
+            ctx.pending.cancel_requested = True
+            await self._cancel_entry(ctx.pending, why)
+
+    # ---- private events (in order) -----------------------------------------------------------
+
+    async def _private_loop(self) -> None:
+        assert self._private_queue is not None
+        while True:
+            push = await self._private_queue.get()
+            try:
+                await self._handle_private(push)
+            except Exception:
+                log.exception("private event handling failed %s", kv(channel=getattr(push, "channel", "?")))
+
+    async def _handle_private(self, push: Any) -> None:
+        channel = push.channel
+        for item in push.items:
+            if channel == "orders" and isinstance(item, Order):
+                await self._on_order(item)
+            elif channel == "positions" and isinstance(item, Position):
+                self._on_position_push(item)
+            elif channel == "account" and hasattr(item, "total_eq"):
+                self.equity = item.total_eq
+                self.available = getattr(item, "avail_eq", self.available)
+
+    async def _on_order(self, order: Order) -> None:
+        assert self.journal is not None and self.manager is not None
+        if order.fill_sz > 0 and order.fill_px is not None:
+            self.journal.record_fill(
+                Fill(order.inst_id, order.trade_id, order.ord_id, order.cl_ord_id, order.side, order.pos_side,
+                     order.fill_px, order.fill_sz, order.fee, "", order.u_time_ms)
+            )
+        if order.cl_ord_id in self.entries:
+            await self._on_entry_order(order)
+            return
+        if order.reduce_only or order.cl_ord_id.startswith(CL_ORD_PREFIX_EXIT) or order.tag == EXIT_TAG or (
+            self.manager.book.get(order.inst_id, order.pos_side.value) is not None and order.side is close_side_for(order.pos_side)
+        ):
+            if order.acc_fill_sz > 0:
+                self.manager.on_close_fill(order)
+            if self.journal.order(order.cl_ord_id) is not None if order.cl_ord_id else False:
+                self.journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
+                                          acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px)
+
+    async def _on_entry_order(self, order: Order) -> None:
+        assert self.journal is not None and self.manager is not None
+        ctx = self.entries.get(order.cl_ord_id)
+        if ctx is None:
+            return
+        pending = ctx.pending
+        pending.ord_id = pending.ord_id or order.ord_id
+        pending.state = order.state
+        if order.acc_fill_sz > pending.acc_fill_sz and order.avg_px:
+            pending.acc_fill_sz = order.acc_fill_sz
+            pending.avg_px = order.avg_px
+            plan = ctx.plan
+            # Durable snapshot first: nothing else happens for this position until it is committed.
+            await self.manager.snapshot_entry_fill(
+                order=order, regime=plan.signal.regime, exit_params=plan.exit_params, instrument=plan.instrument,
+                atr=plan.atr, leverage=plan.leverage, regime_inputs=plan.regime_inputs, signal_reason=plan.signal.reason,
+            )
+            pending.snapshot_written = True
+        self.journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
+                                  acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px,
+                                  detail=f"cancelSource {order.cancel_source}" if order.state == "canceled" else None)
+        if order.state in ORDER_STATES_FINAL:
+            self.entries.pop(order.cl_ord_id, None)
+            self._cooldown_until[order.inst_id] = time.monotonic() + ENTRY_COOLDOWN_S
+            if order.state != "filled":
+                log.info("entry ended %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id, state=order.state,
+                                              filled=order.acc_fill_sz, cancel_source=order.cancel_source or "-"))
+
+    def _on_position_push(self, p: Position) -> None:
+        assert self.manager is not None
+        state = self.leverage.get(p.inst_id)
+        if state is not None and p.lever is not None and p.pos != 0:
+            state.exchange_lever, state.reported_by = p.lever, "positions"
+        known = self.manager.book.get(p.inst_id, p.pos_side.value)
+        if known is None:
+            if p.pos != 0 and p.inst_id in self.instruments and not any(
+                c.plan.inst_id == p.inst_id for c in self.entries.values()
+            ):
+                # A position the engine did not open, appearing while it runs.
+                self._spawn(self._adopt_unknown(p), f"orphan {p.inst_id}")
+            return
+        flat = self.manager.on_position(p)
+        if flat is not None:
+            self._spawn(self._finish_flat(flat), f"closed {p.inst_id}")
+
+    async def _adopt_unknown(self, p: Position) -> None:
+        if self.reconciler is not None and self.manager is not None and self.manager.book.get(p.inst_id, p.pos_side.value) is None:
+            await self.reconciler.run(f"unknown position {p.inst_id}/{p.pos_side.value}")
+
+    async def _finish_flat(self, position: ManagedPosition) -> None:
+        """A managed position went flat: give the closing fill a moment to arrive, journal the
+        close, cancel any stop left for it (a stale reduce-only stop could hit a later position)."""
+        assert self.manager is not None and self.rest is not None
+        if position.key not in self.manager.book.positions:
+            return
+        if position.last_close_fill_px is None:
+            await asyncio.sleep(CLOSE_FILL_WAIT_S)
+        if self.manager.book.positions.get(position.key) is not position:
+            return
+        if position.last_close_fill_px is None and position.snapshot is not None and self.reconciler is not None:
+            position.last_close_fill_px = await self.reconciler._closing_fill_px(position.snapshot)
+        self.manager.finish_close(position)
+        await self._cancel_stops(position)
+
+    async def _cancel_stops(self, position: ManagedPosition) -> None:
+        assert self.rest is not None
+        ids: list[tuple[str, str]] = []
+        for ord_type in ("conditional", "oco"):
+            try:
+                algos = await self.rest.algo_orders_pending(position.inst_id, ord_type=ord_type)
+            except OkxError:
+                continue
+            ids.extend((a.inst_id, a.algo_id) for a in algos if a.pos_side is position.pos_side)
+        if ids:
+            with contextlib.suppress(OkxError):
+                await self.rest.cancel_algo_orders(ids)
+            log.info("stops cancelled after close %s", kv(inst=position.inst_id, side=position.pos_side.value, count=len(ids)))
+
+    def _on_position_closed(self, position: ManagedPosition, reason: str, px: float | None, pnl: float | None) -> None:
+        self._cooldown_until[position.inst_id] = time.monotonic() + ENTRY_COOLDOWN_S
+        if pnl is not None:
+            self.daily_loss.record_realised(pnl, time.time())
+
+    # ---- exits -------------------------------------------------------------------------------
+
+    def _check_exit(self, position: ManagedPosition, quote: Any) -> None:
+        snap = position.snapshot
+        if snap is None or position.closing is not None:
+            return
+        decision = exit_decision(snap, quote)
+        if decision is None:
+            return
+        budget = self.config.freshness.budget(Purpose.EXIT)
+        self._start_close(position, decision.kind.value, decision.reason, OrderPurpose.EXIT,
+                          quote=(quote.source, quote.age_s, budget), decided_px=decision.observed_px)
+
+    def _start_close(
+        self, position: ManagedPosition, reason: str, detail: str, purpose: OrderPurpose,
+        *, quote: tuple[str, float, float] | None = None, decided_px: float | None = None,
+    ) -> None:
+        cl = new_cl_ord_id(CL_ORD_PREFIX_EXIT)
+        position.closing = CloseRequest(reason, detail, cl, time.monotonic(), decided_px)
+        src, age, budget = quote if quote is not None else (None, None, None)
+        self.journal.record_order(exit_order_record(position, cl, purpose, quote_source=src, quote_age_s=age,
+                                                    quote_budget_s=budget, detail=detail))
+        log.info("closing %s", kv(inst=position.inst_id, side=position.pos_side.value, reason=reason, detail=detail))
+        self._spawn(self._send_close(position, cl), f"close {position.inst_id}")
+
+    async def _send_close(self, position: ManagedPosition, cl: str) -> None:
+        assert self.rest is not None and self.journal is not None
+        try:
+            await self.rest.close_position(position.inst_id, self.config.scalping.margin_mode, position.pos_side.value,
+                                           cl_ord_id=cl, tag=EXIT_TAG)
+        except OkxError as exc:
+            self.journal.update_order(cl, state="rejected", detail=str(exc))
+            log.warning("close refused %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
+            await asyncio.sleep(CLOSE_RETRY_S)
+            if position.closing is not None and position.closing.cl_ord_id == cl:
+                position.closing = None  # decide again on the next fresh quote
+            return
+        self.journal.update_order(cl, state="live")
+
+    async def _exit_sweep(self) -> None:
+        """Positions are also checked on a timer with the EXIT read that may fall back to REST
+        (bounded by the registry): a silent WebSocket does not leave a position unwatched."""
+        while True:
+            await asyncio.sleep(EXIT_SWEEP_S)
+            for position in list(self.manager.book.positions.values()):
+                if position.snapshot is None or position.closing is not None:
+                    continue
+                try:
+                    quote = await self.registry.read_exit(position.inst_id)
+                except Exception:
+                    continue  # refusal recorded by the registry
+                self._check_exit(position, quote)
+
+    async def close_position(self, inst_id: str, side: str, reason: str, detail: str) -> bool:
+        position = self.manager.book.get(inst_id_of(inst_id), side) if self.manager else None
+        if position is None or position.closing is not None:
+            return False
+        purpose = OrderPurpose.FLATTEN if reason == CloseReason.FLATTEN else OrderPurpose.CLOSE
+        self._start_close(position, reason, detail, purpose)
+        return True
+
+    async def flatten(self) -> None:
+        """Cancel every open entry order, close every position reduce-only; entries stay halted."""
+        assert self.rest is not None and self.manager is not None
+        self.flatten_halt = True
+        await self._cancel_entries("flatten")
+        try:
+            for order in await self.rest.orders_pending():
+                if order.inst_id in self.instruments and order.cl_ord_id not in self.entries:
+                    with contextlib.suppress(OkxError):
+                        await self.rest.cancel_order(order.inst_id, ord_id=order.ord_id)
+        except OkxError as exc:
+            log.warning("flatten: listing open orders failed %s", kv(error=exc))
+        for position in list(self.manager.book.positions.values()):
+            await self.close_position(position.inst_id, position.pos_side.value, CloseReason.FLATTEN, "flatten all")
+        log.info("flatten requested %s", kv(positions=len(self.manager.book.positions)))

@@ -1,0 +1,298 @@
+"""Open positions: entry fills → durable snapshot → exits decided from the snapshot only.
+
+The exchange is the truth for a position's size; the journal's snapshot is the truth for how it
+is managed (entry regime, TP/SL prices and the parameters they came from, leverage). A position on
+the exchange without a snapshot is an *orphan*: it is shown as such and handled by the configured
+orphan policy (reconcile.py), never given an assumed regime.
+
+Close reasons written to the journal:
+- `take_profit` / `stop_loss`: the engine saw an EXIT-fresh quote cross the snapshot's TP/SL and
+  closed reduce-only (close-position);
+- `take_profit_exchange` / `stop_loss_exchange`: the attached TP/SL on the exchange closed it first
+  (told apart by which side of the entry the closing fill landed);
+- `flatten`, `operator_close`, `orphan_flatten`; `gone_from_exchange` (reconciliation found the
+  position closed while the engine was not watching).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from okxscalp.engine.exits import ExitDecision, build_snapshot
+from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
+from okxscalp.engine.snapshot import PositionSnapshot
+from okxscalp.engine.views import PositionView
+from okxscalp.logging_setup import kv
+from okxscalp.okx.models import Order, Position, PosSide, Regime
+
+log = logging.getLogger(__name__)
+
+PositionKey = tuple[str, str]  # (instId, long|short)
+
+
+class CloseReason:
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT_EXCHANGE = "take_profit_exchange"
+    STOP_LOSS_EXCHANGE = "stop_loss_exchange"
+    FLATTEN = "flatten"
+    OPERATOR = "operator_close"
+    ORPHAN_FLATTEN = "orphan_flatten"
+    GONE = "gone_from_exchange"
+
+
+@dataclass(slots=True)
+class CloseRequest:
+    reason: str
+    detail: str
+    cl_ord_id: str
+    requested_mono: float
+    decided_px: float | None = None  # the quote price that crossed TP/SL (engine exits)
+    exit_px: float | None = None  # the closing fill's avgPx, once known
+
+
+@dataclass(slots=True)
+class ManagedPosition:
+    inst_id: str
+    pos_side: PosSide
+    size: float  # contracts, from the exchange
+    snapshot: PositionSnapshot | None  # None = orphan
+    opened_wall: float
+    avg_px: float | None = None  # exchange's avgPx
+    upl: float | None = None
+    lever: float | None = None
+    orphan_note: str = ""
+    closing: CloseRequest | None = None
+    protect_algo_id: str = ""  # orphan protective SL on the exchange
+    last_close_fill_px: float | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        return (self.inst_id, self.pos_side.value)
+
+    @property
+    def orphan(self) -> bool:
+        return self.snapshot is None
+
+    def view(self, now_wall: float) -> PositionView:
+        s = self.snapshot
+        if s is None:
+            return PositionView(
+                inst_id=self.inst_id, side=self.pos_side.value, size=self.size, entry_px=self.avg_px,
+                entry_regime=None, tp_px=None, sl_px=None, tp_percent=None, sl_percent=None,
+                tp_source="", sl_source="", upl=self.upl, age_s=max(0.0, now_wall - self.opened_wall), orphan=True,
+            )
+        p = s.exit_params
+        tp_source = p.tp_atr_multiplier.source_path if p.mode.value == "atr" else p.tp_percent.source_path
+        sl_source = p.sl_atr_multiplier.source_path if p.mode.value == "atr" else p.sl_percent.source_path
+        return PositionView(
+            inst_id=self.inst_id, side=self.pos_side.value, size=self.size, entry_px=s.entry_px,
+            entry_regime=s.entry_regime.value, tp_px=s.tp_px, sl_px=s.sl_px,
+            tp_percent=s.tp_distance_percent, sl_percent=s.sl_distance_percent,
+            tp_source=tp_source, sl_source=sl_source, upl=self.upl,
+            age_s=max(0.0, now_wall - s.entry_time), orphan=False,
+        )
+
+
+def realised_pnl(snapshot: PositionSnapshot, exit_px: float, size: float, ct_val: float) -> float:
+    """Gross PnL (before fees) of closing `size` contracts at `exit_px`."""
+    direction = 1.0 if snapshot.is_long else -1.0
+    return direction * (exit_px - snapshot.entry_px) * size * ct_val
+
+
+def exchange_close_reason(snapshot: PositionSnapshot, exit_px: float | None) -> str:
+    """A close the engine did not send: the attached TP or SL fired (the fill lands on the TP side
+    of the entry or the SL side)."""
+    if exit_px is None:
+        return CloseReason.GONE
+    gained = exit_px > snapshot.entry_px if snapshot.is_long else exit_px < snapshot.entry_px
+    return CloseReason.TAKE_PROFIT_EXCHANGE if gained else CloseReason.STOP_LOSS_EXCHANGE
+
+
+@dataclass(slots=True)
+class PositionBook:
+    """The engine's open positions by (instId, posSide). Pure state, no I/O."""
+
+    positions: dict[PositionKey, ManagedPosition] = field(default_factory=dict)
+
+    def get(self, inst_id: str, pos_side: str) -> ManagedPosition | None:
+        return self.positions.get((inst_id, pos_side))
+
+    def for_inst(self, inst_id: str) -> list[ManagedPosition]:
+        return [p for p in self.positions.values() if p.inst_id == inst_id]
+
+    def inst_ids(self) -> set[str]:
+        return {p.inst_id for p in self.positions.values()}
+
+    def add(self, position: ManagedPosition) -> None:
+        self.positions[position.key] = position
+
+    def remove(self, key: PositionKey) -> ManagedPosition | None:
+        return self.positions.pop(key, None)
+
+    def views(self, now_wall: float) -> tuple[PositionView, ...]:
+        return tuple(p.view(now_wall) for p in sorted(self.positions.values(), key=lambda p: p.key))
+
+
+class PositionManager:
+    """Snapshots entries, tracks sizes from the exchange, journals closes."""
+
+    def __init__(self, journal: Journal, ct_val_of: Callable[[str], float]) -> None:
+        self.journal = journal
+        self.book = PositionBook()
+        self._ct_val_of = ct_val_of
+        # entry clOrdId -> key, for positions whose snapshot is written
+        self.on_closed: list[Callable[[ManagedPosition, str, float | None, float | None], None]] = []
+
+    # ---- entries ---------------------------------------------------------------------------
+
+    async def snapshot_entry_fill(
+        self,
+        *,
+        order: Order,
+        regime: Regime,
+        exit_params,
+        instrument,
+        atr: float | None,
+        leverage,
+        regime_inputs: dict,
+        signal_reason: str,
+    ) -> PositionSnapshot:
+        """The first thing after an entry fill: build the snapshot from the fill's avgPx and
+        write it durably. Later fills of the same order rewrite it (size, avgPx, TP/SL)."""
+        if order.avg_px is None or order.acc_fill_sz <= 0:
+            raise ValueError(f"{order.inst_id} {order.cl_ord_id}: fill without avgPx/accFillSz")
+        existing = self.book.get(order.inst_id, order.pos_side.value)
+        entry_time = existing.snapshot.entry_time if existing and existing.snapshot else time.time()
+        algo_ids = tuple(a.attach_algo_id for a in order.attached if a.attach_algo_id)
+        snapshot, tpsl = build_snapshot(
+            inst_id=order.inst_id,
+            pos_side=order.pos_side,
+            entry_regime=regime,
+            entry_time=entry_time,
+            entry_px=order.avg_px,
+            size=order.acc_fill_sz,
+            exit_params=exit_params,
+            instrument=instrument,
+            atr=atr,
+            leverage=leverage,
+            entry_cl_ord_id=order.cl_ord_id,
+            entry_ord_id=order.ord_id,
+            algo_ids=algo_ids,
+            regime_inputs=regime_inputs,
+            signal_reason=signal_reason,
+        )
+        await self.journal.write_snapshot_durably(snapshot)
+        position = self.book.get(order.inst_id, order.pos_side.value)
+        if position is None:
+            position = ManagedPosition(order.inst_id, order.pos_side, order.acc_fill_sz, snapshot, snapshot.entry_time)
+            self.book.add(position)
+        else:
+            position.snapshot = snapshot
+            position.size = max(position.size, order.acc_fill_sz)
+        position.avg_px = order.avg_px
+        log.info(
+            "position snapshot written %s",
+            kv(inst=order.inst_id, side=order.pos_side.value, regime=regime.value, entry_px=order.avg_px,
+               size=order.acc_fill_sz, tp=snapshot.tp_px, sl=snapshot.sl_px,
+               tp_src=snapshot.exit_params.tp_percent.source_path, sl_src=snapshot.exit_params.sl_percent.source_path,
+               leverage=snapshot.leverage.value, leverage_src=snapshot.leverage.source_path, how=tpsl.explanation),
+        )
+        return snapshot
+
+    def adopt(self, snapshot: PositionSnapshot, exchange: Position) -> ManagedPosition:
+        """A journal position that is still on the exchange (start-up / reconnect)."""
+        position = ManagedPosition(
+            snapshot.inst_id, snapshot.pos_side, abs(exchange.pos), snapshot, snapshot.entry_time,
+            avg_px=exchange.avg_px, upl=exchange.upl, lever=exchange.lever,
+        )
+        self.book.add(position)
+        return position
+
+    def add_orphan(self, exchange: Position, note: str) -> ManagedPosition:
+        position = ManagedPosition(
+            exchange.inst_id, exchange.pos_side, abs(exchange.pos), None,
+            exchange.u_time_ms / 1000.0 if exchange.u_time_ms else time.time(),
+            avg_px=exchange.avg_px, upl=exchange.upl, lever=exchange.lever, orphan_note=note,
+        )
+        self.book.add(position)
+        return position
+
+    # ---- exchange updates ------------------------------------------------------------------
+
+    def on_position(self, p: Position) -> ManagedPosition | None:
+        """A positions push / REST row. Returns the managed position when it has just gone flat
+        (the caller journals the close)."""
+        position = self.book.get(p.inst_id, p.pos_side.value)
+        if position is None:
+            return None
+        position.upl = p.upl
+        if p.lever is not None:
+            position.lever = p.lever
+        if p.avg_px is not None and p.pos != 0:
+            position.avg_px = p.avg_px
+        size = abs(p.pos)
+        if size > 0:
+            position.size = size
+            return None
+        return position
+
+    def on_close_fill(self, order: Order) -> None:
+        """A reduce-only / closing order fill on one of our positions: remember its price."""
+        position = self.book.get(order.inst_id, order.pos_side.value)
+        if position is None or order.avg_px is None:
+            return
+        position.last_close_fill_px = order.avg_px
+        if position.closing and position.closing.cl_ord_id == order.cl_ord_id:
+            position.closing.exit_px = order.avg_px
+
+    def finish_close(self, position: ManagedPosition, *, reason: str | None = None, exit_px: float | None = None) -> str:
+        """Remove a flat position from the book and journal its close. Returns the reason used."""
+        self.book.remove(position.key)
+        snap = position.snapshot
+        px = exit_px if exit_px is not None else (
+            position.closing.exit_px if position.closing and position.closing.exit_px is not None else position.last_close_fill_px
+        )
+        if reason is None:
+            if position.closing is not None:
+                reason = position.closing.reason
+            elif snap is not None:
+                reason = exchange_close_reason(snap, px)
+            else:
+                reason = CloseReason.GONE
+        detail = position.closing.detail if position.closing is not None else ""
+        pnl = None
+        if snap is not None:
+            if px is not None:
+                pnl = realised_pnl(snap, px, snap.size, self._ct_val_of(snap.inst_id))
+            text = f"{reason}: {detail}" if detail else reason
+            self.journal.close_position(snap.entry_cl_ord_id, reason=text, close_px=px, realised_pnl=pnl)
+        log.info(
+            "position closed %s",
+            kv(inst=position.inst_id, side=position.pos_side.value, reason=reason, exit_px=px if px is not None else "?",
+               pnl=round(pnl, 6) if pnl is not None else "?", orphan=position.orphan),
+        )
+        for callback in self.on_closed:
+            callback(position, reason, px, pnl)
+        return reason
+
+
+def exit_order_record(
+    position: ManagedPosition, cl_ord_id: str, purpose: OrderPurpose, *, quote_source: str | None,
+    quote_age_s: float | None, quote_budget_s: float | None, detail: str,
+) -> OrderRecord:
+    """The journal row of a close-position request (market, reduce-only by nature)."""
+    close_side = "sell" if position.pos_side is PosSide.LONG else "buy"
+    return OrderRecord(
+        cl_ord_id=cl_ord_id, inst_id=position.inst_id, side=close_side, ord_type="market", sz=f"{position.size:g}",
+        purpose=purpose.value, state="sent", pos_side=position.pos_side.value, reduce_only=True,
+        quote_source=quote_source, quote_age_s=quote_age_s, quote_budget_s=quote_budget_s, detail=detail,
+        position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
+    )
+
+
+def describe_exit(decision: ExitDecision) -> str:
+    return decision.reason

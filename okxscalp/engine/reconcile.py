@@ -1,0 +1,321 @@
+"""Reconciliation: journal + exchange positions + open orders, at start-up and after every
+private reconnect (entries stay closed until it has run).
+
+Rules (SPEC 3.5):
+- exchange position with a journal snapshot → managed again with that snapshot (size from the
+  exchange); its exchange-side stop is checked and re-placed from the snapshot's SL if missing;
+- exchange position without a snapshot → an *orphan*: flagged for the console and handled by
+  `scalping.orphan_policy`: `protect` places a reduce-only stop at `orphan_sl_percent` from the
+  exchange's avgPx (unless one is already there), `flatten` closes it reduce-only. It never gets
+  an assumed regime or TP;
+- journal position no longer on the exchange → closed in the journal, with the reason and the
+  closing fill's price when the exchange still lists it;
+- our entry orders: tracked ones are synced from the exchange (fills missed while disconnected),
+  untracked ones (left by a previous run) are cancelled; orders that are not ours are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from okxscalp.config.schema import ScalpingSettings
+from okxscalp.engine.executor import (
+    CL_ORD_PREFIX_ENTRY,
+    CL_ORD_PREFIX_EXIT,
+    ENTRY_TAG,
+    close_side_for,
+    new_cl_ord_id,
+)
+from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
+from okxscalp.engine.positions import (
+    CloseReason,
+    CloseRequest,
+    ManagedPosition,
+    PositionManager,
+    exchange_close_reason,
+)
+from okxscalp.engine.snapshot import PositionSnapshot
+from okxscalp.logging_setup import kv
+from okxscalp.okx.errors import OkxError
+from okxscalp.okx.models import AlgoOrder, Instrument, Order, Position, PosSide
+from okxscalp.okx.rest import RestClient
+
+log = logging.getLogger(__name__)
+
+ORPHAN_PROTECT = "protect"
+ORPHAN_FLATTEN = "flatten"
+PROTECT_PREFIX = "oxp"
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    trigger: str
+    adopted: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+    flattened: list[str] = field(default_factory=list)
+    closed_in_journal: list[str] = field(default_factory=list)
+    cancelled_orders: list[str] = field(default_factory=list)
+    synced_orders: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return kv(
+            trigger=self.trigger, adopted=len(self.adopted), orphans=",".join(self.orphans) or "-",
+            protected=",".join(self.protected) or "-", flattened=",".join(self.flattened) or "-",
+            closed_in_journal=",".join(self.closed_in_journal) or "-", cancelled=len(self.cancelled_orders),
+            synced=len(self.synced_orders), problems=len(self.problems),
+        )
+
+
+def _key_text(inst_id: str, pos_side: str) -> str:
+    return f"{inst_id}/{pos_side}"
+
+
+def orphan_stop_price(position: Position, percent: float, instrument: Instrument) -> str:
+    """The orphan's protective stop: `percent` below (long) / above (short) the exchange avgPx,
+    rounded toward the entry (never further than asked)."""
+    if position.avg_px is None or position.avg_px <= 0:
+        raise ValueError(f"{position.inst_id} {position.pos_side.value}: no avgPx to place a stop from")
+    if position.pos_side is PosSide.LONG:
+        return instrument.format_price(position.avg_px * (1 - percent / 100.0), "up")
+    return instrument.format_price(position.avg_px * (1 + percent / 100.0), "down")
+
+
+def _is_stop_for(algo: AlgoOrder, inst_id: str, pos_side: PosSide) -> bool:
+    return (
+        algo.inst_id == inst_id
+        and algo.pos_side is pos_side
+        and (algo.sl_trigger_px is not None or algo.trigger_px is not None)
+        and algo.state in ("live", "effective", "partially_effective", "")
+    )
+
+
+class Reconciler:
+    def __init__(
+        self,
+        rest: RestClient,
+        journal: Journal,
+        manager: PositionManager,
+        instruments: dict[str, Instrument],
+        settings: ScalpingSettings,
+        *,
+        tracked_entries: Callable[[], set[str]],
+        on_entry_order: Callable[[Order], Awaitable[None]],
+    ) -> None:
+        self.rest = rest
+        self.journal = journal
+        self.manager = manager
+        self.instruments = instruments
+        self.settings = settings
+        self._tracked_entries = tracked_entries
+        self._on_entry_order = on_entry_order
+        self.last_report: ReconcileReport | None = None
+
+    async def run(self, trigger: str) -> ReconcileReport:
+        report = ReconcileReport(trigger)
+        exchange_positions = [p for p in await self.rest.positions() if p.pos != 0 and p.inst_id in self.instruments]
+        pending = await self.rest.orders_pending()
+        algos = await self._pending_stops(report)
+        await self._sync_orders(pending, report)
+        # Entry fills synced above may have created snapshots: read the journal after them.
+        journal_open = {}
+        unreadable: dict[tuple[str, str], str] = {}
+        for jp in self.journal.open_positions():
+            if jp.snapshot is not None:
+                journal_open[jp.snapshot.key] = jp.snapshot
+            else:
+                unreadable[(jp.inst_id, jp.pos_side)] = jp.snapshot_error or "unreadable snapshot"
+        on_exchange = {(p.inst_id, p.pos_side.value): p for p in exchange_positions}
+        for key, p in on_exchange.items():
+            managed = self.manager.book.get(*key)
+            snapshot = journal_open.get(key)
+            if managed is not None and managed.snapshot is not None:
+                self.manager.on_position(p)
+                continue
+            if snapshot is not None:
+                position = self.manager.adopt(snapshot, p)
+                report.adopted.append(_key_text(*key))
+                await self._ensure_snapshot_stop(position, snapshot, algos, report)
+                continue
+            if managed is not None:  # a known orphan: keep it, refresh its numbers
+                self.manager.on_position(p)
+                continue
+            note = unreadable.get(key, "no journal snapshot for this exchange position")
+            await self._handle_orphan(p, note, algos, report)
+        # Journal positions (and managed ones) that the exchange no longer has.
+        for key, snapshot in journal_open.items():
+            if key in on_exchange:
+                continue
+            managed = self.manager.book.get(*key)
+            px = await self._closing_fill_px(snapshot)
+            report.closed_in_journal.append(_key_text(*key))
+            if managed is not None and managed.closing is not None:
+                self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
+                continue
+            if managed is None:
+                managed = ManagedPosition(snapshot.inst_id, snapshot.pos_side, snapshot.size, snapshot, snapshot.entry_time)
+                self.manager.book.add(managed)
+            kind = exchange_close_reason(snapshot, px)
+            where = f"closing fill at {px}" if px is not None else "no closing fill found"
+            self.manager.finish_close(
+                managed, reason=f"{kind}: {CloseReason.GONE} at reconcile ({trigger}), {where}", exit_px=px
+            )
+        for key, managed in list(self.manager.book.positions.items()):
+            if key not in on_exchange and managed.snapshot is None:
+                self.manager.finish_close(managed, reason=CloseReason.GONE)
+        self.last_report = report
+        log.info("reconciled %s", report.summary())
+        return report
+
+    # ---- orders ----------------------------------------------------------------------------
+
+    async def _sync_orders(self, pending: list[Order], report: ReconcileReport) -> None:
+        tracked = self._tracked_entries()
+        seen: set[str] = set()
+        for order in pending:
+            ours = order.tag == ENTRY_TAG or order.cl_ord_id.startswith(CL_ORD_PREFIX_ENTRY)
+            if order.cl_ord_id in tracked:
+                seen.add(order.cl_ord_id)
+                await self._on_entry_order(order)
+                report.synced_orders.append(order.cl_ord_id)
+            elif ours:
+                try:
+                    await self.rest.cancel_order(order.inst_id, ord_id=order.ord_id)
+                except OkxError as exc:
+                    report.problems.append(f"cancel {order.cl_ord_id}: {exc}")
+                    continue
+                self.journal.update_order(
+                    order.cl_ord_id, state="canceled", detail=f"cancelled at reconcile ({report.trigger}): entry from a previous run"
+                )
+                report.cancelled_orders.append(order.cl_ord_id)
+            elif not order.cl_ord_id.startswith(CL_ORD_PREFIX_EXIT):
+                log.warning("foreign open order left alone %s", kv(inst=order.inst_id, ordId=order.ord_id, clOrdId=order.cl_ord_id))
+        # Tracked entries the exchange no longer lists as pending reached a final state meanwhile.
+        for cl_ord_id in tracked - seen:
+            inst_id = cl_ord_id_inst(self.journal, cl_ord_id)
+            if inst_id is None:
+                continue
+            try:
+                order = await self.rest.get_order(inst_id, cl_ord_id=cl_ord_id)
+            except OkxError as exc:
+                report.problems.append(f"query {cl_ord_id}: {exc}")
+                continue
+            if order is not None:
+                await self._on_entry_order(order)
+                report.synced_orders.append(cl_ord_id)
+
+    # ---- protection ------------------------------------------------------------------------
+
+    async def _pending_stops(self, report: ReconcileReport) -> list[AlgoOrder]:
+        algos: list[AlgoOrder] = []
+        for ord_type in ("conditional", "oco"):
+            try:
+                algos.extend(await self.rest.algo_orders_pending(ord_type=ord_type))
+            except OkxError as exc:
+                report.problems.append(f"algo orders ({ord_type}): {exc}")
+        return algos
+
+    async def _ensure_snapshot_stop(
+        self, position: ManagedPosition, snapshot: PositionSnapshot, algos: list[AlgoOrder], report: ReconcileReport
+    ) -> None:
+        if any(_is_stop_for(a, position.inst_id, position.pos_side) for a in algos):
+            return
+        instrument = self.instruments[position.inst_id]
+        sl = instrument.format_price(snapshot.sl_px, "nearest")
+        await self._place_stop(position, sl, f"re-protect from snapshot SL {snapshot.sl_px}", report)
+
+    async def _place_stop(self, position: ManagedPosition, sl_px: str, why: str, report: ReconcileReport) -> bool:
+        algo_cl = new_cl_ord_id(PROTECT_PREFIX)
+        close_side = close_side_for(position.pos_side)
+        self.journal.record_order(
+            OrderRecord(
+                cl_ord_id=algo_cl, inst_id=position.inst_id, side=close_side.value, ord_type="conditional",
+                sz="all", purpose=OrderPurpose.PROTECT.value, state="sent", pos_side=position.pos_side.value,
+                px=sl_px, reduce_only=True, detail=why,
+                position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
+            )
+        )
+        try:
+            ack = await self.rest.place_algo_order(
+                position.inst_id, side=close_side.value, pos_side=position.pos_side.value, sl_trigger_px=sl_px,
+                td_mode=self.settings.margin_mode, algo_cl_ord_id=algo_cl,
+            )
+        except OkxError as exc:
+            self.journal.update_order(algo_cl, state="rejected", detail=f"{why}: {exc}")
+            report.problems.append(f"stop for {position.inst_id}/{position.pos_side.value}: {exc}")
+            log.error("protective stop failed %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
+            return False
+        position.protect_algo_id = ack.algo_id
+        self.journal.update_order(algo_cl, state="live", ord_id=ack.algo_id)
+        report.protected.append(_key_text(position.inst_id, position.pos_side.value))
+        log.info("protective stop placed %s", kv(inst=position.inst_id, side=position.pos_side.value, sl=sl_px, why=why))
+        return True
+
+    async def _handle_orphan(self, p: Position, note: str, algos: list[AlgoOrder], report: ReconcileReport) -> None:
+        position = self.manager.add_orphan(p, note)
+        key = _key_text(p.inst_id, p.pos_side.value)
+        report.orphans.append(key)
+        log.warning(
+            "ORPHAN position %s",
+            kv(inst=p.inst_id, side=p.pos_side.value, size=abs(p.pos), avg_px=p.avg_px, note=note,
+               policy=self.settings.orphan_policy),
+        )
+        if self.settings.orphan_policy == ORPHAN_FLATTEN:
+            cl = new_cl_ord_id(CL_ORD_PREFIX_EXIT)
+            self.journal.record_order(
+                OrderRecord(
+                    cl_ord_id=cl, inst_id=p.inst_id, side=close_side_for(p.pos_side).value, ord_type="market",
+                    sz=f"{abs(p.pos):g}", purpose=OrderPurpose.CLOSE.value, state="sent", pos_side=p.pos_side.value,
+                    reduce_only=True, detail=f"orphan policy flatten: {note}",
+                )
+            )
+            try:
+                await self.rest.close_position(p.inst_id, self.settings.margin_mode, p.pos_side.value, cl_ord_id=cl)
+            except OkxError as exc:
+                self.journal.update_order(cl, state="rejected", detail=str(exc))
+                report.problems.append(f"flatten orphan {key}: {exc}")
+                return
+            position.closing = CloseRequest(CloseReason.ORPHAN_FLATTEN, note, cl, time.monotonic())
+            report.flattened.append(key)
+            return
+        existing = [a for a in algos if _is_stop_for(a, p.inst_id, p.pos_side)]
+        if existing:
+            position.protect_algo_id = existing[0].algo_id
+            log.info("orphan already protected %s", kv(inst=p.inst_id, side=p.pos_side.value, algo=existing[0].algo_id))
+            return
+        try:
+            sl = orphan_stop_price(p, self.settings.orphan_sl_percent, self.instruments[p.inst_id])
+        except ValueError as exc:
+            report.problems.append(str(exc))
+            return
+        await self._place_stop(position, sl, f"orphan policy protect: {self.settings.orphan_sl_percent}% from avgPx {p.avg_px}", report)
+
+    async def _closing_fill_px(self, snapshot: PositionSnapshot) -> float | None:
+        """The latest fill that reduced this position after its entry (attached SL/TP or ours)."""
+        try:
+            fills = await self.rest.fills(snapshot.inst_id)
+        except OkxError:
+            return None
+        close_side = close_side_for(snapshot.pos_side)
+        # Fill times are exchange (sim) time: order them against the entry's own fills, not the wall clock.
+        entry_ts = [f.ts_ms for f in fills if f.ord_id == snapshot.entry_ord_id]
+        if not entry_ts:
+            return None
+        since_ms = max(entry_ts)
+        closing = [
+            f for f in fills
+            if f.side is close_side and f.pos_side is snapshot.pos_side and f.ts_ms >= since_ms
+            and f.ord_id != snapshot.entry_ord_id
+        ]
+        if not closing:
+            return None
+        return max(closing, key=lambda f: f.ts_ms).fill_px
+
+
+def cl_ord_id_inst(journal: Journal, cl_ord_id: str) -> str | None:
+    record = journal.order(cl_ord_id)
+    return record.inst_id if record is not None else None
