@@ -550,6 +550,9 @@ _PUSH_PARSERS: dict[str, Callable[[Any, str, float], Any]] = {
 }
 
 _PONG_BYTES = b"pong"
+# A positions snapshot with no open position is `"data": []` (OKX sends non-zero positions only);
+# every other channel pushes only when it has something to say.
+_MAY_BE_EMPTY = frozenset({"positions"})
 
 
 def parse_ws_frame(raw: bytes | str, recv_mono: float) -> WsFrame:
@@ -586,8 +589,10 @@ def _push(msg: dict[str, Any], data: Any, recv_mono: float) -> WsPush:
     inst_id = arg.get("instId") or ""
     if channel.__class__ is not str or inst_id.__class__ is not str:
         raise MalformedMessage("push arg channel/instId must be strings")
-    if data.__class__ is not list or not data:
-        raise MalformedMessage(f"{channel}: empty or non-list data")
+    if data.__class__ is not list:
+        raise MalformedMessage(f"{channel}: data is not a list")
+    if not data and channel not in _MAY_BE_EMPTY:
+        raise MalformedMessage(f"{channel}: empty data")
     parser = _PUSH_PARSERS.get(channel)
     if parser is not None:
         items = tuple([parser(item, inst_id, recv_mono) for item in data])

@@ -242,6 +242,12 @@ def test_every_http_fixture_is_exercised() -> None:
 # --- events and heartbeats --------------------------------------------------------------------
 
 
+def test_empty_positions_snapshot_means_no_positions() -> None:
+    frame = b'{"arg":{"channel":"positions","instType":"SWAP","uid":"1"},"eventType":"snapshot","curPage":1,"lastPage":true,"data":[]}'
+    push = parse.parse_ws_frame(frame, 0.0)
+    assert isinstance(push, WsPush) and push.items == () and push.action == "snapshot"
+
+
 def test_events_and_pong() -> None:
     assert isinstance(parse.parse_ws_frame(b"pong", 1.0), Pong)
     ack = parse.parse_ws_frame(
