@@ -29,11 +29,13 @@ from collections.abc import Sequence
 
 from okxscalp.okx.constants import (
     CODE_INST_NOT_FOUND,
+    CODE_ORDER_NOT_FOUND,
     CODE_PARAM_ERROR,
 )
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.instruments import DEFAULT_INST_IDS, InstrumentSpec, instrument_wire, spec_for
 from okxscalp.sim.market import SIM_BARS, SymbolMarket
+from okxscalp.sim.matching import TradingDesk
 from okxscalp.sim.replay import load_replay
 
 __all__ = ["DEFAULT_INST_IDS", "SimApiError", "SimEvent", "SimExchange"]
@@ -98,6 +100,7 @@ class SimExchange:
         self._events: list[SimEvent] = []
         self._interest: set[tuple[str, str]] | None = None
         self.initial_equity = float(initial_equity)
+        self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.now_ms, self._emit)
 
     # ------------------------------------------------------------------ clock
     def sim_now_ms(self, wall_s: float) -> int:
@@ -120,20 +123,21 @@ class SimExchange:
 
     def advance_steps(self, count: int) -> None:
         """Take `count` market steps (tests and benches drive the clock this way)."""
-        events = self._events
         markets = self._market_list
         for _ in range(max(0, count)):
             self._steps_done += 1
             ts_ms = self.start_sim_ms + int(self._steps_done * self._dt_ms)
+            active = self.desk.active_insts
             for market in markets:
-                market.step(ts_ms, events)
-                self._after_step(market, ts_ms)
+                market.step(ts_ms, self._events)
+                if active and market.inst_id in active:
+                    self.desk.on_step(market)
 
     def advance_sim_seconds(self, seconds: float) -> None:
         self.advance_steps(round(seconds * 1000.0 / self._dt_ms))
 
-    def _after_step(self, market: SymbolMarket, ts_ms: int) -> None:
-        """Hook for the trading side (resting fills, TP/SL triggers); see `matching.py`."""
+    def _emit(self, event: SimEvent) -> None:
+        self._events.append(event)
 
     def drain_events(self) -> list[SimEvent]:
         """Everything to push since the last drain, oldest first (public and private)."""
@@ -252,3 +256,113 @@ class SimExchange:
     def regime_of(self, inst_id: str) -> str:
         """The regime the price process of `inst_id` is in right now (for tests and the console)."""
         return self._market(inst_id).process.regime
+
+    # ------------------------------------------------------------------ account (REST)
+    def balance_wire(self) -> dict:
+        """GET /account/balance item (also the `account` push item): one USDT detail."""
+        return self.desk.balance_wire()
+
+    def positions_wire(self, inst_id: str | None = None) -> list[dict]:
+        """GET /account/positions items: non-zero positions only (optionally of one instrument)."""
+        return self.desk.positions_wire(inst_id)
+
+    def config_wire(self) -> dict:
+        """GET /account/config item (futures account level, the current posMode)."""
+        return {
+            "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
+            "enableSpotBorrow": False, "greeksType": "PA", "feeType": "0", "ip": "", "type": "0", "kycLv": "3",
+            "label": "okxscalp-sim", "level": "Lv1", "levelTmp": "", "liquidationGear": "-1",
+            "mainUid": self.uid, "mgnIsoMode": "automatic", "opAuth": "1", "perm": "read_only,trade",
+            "posMode": self.desk.pos_mode, "roleType": "0", "spotBorrowAutoRepay": False, "spotOffsetType": "",
+            "spotRoleType": "0", "spotTraderInsts": [], "stgyType": "0", "traderInsts": [], "uid": self.uid,
+            "settleCcy": "USDT", "settleCcyList": ["USD", "USDC", "USDG"],
+        }
+
+    def set_position_mode(self, pos_mode: str) -> dict:
+        """POST /account/set-position-mode. A fresh exchange is in `long_short_mode`. SimApiError
+        59000 while positions or open orders/algos exist, 51000 for an unknown mode."""
+        return self.desk.set_position_mode(pos_mode)
+
+    def set_leverage(self, params: dict) -> list[dict]:
+        """POST /account/set-leverage (lever, mgnMode, instId, posSide). Cross leverage is per
+        instrument; isolated in long/short mode per posSide (required). 59102 above the
+        instrument's max, 51000 bad params, 51001 unknown instrument. Default leverage is 10x."""
+        return self.desk.set_leverage(params)
+
+    def leverage_info(self, mgn_mode: str, inst_id: str) -> list[dict]:
+        """GET /account/leverage-info: one item per posSide (long+short, or net)."""
+        return self.desk.leverage_info(mgn_mode, inst_id)
+
+    # ------------------------------------------------------------------ trading (REST)
+    def place_order(self, params: dict) -> dict:
+        """POST /trade/order. Returns ONE data item {ordId, clOrdId, tag, ts, sCode, sMsg, subCode}.
+
+        sCode "0" = accepted (the outcome arrives as `orders` events: post_only that would take is
+        accepted and then canceled with cancelSource "31"; ioc remainder canceled with "14").
+        Otherwise sCode is the OKX rejection (51000 params, 51001 instrument, 51006 price limit,
+        51008 margin, 51016 duplicate pending clOrdId, 51020 min size, 51121 lot size, 51169
+        nothing to reduce, or whatever `reject_next_order` queued): wrap as code "1".
+        """
+        return self.desk.place_order(params)
+
+    def cancel_order(self, params: dict) -> dict:
+        """POST /trade/cancel-order item {ordId, clOrdId, ts, sCode, sMsg}; sCode 51400 if the order
+        is final or unknown. SimApiError 51000 when neither ordId nor clOrdId is given."""
+        return self.desk.cancel_order(params)
+
+    def amend_order(self, params: dict) -> dict:
+        """POST /trade/amend-order item {ordId, clOrdId, ts, reqId, sCode, sMsg, subCode}; `newSz`
+        is the new total size; sCode 51503 when the order is final/unknown or newSz <= filled."""
+        return self.desk.amend_order(params)
+
+    def close_position(self, params: dict) -> dict:
+        """POST /trade/close-position item {instId, posSide, clOrdId, tag}: a reduce-only market
+        order for the whole position (autoCxl cancels pending closing orders first). SimApiError
+        51023 when there is no such position, 51000 for a bad posSide/mgnMode."""
+        return self.desk.close_position(params)
+
+    def get_order(self, inst_id: str, ord_id: str | None = None, cl_ord_id: str | None = None) -> dict:
+        """GET /trade/order: the full order object (a pending clOrdId wins over older ones).
+        SimApiError 51603 if unknown, 51001 unknown instrument, 51000 if no id given."""
+        market = self._market(inst_id)
+        if not ord_id and not cl_ord_id:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter ordId or clOrdId error")
+        order = self.desk.find_order(market.inst_id, ord_id, cl_ord_id)
+        if order is None:
+            raise SimApiError(CODE_ORDER_NOT_FOUND, "Order does not exist")
+        return self.desk.order_wire(order, order.last_fill)
+
+    def orders_pending(self, inst_id: str | None = None) -> list[dict]:
+        """GET /trade/orders-pending: live/partially_filled orders, newest first, each with its
+        not-yet-armed `attachAlgoOrds`."""
+        return self.desk.orders_pending(inst_id)
+
+    def fills(self, inst_id: str | None = None, limit: int = 100) -> list[dict]:
+        """GET /trade/fills: the last 3 days of sim time, newest first, at most `limit` (<= 100)."""
+        return self.desk.fills(inst_id, max(1, min(int(limit), 100)))
+
+    def place_algo_order(self, params: dict) -> dict:
+        """POST /trade/order-algo (ordType `conditional` or `oco`): a stand-alone reduce-only TP/SL
+        closing `sz` or (closeFraction "1") the whole position; triggers on the last price and
+        closes at market (ordPx -1) or a limit. Item {algoId, clOrdId, algoClOrdId, tag, sCode, sMsg};
+        sCode 51169 without a position to protect. Canceled when the position closes."""
+        return self.desk.place_algo_order(params)
+
+    def cancel_algos(self, items: list[dict]) -> list[dict]:
+        """POST /trade/cancel-algos: items {instId, algoId} -> {algoId, sCode, sMsg} (51402 if not live)."""
+        return self.desk.cancel_algos(items)
+
+    def algo_orders_pending(self, inst_id: str | None = None) -> list[dict]:
+        """GET /trade/orders-algo-pending: live algos, armed attached TP/SL included, newest first."""
+        return self.desk.algo_orders_pending(inst_id)
+
+    # ------------------------------------------------------------------ test hooks (account)
+    def reject_next_order(self, code: str, msg: str, count: int = 1) -> None:
+        """The next `count` place_order / place_algo_order calls fail with sCode `code` / sMsg `msg`."""
+        self.desk.reject_next(code, msg, count)
+
+    def open_position_directly(self, inst_id: str, pos_side: str, contracts: float, avg_px: float | None = None,
+                               mgn_mode: str = "cross") -> dict:
+        """A position "created behind the engine's back": no order, no fee; `avg_px` defaults to
+        the current mid. Pushes `positions` and `account`; returns the position item."""
+        return self.desk.open_position_directly(inst_id, pos_side, contracts, avg_px, mgn_mode)
