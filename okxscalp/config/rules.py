@@ -146,7 +146,11 @@ def _check_resolved_offset(document: dict[str, Any], symbol: str, regime: str, r
     market = _try(document, "use_market_order", symbol, regime)
     if offset is None or market is None or market.value is True:
         return
-    if is_number(offset.value) and offset.value <= 0:
+    scope = offset.source_path.rsplit(".", 1)[0]
+    if not is_number(offset.value) or offset.value != 0:
+        return  # positive: fine; negative: out of range, reported by the schema
+    if get_path(document, f"{scope}.use_market_order") is True:
+        # Zero is allowed in its own scope (market there), but this symbol/regime resolves to a limit order.
         report(
             offset.source_path,
             f"{symbol} {regime} resolves to offset {offset.value:g} with use_market_order false "
