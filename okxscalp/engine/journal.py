@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS resolutions (
     value_json         TEXT NOT NULL,
     source_path        TEXT NOT NULL,
     chain_json         TEXT NOT NULL,
+    note               TEXT NOT NULL DEFAULT '',
     recorded_at        REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS resolutions_by_position ON resolutions (position_cl_ord_id);
@@ -203,8 +204,9 @@ class ResolutionRecord:
     name: str
     value: Any
     source_path: str
-    chain: Any  # the resolver's chain, as JSON (dataclasses become dicts, enums their values)
+    chain: Any  # the resolver's chain, as JSON (dataclasses/NamedTuples become dicts, enums values)
     recorded_at: float
+    note: str = ""  # the resolver's note (e.g. "inherited by choppy")
 
 
 def _jsonable(o: Any) -> Any:
@@ -212,6 +214,8 @@ def _jsonable(o: Any) -> Any:
         return {f.name: _jsonable(getattr(o, f.name)) for f in dataclasses.fields(o)}
     if isinstance(o, Enum):
         return o.value
+    if isinstance(o, tuple) and hasattr(o, "_asdict"):  # NamedTuple (config's ChainStep)
+        return {k: _jsonable(v) for k, v in o._asdict().items()}
     if isinstance(o, dict):
         return {str(k): _jsonable(v) for k, v in o.items()}
     if isinstance(o, list | tuple | set | frozenset):
@@ -612,7 +616,8 @@ class Journal:
         self, position_cl_ord_id: str, resolutions: Iterable[Any], recorded_at: float | None = None
     ) -> concurrent.futures.Future[int]:
         """Journal the parameter resolutions an entry used. Each item needs `name`, `value`,
-        `source_path` and `chain` (config's `Resolution`); the chain is stored as JSON."""
+        `source_path` and `chain` (config's `Resolution`; `note` is kept when present); the chain
+        is stored as JSON."""
         when = recorded_at if recorded_at is not None else time.time()
         rows = [
             (
@@ -620,7 +625,8 @@ class Journal:
                 r.name,
                 self._scrub(json.dumps(_jsonable(r.value))),
                 r.source_path,
-                self._scrub(json.dumps(_jsonable(getattr(r, "chain", [])))),
+                self._scrub(json.dumps(_jsonable(r.chain))),
+                self._scrub(str(getattr(r, "note", "") or "")),
                 when,
             )
             for r in resolutions
@@ -628,8 +634,8 @@ class Journal:
 
         def op(conn: sqlite3.Connection) -> int:
             conn.executemany(
-                """INSERT INTO resolutions (position_cl_ord_id, name, value_json, source_path, chain_json, recorded_at)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
+                """INSERT INTO resolutions (position_cl_ord_id, name, value_json, source_path, chain_json, note,
+                       recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 rows,
             )
             return len(rows)
@@ -783,6 +789,7 @@ class Journal:
                 source_path=r["source_path"],
                 chain=json.loads(r["chain_json"]),
                 recorded_at=r["recorded_at"],
+                note=r["note"],
             )
             for r in rows
         ]

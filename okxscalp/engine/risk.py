@@ -91,7 +91,9 @@ def size_position(
         contracts_by_margin=by_margin,
         margin_capped=capped,
     )
-    sz = instrument.format_size(raw)
+    # A relative nudge of 1e-9 before flooring: 55 / 4.4 computes as 12.4999999..., which must
+    # give 12.5 on a 0.01 grid, not 12.49. It can never add a whole lot.
+    sz = instrument.format_size(raw * (1 + 1e-9))
     contracts = float(sz)
     inputs["contracts"] = contracts
     limit = "margin cap" if capped else "risk"

@@ -1,0 +1,172 @@
+"""Sizing, rounding, minSz, position limits and the daily loss limit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from okxscalp.engine.risk import DailyLossLimit, check_position_limits, size_position, utc_day
+from okxscalp.okx.models import Instrument
+
+pytestmark = pytest.mark.timeout(60)
+
+XRP = Instrument(
+    "XRP-USDT-SWAP", ct_val=100.0, tick_sz="0.0001", lot_sz="0.01", min_sz="0.01", max_leverage=50
+)
+BTC = Instrument("BTC-USDT-SWAP", ct_val=0.01, tick_sz="0.1", lot_sz="0.01", min_sz="0.01", max_leverage=100)
+COARSE = Instrument(
+    "DOGE-USDT-SWAP", ct_val=1000.0, tick_sz="0.00001", lot_sz="1", min_sz="1", max_leverage=50
+)
+
+
+def size(inst: Instrument = XRP, **kw: float):
+    args = dict(
+        equity=10_000.0,
+        risk_per_trade_percent=0.5,
+        position_multiplier=1.0,
+        entry_px=2.2,
+        sl_px=2.156,
+        leverage=10.0,
+        available_margin=10_000.0,
+    )
+    args.update(kw)
+    return size_position(instrument=inst, **args)
+
+
+def test_size_from_risk_and_sl_distance() -> None:
+    d = size()
+    # risk 50 USDT; SL distance 0.044 x ctVal 100 = 4.4 USDT per contract -> 11.3636... -> 11.36
+    assert d.ok and d.sz == "11.36" and d.contracts == 11.36
+    assert d.inputs["risk_amount"] == pytest.approx(50.0)
+    assert d.inputs["risk_per_contract"] == pytest.approx(4.4)
+    assert "rounded down to lotSz 0.01" in d.reason and not d.inputs["margin_capped"]
+
+
+def test_position_multiplier_scales_risk() -> None:
+    d = size(position_multiplier=1.1)  # the audit's XRP multiplier
+    assert d.sz == "12.50"  # 55 / 4.4 = 12.5 exactly (computes as 12.4999999...)
+    assert d.inputs["risk_amount"] == pytest.approx(55.0)
+
+
+def test_rounds_down_never_up() -> None:
+    d = size(COARSE, entry_px=0.35, sl_px=0.343)  # 50 / (0.007 x 1000) = 7.14 -> 7
+    assert d.sz == "7"
+    d = size(COARSE, entry_px=0.35, sl_px=0.3437)  # 50 / 6.3 = 7.936... -> 7, not 8
+    assert d.sz == "7"
+
+
+def test_below_min_size_is_no_trade_with_reason() -> None:
+    d = size(BTC, equity=100.0, entry_px=95_000.0, sl_px=90_000.0)  # 0.5 / (5000 x 0.01) = 0.01 ok
+    assert d.sz == "0.01"
+    d = size(BTC, equity=50.0, entry_px=95_000.0, sl_px=90_000.0)  # 0.25 / 50 = 0.005 -> 0.00
+    assert not d.ok and d.sz is None and d.contracts == 0.0
+    assert "below minSz 0.01" in d.reason and "no trade" in d.reason
+
+
+def test_capped_by_margin_at_leverage() -> None:
+    # By risk: 50 / (0.044 x 100) = 11.36 contracts = 11.36 x 220 USDT notional = 2499 USDT.
+    # Margin 100 USDT at 5x buys 500 USDT notional = 2.2727 contracts -> 2.27.
+    d = size(available_margin=100.0, leverage=5.0)
+    assert d.sz == "2.27" and d.inputs["margin_capped"]
+    assert "capped by margin" in d.reason
+    d = size(available_margin=0.0)
+    assert not d.ok and "below minSz" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"sl_px": 2.2}, "equals entry"),
+        ({"equity": 0.0}, "equity 0.0 <= 0"),
+        ({"leverage": 0.0}, "must all be > 0"),
+        ({"entry_px": float("nan")}, "not finite"),
+        ({"risk_per_trade_percent": 0.0}, "not positive"),
+    ],
+)
+def test_bad_inputs_are_no_trade_with_reason(override: dict, fragment: str) -> None:
+    d = size(**override)
+    assert not d.ok and fragment in d.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    equity=st.floats(10, 1e6),
+    risk=st.floats(0.01, 5),
+    mult=st.floats(0.1, 3),
+    entry=st.floats(0.01, 100_000),
+    sl_frac=st.floats(0.0005, 0.2),
+    lev=st.floats(1, 100),
+    margin=st.floats(0, 1e6),
+)
+def test_size_never_exceeds_risk_or_margin_and_is_on_the_lot_grid(
+    equity: float, risk: float, mult: float, entry: float, sl_frac: float, lev: float, margin: float
+) -> None:
+    d = size(
+        BTC,
+        equity=equity,
+        risk_per_trade_percent=risk,
+        position_multiplier=mult,
+        entry_px=entry,
+        sl_px=entry * (1 - sl_frac),
+        leverage=lev,
+        available_margin=margin,
+    )
+    if not d.ok:
+        return
+    assert Decimal(d.sz) % Decimal(BTC.lot_sz) == 0 and d.contracts >= BTC.min_size
+    loss_at_sl = d.contracts * abs(entry - entry * (1 - sl_frac)) * BTC.ct_val
+    assert loss_at_sl <= equity * risk / 100 * mult * (1 + 1e-9)
+    assert d.contracts * entry * BTC.ct_val / lev <= margin * (1 + 1e-9)
+
+
+def test_position_limits() -> None:
+    assert check_position_limits("XRP-USDT-SWAP", set(), 3).allowed
+    v = check_position_limits("XRP-USDT-SWAP", {"XRP-USDT-SWAP"}, 3)
+    assert not v.allowed and "one per symbol" in v.reason
+    full = {"BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"}
+    v = check_position_limits("XRP-USDT-SWAP", full, 3)
+    assert not v.allowed and "max_positions is 3" in v.reason
+    assert check_position_limits("XRP-USDT-SWAP", full - {"SOL-USDT-SWAP"}, 3).allowed
+
+
+DAY = 86_400.0
+T0 = 20_000 * DAY  # 00:00 UTC of some day
+
+
+def test_daily_loss_limit_halts_entries_until_the_next_utc_day() -> None:
+    lim = DailyLossLimit(3.0)
+    assert not lim.check(T0 + 10).allowed  # no equity yet: halted, not guessed
+    lim.observe_equity(10_000.0, T0 + 10)
+    assert lim.check(T0 + 11).allowed
+    lim.record_realised(-200.0, T0 + 100)
+    lim.observe_equity(9_800.0, T0 + 101)  # later observations do not move the day's start
+    lim.record_realised(+50.0, T0 + 200)
+    lim.record_realised(-149.0, T0 + 300)
+    assert lim.check(T0 + 301).allowed  # -299 of -300
+    lim.record_realised(-1.0, T0 + 400)
+    v = lim.check(T0 + 401)
+    assert not v.allowed and "-300.00" in v.reason and "10000.00" in v.reason
+    assert not lim.check(T0 + DAY - 1).allowed
+    # The next UTC day starts over from the first equity seen in it.
+    assert not lim.check(T0 + DAY + 1).allowed
+    lim.observe_equity(9_700.0, T0 + DAY + 2)
+    assert lim.check(T0 + DAY + 3).allowed and lim.start_equity == 9_700.0
+
+
+def test_daily_loss_limit_after_restart_uses_todays_realised_pnl() -> None:
+    lim = DailyLossLimit(3.0)
+    # Restart at noon: the journal says -250 realised today, the account shows 9,750.
+    lim.observe_equity(9_750.0, T0 + DAY / 2, realised_today=-250.0)
+    assert lim.start_equity == 10_000.0 and lim.realised_pnl == -250.0
+    lim.record_realised(-50.0, T0 + DAY / 2 + 60)
+    assert not lim.check(T0 + DAY / 2 + 61).allowed
+
+
+def test_utc_day_boundary() -> None:
+    assert utc_day(T0 - 0.001) == utc_day(T0) - 1
+    assert utc_day(T0 + DAY - 0.001) == utc_day(T0)
+    with pytest.raises(ValueError):
+        DailyLossLimit(0.0)
