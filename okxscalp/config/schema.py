@@ -120,21 +120,22 @@ class RegimeSettings:
     adx_trending: float = 25.0  # ADX above -> trending
     atr_percent_choppy: float = 0.15  # ATR % of price above (and not trending) -> choppy
     min_dwell_bars: int = 3  # hysteresis: a new regime must hold this many bars
-    # Bollinger width ((upper - lower) / mid, % of price) at or above which a non-trending market
-    # is choppy (either this or atr_percent_choppy above its threshold -> choppy).
-    band_width_choppy_percent: float = 0.5
+    # Trending needs ADX >= adx_trending AND a Bollinger width of at least this many ATRs (both in %
+    # of price): ADX alone runs high in choppy stretches.
+    trend_min_band_atr_ratio: float = 4.0
 
 
 @dataclass(frozen=True, slots=True)
 class SignalSettings:
-    """Signal thresholds (YAML `scalping.signals`); same names as `okxscalp.engine.signals.SignalRules`."""
+    """Signal thresholds (YAML `scalping.signals`); same names as `okxscalp.engine.signals.SignalRules`.
+    Defaults measured on the simulator's price process by the engine."""
 
-    ema_fast_period: int = 9
-    ema_slow_period: int = 21
+    ema_fast_period: int = 5
+    ema_slow_period: int = 13
     rsi_period: int = 14
-    pullback_atr: float = 0.5  # trend pullback: price within this many ATRs of the fast EMA
+    pullback_atr: float = 1.0  # trend pullback: price within this many ATRs of the fast EMA
     trend_rsi_min: float = 40.0  # long band; short is mirrored (100 - x)
-    trend_rsi_max: float = 70.0
+    trend_rsi_max: float = 80.0
     reversion_rsi_low: float = 35.0
     reversion_rsi_high: float = 65.0
     band_edge_fraction: float = 0.1  # mean reversion fires within this fraction of the band width from an edge

@@ -330,7 +330,7 @@ DOCUMENT = Section(
                         "bollinger_k": Num(0, 10, lo_open=True, required=False),
                         "adx_trending": Num(0, 100, lo_open=True, required=False),
                         "atr_percent_choppy": _opt(PERCENT),
-                        "band_width_choppy_percent": _opt(PERCENT),
+                        "trend_min_band_atr_ratio": Num(0, 100, required=False),
                         "min_dwell_bars": Num(1, 1000, integer=True, required=False),
                     },
                     required=False,
