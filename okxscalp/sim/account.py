@@ -162,7 +162,7 @@ class Order:
         avg_px = fmt_fixed(self.avg_px, px_dec) if has_fills else ""
         ref_px = fill.px if fill else (self.px or self.avg_px)
         return {
-            "accFillSz": fmt_fixed(self.acc_fill_sz, sz_dec),
+            "accFillSz": fmt_fixed(self.acc_fill_sz, sz_dec) if has_fills else "0",
             "algoClOrdId": self.algo_cl_ord_id,
             "algoId": self.algo_id,
             "amendResult": self.amend_result,

@@ -417,11 +417,11 @@ class TradingDesk:
         sz, sz_text = sz_num
         if sz <= 0:
             raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter sz error")
-        if not _on_grid(sz_text, spec.lot_sz):
-            raise OrderProblem(k.CODE_LOT_SIZE, f"Order quantity must be a multiple of the lot size {spec.lot_sz}")
         if sz < float(spec.min_sz) - 1e-12:
             raise OrderProblem(k.CODE_BELOW_MIN_SIZE, f"Order amount should be greater than the min available "
                                f"amount {spec.min_sz}")
+        if not _on_grid(sz_text, spec.lot_sz):
+            raise OrderProblem(k.CODE_LOT_SIZE, f"Order quantity must be a multiple of the lot size {spec.lot_sz}")
         px, px_str = 0.0, ""
         if ord_type in _PRICED_TYPES:
             px_num = _number(params, "px")
