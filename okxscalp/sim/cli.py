@@ -1,0 +1,139 @@
+"""`okxscalp sim`: run the simulator in the foreground; `okxscalp sim fault ...` / `okxscalp sim
+counters` talk to a running one through its loopback control endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from okxscalp.config.schema import SimSettings
+
+READY_LINE = "okx-sim listening on {url}"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = SimSettings()
+    parser = subparsers.add_parser(
+        "sim",
+        help="run the embedded OKX v5 simulator alone (REST + WebSocket on one port)",
+        description="Run the OKX v5 simulator in the foreground until Ctrl-C / SIGTERM.",
+    )
+    parser.add_argument("--host", default=defaults.host, help=f"bind address (default {defaults.host})")
+    parser.add_argument("--port", type=int, default=defaults.port, help="port (default 0 = a free port)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"market seed (default {defaults.seed})")
+    parser.add_argument("--speed", type=float, default=defaults.speed, help="sim time per wall time (default 1)")
+    parser.add_argument("--api-key", default=defaults.api_key, help="accepted API key")
+    parser.add_argument("--api-secret", default=defaults.api_secret, help="accepted API secret")
+    parser.add_argument("--passphrase", default=defaults.passphrase, help="accepted passphrase")
+    parser.set_defaults(handler=_run_handler)
+    actions = parser.add_subparsers(title="control a running simulator", dest="sim_action", metavar="ACTION")
+
+    fault = actions.add_parser(
+        "fault",
+        help="inject a fault into a running simulator",
+        description="Kinds: stall, drop-connections, refuse-connections, delay-messages, send-malformed, "
+        "rate-limit-storm, busy, reject-next-order, skew-time, notice-upgrade, "
+        "drop-response-after-accept, timeout-after-accept, clear.",
+    )
+    fault.add_argument("kind", help="fault kind (see above)")
+    fault.add_argument("--url", required=True, help="the simulator's REST URL, e.g. http://127.0.0.1:PORT")
+    fault.add_argument("--seconds", type=float, help="duration (stall, refuse, delay, storm, busy, hold)")
+    fault.add_argument("--channel", help="stall: only this channel")
+    fault.add_argument("--inst-id", help="stall: only this instrument")
+    fault.add_argument("--path", help="WS path (/ws/v5/public ...) for drop/delay/malformed/notice")
+    fault.add_argument("--fraction", type=float, help="drop-connections: share of connections to drop")
+    fault.add_argument("--ms", type=float, help="delay-messages: delay per frame; skew-time: skew")
+    fault.add_argument("--frame", help="send-malformed: truncated | wrong_types | unknown_channel | empty_data | not_json")
+    fault.add_argument("--endpoint", help="REST path for storm / busy / *-after-accept, e.g. /api/v5/trade/order")
+    fault.add_argument("--code", help="reject-next-order: sCode")
+    fault.add_argument("--msg", help="reject-next-order: sMsg")
+    fault.add_argument("--count", type=int, help="reject-next-order / *-after-accept: how many")
+    fault.set_defaults(handler=_fault_handler)
+
+    counters = actions.add_parser("counters", help="print a running simulator's counters as JSON")
+    counters.add_argument("--url", required=True, help="the simulator's REST URL")
+    counters.set_defaults(handler=_counters_handler)
+
+
+def fault_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The control-endpoint body for `okxscalp sim fault KIND ...` (only the options given)."""
+    kind = args.kind.replace("-", "_")
+    ms: float | int | None = args.ms
+    if kind == "skew_time" and ms is not None:
+        ms = int(ms)
+    given = {
+        "seconds": args.seconds, "channel": args.channel, "inst_id": args.inst_id, "path": args.path,
+        "fraction": args.fraction, "ms": ms, "frame": args.frame, "endpoint_path": args.endpoint,
+        "code": args.code, "msg": args.msg, "count": args.count,
+    }
+    return {"kind": kind, **{k: v for k, v in given.items() if v is not None}}
+
+
+def _run_handler(args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_serve_forever(args))
+
+
+async def _serve_forever(args: argparse.Namespace) -> int:
+    """Start, print the ready line (flushed: scripts wait for it), run until SIGINT/SIGTERM."""
+    import asyncio
+    import signal
+
+    from okxscalp.okx.auth import Credentials
+    from okxscalp.sim.server import SimServer
+
+    server = SimServer(
+        host=args.host, port=args.port, seed=args.seed, speed=args.speed,
+        credentials=Credentials(args.api_key, args.api_secret, args.passphrase),
+    )
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        print(READY_LINE.format(url=server.rest_url), flush=True)
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+    return 0
+
+
+def _post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _fault_handler(args: argparse.Namespace) -> int:
+    from okxscalp.sim.control import CONTROL_FAULT_PATH
+
+    status, reply = _post_json(args.url.rstrip("/") + CONTROL_FAULT_PATH, fault_request(args))
+    print(json.dumps(reply))
+    if status != 200:
+        print(f"fault refused (HTTP {status}): {reply.get('error', reply)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _counters_handler(args: argparse.Namespace) -> int:
+    import urllib.request
+
+    from okxscalp.sim.control import CONTROL_COUNTERS_PATH
+
+    with urllib.request.urlopen(args.url.rstrip("/") + CONTROL_COUNTERS_PATH, timeout=10) as reply:
+        print(json.dumps(json.loads(reply.read()), indent=2, sort_keys=True))
+    return 0

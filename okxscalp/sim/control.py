@@ -1,0 +1,89 @@
+"""Loopback control endpoint: `POST /sim/control/fault` and `GET /sim/control/counters`.
+
+The fault body is `{"kind": "<FaultInjector method>", <its keyword arguments>}`, e.g.
+`{"kind": "stall", "seconds": 5, "inst_id": "XRP-USDT-SWAP"}`; kinds may use dashes
+(`drop-connections`); `send_malformed` takes the frame kind as `frame`. Only loopback peers may use it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from okxscalp.sim.counters import SimCounters
+from okxscalp.sim.faults import FaultInjector
+
+CONTROL_FAULT_PATH = "/sim/control/fault"
+CONTROL_COUNTERS_PATH = "/sim/control/counters"
+FAULT_KINDS = (
+    "stall",
+    "drop_connections",
+    "refuse_connections",
+    "delay_messages",
+    "send_malformed",
+    "rate_limit_storm",
+    "busy",
+    "reject_next_order",
+    "skew_time",
+    "notice_upgrade",
+    "drop_response_after_accept",
+    "timeout_after_accept",
+    "clear",
+)
+
+
+class FaultRequestError(ValueError):
+    """A control request that names an unknown kind or wrong arguments."""
+
+
+def apply_fault(faults: FaultInjector, request: dict[str, Any]) -> Any:
+    """Run one fault described as `{"kind": ..., **kwargs}`; returns the method's result."""
+    kind = str(request.get("kind", "")).replace("-", "_")
+    if kind not in FAULT_KINDS:
+        raise FaultRequestError(f"unknown fault kind {request.get('kind')!r}; kinds: {', '.join(FAULT_KINDS)}")
+    method = getattr(faults, kind)
+    kwargs = {k: v for k, v in request.items() if k != "kind"}
+    if kind == "send_malformed" and "frame" in kwargs:
+        kwargs["kind"] = kwargs.pop("frame")  # `kind` names the fault; the frame kind travels as `frame`
+    try:
+        inspect.signature(method).bind(**kwargs)
+    except TypeError as exc:
+        raise FaultRequestError(f"{kind}: {exc}") from None
+    return method(**kwargs)
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+class ControlApi:
+    def __init__(self, faults: FaultInjector, counters: SimCounters) -> None:
+        self.faults = faults
+        self.counters = counters
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(CONTROL_FAULT_PATH, self.fault), web.get(CONTROL_COUNTERS_PATH, self.counter_values)]
+
+    async def fault(self, request: web.Request) -> web.Response:
+        if not _is_loopback(request.remote):
+            return web.json_response({"ok": False, "error": "control endpoint is loopback-only"}, status=403)
+        try:
+            body = orjson.loads(await request.read())
+            if not isinstance(body, dict):
+                raise FaultRequestError("the body must be a JSON object")
+            result = apply_fault(self.faults, body)
+        except (orjson.JSONDecodeError, FaultRequestError, ValueError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response({"ok": True, "result": result})
+
+    async def counter_values(self, request: web.Request) -> web.Response:
+        if not _is_loopback(request.remote):
+            return web.json_response({"ok": False, "error": "control endpoint is loopback-only"}, status=403)
+        return web.json_response(self.counters.snapshot())

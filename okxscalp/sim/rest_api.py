@@ -1,0 +1,367 @@
+"""The simulator's REST side: `/api/v5/...` over `SimExchange`.
+
+Every request goes through one pipeline: count it, apply injected faults (429 storm, 50013 busy),
+verify the signature exactly like OKX (raw request target incl. query + raw body bytes, never
+re-serialized), enforce the documented per-endpoint limit, advance the market to now, call the
+exchange, push whatever the command produced, answer in OKX's envelope (numbers as strings,
+`inTime`/`outTime` on trade endpoints, per-order `sCode` deciding `code` 0/1/2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from okxscalp.okx.auth import Credentials, sign
+from okxscalp.okx.constants import (
+    ACCOUNT_BALANCE,
+    ACCOUNT_CONFIG,
+    ACCOUNT_LEVERAGE_INFO,
+    ACCOUNT_POSITIONS,
+    ACCOUNT_SET_LEVERAGE,
+    ACCOUNT_SET_POSITION_MODE,
+    API_PREFIX,
+    CODE_ALL_FAILED,
+    CODE_BUSY,
+    CODE_INVALID_KEY,
+    CODE_INVALID_SIGN,
+    CODE_INVALID_TIMESTAMP,
+    CODE_JSON_SYNTAX,
+    CODE_MISSING_KEY,
+    CODE_MISSING_PASSPHRASE,
+    CODE_MISSING_SIGN,
+    CODE_MISSING_TIMESTAMP,
+    CODE_OK,
+    CODE_PARAM_ERROR,
+    CODE_PARTIAL,
+    CODE_RATE_LIMIT,
+    CODE_TIMESTAMP_EXPIRED,
+    CODE_WRONG_PASSPHRASE,
+    MARKET_BOOKS,
+    MARKET_CANDLES,
+    MARKET_TICKER,
+    MARKET_TICKERS,
+    PUBLIC_INSTRUMENTS,
+    PUBLIC_MARK_PRICE,
+    PUBLIC_PRICE_LIMIT,
+    PUBLIC_TIME,
+    TRADE_AMEND_ORDER,
+    TRADE_BATCH_ORDERS,
+    TRADE_CANCEL_ORDER,
+    TRADE_CLOSE_POSITION,
+    TRADE_FILLS,
+    TRADE_GET_ORDER,
+    TRADE_ORDER,
+    TRADE_ORDERS_PENDING,
+    Endpoint,
+)
+from okxscalp.sim.counters import SimCounters
+from okxscalp.sim.events import SimApiError
+from okxscalp.sim.faults import FaultInjector
+from okxscalp.sim.ratelimit import RestRateLimiter, limit_key
+
+if TYPE_CHECKING:
+    from okxscalp.sim.exchange import SimExchange
+
+log = logging.getLogger(__name__)
+
+AUTH_WINDOW_S = 30.0  # OK-ACCESS-TIMESTAMP further than this from server time -> 50102
+MAX_BATCH_ORDERS = 20
+TRADE_PREFIX = API_PREFIX + "/trade/"
+# Endpoints whose items carry sCode/sMsg: the items decide code "0" / "1" / "2".
+PER_ITEM_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CANCEL_ORDER, TRADE_AMEND_ORDER})
+# Endpoints that place orders: every clOrdId they receive is counted (duplicate audits).
+PLACE_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CLOSE_POSITION})
+_ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+MSG_RATE_LIMIT = "Too Many Requests"
+MSG_BUSY = "Systems are busy. Please try again later."
+MSG_ALL_FAILED = "All operations failed"
+MSG_PARTIAL = "Bulk operation partially succeeded."
+
+Params = dict[str, Any]
+Handler = Callable[[Params], list]
+
+
+class _Refusal(Exception):
+    """A request-level answer decided before the exchange is asked (auth, parsing)."""
+
+    def __init__(self, status: int, code: str, msg: str, with_data: bool = True) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.msg = msg
+        self.with_data = with_data
+
+
+def envelope(code: str, msg: str, data: list | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "msg": msg}
+    if data is not None:
+        body["data"] = data
+    return body
+
+
+def json_response(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def clean(params: dict[str, Any]) -> Params:
+    """python-okx sends every optional field, empty: "" and null mean "absent"."""
+    return {k: v for k, v in params.items() if v is not None and v != ""}
+
+
+def parse_iso_timestamp(text: str) -> float | None:
+    if not _ISO_TS.match(text):
+        return None
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
+def int_param(params: Params, name: str, default: int | None) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SimApiError(CODE_PARAM_ERROR, f"Parameter {name} error", 400) from None
+
+
+class RestApi:
+    def __init__(
+        self,
+        *,
+        exchange: SimExchange,
+        credentials: Credentials,
+        faults: FaultInjector,
+        counters: SimCounters,
+        limiter: RestRateLimiter,
+        before_request: Callable[[], None],
+        after_request: Callable[[], None],
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.exchange = exchange
+        self.credentials = credentials
+        self.faults = faults
+        self.counters = counters
+        self.limiter = limiter
+        self._before = before_request
+        self._after = after_request
+        self._wall_clock = wall_clock
+        self._handlers: dict[Endpoint, Handler] = {
+            PUBLIC_TIME: self._time,
+            PUBLIC_INSTRUMENTS: lambda p: exchange.instruments_wire(p.get("instType"), p.get("instId")),
+            PUBLIC_PRICE_LIMIT: lambda p: [exchange.price_limit_wire(p.get("instId"))],
+            PUBLIC_MARK_PRICE: self._mark_price,
+            MARKET_TICKER: lambda p: [exchange.ticker_wire(p.get("instId"))],
+            MARKET_TICKERS: lambda p: exchange.tickers_wire(p.get("instType")),
+            MARKET_BOOKS: lambda p: [exchange.books_wire(p.get("instId"), int_param(p, "sz", 1))],
+            MARKET_CANDLES: self._candles,
+            ACCOUNT_BALANCE: lambda p: [exchange.balance_wire()],
+            ACCOUNT_POSITIONS: self._positions,
+            ACCOUNT_CONFIG: lambda p: [exchange.config_wire()],
+            ACCOUNT_SET_POSITION_MODE: lambda p: [exchange.set_position_mode(p.get("posMode"))],
+            ACCOUNT_SET_LEVERAGE: lambda p: exchange.set_leverage(p),
+            ACCOUNT_LEVERAGE_INFO: lambda p: exchange.leverage_info(p.get("mgnMode"), p.get("instId")),
+            TRADE_ORDER: lambda p: [exchange.place_order(p)],
+            TRADE_BATCH_ORDERS: lambda orders: [exchange.place_order(o) for o in orders],
+            TRADE_CANCEL_ORDER: lambda p: [exchange.cancel_order(p)],
+            TRADE_AMEND_ORDER: lambda p: [exchange.amend_order(p)],
+            TRADE_CLOSE_POSITION: lambda p: [exchange.close_position(p)],
+            TRADE_GET_ORDER: lambda p: [exchange.get_order(p.get("instId"), p.get("ordId"), p.get("clOrdId"))],
+            TRADE_ORDERS_PENDING: lambda p: exchange.orders_pending(p.get("instId")),
+            TRADE_FILLS: lambda p: exchange.fills(p.get("instId"), int_param(p, "limit", 100)),
+        }
+
+    def routes(self) -> list[web.RouteDef]:
+        def bind(endpoint: Endpoint) -> Callable[[web.Request], Any]:
+            async def handle(request: web.Request) -> web.StreamResponse:
+                return await self.serve(request, endpoint)
+
+            return handle
+
+        return [web.route(e.method, e.path, bind(e)) for e in self._handlers]
+
+    # ------------------------------------------------------------------ the pipeline
+    def server_now_s(self) -> float:
+        return self._wall_clock() + self.faults.skew_ms / 1000.0
+
+    async def serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+        path = endpoint.path
+        counters = self.counters
+        counters.requests[path] += 1
+        in_time = self._micros()
+        faults = self.faults
+        if faults.storm_active(path):
+            counters.http_429_injected[path] += 1
+            return json_response(429, envelope(CODE_RATE_LIMIT, MSG_RATE_LIMIT, None))
+        if faults.busy_active(path):
+            counters.busy_injected[path] += 1
+            return json_response(429, envelope(CODE_BUSY, MSG_BUSY, []))
+        body = await request.read()
+        try:
+            if endpoint.private:
+                self._verify_signature(request, body)
+            params = self._params(request, endpoint, body)
+        except _Refusal as refusal:
+            return json_response(
+                refusal.status, envelope(refusal.code, refusal.msg, [] if refusal.with_data else None)
+            )
+        if not self._within_limit(request, endpoint, params):
+            counters.http_429[path] += 1
+            return json_response(429, envelope(CODE_RATE_LIMIT, MSG_RATE_LIMIT, None))
+        if endpoint in PLACE_ENDPOINTS:
+            for order in params if isinstance(params, list) else [params]:
+                if order.get("clOrdId"):
+                    counters.orders_by_clordid[str(order["clOrdId"])] += 1
+        self._before()
+        try:
+            status, reply = self._call(endpoint, params)
+        finally:
+            self._after()
+        if path.startswith(TRADE_PREFIX):
+            reply["inTime"] = in_time
+            reply["outTime"] = self._micros()
+        after_accept = faults.take_after_accept(path) if endpoint.method == "POST" else None
+        if after_accept is not None:
+            if after_accept.hold_s is None:
+                log.info("fault: dropping the reply to %s after executing it", path)
+                if request.transport is not None:
+                    request.transport.abort()
+                return json_response(status, reply)
+            await asyncio.sleep(after_accept.hold_s)
+        return json_response(status, reply)
+
+    def _call(self, endpoint: Endpoint, params: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            data = self._handlers[endpoint](params)
+        except SimApiError as exc:
+            return exc.http_status, envelope(exc.code, exc.msg, [])
+        failed = [item for item in data if isinstance(item, dict) and item.get("sCode", CODE_OK) != CODE_OK]
+        if endpoint in PER_ITEM_ENDPOINTS or failed:
+            if failed and len(failed) == len(data):
+                return 200, envelope(CODE_ALL_FAILED, MSG_ALL_FAILED, data)
+            if failed:
+                return 200, envelope(CODE_PARTIAL, MSG_PARTIAL, data)
+        return 200, envelope(CODE_OK, "", data)
+
+    def _micros(self) -> str:
+        return str(int(self.server_now_s() * 1_000_000))
+
+    # ------------------------------------------------------------------ auth
+    def _verify_signature(self, request: web.Request, body: bytes) -> None:
+        """OKX's checks, each failure with its own code (all HTTP 401, no `data`)."""
+        headers = request.headers
+        key = headers.get("OK-ACCESS-KEY", "")
+        passphrase = headers.get("OK-ACCESS-PASSPHRASE", "")
+        signature = headers.get("OK-ACCESS-SIGN", "")
+        timestamp = headers.get("OK-ACCESS-TIMESTAMP", "")
+        if not key:
+            self._deny(CODE_MISSING_KEY, 'Request header "OK-ACCESS-KEY" cannot be empty.')
+        if not passphrase:
+            self._deny(CODE_MISSING_PASSPHRASE, 'Request header "OK-ACCESS-PASSPHRASE" cannot be empty.')
+        if not signature:
+            self._deny(CODE_MISSING_SIGN, 'Request header "OK-ACCESS-SIGN" cannot be empty.')
+        if not timestamp:
+            self._deny(CODE_MISSING_TIMESTAMP, 'Request header "OK-ACCESS-TIMESTAMP" cannot be empty.')
+        sent_at = parse_iso_timestamp(timestamp)
+        if sent_at is None:
+            self._deny(CODE_INVALID_TIMESTAMP, "Invalid OK-ACCESS-TIMESTAMP")
+        elif abs(self.server_now_s() - sent_at) > AUTH_WINDOW_S:
+            self._deny(CODE_TIMESTAMP_EXPIRED, "Timestamp request expired")
+        creds = self.credentials
+        if not hmac.compare_digest(key.encode(), creds.api_key.encode()):
+            self._deny(CODE_INVALID_KEY, "Invalid OK-ACCESS-KEY")
+        if not hmac.compare_digest(passphrase.encode(), creds.passphrase.encode()):
+            self._deny(CODE_WRONG_PASSPHRASE, 'Request header "OK-ACCESS-PASSPHRASE" incorrect.')
+        try:
+            # The raw request target exactly as sent (path + query, not re-encoded) and raw body.
+            expected = sign(creds.secret, timestamp, request.method, request.raw_path, body)
+        except UnicodeDecodeError:
+            expected = ""
+        if not expected or not hmac.compare_digest(signature.encode(), expected.encode()):
+            self._deny(CODE_INVALID_SIGN, "Invalid Sign")
+
+    def _deny(self, code: str, msg: str) -> None:
+        self.counters.auth_failures[code] += 1
+        raise _Refusal(401, code, msg, with_data=False)
+
+    # ------------------------------------------------------------------ parameters and limits
+    def _params(self, request: web.Request, endpoint: Endpoint, body: bytes) -> Any:
+        if endpoint.method == "GET":
+            return clean(dict(request.rel_url.query))
+        if not body.strip():
+            parsed: Any = {}
+        else:
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise _Refusal(400, CODE_JSON_SYNTAX, "JSON syntax error") from None
+        if endpoint is TRADE_BATCH_ORDERS:
+            if not isinstance(parsed, list) or not parsed or not all(isinstance(o, dict) for o in parsed):
+                raise _Refusal(400, CODE_PARAM_ERROR, "Parameter body error")
+            if len(parsed) > MAX_BATCH_ORDERS:
+                raise _Refusal(400, CODE_PARAM_ERROR, "Parameter body error")
+            return [clean(o) for o in parsed]
+        if not isinstance(parsed, dict):
+            raise _Refusal(400, CODE_PARAM_ERROR, "Parameter body error")
+        return clean(parsed)
+
+    def _within_limit(self, request: web.Request, endpoint: Endpoint, params: Any) -> bool:
+        ip = request.remote or ""
+        uid = self.exchange.uid
+        if endpoint is TRADE_BATCH_ORDERS:
+            # Counted per order; a batch of one uses the single-order bucket (reference section 6).
+            bucket = TRADE_ORDER if len(params) == 1 else TRADE_BATCH_ORDERS
+            per_inst: dict[str, int] = {}
+            for order in params:
+                inst = str(order.get("instId", ""))
+                per_inst[inst] = per_inst.get(inst, 0) + 1
+            return all(
+                self.limiter.allow(bucket, limit_key(bucket, ip=ip, uid=uid, inst_id=inst), cost)
+                for inst, cost in per_inst.items()
+            )
+        key = limit_key(
+            endpoint, ip=ip, uid=uid, inst_type=str(params.get("instType", "")), inst_id=str(params.get("instId", ""))
+        )
+        return self.limiter.allow(endpoint, key)
+
+    # ------------------------------------------------------------------ handlers needing more than a call
+    def _time(self, params: Params) -> list[dict[str, str]]:
+        return [{"ts": str(int(self.server_now_s() * 1000))}]
+
+    def _mark_price(self, params: Params) -> list[dict]:
+        inst_type = params.get("instType")
+        if inst_type is None:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter instType error", 400)
+        if params.get("instId"):
+            return [self.exchange.mark_price_wire(params["instId"])]
+        if inst_type != "SWAP":
+            return []
+        return [self.exchange.mark_price_wire(inst_id) for inst_id in self.exchange.specs]
+
+    def _candles(self, params: Params) -> list[list[str]]:
+        return self.exchange.candles_wire(
+            params.get("instId"),
+            params.get("bar", "1m"),
+            int_param(params, "after", None),
+            int_param(params, "before", None),
+            int_param(params, "limit", 100),
+        )
+
+    def _positions(self, params: Params) -> list[dict]:
+        if params.get("instType", "SWAP") != "SWAP":
+            return []
+        return self.exchange.positions_wire(params.get("instId"))

@@ -1,0 +1,215 @@
+"""`SimServer`: the embedded OKX v5 simulator on one loopback port (REST + WebSocket).
+
+A thin aiohttp shell over the sans-I/O `SimExchange`: a driver task advances the market on a short
+timer and fans the drained events out to subscribers; every REST request advances the market to
+now first and pushes whatever it produced right after. Faults, counters and the control endpoint
+hang off the same object.
+
+    async with SimServer(seed=7) as sim:
+        sim.rest_url                  # http://127.0.0.1:PORT
+        sim.ws_url + "/ws/v5/public"  # ws://127.0.0.1:PORT/ws/v5/public
+        sim.faults.stall(3, inst_id="XRP-USDT-SWAP")
+
+`run_in_thread()` runs one on its own event loop in a thread (for sync tests and benches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from okxscalp.config.schema import SimSettings
+from okxscalp.okx.auth import Credentials
+from okxscalp.okx.constants import WS_IDLE_CLOSE_S, WS_NEW_CONNECTIONS_PER_S, WS_OPS_PER_CONNECTION_PER_HOUR
+from okxscalp.sim.control import ControlApi
+from okxscalp.sim.counters import SimCounters
+from okxscalp.sim.faults import FaultInjector
+from okxscalp.sim.ratelimit import RestRateLimiter
+from okxscalp.sim.rest_api import RestApi
+from okxscalp.sim.ws_api import WS_PATHS, WsHub
+
+if TYPE_CHECKING:
+    from okxscalp.sim.exchange import SimExchange
+
+log = logging.getLogger(__name__)
+
+_DEFAULTS = SimSettings()
+SIM_CREDENTIALS = Credentials(_DEFAULTS.api_key, _DEFAULTS.api_secret, _DEFAULTS.passphrase)
+DEFAULT_DRIVE_INTERVAL_S = 0.02  # how often the market is advanced and pushed (wall time)
+
+
+class SimServer:
+    def __init__(
+        self,
+        exchange: SimExchange | None = None,
+        *,
+        host: str = _DEFAULTS.host,
+        port: int = _DEFAULTS.port,
+        seed: int = _DEFAULTS.seed,
+        speed: float = _DEFAULTS.speed,
+        credentials: Credentials = SIM_CREDENTIALS,
+        inst_ids: Sequence[str] | None = None,
+        initial_equity: float = _DEFAULTS.initial_equity_usdt,
+        ws_idle_s: float = WS_IDLE_CLOSE_S,
+        drive_interval_s: float = DEFAULT_DRIVE_INTERVAL_S,
+        ws_connections_per_s: int = WS_NEW_CONNECTIONS_PER_S,
+        ws_ops_per_hour: int = WS_OPS_PER_CONNECTION_PER_HOUR,
+        rate_limits: bool = True,
+    ) -> None:
+        if exchange is None:
+            from okxscalp.sim.exchange import DEFAULT_INST_IDS, SimExchange
+
+            exchange = SimExchange(
+                seed=seed, speed=speed, initial_equity=initial_equity, inst_ids=inst_ids or DEFAULT_INST_IDS
+            )
+        self.exchange = exchange
+        self.host = host
+        self.port = port
+        self.credentials = credentials
+        self.drive_interval_s = drive_interval_s
+        self.counters = SimCounters()
+        self.faults = FaultInjector()
+        self.hub = WsHub(
+            exchange=exchange,
+            credentials=credentials,
+            faults=self.faults,
+            counters=self.counters,
+            after_command=self.push_pending,
+            idle_s=ws_idle_s,
+            connections_per_s=ws_connections_per_s,
+            ops_per_hour=ws_ops_per_hour,
+        )
+        self.rest = RestApi(
+            exchange=exchange,
+            credentials=credentials,
+            faults=self.faults,
+            counters=self.counters,
+            limiter=RestRateLimiter(enabled=rate_limits),
+            before_request=self.advance,
+            after_request=self.push_pending,
+        )
+        self._runner: web.AppRunner | None = None
+        self._driver: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("SimServer already started")
+        app = web.Application()
+        app.add_routes(self.rest.routes())
+        app.add_routes(ControlApi(self.faults, self.counters).routes())
+        app.add_routes([web.get(path, self.hub.handle) for path in WS_PATHS])
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        self.faults.bind(asyncio.get_running_loop(), self.hub, self._reject_next_order)
+        # Produce public events only for channels someone subscribed to (none yet).
+        self.exchange.set_channel_interest("tickers", next(iter(self.exchange.specs)), False)
+        self._driver = asyncio.create_task(self._drive(), name="okx-sim-driver")
+        log.info("okx-sim listening on %s", self.rest_url)
+
+    async def stop(self) -> None:
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.cancel()
+            try:
+                await driver
+            except asyncio.CancelledError:
+                pass
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self.hub.close_all()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> SimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _reject_next_order(self, code: str, msg: str, count: int) -> None:
+        self.exchange.reject_next_order(code, msg, count)
+
+    # ------------------------------------------------------------------ the market clock
+    def advance(self) -> None:
+        self.exchange.advance(time.time())
+
+    def push_pending(self) -> None:
+        """Send everything the exchange produced since the last drain."""
+        events = self.exchange.drain_events()
+        if events:
+            self.hub.publish(events)
+
+    async def _drive(self) -> None:
+        while True:
+            try:
+                self.advance()
+                self.push_pending()
+            except Exception:  # a market bug must not silence every connection
+                log.exception("simulator market step failed")
+            await asyncio.sleep(self.drive_interval_s)
+
+
+@contextmanager
+def run_in_thread(**kwargs: Any) -> Iterator[SimServer]:
+    """A started `SimServer` on its own event loop in a daemon thread; stopped on exit.
+
+    Use its URLs from any thread; `server.faults` marshals immediate faults onto its loop.
+    """
+    server = SimServer(**kwargs)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.start())
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+            started.set()
+            loop.close()
+            return
+        started.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(server.stop())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=run, name="okx-sim", daemon=True)
+    thread.start()
+    started.wait()
+    if failure:
+        thread.join()
+        raise failure[0]
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
