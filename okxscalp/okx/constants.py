@@ -190,3 +190,6 @@ CANCEL_SOURCE_USER = "1"
 OKX_REST_URL = "https://www.okx.com"
 OKX_LIVE_WS_URL = "wss://ws.okx.com:8443"
 OKX_DEMO_WS_URL = "wss://wspap.okx.com:8443"
+
+# REST body that is not JSON (OKX: HTTP 400, code 50002). Used by the simulator.
+CODE_JSON_SYNTAX = "50002"
