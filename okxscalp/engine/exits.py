@@ -86,6 +86,15 @@ def _clamp(x: float, lo: float, hi: float, what: str, params: ExitParams) -> tup
     return y, y != x
 
 
+def _snap(instrument: Instrument, price: float, rounding: str) -> str:
+    """Directional snap that ignores float noise: 2.2 x 1.03 computes as 2.2660000000000005,
+    which is the grid price 2.2660, not a reason to round up to 2.2661."""
+    nearest = instrument.format_price(price, "nearest")
+    if abs(float(nearest) - price) <= instrument.tick * 1e-6:
+        return nearest
+    return instrument.format_price(price, rounding)
+
+
 def compute_tp_sl(
     pos_side: PosSide, entry_px: float, params: ExitParams, instrument: Instrument, atr: float | None = None
 ) -> TpSl:
@@ -137,8 +146,8 @@ def compute_tp_sl(
     else:
         tp_target, sl_target = entry_px * (1 - tp_pct / 100), entry_px * (1 + sl_pct / 100)
         rounding = "down"
-    tp_str = instrument.format_price(tp_target, rounding)
-    sl_str = instrument.format_price(sl_target, rounding)
+    tp_str = _snap(instrument, tp_target, rounding)
+    sl_str = _snap(instrument, sl_target, rounding)
     tp_px, sl_px = float(tp_str), float(sl_str)
     long = pos_side is PosSide.LONG
     if not (sl_px < entry_px if long else sl_px > entry_px):
