@@ -8,7 +8,7 @@ from enum import Enum
 from okxscalp.okx.health import ConnectionHealth
 
 
-class FallbackKind(str, Enum):
+class FallbackKind(str, Enum):  # noqa: UP042 (str mixin kept: .value and str() as the console uses them)
     STALE_REFUSED = "stale_refused"  # a read was refused: no fresh enough price for its purpose
     REST_FALLBACK = "rest_fallback"  # an EXIT read was served from a REST ticker
     LAGGING = "lagging"  # connection up, a subscribed symbol silent beyond its threshold
@@ -27,6 +27,9 @@ class FallbackEvent:
     kind: FallbackKind
     detail: str
     source: str  # what was used instead: rest | none | ws | ...
+    # How many occurrences this event stands for: the bus coalesces identical (component, symbol,
+    # kind) events inside a short interval into one event carrying their count (EventBus docstring).
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,497 @@
+"""FeedCoordinator: the three OKX WebSocket connections, what they carry, and how they are watched.
+
+- public:   tickers (quotes), books5, mark-price, price-limit per instrument → DataRegistry
+- business: candle<bar> per instrument and bar → DataRegistry + the engine's `on_candle`
+- private:  orders, positions, account (instType SWAP) → the engine's `on_private`
+
+Watched by one periodic tick (`watchdog_interval_s`): the staleness watchdog per connection
+(watchdog.py: lagging → LAGGING event, persistent lag → forced reconnect), the reconnect-storm
+breaker per connection (breaker.py), REST candle polling while business is down
+(candle_poll.py), and the entry gate (gate.py + breakers). The tick also flushes the bus's
+coalesced events.
+
+Everything runs on the event loop; pushes are handled synchronously inside the connection's read
+loop, so the engine callbacks (`on_tick`, `on_candle`, `on_private`) must not block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from okxscalp.config.schema import WebSocketSettings
+from okxscalp.market.breaker import StormBreaker
+from okxscalp.market.bus import EventBus
+from okxscalp.market.candle_poll import CandlePoller, FetchCandles
+from okxscalp.market.events import FallbackKind, HealthChanged
+from okxscalp.market.gate import PrivateStreamGate
+from okxscalp.market.registry import DataRegistry
+from okxscalp.market.watchdog import SilenceWatchdog
+from okxscalp.okx.auth import Credentials
+from okxscalp.okx.constants import (
+    CANDLE_BARS,
+    CANDLE_CHANNEL_PREFIX,
+    WS_BUSINESS_PATH,
+    WS_PRIVATE_PATH,
+    WS_PUBLIC_PATH,
+)
+from okxscalp.okx.health import ConnectionHealth, ConnectionState
+from okxscalp.okx.messages import ChannelArg, WsPush
+from okxscalp.okx.models import Candle
+from okxscalp.okx.ws import ConnectGate, WsConnection
+
+log = logging.getLogger(__name__)
+
+PUBLIC = "public"
+BUSINESS = "business"
+PRIVATE = "private"
+CONNECTIONS = (PUBLIC, BUSINESS, PRIVATE)
+SWAP = "SWAP"
+
+DEFAULT_PUBLIC_CHANNELS = ("tickers", "books5", "mark-price", "price-limit")
+DEFAULT_PRIVATE_ARGS = (
+    ChannelArg("orders", inst_type=SWAP),
+    ChannelArg("positions", inst_type=SWAP),
+    ChannelArg("account"),
+)
+BUSINESS_DOWN_GRACE_S = 1.0  # business not UP this long → poll candles over REST
+RECONCILE_RETRY_BASE_S = 1.0
+RECONCILE_RETRY_MAX_S = 30.0
+
+ReconcileHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUrls:
+    public: str
+    business: str
+    private: str
+
+    @classmethod
+    def from_base(cls, ws_base: str) -> FeedUrls:
+        """`ws://127.0.0.1:PORT` or `wss://ws.okx.com:8443` → the three OKX v5 paths."""
+        base = ws_base.rstrip("/")
+        return cls(base + WS_PUBLIC_PATH, base + WS_BUSINESS_PATH, base + WS_PRIVATE_PATH)
+
+
+def _component(connection: str) -> str:
+    return f"ws.{connection}"
+
+
+class FeedCoordinator:
+    def __init__(
+        self,
+        urls: FeedUrls,
+        registry: DataRegistry,
+        *,
+        inst_ids: Sequence[str],
+        settings: WebSocketSettings | None = None,
+        bars: Sequence[str] = ("1m",),
+        credentials: Credentials | None = None,
+        bus: EventBus | None = None,
+        fetch_candles: FetchCandles | None = None,
+        public_channels: Sequence[str] = DEFAULT_PUBLIC_CHANNELS,
+        private_args: Sequence[ChannelArg] = DEFAULT_PRIVATE_ARGS,
+        connect_gate: ConnectGate | None = None,
+        on_tick: Callable[[str], None] | None = None,
+        on_candle: Callable[[Candle], None] | None = None,
+        on_private: Callable[[WsPush], None] | None = None,
+        on_public: Callable[[WsPush], None] | None = None,
+        watchdog_interval_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for bar in bars:
+            if bar not in CANDLE_BARS:
+                raise ValueError(f"unknown candle bar {bar!r} (known: {', '.join(CANDLE_BARS)})")
+        self._settings = settings or WebSocketSettings()
+        self.registry = registry
+        self.bus = bus or registry.bus
+        self._inst_ids = tuple(dict.fromkeys(inst_ids))
+        self._bars = list(dict.fromkeys(bars))
+        self._public_channels = tuple(public_channels)
+        self._fetch_candles = fetch_candles
+        self._on_tick = on_tick
+        self._on_candle = on_candle
+        self._on_private = on_private
+        self._on_public = on_public
+        self._interval = watchdog_interval_s
+        self._clock = clock
+        gate = connect_gate or ConnectGate()
+
+        self._conns: dict[str, WsConnection] = {
+            PUBLIC: WsConnection(
+                PUBLIC, urls.public, self._settings, on_message=self._public_push,
+                on_health=self._health_reporter(PUBLIC), connect_gate=gate,
+            ),
+            BUSINESS: WsConnection(
+                BUSINESS, urls.business, self._settings, on_message=self._business_push,
+                on_health=self._health_reporter(BUSINESS), connect_gate=gate,
+            ),
+        }
+        if credentials is not None:
+            self._conns[PRIVATE] = WsConnection(
+                PRIVATE, urls.private, self._settings, credentials=credentials,
+                on_message=self._private_push, on_health=self._health_reporter(PRIVATE), connect_gate=gate,
+            )
+        self._private_args = tuple(private_args)
+
+        # channel -> instId -> monotonic receive time of the latest push (the watchdog reads it)
+        self._seen: dict[str, dict[str, float]] = {}
+        self._up_since: dict[str, float | None] = dict.fromkeys(self._conns)
+        self._reported: dict[str, ConnectionHealth] = {}
+        self._watchdogs = {name: SilenceWatchdog(name, self._settings) for name in (PUBLIC, BUSINESS)}
+        self._breakers = {name: StormBreaker(name, self._settings.storm) for name in self._conns}
+        self._gate = PrivateStreamGate(has_private=PRIVATE in self._conns)
+        self._reconcile_hooks: list[ReconcileHook] = []
+        self._gate_state: tuple[bool, tuple[str, ...]] | None = None
+
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tick_task: asyncio.Task[None] | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._business_down_since: float | None = None
+        self.poller: CandlePoller | None = None
+        self.forced_reconnects: dict[str, int] = dict.fromkeys(self._conns, 0)
+        self._started = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe everything and start the connections and the watchdog tick."""
+        if self._started:
+            return
+        self._started = True
+        now = self._clock()
+        public_args = [ChannelArg(ch, inst_id=i) for i in self._inst_ids for ch in self._public_channels]
+        business_args = [ChannelArg(CANDLE_CHANNEL_PREFIX + b, inst_id=i) for i in self._inst_ids for b in self._bars]
+        for arg in public_args:
+            self._watchdogs[PUBLIC].watch(arg.channel, arg.inst_id, now)
+        for arg in business_args:
+            self._watchdogs[BUSINESS].watch(arg.channel, arg.inst_id, now)
+        await self._conns[PUBLIC].subscribe(public_args)
+        await self._conns[BUSINESS].subscribe(business_args)
+        if PRIVATE in self._conns:
+            await self._conns[PRIVATE].subscribe(self._private_args)
+        self._business_down_since = now
+        for name, conn in self._conns.items():
+            self._tasks.append(asyncio.create_task(conn.run(), name=f"feed-{name}"))
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="feed-watchdog")
+
+    async def stop(self) -> None:
+        """Stop every connection and task this coordinator started."""
+        for task in (self._tick_task, self._poll_task, self._reconcile_task):
+            if task is not None:
+                task.cancel()
+        for task in (self._tick_task, self._poll_task, self._reconcile_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tick_task = self._poll_task = self._reconcile_task = None
+        await asyncio.gather(*(conn.stop() for conn in self._conns.values()), return_exceptions=True)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._started = False
+
+    async def __aenter__(self) -> FeedCoordinator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- engine / operator API ------------------------------------------------------------------
+
+    @property
+    def inst_ids(self) -> tuple[str, ...]:
+        return self._inst_ids
+
+    @property
+    def connections(self) -> dict[str, WsConnection]:
+        return dict(self._conns)
+
+    def add_reconcile_hook(self, hook: ReconcileHook) -> None:
+        """`async def hook() -> None`, run over REST after every private (re)connect; entries
+        stay closed until every hook has returned (a raising hook is retried with backoff)."""
+        self._reconcile_hooks.append(hook)
+
+    async def add_candle_bar(self, bar: str) -> None:
+        """Subscribe one more candle bar for every instrument (the engine asks for it)."""
+        if bar not in CANDLE_BARS:
+            raise ValueError(f"unknown candle bar {bar!r} (known: {', '.join(CANDLE_BARS)})")
+        if bar in self._bars:
+            return
+        self._bars.append(bar)
+        args = [ChannelArg(CANDLE_CHANNEL_PREFIX + bar, inst_id=i) for i in self._inst_ids]
+        now = self._clock()
+        for arg in args:
+            self._watchdogs[BUSINESS].watch(arg.channel, arg.inst_id, now)
+        await self._conns[BUSINESS].subscribe(args)
+
+    def request_reconnect(self, connection: str | None = None, reason: str = "operator request") -> None:
+        """Reconnect one connection (public | business | private) or, with None, all of them."""
+        names = list(self._conns) if connection is None else [connection]
+        for name in names:
+            conn = self._conns.get(name)
+            if conn is None:
+                raise ValueError(f"unknown connection {name!r} (have: {', '.join(self._conns)})")
+            self.bus.emit(_component(name), "", FallbackKind.FORCED_RECONNECT, f"reconnect: {reason}", "reconnect")
+            conn.request_reconnect(reason)
+
+    # The console's name for the same action.
+    reconnect = request_reconnect
+
+    def health(self) -> tuple[ConnectionHealth, ...]:
+        """A copy of each connection's health (with lagging instIds and breaker state)."""
+        return tuple(conn.health.copy() for conn in self._conns.values())
+
+    def entries_allowed(self) -> tuple[bool, tuple[str, ...]]:
+        """(allowed, reasons): closed while the private stream is not logged in and subscribed,
+        until the reconciliation after its latest (re)connect has run, and while any connection's
+        reconnect-storm breaker is open."""
+        now = self._clock()
+        private = self._conns.get(PRIVATE)
+        reasons = self._gate.reasons(private.health.state.value if private is not None else "")
+        for breaker in self._breakers.values():
+            if breaker.is_open:
+                reasons.append(breaker.reason(now))
+        return (not reasons, tuple(reasons))
+
+    @property
+    def reconciled_generation(self) -> int:
+        """How many private (re)connects have been reconciled (tests and the console read it)."""
+        return self._gate.generation if self._gate.is_reconciled else self._gate.generation - 1
+
+    # --- pushes (called inside the connections' read loops) -------------------------------------
+
+    def _public_push(self, push: WsPush) -> None:
+        channel = push.channel
+        seen = self._seen.get(channel)
+        if seen is None:
+            seen = self._seen[channel] = {}
+        seen[push.inst_id] = push.recv_mono
+        registry = self.registry
+        if channel == "tickers":
+            on_tick = self._on_tick
+            for ticker in push.items:
+                registry.on_ticker(ticker)
+                if on_tick is not None:
+                    on_tick(ticker.inst_id)
+        elif channel == "books5" or channel == "bbo-tbt":
+            for book in push.items:
+                registry.on_book_top(book, push.recv_mono)
+        elif channel == "mark-price":
+            for mark in push.items:
+                registry.on_mark_price(mark, push.recv_mono)
+        elif channel == "price-limit":
+            for limit in push.items:
+                registry.on_price_limit(limit, push.recv_mono)
+        if self._on_public is not None:
+            self._on_public(push)
+
+    def _business_push(self, push: WsPush) -> None:
+        seen = self._seen.get(push.channel)
+        if seen is None:
+            seen = self._seen[push.channel] = {}
+        seen[push.inst_id] = push.recv_mono
+        if not push.channel.startswith(CANDLE_CHANNEL_PREFIX):
+            return
+        for candle in push.items:
+            if self.registry.on_candle(candle) and self._on_candle is not None:
+                self._on_candle(candle)
+
+    def _private_push(self, push: WsPush) -> None:
+        if self._on_private is not None:
+            self._on_private(push)
+
+    def _candle_from_poll(self, candle: Candle) -> None:
+        if self._on_candle is not None:
+            try:
+                self._on_candle(candle)
+            except Exception:
+                log.exception("on_candle failed for a polled %s %s candle", candle.inst_id, candle.bar)
+
+    # --- health ---------------------------------------------------------------------------------
+
+    def _health_reporter(self, name: str) -> Callable[[ConnectionHealth], None]:
+        def report(health: ConnectionHealth) -> None:
+            self._on_health(name, health)
+
+        return report
+
+    def _on_health(self, name: str, health: ConnectionHealth) -> None:
+        now = self._clock()
+        prev = self._reported.get(name)
+        self._reported[name] = health
+        breaker = self._breakers[name]
+        conn = self._conns[name]
+        for _ in range((health.reconnects - prev.reconnects) if prev is not None else health.reconnects):
+            if breaker.record_reconnect(now):
+                conn.health.breaker_open = health.breaker_open = True
+                log.error("%s", breaker.reason(now))
+                self.bus.emit(_component(name), "", FallbackKind.BREAKER, "tripped: " + breaker.reason(now), "none")
+        was_up = prev is not None and prev.state is ConnectionState.UP
+        is_up = health.state is ConnectionState.UP
+        if is_up and not was_up:
+            self._up_since[name] = now
+            breaker.connection_up(now)
+            if name == PRIVATE:
+                self._private_up()
+            elif name == BUSINESS:
+                self._business_up()
+        elif was_up and not is_up:
+            self._up_since[name] = None
+            breaker.connection_down()
+            if name == PRIVATE:
+                self._gate.private_down()
+            elif name == BUSINESS:
+                self._business_down_since = now
+        if prev is not None and health.malformed > prev.malformed:
+            self.bus.emit(
+                _component(name), "", FallbackKind.MALFORMED,
+                f"dropped malformed frame (total {health.malformed}): {health.last_error or 'see log'}", "none",
+            )
+        self.bus.publish(HealthChanged(health))
+        self._update_gate()
+
+    # --- private stream: reconciliation ------------------------------------------------------------
+
+    def _private_up(self) -> None:
+        generation = self._gate.private_up()
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
+        self._reconcile_task = asyncio.get_running_loop().create_task(
+            self._reconcile(generation), name=f"feed-reconcile-{generation}"
+        )
+
+    async def _reconcile(self, generation: int) -> None:
+        attempt = 0
+        while generation == self._gate.generation:
+            try:
+                for hook in list(self._reconcile_hooks):
+                    await hook()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = min(RECONCILE_RETRY_MAX_S, RECONCILE_RETRY_BASE_S * 2**attempt)
+                attempt += 1
+                error = f"{exc.__class__.__name__}: {exc}"
+                self._gate.reconcile_failed(generation, error)
+                log.warning("reconciliation after private reconnect failed: %s; retry in %.1fs", error, delay)
+                self.bus.emit(
+                    _component(PRIVATE), "", FallbackKind.ENTRY_GATE,
+                    f"reconciliation failed ({error}); entries stay closed; retry in {delay:.1f}s", "none",
+                )
+                self._update_gate()
+                await asyncio.sleep(delay)
+                continue
+            if self._gate.reconciled(generation):
+                log.info("reconciliation after private (re)connect #%d done", generation)
+            self._update_gate()
+            return
+
+    def _update_gate(self) -> None:
+        state = self.entries_allowed()
+        if state == self._gate_state:
+            return
+        previous = self._gate_state
+        self._gate_state = state
+        allowed, reasons = state
+        if previous is None and not allowed and not self._started:
+            return  # before start(): nothing has changed yet
+        detail = "entries open" if allowed else "entries closed: " + "; ".join(reasons)
+        self.bus.emit(_component(PRIVATE), "", FallbackKind.ENTRY_GATE, detail, "none")
+
+    # --- business feed: REST candle polling --------------------------------------------------------
+
+    def _business_up(self) -> None:
+        self._business_down_since = None
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            self._poll_task = None
+            self.bus.emit(
+                _component(BUSINESS), "", FallbackKind.CANDLE_POLL,
+                "business feed back: REST candle polling stopped", "ws",
+            )
+
+    def _maybe_start_polling(self, now: float) -> None:
+        if self._poll_task is not None or self._fetch_candles is None:
+            return
+        down_since = self._business_down_since
+        if down_since is None or now - down_since < BUSINESS_DOWN_GRACE_S:
+            return
+        if self.poller is None:
+            self.poller = CandlePoller(
+                self._fetch_candles, self.registry, self.bus, self._inst_ids, self._bars,
+                self._exchange_now_ms, self._candle_from_poll,
+            )
+        log.warning("business feed down for %.1fs: polling candles over REST", now - down_since)
+        self._poll_task = asyncio.get_running_loop().create_task(self.poller.run(), name="feed-candle-poll")
+
+    def _exchange_now_ms(self) -> int:
+        """Exchange time now, from the WS feed's clock-offset estimate (follows sim time); wall
+        time when no market data has arrived yet."""
+        offset = self.registry.clock_offset_s
+        if offset is None:
+            return int(time.time() * 1000)
+        return int((self._clock() - offset) * 1000)
+
+    # --- the periodic tick -------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("feed watchdog tick failed")
+
+    def tick(self) -> None:
+        """One watchdog round (called by the loop; public for tests that drive time themselves)."""
+        now = self._clock()
+        for name, watchdog in self._watchdogs.items():
+            self._watch(name, watchdog, now)
+        for name, breaker in self._breakers.items():
+            if breaker.poll(now):
+                self._conns[name].health.breaker_open = False
+                log.info("reconnect storm breaker on %s reset after a stable period", name)
+                self.bus.emit(
+                    _component(name), "", FallbackKind.BREAKER,
+                    f"reset: {name} stable for {self._settings.storm.stable_after_s:g}s", "ws",
+                )
+                self.bus.publish(HealthChanged(self._conns[name].health.copy()))
+        self._maybe_start_polling(now)
+        self._update_gate()
+        self.bus.flush()
+
+    def _watch(self, name: str, watchdog: SilenceWatchdog, now: float) -> None:
+        conn = self._conns[name]
+        fallbacks = 0
+        if name == PUBLIC:
+            fallbacks = sum(self.registry.fallbacks_in_row(i) for i in self._inst_ids)
+        result = watchdog.check(now, self._up_since[name], self._seen, fallbacks)
+        for (channel, inst_id), silent in result.new_lagging:
+            self.bus.emit(
+                _component(name), inst_id, FallbackKind.LAGGING,
+                f"{channel} silent {silent:.1f}s with the connection up", "none",
+            )
+        if result.lagging != conn.health.lagging:
+            conn.health.lagging = result.lagging
+            self.bus.publish(HealthChanged(conn.health.copy()))
+        if result.force_reason is not None:
+            watchdog.forced(now)
+            self.forced_reconnects[name] += 1
+            log.warning("ws %s: forcing a reconnect: %s", name, result.force_reason)
+            self.bus.emit(_component(name), "", FallbackKind.FORCED_RECONNECT, result.force_reason, "reconnect")
+            conn.request_reconnect(f"persistent lag: {result.force_reason}")
+
+    def seen_age_s(self, channel: str, inst_id: str) -> float | None:
+        """Seconds since the last push of (channel, instId), None if none yet."""
+        last = self._seen.get(channel, {}).get(inst_id)
+        return None if last is None else self._clock() - last
+

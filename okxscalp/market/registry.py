@@ -1,0 +1,399 @@
+"""The data registry: the latest market data per symbol, read only through a freshness check.
+
+Every read names its purpose (ORDER 1 s, EXIT 2 s, SIGNAL 3 s, GENERAL 5 s by default; budgets
+from `FreshnessSettings`) and gets a `Quote` whose age is within that budget, or a `StaleData`
+refusal naming symbol, purpose, age and budget. Nothing stale is ever returned "with a warning".
+
+- Age = now − local receive time (monotonic) + the message's estimated delivery delay (see
+  delay.py: a message that arrives D late counts as D older).
+- Quotes come from the `tickers` channel only. A candle close is never a current price, and a REST
+  ticker is never stored as the symbol's quote: only `read_exit` may use one, on the spot, as an
+  explicit fallback event. ORDER and SIGNAL never fall back.
+- Every refusal and every fallback is emitted on the EventBus (coalesced there, see bus.py).
+
+`on_ticker` is the hot path (≥ 50k msgs/s): one dict lookup, one delay estimate, a handful of
+attribute stores on a preallocated per-symbol slot; no allocation besides the parsed Ticker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from okxscalp.config.schema import FreshnessSettings, Purpose
+from okxscalp.market.bus import EventBus
+from okxscalp.market.delay import DelayEstimator
+from okxscalp.market.events import FallbackKind
+from okxscalp.okx.models import BookTop, Candle, MarkPrice, PriceLimit, Regime, Ticker
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "registry"
+SOURCE_WS = "ws"
+SOURCE_REST = "rest"
+DEFAULT_CANDLE_HISTORY = 500  # closed candles kept per symbol and bar
+
+RestQuote = Callable[[str], Awaitable[Ticker]]
+
+
+class StaleData(Exception):
+    """No price fresh enough for this purpose. `age_s` is None when nothing was ever received."""
+
+    def __init__(self, inst_id: str, purpose: Purpose, age_s: float | None, budget_s: float, detail: str = "") -> None:
+        self.inst_id = inst_id
+        self.purpose = purpose
+        self.age_s = age_s
+        self.budget_s = budget_s
+        self.detail = detail
+        age = "no data received" if age_s is None else f"age {age_s:.3f}s"
+        tail = f" ({detail})" if detail else ""
+        super().__init__(f"{inst_id}: {purpose.value} read refused: {age} > budget {budget_s:g}s{tail}")
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A price fit for `purpose`: age_s ≤ budget_s at the moment of the read."""
+
+    inst_id: str
+    last: float
+    bid: float
+    ask: float
+    source: str  # ws | rest
+    age_s: float
+    budget_s: float
+    purpose: Purpose
+    ts_ms: int  # exchange timestamp
+    recv_mono: float  # local receive time (time.monotonic())
+
+    @property
+    def value(self) -> float:
+        return self.last
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) * 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeSlot:
+    """The current market regime of a symbol as the engine decided it, with its inputs."""
+
+    regime: Regime | None
+    inputs: dict[str, Any]
+    set_mono: float
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """What the console shows per symbol: the latest WS quote (even if stale), its age, and which
+    purposes it satisfies right now. Display only: trading reads go through `read`."""
+
+    inst_id: str
+    last: float | None
+    bid: float | None
+    ask: float | None
+    source: str  # ws | none
+    age_s: float | None
+    satisfied: dict[Purpose, bool]
+    regime: Regime | None
+    regime_inputs: dict[str, Any] = field(default_factory=dict)
+
+
+class CandleSeries:
+    """One symbol's candles of one bar: closed candles (bounded, oldest first) and the open one."""
+
+    __slots__ = ("bar", "closed", "open")
+
+    def __init__(self, bar: str, maxlen: int) -> None:
+        self.bar = bar
+        self.closed: deque[Candle] = deque(maxlen=maxlen)
+        self.open: Candle | None = None
+
+    @property
+    def last_closed(self) -> Candle | None:
+        return self.closed[-1] if self.closed else None
+
+    def add(self, candle: Candle) -> bool:
+        """Store a candle; returns True if it was new information (not a repeat or older bar)."""
+        closed = self.closed
+        last = closed[-1] if closed else None
+        if candle.confirmed:
+            if last is not None and candle.ts_ms <= last.ts_ms:
+                if candle.ts_ms == last.ts_ms and candle != last:
+                    closed[-1] = candle  # a corrected close of the same bar
+                    return True
+                return False
+            closed.append(candle)
+            if self.open is not None and self.open.ts_ms <= candle.ts_ms:
+                self.open = None
+            return True
+        if last is not None and candle.ts_ms <= last.ts_ms:
+            return False  # an update of a bar already closed
+        if self.open is not None and candle.ts_ms < self.open.ts_ms:
+            return False
+        self.open = candle
+        return True
+
+
+class _Slot:
+    """Per-symbol mutable state; preallocated so the ticker path only stores attributes."""
+
+    __slots__ = (
+        "book",
+        "book_recv",
+        "candles",
+        "delay",
+        "fallbacks_in_row",
+        "limit",
+        "limit_recv",
+        "mark",
+        "mark_recv",
+        "regime",
+        "ticker",
+    )
+
+    def __init__(self) -> None:
+        self.ticker: Ticker | None = None
+        self.delay = 0.0  # estimated delivery delay of `ticker`, seconds
+        self.fallbacks_in_row = 0  # EXIT reads served by REST since the last WS ticker
+        self.book: BookTop | None = None
+        self.book_recv = 0.0
+        self.mark: MarkPrice | None = None
+        self.mark_recv = 0.0
+        self.limit: PriceLimit | None = None
+        self.limit_recv = 0.0
+        self.candles: dict[str, CandleSeries] = {}
+        self.regime: RegimeSlot | None = None
+
+
+class DataRegistry:
+    def __init__(
+        self,
+        freshness: FreshnessSettings | None = None,
+        bus: EventBus | None = None,
+        rest_quote: RestQuote | None = None,
+        *,
+        inst_ids: Iterable[str] = (),
+        candle_history: int = DEFAULT_CANDLE_HISTORY,
+        clock: Callable[[], float] = time.monotonic,
+        delay_estimator: DelayEstimator | None = None,
+    ) -> None:
+        self._freshness = freshness or FreshnessSettings()
+        self.bus = bus or EventBus()
+        self._rest_quote = rest_quote
+        self._candle_history = candle_history
+        self._clock = clock
+        self._delay = delay_estimator or DelayEstimator()
+        self._budgets = {p: self._freshness.budget(p) for p in Purpose}
+        self._slots: dict[str, _Slot] = {}
+        self.malformed = 0  # items refused by the registry itself (wrong symbol, impossible values)
+        for inst_id in inst_ids:
+            self._slot(inst_id)
+
+    # --- configuration ----------------------------------------------------------------------
+
+    def set_rest_quote(self, rest_quote: RestQuote | None) -> None:
+        self._rest_quote = rest_quote
+
+    def budget(self, purpose: Purpose) -> float:
+        return self._budgets[purpose]
+
+    @property
+    def inst_ids(self) -> tuple[str, ...]:
+        return tuple(self._slots)
+
+    @property
+    def clock_offset_s(self) -> float | None:
+        """The WS feed's clock-offset estimate (local monotonic − exchange time), None if unknown."""
+        return self._delay.offset_s
+
+    def _slot(self, inst_id: str) -> _Slot:
+        slot = self._slots.get(inst_id)
+        if slot is None:
+            slot = self._slots[inst_id] = _Slot()
+        return slot
+
+    # --- writers (the feed coordinator calls these) -----------------------------------------
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        """A WebSocket ticker (hot path)."""
+        slot = self._slots.get(ticker.inst_id)
+        if slot is None:
+            slot = self._slot(ticker.inst_id)
+        prev = slot.ticker
+        if prev is not None and ticker.ts_ms < prev.ts_ms:
+            return  # out of order: never replace newer data with older
+        slot.delay = self._delay.observe(ticker.recv_mono, ticker.ts_ms)
+        slot.ticker = ticker
+        slot.fallbacks_in_row = 0
+
+    def on_book_top(self, book: BookTop, recv_mono: float) -> None:
+        slot = self._slot(book.inst_id)
+        if slot.book is None or book.ts_ms >= slot.book.ts_ms:
+            slot.book = book
+            slot.book_recv = recv_mono
+
+    def on_mark_price(self, mark: MarkPrice, recv_mono: float) -> None:
+        slot = self._slot(mark.inst_id)
+        if slot.mark is None or mark.ts_ms >= slot.mark.ts_ms:
+            slot.mark = mark
+            slot.mark_recv = recv_mono
+
+    def on_price_limit(self, limit: PriceLimit, recv_mono: float) -> None:
+        slot = self._slot(limit.inst_id)
+        if slot.limit is None or limit.ts_ms >= slot.limit.ts_ms:
+            slot.limit = limit
+            slot.limit_recv = recv_mono
+
+    def on_candle(self, candle: Candle) -> bool:
+        """Store a candle (WS or REST poll); returns True if it was new information."""
+        slot = self._slot(candle.inst_id)
+        series = slot.candles.get(candle.bar)
+        if series is None:
+            series = slot.candles[candle.bar] = CandleSeries(candle.bar, self._candle_history)
+        return series.add(candle)
+
+    def set_regime(self, inst_id: str, regime: Regime | None, inputs: dict[str, Any] | None = None) -> None:
+        """The engine writes the current regime of a symbol with the inputs it was decided from."""
+        self._slot(inst_id).regime = RegimeSlot(regime, dict(inputs or {}), self._clock())
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def read(self, inst_id: str, purpose: Purpose) -> Quote:
+        """A WS quote within the purpose's budget, or StaleData (also emitted as an event)."""
+        try:
+            return self._ws_quote(inst_id, purpose)
+        except StaleData as stale:
+            self._refused(stale)
+            raise
+
+    async def read_exit(self, inst_id: str) -> Quote:
+        """EXIT read: the WS quote if fresh, else a REST ticker (cached, coalesced, rate limited by
+        the client) within the EXIT budget — an explicit REST_FALLBACK event — else StaleData."""
+        try:
+            return self._ws_quote(inst_id, Purpose.EXIT)
+        except StaleData as stale:
+            ws_stale = stale
+        budget = self._budgets[Purpose.EXIT]
+        if self._rest_quote is None:
+            self._refused(ws_stale)
+            raise ws_stale
+        try:
+            ticker = await self._rest_quote(inst_id)
+        except Exception as exc:  # any REST failure ends in a refusal, never in a stale price
+            refused = StaleData(
+                inst_id, Purpose.EXIT, ws_stale.age_s, budget,
+                f"REST fallback failed: {exc.__class__.__name__}: {exc}",
+            )
+            self._refused(refused)
+            raise refused from exc
+        age = self._clock() - ticker.recv_mono
+        if ticker.inst_id != inst_id or age > budget:
+            refused = StaleData(
+                inst_id, Purpose.EXIT, ws_stale.age_s, budget,
+                f"REST ticker unusable: {ticker.inst_id} age {age:.3f}s",
+            )
+            self._refused(refused)
+            raise refused
+        slot = self._slot(inst_id)
+        slot.fallbacks_in_row += 1
+        ws_age = "none" if ws_stale.age_s is None else f"{ws_stale.age_s:.3f}s"
+        self.bus.emit(
+            COMPONENT, inst_id, FallbackKind.REST_FALLBACK,
+            f"exit read: ws age {ws_age} > {budget:g}s; REST ticker age {age:.3f}s", SOURCE_REST,
+        )
+        return Quote(
+            inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_REST, age, budget, Purpose.EXIT,
+            ticker.ts_ms, ticker.recv_mono,
+        )
+
+    def age_s(self, inst_id: str) -> float | None:
+        """Age of the symbol's WS quote (delay-corrected), None if none was received."""
+        slot = self._slots.get(inst_id)
+        if slot is None or slot.ticker is None:
+            return None
+        return self._clock() - slot.ticker.recv_mono + slot.delay
+
+    def fallbacks_in_row(self, inst_id: str) -> int:
+        """EXIT reads served over REST since this symbol's last WS ticker."""
+        slot = self._slots.get(inst_id)
+        return 0 if slot is None else slot.fallbacks_in_row
+
+    def mark_price(self, inst_id: str) -> MarkPrice | None:
+        slot = self._slots.get(inst_id)
+        return None if slot is None else slot.mark
+
+    def mark_age_s(self, inst_id: str) -> float | None:
+        slot = self._slots.get(inst_id)
+        return None if slot is None or slot.mark is None else self._clock() - slot.mark_recv
+
+    def price_limit(self, inst_id: str) -> PriceLimit | None:
+        """The latest price-limit band. OKX pushes it only when it changes, so its age says
+        nothing about validity; it is valid until replaced."""
+        slot = self._slots.get(inst_id)
+        return None if slot is None else slot.limit
+
+    def book_top(self, inst_id: str) -> BookTop | None:
+        slot = self._slots.get(inst_id)
+        return None if slot is None else slot.book
+
+    def candles(self, inst_id: str, bar: str) -> CandleSeries | None:
+        slot = self._slots.get(inst_id)
+        return None if slot is None else slot.candles.get(bar)
+
+    def last_closed_candle(self, inst_id: str, bar: str) -> Candle | None:
+        series = self.candles(inst_id, bar)
+        return None if series is None else series.last_closed
+
+    def regime(self, inst_id: str) -> RegimeSlot | None:
+        slot = self._slots.get(inst_id)
+        return None if slot is None else slot.regime
+
+    def freshness(self, inst_id: str) -> Freshness:
+        slot = self._slots.get(inst_id)
+        ticker = slot.ticker if slot is not None else None
+        regime = slot.regime if slot is not None else None
+        age = self.age_s(inst_id)
+        satisfied = {p: age is not None and age <= b for p, b in self._budgets.items()}
+        return Freshness(
+            inst_id,
+            ticker.last if ticker else None,
+            ticker.bid if ticker else None,
+            ticker.ask if ticker else None,
+            SOURCE_WS if ticker else "none",
+            age,
+            satisfied,
+            regime.regime if regime else None,
+            dict(regime.inputs) if regime else {},
+        )
+
+    def freshness_all(self) -> tuple[Freshness, ...]:
+        return tuple(self.freshness(inst_id) for inst_id in self._slots)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _ws_quote(self, inst_id: str, purpose: Purpose) -> Quote:
+        budget = self._budgets[purpose]
+        slot = self._slots.get(inst_id)
+        ticker = slot.ticker if slot is not None else None
+        if ticker is None:
+            raise StaleData(inst_id, purpose, None, budget)
+        age = self._clock() - ticker.recv_mono + slot.delay  # type: ignore[union-attr]
+        if age > budget:
+            delay = slot.delay  # type: ignore[union-attr]
+            raise StaleData(inst_id, purpose, age, budget, f"incl. {delay:.3f}s delivery delay" if delay else "")
+        return Quote(
+            inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_WS, age, budget, purpose,
+            ticker.ts_ms, ticker.recv_mono,
+        )
+
+    def _refused(self, stale: StaleData) -> None:
+        age = "none" if stale.age_s is None else f"{stale.age_s:.3f}s"
+        detail = f"{stale.purpose.value} read: age {age} > budget {stale.budget_s:g}s"
+        if stale.detail:
+            detail += f"; {stale.detail}"
+        self.bus.emit(COMPONENT, stale.inst_id, FallbackKind.STALE_REFUSED, detail, "none")

@@ -1,0 +1,154 @@
+"""Staleness watchdog for one connection: which subscribed (channel, instId) pairs are silent
+while the connection is up, and when that lag has gone on long enough to force a reconnect.
+
+Pure logic with an injected time: the feed coordinator calls `check()` on every tick with the
+connection's UP time and the last receive time per (channel, instId), and acts on the result.
+
+Rules (SPEC 3.2, audit failure 3):
+- A pair is *lagging* when the connection is UP and nothing arrived for it for longer than its
+  channel's threshold (`symbol_silence_s`; channels that OKX pushes less often get a floor, and
+  `price-limit`, pushed only when the band changes, is not watched at all).
+- Each new lagging pair counts as one fallback; so does every EXIT read served over REST for a
+  symbol of this connection (the registry counts those "in a row" until the next WS ticker).
+- Persistent lag forces a reconnect: more than `forced_reconnect_after_fallbacks` fallbacks in a
+  row, or a pair lagging for `forced_reconnect_after_s`.
+- A forced reconnect that does not cure the lag (the exchange side is slow, not our socket) is
+  not repeated at once: the next one waits 1×, 2×, 4×, ... `forced_reconnect_after_s` (capped),
+  so a long outage costs a handful of reconnects, not a storm. The backoff resets once the
+  connection has been up and lag-free for `forced_reconnect_after_s`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from okxscalp.config.schema import WebSocketSettings
+from okxscalp.okx.constants import CANDLE_CHANNEL_PREFIX
+
+MAX_FORCED_COOLDOWN_S = 60.0
+# OKX pushes mark-price at least every 10 s, candles at most once a second and only while trades
+# happen: silence below these floors is normal for them.
+CHANNEL_SILENCE_FLOOR_S = {"mark-price": 12.0}
+CANDLE_SILENCE_FLOOR_S = 5.0
+UNWATCHED_CHANNELS = frozenset({"price-limit"})  # pushed only on change: silence means nothing
+
+Key = tuple[str, str]  # (channel, instId)
+
+
+def silence_threshold(channel: str, settings: WebSocketSettings) -> float | None:
+    """Seconds of silence after which `channel` counts as lagging; None = not watched."""
+    if channel in UNWATCHED_CHANNELS:
+        return None
+    floor = CHANNEL_SILENCE_FLOOR_S.get(channel, 0.0)
+    if channel.startswith(CANDLE_CHANNEL_PREFIX):
+        floor = CANDLE_SILENCE_FLOOR_S
+    return max(settings.symbol_silence_s, floor)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchResult:
+    new_lagging: tuple[tuple[Key, float], ...]  # pairs that just started lagging, with their silence
+    recovered: tuple[Key, ...]
+    lagging: frozenset[str]  # instIds with at least one lagging pair
+    force_reason: str | None  # set when a reconnect must be forced now
+
+
+class SilenceWatchdog:
+    def __init__(self, connection: str, settings: WebSocketSettings) -> None:
+        self.connection = connection
+        self._settings = settings
+        self._watched: dict[Key, tuple[float, float]] = {}  # key -> (threshold, watched since)
+        self._lag_since: dict[Key, float] = {}
+        self._lag_events = 0  # lagging transitions since the connection was last clean
+        self._clean_since: float | None = None  # UP with nothing lagging since
+        self._forced_in_row = 0
+        self._last_forced: float | None = None
+
+    @property
+    def watched(self) -> tuple[Key, ...]:
+        return tuple(self._watched)
+
+    @property
+    def forced_in_row(self) -> int:
+        return self._forced_in_row
+
+    def watch(self, channel: str, inst_id: str, now: float) -> None:
+        threshold = silence_threshold(channel, self._settings)
+        if threshold is not None and (channel, inst_id) not in self._watched:
+            self._watched[(channel, inst_id)] = (threshold, now)
+
+    def unwatch(self, channel: str, inst_id: str) -> None:
+        self._watched.pop((channel, inst_id), None)
+        self._lag_since.pop((channel, inst_id), None)
+
+    def check(
+        self,
+        now: float,
+        up_since: float | None,
+        seen: Mapping[str, Mapping[str, float]],
+        fallbacks_in_row: int = 0,
+    ) -> WatchResult:
+        """`up_since`: when the connection last became UP (None = not up); `seen`: channel →
+        instId → last receive time; `fallbacks_in_row`: REST fallbacks of this connection's
+        symbols since their last WS data."""
+        if up_since is None:
+            # Down or reconnecting: lag is a property of an up connection. Forget who lagged, but
+            # keep the forced-reconnect backoff (a reconnect is not a recovery).
+            recovered = tuple(self._lag_since)
+            self._lag_since.clear()
+            self._clean_since = None
+            return WatchResult((), recovered, frozenset(), None)
+        new: list[tuple[Key, float]] = []
+        recovered_keys: list[Key] = []
+        for key, (threshold, since) in self._watched.items():
+            channel, inst_id = key
+            last = seen.get(channel, {}).get(inst_id)
+            ref = max(up_since, since) if last is None else max(last, up_since, since)
+            silent = now - ref
+            if silent > threshold:
+                if key not in self._lag_since:
+                    self._lag_since[key] = now
+                    self._lag_events += 1
+                    new.append((key, silent))
+            elif key in self._lag_since:
+                del self._lag_since[key]
+                recovered_keys.append(key)
+        if self._lag_since:
+            self._clean_since = None
+        else:
+            if self._clean_since is None:
+                self._clean_since = now
+            if now - self._clean_since >= self._settings.forced_reconnect_after_s:
+                self._forced_in_row = 0
+                self._lag_events = 0
+        lagging = frozenset(inst_id for _channel, inst_id in self._lag_since)
+        return WatchResult(tuple(new), tuple(recovered_keys), lagging, self._force_reason(now, fallbacks_in_row))
+
+    def forced(self, now: float) -> None:
+        """Record that a reconnect was forced now (starts/extends the backoff)."""
+        self._forced_in_row += 1
+        self._last_forced = now
+
+    def _cooldown_s(self) -> float:
+        if self._forced_in_row == 0:
+            return 0.0
+        base = self._settings.forced_reconnect_after_s
+        return min(MAX_FORCED_COOLDOWN_S, base * 2 ** (self._forced_in_row - 1))
+
+    def _force_reason(self, now: float, fallbacks_in_row: int) -> str | None:
+        if not self._lag_since:
+            return None
+        if self._last_forced is not None and now - self._last_forced < self._cooldown_s():
+            return None
+        settings = self._settings
+        fallbacks = self._lag_events + fallbacks_in_row
+        if fallbacks > settings.forced_reconnect_after_fallbacks:
+            return (
+                f"{fallbacks} fallbacks in a row (> {settings.forced_reconnect_after_fallbacks}): "
+                f"{self._lag_events} lagging channel(s), {fallbacks_in_row} REST fallback read(s)"
+            )
+        key, since = min(self._lag_since.items(), key=lambda item: item[1])
+        if now - since >= settings.forced_reconnect_after_s:
+            return f"{key[0]} {key[1]} lagging for {now - since:.1f}s (>= {settings.forced_reconnect_after_s:g}s)"
+        return None

@@ -1,0 +1,230 @@
+"""DataRegistry: per-purpose freshness, refusals and the EXIT REST fallback, all as bus events."""
+
+from __future__ import annotations
+
+import pytest
+
+from okxscalp.config.schema import FreshnessSettings, Purpose
+from okxscalp.market.bus import EventBus
+from okxscalp.market.delay import DelayEstimator
+from okxscalp.market.events import FallbackKind
+from okxscalp.market.registry import DataRegistry, StaleData
+from okxscalp.okx.errors import RateLimited
+from okxscalp.okx.models import Candle, MarkPrice, PriceLimit, Regime, Ticker
+
+XRP = "XRP-USDT-SWAP"
+BTC = "BTC-USDT-SWAP"
+T0_MS = 1_700_000_000_000
+
+
+class FakeClock:
+    def __init__(self, t: float = 500.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def ticker(inst_id: str, recv: float, ts_ms: int, last: float = 0.5) -> Ticker:
+    return Ticker(inst_id, last, last - 0.0001, last + 0.0001, 10.0, 12.0, ts_ms, recv)
+
+
+def make(clock: FakeClock, rest=None, freshness: FreshnessSettings | None = None) -> DataRegistry:
+    bus = EventBus(coalesce_s=0.0, clock=clock)
+    return DataRegistry(freshness or FreshnessSettings(), bus, rest, clock=clock)
+
+
+def kinds(reg: DataRegistry) -> list[FallbackKind]:
+    return [e.kind for e in reg.bus.recent()]
+
+
+def test_fresh_ticker_serves_every_purpose_with_its_source_and_age() -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS))
+    clock.t += 0.4
+    quote = reg.read(XRP, Purpose.ORDER)
+    assert (quote.source, quote.bid, quote.ask, quote.ts_ms) == ("ws", 0.4999, 0.5001, T0_MS)
+    assert quote.age_s == pytest.approx(0.4) and quote.budget_s == 1.0 and quote.purpose is Purpose.ORDER
+    assert quote.value == 0.5
+    assert kinds(reg) == []
+
+
+@pytest.mark.parametrize(
+    ("age", "refused"),
+    [(0.9, set()), (1.1, {Purpose.ORDER}), (2.1, {Purpose.ORDER, Purpose.EXIT}),
+     (3.1, {Purpose.ORDER, Purpose.EXIT, Purpose.SIGNAL}), (5.1, set(Purpose))],
+)
+def test_each_purpose_has_its_own_budget(age: float, refused: set[Purpose]) -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS))
+    clock.t += age
+    for purpose in Purpose:
+        if purpose in refused:
+            with pytest.raises(StaleData) as info:
+                reg.read(XRP, purpose)
+            assert (info.value.inst_id, info.value.purpose) == (XRP, purpose)
+            assert info.value.age_s == pytest.approx(age)
+            assert info.value.budget_s == FreshnessSettings().budget(purpose)
+            assert purpose.value in str(info.value) and XRP in str(info.value)
+        else:
+            assert reg.read(XRP, purpose).age_s == pytest.approx(age)
+    assert kinds(reg).count(FallbackKind.STALE_REFUSED) == len(refused)
+
+
+def test_budgets_come_from_config() -> None:
+    clock = FakeClock()
+    reg = make(clock, freshness=FreshnessSettings(order_s=0.2))
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS))
+    clock.t += 0.3
+    with pytest.raises(StaleData):
+        reg.read(XRP, Purpose.ORDER)
+
+
+def test_unknown_symbol_is_refused_with_no_age() -> None:
+    reg = make(FakeClock())
+    with pytest.raises(StaleData) as info:
+        reg.read(BTC, Purpose.GENERAL)
+    assert info.value.age_s is None and "no data received" in str(info.value)
+    (event,) = reg.bus.recent()
+    assert (event.symbol, event.kind, event.source) == (BTC, FallbackKind.STALE_REFUSED, "none")
+
+
+def test_a_candle_close_is_never_a_current_price() -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    reg.on_candle(Candle(XRP, "1m", T0_MS, 0.5, 0.51, 0.49, 0.505, 100.0, True))
+    with pytest.raises(StaleData):
+        reg.read(XRP, Purpose.GENERAL)
+    assert reg.last_closed_candle(XRP, "1m").close == 0.505
+
+
+def test_delayed_delivery_counts_as_older() -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    # a steady stream on the same connection establishes the clock offset
+    for i in range(20):
+        reg.on_ticker(ticker(BTC, clock.t, T0_MS + i * 100))
+        clock.t += 0.1
+    # this message left the exchange 0.8 s before it arrived (its ts lags the stream by 0.8 s)
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS + 20 * 100 - 800))
+    with pytest.raises(StaleData) as info:  # ORDER budget 1 s: 0.3 s local + 0.8 s delay
+        clock.t += 0.3
+        reg.read(XRP, Purpose.ORDER)
+    assert info.value.age_s == pytest.approx(1.1)
+    assert "delivery delay" in str(info.value)
+
+
+def test_out_of_order_ticker_does_not_replace_a_newer_one() -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS + 1000, last=0.6))
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS, last=0.4))
+    assert reg.read(XRP, Purpose.GENERAL).last == 0.6
+
+
+async def test_exit_falls_back_to_rest_as_an_event_and_never_for_order_or_signal() -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+
+    async def rest(inst_id: str) -> Ticker:
+        calls.append(inst_id)
+        return ticker(inst_id, clock.t - 0.3, T0_MS + 9000, last=0.55)
+
+    reg = make(clock, rest)
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS))
+    clock.t += 3.5
+    quote = await reg.read_exit(XRP)
+    assert (quote.source, quote.last, quote.purpose) == ("rest", 0.55, Purpose.EXIT)
+    assert quote.age_s == pytest.approx(0.3)
+    assert calls == [XRP]
+    assert kinds(reg) == [FallbackKind.REST_FALLBACK]
+    assert reg.bus.recent()[0].source == "rest"
+    assert reg.fallbacks_in_row(XRP) == 1
+    for purpose in (Purpose.ORDER, Purpose.SIGNAL):
+        with pytest.raises(StaleData):
+            reg.read(purpose=purpose, inst_id=XRP)  # the REST ticker was not stored as a quote
+    assert calls == [XRP]
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS + 10_000))
+    assert reg.fallbacks_in_row(XRP) == 0
+    assert (await reg.read_exit(XRP)).source == "ws"
+    assert calls == [XRP]
+
+
+async def test_exit_refuses_when_rest_fails_or_is_too_old() -> None:
+    clock = FakeClock()
+
+    async def failing(inst_id: str) -> Ticker:
+        raise RateLimited("50011", "Too Many Requests", http_status=429, path="/api/v5/market/ticker")
+
+    reg = make(clock, failing)
+    with pytest.raises(StaleData, match="REST fallback failed"):
+        await reg.read_exit(XRP)
+
+    async def old(inst_id: str) -> Ticker:
+        return ticker(inst_id, clock.t - 2.5, T0_MS)
+
+    reg.set_rest_quote(old)
+    with pytest.raises(StaleData, match="REST ticker unusable"):
+        await reg.read_exit(XRP)
+    reg.set_rest_quote(None)
+    with pytest.raises(StaleData):
+        await reg.read_exit(XRP)
+    assert kinds(reg) == [FallbackKind.STALE_REFUSED] * 3
+
+
+def test_mark_limits_book_regime_and_freshness_view() -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    reg.on_mark_price(MarkPrice(XRP, 0.501, T0_MS), clock.t)
+    reg.on_price_limit(PriceLimit(XRP, 0.51, 0.49, T0_MS, True), clock.t)
+    reg.on_price_limit(PriceLimit(XRP, 0.6, 0.4, T0_MS - 1, True), clock.t)  # older: ignored
+    reg.set_regime(XRP, Regime.CHOPPY, {"adx": 18.0})
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS))
+    clock.t += 1.5
+    assert reg.mark_price(XRP).mark_px == 0.501 and reg.mark_age_s(XRP) == pytest.approx(1.5)
+    assert reg.price_limit(XRP).buy_limit == 0.51
+    view = reg.freshness(XRP)
+    assert view.satisfied == {Purpose.ORDER: False, Purpose.EXIT: True, Purpose.SIGNAL: True, Purpose.GENERAL: True}
+    assert (view.source, view.regime, view.regime_inputs) == ("ws", Regime.CHOPPY, {"adx": 18.0})
+    assert reg.freshness(BTC).source == "none" and not any(reg.freshness(BTC).satisfied.values())
+
+
+def test_candle_series_keeps_closed_and_open_bars() -> None:
+    reg = make(FakeClock())
+
+    def candle(i: int, confirmed: bool, close: float = 1.0) -> Candle:
+        return Candle(XRP, "1m", T0_MS + i * 60_000, 1.0, 1.0, 1.0, close, 1.0, confirmed)
+
+    assert reg.on_candle(candle(0, False))
+    assert reg.on_candle(candle(0, True))
+    assert not reg.on_candle(candle(0, True))  # repeat
+    assert not reg.on_candle(candle(0, False))  # late update of a closed bar
+    assert reg.on_candle(candle(1, False, close=2.0))
+    series = reg.candles(XRP, "1m")
+    assert series.last_closed.ts_ms == T0_MS and series.open.close == 2.0
+    small = DataRegistry(candle_history=3)
+    for i in range(10):
+        small.on_candle(candle(i, True))
+    assert [c.ts_ms for c in small.candles(XRP, "1m").closed] == [T0_MS + i * 60_000 for i in (7, 8, 9)]
+
+
+def test_delay_estimator_follows_fast_sim_time_and_ignores_it() -> None:
+    est = DelayEstimator(window_s=10.0, buckets=5)
+    # speed 10: exchange time gains 9 s per wall second -> the offset keeps falling; no false delay
+    for i in range(200):
+        recv = 100.0 + i * 0.1
+        assert est.observe(recv, int((recv * 10) * 1000)) == 0.0
+
+
+def test_delay_estimator_forgets_after_its_window() -> None:
+    est = DelayEstimator(window_s=10.0, buckets=5)
+    assert est.observe(0.0, 0) == 0.0
+    # a clock step of +3 s on our side, e.g. speed < 1 drift: counted as delay inside the window...
+    assert est.observe(1.0, -2000) == pytest.approx(3.0)
+    # ...and forgotten once the window has passed
+    for i in range(1, 40):
+        last = est.observe(1.0 + i * 0.5, int((1.0 + i * 0.5 - 3.0) * 1000))
+    assert last == pytest.approx(0.0)
+    assert est.offset_s == pytest.approx(3.0)
