@@ -56,11 +56,14 @@ from okxscalp.okx.constants import (
     PUBLIC_TIME,
     TRADE_AMEND_ORDER,
     TRADE_BATCH_ORDERS,
+    TRADE_CANCEL_ALGOS,
     TRADE_CANCEL_ORDER,
     TRADE_CLOSE_POSITION,
     TRADE_FILLS,
     TRADE_GET_ORDER,
     TRADE_ORDER,
+    TRADE_ORDER_ALGO,
+    TRADE_ORDERS_ALGO_PENDING,
     TRADE_ORDERS_PENDING,
     Endpoint,
 )
@@ -78,9 +81,13 @@ AUTH_WINDOW_S = 30.0  # OK-ACCESS-TIMESTAMP further than this from server time -
 MAX_BATCH_ORDERS = 20
 TRADE_PREFIX = API_PREFIX + "/trade/"
 # Endpoints whose items carry sCode/sMsg: the items decide code "0" / "1" / "2".
-PER_ITEM_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CANCEL_ORDER, TRADE_AMEND_ORDER})
-# Endpoints that place orders: every clOrdId they receive is counted (duplicate audits).
-PLACE_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CLOSE_POSITION})
+PER_ITEM_ENDPOINTS = frozenset(
+    {TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CANCEL_ORDER, TRADE_AMEND_ORDER, TRADE_ORDER_ALGO, TRADE_CANCEL_ALGOS}
+)
+# Endpoints whose body is a JSON array of items, each counted against the limit.
+ARRAY_BODY_ENDPOINTS = frozenset({TRADE_BATCH_ORDERS, TRADE_CANCEL_ALGOS})
+# Endpoints that place orders: every clOrdId / algoClOrdId they receive is counted (duplicate audits).
+PLACE_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CLOSE_POSITION, TRADE_ORDER_ALGO})
 _ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 MSG_RATE_LIMIT = "Too Many Requests"
@@ -182,6 +189,9 @@ class RestApi:
             TRADE_CLOSE_POSITION: lambda p: [exchange.close_position(p)],
             TRADE_GET_ORDER: lambda p: [exchange.get_order(p.get("instId"), p.get("ordId"), p.get("clOrdId"))],
             TRADE_ORDERS_PENDING: lambda p: exchange.orders_pending(p.get("instId")),
+            TRADE_ORDER_ALGO: lambda p: [exchange.place_algo_order(p)],
+            TRADE_CANCEL_ALGOS: lambda items: exchange.cancel_algos(items),
+            TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId")),
             TRADE_FILLS: lambda p: exchange.fills(p.get("instId"), int_param(p, "limit", 100)),
         }
 
@@ -224,8 +234,9 @@ class RestApi:
             return json_response(429, envelope(CODE_RATE_LIMIT, MSG_RATE_LIMIT, None))
         if endpoint in PLACE_ENDPOINTS:
             for order in params if isinstance(params, list) else [params]:
-                if order.get("clOrdId"):
-                    counters.orders_by_clordid[str(order["clOrdId"])] += 1
+                client_id = order.get("clOrdId") or order.get("algoClOrdId")
+                if client_id:
+                    counters.orders_by_clordid[str(client_id)] += 1
         self._before()
         try:
             status, reply = self._call(endpoint, params)
@@ -309,7 +320,7 @@ class RestApi:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise _Refusal(400, CODE_JSON_SYNTAX, "JSON syntax error") from None
-        if endpoint is TRADE_BATCH_ORDERS:
+        if endpoint in ARRAY_BODY_ENDPOINTS:
             if not isinstance(parsed, list) or not parsed or not all(isinstance(o, dict) for o in parsed):
                 raise _Refusal(400, CODE_PARAM_ERROR, "Parameter body error")
             if len(parsed) > MAX_BATCH_ORDERS:
@@ -322,9 +333,9 @@ class RestApi:
     def _within_limit(self, request: web.Request, endpoint: Endpoint, params: Any) -> bool:
         ip = request.remote or ""
         uid = self.exchange.uid
-        if endpoint is TRADE_BATCH_ORDERS:
+        if endpoint in ARRAY_BODY_ENDPOINTS:
             # Counted per order; a batch of one uses the single-order bucket (reference section 6).
-            bucket = TRADE_ORDER if len(params) == 1 else TRADE_BATCH_ORDERS
+            bucket = TRADE_ORDER if endpoint is TRADE_BATCH_ORDERS and len(params) == 1 else endpoint
             per_inst: dict[str, int] = {}
             for order in params:
                 inst = str(order.get("instId", ""))
