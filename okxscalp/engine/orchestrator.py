@@ -144,11 +144,11 @@ class Engine:
         self._ready = False
         self._cooldown_until: dict[str, float] = {}
         self._early_events: list[FallbackEvent] = []
+        self._server_offset_ms: float | None = None  # exchange time minus local time (REST public/time)
         self._private_queue: asyncio.Queue[Any] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
-        self._clock_offset_ms: float | None = None
-        # tick → order latency probe (bench): called with (trigger recv_mono, clOrdId) per entry sent
+        # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
         self._signal_rules = getattr(config.scalping, "signals", None)
 
@@ -215,7 +215,7 @@ class Engine:
             entries_running=not halt,
             halt_reasons=halt,
             rest_budget_use=max(budget.values(), default=0.0),
-            clock_offset_ms=self._clock_offset_ms,
+            clock_offset_ms=self._clock_offset_ms(),
         )
         quotes = tuple(self._quote_view(i) for i in self.inst_ids)
         connections = tuple(self.feed.health()) if self.feed is not None else ()
@@ -229,6 +229,9 @@ class Engine:
             event_counts=self._event_counts(),
         )
 
+    def _clock_offset_ms(self) -> float | None:
+        return self._server_offset_ms
+
     def _recent_events(self) -> tuple[FallbackEvent, ...]:
         events = tuple(self._early_events) + (tuple(self.bus.recent()) if self.bus is not None else ())
         return events[-RECENT_EVENTS:]
@@ -238,7 +241,7 @@ class Engine:
         for event in self._early_events:
             counts[event.kind.value] = counts.get(event.kind.value, 0) + event.count
         if self.bus is not None:
-            for kind, n in self.bus.counts().items():
+            for kind, n in self.bus.counts.items():
                 key = getattr(kind, "value", kind)
                 counts[key] = counts.get(key, 0) + n
         return counts
@@ -250,12 +253,10 @@ class Engine:
         if detector is not None and detector.decision is not None:
             d = detector.decision
             inputs = {k: v for k, v in (("adx", d.adx), ("atr_pct", d.atr_pct), ("band_width_pct", d.band_width_pct)) if v is not None}
-        peek = self.registry.peek(inst_id) if self.registry is not None else None
-        if peek is None:
+        if self.registry is None:
             return QuoteView(inst_id, None, None, None, "none", None, {p: False for p in Purpose}, regime, inputs)
-        age = peek.age_s
-        satisfied = {p: age is not None and age <= self.config.freshness.budget(p) for p in Purpose}
-        return QuoteView(inst_id, peek.value, peek.bid, peek.ask, peek.source, age, satisfied, regime, inputs)
+        f = self.registry.freshness(inst_id)
+        return QuoteView(inst_id, f.last, f.bid, f.ask, f.source, f.age_s, dict(f.satisfied), regime, inputs)
 
     # ---- run ---------------------------------------------------------------------------------
 
@@ -273,6 +274,9 @@ class Engine:
         creds = self.endpoints.credentials
         self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session)
         self.journal = Journal(self.journal_path, redact=(creds.secret, creds.passphrase, creds.api_key))
+        before = time.time()
+        server_ms = await self.rest.server_time()
+        self._server_offset_ms = server_ms - (before + time.time()) * 500.0
         instruments = {i.inst_id: i for i in await self.rest.instruments()}
         missing = [i for i in self.inst_ids if i not in instruments]
         if missing:
@@ -294,8 +298,8 @@ class Engine:
         await self.reconciler.run("startup")
         await self._build_feed()
         await self._warm_up()
+        await self.feed.start()
         self._tasks = [
-            asyncio.create_task(self.feed.run(), name="feed"),
             asyncio.create_task(self._private_loop(), name="private-events"),
             asyncio.create_task(self._exit_sweep(), name="exit-sweep"),
             asyncio.create_task(self._entry_timeouts(), name="entry-timeouts"),
@@ -398,24 +402,51 @@ class Engine:
             return
         self.equity, self.available = balance.total_eq, balance.avail_eq
 
+    async def _housekeeping(self) -> None:
+        """Balance every few seconds; the exchange's actual leverage read back now and then (it is
+        also taken from every positions push), so the pre-entry check compares with fresh facts."""
+        assert self.rest is not None
+        last_lever = time.monotonic()
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            await self._refresh_balance()
+            if self.equity is not None:
+                self.daily_loss.observe_equity(self.equity, time.time())
+            if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
+                last_lever = time.monotonic()
+                for inst_id, state in self.leverage.items():
+                    try:
+                        infos = await self.rest.leverage_info(inst_id, self.config.scalping.margin_mode)
+                    except OkxError as exc:
+                        log.warning("leverage read-back failed %s", kv(inst=inst_id, error=exc))
+                        continue
+                    if infos:
+                        state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
+                        state.mismatch = leverage_mismatch(inst_id, state)
+
     # ---- feed --------------------------------------------------------------------------------
 
     async def _build_feed(self) -> None:
-        from okxscalp.market import DataRegistry, EventBus, FeedCoordinator
+        from okxscalp.market.bus import EventBus
+        from okxscalp.market.feeds import FeedCoordinator, FeedUrls
+        from okxscalp.market.registry import DataRegistry
 
+        assert self.rest is not None
         cfg = self.config
         self.bus = EventBus()
-        self._bus_subscription = self.bus.subscribe("engine")
-        self.registry = DataRegistry(cfg.freshness, self.bus, rest_quote=self.rest.ticker)
+        self._bus_subscription = self.bus.subscribe("engine-journal")
+        for event in self._early_events:
+            self.journal.record_fallback(event)
+        self.registry = DataRegistry(cfg.freshness, self.bus, self.rest.ticker, inst_ids=self.inst_ids)
         self.feed = FeedCoordinator(
-            ws_url=self.endpoints.ws_url,
-            credentials=self.endpoints.credentials,
-            settings=cfg.websocket,
-            registry=self.registry,
-            bus=self.bus,
+            FeedUrls.from_base(self.endpoints.ws_url),
+            self.registry,
             inst_ids=self.inst_ids,
+            settings=cfg.websocket,
             bars=(cfg.scalping.regime.bar,),
-            rest=self.rest,
+            credentials=self.endpoints.credentials,
+            bus=self.bus,
+            fetch_candles=self.rest.candles,
             on_tick=self._on_tick,
             on_candle=self._on_candle,
             on_private=self._on_private,
@@ -455,6 +486,8 @@ class Engine:
         if detector is None or candle.bar != self.config.scalping.regime.bar:
             return
         decision = detector.on_candle(candle)
+        if decision is not None and self.registry is not None:
+            self.registry.set_regime(candle.inst_id, decision.regime, decision.inputs())
         if decision is not None and decision.changed:
             log.info("regime %s", kv(inst=candle.inst_id, regime=decision.regime.value if decision.regime else "?",
                                      adx=decision.adx, atr_pct=decision.atr_pct, bw_pct=decision.band_width_pct))
@@ -482,7 +515,7 @@ class Engine:
 
     # ---- ticks: exits first, then entries ----------------------------------------------------
 
-    def _on_tick(self, inst_id: str, recv_mono: float) -> None:
+    def _on_tick(self, inst_id: str) -> None:
         if self.manager is None:
             return
         for position in self.manager.book.for_inst(inst_id):
@@ -492,7 +525,7 @@ class Engine:
                 except Exception:
                     continue  # the sweep reads EXIT with its bounded REST fallback
                 self._check_exit(position, quote)
-        self._consider_entry(inst_id, recv_mono)
+        self._consider_entry(inst_id)
 
     def _entries_open(self, inst_id: str) -> bool:
         if not self._ready or self.paused or self.flatten_halt:
@@ -502,7 +535,7 @@ class Engine:
         allowed, _ = self.feed.entries_allowed()
         return bool(allowed) and self.daily_loss.check(time.time()).allowed
 
-    def _consider_entry(self, inst_id: str, trigger_mono: float) -> None:
+    def _consider_entry(self, inst_id: str) -> None:
         if not self._entries_open(inst_id):
             return
         now = time.monotonic()
@@ -522,7 +555,21 @@ class Engine:
         if signal is None:
             return
         self._cooldown_until[inst_id] = now + ENTRY_COOLDOWN_S
-        self._enter(signal, trigger_mono)
+        self._enter(signal, quote.recv_mono)  # the ticker that triggered it
+
+    def submit_signal(self, signal: Signal) -> bool:
+        """An entry from an explicit signal (tests, operator tools): every check and the same path
+        as a signal from the detectors, except the signal evaluation itself. True if it went on
+        to pricing (the order may still be refused there, e.g. no ORDER-fresh price)."""
+        inst_id = signal.inst_id
+        if not self._entries_open(inst_id):
+            return False
+        busy = self.manager.book.inst_ids() | {c.plan.inst_id for c in self.entries.values()}
+        if not check_position_limits(inst_id, busy, self.config.scalping.max_positions).allowed:
+            return False
+        self._cooldown_until[inst_id] = time.monotonic() + ENTRY_COOLDOWN_S
+        self._enter(signal, time.monotonic())
+        return True
 
     def _plan(self, signal: Signal) -> EntryPlan:
         sym = symbol_of(signal.inst_id)
@@ -562,16 +609,15 @@ class Engine:
         except Exception as exc:
             log.error("entry not planned %s", kv(inst=inst_id, error=exc))
             return
-        budget = self.config.freshness.budget(Purpose.ORDER)
         try:
             quote = self.registry.read(inst_id, Purpose.ORDER)
         except Exception as exc:
             self._emit(FallbackKind.STALE_REFUSED, inst_id, f"entry not sent: no ORDER-fresh price ({exc})", "none", "executor")
             return
-        used = QuoteUsed(quote.source, quote.age_s, budget, Purpose.ORDER.value, quote.bid, quote.ask)
+        used = QuoteUsed(quote.source, quote.age_s, quote.budget_s, Purpose.ORDER.value, quote.bid, quote.ask)
         try:
             priced = price_entry(
-                plan, used, self.registry.price_limit(inst_id) if hasattr(self.registry, "price_limit") else None,
+                plan, used, self.registry.price_limit(inst_id),
                 equity=self.equity or 0.0, available_margin=self.available or 0.0,
                 risk_per_trade_percent=self.config.scalping.risk_per_trade_percent,
                 td_mode=self.config.scalping.margin_mode,
@@ -591,10 +637,12 @@ class Engine:
                 position_cl_ord_id=r.cl_ord_id,
             )
         )
+        if self.on_entry_sent is not None:
+            self.on_entry_sent(trigger_mono, r.cl_ord_id)
+        self._spawn(self._send_entry(pending), f"entry {r.cl_ord_id}")
         self.journal.record_resolutions(r.cl_ord_id, [v for v in plan.resolutions.values() if v is not None])
-        self._spawn(self._send_entry(pending, trigger_mono), f"entry {r.cl_ord_id}")
 
-    async def _send_entry(self, pending: PendingEntry, trigger_mono: float) -> None:
+    async def _send_entry(self, pending: PendingEntry) -> None:
         assert self.rest is not None and self.journal is not None
         request = pending.priced.request
         log.info("entry sent %s", pending.describe())
@@ -606,8 +654,6 @@ class Engine:
             self.journal.update_order(pending.cl_ord_id, state="rejected", detail=detail)
             log.warning("entry rejected %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, detail=detail))
             return
-        if self.on_entry_sent is not None:
-            self.on_entry_sent(trigger_mono, request.cl_ord_id)
         if not pending.ord_id:
             pending.ord_id = ack.ord_id
         self.journal.update_order(pending.cl_ord_id, state="live" if pending.state == "live" else pending.state, ord_id=ack.ord_id)
@@ -769,9 +815,8 @@ class Engine:
         decision = exit_decision(snap, quote)
         if decision is None:
             return
-        budget = self.config.freshness.budget(Purpose.EXIT)
         self._start_close(position, decision.kind.value, decision.reason, OrderPurpose.EXIT,
-                          quote=(quote.source, quote.age_s, budget), decided_px=decision.observed_px)
+                          quote=(quote.source, quote.age_s, quote.budget_s), decided_px=decision.observed_px)
 
     def _start_close(
         self, position: ManagedPosition, reason: str, detail: str, purpose: OrderPurpose,
@@ -792,7 +837,10 @@ class Engine:
                                            cl_ord_id=cl, tag=EXIT_TAG)
         except OkxError as exc:
             self.journal.update_order(cl, state="rejected", detail=str(exc))
-            log.warning("close refused %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
+            gone = position.key not in self.manager.book.positions or position.last_close_fill_px is not None
+            (log.info if gone else log.warning)(
+                "close refused %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc,
+                                       already_closed_on_exchange=gone))
             await asyncio.sleep(CLOSE_RETRY_S)
             if position.closing is not None and position.closing.cl_ord_id == cl:
                 position.closing = None  # decide again on the next fresh quote

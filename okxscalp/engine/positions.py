@@ -68,6 +68,7 @@ class ManagedPosition:
     closing: CloseRequest | None = None
     protect_algo_id: str = ""  # orphan protective SL on the exchange
     last_close_fill_px: float | None = None
+    last_close_fill_cl_ord_id: str = ""  # which order closed it (ours, or an attached TP/SL's)
 
     @property
     def key(self) -> PositionKey:
@@ -246,6 +247,7 @@ class PositionManager:
         if position is None or order.avg_px is None:
             return
         position.last_close_fill_px = order.avg_px
+        position.last_close_fill_cl_ord_id = order.cl_ord_id
         if position.closing and position.closing.cl_ord_id == order.cl_ord_id:
             position.closing.exit_px = order.avg_px
 
@@ -256,18 +258,25 @@ class PositionManager:
         px = exit_px if exit_px is not None else (
             position.closing.exit_px if position.closing and position.closing.exit_px is not None else position.last_close_fill_px
         )
+        detail = position.closing.detail if position.closing is not None else ""
         if reason is None:
-            if position.closing is not None:
-                reason = position.closing.reason
+            closing = position.closing
+            exchange_won = (
+                closing is not None and closing.exit_px is None and position.last_close_fill_px is not None
+                and position.last_close_fill_cl_ord_id != closing.cl_ord_id
+            )
+            if closing is not None and not exchange_won:
+                reason = closing.reason
             elif snap is not None:
                 reason = exchange_close_reason(snap, px)
+                if exchange_won:
+                    detail = f"the exchange's attached TP/SL closed it first (engine close {closing.cl_ord_id} came too late: {detail})"
             else:
                 reason = CloseReason.GONE
-        detail = position.closing.detail if position.closing is not None else ""
         pnl = None
         if snap is not None:
             if px is not None:
-                pnl = realised_pnl(snap, px, snap.size, self._ct_val_of(snap.inst_id))
+                pnl = realised_pnl(snap, px, position.size, self._ct_val_of(snap.inst_id))
             text = f"{reason}: {detail}" if detail else reason
             self.journal.close_position(snap.entry_cl_ord_id, reason=text, close_px=px, realised_pnl=pnl)
         log.info(

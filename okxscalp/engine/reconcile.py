@@ -169,6 +169,8 @@ class Reconciler:
                 self.manager.finish_close(managed, reason=CloseReason.GONE)
         self.last_report = report
         log.info("reconciled %s", report.summary())
+        for problem in report.problems:
+            log.warning("reconcile problem %s", kv(trigger=trigger, problem=problem))
         return report
 
     # ---- orders ----------------------------------------------------------------------------
