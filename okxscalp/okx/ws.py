@@ -50,13 +50,20 @@ _MALFORMED_LOG_EVERY = 100
 
 class ConnectGate:
     """Process-wide gate for new WebSocket connections: at most `per_second` dials in any second
-    (OKX: 3 new connections per second per IP, all paths together). Share one per process."""
+    (OKX: 3 new connections per second per IP, all paths together). Share one per process.
+
+    Dials are spaced over a window slightly longer than a second (`margin_s`): the exchange counts
+    arrivals, and the handshakes of two dials do not take exactly the same time."""
 
     def __init__(
-        self, per_second: int = WS_NEW_CONNECTIONS_PER_S, clock: Callable[[], float] = time.monotonic
+        self,
+        per_second: int = WS_NEW_CONNECTIONS_PER_S,
+        clock: Callable[[], float] = time.monotonic,
+        margin_s: float = 0.1,
     ) -> None:
         self._per_second = per_second
         self._clock = clock
+        self._window_s = 1.0 + margin_s
         self._starts: deque[float] = deque()  # the last `per_second` reserved dial times
 
     def reserve(self) -> float:
@@ -64,7 +71,7 @@ class ConnectGate:
         now = self._clock()
         start = now
         if len(self._starts) >= self._per_second:
-            start = max(now, self._starts[-self._per_second] + 1.0)
+            start = max(now, self._starts[-self._per_second] + self._window_s)
         self._starts.append(start)
         while len(self._starts) > self._per_second:
             self._starts.popleft()
@@ -166,6 +173,8 @@ class WsConnection:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._poke = asyncio.Event()
+        self.health.since_mono = time.monotonic()
+        self._report()  # the first report: connecting
         try:
             while not self._stopping:
                 await self._gate.wait()
@@ -356,6 +365,8 @@ class WsConnection:
                     log.exception("ws %s: on_message failed for a %s push", self.name, frame.channel)  # type: ignore[union-attr]
             elif frame.__class__ is Pong:
                 self._ping_sent_mono = None
+                if self._poke is not None:
+                    self._poke.set()  # the heartbeat re-arms from now
             else:
                 await self._event(ws, frame)  # type: ignore[arg-type]
 

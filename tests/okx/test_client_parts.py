@@ -139,9 +139,9 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch() -> None:
 
 def test_connect_gate_spaces_dials_to_three_per_second() -> None:
     now = [10.0]
-    gate = ConnectGate(3, clock=lambda: now[0])
+    gate = ConnectGate(3, clock=lambda: now[0], margin_s=0.1)
     delays = [gate.reserve() for _ in range(7)]
-    assert delays == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0]
+    assert delays == pytest.approx([0.0, 0.0, 0.0, 1.1, 1.1, 1.1, 2.2])
     now[0] = 20.0
     assert gate.reserve() == 0.0
 

@@ -375,7 +375,7 @@ channels = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(value=json_values)
 def test_fuzz_arbitrary_json_only_raises_malformed(value: object) -> None:
     try:
@@ -388,7 +388,7 @@ def test_fuzz_arbitrary_json_only_raises_malformed(value: object) -> None:
         pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(channel=channels, inst_id=json_values, items=st.lists(json_values, max_size=3), extra=json_values)
 def test_fuzz_push_shaped_frames_only_raise_malformed(
     channel: str, inst_id: object, items: list, extra: object
@@ -404,7 +404,7 @@ def test_fuzz_push_shaped_frames_only_raise_malformed(
         pass
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(raw=st.binary(max_size=64))
 def test_fuzz_bytes_only_raise_malformed(raw: bytes) -> None:
     try:

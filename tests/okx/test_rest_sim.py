@@ -1,0 +1,174 @@
+"""RestClient against the embedded simulator over loopback: signing, retries under injected
+429/50013, order idempotency by clOrdId, ambiguous outcomes, coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from okxscalp.config.schema import RestSettings
+from okxscalp.okx.auth import Credentials
+from okxscalp.okx.constants import (
+    ACCOUNT_BALANCE,
+    MARKET_TICKER,
+    TRADE_GET_ORDER,
+    TRADE_ORDER,
+)
+from okxscalp.okx.errors import (
+    AuthError,
+    ExchangeBusy,
+    OrderNotPlaced,
+    OrderRejected,
+    RateLimited,
+)
+from okxscalp.okx.models import OrderRequest, PosSide, Side
+from okxscalp.okx.rest import RestClient
+
+pytestmark = pytest.mark.timeout(60)
+
+INST = "BTC-USDT-SWAP"
+# Short, bounded retries so the fault windows below are outlived quickly.
+FAST = RestSettings(max_retries=6, retry_base_s=0.05, retry_max_s=0.4, timeout_s=2.0)
+
+
+@pytest.fixture
+async def client(sim, sim_credentials):
+    rest = RestClient(sim.rest_url, sim_credentials, FAST)
+    yield rest
+    await rest.close()
+
+
+async def _market_order(rest: RestClient, sim, cl_ord_id: str, side: Side = Side.BUY) -> OrderRequest:
+    instrument = (await rest.instruments(inst_id=INST))[0]
+    pos_side = PosSide.LONG if (await rest.account_config()).pos_mode == "long_short_mode" else None
+    if pos_side is not None and side is Side.SELL:
+        pos_side = PosSide.SHORT
+    return OrderRequest(INST, side, pos_side, "market", instrument.min_sz, cl_ord_id=cl_ord_id)
+
+
+async def test_signed_calls_return_domain_objects(client: RestClient) -> None:
+    assert await client.server_time() > 0
+    instruments = await client.instruments()
+    assert INST in {i.inst_id for i in instruments}
+    ticker = await client.ticker(INST)
+    assert ticker.inst_id == INST and ticker.bid <= ticker.ask and ticker.recv_mono > 0
+    assert (await client.balance()).total_eq > 0
+    assert (await client.account_config()).pos_mode in ("long_short_mode", "net_mode")
+    assert isinstance(await client.positions(), list)
+    candles = await client.candles(INST, "1m", 5)
+    assert 0 < len(candles) <= 5 and candles == sorted(candles, key=lambda c: c.ts_ms)
+    assert (await client.mark_price(INST)).mark_px > 0
+    limits = await client.price_limit(INST)
+    assert limits.buy_limit is None or limits.buy_limit > limits.sell_limit
+    book = await client.books(INST, 5)
+    assert book.asks and book.bids and book.bids[0].px < book.asks[0].px
+    use = client.budget_use()
+    assert 0 < use[MARKET_TICKER.path] <= 1 and use[TRADE_ORDER.path] == 0
+
+
+async def test_wrong_secret_is_an_auth_error(sim, sim_credentials) -> None:
+    wrong = Credentials(sim_credentials.api_key, "not-the-secret", sim_credentials.passphrase)
+    async with RestClient(sim.rest_url, wrong, FAST) as rest:
+        with pytest.raises(AuthError) as info:
+            await rest.balance()
+    assert info.value.code == "50113"
+    assert "not-the-secret" not in repr(info.value) and "not-the-secret" not in repr(wrong)
+
+
+async def test_order_lifecycle_and_definitive_rejection(client: RestClient, sim) -> None:
+    request = await _market_order(client, sim, "lifecycle1")
+    ack = await client.place_order(request)
+    assert ack.ok and ack.cl_ord_id == "lifecycle1" and not ack.recovered
+    order = await client.get_order(INST, cl_ord_id="lifecycle1")
+    assert order is not None and order.ord_id == ack.ord_id
+    assert await client.get_order(INST, cl_ord_id="neverplaced1") is None
+    sim.faults.reject_next_order("51008", "Order failed. Insufficient USDT margin in account")
+    with pytest.raises(OrderRejected) as info:
+        await client.place_order(await _market_order(client, sim, "rejected1"))
+    assert (info.value.s_code, info.value.cl_ord_id) == ("51008", "rejected1")
+    assert sim.counters.orders_by_clordid["rejected1"] == 1
+
+
+async def test_generated_cl_ord_id_when_caller_gives_none(client: RestClient, sim) -> None:
+    request = await _market_order(client, sim, "")
+    ack = await client.place_order(request)
+    assert len(ack.cl_ord_id) == 32 and sim.counters.orders_by_clordid[ack.cl_ord_id] == 1
+
+
+async def test_gets_outlive_a_429_storm_and_orders_are_not_repeated(client: RestClient, sim) -> None:
+    request = await _market_order(client, sim, "storm1")
+    sim.faults.rate_limit_storm(MARKET_TICKER.path, 0.4)
+    sim.faults.rate_limit_storm(TRADE_ORDER.path, 0.4)
+    with pytest.raises(RateLimited):
+        await client.place_order(request)
+    ticker = await client.ticker(INST)  # retried with backoff until the storm is over
+    assert ticker.inst_id == INST
+    assert sim.counters.http_429_injected[MARKET_TICKER.path] >= 1
+    assert sim.counters.http_429_injected[TRADE_ORDER.path] == 1  # sent once, never retried
+    assert sim.counters.orders_by_clordid["storm1"] == 0
+    assert sim.counters.http_429[MARKET_TICKER.path] == 0  # our own budget never overran a limit
+
+
+async def test_gets_outlive_a_busy_spell_and_orders_are_not_repeated(client: RestClient, sim) -> None:
+    request = await _market_order(client, sim, "busy1")
+    sim.faults.busy(0.4)
+    balance = await client.balance()
+    assert balance.total_eq > 0 and sim.counters.busy_injected[ACCOUNT_BALANCE.path] >= 1
+    sim.faults.busy(0.4)
+    with pytest.raises(ExchangeBusy):
+        await client.place_order(request)
+    assert sim.counters.busy_injected[TRADE_ORDER.path] == 1
+    assert sim.counters.orders_by_clordid["busy1"] == 0
+
+
+async def test_gets_give_up_after_their_bound(sim, sim_credentials) -> None:
+    bounded = RestSettings(max_retries=2, retry_base_s=0.01, retry_max_s=0.02)
+    async with RestClient(sim.rest_url, sim_credentials, bounded) as rest:
+        sim.faults.busy(5.0, ACCOUNT_BALANCE.path)
+        with pytest.raises(ExchangeBusy):
+            await rest.balance()
+        sim.faults.clear()
+    assert sim.counters.busy_injected[ACCOUNT_BALANCE.path] == 3  # first try + 2 retries
+
+
+async def test_lost_reply_is_resolved_by_cl_ord_id(client: RestClient, sim) -> None:
+    request = await _market_order(client, sim, "lostreply1")
+    sim.faults.drop_response_after_accept(1, TRADE_ORDER.path)
+    ack = await client.place_order(request)
+    assert ack.ok and ack.recovered and ack.cl_ord_id == "lostreply1" and ack.ord_id
+    assert sim.counters.orders_by_clordid["lostreply1"] == 1  # looked up, not re-sent
+    assert sim.counters.requests[TRADE_GET_ORDER.path] >= 1
+
+
+async def test_late_reply_beyond_timeout_is_resolved_by_cl_ord_id(sim, sim_credentials) -> None:
+    impatient = RestSettings(timeout_s=0.3, max_retries=4, retry_base_s=0.05, retry_max_s=0.2)
+    async with RestClient(sim.rest_url, sim_credentials, impatient) as rest:
+        request = await _market_order(rest, sim, "latereply1")
+        sim.faults.timeout_after_accept(1.0, 1, TRADE_ORDER.path)
+        ack = await rest.place_order(request)
+    assert ack.recovered and sim.counters.orders_by_clordid["latereply1"] == 1
+
+
+async def test_ambiguous_code_with_no_order_is_reported_not_placed(client: RestClient, sim) -> None:
+    request = await _market_order(client, sim, "timedout1")
+    sim.faults.reject_next_order("51149", "Order timed out")
+    with pytest.raises(OrderNotPlaced) as info:
+        await client.place_order(request)
+    assert info.value.cl_ord_id == "timedout1"
+    assert sim.counters.orders_by_clordid["timedout1"] == 1  # never re-sent
+    assert sim.counters.requests[TRADE_GET_ORDER.path] >= 2  # confirmed twice before concluding
+
+
+async def test_hundred_concurrent_ticker_reads_make_one_request(client: RestClient, sim) -> None:
+    before = sim.counters.requests[MARKET_TICKER.path]
+    tickers = await asyncio.gather(*(client.ticker("ETH-USDT-SWAP") for _ in range(100)))
+    assert sim.counters.requests[MARKET_TICKER.path] - before == 1
+    assert all(t is tickers[0] for t in tickers)
+
+
+async def test_invalid_cl_ord_id_is_refused_before_sending(client: RestClient, sim) -> None:
+    request = OrderRequest(INST, Side.BUY, PosSide.LONG, "market", "1", cl_ord_id="not-alnum!")
+    with pytest.raises(ValueError, match="clOrdId"):
+        await client.place_order(request)
+    assert sim.counters.requests[TRADE_ORDER.path] == 0
