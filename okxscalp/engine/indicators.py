@@ -374,6 +374,11 @@ class IndicatorPeriods:
     bollinger_k: float = 2.0
     rsi: int = 14
 
+    @property
+    def warmup_bars(self) -> int:
+        """Confirmed bars until every indicator has a value (ADX needs 2n, RSI n + 1)."""
+        return max(self.ema_fast, self.ema_slow, self.atr, 2 * self.adx, self.bollinger, self.rsi + 1)
+
 
 @dataclass(frozen=True, slots=True)
 class IndicatorValues:

@@ -32,21 +32,13 @@ from okxscalp.config.schema import RegimeSettings
 from okxscalp.engine.indicators import IndicatorPeriods, IndicatorSet, IndicatorValues
 from okxscalp.okx.models import Candle, Regime
 
-# Used only while RegimeSettings has no `trend_min_band_atr_ratio` yet (requested from config);
-# the value actually used is in every decision's inputs.
-DEFAULT_TREND_MIN_BAND_ATR_RATIO = 4.0
-
-
-def trend_band_atr_ratio(settings: RegimeSettings) -> float:
-    return float(getattr(settings, "trend_min_band_atr_ratio", DEFAULT_TREND_MIN_BAND_ATR_RATIO))
-
 
 def classify(adx: float, atr_pct: float, band_width_pct: float, settings: RegimeSettings) -> Regime:
     """The regime one bar's indicator values point to (before hysteresis)."""
     if (
         adx >= settings.adx_trending
         and atr_pct > 0
-        and band_width_pct >= trend_band_atr_ratio(settings) * atr_pct
+        and band_width_pct >= settings.trend_min_band_atr_ratio * atr_pct
     ):
         return Regime.TRENDING
     if atr_pct >= settings.atr_percent_choppy:
@@ -75,7 +67,7 @@ class RegimeDecision:
     close: float
     bars: int  # confirmed bars seen (warm-up progress)
     warmup_bars: int  # bars needed before the first classification
-    trend_min_band_atr_ratio: float = DEFAULT_TREND_MIN_BAND_ATR_RATIO  # the threshold applied
+    trend_min_band_atr_ratio: float  # the threshold applied
 
     @property
     def band_atr_ratio(self) -> float | None:
@@ -208,5 +200,5 @@ class RegimeDetector:
             close=v.close,
             bars=v.bars,
             warmup_bars=self.warmup_bars,
-            trend_min_band_atr_ratio=trend_band_atr_ratio(self.settings),
+            trend_min_band_atr_ratio=self.settings.trend_min_band_atr_ratio,
         )

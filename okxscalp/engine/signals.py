@@ -4,7 +4,7 @@ This module never reads the data registry: the caller reads `DataRegistry.read(i
 Purpose.SIGNAL)` (which refuses stale prices) and hands the quote over, together with the
 symbol's regime decision and indicator set. No regime (warm-up / unknown) -> no signal.
 
-Setups (thresholds from the signal settings, `SignalRules` names):
+Setups (thresholds from `SignalSettings`, YAML `scalping.signals`):
 - trending, *pullback continuation*: direction from the EMAs (fast above slow and +DI > -DI =
   up; mirrored = down). Long when the price has pulled back to the fast EMA (mid <= ema_fast +
   `pullback_atr` x ATR: at most that far above it, or below it) while staying above the slow EMA,
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from okxscalp.config.schema import RegimeSettings
+from okxscalp.config.schema import RegimeSettings, SignalSettings
 from okxscalp.engine.indicators import IndicatorSet
 from okxscalp.engine.regime import RegimeDecision, RegimeDetector, periods_for
 from okxscalp.okx.models import PosSide, Regime, Side
@@ -43,34 +43,9 @@ class QuoteLike(Protocol):
     def ask(self) -> float | None: ...
 
 
-class SignalRulesLike(Protocol):
-    ema_fast_period: int
-    ema_slow_period: int
-    rsi_period: int
-    pullback_atr: float
-    trend_rsi_min: float
-    trend_rsi_max: float
-    reversion_rsi_low: float
-    reversion_rsi_high: float
-    band_edge_fraction: float
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRules:
-    """Signal thresholds. Same names as the config's `scalping.signals` section
-    (`okxscalp.config.schema.SignalSettings`); either may be passed to `evaluate_signal`.
-    Defaults measured on the simulator's 1m trends (steady: RSI ~90 median, the price ~3 ATR above
-    a 9-EMA): a 5/13 EMA pair, a 1-ATR pullback band and RSI <= 80 let pullbacks trigger at all."""
-
-    ema_fast_period: int = 5
-    ema_slow_period: int = 13
-    rsi_period: int = 14
-    pullback_atr: float = 1.0
-    trend_rsi_min: float = 40.0
-    trend_rsi_max: float = 80.0
-    reversion_rsi_low: float = 35.0
-    reversion_rsi_high: float = 65.0
-    band_edge_fraction: float = 0.1
+# The thresholds are the config's `scalping.signals` section; `SignalRules` is the same class under
+# the name this module's callers already use (one definition, one set of defaults).
+SignalRules = SignalSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +72,7 @@ def evaluate_signal(
     decision: RegimeDecision | None,
     indicators: IndicatorSet,
     quote: QuoteLike,
-    rules: SignalRulesLike | None = None,
+    rules: SignalSettings | None = None,
 ) -> Signal | None:
     """The entry signal for one symbol now, or None. `decision` is the symbol's latest regime
     decision (None or regime None -> no signal); `quote` must already be SIGNAL-fresh."""
@@ -139,7 +114,7 @@ def evaluate_signal(
     return _band_reversion(decision, inputs, rules)
 
 
-def _trend_pullback(decision: RegimeDecision, x: dict[str, Any], rules: SignalRulesLike) -> Signal | None:
+def _trend_pullback(decision: RegimeDecision, x: dict[str, Any], rules: SignalSettings) -> Signal | None:
     mid, fast, slow, atr, rsi = x["mid"], x["ema_fast"], x["ema_slow"], x["atr"], x["rsi"]
     plus_di, minus_di = x["plus_di"], x["minus_di"]
     tolerance = rules.pullback_atr * atr
@@ -166,7 +141,7 @@ def _trend_pullback(decision: RegimeDecision, x: dict[str, Any], rules: SignalRu
     return None
 
 
-def _band_reversion(decision: RegimeDecision, x: dict[str, Any], rules: SignalRulesLike) -> Signal | None:
+def _band_reversion(decision: RegimeDecision, x: dict[str, Any], rules: SignalSettings) -> Signal | None:
     assert decision.regime is not None
     mid, rsi, upper, lower = x["mid"], x["rsi"], x["band_upper"], x["band_lower"]
     edge = rules.band_edge_fraction * (upper - lower)
@@ -189,9 +164,7 @@ def _band_reversion(decision: RegimeDecision, x: dict[str, Any], rules: SignalRu
     return None
 
 
-def detector_for(
-    inst_id: str, regime: RegimeSettings, rules: SignalRulesLike | None = None
-) -> RegimeDetector:
+def detector_for(inst_id: str, regime: RegimeSettings, rules: SignalSettings | None = None) -> RegimeDetector:
     """A symbol's regime detector whose indicator set also carries the signal EMAs and RSI."""
     rules = rules or SignalRules()
     periods = periods_for(

@@ -364,3 +364,11 @@ def test_rsi_at_uses_the_live_price_without_advancing() -> None:
     high, low = s.rsi_at(2.0), s.rsi_at(0.5)
     assert high is not None and low is not None and high > before > low
     assert s.rsi.value == before
+
+
+def test_warmup_bars_is_when_every_indicator_is_ready() -> None:
+    periods = IndicatorPeriods(ema_fast=5, ema_slow=13, atr=7, adx=7, bollinger=10, rsi=14)
+    s = IndicatorSet(periods)
+    for i in range(periods.warmup_bars):
+        v = s.on_candle(candle(i * 60_000, 2.0 + 0.01 * math.sin(i)))
+        assert v is not None and v.ready == (i + 1 == periods.warmup_bars)
