@@ -35,10 +35,9 @@ def sim_credentials(config: AppConfig) -> Credentials:
 
 def engine_for_sim(config: AppConfig, server: Any) -> Any:
     """An `Engine` (okxscalp.engine.orchestrator) wired to a started `SimServer`."""
-    from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
+    from okxscalp.engine.orchestrator import Engine
 
-    endpoints = ExchangeEndpoints(server.rest_url, server.ws_url, sim_credentials(config), mode="SIM", demo=False)
-    return Engine(config, endpoints)
+    return Engine.for_sim(config, server, config.journal_path)
 
 
 @contextlib.asynccontextmanager

@@ -22,9 +22,6 @@ from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.inspector import InspectorScreen
 from okxscalp.tui.sim_harness import all_fresh, engine_for_sim, load_shipped_config, started_sim, wait_for
 
-pytest.importorskip("okxscalp.engine.orchestrator", reason="engine orchestrator not in the tree yet")
-pytest.importorskip("okxscalp.sim.server", reason="simulator server not in the tree yet")
-
 pytestmark = pytest.mark.timeout(90)
 
 STARTUP_S = 20.0  # connect three WebSockets, log in, subscribe, first ticks

@@ -28,10 +28,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
 ]
 
-# The command needs the engine and the simulator; while they are being built, say so and skip.
-pytest.importorskip("okxscalp.engine.orchestrator", reason="engine orchestrator not in the tree yet")
-pytest.importorskip("okxscalp.sim.server", reason="simulator server not in the tree yet")
-
 
 class TmuxServer:
     """A tmux server of our own (`-L` socket): nothing else's sessions are touched."""
