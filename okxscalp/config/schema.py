@@ -138,7 +138,9 @@ class SignalSettings:
     trend_rsi_max: float = 80.0
     reversion_rsi_low: float = 35.0
     reversion_rsi_high: float = 65.0
-    band_edge_fraction: float = 0.1  # mean reversion fires within this fraction of the band width from an edge
+    band_edge_fraction: float = (
+        0.1  # mean reversion fires within this fraction of the band width from an edge
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,9 +48,10 @@ def _build(
     loader: yaml.SafeLoader, node: yaml.Node, path: str, lines: Lines, problems: list[Problem], file: str
 ) -> Any:
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys the way SafeLoader does
+        merged_count = _flatten(loader, node)
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        own: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             line = key_node.start_mark.line + 1
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
@@ -59,9 +60,12 @@ def _build(
                 )
                 continue
             child = join_path(path, key)
-            if key in out:
+            is_own = index >= merged_count
+            if is_own and key in own:
                 problems.append(Problem(child, f"duplicate key (first at line {lines[child]})", file, line))
                 continue
+            if is_own:
+                own.add(key)  # an own key overrides a merged one, as YAML merge keys define
             lines[child] = line
             out[key] = _build(loader, value_node, child, lines, problems, file)
         return out
@@ -73,6 +77,20 @@ def _build(
             items.append(_build(loader, item, child, lines, problems, file))
         return items
     return loader.construct_object(node, deep=True)
+
+
+def _flatten(loader: yaml.SafeLoader, node: yaml.MappingNode) -> int:
+    """Resolve `<<: *anchor` merge keys the way SafeLoader does (merged pairs first, own keys
+    after, last wins); returns how many leading pairs came from merges. An aliased node is
+    flattened once and remembers the count."""
+    known = getattr(node, "_okxscalp_merged", None)
+    if known is not None:
+        return known
+    own_count = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)
+    merged = len(node.value) - own_count
+    node._okxscalp_merged = merged  # type: ignore[attr-defined]
+    return merged
 
 
 def line_for(lines: Lines, path: str) -> int | None:

@@ -291,3 +291,21 @@ def test_empty_document(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, "# nothing\n"))
     assert "expected a mapping" in str(info.value)
+
+
+def test_yaml_anchors_and_merge_keys(tmp_path: Path) -> None:
+    """Profiles may share values through anchors; an own key overrides a merged one (YAML rules)."""
+    text = SHIPPED.read_text().replace(
+        "  DOGE-USDT:\n    position_multiplier: 0.9\n",
+        "  DOGE-USDT: &doge\n    position_multiplier: 0.9\n",
+    )
+    text = text.replace(
+        "order_executor:\n",
+        "  ADA-USDT:\n    <<: *doge\n    position_multiplier: 0.5\n  LTC-USDT: *doge\n\norder_executor:\n",
+        1,
+    )
+    text = text.replace("symbols: [BTC-USDT,", "symbols: [ADA-USDT, LTC-USDT, BTC-USDT,")
+    config = load_config(write(tmp_path, text))
+    profiles = config.document["symbol_profiles"]
+    assert profiles["ADA-USDT"]["position_multiplier"] == 0.5
+    assert profiles["ADA-USDT"]["choppy"] == profiles["DOGE-USDT"]["choppy"] == profiles["LTC-USDT"]["choppy"]
