@@ -1,7 +1,7 @@
 """A seeded per-symbol price process that switches between trending, choppy and ranging stretches.
 
 Works in log price. Per regime (v = the instrument's typical 1-minute volatility):
-- trending: persistent drift of +-1.0 v per minute with moderate noise (0.7 v per sqrt-minute);
+- trending: persistent drift of +-1.0 v per minute with moderate noise (0.9 v per sqrt-minute);
 - choppy:   no drift, high noise (2.5 v) pulled back hard to the stretch's level (half-life 45 s),
             so 1m candles whipsaw with wide ranges and go nowhere;
 - ranging:  no drift, low noise (0.5 v) mean-reverting slowly (half-life 120 s) around a level.
@@ -25,7 +25,7 @@ _MIN_STRETCH_S = 360.0
 _MAX_STRETCH_S = 1200.0
 # regime -> (drift in v per minute, noise in v per sqrt-minute, mean-reversion half-life s or 0)
 _SHAPE: dict[str, tuple[float, float, float]] = {
-    TRENDING: (1.0, 0.7, 0.0),
+    TRENDING: (1.0, 0.9, 0.0),
     CHOPPY: (0.0, 2.5, 45.0),
     RANGING: (0.0, 0.5, 120.0),
 }
@@ -38,11 +38,11 @@ class PriceProcess:
         "_anchor",
         "_drift_step",
         "_dt",
-        "_elapsed_s",
         "_noise_step",
         "_replay",
         "_revert_step",
         "_rng",
+        "_steps",
         "_vol",
         "_x",
         "regime",
@@ -58,7 +58,7 @@ class PriceProcess:
         self._x = math.log(start_px)
         self._anchor = self._x
         self._replay: Callable[[float], float | None] | None = None
-        self._elapsed_s = 0.0
+        self._steps = 0
         self.regime = REGIMES[rng.randrange(3)]
         self.remaining_s = 0.0
         self._drift_step = self._noise_step = self._revert_step = 0.0
@@ -91,9 +91,9 @@ class PriceProcess:
         self._anchor = self._x
 
     def step(self) -> float:
-        self._elapsed_s += self._dt
+        self._steps += 1
         if self._replay is not None:
-            px = self._replay(self._elapsed_s)
+            px = self._replay(self._steps * self._dt)
             if px is not None:
                 self._x = math.log(px)
                 return px

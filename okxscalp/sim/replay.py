@@ -34,7 +34,8 @@ class ReplayData:
         state = {"i": 0}
 
         def price_at(elapsed_s: float) -> float | None:
-            if elapsed_s > end:
+            elapsed_s += 1e-9  # float steps (0.1 * n) must not land just before a recorded instant
+            if elapsed_s > end + 1e-6:
                 return None
             i = state["i"]
             while i + 1 < len(offsets) and offsets[i + 1] <= elapsed_s:
