@@ -144,7 +144,8 @@ class WsSession:
                 if delay:
                     wait = queued_at + delay - faults.now()
                     if wait > 0:
-                        await asyncio.sleep(wait)
+                        # Short naps: a cleared or shortened delay takes effect at once.
+                        await asyncio.sleep(min(wait, 0.05))
                         continue
                 out.popleft()
                 await ws.send_frame(payload, text)

@@ -1,0 +1,114 @@
+"""Private WebSocket channels through the protocol: login, orders/positions/account pushes after
+REST commands, subscribe-time snapshots, shapes against the OKX fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+
+from okxscalp.okx.auth import Credentials, rest_headers, ws_login_args
+from okxscalp.okx.constants import TRADE_ORDER, WS_PRIVATE_PATH
+
+pytestmark = pytest.mark.timeout(30)
+
+INST = "BTC-USDT-SWAP"
+
+
+async def signed_post(sim: Any, creds: Credentials, path: str, body: Any) -> dict[str, Any]:
+    text = json.dumps(body)
+    async with aiohttp.ClientSession() as http:
+        headers = rest_headers(creds, time.time(), "POST", path, text)
+        async with http.post(sim.rest_url + path, data=text, headers=headers) as reply:
+            return await reply.json()
+
+
+async def recv_until(ws: Any, accept: Callable[[Any], bool], within_s: float = 5.0) -> Any:
+    async def loop() -> Any:
+        while True:
+            message = json.loads(await ws.recv())
+            if accept(message):
+                return message
+
+    return await asyncio.wait_for(loop(), within_s)
+
+
+def push_of(channel: str) -> Callable[[Any], bool]:
+    return lambda m: "data" in m and m["arg"]["channel"] == channel
+
+
+async def logged_in(sim: Any, creds: Credentials) -> Any:
+    ws = await websockets.connect(sim.ws_url + WS_PRIVATE_PATH)
+    await ws.send(json.dumps({"op": "login", "args": [ws_login_args(creds, time.time())]}))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert reply["event"] == "login" and reply["code"] == "0", reply
+    return ws
+
+
+async def test_subscribe_snapshots_then_order_position_account_pushes(
+    sim: Any, sim_credentials: Credentials, okx_fixture: Any, assert_wire_shape: Any
+) -> None:
+    ws = await logged_in(sim, sim_credentials)
+    try:
+        args = [{"channel": "orders", "instType": "SWAP"}, {"channel": "positions", "instType": "SWAP"},
+                {"channel": "account"}]
+        await ws.send(json.dumps({"id": "p1", "op": "subscribe", "args": args}))
+        seen: list[Any] = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(5)]
+        acks = [m for m in seen if m.get("event") == "subscribe"]
+        assert [a["arg"] for a in acks] == args and all(a["id"] == "p1" for a in acks)
+        snapshots = {m["arg"]["channel"]: m for m in seen if "data" in m}
+        assert snapshots["positions"]["eventType"] == "snapshot" and snapshots["positions"]["data"] == []
+        assert snapshots["positions"]["curPage"] == 1 and snapshots["positions"]["lastPage"] is True
+        assert snapshots["account"]["eventType"] == "snapshot"
+        assert snapshots["account"]["arg"]["uid"] == sim.exchange.uid
+        assert_wire_shape(snapshots["account"]["data"][0]["details"][0],
+                          okx_fixture("ws_account.json")["data"][0]["details"][0])
+
+        reply = await signed_post(sim, sim_credentials, TRADE_ORDER.path, {
+            "instId": INST, "tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "market",
+            "sz": "0.05", "clOrdId": "wsprivate1"})
+        assert reply["code"] == "0", reply
+        order = await recv_until(ws, lambda m: push_of("orders")(m) and m["data"][0]["state"] == "filled")
+        assert order["arg"] == {"channel": "orders", "instType": "SWAP", "uid": sim.exchange.uid}
+        assert order["data"][0]["clOrdId"] == "wsprivate1"
+        assert_wire_shape(order["data"][0], okx_fixture("ws_orders.json")["data"][0])
+        position = await recv_until(ws, push_of("positions"))
+        assert position["eventType"] == "event_update" and position["arg"]["uid"] == sim.exchange.uid
+        assert position["data"][0]["instId"] == INST and float(position["data"][0]["pos"]) == 0.05
+        reference_position = okx_fixture("ws_positions.json")["data"][0]
+        common = {k: v for k, v in reference_position.items() if k in position["data"][0]}
+        assert len(common) >= 20
+        assert_wire_shape(position["data"][0], common)
+        account = await recv_until(ws, push_of("account"))
+        assert account["eventType"] == "event_update"
+    finally:
+        await ws.close()
+    # A second subscriber sees the open position in its snapshot.
+    ws = await logged_in(sim, sim_credentials)
+    try:
+        await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "positions", "instType": "ANY"}]}))
+        snapshot = await recv_until(ws, push_of("positions"))
+        assert snapshot["eventType"] == "snapshot" and [p["instId"] for p in snapshot["data"]] == [INST]
+    finally:
+        await ws.close()
+
+
+async def test_inst_id_filter_on_orders(sim_factory: Any, sim_credentials: Credentials) -> None:
+    sim = await sim_factory(ws_connections_per_s=100)
+    ws = await logged_in(sim, sim_credentials)
+    try:
+        await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP", "instId": "ETH-USDT-SWAP"}]}))
+        await recv_until(ws, lambda m: m.get("event") == "subscribe")
+        base = {"tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "market"}
+        await signed_post(sim, sim_credentials, TRADE_ORDER.path, {**base, "instId": INST, "sz": "0.01", "clOrdId": "btc1"})
+        await signed_post(sim, sim_credentials, TRADE_ORDER.path, {**base, "instId": "ETH-USDT-SWAP", "sz": "0.1", "clOrdId": "eth1"})
+        push = await recv_until(ws, push_of("orders"))
+        assert push["data"][0]["clOrdId"] == "eth1"
+    finally:
+        await ws.close()
