@@ -337,11 +337,21 @@ class Journal:
                         break
                 ops = [op for op in batch if isinstance(op, _Op)]
                 stop = any(op is _STOP for op in batch)
-                self._commit_batch(conn, ops)
+                try:
+                    self._commit_batch(conn, ops)
+                except Exception as exc:  # a bug here must not strand awaiting callers forever
+                    log.exception("journal writer: batch failed unexpectedly")
+                    for op in ops:
+                        if op.future.running():
+                            self.write_errors += 1
+                            op.future.set_exception(JournalError(f"journal write failed: {op.what}: {exc!r}"))
         finally:
             conn.close()
 
     def _commit_batch(self, conn: sqlite3.Connection, ops: list[_Op]) -> None:
+        # Mark every future running: a caller cancelled while waiting (e.g. the engine task) can no
+        # longer cancel the write itself, which is still made; only its result goes unreported.
+        waiting = {id(op) for op in ops if op.future.set_running_or_notify_cancel()}
         results: list[tuple[_Op, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -364,12 +374,14 @@ class Journal:
             results = [(op, None, exc) for op in ops]
         for op, result, error in results:
             if error is None:
-                op.future.set_result(result)
+                if id(op) in waiting:
+                    op.future.set_result(result)
                 continue
             self.write_errors += 1
             self.last_error = f"{op.what}: {error}"
             log.error("journal write failed: %s: %s", op.what, error)
-            op.future.set_exception(JournalError(f"journal write failed: {op.what}: {error}"))
+            if id(op) in waiting:
+                op.future.set_exception(JournalError(f"journal write failed: {op.what}: {error}"))
 
     def _submit(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future[Any]:
         if self._closed:

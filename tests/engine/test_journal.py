@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -140,6 +141,20 @@ async def test_snapshot_round_trip_and_close(journal: Journal) -> None:
     )
     assert journal.realised_pnl_since(1_700_000_000.0) == 13.2
     assert journal.realised_pnl_since(1_700_000_601.0) == 0.0
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_snapshot_write(journal: Journal) -> None:
+    gate = threading.Event()
+    journal._submit("hold the writer", lambda conn: gate.wait(10))  # the writer is busy
+    task = asyncio.create_task(journal.write_snapshot_durably(make_snapshot("okxsC1")))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.set()
+    journal.flush()
+    assert [p.entry_cl_ord_id for p in journal.open_positions()] == ["okxsC1"]
+    assert journal.write_errors == 0
 
 
 def test_orders_fills_events_resolutions(journal: Journal) -> None:
