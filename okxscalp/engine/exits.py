@@ -213,10 +213,11 @@ class ExitDecision:
 
 def exit_decision(snapshot: PositionSnapshot, quote: ExitQuote) -> ExitDecision | None:
     """TP or SL hit by this quote, judged from the snapshot's prices only; else None.
-    A quote without the side needed (bid for long, ask for short) decides nothing."""
+    A quote without a usable price on the side needed (bid for long, ask for short: absent, zero
+    or NaN) decides nothing: an empty bid must never read as "price fell below the stop"."""
     if snapshot.is_long:
         px, px_name, close_side = quote.bid, "bid", Side.SELL
-        if px is None:
+        if px is None or not px > 0:  # absent, zero or NaN: no price, no decision (never "below SL")
             return None
         if px >= snapshot.tp_px:
             kind, trigger, rel = ExitKind.TAKE_PROFIT, snapshot.tp_px, ">="
@@ -226,7 +227,7 @@ def exit_decision(snapshot: PositionSnapshot, quote: ExitQuote) -> ExitDecision 
             return None
     else:
         px, px_name, close_side = quote.ask, "ask", Side.BUY
-        if px is None:
+        if px is None or not px > 0:
             return None
         if px <= snapshot.tp_px:
             kind, trigger, rel = ExitKind.TAKE_PROFIT, snapshot.tp_px, "<="

@@ -207,6 +207,8 @@ def test_exit_decision_long_uses_bid() -> None:
     sl = exit_decision(s, q(2.1560, 2.1561))
     assert sl is not None and sl.kind is ExitKind.STOP_LOSS and "bid 2.156 <= SL 2.156" in sl.reason
     assert exit_decision(s, q(None, 2.3)) is None
+    assert exit_decision(s, q(0.0, 2.3)) is None  # an empty bid is not "below the stop"
+    assert exit_decision(s, q(float("nan"), 2.3)) is None
 
 
 def test_exit_decision_short_uses_ask() -> None:
@@ -216,6 +218,7 @@ def test_exit_decision_short_uses_ask() -> None:
     assert tp is not None and tp.kind is ExitKind.TAKE_PROFIT and tp.close_side is Side.BUY
     sl = exit_decision(s, q(2.2439, 2.2440))
     assert sl is not None and sl.kind is ExitKind.STOP_LOSS and "ask 2.244 >= SL 2.244" in sl.reason
+    assert exit_decision(s, q(2.1, 0.0)) is None and exit_decision(s, q(2.1, None)) is None
 
 
 def test_exit_decision_ignores_the_current_market_regime() -> None:
