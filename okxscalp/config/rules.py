@@ -119,7 +119,8 @@ def _check_profile_complete(document: dict[str, Any], symbol: str, report: Repor
 
 
 def _check_offset_scopes(document: dict[str, Any], report: Report) -> None:
-    """A zero offset is allowed only where `use_market_order: true` is written in the same section."""
+    """A zero or negative offset is allowed only where `use_market_order: true` is written in the
+    same section."""
     scopes: list[str] = []
     by_regime = get_path(document, f"{_LIMIT}.by_regime")
     if isinstance(by_regime, dict):
@@ -147,10 +148,11 @@ def _check_resolved_offset(document: dict[str, Any], symbol: str, regime: str, r
     if offset is None or market is None or market.value is True:
         return
     scope = offset.source_path.rsplit(".", 1)[0]
-    if not is_number(offset.value) or offset.value != 0:
-        return  # positive: fine; negative: out of range, reported by the schema
+    if not is_number(offset.value) or offset.value > 0:
+        return
     if get_path(document, f"{scope}.use_market_order") is True:
-        # Zero is allowed in its own scope (market there), but this symbol/regime resolves to a limit order.
+        # Allowed in its own scope (market there), but this symbol/regime resolves to a limit order.
+        # (Without market in its own scope, _check_offset_scopes has reported it already.)
         report(
             offset.source_path,
             f"{symbol} {regime} resolves to offset {offset.value:g} with use_market_order false "

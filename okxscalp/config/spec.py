@@ -197,9 +197,9 @@ REGIME_KEY = Str(choices=REGIMES)
 LEVERAGE = Num(1, 125, required=False)  # OKX swaps: 0.01..125; below 1 is never what a scalper means
 POSITION_MULTIPLIER = Num(0, 10, lo_open=True)
 TP_SL_MODE = Str(choices=("percent", "atr"))
-# Offsets: 0 is allowed by the schema only so that rules.py can say *why* it is refused (a zero
-# offset needs `use_market_order: true` in the same section).
-OFFSET = Num(0, 5, required=False)
+# Offsets: zero or negative passes the schema only so that rules.py can say *why* it is refused
+# unless `use_market_order: true` is written in the same section (where the offset is not used).
+OFFSET = Num(-5, 5, required=False)
 
 EXIT_PARAMETERS: tuple[str, ...] = ("tp_percent", "sl_percent", "tp_atr_multiplier", "sl_atr_multiplier")
 CLAMP_PARAMETERS: tuple[str, ...] = ("tp_min_percent", "tp_max_percent", "sl_min_percent", "sl_max_percent")

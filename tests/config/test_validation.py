@@ -224,9 +224,18 @@ def test_resolved_zero_offset_with_limit_order_is_refused(doc: dict[str, Any]) -
     assert "SOL-USDT ranging resolves to offset 0" in message
 
 
-def test_negative_offset_is_out_of_range(doc: dict[str, Any]) -> None:
+def test_negative_offset_needs_market_order_in_its_section(doc: dict[str, Any]) -> None:
     put(doc, f"{LIMIT}.by_regime.choppy.limit_offset_percent", -0.05)
-    assert "out of range" in problems(doc)[f"{LIMIT}.by_regime.choppy.limit_offset_percent"]
+    assert "use_market_order: true" in problems(doc)[f"{LIMIT}.by_regime.choppy.limit_offset_percent"]
+    put(doc, f"{LIMIT}.by_regime.choppy.use_market_order", True)
+    load_document(doc, "ok.yaml")
+
+
+def test_offset_beyond_range(doc: dict[str, Any]) -> None:
+    put(doc, f"{LIMIT}.by_symbol.XRP-USDT.by_regime.choppy.limit_offset_percent", 30)
+    assert (
+        "out of range" in problems(doc)[f"{LIMIT}.by_symbol.XRP-USDT.by_regime.choppy.limit_offset_percent"]
+    )
 
 
 # --- reporting: all at once, file and line ---------------------------------------------------
