@@ -157,7 +157,8 @@ class DailyLossLimit:
     def observe_equity(self, equity: float, now_s: float, *, realised_today: float = 0.0) -> None:
         """The first equity seen in a UTC day becomes that day's start equity. After a restart,
         pass `realised_today` (from the journal) and the current equity: the start equity is then
-        reconstructed as equity - realised_today."""
+        reconstructed as equity - realised_today (approximate: today's funding and the unrealised
+        PnL of positions still open are folded into it)."""
         self._roll(now_s)
         if self.start_equity is None:
             self.start_equity = equity - realised_today
