@@ -144,6 +144,7 @@ class WsConnection:
 
         self._ws: ClientConnection | None = None
         self._connected_mono = 0.0
+        self._last_sent_mono = 0.0
         self._logged_in = False
         self._ping_sent_mono: float | None = None
         self._ack_deadline: float | None = None
@@ -284,7 +285,7 @@ class WsConnection:
             return f"connect failed: {exc.__class__.__name__}: {exc}"
         self._ws = ws
         self._ops.reset()
-        self._connected_mono = time.monotonic()
+        self._connected_mono = self._last_sent_mono = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(ws), name=f"ws-{self.name}-heartbeat")
         try:
             if self._stopping:
@@ -313,7 +314,7 @@ class WsConnection:
             self._set_state(ConnectionState.LOGGING_IN)
             self._set_ack_deadline()
             login = {"op": "login", "args": [ws_login_args(self._credentials, time.time())]}
-            await ws.send(orjson.dumps(login).decode())
+            await self._send(ws, orjson.dumps(login).decode())
         else:
             await self._subscribe_all(ws)
 
@@ -338,7 +339,7 @@ class WsConnection:
                     self._pending[arg] = request_id
                 self._set_ack_deadline()
             message = {"id": request_id, "op": op, "args": [a.wire() for a in chunk]}
-            await ws.send(orjson.dumps(message).decode())
+            await self._send(ws, orjson.dumps(message).decode())
 
     async def _read(self, ws: ClientConnection) -> None:
         recv = ws.recv
@@ -351,7 +352,7 @@ class WsConnection:
             health.last_message_mono = now
             health.messages += 1
             if raw == b"ping":  # a server-side heartbeat gets its answer
-                await ws.send("pong")
+                await self._send(ws, "pong")
                 continue
             try:
                 frame = parse_ws_frame(raw, now)
@@ -424,6 +425,10 @@ class WsConnection:
         self._report()
         self._maybe_up()
 
+    async def _send(self, ws: ClientConnection, text: str) -> None:
+        self._last_sent_mono = time.monotonic()
+        await ws.send(text)
+
     def _forget_request_if_done(self, request_id: str) -> None:
         args = self._requests.get(request_id)
         if args is not None and not any(self._pending.get(a) == request_id for a in args):
@@ -431,12 +436,16 @@ class WsConnection:
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         """Text `ping` after ping_after_s of silence; no answer within pong_timeout_s, or login /
-        subscription acks missing past their deadline → end the session (and reconnect)."""
+        subscription acks missing past their deadline → end the session (and reconnect).
+
+        Silence in either direction counts: OKX drops a connection that has pushed nothing for
+        30 s, and a server may also drop a client that has sent nothing (the simulator's 30 s
+        idle rule), so a busy feed still gets a ping every ping_after_s."""
         settings = self._settings
         while True:
             now = time.monotonic()
             last = max(self.health.last_message_mono or 0.0, self._connected_mono)
-            wake_at = last + settings.ping_after_s
+            wake_at = min(last, self._last_sent_mono) + settings.ping_after_s
             if self._ping_sent_mono is not None:
                 if last >= self._ping_sent_mono:
                     self._ping_sent_mono = None  # any traffic proves the connection alive
@@ -449,7 +458,7 @@ class WsConnection:
             elif now >= wake_at:
                 self._ping_sent_mono = now
                 try:
-                    await ws.send("ping")
+                    await self._send(ws, "ping")
                 except ConnectionClosed:
                     return
                 continue

@@ -279,3 +279,17 @@ async def test_stop_while_waiting_to_retry(sim) -> None:
     await conn.stop()
     await asyncio.wait_for(task, 2)
     assert conn.health.state is ConnectionState.STOPPED
+
+
+async def test_busy_feed_still_pings_so_an_idle_rule_on_client_silence_never_fires(sim_factory) -> None:
+    server = await sim_factory(ws_idle_s=0.6)  # drops a client that has sent nothing for 0.6 s
+    rec = Recorder()
+    quick = WebSocketSettings(ping_after_s=0.2, pong_timeout_s=1.0, connect_timeout_s=2.0)
+    conn = public(server, rec, settings=quick)
+    await conn.subscribe([TICKERS])
+    async with running(conn):
+        await rec.wait_for(lambda: conn.is_ready and tickers_since(rec, 0))
+        start = rec.pushes[0].recv_mono
+        await rec.wait_for(lambda: rec.pushes[-1].recv_mono - start > 2.0)  # three idle windows of data
+        assert conn.health.reconnects == 0
+        assert server.counters.connections_total[WS_PUBLIC_PATH] == 1
