@@ -61,7 +61,7 @@ class StormBreaker:
         return sum(1 for t in self._reconnects if t > window_start)
 
     def reason(self, now: float) -> str:
-        stable = "" if self._up_since is None else f", stable {now - self._up_since:.0f}s"
+        stable = " (connection down)" if self._up_since is None else f" (up {now - self._up_since:.0f}s)"
         return (
             f"reconnect storm breaker open on {self.connection}: more than "
             f"{self._settings.max_reconnects} reconnects in {self._settings.window_s:g}s; resets after "

@@ -147,7 +147,7 @@ class FeedCoordinator:
         self._breakers = {name: StormBreaker(name, self._settings.storm) for name in self._conns}
         self._gate = PrivateStreamGate(has_private=PRIVATE in self._conns)
         self._reconcile_hooks: list[ReconcileHook] = []
-        self._gate_state: tuple[bool, tuple[str, ...]] | None = None
+        self._gate_state: tuple[bool, tuple[str, ...]] | None = None  # last reported (allowed, reasons)
 
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_task: asyncio.Task[None] | None = None
@@ -396,14 +396,16 @@ class FeedCoordinator:
             return
 
     def _update_gate(self) -> None:
-        state = self.entries_allowed()
-        if state == self._gate_state:
+        """Emit ENTRY_GATE when entries open or close, or the reasons change (not on every
+        connection sub-state: connecting → logging in → subscribing is one "closed")."""
+        allowed, reasons = self.entries_allowed()
+        key = (allowed, tuple(r.split(" (", 1)[0] for r in reasons))
+        if key == self._gate_state:
             return
-        previous = self._gate_state
-        self._gate_state = state
-        allowed, reasons = state
-        if previous is None and not allowed and not self._started:
-            return  # before start(): nothing has changed yet
+        first = self._gate_state is None
+        self._gate_state = key
+        if first and allowed:
+            return
         detail = "entries open" if allowed else "entries closed: " + "; ".join(reasons)
         self.bus.emit(_component(PRIVATE), "", FallbackKind.ENTRY_GATE, detail, "none")
 

@@ -311,6 +311,16 @@ class DataRegistry:
             ticker.ts_ms, ticker.recv_mono,
         )
 
+    def is_fresh(self, inst_id: str, purpose: Purpose) -> bool:
+        """Whether a `read` for this purpose would succeed now (no event: display and tests)."""
+        age = self.age_s(inst_id)
+        return age is not None and age <= self._budgets[purpose]
+
+    def last_ticker(self, inst_id: str) -> Ticker | None:
+        """The latest WS ticker as received, fresh or not (display and diagnostics only)."""
+        slot = self._slots.get(inst_id)
+        return None if slot is None else slot.ticker
+
     def age_s(self, inst_id: str) -> float | None:
         """Age of the symbol's WS quote (delay-corrected), None if none was received."""
         slot = self._slots.get(inst_id)
