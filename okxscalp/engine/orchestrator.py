@@ -117,8 +117,12 @@ class Engine:
         *,
         journal_path: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        auto_entries: bool = True,
     ) -> None:
         self.config = config
+        # False: the detectors' signals are not traded (observe-only; tests drive entries with
+        # submit_signal). Exits, reconciliation and flatten work the same.
+        self.auto_entries = auto_entries
         self.endpoints = endpoints
         self.journal_path = journal_path or config.journal_path
         self.provider = ParameterProvider(config)
@@ -536,7 +540,7 @@ class Engine:
         return bool(allowed) and self.daily_loss.check(time.time()).allowed
 
     def _consider_entry(self, inst_id: str) -> None:
-        if not self._entries_open(inst_id):
+        if not self.auto_entries or not self._entries_open(inst_id):
             return
         now = time.monotonic()
         if now < self._cooldown_until.get(inst_id, 0.0):

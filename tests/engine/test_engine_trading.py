@@ -1,0 +1,153 @@
+"""The engine trading against the simulator: entries, snapshots, exits, the audit's regime case,
+stale-price refusal and flatten. Real loopback sockets; nothing of the exchange is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import make_config, running_engine, sim_server, tight_exits, wait_until
+
+from okxscalp.config.schema import Purpose
+from okxscalp.engine.orchestrator import Engine
+from okxscalp.engine.signals import Signal
+from okxscalp.market.events import FallbackKind
+from okxscalp.okx.models import PosSide, Regime, Side
+
+XRP = "XRP-USDT-SWAP"
+DOGE = "DOGE-USDT-SWAP"
+SOL = "SOL-USDT-SWAP"
+
+
+def order_fresh(engine: Engine, inst_id: str) -> bool:
+    return engine.registry.freshness(inst_id).satisfied[Purpose.ORDER]
+
+
+async def open_position(engine: Engine, inst_id: str, side: Side, regime: Regime, deadline_s: float = 40.0):
+    """Submit entries until one fills (a post-only limit may time out unfilled; then retry)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    pos_side = PosSide.LONG if side is Side.BUY else PosSide.SHORT
+    while loop.time() < end:
+        position = engine.manager.book.get(inst_id, pos_side.value)
+        if position is not None and position.snapshot is not None:
+            return position
+        busy = any(c.plan.inst_id == inst_id for c in engine.entries.values())
+        if not busy and order_fresh(engine, inst_id):
+            engine._cooldown_until.pop(inst_id, None)
+            engine.submit_signal(Signal(inst_id, side, regime, f"test entry in {regime.value}"))
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {inst_id} {side.value} position within {deadline_s}s")
+
+
+def scaled_audit_profile(doc: dict[str, Any]) -> None:
+    """The audit's XRP values, scaled ×0.2 so a forced trend reaches the stop in seconds:
+    choppy TP 0.6 / SL 0.4, trending TP 1.0 / SL 0.3 (the audit: 3.0/2.0 vs 5.0/1.5)."""
+    limits = doc["scalping"]["exit_limits"]
+    limits["tp_min_percent"] = 0.05
+    limits["sl_min_percent"] = 0.05
+    xrp = doc["symbol_profiles"]["XRP-USDT"]
+    xrp["choppy"].update(tp_percent=0.6, sl_percent=0.4)
+    xrp["trending"].update(tp_percent=1.0, sl_percent=0.3)
+    xrp["ranging"].update(tp_percent=0.7, sl_percent=0.4)
+
+
+@pytest.mark.timeout(120)
+async def test_position_keeps_its_choppy_tp_sl_when_the_market_turns_trending(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=scaled_audit_profile)
+    async with sim_server(seed=11, speed=60) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: order_fresh(engine, XRP), 10)
+        position = await open_position(engine, XRP, Side.BUY, Regime.CHOPPY)
+        snap = position.snapshot
+        assert snap.entry_regime is Regime.CHOPPY
+        assert snap.exit_params.tp_percent.source_path == "symbol_profiles.XRP-USDT.choppy.tp_percent"
+        assert snap.exit_params.sl_percent.source_path == "symbol_profiles.XRP-USDT.choppy.sl_percent"
+        assert snap.tp_distance_percent == pytest.approx(0.6, abs=0.01)
+        assert snap.sl_distance_percent == pytest.approx(0.4, abs=0.01)
+        # The order sent carried the choppy TP/SL as exchange-side protection.
+        entry = engine.journal.order(snap.entry_cl_ord_id)
+        assert entry is not None and entry.purpose == "entry" and entry.quote_age_s <= entry.quote_budget_s
+        algos = server.exchange.algo_orders_pending(XRP)
+        assert [(float(a["tpTriggerPx"]), float(a["slTriggerPx"])) for a in algos] == [(snap.tp_px, snap.sl_px)]
+
+        # The market turns: a downward trend long enough for the detector to flip.
+        server.exchange.force_regime(XRP, "trending", 3600, direction=-1)
+        flipped = await wait_until(
+            lambda: engine.detectors[XRP].regime is Regime.TRENDING or XRP not in engine.manager.book.inst_ids(), 60
+        )
+        assert flipped
+        if engine.detectors[XRP].regime is Regime.TRENDING and XRP in engine.manager.book.inst_ids():
+            assert engine.manager.book.get(XRP, "long").snapshot == snap  # unchanged by the new regime
+        assert [p.snapshot for p in engine.journal.open_positions()] in ([snap], [])
+
+        # It is closed by the choppy stop (0.4 %), not the trending one (0.3 %).
+        assert await wait_until(lambda: not engine.journal.open_positions(), 60)
+        engine.journal.flush()
+        closed = engine.journal.positions("closed")
+        assert len(closed) == 1 and closed[0].snapshot == snap
+        assert closed[0].close_reason.startswith("stop_loss")
+        trending_sl = snap.entry_px * (1 - 0.3 / 100)
+        assert closed[0].close_px <= snap.sl_px * 1.0005 < trending_sl
+
+
+@pytest.mark.timeout(60)
+async def test_stale_price_at_entry_sends_no_order(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=tight_exits)
+    async with sim_server(seed=3, speed=20) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: order_fresh(engine, XRP) and engine.feed.entries_allowed()[0], 10)
+        server.faults.stall(6.0, inst_id=XRP)
+        assert await wait_until(lambda: not order_fresh(engine, XRP), 5)
+        sent_before = sum(server.counters.orders_by_clordid.values())
+        assert engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test: stale entry"))
+        await asyncio.sleep(0.5)
+        assert sum(server.counters.orders_by_clordid.values()) == sent_before
+        assert engine.entries == {}
+        engine.journal.flush()
+        assert [o for o in engine.journal.orders(XRP) if o.purpose == "entry"] == []
+        refusals = [
+            e for e in engine.snapshot().recent_events
+            if e.kind is FallbackKind.STALE_REFUSED and e.component == "executor" and e.symbol == XRP
+        ]
+        assert refusals and "no ORDER-fresh price" in refusals[-1].detail
+        await asyncio.sleep(0.3)  # the bus reader journals delivered events
+        engine.journal.flush()
+        assert any(
+            e.kind is FallbackKind.STALE_REFUSED and e.component == "executor" for e in engine.journal.fallback_events()
+        )
+
+
+def far_doge_offset(doc: dict[str, Any]) -> None:
+    tight_exits(doc)
+    doge = doc["order_executor"]["limit_order"]["by_symbol"]["DOGE-USDT"]["by_regime"]
+    doge["ranging"] = {"limit_offset_percent": 3.0}  # never fills: stays a pending order
+    doc["order_executor"]["limit_order"]["timeout_s"] = 60.0
+
+
+@pytest.mark.timeout(90)
+async def test_flatten_closes_positions_cancels_orders_and_halts_entries(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT", "DOGE-USDT"], mutate=far_doge_offset)
+    async with sim_server(seed=5, speed=10) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: order_fresh(engine, XRP) and engine.feed.entries_allowed()[0], 10)
+        await open_position(engine, XRP, Side.SELL, Regime.RANGING)
+        assert engine.submit_signal(Signal(DOGE, Side.BUY, Regime.RANGING, "test: pending entry"))
+        assert await wait_until(lambda: len(server.exchange.orders_pending(DOGE)) == 1, 5)
+
+        engine.request_flatten()
+        assert await wait_until(
+            lambda: not server.exchange.positions_wire() and not server.exchange.orders_pending()
+            and not engine.manager.book.positions, 10,
+        )
+        assert await wait_until(lambda: not server.exchange.algo_orders_pending(), 5)
+        assert any("flatten" in r for r in engine.halt_reasons())
+        assert not engine.submit_signal(Signal(DOGE, Side.BUY, Regime.RANGING, "test: after flatten"))
+        engine.journal.flush()
+        closed = engine.journal.positions("closed")
+        assert len(closed) == 1 and closed[0].close_reason.startswith("flatten")
+        flatten_orders = [o for o in engine.journal.orders(XRP) if o.purpose == "flatten"]
+        assert flatten_orders and all(o.reduce_only for o in flatten_orders)
+
+        engine.resume_entries()
+        assert not any("flatten" in r for r in engine.halt_reasons())
+        assert engine.submit_signal(Signal(DOGE, Side.BUY, Regime.RANGING, "test: resumed"))
