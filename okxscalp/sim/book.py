@@ -3,6 +3,7 @@
 Level sizes are a pure function of (price level, epoch), so the book is identical whoever looks
 at it and whenever: matching, REST and WebSocket views agree, and outputs stay deterministic no
 matter which channels have subscribers. Level i (0 = best) sits i ticks behind the best price.
+Our own resting orders are not shown in the book (they fill when the market trades through).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 _MASK = 0xFFFFFFFF
 
 
-def level_size(ticks: int, epoch: int, depth_unit: float, lot: float, index: int) -> float:
+def level_size(ticks: int, epoch: int, depth_unit: float, lot: float) -> float:
     """Contracts resting on one level, on the lot grid, never below one lot."""
     h = (ticks * 0x9E3779B1 + epoch * 0x85EBCA77) & _MASK
     h ^= h >> 15
     h = (h * 0x2C1B3C6D) & _MASK
     h ^= h >> 12
-    size = depth_unit * (0.15 + (h % 1000) / 400.0) * (1.0 + 0.25 * index)
+    size = depth_unit * (0.15 + (h % 1000) / 300.0)
     lots = int(size / lot)
     return (lots if lots > 0 else 1) * lot
 
@@ -28,7 +29,7 @@ def level_orders(ticks: int, epoch: int) -> int:
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("depth_unit", "lot", "px_dec", "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_rows", "depth_unit", "lot", "px_dec", "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -36,18 +37,33 @@ class BookView:
         self.tick = tick
         self.px_dec = px_dec
         self.sz_dec = sz_dec
+        # Wire rows of the current epoch by price level: the book moves a tick or two per
+        # step, so most rows of the next books5 push were already formatted.
+        self._rows: dict[int, list[str]] = {}
+        self._cache_epoch = -1
 
-    def size(self, ticks: int, epoch: int, index: int) -> float:
-        return level_size(ticks, epoch, self.depth_unit, self.lot, index)
+    def size(self, ticks: int, epoch: int) -> float:
+        return level_size(ticks, epoch, self.depth_unit, self.lot)
+
+    def size_str(self, ticks: int, epoch: int) -> str:
+        return self.wire_levels(ticks, 1, 1, epoch)[0][1] if ticks > 0 else "0"
 
     def wire_levels(self, best_ticks: int, direction: int, depth: int, epoch: int) -> list[list[str]]:
         """`[[px, sz, "0", numOrders], ...]` from the best level outwards (direction +1 asks, -1 bids)."""
-        tick, px_dec, sz_dec = self.tick, self.px_dec, self.sz_dec
+        if epoch != self._cache_epoch or len(self._rows) > 4096:
+            self._rows = {}
+            self._cache_epoch = epoch
+        rows = self._rows
         out = []
         for i in range(depth):
             t = best_ticks + direction * i
             if t <= 0:
                 break
-            sz = level_size(t, epoch, self.depth_unit, self.lot, i)
-            out.append([f"{t * tick:.{px_dec}f}", f"{sz:.{sz_dec}f}", "0", str(level_orders(t, epoch))])
+            row = rows.get(t)
+            if row is None:
+                sz = level_size(t, epoch, self.depth_unit, self.lot)
+                row = [f"{t * self.tick:.{self.px_dec}f}", f"{sz:.{self.sz_dec}f}", "0",
+                       str(level_orders(t, epoch))]
+                rows[t] = row
+            out.append(row)
         return out

@@ -43,6 +43,10 @@ __all__ = ["DEFAULT_INST_IDS", "SimApiError", "SimEvent", "SimExchange"]
 DEFAULT_UID = "44712090361049088"
 MAX_CANDLE_LIMIT = 300
 MAX_BOOK_DEPTH = 400
+# Undrained events beyond this are trimmed (oldest public ones first; private ones are kept), so
+# an exchange nobody drains cannot eat the memory. Counted in `dropped_events`.
+MAX_PENDING_EVENTS = 200_000
+_PRIVATE_CHANNELS = frozenset({"orders", "positions", "account"})
 _PUBLIC_MARKET_CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit")
 
 
@@ -98,6 +102,7 @@ class SimExchange:
         self._market_list = list(self.markets.values())
         self._steps_done = 0
         self._events: list[SimEvent] = []
+        self.dropped_events = 0
         self._interest: set[tuple[str, str]] | None = None
         self.initial_equity = float(initial_equity)
         self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.now_ms, self._emit)
@@ -132,6 +137,20 @@ class SimExchange:
                 market.step(ts_ms, self._events)
                 if active and market.inst_id in active:
                     self.desk.on_step(market)
+        if len(self._events) > MAX_PENDING_EVENTS:
+            self._trim_events()
+
+    def _trim_events(self) -> None:
+        events = self._events
+        excess = len(events) - MAX_PENDING_EVENTS // 2
+        kept: list[SimEvent] = []
+        for event in events:
+            if excess > 0 and event.channel not in _PRIVATE_CHANNELS:
+                excess -= 1
+                continue
+            kept.append(event)
+        self.dropped_events += len(events) - len(kept)
+        self._events = kept
 
     def advance_sim_seconds(self, seconds: float) -> None:
         self.advance_steps(round(seconds * 1000.0 / self._dt_ms))

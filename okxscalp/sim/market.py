@@ -21,7 +21,7 @@ from okxscalp.sim.wire import fmt_fixed, fmt_num
 SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
 PRICE_LIMIT_BAND = 0.02  # buyLmt / sellLmt = mark +- 2%
 TRADES_PER_S = 6.0
-BOOK_EPOCH_MS = 500  # level sizes refresh twice a second
+BOOK_EPOCH_MS = 1000  # level sizes refresh once a second
 MARK_MIN_PUSH_MS = 200
 MARK_MAX_SILENCE_MS = 10_000
 LIMIT_PUSH_MS = 200
@@ -218,9 +218,9 @@ class SymbolMarket:
             "last": f"{self.last:.{d}f}",
             "lastSz": f"{self.last_sz:.{sd}f}",
             "askPx": f"{self.ask * t:.{d}f}",
-            "askSz": f"{book.size(self.ask, e, 0):.{sd}f}",
+            "askSz": book.size_str(self.ask, e),
             "bidPx": f"{self.bid * t:.{d}f}",
-            "bidSz": f"{book.size(self.bid, e, 0):.{sd}f}",
+            "bidSz": book.size_str(self.bid, e),
             "open24h": f"{self.open24h:.{d}f}",
             "high24h": f"{high:.{d}f}",
             "low24h": f"{low:.{d}f}",

@@ -570,7 +570,7 @@ class TradingDesk:
             px = ticks * tick
             if ticks <= 0 or (px > bound + 1e-9 if direction > 0 else px < bound - 1e-9):
                 return
-            yield px, market.book.size(ticks, market.epoch, i)
+            yield px, market.book.size(ticks, market.epoch)
 
     def _fillable(self, order: Order, market: SymbolMarket) -> float:
         total = 0.0

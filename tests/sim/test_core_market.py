@@ -148,3 +148,15 @@ def test_synthetic_instruments_are_plausible_and_stable():
     assert on_grid(ex.ticker_wire("SYN07-USDT-SWAP")["last"], spec.tick_sz)
     with pytest.raises(ValueError):
         spec_for("NOTASWAP")
+
+
+def test_undrained_public_events_are_trimmed_but_private_ones_kept(monkeypatch):
+    import okxscalp.sim.exchange as exchange_module
+
+    monkeypatch.setattr(exchange_module, "MAX_PENDING_EVENTS", 400)
+    ex = make(inst_ids=["BTC-USDT-SWAP"], history_minutes=0)
+    ex.open_position_directly("BTC-USDT-SWAP", "long", 1.0)
+    ex.advance(60.0)
+    events = ex.drain_events()
+    assert len(events) <= 400 and ex.dropped_events > 0
+    assert [e.channel for e in events[:2]] == ["positions", "account"]
