@@ -212,7 +212,10 @@ class WsConnection:
             self._wake.set()
         self._end_session("stopped")
         task = self._run_task
-        if task is not None and task is not asyncio.current_task() and self._stopped is not None:
+        if task is None:
+            self._set_state(ConnectionState.STOPPED)  # never ran
+            return
+        if task is not asyncio.current_task() and self._stopped is not None:
             if self._ws is None and not task.done():
                 task.cancel()  # dialing or waiting for a retry: nothing to close cleanly
             await self._stopped.wait()
@@ -239,7 +242,10 @@ class WsConnection:
             for arg in new:
                 self._desired[arg] = None
             self._set_state(ConnectionState.SUBSCRIBING)
-            await self._send_op(ws, "subscribe", new)
+            try:
+                await self._send_op(ws, "subscribe", new)
+            except ConnectionClosed:
+                pass  # recorded in _desired: sent again on the reconnect that follows
         else:
             for arg in new:
                 self._desired[arg] = None
@@ -256,7 +262,10 @@ class WsConnection:
             del self._desired[arg]
             self._pending.pop(arg, None)
         if ws is not None and live:
-            await self._send_op(ws, "unsubscribe", live, track=False)
+            try:
+                await self._send_op(ws, "unsubscribe", live, track=False)
+            except ConnectionClosed:
+                pass  # the next connection will not subscribe them
         self._maybe_up()
 
     # --- one connection ---------------------------------------------------------------------
@@ -301,12 +310,10 @@ class WsConnection:
             return self._end_reason or f"connection lost: {exc.__class__.__name__}: {exc}"
         finally:
             self._ws = None
-            heartbeat.cancel()
-            try:
-                await heartbeat
-            except asyncio.CancelledError:
-                pass
             ws.transport.abort()
+            heartbeat.cancel()
+            # gather, not a bare await: a cancellation of run() itself must not be swallowed here.
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def _open(self, ws: ClientConnection) -> None:
         if self._credentials is not None:

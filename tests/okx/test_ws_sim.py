@@ -293,3 +293,16 @@ async def test_busy_feed_still_pings_so_an_idle_rule_on_client_silence_never_fir
         await rec.wait_for(lambda: rec.pushes[-1].recv_mono - start > 2.0)  # three idle windows of data
         assert conn.health.reconnects == 0
         assert server.counters.connections_total[WS_PUBLIC_PATH] == 1
+
+
+async def test_cancelling_run_from_outside_ends_it(sim) -> None:
+    rec = Recorder()
+    conn = public(sim, rec)
+    await conn.subscribe([TICKERS])
+    task = asyncio.create_task(conn.run())
+    await rec.wait_for(lambda: conn.is_ready and tickers_since(rec, 0))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert conn.health.state is ConnectionState.STOPPED
+    await eventually(lambda: sim.counters.connections_open[WS_PUBLIC_PATH] == 0)  # the socket was closed
