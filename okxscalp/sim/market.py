@@ -126,7 +126,7 @@ class SymbolMarket:
             self.seq_id += 1
             if self.want_books5:
                 events.append(SimEvent("books5", self.inst_id, self.books5_item()))
-            if self.want_bbo and (bid != old_bid):
+            if self.want_bbo:
                 events.append(SimEvent("bbo-tbt", self.inst_id, self._bbo_item()))
         if self.want_tickers and (bid != old_bid or self.last != old_last or vol):
             events.append(SimEvent("tickers", self.inst_id, self.ticker_item()))
