@@ -57,12 +57,20 @@ class EndpointLimiters:
         return ""
 
     async def acquire(self, endpoint: Endpoint, *, inst_id: str = "", inst_type: str = "") -> None:
+        bucket = self._bucket(endpoint, inst_id, inst_type)
+        await bucket.limiter.acquire()
+        bucket.recent.append(self._clock())
+
+    def has_capacity(self, endpoint: Endpoint, *, inst_id: str = "", inst_type: str = "") -> bool:
+        """Whether a request to `endpoint` could go out now without waiting for its budget."""
+        return self._bucket(endpoint, inst_id, inst_type).limiter.has_capacity()
+
+    def _bucket(self, endpoint: Endpoint, inst_id: str, inst_type: str) -> _Bucket:
         key = (endpoint.method, endpoint.path, self.bucket_key(endpoint, inst_id, inst_type))
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(endpoint, self._margin)
-        await bucket.limiter.acquire()
-        bucket.recent.append(self._clock())
+        return bucket
 
     def budget_use(self) -> dict[str, float]:
         """Endpoint path → share (0..1) of the documented limit used in the last window, the

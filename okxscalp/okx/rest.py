@@ -209,9 +209,16 @@ class RestClient:
 
     async def ticker(self, inst_id: str) -> Ticker:
         """Cached for RestSettings.ticker_cache_ttl_s; concurrent callers share one request.
-        `Ticker.recv_mono` is when the reply arrived, so a cached ticker shows its true age."""
+        `Ticker.recv_mono` is when the reply arrived, so a cached ticker shows its true age.
+
+        When the single-ticker budget is spent (many symbols falling back at once), one
+        /market/tickers call (its own budget) refreshes every symbol instead of queueing."""
 
         async def fetch() -> Ticker:
+            if not self._limiters.has_capacity(MARKET_TICKER):
+                for ticker in await self.tickers():
+                    if ticker.inst_id == inst_id:
+                        return ticker
             env = await self._get(MARKET_TICKER, {"instId": inst_id}, inst_id=inst_id)
             tickers = parse.parse_tickers(env.data, time.monotonic())
             if not tickers:
@@ -221,11 +228,17 @@ class RestClient:
         return await self._cache.get(("ticker", inst_id), self._settings.ticker_cache_ttl_s, fetch)
 
     async def tickers(self, inst_type: str = SWAP) -> list[Ticker]:
+        """Every ticker of `inst_type` in one request (cached like `ticker`, and refreshing it)."""
+        ttl = self._settings.ticker_cache_ttl_s
+
         async def fetch() -> list[Ticker]:
             env = await self._get(MARKET_TICKERS, {"instType": inst_type})
-            return parse.parse_tickers(env.data, time.monotonic())
+            tickers = parse.parse_tickers(env.data, time.monotonic())
+            for ticker in tickers:
+                self._cache.put(("ticker", ticker.inst_id), ttl, ticker)
+            return tickers
 
-        return list(await self._cache.get(("tickers", inst_type), self._settings.ticker_cache_ttl_s, fetch))
+        return list(await self._cache.get(("tickers", inst_type), ttl, fetch))
 
     async def candles(
         self,

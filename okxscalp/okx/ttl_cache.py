@@ -38,6 +38,10 @@ class TtlCache:
         finally:
             self._inflight.pop(key, None)
 
+    def put(self, key: Hashable, ttl_s: float, value: Any) -> None:
+        """Store a value fetched by other means (e.g. one item of a batch reply)."""
+        self._values[key] = (self._clock() + ttl_s, value)
+
     def invalidate(self, key: Hashable | None = None) -> None:
         if key is None:
             self._values.clear()

@@ -12,6 +12,7 @@ from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import (
     ACCOUNT_BALANCE,
     MARKET_TICKER,
+    MARKET_TICKERS,
     TRADE_GET_ORDER,
     TRADE_ORDER,
 )
@@ -172,3 +173,15 @@ async def test_invalid_cl_ord_id_is_refused_before_sending(client: RestClient, s
     with pytest.raises(ValueError, match="clOrdId"):
         await client.place_order(request)
     assert sim.counters.requests[TRADE_ORDER.path] == 0
+
+
+async def test_many_symbols_at_once_are_served_by_one_batch_request(client: RestClient, sim) -> None:
+    inst_ids = [i.inst_id for i in await client.instruments()]
+    assert len(inst_ids) >= 5
+    before = sim.counters.requests[MARKET_TICKER.path]
+    tickers = await asyncio.gather(*(client.ticker(i) for i in inst_ids for _ in range(3)))
+    assert [t.inst_id for t in tickers] == [i for i in inst_ids for _ in range(3)]
+    singles = sim.counters.requests[MARKET_TICKER.path] - before
+    # The single-ticker budget allows a burst of 2; the rest came from one /market/tickers call.
+    assert singles == 2 and sim.counters.requests[MARKET_TICKERS.path] == 1
+    assert sim.counters.http_429[MARKET_TICKER.path] == 0 and sim.counters.http_429[MARKET_TICKERS.path] == 0
