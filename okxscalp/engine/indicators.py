@@ -31,6 +31,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from okxscalp.okx.constants import CANDLE_BARS
 from okxscalp.okx.models import Candle
 
 
@@ -420,6 +421,9 @@ class IndicatorSet:
     - A repeated or older confirmed candle is ignored (feeds repeat the last confirmed bar; REST
       history may overlap the live stream).
     - An unconfirmed candle is only remembered: `provisional()` peeks with it.
+    - A confirmed candle more than one bar after the previous one is still consumed, but counted in
+      `gaps` / `missing_bars` (a feed outage the candle poll did not fill): indicators computed
+      across a hole are visible as such, not silently smooth.
     """
 
     def __init__(self, periods: IndicatorPeriods | None = None) -> None:
@@ -434,6 +438,8 @@ class IndicatorSet:
         self.bars = 0
         self.latest: IndicatorValues | None = None
         self.open_candle: Candle | None = None
+        self.gaps = 0
+        self.missing_bars = 0
 
     def on_candle(self, candle: Candle) -> IndicatorValues | None:
         """Feed one candle; returns the new confirmed values when the candle advanced the set,
@@ -444,6 +450,12 @@ class IndicatorSet:
             return None
         if self.last_confirmed_ts is not None and candle.ts_ms <= self.last_confirmed_ts:
             return None
+        bar_s = CANDLE_BARS.get(candle.bar)
+        if self.last_confirmed_ts is not None and bar_s:
+            skipped = (candle.ts_ms - self.last_confirmed_ts) // (bar_s * 1000) - 1
+            if skipped > 0:
+                self.gaps += 1
+                self.missing_bars += skipped
         self.last_confirmed_ts = candle.ts_ms
         if self.open_candle is not None and self.open_candle.ts_ms <= candle.ts_ms:
             self.open_candle = None

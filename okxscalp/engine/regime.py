@@ -68,6 +68,7 @@ class RegimeDecision:
     bars: int  # confirmed bars seen (warm-up progress)
     warmup_bars: int  # bars needed before the first classification
     trend_min_band_atr_ratio: float  # the threshold applied
+    missing_bars: int = 0  # confirmed bars never received (feed holes) since the detector started
 
     @property
     def band_atr_ratio(self) -> float | None:
@@ -93,6 +94,7 @@ class RegimeDecision:
             "band_width_pct": self.band_width_pct,
             "band_atr_ratio": self.band_atr_ratio,
             "trend_min_band_atr_ratio": self.trend_min_band_atr_ratio,
+            "missing_bars": self.missing_bars,
             "close": self.close,
             "bars": self.bars,
         }
@@ -201,4 +203,5 @@ class RegimeDetector:
             bars=v.bars,
             warmup_bars=self.warmup_bars,
             trend_min_band_atr_ratio=self.settings.trend_min_band_atr_ratio,
+            missing_bars=self.indicators.missing_bars,
         )

@@ -372,3 +372,10 @@ def test_warmup_bars_is_when_every_indicator_is_ready() -> None:
     for i in range(periods.warmup_bars):
         v = s.on_candle(candle(i * 60_000, 2.0 + 0.01 * math.sin(i)))
         assert v is not None and v.ready == (i + 1 == periods.warmup_bars)
+
+
+def test_gaps_in_confirmed_bars_are_counted() -> None:
+    s = IndicatorSet()
+    for i in (0, 1, 2, 5, 6, 10):
+        s.on_candle(candle(i * 60_000, 2.0 + 0.001 * i))
+    assert (s.gaps, s.missing_bars, s.bars) == (2, 5, 6)
