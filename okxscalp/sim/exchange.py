@@ -103,6 +103,7 @@ class SimExchange:
         self._steps_done = 0
         self._events: list[SimEvent] = []
         self.dropped_events = 0
+        self._set_queue(self._events)
         self._interest: set[tuple[str, str]] | None = None
         self.initial_equity = float(initial_equity)
         self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.now_ms, self._emit)
@@ -150,7 +151,7 @@ class SimExchange:
                 continue
             kept.append(event)
         self.dropped_events += len(events) - len(kept)
-        self._events = kept
+        self._set_queue(kept)
 
     def advance_sim_seconds(self, seconds: float) -> None:
         self.advance_steps(round(seconds * 1000.0 / self._dt_ms))
@@ -161,8 +162,13 @@ class SimExchange:
     def drain_events(self) -> list[SimEvent]:
         """Everything to push since the last drain, oldest first (public and private)."""
         events = self._events
-        self._events = []
+        self._set_queue([])
         return events
+
+    def _set_queue(self, queue: list[SimEvent]) -> None:
+        self._events = queue
+        for market in self._market_list:
+            market.sink = queue
 
     # ------------------------------------------------------------------ interest filter
     def set_channel_interest(self, channel: str, inst_id: str, on: bool) -> None:

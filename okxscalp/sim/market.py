@@ -82,6 +82,7 @@ class SymbolMarket:
         self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
         self.want_mark = self.want_limit = True
         self.want_candles: frozenset[str] = frozenset(SIM_BARS)
+        self.sink: list[SimEvent] = []  # where out-of-step pushes go; SimExchange points it at its queue
 
     # ------------------------------------------------------------------ stepping
     def step(self, ts_ms: int, events: list[SimEvent]) -> None:
@@ -202,6 +203,28 @@ class SymbolMarket:
         self.low24h = min(b[LOW] for b in bars)
         self.vol24h = sum(b[VOL] for b in bars)
         self.vol_ccy24h = sum(b[VOL_CCY] for b in bars)
+
+    def next_trade_id(self) -> str:
+        self.trade_seq += 1
+        return str(self.trade_seq)
+
+    def print_trade(self, px: float, sz: float, side: str, ts_ms: int) -> str:
+        """A trade from outside the process (our account's taker fill): on the tape, in `last`,
+        in the candles. The pushes go to `self.sink` (set by SimExchange). Returns the trade id."""
+        trade_id = self.next_trade_id()
+        self.last, self.last_sz, self.last_ts = px, sz, ts_ms
+        vol_ccy = sz * self.ct_val
+        for series in self.candles.values():
+            series.update(ts_ms, px, sz, vol_ccy)
+        if self.want_trades:
+            self.sink.append(SimEvent("trades", self.inst_id, {
+                "instId": self.inst_id, "tradeId": trade_id, "px": f"{px:.{self.px_dec}f}",
+                "sz": f"{sz:.{self.sz_dec}f}", "side": side, "ts": str(ts_ms), "count": "1", "source": "0",
+                "seqId": self.trade_seq,
+            }))
+        if self.want_tickers:
+            self.sink.append(SimEvent("tickers", self.inst_id, self.ticker_item()))
+        return trade_id
 
     # ------------------------------------------------------------------ wire items
     def ticker_item(self) -> dict:

@@ -113,7 +113,6 @@ class TradingDesk:
         self.active_insts: set[str] = set()  # instruments with open orders or active algos
         self._seq = 0
         self._algo_seq = 0
-        self._trade_seq = 0
         self._bill_seq = 0
         self._pos_seq = 0
         self._rejections: deque[tuple[str, str]] = deque()
@@ -602,10 +601,12 @@ class TradingDesk:
         now = self._now()
         rate = TAKER_FEE_RATE if exec_type == "T" else MAKER_FEE_RATE
         fee = -px * qty * market.ct_val * rate
-        pnl = self._apply_position(order, market, px, qty, fee, now)
-        self._trade_seq += 1
+        # Our taker fills print on the public tape (and move `last`); maker fills happen because
+        # the tape already traded through us, so they only take a trade id.
+        trade_id = market.print_trade(px, qty, order.side, now) if exec_type == "T" else market.next_trade_id()
+        pnl = self._apply_position(order, market, px, qty, fee, now, trade_id)
         self._bill_seq += 1
-        fill = Fill(px, qty, now, str(self._trade_seq), str(self._bill_seq), exec_type, fee, pnl, rate, market.mark_str)
+        fill = Fill(px, qty, now, trade_id, str(self._bill_seq), exec_type, fee, pnl, rate, market.mark_str)
         self.cash += fee + pnl
         order.acc_fill_sz = round(order.acc_fill_sz + qty, 10)
         order.notional_sum += px * qty
@@ -624,7 +625,7 @@ class TradingDesk:
         return True
 
     def _apply_position(self, order: Order, market: SymbolMarket, px: float, qty: float, fee: float,
-                        now: int) -> float:
+                        now: int, trade_id: str = "") -> float:
         """Update the position for a fill; returns the realised PnL of the closed part."""
         key = self._pos_key(order.inst_id, order.pos_side)
         position = self.positions.get(key)
@@ -662,7 +663,7 @@ class TradingDesk:
                 position.pos = new
         position.realized_pnl += pnl
         position.fee += fee
-        position.trade_id = str(self._trade_seq + 1)
+        position.trade_id = trade_id
         position.u_time = now
         self._touched_positions[key] = position
         if position.pos == 0:

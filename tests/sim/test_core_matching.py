@@ -368,3 +368,16 @@ def test_same_calls_same_outputs():
         return out
 
     assert session() == session()
+
+
+def test_taker_fills_print_on_the_public_tape_with_the_fill_trade_id():
+    ex = make()
+    ex.set_channel_interest("trades", BTC, True)
+    _, _, ask, _ = top(ex)
+    ex.place_order(order(sz="0.5"))
+    events = ex.drain_events()
+    (fill,) = [o for o in private(events, "orders") if o["fillSz"] != "0"]
+    prints = [e.data for e in events if e.channel == "trades"]
+    assert [(p["tradeId"], p["side"], p["sz"], Decimal(p["px"])) for p in prints] == [
+        (fill["tradeId"], "buy", "0.50", ask)]
+    assert Decimal(ex.ticker_wire(BTC)["last"]) == ask and ex.ticker_wire(BTC)["lastSz"] == "0.50"
