@@ -167,7 +167,7 @@ class Order:
             "algoId": self.algo_id,
             "amendResult": self.amend_result,
             "attachAlgoClOrdId": "",
-            "attachAlgoOrds": [a.attach_wire() for a in self.attach if not a.active],
+            "attachAlgoOrds": [a.attach_wire() for a in self.attach],
             "avgPx": avg_px,
             "cTime": str(self.c_time),
             "cancelSource": self.cancel_source,

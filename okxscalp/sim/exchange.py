@@ -14,6 +14,10 @@ How the I/O shell (sim-server) drives it
   what was declared. Private channels (orders, positions, account) are always produced.
 - `positions` events are OKX `event_update` items; the subscribe-time snapshot comes from
   `positions_wire()` / `balance_wire()`.
+- Our account's taker fills print on the public tape (trades, last, candles) with the fill's
+  tradeId; resting orders fill as maker when the market trades through their price. Own orders
+  are not shown in the book. Isolated margin is computed like cross (notional / lever); there is
+  no liquidation and no funding.
 
 Tick rate: the market steps every `tick_interval_s` of sim time (default 0.1 s) for every
 instrument; sim time runs `speed` times faster than wall time. Per step and instrument a wanted
@@ -46,6 +50,8 @@ MAX_BOOK_DEPTH = 400
 # Undrained events beyond this are trimmed (oldest public ones first; private ones are kept), so
 # an exchange nobody drains cannot eat the memory. Counted in `dropped_events`.
 MAX_PENDING_EVENTS = 200_000
+# `advance` replays at most this much sim time in one call; beyond it the clock jumps.
+MAX_CATCH_UP_SIM_S = 600.0
 _PRIVATE_CHANNELS = frozenset({"orders", "positions", "account"})
 _PUBLIC_MARKET_CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit")
 
@@ -103,6 +109,8 @@ class SimExchange:
         self._steps_done = 0
         self._events: list[SimEvent] = []
         self.dropped_events = 0
+        self.skipped_steps = 0
+        self._max_catch_up_steps = max(1, int(MAX_CATCH_UP_SIM_S * 1000.0 / self._dt_ms))
         self._set_queue(self._events)
         self._interest: set[tuple[str, str]] | None = None
         self.initial_equity = float(initial_equity)
@@ -122,10 +130,19 @@ class SimExchange:
         """Run every instrument forward to `wall_s`, one `tick_interval_s` step at a time.
 
         Resting orders fill and attached TP/SL trigger inside the steps. Going backwards in wall
-        time is a no-op.
+        time is a no-op. When more than MAX_CATCH_UP_SIM_S is due at once (host asleep), the
+        clock jumps and only the last MAX_CATCH_UP_SIM_S are stepped (`skipped_steps` counts).
         """
         target = int((self.sim_now_ms(wall_s) - self.start_sim_ms) / self._dt_ms)
-        self.advance_steps(target - self._steps_done)
+        behind = target - self._steps_done
+        if behind > self._max_catch_up_steps:
+            # The host slept or stalled: jump the clock instead of replaying hours of steps (the
+            # market resumes where it was; candles in the gap are flat).
+            skipped = behind - self._max_catch_up_steps
+            self._steps_done += skipped
+            self.skipped_steps += skipped
+            behind = self._max_catch_up_steps
+        self.advance_steps(behind)
 
     def advance_steps(self, count: int) -> None:
         """Take `count` market steps (tests and benches drive the clock this way)."""

@@ -132,3 +132,13 @@ def test_replay_errors_name_file_and_line(tmp_path):
         load_replay(wrong)
     with pytest.raises(ReplayFormatError, match="not found"):
         load_replay(tmp_path / "missing.csv")
+
+
+def test_a_long_host_sleep_jumps_the_clock_with_flat_candles():
+    ex = quiet(tick_interval_s=1.0)
+    ex.advance(30.0)
+    ex.advance(3 * 3600.0)  # the host slept three hours
+    assert ex.now_ms == START_MS + 3 * 3600 * 1000 and ex.skipped_steps > 0
+    rows = ex.candles_wire(BTC, "1m", limit=200)
+    stamps = [int(r[0]) for r in rows]
+    assert all(a - b == 60_000 for a, b in itertools.pairwise(stamps))
