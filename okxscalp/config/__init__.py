@@ -7,6 +7,8 @@
 
 from okxscalp.config.chains import (
     CHAINS,
+    EXCHANGE_LEVER_SOURCE,
+    EXCHANGE_LEVERAGE_INFO_SOURCE,
     PARAMETER_NAMES,
     ChainStep,
     ParameterUnavailable,
@@ -20,6 +22,8 @@ from okxscalp.config.provider import LeverageUnavailable, ParameterProvider
 
 __all__ = [
     "CHAINS",
+    "EXCHANGE_LEVERAGE_INFO_SOURCE",
+    "EXCHANGE_LEVER_SOURCE",
     "PARAMETER_NAMES",
     "ChainStep",
     "ConfigError",

@@ -101,7 +101,15 @@ CHAINS: dict[str, Chain] = {
     ),
 }
 
-EXCHANGE_LEVER_SOURCE = "exchange:positions.lever"  # not a config key: the exchange reported it
+# Not config keys: where the exchange reported a lever (the caller says which it asked).
+EXCHANGE_LEVER_SOURCE = "exchange:positions.lever"  # GET /account/positions, the open position's lever
+EXCHANGE_LEVERAGE_INFO_SOURCE = (
+    "exchange:leverage-info.lever"  # GET /account/leverage-info, the account setting
+)
+EXCHANGE_SOURCE_LABELS = {
+    EXCHANGE_LEVER_SOURCE: "exchange position lever",
+    EXCHANGE_LEVERAGE_INFO_SOURCE: "exchange leverage setting (leverage-info)",
+}
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(CHAINS)
 

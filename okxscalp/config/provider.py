@@ -15,6 +15,7 @@ from functools import lru_cache
 from okxscalp.config.chains import (
     CHAINS,
     EXCHANGE_LEVER_SOURCE,
+    EXCHANGE_SOURCE_LABELS,
     PARAMETER_NAMES,
     ChainStep,
     ParameterUnavailable,
@@ -36,13 +37,14 @@ class LeverageUnavailable(RuntimeError):
         lines = [f"leverage unavailable for {symbol} ({inst_id}); sources consulted, in order:"]
         for number, step in enumerate(chain, start=1):
             shown = repr(step.value) if step.found else "not set"
-            if step.path == EXCHANGE_LEVER_SOURCE:
+            if step.path.startswith("exchange:"):
                 shown = (
-                    "no position reported"
+                    "nothing reported"
                     if step.value is None
                     else f"lever={step.value!r} (not a positive number)"
                 )
-                lines.append(f"  {number}. exchange position lever for {inst_id}: {shown}")
+                label = EXCHANGE_SOURCE_LABELS.get(step.path, step.path)
+                lines.append(f"  {number}. {label} for {inst_id}: {shown}")
             else:
                 lines.append(f"  {number}. {step.path} in {config_file}: {shown}")
         lines += [
@@ -99,9 +101,17 @@ class ParameterProvider:
     def _resolve_uncached(self, name: str, symbol: str, regime: str | None) -> Resolution:
         return resolve_in(self._document, name, symbol, regime)
 
-    def resolve_leverage(self, symbol: str, exchange_lever: float | str | None) -> Resolution:
-        """symbol_profiles.SYM.leverage → scalping.leverage → the exchange position's `lever`
-        (pass what the exchange reports for this instrument, None if nothing) → LeverageUnavailable."""
+    def resolve_leverage(
+        self,
+        symbol: str,
+        exchange_lever: float | str | None,
+        *,
+        exchange_source: str = EXCHANGE_LEVER_SOURCE,
+    ) -> Resolution:
+        """symbol_profiles.SYM.leverage → scalping.leverage → the lever the exchange reports for
+        this instrument (None if nothing; `exchange_source` says where it was read:
+        EXCHANGE_LEVER_SOURCE for an open position, EXCHANGE_LEVERAGE_INFO_SOURCE for the account
+        setting) → LeverageUnavailable."""
         config_symbol = symbol_of(symbol)
         try:
             return self._resolve_cached("leverage", config_symbol, None)
@@ -109,15 +119,16 @@ class ParameterProvider:
             config_steps = exc.chain
         lever = _positive_lever(exchange_lever)
         if lever is not None:
-            step = ChainStep(EXCHANGE_LEVER_SOURCE, True, lever)
+            step = ChainStep(exchange_source, True, lever)
+            label = EXCHANGE_SOURCE_LABELS.get(exchange_source, exchange_source)
             return Resolution(
                 "leverage",
                 lever,
-                EXCHANGE_LEVER_SOURCE,
+                exchange_source,
                 (*config_steps, step),
-                note=f"{inst_id_of(config_symbol)} position",
+                note=f"{label}, {inst_id_of(config_symbol)}",
             )
-        step = ChainStep(EXCHANGE_LEVER_SOURCE, False, exchange_lever)
+        step = ChainStep(exchange_source, False, exchange_lever)
         raise LeverageUnavailable(config_symbol, (*config_steps, step), self.config.source_file)
 
     def explain(

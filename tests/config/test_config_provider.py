@@ -18,7 +18,7 @@ from okxscalp.config import (
     load_config,
     load_document,
 )
-from okxscalp.config.chains import EXCHANGE_LEVER_SOURCE, value_at
+from okxscalp.config.chains import EXCHANGE_LEVER_SOURCE, EXCHANGE_LEVERAGE_INFO_SOURCE, value_at
 from okxscalp.okx.models import Regime
 
 pytestmark = pytest.mark.timeout(30)
@@ -193,7 +193,7 @@ def test_leverage_from_the_exchange_when_config_has_none(doc: dict[str, Any]) ->
     res = provider.resolve_leverage("XRP-USDT", "7")
     assert (res.value, res.source_path) == (7.0, EXCHANGE_LEVER_SOURCE)
     assert res.chain[-1] == ChainStep(EXCHANGE_LEVER_SOURCE, True, 7.0)
-    assert "XRP-USDT-SWAP" in res.note
+    assert res.note == "exchange position lever, XRP-USDT-SWAP"
 
 
 def test_leverage_failure_lists_every_source_and_what_to_check(doc: dict[str, Any]) -> None:
@@ -213,9 +213,21 @@ def test_leverage_failure_lists_every_source_and_what_to_check(doc: dict[str, An
 
     with pytest.raises(LeverageUnavailable) as none_info:
         provider.resolve("leverage", "DOGE-USDT")
-    assert "exchange position lever for DOGE-USDT-SWAP: no position reported" in str(none_info.value)
-    with pytest.raises(LeverageUnavailable, match="lever='0'"):
-        provider.resolve_leverage("DOGE-USDT", "0")
+    assert "exchange position lever for DOGE-USDT-SWAP: nothing reported" in str(none_info.value)
+    with pytest.raises(LeverageUnavailable) as info_setting:
+        provider.resolve_leverage("DOGE-USDT", "0", exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE)
+    assert "3. exchange leverage setting (leverage-info) for DOGE-USDT-SWAP: lever='0'" in str(
+        info_setting.value
+    )
+
+
+def test_leverage_from_the_account_setting_names_it(doc: dict[str, Any]) -> None:
+    del doc["scalping"]["leverage"]
+    res = provider_for(doc).resolve_leverage(
+        "SOL-USDT-SWAP", 8.0, exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE
+    )
+    assert (res.value, res.source_path) == (8.0, EXCHANGE_LEVERAGE_INFO_SOURCE)
+    assert res.note == "exchange leverage setting (leverage-info), SOL-USDT-SWAP"
 
 
 def test_explain_shows_unavailable_leverage_instead_of_hiding_it(doc: dict[str, Any]) -> None:
