@@ -12,6 +12,7 @@ from typing import Any
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 REGIME_CHOICES = ("trending", "choppy", "ranging")
+PIPE_WIDTH = 180
 
 
 def register(subparsers: Any) -> None:
@@ -84,6 +85,8 @@ def run_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     provider = ParameterProvider(config)
     console = Console()
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH  # piped (grep, files): whole key paths, not folded at 80 columns
     active = "" if symbol in config.symbols else " (not in `symbols`: inactive)"
     for regime in [args.regime] if args.regime else list(REGIME_CHOICES):
         title = f"{symbol} · {regime}{active} · {path}"

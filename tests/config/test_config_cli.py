@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,7 @@ def test_explain_table_with_sources_and_chain(capsys: pytest.CaptureFixture[str]
     assert "XRP-USDT · choppy" in out
     for text in ("tp_percent", "limit_offset_percent", "0.03", "leverage", "not set"):
         assert text in out
-    assert "by_symbol.XRP-USDT.by_regime.choppy" in out.replace("\n", "").replace("│", "").replace(" ", "")
+    assert "order_executor.limit_order.by_symbol.XRP-USDT.by_regime.choppy.limit_offset_percent" in out
 
 
 def test_explain_all_regimes_by_default(capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,3 +80,25 @@ def test_explain_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[st
     file = write(tmp_path, "symbols: 3\n")
     assert run("config", "explain", "XRP-USDT", "--config", str(file)) == cli.EXIT_INVALID
     assert "symbols" in capsys.readouterr().out
+
+
+def test_the_installed_command_line_uses_these_exit_codes(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "okxscalp", "config", "check", str(SHIPPED)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == cli.EXIT_OK and ok.stdout.startswith("ok:")
+    broken = write(tmp_path, SHIPPED.read_text().replace("  XRP-USDT:", "  XRP-USDT-SWAP:"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "okxscalp", "config", "check", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == cli.EXIT_INVALID
+    assert (
+        "symbol_profiles.XRP-USDT-SWAP" in bad.stdout
+        and "symbol_profiles.XRP-USDT: XRP-USDT is in `symbols` but has no profile" in bad.stdout
+    )
