@@ -6,21 +6,15 @@ The real implementation is `okxscalp.engine.orchestrator.Engine`; tests use a sm
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from okxscalp.config.chains import Resolution
 from okxscalp.engine.views import EngineControl
-
-
-class ExplainedParameter(Protocol):
-    """One parameter resolution as the config provider reports it (`okxscalp.config` Resolution)."""
-
-    name: str
-    value: Any
-    source_path: str
-    chain: Sequence[Any]
 
 
 class ConsoleEngine(EngineControl, Protocol):
     async def run(self) -> None: ...
 
-    def explain(self, symbol: str, regime: str) -> Sequence[ExplainedParameter]: ...
+    def explain(self, symbol: str, regime: str) -> Sequence[Resolution]:
+        """Every parameter for `symbol` (instId or config symbol) and `regime`, as `config explain`."""
+        ...

@@ -33,8 +33,11 @@ SCREENSHOT_FILES = (NORMAL, STALLED, RECONNECTING, INSPECTOR, FLATTEN)
 
 STALLED_SYMBOL = "DOGE-USDT-SWAP"
 INSPECTED_SYMBOL = "XRP-USDT-SWAP"
+TRENDING_SYMBOLS = ("XRP-USDT-SWAP", "BTC-USDT-SWAP", "SOL-USDT-SWAP")
 WARM_UP_S = 30.0  # connect, subscribe, first ticks
-POSITION_WAIT_S = 25.0  # the seeded market usually trades within this; the shot is taken either way
+# At 4x the seeded market usually gives the engine an entry within a minute; the shots are taken either way.
+SIM_SPEED = 4.0
+POSITION_WAIT_S = 60.0
 FAULT_WAIT_S = 15.0
 
 
@@ -45,7 +48,7 @@ async def take_screenshots(
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="okxscalp-screenshots-") as tmp:
         config = load_shipped_config(config_path, journal_path=str(Path(tmp) / "journal.sqlite"))
-        async with started_sim(config) as server:
+        async with started_sim(config, speed=SIM_SPEED) as server:
             app = ConsoleApp(engine_for_sim(config, server), refresh_hz=10)
             async with app.run_test(size=size) as pilot:
 
@@ -58,7 +61,8 @@ async def take_screenshots(
 
                 if not await wait_for(snapshot_holds(all_fresh), WARM_UP_S):
                     log.warning("engine not fully fresh after %.0fs; taking the shots anyway", WARM_UP_S)
-                server.exchange.force_regime(INSPECTED_SYMBOL, "trending", 120.0)
+                for inst_id in TRENDING_SYMBOLS:
+                    server.exchange.force_regime(inst_id, "trending", 600.0)
                 await wait_for(snapshot_holds(lambda s: bool(s.positions)), POSITION_WAIT_S)
                 await shot(NORMAL)
 
@@ -66,8 +70,8 @@ async def take_screenshots(
                 server.faults.stall(FAULT_WAIT_S * 2, inst_id=STALLED_SYMBOL)
                 await wait_for(
                     snapshot_holds(
-                        lambda s: any(q.inst_id == STALLED_SYMBOL and not q.satisfied.get(Purpose.ORDER) for q in s.quotes)
-                        and any(e.symbol == STALLED_SYMBOL for e in s.recent_events)
+                        lambda s: any(q.inst_id == STALLED_SYMBOL and not q.satisfied.get(Purpose.SIGNAL) for q in s.quotes)
+                        and sum(e.symbol == STALLED_SYMBOL for e in s.recent_events) >= 3
                     ),
                     FAULT_WAIT_S,
                 )

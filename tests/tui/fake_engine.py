@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from okxscalp.config.chains import ChainStep, Resolution
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.views import EngineSnapshot, HeaderView, PositionView, QuoteView
 from okxscalp.market.events import FallbackEvent, FallbackKind
@@ -21,14 +22,6 @@ from okxscalp.okx.health import ConnectionHealth, ConnectionState
 
 SYMBOLS = ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP", "DOGE-USDT-SWAP")
 PRICES = {"BTC": 97123.4, "ETH": 3456.78, "SOL": 234.56, "XRP": 2.3451, "DOGE": 0.12345}
-
-
-@dataclass(frozen=True)
-class FakeResolution:
-    name: str
-    value: Any
-    source_path: str
-    chain: tuple[str, ...]
 
 
 def fresh_quote(inst_id: str, *, age_s: float = 0.2, regime: str = "choppy") -> QuoteView:
@@ -124,19 +117,18 @@ class FakeEngine:
         finally:
             self.running = False
 
-    def explain(self, symbol: str, regime: str) -> list[FakeResolution]:
+    def explain(self, symbol: str, regime: str) -> list[Resolution]:
         self.calls.append(("explain", (symbol, regime)))
         own = f"symbol_profiles.{symbol}.{regime}.tp_percent"
+        by_symbol = f"order_executor.limit_order.by_symbol.{symbol}.by_regime.{regime}.limit_offset_percent"
+        by_regime = f"order_executor.limit_order.by_regime.{regime}.limit_offset_percent"
         return [
-            FakeResolution("tp_percent", 3.0, own, (own,)),
-            FakeResolution(
+            Resolution("tp_percent", 3.0, own, (ChainStep(own, True, 3.0),)),
+            Resolution(
                 "limit_offset_percent",
                 0.05,
-                f"order_executor.limit_order.by_regime.{regime}.limit_offset_percent",
-                (
-                    f"order_executor.limit_order.by_symbol.{symbol}.by_regime.{regime}.limit_offset_percent",
-                    f"order_executor.limit_order.by_regime.{regime}.limit_offset_percent",
-                ),
+                by_regime,
+                (ChainStep(by_symbol, False), ChainStep(by_regime, True, 0.05)),
             ),
         ]
 

@@ -136,6 +136,10 @@ async def test_inspector_for_a_symbol_and_for_a_position_uses_the_right_regime()
         assert engine.calls[-1] == ("explain", ("BTC-USDT", "trending"))
         await pilot.press("2")  # switch the inspector to choppy
         assert "symbol_profiles.BTC-USDT.choppy.tp_percent" in screen_text(app)
+        await pilot.press("down")  # the chain of the highlighted parameter, misses included
+        text = screen_text(app)
+        assert "order_executor.limit_order.by_symbol.BTC-USDT.by_regime.choppy.limit_offset_percent  not set" in text
+        assert "→ order_executor.limit_order.by_regime.choppy.limit_offset_percent  = 0.05" in text
         await pilot.press("f", "space")  # console actions wait until the dialog is closed
         assert isinstance(app.screen, InspectorScreen)
         assert [call for call, _ in engine.calls] == ["explain", "explain"]

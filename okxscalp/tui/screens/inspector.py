@@ -4,7 +4,7 @@ it really came from and the chain of paths tried — the same data as `okxscalp 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -14,12 +14,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from okxscalp.config.chains import Resolution
+from okxscalp.config.explain_render import format_value, step_text
 from okxscalp.okx.models import Regime, symbol_of
-from okxscalp.tui.engine_port import ExplainedParameter
 from okxscalp.tui.keyed_table import Column, KeyedTable
 from okxscalp.tui.rows import Cells
 
-Explain = Callable[[str, str], Sequence[ExplainedParameter]]
+Explain = Callable[[str, str], Sequence[Resolution]]
 
 INSPECTOR_COLUMNS = (
     Column("name", "Parameter", 20),
@@ -28,32 +29,23 @@ INSPECTOR_COLUMNS = (
 )
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def chain_step(step: Any) -> str:
-    """A chain entry may be a key path, or (path, found/value) — render whichever it is."""
-    if isinstance(step, tuple | list):
-        return " ".join(format_value(part) for part in step)
-    return str(step)
-
-
-def chain_text(resolution: ExplainedParameter) -> Text:
-    """The chain tried, in order, with the path that supplied the value marked."""
-    text = Text.assemble((f"{resolution.name}", "bold"), f" = {format_value(resolution.value)}\n")
+def chain_text(resolution: Resolution) -> Text:
+    """The chain tried, in order, with the step that supplied the value marked (as `config explain --chain`)."""
+    text = Text.assemble((resolution.name, "bold"), f" = {format_value(resolution.value)}")
+    if resolution.note:
+        text.append(f"  ({resolution.note.splitlines()[0]})", style="yellow" if resolution.source_path else "bold red")
     for step in resolution.chain:
-        shown = chain_step(step)
-        used = shown == resolution.source_path or shown.startswith(f"{resolution.source_path} ")
-        text.append("  → " if used else "    ", style="bold green" if used else "dim")
-        text.append(shown + "\n", style="bold" if used else "dim")
+        text.append("\n")
+        text.append_text(step_text(step, step.found and step.path == resolution.source_path))
     return text
 
 
-def resolution_cells(resolution: ExplainedParameter) -> Cells:
-    return (resolution.name, format_value(resolution.value), resolution.source_path)
+def resolution_cells(resolution: Resolution) -> Cells:
+    if resolution.source_path:
+        source: Text | str = resolution.source
+    else:
+        source = Text(resolution.note.splitlines()[0] if resolution.note else "unavailable", style="bold red")
+    return (resolution.name, format_value(resolution.value), source)
 
 
 class InspectorScreen(ModalScreen[None]):
@@ -94,7 +86,7 @@ class InspectorScreen(ModalScreen[None]):
         self.symbol = symbol_of(inst_id)
         self.regime = regime
         self._note = note
-        self._resolutions: dict[str, ExplainedParameter] = {}
+        self._resolutions: dict[str, Resolution] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="inspector-box"):
