@@ -155,6 +155,9 @@ class WsConnection:
         self._run_task: asyncio.Task[None] | None = None
         self._stopped: asyncio.Event | None = None
         self._poke: asyncio.Event | None = None  # wakes the heartbeat when a deadline is set
+        # Make-before-break after a 64008 notice (connections without login only):
+        self._successor_task: asyncio.Task[None] | None = None
+        self._handover: tuple[ClientConnection, set[ChannelArg], _OpsBudget] | None = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -178,12 +181,21 @@ class WsConnection:
         self._report()  # the first report: connecting
         try:
             while not self._stopping:
-                await self._gate.wait()
+                handover, self._handover = self._handover, None
+                if handover is None:
+                    await self._gate.wait()
+                    if self._stopping:
+                        break
+                reason = await self._session(handover)
+                await self._cancel_successor()
                 if self._stopping:
                     break
-                reason = await self._session()
-                if self._stopping:
-                    break
+                if self._handover is not None:
+                    # Planned move: the successor is up and subscribed; adopt it without a gap.
+                    self.health.reconnects += 1
+                    self.health.last_error = reason
+                    log.info("ws %s: %s", self.name, reason)
+                    continue
                 delay = self._next_delay()
                 self.health.reconnects += 1
                 self.health.last_error = reason
@@ -203,6 +215,10 @@ class WsConnection:
                 task.uncancel()
         finally:
             self._ws = None
+            await self._cancel_successor()
+            if self._handover is not None:
+                self._handover[0].transport.abort()
+                self._handover = None
             self._set_state(ConnectionState.STOPPED)
             self._stopped.set()
 
@@ -270,30 +286,40 @@ class WsConnection:
 
     # --- one connection ---------------------------------------------------------------------
 
-    async def _session(self) -> str:
-        """Dial, log in, subscribe, read until the connection ends; returns why it ended."""
+    async def _dial(self) -> ClientConnection:
+        return await connect(
+            self.url,
+            open_timeout=self._settings.connect_timeout_s,
+            ping_interval=None,  # OKX uses text ping/pong, not protocol pings
+            close_timeout=1.0,
+            compression=None,
+            max_queue=4096,
+        )
+
+    async def _session(
+        self, handover: tuple[ClientConnection, set[ChannelArg], _OpsBudget] | None = None
+    ) -> str:
+        """Dial (or adopt a prepared successor), log in, subscribe, read until the connection
+        ends; returns why it ended."""
         self._end_reason = None
         self._acked.clear()
         self._pending.clear()
         self._requests.clear()
         self._logged_in = False
         self._ping_sent_mono = None
-        self._set_state(ConnectionState.CONNECTING)
-        try:
-            ws = await connect(
-                self.url,
-                open_timeout=self._settings.connect_timeout_s,
-                ping_interval=None,  # OKX uses text ping/pong, not protocol pings
-                close_timeout=1.0,
-                compression=None,
-                max_queue=4096,
-            )
-        except (OSError, TimeoutError) as exc:
-            return f"connect failed: {exc.__class__.__name__}: {exc}"
-        except Exception as exc:  # websockets handshake errors (InvalidStatus, InvalidURI, ...)
-            return f"connect failed: {exc.__class__.__name__}: {exc}"
+        if handover is not None:
+            ws, acked, self._ops = handover
+            self._acked.update(a for a in acked if a in self._desired)
+        else:
+            self._set_state(ConnectionState.CONNECTING)
+            try:
+                ws = await self._dial()
+            except (OSError, TimeoutError) as exc:
+                return f"connect failed: {exc.__class__.__name__}: {exc}"
+            except Exception as exc:  # websockets handshake errors (InvalidStatus, InvalidURI, ...)
+                return f"connect failed: {exc.__class__.__name__}: {exc}"
+            self._ops.reset()
         self._ws = ws
-        self._ops.reset()
         self._connected_mono = self._last_sent_mono = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(ws), name=f"ws-{self.name}-heartbeat")
         try:
@@ -406,7 +432,7 @@ class WsConnection:
         elif kind == "notice":
             if event.code == WS_CODE_SERVICE_UPGRADE_NOTICE:
                 # 60 s before a service upgrade: move to a fresh connection now, while it is calm.
-                self.request_reconnect(f"service upgrade notice {event.code}")
+                self._planned_move(f"service upgrade notice {event.code}")
             else:
                 log.warning("ws %s: notice %s %s", self.name, event.code, event.msg)
         elif kind == "channel-conn-count-error":
@@ -431,6 +457,77 @@ class WsConnection:
         log.error("ws %s: %s", self.name, self.health.last_error)
         self._report()
         self._maybe_up()
+
+    # --- planned move (64008) -------------------------------------------------------------
+
+    def _planned_move(self, reason: str) -> None:
+        """Open the new connection before dropping the old one where that is clean: without a
+        login the overlap only duplicates market data, which consumers keep by newest. A private
+        connection reconnects at once instead (an overlap there could duplicate or, at the swap,
+        lose an order update; its reconnect is followed by reconciliation anyway)."""
+        if self._credentials is not None or self._ws is None:
+            self.request_reconnect(reason)
+            return
+        if self._successor_task is None or self._successor_task.done():
+            self._successor_task = asyncio.create_task(
+                self._prepare_successor(reason), name=f"ws-{self.name}-successor"
+            )
+
+    async def _prepare_successor(self, reason: str) -> None:
+        ws: ClientConnection | None = None
+        try:
+            await self._gate.wait()
+            ws = await self._dial()
+            ops = _OpsBudget()
+            wanted = list(self._desired)
+            acked: set[ChannelArg] = set()
+            if wanted:
+                ops.take(_request_count(len(wanted)), f"subscribe {len(wanted)} channel(s)", self.name)
+                for start in range(0, len(wanted), _ARGS_PER_REQUEST):
+                    chunk = wanted[start : start + _ARGS_PER_REQUEST]
+                    request = {"id": f"m{start}", "op": "subscribe", "args": [a.wire() for a in chunk]}
+                    await ws.send(orjson.dumps(request).decode())
+            async with asyncio.timeout(self._settings.connect_timeout_s):
+                while not acked.issuperset(wanted):
+                    raw = await ws.recv(decode=False)
+                    now = time.monotonic()
+                    self.health.last_message_mono = now
+                    self.health.messages += 1
+                    try:
+                        frame = parse_ws_frame(raw, now)
+                    except MalformedMessage as exc:
+                        self._malformed(exc)
+                        continue
+                    if frame.__class__ is WsPush:
+                        self._deliver(frame)  # type: ignore[arg-type]
+                    elif frame.__class__ is WsEvent:
+                        event: WsEvent = frame  # type: ignore[assignment]
+                        if event.event == "subscribe" and event.arg is not None:
+                            acked.add(event.arg)
+                        elif event.event == "error":
+                            raise _SessionEnded(f"successor subscribe refused: code {event.code} {event.msg}")
+        except (Exception, asyncio.CancelledError) as exc:
+            if ws is not None:
+                ws.transport.abort()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.warning("ws %s: could not prepare a successor (%s); reconnecting at once", self.name, exc)
+            self.request_reconnect(reason)
+            return
+        self._handover = (ws, acked, ops)
+        self._end_session(f"{reason}: moved to a new connection")
+
+    async def _cancel_successor(self) -> None:
+        task, self._successor_task = self._successor_task, None
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _deliver(self, push: WsPush) -> None:
+        try:
+            self._on_message(push)
+        except Exception:
+            log.exception("ws %s: on_message failed for a %s push", self.name, push.channel)
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
         self._last_sent_mono = time.monotonic()

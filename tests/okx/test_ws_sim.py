@@ -306,3 +306,41 @@ async def test_cancelling_run_from_outside_ends_it(sim) -> None:
         await asyncio.wait_for(task, 2)
     assert conn.health.state is ConnectionState.STOPPED
     await eventually(lambda: sim.counters.connections_open[WS_PUBLIC_PATH] == 0)  # the socket was closed
+
+
+async def test_upgrade_notice_opens_the_new_connection_before_dropping_the_old(sim) -> None:
+    rec = Recorder()
+    conn = public(sim, rec)
+    await conn.subscribe([TICKERS, ChannelArg("books5", inst_id=INST)])
+    async with running(conn):
+        await rec.wait_for(lambda: conn.is_ready and tickers_since(rec, 0))
+        states_before = len(rec.healths)
+        assert sim.faults.notice_upgrade(WS_PUBLIC_PATH) == 1
+        await rec.wait_for(lambda: conn.health.reconnects == 1)
+        assert "64008" in conn.health.last_error and "moved to a new connection" in conn.health.last_error
+        # Never down in between: no reconnecting/connecting/subscribing state was reported.
+        assert all(h.state is ConnectionState.UP for h in rec.healths[states_before:])
+        assert conn.is_ready and sim.counters.connections_total[WS_PUBLIC_PATH] == 2
+        await eventually(lambda: sim.counters.connections_open[WS_PUBLIC_PATH] == 1)  # the old one is gone
+        mark = len(rec.pushes)
+        await rec.wait_for(lambda: tickers_since(rec, mark))
+
+
+async def test_upgrade_notice_on_private_reconnects_at_once(sim, sim_credentials) -> None:
+    rec = Recorder()
+    conn = WsConnection(
+        "private",
+        sim.ws_url + WS_PRIVATE_PATH,
+        SETTINGS,
+        credentials=sim_credentials,
+        on_message=rec.on_message,
+        on_health=rec.on_health,
+        connect_gate=ConnectGate(),
+    )
+    await conn.subscribe([ChannelArg("account")])
+    async with running(conn):
+        await rec.wait_for(lambda: conn.is_ready)
+        assert sim.faults.notice_upgrade(WS_PRIVATE_PATH) == 1
+        await rec.wait_for(lambda: conn.health.reconnects == 1 and conn.is_ready)
+        assert "64008" in conn.health.last_error
+        assert ConnectionState.RECONNECTING in [h.state for h in rec.healths]
