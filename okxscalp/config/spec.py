@@ -40,6 +40,7 @@ class Num:
     hi_open: bool = False
     integer: bool = False
     required: bool = True
+    why: str = ""  # appended to an out-of-range message: the reason for the range
 
     def describe(self) -> str:
         left = "(" if self.lo_open else "["
@@ -55,7 +56,8 @@ class Num:
         too_low = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
         too_high = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
         if too_low or too_high:
-            report(path, f"{value!r} is out of range: expected {self.describe()}")
+            why = f" ({self.why})" if self.why else ""
+            report(path, f"{value!r} is out of range: expected {self.describe()}{why}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +256,7 @@ DOCUMENT = Section(
         "symbols": StrList(SYMBOL),
         "freshness": Section(
             {
-                "order_s": Num(0, 5, lo_open=True),
+                "order_s": Num(0, 5, lo_open=True, why="orders are priced from data at most this old"),
                 "exit_s": Num(0, 10, lo_open=True),
                 "signal_s": Num(0, 30, lo_open=True),
                 "general_s": Num(0, 60, lo_open=True),
@@ -356,7 +358,13 @@ DOCUMENT = Section(
             {
                 "limit_order": Section(
                     {
-                        "default_offset_percent": Num(0, 5, lo_open=True),
+                        "default_offset_percent": Num(
+                            0,
+                            5,
+                            lo_open=True,
+                            why="the last step of the offset chain must be a real offset: a 0.0 default "
+                            "turned every entry into a market order (audit failure 4)",
+                        ),
                         "use_market_order": Bool(),
                         "timeout_s": Num(0, 600, lo_open=True),
                         "by_regime": MapOf(OFFSET_SCOPE, key=REGIME_KEY),
