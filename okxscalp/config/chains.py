@@ -224,7 +224,7 @@ def _follow_inherit(
         if target is _MISSING:
             return None
         steps.append(ChainStep(link, True, target))
-        if target in seen or target not in REGIMES:
+        if not isinstance(target, str) or target in seen or target not in REGIMES:
             return None
         seen.add(target)
         path = f"symbol_profiles.{symbol}.{target}.{name}"

@@ -142,3 +142,48 @@ def test_resolutions_come_from_where_they_say(document: dict[str, Any]) -> None:
     assert config.document == original  # loading neither changes nor shares the caller's document
     document.clear()
     assert config.document == original
+
+
+def _all_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _all_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            out += _all_paths(value, (*prefix, index))
+    return out
+
+
+_SHIPPED_PATHS = _all_paths(shipped_doc())
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["inherit", "tp_percent", "x", "by_regime", "choppy"]),
+        st.sampled_from([None, 1, "ranging", [1]]),
+        max_size=3,
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_SHIPPED_PATHS), junk), min_size=1, max_size=6))
+def test_any_junk_is_a_config_error_never_a_crash(mutations: list[tuple[tuple[Any, ...], Any]]) -> None:
+    document = shipped_doc()
+    for path, value in mutations:
+        node: Any = document
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation replaced a parent
+    try:
+        load_document(document, "junk.yaml")
+    except ConfigError as exc:
+        assert all(p.path is not None and p.message for p in exc.problems)
