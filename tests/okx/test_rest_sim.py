@@ -185,3 +185,41 @@ async def test_many_symbols_at_once_are_served_by_one_batch_request(client: Rest
     # The single-ticker budget allows a burst of 2; the rest came from one /market/tickers call.
     assert singles == 2 and sim.counters.requests[MARKET_TICKERS.path] == 1
     assert sim.counters.http_429[MARKET_TICKER.path] == 0 and sim.counters.http_429[MARKET_TICKERS.path] == 0
+
+
+async def test_conditional_stop_place_list_cancel(client: RestClient, sim) -> None:
+    opened = await client.place_order(await _market_order(client, sim, "algoentry1"))
+    assert opened.ok
+    instrument = (await client.instruments(inst_id=INST))[0]
+    long_mode = (await client.account_config()).pos_mode == "long_short_mode"
+    stop_px = instrument.format_price((await client.ticker(INST)).last * 0.5, "down")
+    ack = await client.place_algo_order(
+        INST,
+        side=Side.SELL,
+        pos_side=PosSide.LONG if long_mode else None,
+        sl_trigger_px=stop_px,
+        algo_cl_ord_id="protect1",
+    )
+    assert ack.ok and ack.algo_id and sim.counters.orders_by_clordid["protect1"] == 1
+    pending = {a.algo_id: a for a in await client.algo_orders_pending(INST)}
+    stop = pending[ack.algo_id]
+    assert (stop.algo_cl_ord_id, stop.sl_trigger_px, stop.close_fraction, stop.state) == (
+        "protect1",
+        float(stop_px),
+        "1",
+        "live",
+    )
+    (cancelled,) = await client.cancel_algo_orders([(INST, ack.algo_id)])
+    assert cancelled.ok
+    assert ack.algo_id not in {a.algo_id for a in await client.algo_orders_pending(INST)}
+    (again,) = await client.cancel_algo_orders([(INST, ack.algo_id)])
+    assert not again.ok  # already gone: reported per order, not raised
+
+
+async def test_conditional_stop_without_position_is_rejected(client: RestClient, sim) -> None:
+    long_mode = (await client.account_config()).pos_mode == "long_short_mode"
+    with pytest.raises(OrderRejected) as info:
+        await client.place_algo_order(
+            "SOL-USDT-SWAP", side=Side.SELL, pos_side=PosSide.LONG if long_mode else None, sl_trigger_px="1"
+        )
+    assert info.value.s_code == "51169"
