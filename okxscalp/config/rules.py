@@ -199,25 +199,32 @@ def _check_symbol_clamps(document: dict[str, Any], symbol: str, report: Report) 
             )
 
 
-_ORDERED_PAIRS: tuple[tuple[str, str, bool], ...] = (
-    # (lower, upper, strict)
-    ("scalping.exit_limits.tp_min_percent", "scalping.exit_limits.tp_max_percent", False),
-    ("scalping.exit_limits.sl_min_percent", "scalping.exit_limits.sl_max_percent", False),
-    ("scalping.exit_limits.tp_sl_ratio_min", "scalping.exit_limits.tp_sl_ratio_max", False),
-    ("scalping.exit_limits.atr_ratio_min", "scalping.exit_limits.atr_ratio_max", False),
-    ("websocket.backoff.base_s", "websocket.backoff.max_s", False),
-    ("rest.retry_base_s", "rest.retry_max_s", False),
-    ("scalping.signals.ema_fast_period", "scalping.signals.ema_slow_period", True),
-    ("scalping.signals.trend_rsi_min", "scalping.signals.trend_rsi_max", True),
-    ("scalping.signals.reversion_rsi_low", "scalping.signals.reversion_rsi_high", True),
+_ORDERED_PAIRS: tuple[tuple[str, str, bool, str], ...] = (
+    # (lower, upper, strict, why)
+    ("scalping.exit_limits.tp_min_percent", "scalping.exit_limits.tp_max_percent", False, ""),
+    ("scalping.exit_limits.sl_min_percent", "scalping.exit_limits.sl_max_percent", False, ""),
+    ("scalping.exit_limits.tp_sl_ratio_min", "scalping.exit_limits.tp_sl_ratio_max", False, ""),
+    ("scalping.exit_limits.atr_ratio_min", "scalping.exit_limits.atr_ratio_max", False, ""),
+    ("websocket.backoff.base_s", "websocket.backoff.max_s", False, ""),
+    ("rest.retry_base_s", "rest.retry_max_s", False, ""),
+    (
+        "rest.ticker_cache_ttl_s",
+        "freshness.exit_s",
+        False,
+        "a cached REST ticker older than the EXIT budget could never serve the exit fallback",
+    ),
+    ("scalping.signals.ema_fast_period", "scalping.signals.ema_slow_period", True, ""),
+    ("scalping.signals.trend_rsi_min", "scalping.signals.trend_rsi_max", True, ""),
+    ("scalping.signals.reversion_rsi_low", "scalping.signals.reversion_rsi_high", True, ""),
 )
 
 
 def _check_ordered_pairs(document: dict[str, Any], report: Report) -> None:
-    for low_path, high_path, strict in _ORDERED_PAIRS:
+    for low_path, high_path, strict, why in _ORDERED_PAIRS:
         low, high = _number(document, low_path), _number(document, high_path)
         if low is None or high is None:
             continue
         if low > high or (strict and low == high):
             relation = "below" if strict else "at most"
-            report(low_path, f"{low:g} must be {relation} {high_path} ({high:g})")
+            reason = f": {why}" if why else ""
+            report(low_path, f"{low:g} must be {relation} {high_path} ({high:g}){reason}")

@@ -180,6 +180,11 @@ def test_min_above_max(doc: dict[str, Any]) -> None:
     )
 
 
+def test_ticker_cache_cannot_outlive_the_exit_budget(doc: dict[str, Any]) -> None:
+    put(doc, "rest.ticker_cache_ttl_s", 3.0)
+    assert "must be at most freshness.exit_s (2)" in problems(doc)["rest.ticker_cache_ttl_s"]
+
+
 def test_symbol_clamp_override_min_above_max(doc: dict[str, Any]) -> None:
     put(doc, f"{XRP}.exit_limits", {"sl_min_percent": 5.0})
     assert "sl_min_percent 5" in problems(doc)[f"{XRP}.exit_limits"]
