@@ -61,6 +61,7 @@ DEFAULT_PRIVATE_ARGS = (
 BUSINESS_DOWN_GRACE_S = 1.0  # business not UP this long → poll candles over REST
 RECONCILE_RETRY_BASE_S = 1.0
 RECONCILE_RETRY_MAX_S = 30.0
+RECONCILE_TIMEOUT_S = 60.0  # a hook that hangs counts as failed (and is retried): the gate never waits forever
 
 ReconcileHook = Callable[[], Awaitable[None]]
 
@@ -374,7 +375,7 @@ class FeedCoordinator:
         while generation == self._gate.generation:
             try:
                 for hook in list(self._reconcile_hooks):
-                    await hook()
+                    await asyncio.wait_for(hook(), RECONCILE_TIMEOUT_S)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
