@@ -204,7 +204,8 @@ class WsHub:
         if not self._new_connections.allow(ip):
             self.counters.connections_rejected[path] += 1
             return web.Response(status=429, text="Too Many Requests")
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=1 << 20)
+        # No permessage-deflate: compressing every push costs more CPU than loopback bandwidth saves.
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
         session = WsSession(self, ws, path, ip, request.transport)
         self.sessions[path].append(session)
