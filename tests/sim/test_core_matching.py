@@ -381,3 +381,14 @@ def test_taker_fills_print_on_the_public_tape_with_the_fill_trade_id():
     assert [(p["tradeId"], p["side"], p["sz"], Decimal(p["px"])) for p in prints] == [
         (fill["tradeId"], "buy", "0.50", ask)]
     assert Decimal(ex.ticker_wire(BTC)["last"]) == ask and ex.ticker_wire(BTC)["lastSz"] == "0.50"
+
+
+def test_fills_older_than_three_days_are_not_returned():
+    ex = make(tick_interval_s=60.0)
+    ex.place_order(order(sz="1"))
+    ex.advance_sim_seconds(2 * 86_400)
+    ex.place_order(order(side="sell", sz="1"))
+    assert len(ex.fills(BTC, 100)) == 2
+    ex.advance_sim_seconds(1.5 * 86_400)
+    (recent,) = ex.fills(BTC, 100)
+    assert recent["side"] == "sell"
