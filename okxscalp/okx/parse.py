@@ -166,16 +166,26 @@ def _guard(parser: Callable[..., Any], *args: Any) -> Any:
 
 
 def _ticker(d: dict[str, Any], recv_mono: float) -> Ticker:
-    return Ticker(
-        _str(d["instId"]),
-        _num(d["last"]),
-        _num(d["bidPx"]),
-        _num(d["askPx"]),
-        _num(d["bidSz"]),
-        _num(d["askSz"]),
-        _int(d["ts"]),
-        recv_mono,
+    # The hot path: no helper calls per field. Same rules as _num: strings only, finite.
+    last, bid, ask, bid_sz, ask_sz = d["last"], d["bidPx"], d["askPx"], d["bidSz"], d["askSz"]
+    if (
+        last.__class__ is not str
+        or bid.__class__ is not str
+        or ask.__class__ is not str
+        or bid_sz.__class__ is not str
+        or ask_sz.__class__ is not str
+    ):
+        raise TypeError("ticker numbers must be strings")
+    inst_id = d["instId"]
+    if inst_id.__class__ is not str:
+        raise TypeError("instId must be a string")
+    ticker = Ticker(
+        inst_id, float(last), float(bid), float(ask), float(bid_sz), float(ask_sz), _int(d["ts"]), recv_mono
     )
+    total = ticker.last + ticker.bid + ticker.ask + ticker.bid_sz + ticker.ask_sz
+    if total - total != 0.0:  # some field is inf or nan
+        raise ValueError("non-finite number in ticker")
+    return ticker
 
 
 def _level(row: Any) -> BookLevel:
@@ -570,6 +580,17 @@ def parse_ws_frame(raw: bytes | str, recv_mono: float) -> WsFrame:
     try:
         data = msg.get("data")
         if data is not None and "event" not in msg:
+            arg = msg["arg"]
+            # Fast path for the dominant frame: one ticker.
+            if (
+                arg.__class__ is dict
+                and arg.get("channel") == "tickers"
+                and data.__class__ is list
+                and len(data) == 1
+            ):
+                inst_id = arg.get("instId") or ""
+                if inst_id.__class__ is str:
+                    return WsPush("tickers", inst_id, (_ticker(data[0], recv_mono),), recv_mono)
             return _push(msg, data, recv_mono)
         event = msg.get("event")
         if event.__class__ is str:
