@@ -47,7 +47,8 @@ class CandleSeries:
         if closed is not None:
             self.closed.append(closed)
             # A bar with no step in it (the clock jumped) is a flat bar at the previous close.
-            gap_ts = closed[TS] + self.bar_ms
+            # (only as many as the deque keeps)
+            gap_ts = max(closed[TS] + self.bar_ms, start - MAX_BARS * self.bar_ms)
             while gap_ts < start:
                 self.closed.append([gap_ts, closed[CLOSE], closed[CLOSE], closed[CLOSE], closed[CLOSE], 0.0, 0.0, 0.0])
                 gap_ts += self.bar_ms

@@ -77,7 +77,7 @@ class SymbolMarket:
         self.open24h = self.high24h = self.low24h = self.last
         self.vol24h = self.vol_ccy24h = 0.0
         self.sod_utc0 = self.sod_utc8 = self.last
-        self._refresh_day_stats()
+        self._day_stats_dirty = True
         # Which public channels have listeners (SimExchange keeps these up to date).
         self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
         self.want_mark = self.want_limit = True
@@ -192,9 +192,10 @@ class SymbolMarket:
             self.sod_utc0 = cur[OPEN]
         if (start + _UTC8_MS) % _DAY_MS == 0:
             self.sod_utc8 = cur[OPEN]
-        self._refresh_day_stats()
+        self._day_stats_dirty = True  # recomputed when a ticker is next built
 
     def _refresh_day_stats(self) -> None:
+        self._day_stats_dirty = False
         bars = self.candles["1m"].closed
         if not bars:
             return
@@ -228,6 +229,8 @@ class SymbolMarket:
 
     # ------------------------------------------------------------------ wire items
     def ticker_item(self) -> dict:
+        if self._day_stats_dirty:
+            self._refresh_day_stats()
         cur = self.candles["1m"].current
         high = max(self.high24h, cur[HIGH]) if cur else self.high24h
         low = min(self.low24h, cur[LOW]) if cur else self.low24h
