@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from okxscalp.config.schema import RegimeSettings
+from okxscalp.config.schema import RegimeSettings, SignalSettings
 from okxscalp.engine.indicators import IndicatorPeriods, IndicatorSet, IndicatorValues
 from okxscalp.okx.models import Candle, Regime
 
@@ -101,17 +101,24 @@ class RegimeDecision:
 
 
 def periods_for(
-    settings: RegimeSettings, *, ema_fast: int = 9, ema_slow: int = 21, rsi: int = 14
+    settings: RegimeSettings,
+    *,
+    ema_fast: int | None = None,
+    ema_slow: int | None = None,
+    rsi: int | None = None,
+    signals: SignalSettings | None = None,
 ) -> IndicatorPeriods:
-    """Indicator periods from the regime settings (and the signal settings' EMA/RSI periods)."""
+    """Indicator periods from the regime settings and the signal settings' EMA/RSI periods
+    (`signals`, default `SignalSettings()`; the explicit keywords override it)."""
+    sig = signals or SignalSettings()
     return IndicatorPeriods(
-        ema_fast=ema_fast,
-        ema_slow=ema_slow,
+        ema_fast=ema_fast if ema_fast is not None else sig.ema_fast_period,
+        ema_slow=ema_slow if ema_slow is not None else sig.ema_slow_period,
         atr=settings.atr_period,
         adx=settings.adx_period,
         bollinger=settings.bollinger_period,
         bollinger_k=settings.bollinger_k,
-        rsi=rsi,
+        rsi=rsi if rsi is not None else sig.rsi_period,
     )
 
 
