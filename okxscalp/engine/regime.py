@@ -30,7 +30,13 @@ from typing import Any
 
 from okxscalp.config.schema import RegimeSettings, SignalSettings
 from okxscalp.engine.indicators import IndicatorPeriods, IndicatorSet, IndicatorValues
+from okxscalp.okx.constants import CANDLE_BARS
 from okxscalp.okx.models import Candle, Regime
+
+
+def bar_ms_of(bar: str) -> int | None:
+    seconds = CANDLE_BARS.get(bar)
+    return seconds * 1000 if seconds else None
 
 
 def classify(adx: float, atr_pct: float, band_width_pct: float, settings: RegimeSettings) -> Regime:
@@ -69,6 +75,7 @@ class RegimeDecision:
     warmup_bars: int  # bars needed before the first classification
     trend_min_band_atr_ratio: float  # the threshold applied
     missing_bars: int = 0  # confirmed bars never received (feed holes) since the detector started
+    bar_ms: int | None = None  # bar length (None for a bar name not in CANDLE_BARS)
 
     @property
     def band_atr_ratio(self) -> float | None:
@@ -211,4 +218,5 @@ class RegimeDetector:
             warmup_bars=self.warmup_bars,
             trend_min_band_atr_ratio=self.settings.trend_min_band_atr_ratio,
             missing_bars=self.indicators.missing_bars,
+            bar_ms=bar_ms_of(self.settings.bar),
         )

@@ -14,6 +14,10 @@ Setups (thresholds from `SignalSettings`, YAML `scalping.signals`):
   `band_edge_fraction` x band width of the lower band (or below it) and the live RSI <=
   `reversion_rsi_low`; short mirrored at the upper band with RSI >= `reversion_rsi_high`.
 
+No signal either when the quote's exchange time (`ts_ms`, when the quote has one) is more than
+`MAX_BARS_BEHIND` bars past the end of the last confirmed bar: indicators from candles that stopped
+arriving are as stale as an old price.
+
 "Live RSI" is the RSI as if the current bar closed at the quote's mid (`IndicatorSet.rsi_at`): the
 confirmed bars are never counted twice. Bands, EMAs and ATR are the confirmed bars' values.
 
@@ -61,6 +65,19 @@ class Signal:
         return PosSide.LONG if self.side is Side.BUY else PosSide.SHORT
 
 
+# The last confirmed bar may be one bar old (its confirm arrives just after it closes) plus one
+# missed confirm; beyond that the indicators are stale for a fresh quote.
+MAX_BARS_BEHIND = 2
+
+
+def _bars_behind(bar_open_ms: int, bar_ms: int | None, quote_ts_ms: int | None) -> float:
+    """Whole bars between the end of the last confirmed bar and the quote's exchange time; 0 when
+    either time scale is unknown."""
+    if not bar_ms or not quote_ts_ms:
+        return 0.0
+    return max(0.0, (quote_ts_ms - (bar_open_ms + bar_ms)) / bar_ms)
+
+
 def _mid(quote: QuoteLike) -> float | None:
     bid, ask = quote.bid, quote.ask
     if bid is None or ask is None or bid <= 0 or ask <= 0 or ask < bid:
@@ -87,6 +104,8 @@ def evaluate_signal(
     mid = _mid(quote)
     if v is None or not v.ready or mid is None:
         return None
+    if _bars_behind(v.ts_ms, decision.bar_ms, getattr(quote, "ts_ms", None)) > MAX_BARS_BEHIND:
+        return None  # the candles stopped (feed hole): indicators describe a market that is gone
     rsi = indicators.rsi_at(mid)
     if rsi is None:
         return None

@@ -200,3 +200,14 @@ def test_signals_trigger_on_the_simulators_regimes() -> None:
     for regime in (Regime.RANGING, Regime.CHOPPY):
         assert fired[(regime, Side.BUY)] > 0 and fired[(regime, Side.SELL)] > 0, fired
     assert fired[(Regime.TRENDING, Side.BUY)] + fired[(Regime.TRENDING, Side.SELL)] > 0, fired
+
+
+def test_no_signal_when_the_candles_stopped() -> None:
+    det = detector_fed(range_then_dip())
+    v = det.indicators.latest
+    assert v is not None and det.decision is not None and det.decision.bar_ms == 60_000
+    bar_end = v.ts_ms + 60_000
+    fresh = quote(v.close, ts_ms=bar_end + 30_000)  # half-way through the next bar
+    assert evaluate_signal(det.decision, det.indicators, fresh) is not None
+    late = quote(v.close, ts_ms=bar_end + 2 * 60_000 + 1)  # two confirms missed
+    assert evaluate_signal(det.decision, det.indicators, late) is None
