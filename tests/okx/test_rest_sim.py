@@ -17,6 +17,7 @@ from okxscalp.okx.constants import (
     TRADE_ORDER,
 )
 from okxscalp.okx.errors import (
+    AmbiguousOrderOutcome,
     AuthError,
     ExchangeBusy,
     OrderNotPlaced,
@@ -223,3 +224,28 @@ async def test_conditional_stop_without_position_is_rejected(client: RestClient,
             "SOL-USDT-SWAP", side=Side.SELL, pos_side=PosSide.LONG if long_mode else None, sl_trigger_px="1"
         )
     assert info.value.s_code == "51169"
+
+
+async def test_unresolvable_outcome_is_reported_ambiguous_never_resent(sim, sim_credentials) -> None:
+    bounded = RestSettings(max_retries=2, retry_base_s=0.01, retry_max_s=0.02, timeout_s=0.3)
+    async with RestClient(sim.rest_url, sim_credentials, bounded) as rest:
+        request = await _market_order(rest, sim, "unknown1")
+        # The order is executed, its reply held past the client's timeout; once the exchange has
+        # it, a storm on the path keeps every lookup by clOrdId from getting through.
+        sim.faults.timeout_after_accept(1.0, 1, TRADE_ORDER.path)
+
+        async def storm_once_placed() -> None:
+            while sim.counters.orders_by_clordid["unknown1"] == 0:  # noqa: ASYNC110 - a counter, no event
+                await asyncio.sleep(0.005)
+            sim.faults.rate_limit_storm(TRADE_GET_ORDER.path, 30.0)
+
+        storm = asyncio.create_task(storm_once_placed())
+        with pytest.raises(AmbiguousOrderOutcome) as info:
+            await rest.place_order(request)
+        await storm
+        assert info.value.cl_ord_id == "unknown1" and "lookup" in str(info.value)
+        assert sim.counters.orders_by_clordid["unknown1"] == 1  # never re-sent
+        assert sim.counters.http_429_injected[TRADE_GET_ORDER.path] == 3  # bounded: first try + 2 retries
+        sim.faults.clear()
+        order = await rest.get_order(INST, cl_ord_id="unknown1")
+        assert order is not None  # it had been placed: the engine reconciles from here
