@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from okxscalp.okx.constants import CODE_PARAM_ERROR
+
 
 @dataclass(slots=True)
 class SimEvent:
@@ -19,11 +21,16 @@ class SimEvent:
     data: dict | list
 
 
-class SimApiError(Exception):
-    """A request-level failure: the server answers `{"code": code, "msg": msg, "data": []}`."""
+# HTTP status OKX answers a request-level error with, where it is not 200 (reference section 7).
+_HTTP_STATUS_BY_CODE = {CODE_PARAM_ERROR: 400}
 
-    def __init__(self, code: str, msg: str, http_status: int = 200) -> None:
+
+class SimApiError(Exception):
+    """A request-level failure: the server answers `{"code": code, "msg": msg, "data": []}` with
+    `http_status` (by default the one OKX uses for that code: 400 for 51000, else 200)."""
+
+    def __init__(self, code: str, msg: str, http_status: int | None = None) -> None:
         super().__init__(f"{code}: {msg}")
         self.code = code
         self.msg = msg
-        self.http_status = http_status
+        self.http_status = _HTTP_STATUS_BY_CODE.get(code, 200) if http_status is None else http_status

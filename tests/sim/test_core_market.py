@@ -160,3 +160,13 @@ def test_undrained_public_events_are_trimmed_but_private_ones_kept(monkeypatch):
     events = ex.drain_events()
     assert len(events) <= 400 and ex.dropped_events > 0
     assert [e.channel for e in events[:2]] == ["positions", "account"]
+
+
+def test_api_errors_carry_okx_http_status():
+    ex = make(history_minutes=0)
+    with pytest.raises(SimApiError) as err:
+        ex.books_wire("BTC-USDT-SWAP", 401)
+    assert (err.value.code, err.value.http_status) == ("51000", 400)
+    with pytest.raises(SimApiError) as err:
+        ex.mark_price_wire("NOPE-USDT-SWAP")
+    assert (err.value.code, err.value.http_status) == ("51001", 200)
