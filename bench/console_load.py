@@ -1,11 +1,12 @@
 """Event-loop lag with and without the console, under 20 symbols × ~100 msgs/s (SPEC 3.7).
 
-The simulator runs on its own thread (as `okxscalp` runs it), so the loop measured is the one the
-engine and the console share. A probe task sleeps `PROBE_INTERVAL_S` again and again; how late it
+The simulator runs in a child process (it stands for the exchange; in one process its thread would
+compete for the GIL and blur what is measured), so the loop measured is the one the engine and the
+console share. A probe task sleeps `PROBE_INTERVAL_S` again and again; how late it
 wakes is the loop's lag. Run 1: engine alone. Run 2: engine + the console (headless Textual, the
 same refresh path as on a terminal). Target: p99 < 10 ms with the console.
 
-    python3 bench/console_load.py [--quick] [--seconds 20] [--symbols 20] [--speed 8]
+    python3 bench/console_load.py [--quick] [--seconds 20] [--symbols 20] [--tick-interval 0.02]
 
 Last stdout line: `RESULT {json}` (bench/run_all.py convention).
 """
@@ -16,12 +17,15 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -29,7 +33,7 @@ import yaml
 from okxscalp.config.schema import AppConfig
 from okxscalp.okx.models import symbol_of
 from okxscalp.sim.instruments import DEFAULT_INST_IDS
-from okxscalp.tui.sim_harness import DEFAULT_CONFIG, engine_for_sim, sim_credentials, wait_for
+from okxscalp.tui.sim_harness import DEFAULT_CONFIG, engine_for_sim, wait_for
 
 PROBE_INTERVAL_S = 0.005
 WARM_UP_DEADLINE_S = 30.0
@@ -75,8 +79,47 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def messages_sent(server: Any) -> int:
-    return sum(server.counters.messages_sent.values())
+def messages_received(engine: Any) -> int:
+    """WebSocket messages the engine's connections have taken in (all three connections)."""
+    return sum(health.messages for health in engine.snapshot().connections)
+
+
+def serve_sim(inst_ids: list[str], tick_interval_s: float, seed: int, urls: Any, stop: Any) -> None:
+    """Child process: a SimServer with `inst_ids` until `stop` is set; its URLs go to `urls`."""
+    from okxscalp.config.schema import SimSettings
+    from okxscalp.okx.auth import Credentials
+    from okxscalp.sim.exchange import SimExchange
+    from okxscalp.sim.server import SimServer
+
+    async def serve() -> None:
+        settings = SimSettings()
+        exchange = SimExchange(seed=seed, inst_ids=inst_ids, tick_interval_s=tick_interval_s, history_minutes=240)
+        server = SimServer(exchange, credentials=Credentials(settings.api_key, settings.api_secret, settings.passphrase))
+        await server.start()
+        urls.put((server.rest_url, server.ws_url))
+        try:
+            await asyncio.to_thread(stop.wait)
+        finally:
+            await server.stop()
+
+    asyncio.run(serve())
+
+
+@contextlib.contextmanager
+def sim_process(inst_ids: list[str], tick_interval_s: float, seed: int) -> Iterator[SimpleNamespace]:
+    context = multiprocessing.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    process = context.Process(target=serve_sim, args=(inst_ids, tick_interval_s, seed, urls, stop), daemon=True)
+    process.start()
+    try:
+        rest_url, ws_url = urls.get(timeout=60)
+        yield SimpleNamespace(rest_url=rest_url, ws_url=ws_url)
+    finally:
+        stop.set()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=5)
 
 
 async def one_run(config: AppConfig, server: Any, seconds: float, *, console: bool) -> dict[str, float]:
@@ -97,10 +140,10 @@ async def one_run(config: AppConfig, server: Any, seconds: float, *, console: bo
             return len(quotes) >= len(config.symbols) and all(q.satisfied.get(Purpose.SIGNAL) for q in quotes)
 
         warmed = await wait_for(fresh, WARM_UP_DEADLINE_S)
-        sent_before, started = messages_sent(server), time.perf_counter()
+        received_before, started = messages_received(engine), time.perf_counter()
         lags = await probe_lag(seconds)
         elapsed = time.perf_counter() - started
-        rate = (messages_sent(server) - sent_before) / elapsed
+        rate = (messages_received(engine) - received_before) / elapsed
     finally:
         if app is not None:
             await app.stop_engine()
@@ -121,17 +164,12 @@ async def one_run(config: AppConfig, server: Any, seconds: float, *, console: bo
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, float]:
-    from okxscalp.sim.server import run_in_thread
-
-    from okxscalp.sim.exchange import SimExchange
-
     inst_ids = bench_inst_ids(args.symbols)
     with tempfile.TemporaryDirectory(prefix="okxscalp-bench-") as tmp:
         config = bench_config(inst_ids, Path(tmp))
         results: dict[str, dict[str, float]] = {}
         for console in (False, True):
-            exchange = SimExchange(seed=config.exchange.sim.seed, speed=args.speed, inst_ids=inst_ids)
-            with run_in_thread(exchange=exchange, credentials=sim_credentials(config)) as server:
+            with sim_process(inst_ids, args.tick_interval, config.exchange.sim.seed) as server:
                 label = "console" if console else "engine_only"
                 results[label] = await one_run(
                     replace(config, journal_path=str(Path(tmp) / f"{label}.sqlite")), server, args.seconds, console=console
@@ -161,7 +199,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (< 20 s in total after warm-up)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement per run (default 20)")
     parser.add_argument("--symbols", type=int, default=20)
-    parser.add_argument("--speed", type=float, default=8.0, help="simulator speed factor (sets the message rate)")
+    parser.add_argument(
+        "--tick-interval",
+        type=float,
+        default=0.02,
+        help="simulator market step in seconds; 0.02 gives ~100 msgs/s per symbol on the engine's channels",
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds = 5.0

@@ -15,7 +15,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from okxscalp.engine.views import EngineSnapshot
@@ -260,7 +260,7 @@ class ConsoleApp(App[int]):
         inst_id, regime, note = target
         self.push_screen(InspectorScreen(self.engine.explain, inst_id, regime, note=note))
 
-    @on(DataTable.RowSelected, "#freshness, #positions")
+    @on(KeyedTable.RowSelected, "#freshness, #positions")
     def _row_chosen(self) -> None:
         self.action_inspect()
 

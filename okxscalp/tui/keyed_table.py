@@ -1,18 +1,32 @@
-"""A DataTable that is only ever diff-updated by row key (STYLE 9).
+"""A keyed, diff-updated table drawn with Textual's Line API.
 
-`sync` makes the table show exactly the given rows: changed cells are updated in place, new keys
-are appended, gone keys removed. The cursor and scroll position survive every refresh because the
-table is never cleared and refilled.
+Why not `DataTable`: bench/console_load.py measured it. Any `update_cell` invalidates DataTable's
+whole render cache, so with 20 symbols whose ages change on every refresh each frame re-rendered
+every visible cell through rich (tens of ms per frame, p99 event-loop lag > 100 ms). Here each row
+is turned into one cached `Strip` when (and only when) its cells change; drawing a frame is a crop
+of cached strips. The contract of STYLE 9 holds: rows are keyed, updated in place, appended or
+removed by key, columns have fixed widths, the cursor and scroll position survive every refresh.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
-from textual.widgets import DataTable
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from okxscalp.tui.rows import Cells
+
+CELL_PADDING = 1  # blank cells on each side of every column
+HORIZONTAL_STEP = 8  # columns scrolled per left/right key
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,66 +36,243 @@ class Column:
     width: int
 
 
-class KeyedTable(DataTable[object]):
+class KeyedTable(ScrollView, can_focus=True):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "keyed-table--header",
+        "keyed-table--cursor",
+    }
+
     DEFAULT_CSS = """
     KeyedTable {
         height: auto;
+        max-height: 100%;
+        background: $surface;
+        color: $foreground;
         /* No horizontal scrollbar: at 80 columns it would cost a row per pane. Wide tables still
-           scroll sideways with the keyboard, and the key columns come first. */
+           scroll sideways with left/right, and the key columns come first. */
         scrollbar-size-horizontal: 0;
+        & > .keyed-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        & > .keyed-table--cursor {
+            background: $block-cursor-blurred-background;
+        }
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .keyed-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+        }
     }
     """
 
-    def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=1)
-        self._column_spec = tuple(columns)
-        self._shown: dict[str, Cells] = {}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "cursor_to(0)", "First", show=False),
+        Binding("end", "cursor_to(-1)", "Last", show=False),
+        Binding("left", "sideways(-1)", "Left", show=False),
+        Binding("right", "sideways(1)", "Right", show=False),
+        Binding("enter", "select", "Select", show=False),
+    ]
 
-    def on_mount(self) -> None:
-        for column in self._column_spec:
-            self.add_column(column.label, width=column.width, key=column.key)
+    class RowHighlighted(Message):
+        """The cursor moved to the row `key`."""
+
+        def __init__(self, table: KeyedTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> KeyedTable:
+            return self.table
+
+    class RowSelected(Message):
+        """Enter was pressed on the row `key`."""
+
+        def __init__(self, table: KeyedTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> KeyedTable:
+            return self.table
+
+    def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns = tuple(columns)
+        self._order: list[str] = []  # row keys in display order
+        self._index: dict[str, int] = {}
+        self._cells: dict[str, Cells] = {}
+        self._strips: dict[str, Strip] = {}  # rendered rows, rebuilt only when their cells change
+        self.cursor_row = 0
+        self._highlighted: str | None = None
+        self._width = sum(column.width + 2 * CELL_PADDING for column in self.columns)
+        self.virtual_size = Size(self._width, 1)
+
+    # ---- data ------------------------------------------------------------------------------------
 
     @property
     def keys(self) -> list[str]:
         """Row keys in display order."""
-        return [str(row.key.value) for row in self.ordered_rows]
+        return list(self._order)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
 
     @property
     def selected_key(self) -> str | None:
         """The key of the row under the cursor, or None when the table is empty."""
-        if not self._shown or self.row_count == 0:
-            return None
-        row = min(max(self.cursor_row, 0), self.row_count - 1)
-        return str(self.ordered_rows[row].key.value)
+        return self._order[self.cursor_row] if self._order else None
+
+    def row(self, key: str) -> Cells:
+        return self._cells[key]
 
     def sync(self, rows: Mapping[str, Cells]) -> None:
-        for key in [key for key in self._shown if key not in rows]:
-            self.remove_row(key)
-            del self._shown[key]
+        """Show exactly `rows`: update changed rows in place, append new keys, remove gone ones."""
+        gone = [key for key in self._order if key not in rows]
+        if gone:
+            self._remove(gone)
         for key, cells in rows.items():
             self.put(key, cells)
 
     def put(self, key: str, cells: Cells) -> None:
-        """Show `cells` under `key`: append a new row, or update only the cells that changed."""
-        shown = self._shown.get(key)
+        """Show `cells` under `key`: append a new row, or redraw the row if its cells changed."""
+        if len(cells) != len(self.columns):
+            raise ValueError(f"row {key!r} has {len(cells)} cells for {len(self.columns)} columns")
+        shown = self._cells.get(key)
         if shown is None:
-            self.add_row(*cells, key=key)
+            self._index[key] = len(self._order)
+            self._order.append(key)
+            self._cells[key] = cells
+            self._rows_changed()
         elif shown != cells:
-            for column, old, new in zip(self._column_spec, shown, cells, strict=True):
-                if old != new:
-                    self.update_cell(key, column.key, new)
-        self._shown[key] = cells
+            self._cells[key] = cells
+            self._strips.pop(key, None)
+            self.refresh()
 
     def drop_oldest(self, keep: int) -> None:
         """Keep only the last `keep` rows (the append-only event stream's bound)."""
-        excess = len(self._shown) - keep
-        if excess <= 0:
-            return
-        for key in list(self._shown)[:excess]:
-            self.remove_row(key)
-            del self._shown[key]
+        excess = len(self._order) - keep
+        if excess > 0:
+            self._remove(self._order[:excess])
 
     def reset(self) -> None:
         """Remove every row; only for an operator-chosen change of what the table shows."""
-        self.clear(columns=False)
-        self._shown.clear()
+        self._remove(list(self._order))
+
+    def _remove(self, keys: Sequence[str]) -> None:
+        selected = self.selected_key
+        doomed = set(keys)
+        self._order = [key for key in self._order if key not in doomed]
+        self._index = {key: index for index, key in enumerate(self._order)}
+        for key in doomed:
+            self._cells.pop(key, None)
+            self._strips.pop(key, None)
+        # The cursor stays on its row when that row survives.
+        if selected is not None and selected in self._index:
+            self.cursor_row = self._index[selected]
+        self._rows_changed()
+
+    def _rows_changed(self) -> None:
+        self.cursor_row = min(self.cursor_row, max(0, len(self._order) - 1))
+        self.virtual_size = Size(self._width, len(self._order) + 1)
+        self.refresh(layout=True)
+        self._announce_highlight()
+
+    # ---- cursor ---------------------------------------------------------------------------------
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        if not self._order:
+            return
+        self.cursor_row = min(max(row, 0), len(self._order) - 1)
+        # After the next refresh: rows just added may not be in the scrollable size yet.
+        self.call_after_refresh(self._scroll_cursor_into_view, animate)
+        self.refresh()
+        self._announce_highlight()
+
+    def _announce_highlight(self) -> None:
+        key = self.selected_key
+        if key is not None and key != self._highlighted:
+            self._highlighted = key
+            self.post_message(self.RowHighlighted(self, key))
+
+    def on_resize(self) -> None:
+        self._scroll_cursor_into_view(False)
+
+    def _scroll_cursor_into_view(self, animate: bool) -> None:
+        visible = max(1, self.size.height - 1)  # the header line is always shown
+        top = round(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=animate)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=animate)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(row=self.cursor_row + direction * max(1, self.size.height - 2))
+
+    def action_cursor_to(self, row: int) -> None:
+        self.move_cursor(row=row if row >= 0 else len(self._order) - 1)
+
+    def action_sideways(self, direction: int) -> None:
+        self.scroll_to(x=self.scroll_x + direction * HORIZONTAL_STEP, animate=False)
+
+    def action_select(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    # ---- drawing --------------------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # theme or focus styles changed: rows are redrawn with the new ones
+
+    def _strip_of(self, cells: Cells, base: Style) -> Strip:
+        console = self.app.console
+        pad = Segment(" " * CELL_PADDING)
+        segments: list[Segment] = []
+        for column, cell in zip(self.columns, cells, strict=True):
+            if isinstance(cell, Text):
+                rendered = list(cell.render(console))
+            else:
+                rendered = [Segment(str(cell))]
+            segments.append(pad)
+            segments.extend(Segment.adjust_line_length(rendered, column.width))
+            segments.append(pad)
+        return Strip(Segment.apply_style(segments, base), self._width)
+
+    def _header_strip(self) -> Strip:
+        labels = tuple(column.label for column in self.columns)
+        return self._strip_of(labels, self.rich_style + self.get_component_rich_style("keyed-table--header"))
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            strip = self._header_strip()
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, base)
+            key = self._order[index]
+            strip = self._strips.get(key)
+            if strip is None:
+                strip = self._strips[key] = self._strip_of(self._cells[key], base)
+            if index == self.cursor_row:
+                cursor = self.get_component_rich_style("keyed-table--cursor")
+                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)

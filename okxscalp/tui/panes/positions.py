@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from okxscalp.engine.views import PositionView
 from okxscalp.tui.keyed_table import Column, KeyedTable
@@ -70,6 +70,6 @@ class PositionsPane(Vertical):
     def _show_sources(self) -> None:
         self.sources.update(sources_line(self.selected))
 
-    @on(DataTable.RowHighlighted, "#positions")
+    @on(KeyedTable.RowHighlighted, "#positions")
     def _highlighted(self) -> None:
         self._show_sources()

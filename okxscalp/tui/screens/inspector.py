@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from okxscalp.config.chains import Resolution
 from okxscalp.config.explain_render import format_value, step_text
@@ -121,9 +121,9 @@ class InspectorScreen(ModalScreen[None]):
         resolution = self._resolutions.get(name) if name else None
         chain.update(chain_text(resolution) if resolution else Text("no parameters", style="dim"))
 
-    @on(DataTable.RowHighlighted, "#inspector-table")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_chain(str(event.row_key.value))
+    @on(KeyedTable.RowHighlighted, "#inspector-table")
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self._show_chain(event.key)
 
     def action_regime(self, regime: str) -> None:
         self.show_regime(Regime(regime).value)
