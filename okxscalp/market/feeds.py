@@ -439,10 +439,8 @@ class FeedCoordinator:
     def _exchange_now_ms(self) -> int:
         """Exchange time now, from the WS feed's clock-offset estimate (follows sim time); wall
         time when no market data has arrived yet."""
-        offset = self.registry.clock_offset_s
-        if offset is None:
-            return int(time.time() * 1000)
-        return int((self._clock() - offset) * 1000)
+        now_ms = self.registry.exchange_now_ms()
+        return int(time.time() * 1000) if now_ms is None else now_ms
 
     # --- the periodic tick -------------------------------------------------------------------------
 

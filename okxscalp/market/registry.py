@@ -206,10 +206,12 @@ class DataRegistry:
     def inst_ids(self) -> tuple[str, ...]:
         return tuple(self._slots)
 
-    @property
-    def clock_offset_s(self) -> float | None:
-        """The WS feed's clock-offset estimate (local monotonic − exchange time), None if unknown."""
-        return self._delay.offset_s
+    def exchange_now_ms(self) -> int | None:
+        """The exchange's clock now, from the WS feed's offset estimate (follows the simulator's
+        sim time at any speed); None before any market data."""
+        now = self._clock()
+        offset = self._delay.offset_at(now)
+        return None if offset is None else int((now - offset) * 1000)
 
     def _slot(self, inst_id: str) -> _Slot:
         slot = self._slots.get(inst_id)

@@ -210,21 +210,56 @@ def test_candle_series_keeps_closed_and_open_bars() -> None:
     assert [c.ts_ms for c in small.candles(XRP, "1m").closed] == [T0_MS + i * 60_000 for i in (7, 8, 9)]
 
 
-def test_delay_estimator_follows_fast_sim_time_and_ignores_it() -> None:
+def test_delay_estimator_no_false_delay_at_sim_speed_10_and_detects_real_delay() -> None:
     est = DelayEstimator(window_s=10.0, buckets=5)
-    # speed 10: exchange time gains 9 s per wall second -> the offset keeps falling; no false delay
-    for i in range(200):
-        recv = 100.0 + i * 0.1
-        assert est.observe(recv, int((recv * 10) * 1000)) == 0.0
+    speed = 10.0
+
+    def ts_ms(wall: float) -> int:  # sim time runs 10x: exchange ts of a message made at `wall`
+        return int(wall * speed * 1000)
+
+    recv = 100.0
+    for _ in range(300):  # 30 s of prompt messages
+        assert est.observe(recv, ts_ms(recv)) == pytest.approx(0.0, abs=1e-6)
+        recv += 0.1
+    assert est.drift == pytest.approx(1 - speed, rel=0.05)
+    # made 0.3 s ago, delivered now: 0.3 s wall = 3 s of sim time older
+    assert est.observe(recv, ts_ms(recv - 0.3)) == pytest.approx(0.3 * speed, rel=0.05)
+    assert est.observe(recv + 0.1, ts_ms(recv + 0.1)) == pytest.approx(0.0, abs=1e-3)
+    assert est.offset_at(recv) == pytest.approx(recv - ts_ms(recv) / 1000, abs=1e-3)
+
+
+def test_delay_estimator_no_growing_false_delay_at_sim_speed_half() -> None:
+    est = DelayEstimator(window_s=10.0, buckets=5)
+    recv, worst = 0.0, 0.0
+    for i in range(600):  # 60 s at speed 0.5: the offset rises 0.5 s per second
+        delay = est.observe(recv, int(recv * 0.5 * 1000))
+        if i > 100:  # after the drift has been measured
+            worst = max(worst, delay)
+        recv += 0.1
+    assert worst < 0.1
+
+
+def test_a_sustained_delay_is_not_mistaken_for_drift() -> None:
+    est = DelayEstimator(window_s=10.0, buckets=5)
+    recv = 0.0
+    for _ in range(200):  # 20 s prompt, constant offset
+        est.observe(recv, int(recv * 1000))
+        recv += 0.1
+    delays = []
+    for _ in range(40):  # then every message 0.5 s late for 4 s
+        delays.append(est.observe(recv, int((recv - 0.5) * 1000)))
+        recv += 0.1
+    assert est.drift == 0.0
+    assert min(delays) == pytest.approx(0.5, abs=0.01)
 
 
 def test_delay_estimator_forgets_after_its_window() -> None:
     est = DelayEstimator(window_s=10.0, buckets=5)
     assert est.observe(0.0, 0) == 0.0
-    # a clock step of +3 s on our side, e.g. speed < 1 drift: counted as delay inside the window...
+    # a clock step of +3 s on our side: counted as delay inside the window...
     assert est.observe(1.0, -2000) == pytest.approx(3.0)
     # ...and forgotten once the window has passed
     for i in range(1, 40):
         last = est.observe(1.0 + i * 0.5, int((1.0 + i * 0.5 - 3.0) * 1000))
     assert last == pytest.approx(0.0)
-    assert est.offset_s == pytest.approx(3.0)
+    assert est.offset_at(20.5) == pytest.approx(3.0)
