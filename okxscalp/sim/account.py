@@ -64,14 +64,20 @@ class AlgoOrder:
             "tpTriggerPxType": tp.trigger_type if tp else "",
         }
 
-    def algo_wire(self, lever: str, sz_dec: int) -> dict:
-        """GET /trade/orders-algo-pending item (the fields a SWAP client reads)."""
+    def algo_wire(self, lever: str, sz_dec: int, notional_usd: str) -> dict:
+        """GET /trade/orders-algo-pending item and `orders-algo` push item."""
         tp, sl = self.tp, self.sl
         return {
             "instType": "SWAP",
             "instId": self.inst_id,
             "algoId": self.algo_id,
             "algoClOrdId": self.algo_cl_ord_id,
+            "clOrdId": "",
+            "tag": "",
+            "triggerPx": "",
+            "triggerPxType": "",
+            "ordPx": "",
+            "notionalUsd": notional_usd,
             "ordType": self.ord_type,
             "side": self.close_side,
             "posSide": self.pos_side,
@@ -88,7 +94,7 @@ class AlgoOrder:
             "slOrdPx": sl.ord_px_str if sl else "",
             "slTriggerPxType": sl.trigger_type if sl else "",
             "ordId": self.triggered_ord_id,
-            "actualSz": "",
+            "actualSz": "0",
             "actualPx": "",
             "actualSide": "",
             "triggerTime": "",

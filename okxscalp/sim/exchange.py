@@ -11,7 +11,10 @@ How the I/O shell (sim-server) drives it
 - Public events are built only for wanted channels: call `set_channel_interest(channel, inst_id,
   True)` on the first subscriber and `(..., False)` when the last one leaves. Until the first call
   every public channel counts as wanted (handy for tests that use the core alone); after it, only
-  what was declared. Private channels (orders, positions, account) are always produced.
+  what was declared. Private channels (orders, positions, account, orders-algo) are always
+  produced. `orders-algo` items (algo objects like OKX's orders-algo push) come on every algo
+  state change: live (placed, or an attached TP/SL armed/resized by its entry's fill), effective
+  (triggered; `ordId` = the closing order), canceled.
 - `positions` events are OKX `event_update` items; the subscribe-time snapshot comes from
   `positions_wire()` / `balance_wire()`.
 - Our account's taker fills print on the public tape (trades, last, candles) with the fill's
@@ -52,7 +55,7 @@ MAX_BOOK_DEPTH = 400
 MAX_PENDING_EVENTS = 200_000
 # `advance` replays at most this much sim time in one call; beyond it the clock jumps.
 MAX_CATCH_UP_SIM_S = 600.0
-_PRIVATE_CHANNELS = frozenset({"orders", "positions", "account"})
+_PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo"})
 _PUBLIC_MARKET_CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit")
 
 

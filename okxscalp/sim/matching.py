@@ -685,6 +685,7 @@ class TradingDesk:
         if algos and algo in algos:
             algos.remove(algo)
         self._refresh_active(algo.inst_id)
+        self._push_algo(algo)
 
     def _arm_attached(self, order: Order) -> None:
         """Attached TP/SL become live with the entry's first fill, sized to its filled amount."""
@@ -693,7 +694,10 @@ class TradingDesk:
         close_side = "sell" if order.side == "buy" else "buy"
         pos_side = self._pos_key(order.inst_id, order.pos_side)[1]
         for algo in order.attach:
+            if algo.state != "live":
+                continue  # already triggered or canceled
             algo.sz = order.acc_fill_sz
+            algo.u_time = self._now()
             if not algo.active:
                 algo.active = True
                 algo.parent_ord_id = order.ord_id
@@ -701,6 +705,7 @@ class TradingDesk:
                 algo.close_side = close_side
                 self.algos.setdefault(order.inst_id, []).append(algo)
                 self.algo_by_id[algo.algo_id] = algo
+            self._push_algo(algo)
         self.active_insts.add(order.inst_id)
 
     # ------------------------------------------------------------------ per-step work
@@ -737,8 +742,8 @@ class TradingDesk:
         if leg is None:
             return
         closable = self.closable(algo.inst_id, algo.close_side, algo.pos_side)
-        self._drop_algo(algo, "effective")
         if closable <= 0:
+            self._drop_algo(algo, "canceled")
             return
         qty = min(algo.sz, closable) if algo.sz else closable
         now = self._now()
@@ -755,6 +760,7 @@ class TradingDesk:
             order.pos_side = "net"
         self._accept(order)
         algo.triggered_ord_id = order.ord_id
+        self._drop_algo(algo, "effective")
         self._execute_new(order)
 
     # ------------------------------------------------------------------ cancel / amend / close
@@ -938,6 +944,7 @@ class TradingDesk:
         self.algos.setdefault(market.inst_id, []).append(algo)
         self.algo_by_id[algo.algo_id] = algo
         self.active_insts.add(market.inst_id)
+        self._push_algo(algo)
         return item(algo.algo_id, "0", "")
 
     def cancel_algos(self, items: list[dict]) -> list[dict]:
@@ -954,17 +961,23 @@ class TradingDesk:
             out.append({"algoId": algo_id, "sCode": "0", "sMsg": ""})
         return out
 
+    def algo_item(self, algo: AlgoOrder) -> dict:
+        market = self.markets[algo.inst_id]
+        lever = fmt_num(self.lever_of(algo.inst_id, algo.td_mode, algo.pos_side))
+        size = algo.sz or self.closable(algo.inst_id, algo.close_side, algo.pos_side)
+        return algo.algo_wire(lever, market.sz_dec, fmt_num(size * market.ct_val * market.mark))
+
+    def _push_algo(self, algo: AlgoOrder) -> None:
+        self._emit(SimEvent("orders-algo", algo.inst_id, self.algo_item(algo)))
+
     def algo_orders_pending(self, inst_id: str | None) -> list[dict]:
         out = []
         for i, algos in self.algos.items():
             if inst_id and i != inst_id:
                 continue
-            market = self.markets[i]
-            for algo in algos:
-                lever = fmt_num(self.lever_of(i, algo.td_mode, algo.pos_side))
-                out.append((int(algo.algo_id), algo.algo_wire(lever, market.sz_dec)))
-        out.sort(key=lambda pair: pair[0], reverse=True)
-        return [wire for _, wire in out]
+            out.extend(algos)
+        out.sort(key=lambda algo: int(algo.algo_id), reverse=True)
+        return [self.algo_item(algo) for algo in out]
 
     # ------------------------------------------------------------------ test hook
     def open_position_directly(self, inst_id: str, pos_side: str, contracts: float, avg_px: float | None,

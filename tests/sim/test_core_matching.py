@@ -165,6 +165,10 @@ def test_attached_sl_triggers_on_last_price_and_closes_the_position():
     assert Decimal(closing[-1]["fillPx"]) <= sl_px
     assert private(events, "positions")[-1]["pos"] == "0"
     assert ex.algo_orders_pending() == []  # the TP leg went with the position
+    states = [(a["algoClOrdId"], a["state"]) for a in private(events, "orders-algo")]
+    assert states == [("sl1", "effective"), ("tp1", "canceled")]
+    effective = private(events, "orders-algo")[0]
+    assert effective["ordId"] == closing[-1]["ordId"]
 
 
 def test_closing_the_position_cancels_attached_algos_and_books_realised_pnl():

@@ -143,3 +143,12 @@ def test_command_replies(traded):
     assert_shape(rejected, fixture_item("http_place_order_rejected.json"))
     set_mode = json.loads((FIXTURES / "http_set_position_mode_response.json").read_text())["data"][0]
     assert_shape(ex.set_position_mode("long_short_mode"), set_mode)
+
+
+def test_algo_items(traded):
+    ex, events = traded
+    sample = json.loads((FIXTURES / "ws_orders_algo.json").read_text())["data"][0]
+    pushed = first(events, "orders-algo")
+    assert_shape(pushed, sample)
+    assert pushed["state"] == "live" and pushed["reduceOnly"] == "true"
+    assert_shape(ex.algo_orders_pending(BTC)[0], sample)
