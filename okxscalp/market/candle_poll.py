@@ -49,7 +49,7 @@ class CandlePoller:
         self._registry = registry
         self._bus = bus
         self._inst_ids = tuple(inst_ids)
-        self._bars = tuple(bars)
+        self._bars = bars  # the coordinator's list: bars added later are polled too
         self._now_ms = exchange_now_ms
         self._on_candle = on_candle
         self._polled: dict[tuple[str, str], int] = {}  # (inst, bar) -> bar start it was polled in

@@ -263,11 +263,6 @@ class FeedCoordinator:
                 reasons.append(breaker.reason(now))
         return (not reasons, tuple(reasons))
 
-    @property
-    def reconciled_generation(self) -> int:
-        """How many private (re)connects have been reconciled (tests and the console read it)."""
-        return self._gate.generation if self._gate.is_reconciled else self._gate.generation - 1
-
     # --- pushes (called inside the connections' read loops) -------------------------------------
 
     def _public_push(self, push: WsPush) -> None:

@@ -207,3 +207,21 @@ async def test_operator_reconnect_of_one_connection(feed_factory, wait_until) ->
     assert any(e.kind is FallbackKind.FORCED_RECONNECT and "operator" in e.detail for e in feed.bus.recent())
     with pytest.raises(ValueError, match="unknown connection"):
         feed.coordinator.request_reconnect("nope")
+
+
+async def test_persistent_lag_forces_a_reconnect_and_fresh_data_resumes(feed_factory, wait_until) -> None:
+    settings = WebSocketSettings(symbol_silence_s=0.5, forced_reconnect_after_s=1.0)
+    feed = await feed_factory(settings=settings, private=False, public_channels=("tickers",))
+    await wait_until(lambda: all_up(feed) and fresh(feed, XRP) and fresh(feed, BTC), what="fresh quotes")
+    connections_before = feed.sim.counters.connections_total[WS_PUBLIC_PATH]
+    feed.sim.faults.stall(3.0, channel="tickers")
+    await wait_until(lambda: feed.coordinator.forced_reconnects["public"] >= 1, what="forced reconnect")
+    assert {XRP, BTC} <= {e.symbol for e in feed.bus.recent() if e.kind is FallbackKind.LAGGING}
+    forced = [e for e in feed.bus.recent() if e.kind is FallbackKind.FORCED_RECONNECT]
+    assert forced and forced[0].component == "ws.public" and "lagging" in forced[0].detail
+    await wait_until(
+        lambda: feed.sim.counters.connections_total[WS_PUBLIC_PATH] > connections_before, what="new connection"
+    )
+    assert health_of(feed, "business").reconnects == 0  # only the lagging connection was recycled
+    await wait_until(lambda: fresh(feed, XRP) and fresh(feed, BTC), limit_s=15.0, what="fresh after the stall")
+    await wait_until(lambda: not health_of(feed, "public").lagging, what="lag cleared in health")
