@@ -1,0 +1,244 @@
+"""TP/SL algo orders of the simulated account: attached ones (armed by their entry's fills) and
+stand-alone conditional/oco ones; triggered on the simulated last price; canceled with the position."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from okxscalp.okx import constants as k
+from okxscalp.sim.account import (
+    AlgoLeg,
+    AlgoOrder,
+    Order,
+    Position,
+)
+from okxscalp.sim.events import SimEvent
+from okxscalp.sim.market import SymbolMarket
+from okxscalp.sim.rules import (
+    ALGO_ID_BASE,
+    CODE_ALGO_CANCEL_FAILED,
+    LONG_SHORT,
+    MSG_NO_POSITION,
+    NET,
+    OrderProblem,
+    on_grid,
+    parse_number,
+)
+from okxscalp.sim.wire import fmt_fixed, fmt_num
+
+
+class AlgoMixin:
+    """Part of TradingDesk: the algo book and its triggers."""
+
+    # State owned by TradingDesk (matching.py), which also provides _flush, _accept, _execute_new,
+    # _market, _refresh_active, ord_frozen and the other order-side helpers used here.
+    markets: dict[str, SymbolMarket]
+    cash: float
+    pos_mode: str
+    positions: dict[tuple[str, str], Position]
+    leverage: dict[tuple[str, str, str], float]
+    open_orders: dict[str, list[Order]]
+    algos: dict[str, list[AlgoOrder]]
+    algo_by_id: dict[str, AlgoOrder]
+    active_insts: set[str]
+    _algo_seq: int
+    _pos_seq: int
+    _touched_positions: dict[tuple[str, str], Position]
+    _balance_dirty: bool
+    _now: Callable[[], int]
+    _emit: Callable[[SimEvent], None]
+
+    def _next_algo_id(self) -> str:
+        self._algo_seq += 1
+        return str(ALGO_ID_BASE + self._algo_seq)
+
+    def _parse_attach(self, raw: object, inst_id: str, td_mode: str, now: int) -> list[AlgoOrder]:
+        if raw in (None, "", []):
+            return []
+        if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
+            raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter attachAlgoOrds error")
+        out = []
+        for spec in raw:
+            tp, sl = self._legs(spec, inst_id)
+            algo_cl = str(spec.get("attachAlgoClOrdId") or "")
+            out.append(AlgoOrder(self._next_algo_id(), algo_cl, inst_id, tp, sl, now, td_mode=td_mode))
+        return out
+
+    def _legs(self, spec: dict, inst_id: str) -> tuple[AlgoLeg | None, AlgoLeg | None]:
+        market = self.markets[inst_id]
+        legs: list[AlgoLeg | None] = []
+        for prefix in ("tp", "sl"):
+            trig = parse_number(spec, prefix + "TriggerPx", required=False)
+            if trig is None:
+                legs.append(None)
+                continue
+            if trig[0] <= 0:
+                raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {prefix}TriggerPx error")
+            ord_px = str(spec.get(prefix + "OrdPx") or "-1")
+            if ord_px != "-1":
+                num = parse_number(spec, prefix + "OrdPx")
+                assert num is not None
+                if num[0] <= 0:
+                    raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {prefix}OrdPx error")
+            trig_type = str(spec.get(prefix + "TriggerPxType") or "last")
+            if trig_type not in ("last", "mark", "index"):
+                raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {prefix}TriggerPxType error")
+            legs.append(AlgoLeg(trig[0], fmt_fixed(trig[0], market.px_dec), ord_px, trig_type))
+        if legs[0] is None and legs[1] is None:
+            raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter tpTriggerPx/slTriggerPx error")
+        return legs[0], legs[1]
+
+    def _position_closed(self, position: Position) -> None:
+        """The position is flat: its TP/SL algos go (OKX cancels them with the position)."""
+        algos = self.algos.get(position.inst_id)
+        if algos:
+            for algo in list(algos):
+                if algo.pos_side == position.pos_side:
+                    self._drop_algo(algo, "canceled")
+
+    def _drop_algo(self, algo: AlgoOrder, state: str) -> None:
+        algo.state = state
+        algo.u_time = self._now()
+        algos = self.algos.get(algo.inst_id)
+        if algos and algo in algos:
+            algos.remove(algo)
+        self._refresh_active(algo.inst_id)
+        self._push_algo(algo)
+
+    def _arm_attached(self, order: Order) -> None:
+        """Attached TP/SL become live with the entry's first fill, sized to its filled amount."""
+        if not order.attach:
+            return
+        close_side = "sell" if order.side == "buy" else "buy"
+        pos_side = self._pos_key(order.inst_id, order.pos_side)[1]
+        for algo in order.attach:
+            if algo.state != "live":
+                continue  # already triggered or canceled
+            algo.sz = order.acc_fill_sz
+            algo.u_time = self._now()
+            if not algo.active:
+                algo.active = True
+                algo.parent_ord_id = order.ord_id
+                algo.pos_side = pos_side
+                algo.close_side = close_side
+                self.algos.setdefault(order.inst_id, []).append(algo)
+                self.algo_by_id[algo.algo_id] = algo
+            self._push_algo(algo)
+        self.active_insts.add(order.inst_id)
+
+    def _check_algo(self, algo: AlgoOrder, market: SymbolMarket, last: float) -> None:
+        closing_long = algo.close_side == "sell"
+        leg = None
+        if algo.tp and (last >= algo.tp.trigger_px if closing_long else last <= algo.tp.trigger_px):
+            leg = algo.tp
+        elif algo.sl and (last <= algo.sl.trigger_px if closing_long else last >= algo.sl.trigger_px):
+            leg = algo.sl
+        if leg is None:
+            return
+        closable = self.closable(algo.inst_id, algo.close_side, algo.pos_side)
+        if closable <= 0:
+            self._drop_algo(algo, "canceled")
+            return
+        qty = min(algo.sz, closable) if algo.sz else closable
+        now = self._now()
+        ord_type = "market" if leg.ord_px_str == "-1" else "limit"
+        px = 0.0 if ord_type == "market" else float(leg.ord_px_str)
+        lever = self.lever_of(algo.inst_id, algo.td_mode, algo.pos_side)
+        order = Order(
+            ord_id="", cl_ord_id="", tag="", inst_id=algo.inst_id, side=algo.close_side, pos_side=algo.pos_side,
+            ord_type=ord_type, td_mode=algo.td_mode, px=px,
+            px_str=fmt_fixed(px, market.px_dec) if px else "", sz=qty, reduce_only=True,
+            lever=fmt_num(lever), c_time=now, algo_id=algo.algo_id, algo_cl_ord_id=algo.algo_cl_ord_id,
+        )
+        if self.pos_mode == NET:
+            order.pos_side = "net"
+        self._accept(order)
+        algo.triggered_ord_id = order.ord_id
+        self._drop_algo(algo, "effective")
+        self._execute_new(order)
+
+    def place_algo_order(self, params: dict) -> dict:
+        now = self._now()
+        algo_cl = str(params.get("algoClOrdId") or "")
+        tag = str(params.get("tag") or "")
+
+        def item(algo_id: str, code: str, msg: str) -> dict:
+            return {"algoId": algo_id, "clOrdId": "", "algoClOrdId": algo_cl, "tag": tag, "sCode": code,
+                    "sMsg": msg}
+
+        if self._rejections:
+            code, msg = self._rejections.popleft()
+            return item("", code, msg)
+        try:
+            market = self._market(params.get("instId"))
+            if params.get("ordType") not in ("conditional", "oco"):
+                raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter ordType error")
+            side = params.get("side")
+            if side not in ("buy", "sell"):
+                raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter side error")
+            td_mode = params.get("tdMode")
+            if td_mode not in ("cross", "isolated"):
+                raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter tdMode error")
+            pos_side = str(params.get("posSide") or "")
+            if self.pos_mode == LONG_SHORT:
+                if pos_side not in ("long", "short") or (side == "sell") != (pos_side == "long"):
+                    raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter posSide error")
+            else:
+                if pos_side not in ("", "net"):
+                    raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter posSide error")
+                pos_side = "net"
+            close_fraction = str(params.get("closeFraction") or "")
+            sz = 0.0
+            if close_fraction:
+                if close_fraction != "1":
+                    raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter closeFraction error")
+            else:
+                sz_num = parse_number(params, "sz")
+                assert sz_num is not None
+                sz = sz_num[0]
+                if sz <= 0 or not on_grid(sz_num[1], market.spec.lot_sz):
+                    raise OrderProblem(k.CODE_LOT_SIZE, "Order quantity must be a multiple of the lot size")
+            if self.closable(market.inst_id, side, pos_side) <= 0:
+                raise OrderProblem(k.CODE_REDUCE_ONLY_NO_POSITION, MSG_NO_POSITION)
+            tp, sl = self._legs(params, market.inst_id)
+        except OrderProblem as problem:
+            return item("", problem.code, problem.msg)
+        algo = AlgoOrder(self._next_algo_id(), algo_cl, market.inst_id, tp, sl, now, pos_side=pos_side,
+                         close_side=side, sz=sz, td_mode=td_mode, ord_type=str(params["ordType"]), active=True)
+        self.algos.setdefault(market.inst_id, []).append(algo)
+        self.algo_by_id[algo.algo_id] = algo
+        self.active_insts.add(market.inst_id)
+        self._push_algo(algo)
+        return item(algo.algo_id, "0", "")
+
+    def cancel_algos(self, items: list[dict]) -> list[dict]:
+        out = []
+        for one in items:
+            algo_id = str(one.get("algoId") or "")
+            algo = self.algo_by_id.get(algo_id)
+            if algo is None or algo.state != "live" or algo.inst_id != one.get("instId"):
+                out.append({"algoId": algo_id, "sCode": CODE_ALGO_CANCEL_FAILED,
+                            "sMsg": "Order cancellation failed as the order has been filled, canceled or does not "
+                                    "exist"})
+                continue
+            self._drop_algo(algo, "canceled")
+            out.append({"algoId": algo_id, "sCode": "0", "sMsg": ""})
+        return out
+
+    def algo_item(self, algo: AlgoOrder) -> dict:
+        market = self.markets[algo.inst_id]
+        lever = fmt_num(self.lever_of(algo.inst_id, algo.td_mode, algo.pos_side))
+        size = algo.sz or self.closable(algo.inst_id, algo.close_side, algo.pos_side)
+        return algo.algo_wire(lever, market.sz_dec, fmt_num(size * market.ct_val * market.mark))
+
+    def _push_algo(self, algo: AlgoOrder) -> None:
+        self._emit(SimEvent("orders-algo", algo.inst_id, self.algo_item(algo)))
+
+    def algo_orders_pending(self, inst_id: str | None) -> list[dict]:
+        out = []
+        for i, algos in self.algos.items():
+            if inst_id and i != inst_id:
+                continue
+            out.extend(algos)
+        out.sort(key=lambda algo: int(algo.algo_id), reverse=True)
+        return [self.algo_item(algo) for algo in out]

@@ -1,0 +1,272 @@
+"""Positions, cash and leverage of the simulated account: margin figures, position updates from
+fills (long/short and net mode), account settings, and the balance/position wire items."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from okxscalp.okx import constants as k
+from okxscalp.sim.account import (
+    DEFAULT_LEVER,
+    AlgoOrder,
+    Order,
+    Position,
+)
+from okxscalp.sim.events import SimApiError, SimEvent
+from okxscalp.sim.market import SymbolMarket
+from okxscalp.sim.rules import (
+    LONG_SHORT,
+    NET,
+    ORD_ID_BASE,
+)
+from okxscalp.sim.wire import fmt_num
+
+
+class LedgerMixin:
+    """Part of TradingDesk: everything about positions, balance and leverage."""
+
+    # State owned by TradingDesk (matching.py), which also provides _flush, _accept, _execute_new,
+    # _market, _refresh_active, ord_frozen and the other order-side helpers used here.
+    markets: dict[str, SymbolMarket]
+    cash: float
+    pos_mode: str
+    positions: dict[tuple[str, str], Position]
+    leverage: dict[tuple[str, str, str], float]
+    open_orders: dict[str, list[Order]]
+    algos: dict[str, list[AlgoOrder]]
+    algo_by_id: dict[str, AlgoOrder]
+    active_insts: set[str]
+    _algo_seq: int
+    _pos_seq: int
+    _touched_positions: dict[tuple[str, str], Position]
+    _balance_dirty: bool
+    _now: Callable[[], int]
+    _emit: Callable[[SimEvent], None]
+
+    def _lever_key(self, inst_id: str, mgn_mode: str, pos_side: str) -> tuple[str, str, str]:
+        if mgn_mode == "isolated" and self.pos_mode == LONG_SHORT:
+            return (inst_id, mgn_mode, pos_side)
+        return (inst_id, mgn_mode, "")
+
+    def lever_of(self, inst_id: str, mgn_mode: str, pos_side: str) -> float:
+        market = self.markets[inst_id]
+        default = min(DEFAULT_LEVER, float(market.spec.max_lever))
+        return self.leverage.get(self._lever_key(inst_id, mgn_mode, pos_side), default)
+
+    def _pos_key(self, inst_id: str, pos_side: str) -> tuple[str, str]:
+        return (inst_id, pos_side if self.pos_mode == LONG_SHORT else "net")
+
+    def closable(self, inst_id: str, side: str, pos_side: str) -> float:
+        """Contracts an order on this side can close right now."""
+        position = self.positions.get(self._pos_key(inst_id, pos_side))
+        if position is None:
+            return 0.0
+        if self.pos_mode == LONG_SHORT:
+            closing = (side == "sell" and pos_side == "long") or (side == "buy" and pos_side == "short")
+            return position.pos if closing else 0.0
+        if side == "buy":
+            return -position.pos if position.pos < 0 else 0.0
+        return position.pos if position.pos > 0 else 0.0
+
+    def _is_closing(self, order: Order) -> bool:
+        if self.pos_mode == LONG_SHORT:
+            return (order.side == "sell") == (order.pos_side == "long")
+        return order.reduce_only
+
+    def upl_total(self) -> float:
+        total = 0.0
+        for (inst_id, _), position in self.positions.items():
+            market = self.markets[inst_id]
+            total += position.upl(market.mark, market.ct_val)
+        return total
+
+    def imr_total(self) -> float:
+        total = 0.0
+        for (inst_id, _), position in self.positions.items():
+            market = self.markets[inst_id]
+            lever = self.lever_of(inst_id, position.mgn_mode, position.pos_side)
+            total += position.size * market.ct_val * market.mark / lever
+        return total
+
+    def avail_eq(self) -> float:
+        return self.cash + self.upl_total() - self.imr_total() - self.ord_frozen()
+
+    def balance_wire(self) -> dict:
+        now = str(self._now())
+        upl = self.upl_total()
+        imr = self.imr_total()
+        frozen = self.ord_frozen()
+        eq = self.cash + upl
+        avail = max(0.0, eq - imr - frozen)
+        iso_eq = sum(p.size * self.markets[i].ct_val * self.markets[i].mark
+                     / self.lever_of(i, p.mgn_mode, p.pos_side) + p.upl(self.markets[i].mark, self.markets[i].ct_val)
+                     for (i, _), p in self.positions.items() if p.mgn_mode == "isolated")
+        mmr = sum(p.size * self.markets[i].ct_val * self.markets[i].mark * 0.004 for (i, _), p in self.positions.items())
+        detail = {
+            "accAvgPx": "", "availBal": fmt_num(max(0.0, self.cash - imr - frozen)), "availEq": fmt_num(avail),
+            "borrowFroz": "", "cashBal": fmt_num(self.cash), "ccy": "USDT", "clSpotInUseAmt": "",
+            "coinUsdPrice": "1", "colBorrAutoConversion": "0", "collateralEnabled": False,
+            "collateralRestrict": False, "crossLiab": "", "disEq": fmt_num(eq), "eq": fmt_num(eq),
+            "eqUsd": fmt_num(eq), "fixedBal": "0", "frozenBal": fmt_num(imr + frozen), "imr": fmt_num(imr),
+            "interest": "", "isoEq": fmt_num(iso_eq), "isoLiab": "", "isoUpl": "0", "liab": "", "maxLoan": "",
+            "maxSpotInUseAmt": "", "mgnRatio": fmt_num(eq / mmr) if mmr else "", "mmr": fmt_num(mmr),
+            "notionalLever": fmt_num(imr and (imr * 10 / eq if eq else 0)), "openAvgPx": "",
+            "ordFrozen": fmt_num(frozen), "rewardBal": "0", "smtSyncEq": "0", "spotBal": "",
+            "spotCopyTradingEq": "0", "spotInUseAmt": "", "spotIsoBal": "0", "spotUpl": "", "spotUplRatio": "",
+            "stgyEq": "0", "totalPnl": "", "totalPnlRatio": "", "twap": "0", "uTime": now, "upl": fmt_num(upl),
+            "uplLiab": "",
+        }
+        return {
+            "adjEq": "", "availEq": fmt_num(avail), "borrowFroz": "", "details": [detail], "imr": fmt_num(imr),
+            "isoEq": fmt_num(iso_eq), "mgnRatio": fmt_num(eq / mmr) if mmr else "", "mmr": fmt_num(mmr),
+            "notionalUsd": fmt_num(sum(p.size * self.markets[i].ct_val * self.markets[i].mark
+                                       for (i, _), p in self.positions.items())),
+            "notionalUsdForBorrow": "", "notionalUsdForFutures": "", "notionalUsdForOption": "",
+            "notionalUsdForSwap": "", "ordFroz": fmt_num(frozen), "totalEq": fmt_num(eq), "uTime": now,
+            "upl": fmt_num(upl),
+        }
+
+    def position_wire(self, position: Position) -> dict:
+        market = self.markets[position.inst_id]
+        lever = self.lever_of(position.inst_id, position.mgn_mode, position.pos_side)
+        return position.wire(lever=lever, mark=market.mark, last=market.last, ct_val=market.ct_val,
+                             px_dec=market.px_dec, sz_dec=market.sz_dec, now_ms=self._now())
+
+    def positions_wire(self, inst_id: str | None) -> list[dict]:
+        return [self.position_wire(p) for (i, _), p in self.positions.items()
+                if p.size and (not inst_id or i == inst_id)]
+
+    def set_position_mode(self, pos_mode: str) -> dict:
+        if pos_mode not in (LONG_SHORT, NET):
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter posMode error")
+        if pos_mode != self.pos_mode and (any(p.size for p in self.positions.values()) or self._has_open_orders()):
+            raise SimApiError(k.CODE_SETTINGS_BLOCKED, "Settings failed. Cancel any open orders, close positions, "
+                              "and stop trading bots first.")
+        self.pos_mode = pos_mode
+        return {"posMode": pos_mode}
+
+    def set_leverage(self, params: dict) -> list[dict]:
+        inst_id = params.get("instId")
+        if not inst_id:
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter instId error")
+        if inst_id not in self.markets:
+            raise SimApiError(k.CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
+        mgn_mode = params.get("mgnMode")
+        if mgn_mode not in ("cross", "isolated"):
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter mgnMode error")
+        try:
+            lever = float(str(params.get("lever")))
+        except ValueError:
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter lever error") from None
+        if not math.isfinite(lever) or lever < 0.01:
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter lever error")
+        max_lever = self.markets[inst_id].spec.max_lever
+        if lever > max_lever:
+            raise SimApiError(k.CODE_LEVERAGE_TOO_HIGH, f"Leverage exceeds the maximum limit {max_lever}x")
+        pos_side = str(params.get("posSide") or "")
+        if mgn_mode == "isolated" and self.pos_mode == LONG_SHORT:
+            if pos_side not in ("long", "short"):
+                raise SimApiError(k.CODE_PARAM_ERROR, "Parameter posSide error")
+            sides = [pos_side]
+        else:
+            if pos_side not in ("", "net", "long", "short"):
+                raise SimApiError(k.CODE_PARAM_ERROR, "Parameter posSide error")
+            sides = [""]
+        for side in sides:
+            self.leverage[self._lever_key(inst_id, mgn_mode, side)] = lever
+        for position in self.positions.values():
+            if position.inst_id == inst_id and position.mgn_mode == mgn_mode:
+                self._touched_positions[(position.inst_id, position.pos_side)] = position
+        self._balance_dirty = True
+        self._flush()
+        return [{"lever": fmt_num(lever), "mgnMode": mgn_mode, "instId": inst_id, "posSide": pos_side}]
+
+    def leverage_info(self, mgn_mode: str, inst_id: str) -> list[dict]:
+        if mgn_mode not in ("cross", "isolated"):
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter mgnMode error")
+        if not inst_id:
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter instId error")
+        out = []
+        for one in str(inst_id).split(","):
+            if one not in self.markets:
+                raise SimApiError(k.CODE_INST_NOT_FOUND, f"Instrument ID {one} doesn't exist.")
+            sides = ("long", "short") if self.pos_mode == LONG_SHORT else ("net",)
+            for side in sides:
+                lever = self.lever_of(one, mgn_mode, side)
+                out.append({"ccy": "", "instId": one, "mgnMode": mgn_mode, "posSide": side,
+                            "lever": fmt_num(lever)})
+        return out
+
+    def _apply_position(self, order: Order, market: SymbolMarket, px: float, qty: float, fee: float,
+                        now: int, trade_id: str = "") -> float:
+        """Update the position for a fill; returns the realised PnL of the closed part."""
+        key = self._pos_key(order.inst_id, order.pos_side)
+        position = self.positions.get(key)
+        if position is None:
+            self._pos_seq += 1
+            position = Position(order.inst_id, key[1], order.td_mode, 0.0, 0.0, str(ORD_ID_BASE // 10 + self._pos_seq),
+                                now, now)
+            self.positions[key] = position
+        ct_val = market.ct_val
+        pnl = 0.0
+        if self.pos_mode == LONG_SHORT:
+            if self._is_closing(order):
+                closed = min(qty, position.pos)
+                pnl = (px - position.avg_px) * closed * ct_val * (1 if key[1] == "long" else -1)
+                position.pos = round(position.pos - closed, 10)
+            else:
+                new = position.pos + qty
+                position.avg_px = (position.avg_px * position.pos + px * qty) / new
+                position.pos = round(new, 10)
+                position.mgn_mode = order.td_mode
+        else:
+            delta = qty if order.side == "buy" else -qty
+            cur = position.pos
+            if cur == 0 or (cur > 0) == (delta > 0):
+                new = cur + delta
+                position.avg_px = (position.avg_px * abs(cur) + px * qty) / abs(new)
+                position.pos = round(new, 10)
+                position.mgn_mode = order.td_mode
+            else:
+                closed = min(abs(delta), abs(cur))
+                pnl = (px - position.avg_px) * closed * ct_val * (1 if cur > 0 else -1)
+                new = round(cur + delta, 10)
+                if new != 0 and (new > 0) != (cur > 0):
+                    position.avg_px = px  # flipped: the rest opens at this price
+                position.pos = new
+        position.realized_pnl += pnl
+        position.fee += fee
+        position.trade_id = trade_id
+        position.u_time = now
+        self._touched_positions[key] = position
+        if position.pos == 0:
+            self._position_closed(position)
+        return pnl
+
+    def open_position_directly(self, inst_id: str, pos_side: str, contracts: float, avg_px: float | None,
+                               mgn_mode: str = "cross") -> dict:
+        market = self.markets.get(inst_id)
+        if market is None:
+            raise SimApiError(k.CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
+        if contracts <= 0:
+            raise SimApiError(k.CODE_PARAM_ERROR, "contracts must be positive")
+        if self.pos_mode == LONG_SHORT and pos_side not in ("long", "short"):
+            raise SimApiError(k.CODE_PARAM_ERROR, "pos_side must be long or short in long_short_mode")
+        if self.pos_mode == NET and pos_side not in ("long", "short", "net"):
+            raise SimApiError(k.CODE_PARAM_ERROR, "pos_side must be long, short or net")
+        px = avg_px if avg_px is not None else market.mid
+        px = round(px / market.tick) * market.tick
+        side = "buy" if pos_side in ("long", "net") else "sell"
+        order = Order(
+            ord_id="", cl_ord_id="", tag="", inst_id=inst_id, side=side,
+            pos_side=pos_side if self.pos_mode == LONG_SHORT else "net", ord_type="market", td_mode=mgn_mode,
+            px=0.0, px_str="", sz=contracts, reduce_only=False,
+            lever=fmt_num(self.lever_of(inst_id, mgn_mode, pos_side)), c_time=self._now(),
+        )
+        self._apply_position(order, market, px, contracts, 0.0, self._now())
+        self._balance_dirty = True
+        key = self._pos_key(inst_id, order.pos_side)
+        position = self.positions[key]
+        self._flush()
+        return self.position_wire(position)
