@@ -540,23 +540,30 @@ class Engine:
         return bool(allowed) and self.daily_loss.check(time.time()).allowed
 
     def _consider_entry(self, inst_id: str) -> None:
-        if not self.auto_entries or not self._entries_open(inst_id):
+        """Called for every ticker: cheapest checks first, the gates only once a signal stands."""
+        if not self.auto_entries or not self._ready or self.paused or self.flatten_halt:
             return
         now = time.monotonic()
         if now < self._cooldown_until.get(inst_id, 0.0):
             return
-        busy = self.manager.book.inst_ids() | {c.plan.inst_id for c in self.entries.values()}
-        if not check_position_limits(inst_id, busy, self.config.scalping.max_positions).allowed:
-            return
         detector = self.detectors.get(inst_id)
         if detector is None or detector.regime is None:
             return
+        book = self.manager.book
+        if book.get(inst_id, "long") is not None or book.get(inst_id, "short") is not None:
+            return
+        for ctx in self.entries.values():
+            if ctx.plan.inst_id == inst_id:
+                return
         try:
             quote = self.registry.read(inst_id, Purpose.SIGNAL)
         except Exception:
             return  # the registry has already recorded the refusal
         signal = evaluate_signal(detector.decision, detector.indicators, quote, self._signal_rules)
-        if signal is None:
+        if signal is None or not self._entries_open(inst_id):
+            return
+        busy = book.inst_ids() | {c.plan.inst_id for c in self.entries.values()}
+        if not check_position_limits(inst_id, busy, self.config.scalping.max_positions).allowed:
             return
         self._cooldown_until[inst_id] = now + ENTRY_COOLDOWN_S
         self._enter(signal, quote.recv_mono)  # the ticker that triggered it
@@ -632,35 +639,43 @@ class Engine:
         pending = PendingEntry(priced, time.monotonic())
         self.entries[pending.cl_ord_id] = EntryContext(plan, pending)
         r = priced.request
-        self.journal.record_order(
-            OrderRecord(
-                cl_ord_id=r.cl_ord_id, inst_id=inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
-                purpose=OrderPurpose.ENTRY.value, state="sent", pos_side=r.pos_side.value if r.pos_side else "",
-                px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
-                detail=f"{signal.reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {priced.size.reason}",
-                position_cl_ord_id=r.cl_ord_id,
-            )
-        )
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
-        self._spawn(self._send_entry(pending), f"entry {r.cl_ord_id}")
-        self.journal.record_resolutions(r.cl_ord_id, [v for v in plan.resolutions.values() if v is not None])
+        self._spawn(self._send_entry(pending, plan), f"entry {r.cl_ord_id}")
 
-    async def _send_entry(self, pending: PendingEntry) -> None:
+    def _entry_record(self, pending: PendingEntry, plan: EntryPlan, *, state: str, detail: str = "") -> OrderRecord:
+        r, used, priced = pending.priced.request, pending.priced.quote, pending.priced
+        return OrderRecord(
+            cl_ord_id=r.cl_ord_id, inst_id=r.inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
+            purpose=OrderPurpose.ENTRY.value, state=state, pos_side=r.pos_side.value if r.pos_side else "",
+            px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
+            ord_id=pending.ord_id, acc_fill_sz=pending.acc_fill_sz, avg_px=pending.avg_px,
+            detail=detail or f"{plan.signal.reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {priced.size.reason}",
+            position_cl_ord_id=r.cl_ord_id,
+        )
+
+    async def _send_entry(self, pending: PendingEntry, plan: EntryPlan) -> None:
+        """Send first, journal right after. The journal is written by its own thread; handing it
+        work wakes that thread, and serialising the resolutions costs about a millisecond: neither
+        belongs between the tick and the order. Order pushes that arrive meanwhile update
+        `pending`, and the record written here carries that latest state."""
         assert self.rest is not None and self.journal is not None
         request = pending.priced.request
-        log.info("entry sent %s", pending.describe())
         try:
             ack = await self.rest.place_order(request)
         except OkxError as exc:
             self.entries.pop(pending.cl_ord_id, None)
             detail = f"sCode {exc.s_code} {exc.s_msg}" if isinstance(exc, OrderRejected) else str(exc)
-            self.journal.update_order(pending.cl_ord_id, state="rejected", detail=detail)
+            self.journal.record_order(self._entry_record(pending, plan, state="rejected", detail=detail))
+            self.journal.record_resolutions(request.cl_ord_id, [v for v in plan.resolutions.values() if v is not None])
             log.warning("entry rejected %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, detail=detail))
             return
         if not pending.ord_id:
             pending.ord_id = ack.ord_id
-        self.journal.update_order(pending.cl_ord_id, state="live" if pending.state == "live" else pending.state, ord_id=ack.ord_id)
+        state = pending.state if pending.state != "live" or pending.acc_fill_sz else "live"
+        self.journal.record_order(self._entry_record(pending, plan, state=state))
+        self.journal.record_resolutions(request.cl_ord_id, [v for v in plan.resolutions.values() if v is not None])
+        log.info("entry sent %s", pending.describe())
 
     async def _entry_timeouts(self) -> None:
         while True:
