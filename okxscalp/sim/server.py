@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 _DEFAULTS = SimSettings()
 SIM_CREDENTIALS = Credentials(_DEFAULTS.api_key, _DEFAULTS.api_secret, _DEFAULTS.passphrase)
 DEFAULT_DRIVE_INTERVAL_S = 0.02  # how often the market is advanced and pushed (wall time)
+# Most market steps one advance may take. If the market cannot keep up with wall time x speed,
+# sim time falls behind instead of one catch-up call blocking the event loop longer each round.
+MAX_STEPS_PER_ADVANCE = 500
 
 
 class SimServer:
@@ -97,6 +100,7 @@ class SimServer:
         )
         self._runner: web.AppRunner | None = None
         self._driver: asyncio.Task | None = None
+        self._lagging = False
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -156,7 +160,18 @@ class SimServer:
 
     # ------------------------------------------------------------------ the market clock
     def advance(self) -> None:
-        self.exchange.advance(time.time())
+        exchange = self.exchange
+        now = time.time()
+        behind = exchange.sim_now_ms(now) - exchange.now_ms
+        if behind > MAX_STEPS_PER_ADVANCE * exchange.tick_interval_s * 1000.0:
+            if not self._lagging:
+                log.warning("simulator market is %.1f s of sim time behind wall time x speed; catching up "
+                            "%d steps per round", behind / 1000.0, MAX_STEPS_PER_ADVANCE)
+            self._lagging = True
+            exchange.advance_steps(MAX_STEPS_PER_ADVANCE)
+        else:
+            self._lagging = False
+            exchange.advance(now)
 
     def push_pending(self) -> None:
         """Send everything the exchange produced since the last drain."""

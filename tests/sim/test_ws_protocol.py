@@ -246,3 +246,22 @@ async def test_operations_per_connection_are_limited_with_60014(sim_factory: Any
         assert (await recv_until(ws, lambda m: "event" in m))["code"] == WS_CODE_TOO_FREQUENT
         await ws.send("ping")  # pings are not operations
         assert await recv_until(ws, lambda m: m == "pong") == "pong"
+
+
+@pytest.mark.parametrize(("size", "header"), [(5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70_000, b"\x81\x7f" + (70_000).to_bytes(8, "big"))])
+def test_text_frames_use_the_rfc6455_length_encodings(size: int, header: bytes) -> None:
+    from okxscalp.sim.ws_api import text_frame
+
+    frame = text_frame(b"x" * size)
+    assert frame == header + b"x" * size
+
+
+async def test_large_pushes_arrive_intact(sim: Any, sim_credentials: Credentials) -> None:
+    """A 70 kB frame (8-byte length) and a 200 B one (2-byte length) through a real client."""
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, max_size=None) as ws:
+        session = sim.hub.sessions[WS_PUBLIC_PATH][0]
+        big = {"arg": {"channel": "tickers", "instId": INST}, "data": [{"pad": "y" * 70_000}]}
+        session.send_json(big)
+        session.send_json({"event": "notice", "msg": "z" * 200})
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == big
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["msg"] == "z" * 200
