@@ -60,7 +60,15 @@ async def sim(sim_factory: Callable[..., Awaitable[SimServer]]) -> SimServer:
     return await sim_factory(seed=7, speed=1.0)
 
 
-OKX_FIXTURES_DIR = "/work/shared/okx-fixtures"
+def okx_fixtures_dir() -> str | None:
+    """shared/okx-fixtures: at /work/shared, or beside the repository in some checkouts."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in ("/work/shared/okx-fixtures", os.path.join(here, "..", "..", "shared", "okx-fixtures")):
+        if os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def same_wire_shape(ours: Any, reference: Any, where: str = "$") -> None:
@@ -85,12 +93,16 @@ def same_wire_shape(ours: Any, reference: Any, where: str = "$") -> None:
 
 @pytest.fixture
 def okx_fixture() -> Callable[[str], Any]:
-    """Load a sample from shared/okx-fixtures by file name (see its README)."""
+    """Load a sample from shared/okx-fixtures by file name (see its README); skips the test
+    when the folder is not there (it lives outside the repository)."""
     import json
     import os
 
     def load(name: str) -> Any:
-        with open(os.path.join(OKX_FIXTURES_DIR, name), encoding="utf-8") as handle:
+        folder = okx_fixtures_dir()
+        if folder is None:
+            pytest.skip("OKX fixtures folder not present")
+        with open(os.path.join(folder, name), encoding="utf-8") as handle:
             return json.load(handle)
 
     return load

@@ -146,3 +146,16 @@ def test_expired_timestamp_is_rejected(server: SimServer, monkeypatch: pytest.Mo
     monkeypatch.setattr(okx.utils, "get_timestamp", lambda: "2020-12-08T09:08:57.715Z")
     reply = sdk(Account.AccountAPI, server.rest_url).get_account_balance()
     assert reply["code"] == CODE_TIMESTAMP_EXPIRED
+
+
+def test_ccxt_style_32_char_clordid_and_tag_with_the_live_flag(server: SimServer) -> None:
+    """ccxt injects clOrdId = brokerId + 16 hex (32 chars) and tag = brokerId; flag "0" = live header."""
+    trade = sdk(Trade.TradeAPI, server.rest_url, flag="0")
+    bid = float(sdk(MarketData.MarketAPI, server.rest_url, flag="0").get_ticker(instId=INST)["data"][0]["bidPx"])
+    client_id = "6b9ad766b55dBCDE" + "0123456789abcdef"
+    placed = trade.place_order(instId=INST, tdMode="cross", side="buy", posSide="long", ordType="limit",
+                               px=f"{bid * 0.9:.4f}", sz="1", clOrdId=client_id, tag="6b9ad766b55dBCDE")
+    assert placed["code"] == "0", placed
+    order = trade.get_order(instId=INST, clOrdId=client_id)["data"][0]
+    assert (order["clOrdId"], order["tag"]) == (client_id, "6b9ad766b55dBCDE")
+    assert trade.cancel_order(instId=INST, clOrdId=client_id)["code"] == "0"
