@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=defaults.port, help="port (default 0 = a free port)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"market seed (default {defaults.seed})")
     parser.add_argument("--speed", type=float, default=defaults.speed, help="sim time per wall time (default 1)")
+    parser.add_argument("--replay", default=None, help="replay recorded ticks/candles from FILE (okxscalp/sim/REPLAY.md)")
+    parser.add_argument("--tick-interval", type=float, default=0.1, help="market step in sim seconds (default 0.1)")
     parser.add_argument("--api-key", default=defaults.api_key, help="accepted API key")
     parser.add_argument("--api-secret", default=defaults.api_secret, help="accepted API secret")
     parser.add_argument("--passphrase", default=defaults.passphrase, help="accepted passphrase")
@@ -87,6 +89,7 @@ async def _serve_forever(args: argparse.Namespace) -> int:
 
     server = SimServer(
         host=args.host, port=args.port, seed=args.seed, speed=args.speed,
+        replay_path=args.replay, tick_interval_s=args.tick_interval,
         credentials=Credentials(args.api_key, args.api_secret, args.passphrase),
     )
     await server.start()

@@ -60,6 +60,8 @@ class SimServer:
         credentials: Credentials = SIM_CREDENTIALS,
         inst_ids: Sequence[str] | None = None,
         initial_equity: float = _DEFAULTS.initial_equity_usdt,
+        replay_path: str | None = None,
+        tick_interval_s: float = 0.1,
         ws_idle_s: float = WS_IDLE_CLOSE_S,
         drive_interval_s: float = DEFAULT_DRIVE_INTERVAL_S,
         ws_connections_per_s: int = WS_NEW_CONNECTIONS_PER_S,
@@ -70,7 +72,12 @@ class SimServer:
             from okxscalp.sim.exchange import DEFAULT_INST_IDS, SimExchange
 
             exchange = SimExchange(
-                seed=seed, speed=speed, initial_equity=initial_equity, inst_ids=inst_ids or DEFAULT_INST_IDS
+                seed=seed,
+                speed=speed,
+                initial_equity=initial_equity,
+                inst_ids=inst_ids or DEFAULT_INST_IDS,
+                replay_path=replay_path,
+                tick_interval_s=tick_interval_s,
             )
         self.exchange = exchange
         self.host = host

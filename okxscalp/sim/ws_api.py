@@ -66,7 +66,15 @@ SIM_CANDLE_CHANNELS = frozenset(CANDLE_CHANNEL_PREFIX + bar for bar in CANDLE_BA
 ORDERS_CHANNEL = "orders"
 POSITIONS_CHANNEL = "positions"
 ACCOUNT_CHANNEL = "account"
-SIM_PRIVATE_CHANNELS = frozenset({ORDERS_CHANNEL, POSITIONS_CHANNEL, ACCOUNT_CHANNEL})
+ORDERS_ALGO_CHANNEL = "orders-algo"
+# Login-only channels and the path each lives on (reference section 1: orders-algo is on /business).
+PRIVATE_CHANNEL_PATHS = {
+    ORDERS_CHANNEL: WS_PRIVATE_PATH,
+    POSITIONS_CHANNEL: WS_PRIVATE_PATH,
+    ACCOUNT_CHANNEL: WS_PRIVATE_PATH,
+    ORDERS_ALGO_CHANNEL: WS_BUSINESS_PATH,
+}
+SIM_PRIVATE_CHANNELS = frozenset(PRIVATE_CHANNEL_PATHS)
 PAGED_CHANNELS = frozenset({POSITIONS_CHANNEL, ACCOUNT_CHANNEL})  # pushes carry eventType/curPage/lastPage
 INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
 SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
@@ -401,7 +409,7 @@ class WsHub:
             if inst_id not in self.exchange.specs:
                 return "error", (WS_CODE_WRONG_URL_OR_CHANNEL, wrong_url_msg(arg))
             return "public", (channel, inst_id)
-        if path == WS_PRIVATE_PATH and channel in SIM_PRIVATE_CHANNELS:
+        if PRIVATE_CHANNEL_PATHS.get(channel) == path:
             if not session.logged_in:
                 return "error", (WS_CODE_PLEASE_LOGIN, MSG_PLEASE_LOGIN)
             if channel != ACCOUNT_CHANNEL and arg.get("instType") not in INST_TYPES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -210,3 +211,16 @@ async def test_busy_answers_50013(sim: Any) -> None:
     status, reply = await call(sim, "GET", PUBLIC_TIME.path)
     assert (status, reply["code"]) == (429, CODE_BUSY)
     assert sim.counters.busy_injected[PUBLIC_TIME.path] == 1
+
+
+async def test_replay_file_drives_the_price(sim_factory: Any, tmp_path: Any) -> None:
+    start = int(time.time() * 1000)
+    recording = tmp_path / "ticks.csv"
+    recording.write_text("ts,instId,px\n" + "".join(f"{start + i * 100},{INST},12345.6\n" for i in range(50)))
+    sim = await sim_factory(replay_path=str(recording), inst_ids=[INST], speed=1.0)
+    for _ in range(50):  # a few market steps (0.1 s of sim time each) until the recording shows
+        _, reply = await call(sim, "GET", f"{MARKET_TICKER.path}?instId={INST}")
+        if abs(float(reply["data"][0]["last"]) - 12345.6) < 50:
+            break
+        await asyncio.sleep(0.05)
+    assert abs(float(reply["data"][0]["last"]) - 12345.6) < 50, reply

@@ -112,3 +112,37 @@ async def test_inst_id_filter_on_orders(sim_factory: Any, sim_credentials: Crede
         assert push["data"][0]["clOrdId"] == "eth1"
     finally:
         await ws.close()
+
+
+async def test_orders_algo_lives_on_business_after_login(sim_factory: Any, sim_credentials: Credentials) -> None:
+    from okxscalp.okx.constants import TRADE_CANCEL_ALGOS, TRADE_ORDER_ALGO, WS_BUSINESS_PATH
+
+    sim = await sim_factory(ws_connections_per_s=100)
+    arg = {"channel": "orders-algo", "instType": "SWAP"}
+    async with websockets.connect(sim.ws_url + WS_BUSINESS_PATH) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "args": [arg]}))
+        assert (await recv_until(ws, lambda m: "event" in m))["code"] == "60011"  # login first
+        await ws.send(json.dumps({"op": "login", "args": [ws_login_args(sim_credentials, time.time())]}))
+        assert (await recv_until(ws, lambda m: "event" in m))["event"] == "login"
+        await ws.send(json.dumps({"op": "subscribe", "args": [arg]}))
+        assert (await recv_until(ws, lambda m: "event" in m))["event"] == "subscribe"
+        entry = await signed_post(sim, sim_credentials, TRADE_ORDER.path, {
+            "instId": INST, "tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "market", "sz": "0.02"})
+        assert entry["code"] == "0", entry
+        algo = await signed_post(sim, sim_credentials, TRADE_ORDER_ALGO.path, {
+            "instId": INST, "tdMode": "cross", "side": "sell", "posSide": "long", "ordType": "conditional",
+            "closeFraction": "1", "slTriggerPx": "1000", "slOrdPx": "-1", "algoClOrdId": "protect1"})
+        assert algo["code"] == "0", algo
+        live = await recv_until(ws, push_of("orders-algo"))
+        assert live["arg"] == {**arg, "uid": sim.exchange.uid}
+        assert live["data"][0]["algoClOrdId"] == "protect1" and live["data"][0]["state"] == "live"
+        canceled = await signed_post(sim, sim_credentials, TRADE_CANCEL_ALGOS.path,
+                                     [{"instId": INST, "algoId": algo["data"][0]["algoId"]}])
+        assert canceled["code"] == "0", canceled
+        gone = await recv_until(ws, lambda m: push_of("orders-algo")(m) and m["data"][0]["state"] == "canceled")
+        assert gone["data"][0]["algoClOrdId"] == "protect1"
+    async with websockets.connect(sim.ws_url + WS_PRIVATE_PATH) as ws:  # not a /private channel
+        await ws.send(json.dumps({"op": "login", "args": [ws_login_args(sim_credentials, time.time())]}))
+        await recv_until(ws, lambda m: "event" in m)
+        await ws.send(json.dumps({"op": "subscribe", "args": [arg]}))
+        assert (await recv_until(ws, lambda m: "event" in m))["code"] == "60018"
