@@ -580,8 +580,11 @@ class WsConnection:
                 await asyncio.sleep(max(0.0, wake_at - now) + 0.001)
                 continue
             poke.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with the event being set, and then the heartbeat outlives its session.
             try:
-                await asyncio.wait_for(poke.wait(), max(0.0, wake_at - now) + 0.001)
+                async with asyncio.timeout(max(0.0, wake_at - now) + 0.001):
+                    await poke.wait()
             except TimeoutError:
                 pass
 
@@ -628,7 +631,8 @@ class WsConnection:
         if delay <= 0:
             return
         try:
-            await asyncio.wait_for(wake.wait(), delay)
+            async with asyncio.timeout(delay):
+                await wake.wait()
         except TimeoutError:
             pass
 

@@ -11,7 +11,8 @@ import pytest
 
 from okxscalp.config.schema import BackoffSettings, WebSocketSettings
 from okxscalp.okx.auth import Credentials
-from okxscalp.okx.constants import WS_PRIVATE_PATH, WS_PUBLIC_PATH
+from okxscalp.okx.constants import WS_OPS_PER_CONNECTION_PER_HOUR, WS_PRIVATE_PATH, WS_PUBLIC_PATH
+from okxscalp.okx.errors import WsOpsBudgetExceeded
 from okxscalp.okx.health import ConnectionHealth, ConnectionState
 from okxscalp.okx.messages import ChannelArg, WsPush
 from okxscalp.okx.models import Balance, Ticker
@@ -55,8 +56,9 @@ async def running(conn: WsConnection) -> AsyncIterator[WsConnection]:
     try:
         yield conn
     finally:
-        await conn.stop()
-        await asyncio.wait_for(task, 5)
+        async with asyncio.timeout(5):  # stop() must not hang (a heartbeat outliving it once did)
+            await conn.stop()
+            await task
 
 
 def public(
@@ -344,3 +346,22 @@ async def test_upgrade_notice_on_private_reconnects_at_once(sim, sim_credentials
         await rec.wait_for(lambda: conn.health.reconnects == 1 and conn.is_ready)
         assert "64008" in conn.health.last_error
         assert ConnectionState.RECONNECTING in [h.state for h in rec.healths]
+
+
+async def test_ops_budget_is_refused_locally_before_the_exchange_limit(sim) -> None:
+    rec = Recorder()
+    conn = public(sim, rec)
+    mark_price = ChannelArg("mark-price", inst_id=INST)
+    async with running(conn):
+        await rec.wait_for(lambda: conn.is_ready)
+        for op in range(WS_OPS_PER_CONNECTION_PER_HOUR):
+            if op % 2 == 0:
+                await conn.subscribe([mark_price])
+            else:
+                await conn.unsubscribe([mark_price])
+        with pytest.raises(WsOpsBudgetExceeded, match="480 of 480"):
+            await conn.subscribe([TICKERS])
+        assert TICKERS not in conn.subscriptions  # refused means not recorded either
+        await rec.wait_for(lambda: conn.is_ready)
+        assert sim.counters.ws_errors["60014"] == 0  # the exchange never had to refuse us
+        assert conn.health.reconnects == 0
