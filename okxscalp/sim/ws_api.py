@@ -80,7 +80,7 @@ INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
 SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
 LOGIN_WINDOW_S = 30.0
 CLOSE_BUFFER_FULL = 4005  # OKX close code "buffer full"
-DEFAULT_MAX_PENDING = 200_000  # frames queued for one client before it is cut off
+DEFAULT_MAX_PENDING = 50_000  # frames queued for one client before it is cut off (4005)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 MSG_INVALID_ARGS = "Invalid args"
@@ -239,7 +239,7 @@ class WsHub:
             self.counters.connections_rejected[path] += 1
             return web.Response(status=429, text="Too Many Requests")
         # No permessage-deflate: compressing every push costs more CPU than loopback bandwidth saves.
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=1 << 20, compress=False)
+        ws = web.WebSocketResponse(autoping=False, heartbeat=None, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
         session = WsSession(self, ws, path, ip, request.transport)
         self.sessions[path].append(session)
@@ -258,19 +258,30 @@ class WsHub:
         return ws
 
     async def _read_loop(self, session: WsSession) -> None:
+        """Client frames until close. Only data frames (text ping included) keep the connection
+        alive: like OKX, protocol-level pings are answered but do not count as activity."""
         ws = session.ws
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.idle_s
         while True:
-            try:
-                msg = await ws.receive(timeout=self.idle_s)
-            except TimeoutError:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 if not session.closed:
                     await ws.close(code=WS_CLOSE_IDLE, message=MSG_IDLE)
                 return
+            try:
+                msg = await ws.receive(timeout=remaining)
+            except TimeoutError:
+                continue
             if msg.type is WSMsgType.TEXT:
+                deadline = loop.time() + self.idle_s
                 self.on_text(session, msg.data)
             elif msg.type is WSMsgType.BINARY:
+                deadline = loop.time() + self.idle_s
                 self._error(session, None, WS_CODE_INVALID_REQUEST, "Invalid request: binary frame")
-            else:  # CLOSE, CLOSING, CLOSED, ERROR
+            elif msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type is not WSMsgType.PONG:  # CLOSE, CLOSING, CLOSED, ERROR
                 return
 
     def _forget(self, session: WsSession) -> None:

@@ -265,3 +265,13 @@ async def test_large_pushes_arrive_intact(sim: Any, sim_credentials: Credentials
         session.send_json({"event": "notice", "msg": "z" * 200})
         assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == big
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["msg"] == "z" * 200
+
+
+async def test_protocol_pings_do_not_keep_an_idle_connection_open(sim_factory: Any) -> None:
+    """OKX's heartbeat is the text `ping`; protocol-level pings are answered but are not activity."""
+    sim = await sim_factory(ws_idle_s=0.5)
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, ping_interval=0.1, ping_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_CLOSE_IDLE
