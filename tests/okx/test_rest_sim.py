@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
 from okxscalp.config.schema import RestSettings
@@ -13,6 +14,7 @@ from okxscalp.okx.constants import (
     ACCOUNT_BALANCE,
     MARKET_TICKER,
     MARKET_TICKERS,
+    PUBLIC_TIME,
     TRADE_GET_ORDER,
     TRADE_ORDER,
 )
@@ -249,3 +251,39 @@ async def test_unresolvable_outcome_is_reported_ambiguous_never_resent(sim, sim_
         sim.faults.clear()
         order = await rest.get_order(INST, cl_ord_id="unknown1")
         assert order is not None  # it had been placed: the engine reconciles from here
+
+
+async def test_demo_header_and_a_shared_session(sim, sim_credentials) -> None:
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def on_request_start(session, context, params) -> None:
+        seen.append((params.url.path, dict(params.headers)))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        demo = RestClient(sim.rest_url, sim_credentials, FAST, demo=True, session=session)
+        live = RestClient(sim.rest_url, sim_credentials, FAST, session=session)
+        await demo.balance()
+        await live.server_time()
+        await demo.close()  # a borrowed session stays open for its owner
+        await live.close()
+        assert not session.closed
+    (demo_path, demo_headers), (live_path, live_headers) = seen
+    assert live_path == PUBLIC_TIME.path
+    assert demo_path == ACCOUNT_BALANCE.path and demo_headers["x-simulated-trading"] == "1"
+    assert "OK-ACCESS-SIGN" in demo_headers and "x-simulated-trading" not in live_headers
+    assert "OK-ACCESS-KEY" not in live_headers  # public endpoints go unsigned
+
+
+async def test_no_secret_reaches_the_log(sim, sim_credentials, caplog) -> None:
+    caplog.set_level("DEBUG")
+    async with RestClient(sim.rest_url, sim_credentials, FAST) as rest:
+        request = await _market_order(rest, sim, "logcheck1")
+        sim.faults.drop_response_after_accept(1, TRADE_ORDER.path)
+        await rest.place_order(request)  # warning + info lines on the lookup path
+        sim.faults.busy(0.2)
+        await rest.balance()  # retry lines
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "logcheck1" in text  # the log did cover these paths
+    assert sim_credentials.secret not in text and sim_credentials.passphrase not in text
