@@ -46,7 +46,12 @@ class BookView:
         return level_size(ticks, epoch, self.depth_unit, self.lot)
 
     def size_str(self, ticks: int, epoch: int) -> str:
-        return self.wire_levels(ticks, 1, 1, epoch)[0][1] if ticks > 0 else "0"
+        """The size string of one level (from the row cache when it is there)."""
+        if epoch == self._cache_epoch:
+            row = self._rows.get(ticks)
+            if row is not None:
+                return row[1]
+        return f"{level_size(ticks, epoch, self.depth_unit, self.lot):.{self.sz_dec}f}"
 
     def wire_levels(self, best_ticks: int, direction: int, depth: int, epoch: int) -> list[list[str]]:
         """`[[px, sz, "0", numOrders], ...]` from the best level outwards (direction +1 asks, -1 bids)."""

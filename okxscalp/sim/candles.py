@@ -73,10 +73,38 @@ class CandleSeries:
         cur[VOL_CCY] += bar_1m[VOL_CCY]
         cur[VOL_QUOTE] += bar_1m[VOL_QUOTE]
 
-    def rows_newest_first(self) -> list[tuple[list[float], bool]]:
+    # Bars above 1m are derived: `current` holds only the *closed* minutes of the open bar
+    # (absorbed as each minute closes), and the open minute is merged in when someone looks.
+    # That keeps the per-step work at two series (1s, 1m) whatever the number of bar sizes.
+    def roll_to(self, ts_ms: int) -> list[float] | None:
+        """Close the open bar if `ts_ms` is past it; returns the closed bar."""
+        cur = self.current
+        if cur is None or ts_ms < self.end_ms:
+            return None
+        self.closed.append(cur)
+        start = ts_ms - ts_ms % self.bar_ms
+        gap_ts = max(cur[TS] + self.bar_ms, start - MAX_BARS * self.bar_ms)
+        while gap_ts < start:
+            self.closed.append([gap_ts, cur[CLOSE], cur[CLOSE], cur[CLOSE], cur[CLOSE], 0.0, 0.0, 0.0])
+            gap_ts += self.bar_ms
+        self.current = None
+        return cur
+
+    def live_row(self, minute: list[float]) -> list[float]:
+        """The open bar including the open minute `minute` (a derived series' view)."""
+        start = float(minute[TS] - minute[TS] % self.bar_ms)
+        cur = self.current
+        if cur is None or cur[TS] != start:
+            return [start, *minute[OPEN:]]
+        return [start, cur[OPEN], max(cur[HIGH], minute[HIGH]), min(cur[LOW], minute[LOW]), minute[CLOSE],
+                cur[VOL] + minute[VOL], cur[VOL_CCY] + minute[VOL_CCY], cur[VOL_QUOTE] + minute[VOL_QUOTE]]
+
+    def rows_newest_first(self, live: list[float] | None = None) -> list[tuple[list[float], bool]]:
+        """(row, confirmed) newest first; `live` replaces `current` for derived series."""
         rows: list[tuple[list[float], bool]] = []
-        if self.current is not None:
-            rows.append((self.current, False))
+        open_row = live if live is not None else self.current
+        if open_row is not None:
+            rows.append((open_row, False))
         rows.extend((bar, True) for bar in reversed(self.closed))
         return rows
 

@@ -53,8 +53,8 @@ MAX_BOOK_DEPTH = 400
 # Undrained events beyond this are trimmed (oldest public ones first; private ones are kept), so
 # an exchange nobody drains cannot eat the memory. Counted in `dropped_events`.
 MAX_PENDING_EVENTS = 200_000
-# `advance` replays at most this much sim time in one call; beyond it the clock jumps.
-MAX_CATCH_UP_SIM_S = 600.0
+# `advance` replays at most this much wall time (x speed) in one call; beyond it the clock jumps.
+MAX_CATCH_UP_WALL_S = 600.0
 _PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo"})
 _PUBLIC_MARKET_CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit")
 
@@ -113,7 +113,7 @@ class SimExchange:
         self._events: list[SimEvent] = []
         self.dropped_events = 0
         self.skipped_steps = 0
-        self._max_catch_up_steps = max(1, int(MAX_CATCH_UP_SIM_S * 1000.0 / self._dt_ms))
+        self._max_catch_up_steps = max(1, int(MAX_CATCH_UP_WALL_S * self.speed * 1000.0 / self._dt_ms))
         self._set_queue(self._events)
         self._interest: set[tuple[str, str]] | None = None
         self.initial_equity = float(initial_equity)
@@ -133,8 +133,9 @@ class SimExchange:
         """Run every instrument forward to `wall_s`, one `tick_interval_s` step at a time.
 
         Resting orders fill and attached TP/SL trigger inside the steps. Going backwards in wall
-        time is a no-op. When more than MAX_CATCH_UP_SIM_S is due at once (host asleep), the
-        clock jumps and only the last MAX_CATCH_UP_SIM_S are stepped (`skipped_steps` counts).
+        time is a no-op. When more than MAX_CATCH_UP_WALL_S of wall time is due at once (host
+        asleep), the clock jumps and only the last MAX_CATCH_UP_WALL_S x speed of sim time is
+        stepped (`skipped_steps` counts). Tests wanting every step use `advance_sim_seconds`.
         """
         target = int((self.sim_now_ms(wall_s) - self.start_sim_ms) / self._dt_ms)
         behind = target - self._steps_done

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from decimal import Decimal
 
 from okxscalp.okx.constants import CANDLE_BARS
 from okxscalp.sim.book import BookView
@@ -16,7 +17,7 @@ from okxscalp.sim.candles import HIGH, LOW, MAX_BARS, OPEN, TS, VOL, VOL_CCY, Ca
 from okxscalp.sim.events import SimEvent
 from okxscalp.sim.instruments import InstrumentSpec
 from okxscalp.sim.price_process import PriceProcess
-from okxscalp.sim.wire import fmt_fixed, fmt_num
+from okxscalp.sim.wire import decimals_of, fmt_fixed
 
 SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
 PRICE_LIMIT_BAND = 0.02  # buyLmt / sellLmt = mark +- 2%
@@ -50,18 +51,29 @@ class SymbolMarket:
         history = _history_1m(spec, random.Random(rng.random()), start_ms, history_minutes)
         start_px = spec.start_px
         self.process = PriceProcess(random.Random(rng.random()), start_px, spec.vol_per_min, dt_s)
+        self._sec = self.candles["1s"]
+        self._minute = self.candles["1m"]
+        self._derived = [series for bar, series in self.candles.items() if bar not in ("1s", "1m")]
         for bar in history:
-            for bar_name, series in self.candles.items():
-                if bar_name != "1s":
-                    series.absorb(bar)
+            self._minute.absorb(bar)
+        for bar in history[:-1]:  # the last history minute is still open: it is absorbed on close
+            for series in self._derived:
+                series.absorb(bar)
         # Book, last, mark and limits at the start.
         self.bid = max(1, int(start_px / self.tick))
         self.ask = self.bid + 1
         self.epoch = start_ms // BOOK_EPOCH_MS
         self.last = self.bid * self.tick
         self.last_sz = 0.0
+        # Wire strings kept next to the numbers they show (tickers are the busiest push).
+        self._last_str = f"{self.last:.{self.px_dec}f}"
+        self._last_sz_str = f"{0.0:.{self.sz_dec}f}"
+        self._bid_str = f"{self.bid * self.tick:.{self.px_dec}f}"
+        self._ask_str = f"{self.ask * self.tick:.{self.px_dec}f}"
+        self._vol_ccy_dec = decimals_of(str(Decimal(spec.lot_sz) * Decimal(spec.ct_val)))
         self.last_ts = start_ms
         self.mark = self.last
+        self._mark_ticks = round(self.mark / self.tick)
         self.mark_str = fmt_fixed(self.mark, self.px_dec)
         self.buy_lmt = self.sell_lmt = ""
         self._update_limits()
@@ -92,7 +104,10 @@ class SymbolMarket:
         bid = int(px / tick)
         if bid < 1:
             bid = 1
-        self.bid, self.ask = bid, bid + 1
+        if bid != old_bid:
+            self.bid, self.ask = bid, bid + 1
+            self._bid_str = f"{bid * tick:.{self.px_dec}f}"
+            self._ask_str = f"{(bid + 1) * tick:.{self.px_dec}f}"
         epoch = ts_ms // BOOK_EPOCH_MS
         book_changed = bid != old_bid or epoch != self.epoch
         self.epoch = epoch
@@ -108,6 +123,8 @@ class SymbolMarket:
             vol = (lots if lots > 0 else 1) * self.lot
             self.last = trade_ticks * tick
             self.last_sz = vol
+            self._last_str = self._ask_str if side_buy else self._bid_str
+            self._last_sz_str = f"{vol:.{self.sz_dec}f}"
             self.last_ts = ts_ms
             self.trade_seq += 1
             count = 1 + rng.randrange(3)  # drawn even when unheard: interest must not move the market
@@ -115,8 +132,8 @@ class SymbolMarket:
                 events.append(SimEvent("trades", self.inst_id, {
                     "instId": self.inst_id,
                     "tradeId": str(self.trade_seq),
-                    "px": f"{self.last:.{self.px_dec}f}",
-                    "sz": f"{vol:.{self.sz_dec}f}",
+                    "px": self._last_str,
+                    "sz": self._last_sz_str,
                     "side": "buy" if side_buy else "sell",
                     "ts": str(ts_ms),
                     "count": str(count),
@@ -137,9 +154,10 @@ class SymbolMarket:
     def _step_mark(self, ts_ms: int, events: list[SimEvent]) -> None:
         mid = (self.bid + 0.5) * self.tick
         self.mark += self._mark_alpha * (mid - self.mark)
-        mark_str = f"{round(self.mark / self.tick) * self.tick:.{self.px_dec}f}"
-        if mark_str != self.mark_str:
-            self.mark_str = mark_str
+        mark_ticks = round(self.mark / self.tick)
+        if mark_ticks != self._mark_ticks:
+            self._mark_ticks = mark_ticks
+            self.mark_str = f"{mark_ticks * self.tick:.{self.px_dec}f}"
             self._mark_dirty = True
         since = ts_ms - self._last_mark_push
         if (self._mark_dirty and since >= MARK_MIN_PUSH_MS) or since >= MARK_MAX_SILENCE_MS:
@@ -167,25 +185,47 @@ class SymbolMarket:
         return changed
 
     def _step_candles(self, ts_ms: int, vol: float, events: list[SimEvent]) -> None:
-        last = self.last
-        vol_ccy = vol * self.ct_val
+        closed_bars = self._feed_candles(ts_ms, self.last, vol)
         wanted = self.want_candles
-        sec = ts_ms // 1000
-        for bar, series in self.candles.items():
-            closed = series.update(ts_ms, last, vol, vol_ccy)
+        if not wanted:
+            return
+        px_dec, sz_dec = self.px_dec, self.sz_dec
+        for bar, closed in closed_bars:
             if bar in wanted:
-                if closed is not None:
-                    events.append(SimEvent("candle" + bar, self.inst_id,
-                                           candle_row(closed, True, self.px_dec, self.sz_dec)))
-                if sec != series.last_emit_s:
-                    series.last_emit_s = sec
-                    events.append(SimEvent("candle" + bar, self.inst_id,
-                                           candle_row(series.current, False, self.px_dec, self.sz_dec)))
-            if closed is not None and bar == "1m":
-                self._on_minute_closed(series)
+                events.append(SimEvent("candle" + bar, self.inst_id, candle_row(closed, True, px_dec, sz_dec)))
+        sec = ts_ms // 1000
+        for bar in wanted:
+            series = self.candles[bar]
+            if sec != series.last_emit_s:
+                series.last_emit_s = sec
+                events.append(SimEvent("candle" + bar, self.inst_id,
+                                       candle_row(self.open_bar(series), False, px_dec, sz_dec)))
 
-    def _on_minute_closed(self, series: CandleSeries) -> None:
-        cur = series.current
+    def _feed_candles(self, ts_ms: int, px: float, vol: float) -> list[tuple[str, list[float]]]:
+        """Fold a price in; returns the (bar, row) of every bar that closed."""
+        vol_ccy = vol * self.ct_val
+        self._sec.update(ts_ms, px, vol, vol_ccy)
+        closed_minute = self._minute.update(ts_ms, px, vol, vol_ccy)
+        if closed_minute is None:
+            return []
+        closed_bars = [("1m", closed_minute)]
+        for series in self._derived:
+            series.absorb(closed_minute)
+            closed = series.roll_to(ts_ms)
+            if closed is not None:
+                closed_bars.append((series.bar, closed))
+        self._on_minute_closed()
+        return closed_bars
+
+    def open_bar(self, series: CandleSeries) -> list[float]:
+        minute = self._minute.current
+        assert minute is not None
+        if series is self._minute or series is self._sec:
+            return series.current or minute
+        return series.live_row(minute)
+
+    def _on_minute_closed(self) -> None:
+        cur = self._minute.current
         assert cur is not None
         start = int(cur[TS])
         if start % _DAY_MS == 0:
@@ -198,12 +238,18 @@ class SymbolMarket:
         self._day_stats_dirty = False
         bars = self.candles["1m"].closed
         if not bars:
+            d = self.px_dec
+            self._day_strs = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h,
+                                                           self.sod_utc0, self.sod_utc8))
             return
         self.open24h = bars[0][OPEN]
         self.high24h = max(b[HIGH] for b in bars)
         self.low24h = min(b[LOW] for b in bars)
         self.vol24h = sum(b[VOL] for b in bars)
         self.vol_ccy24h = sum(b[VOL_CCY] for b in bars)
+        d = self.px_dec
+        self._day_strs = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h, self.sod_utc0,
+                                                       self.sod_utc8))
 
     def next_trade_id(self) -> str:
         self.trade_seq += 1
@@ -214,9 +260,9 @@ class SymbolMarket:
         in the candles. The pushes go to `self.sink` (set by SimExchange). Returns the trade id."""
         trade_id = self.next_trade_id()
         self.last, self.last_sz, self.last_ts = px, sz, ts_ms
-        vol_ccy = sz * self.ct_val
-        for series in self.candles.values():
-            series.update(ts_ms, px, sz, vol_ccy)
+        self._last_str = f"{px:.{self.px_dec}f}"
+        self._last_sz_str = f"{sz:.{self.sz_dec}f}"
+        self._feed_candles(ts_ms, px, sz)
         if self.want_trades:
             self.sink.append(SimEvent("trades", self.inst_id, {
                 "instId": self.inst_id, "tradeId": trade_id, "px": f"{px:.{self.px_dec}f}",
@@ -231,29 +277,34 @@ class SymbolMarket:
     def ticker_item(self) -> dict:
         if self._day_stats_dirty:
             self._refresh_day_stats()
-        cur = self.candles["1m"].current
-        high = max(self.high24h, cur[HIGH]) if cur else self.high24h
-        low = min(self.low24h, cur[LOW]) if cur else self.low24h
-        vol = self.vol24h + (cur[VOL] if cur else 0.0)
-        vol_ccy = self.vol_ccy24h + (cur[VOL_CCY] if cur else 0.0)
-        d, sd, t, e = self.px_dec, self.sz_dec, self.tick, self.epoch
+        cur = self._minute.current
+        high, low = self.high24h, self.low24h
+        vol, vol_ccy = self.vol24h, self.vol_ccy24h
+        if cur is not None:
+            if cur[HIGH] > high:
+                high = cur[HIGH]
+            if cur[LOW] < low:
+                low = cur[LOW]
+            vol += cur[VOL]
+            vol_ccy += cur[VOL_CCY]
+        d, e = self.px_dec, self.epoch
         book = self.book
         return {
             "instType": "SWAP",
             "instId": self.inst_id,
-            "last": f"{self.last:.{d}f}",
-            "lastSz": f"{self.last_sz:.{sd}f}",
-            "askPx": f"{self.ask * t:.{d}f}",
+            "last": self._last_str,
+            "lastSz": self._last_sz_str,
+            "askPx": self._ask_str,
             "askSz": book.size_str(self.ask, e),
-            "bidPx": f"{self.bid * t:.{d}f}",
+            "bidPx": self._bid_str,
             "bidSz": book.size_str(self.bid, e),
-            "open24h": f"{self.open24h:.{d}f}",
-            "high24h": f"{high:.{d}f}",
-            "low24h": f"{low:.{d}f}",
-            "volCcy24h": fmt_num(vol_ccy),
-            "vol24h": f"{vol:.{sd}f}",
-            "sodUtc0": f"{self.sod_utc0:.{d}f}",
-            "sodUtc8": f"{self.sod_utc8:.{d}f}",
+            "open24h": self._day_strs[0],
+            "high24h": self._day_strs[1] if high == self.high24h else f"{high:.{d}f}",
+            "low24h": self._day_strs[2] if low == self.low24h else f"{low:.{d}f}",
+            "volCcy24h": f"{vol_ccy:.{self._vol_ccy_dec}f}",
+            "vol24h": f"{vol:.{self.sz_dec}f}",
+            "sodUtc0": self._day_strs[3],
+            "sodUtc8": self._day_strs[4],
             "ts": str(self.ts),
         }
 
@@ -283,7 +334,8 @@ class SymbolMarket:
     def candles_rows(self, bar: str, after: int | None, before: int | None, limit: int) -> list[list[str]]:
         series = self.candles[bar]
         out: list[list[str]] = []
-        for row, confirmed in series.rows_newest_first():
+        live = series.live_row(self._minute.current) if series in self._derived and self._minute.current else None
+        for row, confirmed in series.rows_newest_first(live):
             ts = row[TS]
             if after is not None and ts >= after:
                 continue

@@ -170,3 +170,19 @@ def test_api_errors_carry_okx_http_status():
     with pytest.raises(SimApiError) as err:
         ex.mark_price_wire("NOPE-USDT-SWAP")
     assert (err.value.code, err.value.http_status) == ("51001", 200)
+
+
+@pytest.mark.parametrize(("bar", "minutes"), [("3m", 3), ("5m", 5), ("15m", 15), ("1H", 60)])
+def test_higher_bars_aggregate_the_minutes(bar, minutes):
+    ex = make(inst_ids=["ETH-USDT-SWAP"], history_minutes=180, tick_interval_s=0.5)
+    ex.advance_sim_seconds(20 * 60 + 7.0)
+    one = {int(r[0]): r for r in ex.candles_wire("ETH-USDT-SWAP", "1m", limit=300)}
+    rows = ex.candles_wire("ETH-USDT-SWAP", bar, limit=3)
+    assert rows[0][8] == "0" and rows[1][8] == "1"
+    for row in rows:
+        start = int(row[0])
+        parts = [one[t] for t in range(start, start + minutes * 60_000, 60_000) if t in one]
+        assert parts[0][1] == row[1] and parts[-1][4] == row[4]
+        assert Decimal(row[2]) == max(Decimal(p[2]) for p in parts)
+        assert Decimal(row[3]) == min(Decimal(p[3]) for p in parts)
+        assert Decimal(row[5]) == sum(Decimal(p[5]) for p in parts)
