@@ -402,20 +402,26 @@ class TradingDesk(LedgerMixin, AlgoMixin):
     # ------------------------------------------------------------------ per-step work
 
     def on_step(self, market: SymbolMarket) -> None:
-        """Resting orders the market traded through fill as maker; algos trigger on the last price."""
+        """Resting orders fill as maker: fully when the market goes through their price (the
+        opposite best reaches it, or a trade prints beyond it), partly (the trade's size) when a
+        trade prints exactly at it. Then algos trigger on the last price."""
         orders = self.open_orders.get(market.inst_id)
         if orders:
             traded = market.last_ts == market.ts
             last = market.last
+            eps = market.tick * 1e-6
             for order in list(orders):
                 if order.ord_type in ("market", "optimal_limit_ioc") or not order.is_open:
                     continue
+                px = order.px
                 if order.side == "buy":
-                    hit = market.ask_px <= order.px + 1e-12 or (traded and last <= order.px + 1e-12)
+                    through = market.ask_px <= px + eps or (traded and last < px - eps)
                 else:
-                    hit = market.bid_px >= order.px - 1e-12 or (traded and last >= order.px - 1e-12)
-                if hit:
-                    self._fill(order, market, order.px, order.remaining, "M")
+                    through = market.bid_px >= px - eps or (traded and last > px + eps)
+                if through:
+                    self._fill(order, market, px, order.remaining, "M")
+                elif traded and abs(last - px) <= eps:
+                    self._fill(order, market, px, min(order.remaining, market.last_sz), "M")
         algos = self.algos.get(market.inst_id)
         if algos:
             last = market.last

@@ -396,3 +396,18 @@ def test_fills_older_than_three_days_are_not_returned():
     ex.advance_sim_seconds(1.5 * 86_400)
     (recent,) = ex.fills(BTC, 100)
     assert recent["side"] == "sell"
+
+
+def test_a_trade_printing_at_a_resting_price_fills_it_partly():
+    xrp = "XRP-USDT-SWAP"  # a coarse tick: the bid often holds while trades print on it
+    ex = make(inst_ids=[xrp], initial_equity=10_000_000.0)
+    ex.set_channel_interest("trades", xrp, True)
+    ex.force_regime(xrp, "ranging", 3600)
+    bid, _, _, _ = top(ex, xrp)
+    ex.place_order(order(xrp, ord_type="limit", px=str(bid), sz="5000", clOrdId="touch1"))
+    ex.drain_events()
+    events = run_until(ex, lambda: Decimal(ex.get_order(xrp, cl_ord_id="touch1")["accFillSz"]) > 0, step_s=0.1)
+    first_fill = next(o for o in private(events, "orders") if o["fillSz"] != "0")
+    assert first_fill["state"] == "partially_filled" and first_fill["execType"] == "M"
+    prints = [e.data for e in events if e.channel == "trades" and Decimal(e.data["px"]) == bid]
+    assert prints and first_fill["fillSz"] == prints[-1]["sz"]
