@@ -120,9 +120,11 @@ async def test_private_down_closes_the_gate_and_reconciliation_runs_before_it_re
     runs: list[tuple[bool, tuple[str, ...]]] = []
     fail_next = [False]
 
-    async def reconcile() -> None:
+    async def reconcile() -> None:  # what the engine's hook does: open orders and positions over REST
         runs.append(coordinator.entries_allowed())
-        await asyncio.sleep(0.1)  # REST round trips; entries must stay closed meanwhile
+        await feed.rest.orders_pending()
+        await feed.rest.positions()
+        assert not coordinator.entries_allowed()[0]  # entries stay closed while it runs
         if fail_next[0]:
             fail_next[0] = False
             raise ConnectionError("positions endpoint unreachable")
@@ -144,6 +146,7 @@ async def test_private_down_closes_the_gate_and_reconciliation_runs_before_it_re
     assert not coordinator.entries_allowed()[0]
     await wait_until(lambda: coordinator.entries_allowed()[0], what="gate open again after a good reconcile")
     assert len(runs) == 3
+    assert feed.sim.counters.requests["/api/v5/account/positions"] == 3  # REST reconciliation each time
     assert all(not allowed for allowed, _ in runs)
     assert all(any("reconciliation" in r for r in reasons) for _, reasons in runs)
     # opened at start, closed on the drop, reconcile failure reported, open again
