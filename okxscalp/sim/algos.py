@@ -102,6 +102,7 @@ class AlgoMixin:
         algos = self.algos.get(algo.inst_id)
         if algos and algo in algos:
             algos.remove(algo)
+        self.algo_by_id.pop(algo.algo_id, None)  # only live algos are kept (bounded memory)
         self._refresh_active(algo.inst_id)
         self._push_algo(algo)
 
