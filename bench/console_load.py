@@ -6,7 +6,7 @@ console share. A probe task sleeps `PROBE_INTERVAL_S` again and again; how late 
 wakes is the loop's lag. Run 1: engine alone. Run 2: engine + the console (headless Textual, the
 same refresh path as on a terminal). Target: p99 < 10 ms with the console.
 
-    python3 bench/console_load.py [--quick] [--seconds 20] [--symbols 20] [--tick-interval 0.02]
+    python3 bench/console_load.py [--quick] [--seconds 20] [--symbols 20] [--tick-interval 0.017]
 
 Last stdout line: `RESULT {json}` (bench/run_all.py convention).
 """
@@ -202,8 +202,8 @@ def main() -> int:
     parser.add_argument(
         "--tick-interval",
         type=float,
-        default=0.02,
-        help="simulator market step in seconds; 0.02 gives ~100 msgs/s per symbol on the engine's channels",
+        default=0.017,
+        help="simulator market step in seconds; 0.017 gives ~100 msgs/s per symbol on the engine's channels",
     )
     args = parser.parse_args()
     if args.quick:

@@ -15,7 +15,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from okxscalp.engine.views import EngineSnapshot
@@ -34,6 +34,7 @@ from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.event_filter import EventFilterScreen
 from okxscalp.tui.screens.help import HelpScreen
 from okxscalp.tui.screens.inspector import InspectorScreen
+from okxscalp.tui.status_line import StatusLine
 
 # 4 Hz: ages read smoothly and a render never costs the engine more than a sliver of each second.
 DEFAULT_REFRESH_HZ = 4.0
@@ -93,7 +94,7 @@ class ConsoleApp(App[int]):
         self.engine_problem = ""
         self._engine_worker: Worker[None] | None = None
         # Kept, not queried: the refresh path does no DOM lookups.
-        self.header_bar = Static(id="header")
+        self.header_bar = StatusLine(id="header")
         self.freshness_pane = FreshnessPane(id="freshness-pane")
         self.connections_pane = ConnectionsPane(id="connections-pane")
         self.positions_pane = PositionsPane(id="positions-pane")
@@ -135,7 +136,7 @@ class ConsoleApp(App[int]):
         if not self.is_running or isinstance(self.screen, ModalScreen):
             return  # shutting down, or the panes are behind a dialog: don't spend the loop on them
         with self.batch_update():
-            self.header_bar.update(header_line(snapshot.header, engine_problem=self.engine_problem))
+            self.header_bar.show(header_line(snapshot.header, engine_problem=self.engine_problem))
             self.freshness_pane.show(snapshot.quotes)
             self.connections_pane.show(snapshot.connections, message.now_mono)
             self.positions_pane.show(snapshot.positions)

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -117,6 +117,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self._highlighted: str | None = None
         self._width = sum(column.width + 2 * CELL_PADDING for column in self.columns)
         self.virtual_size = Size(self._width, 1)
+        self._frame_base = Style()
+        self._frame_cursor = Style()
 
     # ---- data ------------------------------------------------------------------------------------
 
@@ -185,8 +187,15 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _rows_changed(self) -> None:
         self.cursor_row = min(self.cursor_row, max(0, len(self._order) - 1))
-        self.virtual_size = Size(self._width, len(self._order) + 1)
-        self.refresh(layout=True)
+        size = Size(self._width, len(self._order) + 1)
+        height = self.styles.height
+        if height is None or height.is_auto:
+            self.virtual_size = size  # the table's own height follows its rows: lay out again
+        else:
+            # A fixed-height table (the event stream) only scrolls further: no layout pass per event.
+            self.set_reactive(KeyedTable.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
         self._announce_highlight()
 
     # ---- cursor ---------------------------------------------------------------------------------
@@ -242,26 +251,39 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _strip_of(self, cells: Cells, base: Style) -> Strip:
         console = self.app.console
-        pad = Segment(" " * CELL_PADDING)
+        pad = " " * CELL_PADDING
         segments: list[Segment] = []
         for column, cell in zip(self.columns, cells, strict=True):
-            if isinstance(cell, Text):
-                rendered = list(cell.render(console))
+            if isinstance(cell, str) or not cell.spans:
+                # The common case, one style for the whole cell: one segment, padding included
+                # (every segment costs again in each filter and crop of every frame).
+                plain = cell if isinstance(cell, str) else cell.plain
+                style = None if isinstance(cell, str) else cell.style
+                if isinstance(style, str):
+                    style = console.get_style(style) if style else None
+                if cell_len(plain) != column.width:
+                    plain = set_cell_size(plain, column.width)
+                segments.append(Segment(f"{pad}{plain}{pad}", style or None))
             else:
-                rendered = [Segment(str(cell))]
-            segments.append(pad)
-            segments.extend(Segment.adjust_line_length(rendered, column.width))
-            segments.append(pad)
+                segments.append(Segment(pad))
+                segments.extend(Segment.adjust_line_length(list(cell.render(console)), column.width))
+                segments.append(Segment(pad))
         return Strip(Segment.apply_style(segments, base), self._width)
 
     def _header_strip(self) -> Strip:
         labels = tuple(column.label for column in self.columns)
         return self._strip_of(labels, self.rich_style + self.get_component_rich_style("keyed-table--header"))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Styles are looked up once per frame, not once per line.
+        self._frame_base = self.rich_style
+        self._frame_cursor = self.get_component_rich_style("keyed-table--cursor")
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base = self._frame_base
         if y == 0:
             strip = self._header_strip()
         else:
@@ -273,6 +295,5 @@ class KeyedTable(ScrollView, can_focus=True):
             if strip is None:
                 strip = self._strips[key] = self._strip_of(self._cells[key], base)
             if index == self.cursor_row:
-                cursor = self.get_component_rich_style("keyed-table--cursor")
-                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+                strip = Strip(Segment.apply_style(strip, post_style=self._frame_cursor), strip.cell_length)
         return strip.crop_extend(scroll_x, scroll_x + width, base)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from okxscalp.market.events import FallbackEvent
 from okxscalp.tui.keyed_table import Column, KeyedTable
 from okxscalp.tui.rows import EventFilter, counts_line, event_row, new_events
+from okxscalp.tui.status_line import StatusLine
 
 EVENT_COLUMNS = (
     Column("time", "Time", 8),
@@ -29,7 +29,7 @@ class EventsPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.table = KeyedTable(EVENT_COLUMNS, id="events")
-        self.counts = Static(id="event-counts")
+        self.counts = StatusLine(id="event-counts")
         self.event_filter = EventFilter()
         self._seen: list[FallbackEvent] = []  # every event received, bounded like the table
         self._sequence = 0
@@ -40,7 +40,7 @@ class EventsPane(Vertical):
         yield self.table
 
     def show(self, recent: tuple[FallbackEvent, ...], counts: dict[str, int]) -> None:
-        self.counts.update(counts_line(counts))
+        self.counts.show(counts_line(counts))
         arrived = new_events(self._last, recent)
         if recent:
             self._last = recent[-1]

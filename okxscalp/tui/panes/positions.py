@@ -6,11 +6,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from okxscalp.engine.views import PositionView
 from okxscalp.tui.keyed_table import Column, KeyedTable
 from okxscalp.tui.rows import MISSING, position_key, position_row
+from okxscalp.tui.status_line import StatusLine
 
 POSITION_COLUMNS = (
     Column("symbol", "Symbol", 10),
@@ -49,7 +49,7 @@ class PositionsPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.table = KeyedTable(POSITION_COLUMNS, id="positions")
-        self.sources = Static(sources_line(None), id="position-sources")
+        self.sources = StatusLine(sources_line(None), id="position-sources")
         self._positions: dict[str, PositionView] = {}
 
     def compose(self) -> ComposeResult:
@@ -68,7 +68,7 @@ class PositionsPane(Vertical):
         self._show_sources()
 
     def _show_sources(self) -> None:
-        self.sources.update(sources_line(self.selected))
+        self.sources.show(sources_line(self.selected))
 
     @on(KeyedTable.RowHighlighted, "#positions")
     def _highlighted(self) -> None:

@@ -1,0 +1,26 @@
+"""A one-line text widget for the header and the panes' summary lines."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+class StatusLine(Static):
+    """Redraws only when its text changes, and without a layout pass: its height is fixed at one
+    line, so a new text can never move anything else (a layout pass per refresh cost loop time)."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+    }
+    """
+
+    def __init__(self, text: Text | None = None, *, id: str | None = None) -> None:
+        super().__init__(text or "", id=id, markup=False)
+        self._shown = text
+
+    def show(self, text: Text) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
