@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -228,3 +229,20 @@ async def test_persistent_lag_forces_a_reconnect_and_fresh_data_resumes(feed_fac
     assert health_of(feed, "business").reconnects == 0  # only the lagging connection was recycled
     await wait_until(lambda: fresh(feed, XRP) and fresh(feed, BTC), limit_s=15.0, what="fresh after the stall")
     await wait_until(lambda: not health_of(feed, "public").lagging, what="lag cleared in health")
+
+
+async def test_delayed_delivery_makes_prompt_looking_quotes_stale(feed_factory, wait_until) -> None:
+    feed = await feed_factory(private=False, public_channels=("tickers",))
+    await wait_until(lambda: all_up(feed) and fresh(feed, XRP), what="fresh quotes")
+    await asyncio.sleep(1.0)  # a second of prompt traffic to learn the clock offset
+    feed.sim.faults.delay_messages(1500, 4.0, path=WS_PUBLIC_PATH)
+
+    def delayed_but_just_received() -> bool:
+        ticker = feed.registry.last_ticker(XRP)
+        just_received = time.monotonic() - ticker.recv_mono < 0.3
+        return just_received and not fresh(feed, XRP, Purpose.ORDER)
+
+    await wait_until(delayed_but_just_received, what="a just-received but 1.5 s old ticker")
+    with pytest.raises(StaleData) as info:
+        feed.registry.read(XRP, Purpose.ORDER)
+    assert "delivery delay" in str(info.value) and info.value.age_s > 1.0
