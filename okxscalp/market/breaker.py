@@ -2,7 +2,7 @@
 
 More than `max_reconnects` reconnects within `window_s` trips it: entries halt (the feed
 coordinator's entry gate reads `is_open`). It resets only after the connection has been UP,
-without interruption, for `stable_after_s`; the reconnect history is then cleared so the old
+without interruption and without any reconnect, for `stable_after_s`; the reconnect history is then cleared so the old
 storm cannot re-trip it. Pure logic; time is passed in.
 """
 
@@ -24,8 +24,9 @@ class StormBreaker:
         self.trips = 0
 
     def record_reconnect(self, now: float) -> bool:
-        """One reconnect (a dropped or failed session); returns True if this tripped the breaker."""
-        self._up_since = None
+        """One reconnect (a dropped or failed session); returns True if this tripped the breaker.
+        The stable period restarts from connection_down/connection_up, not here: a make-before-break
+        reconnect (64008 notice) counts as a reconnect while the connection stays up."""
         window_start = now - self._settings.window_s
         reconnects = self._reconnects
         while reconnects and reconnects[0] <= window_start:
@@ -49,7 +50,8 @@ class StormBreaker:
         """Returns True if the breaker reset now (stable for long enough)."""
         if not self.is_open or self._up_since is None:
             return False
-        if now - self._up_since < self._settings.stable_after_s:
+        stable_since = max(self._up_since, self._reconnects[-1]) if self._reconnects else self._up_since
+        if now - stable_since < self._settings.stable_after_s:
             return False
         self.is_open = False
         self.opened_at = None

@@ -108,6 +108,15 @@ def test_storm_breaker_trips_on_more_than_max_reconnects_and_resets_when_stable(
     assert not breaker.record_reconnect(116.0)  # history cleared: one drop does not re-trip
 
 
+def test_breaker_resets_when_reconnects_happened_without_the_connection_going_down() -> None:
+    breaker = StormBreaker("public", StormSettings(max_reconnects=1, window_s=60.0, stable_after_s=5.0))
+    breaker.connection_up(0.0)
+    breaker.record_reconnect(1.0)  # make-before-break: counted, the connection stayed up
+    assert breaker.record_reconnect(2.0) and breaker.is_open
+    assert not breaker.poll(6.9)  # stable counts from the last reconnect
+    assert breaker.poll(7.0)
+
+
 def test_spread_out_reconnects_do_not_trip_the_breaker() -> None:
     breaker = StormBreaker("public", StormSettings(max_reconnects=5, window_s=60.0))
     assert not any(breaker.record_reconnect(float(i * 13)) for i in range(20))
