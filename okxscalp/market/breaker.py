@@ -2,8 +2,8 @@
 
 More than `max_reconnects` reconnects within `window_s` trips it: entries halt (the feed
 coordinator's entry gate reads `is_open`). It resets only after the connection has been UP,
-without interruption and without any reconnect, for `stable_after_s`; the reconnect history is then cleared so the old
-storm cannot re-trip it. Pure logic; time is passed in.
+without interruption and without any reconnect, for `stable_after_s`; the reconnect history is
+then cleared so the old storm cannot re-trip it. Pure logic; time is passed in.
 """
 
 from __future__ import annotations
