@@ -12,7 +12,7 @@ from okxscalp.sim.account import (
     Order,
     Position,
 )
-from okxscalp.sim.events import SimEvent
+from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.market import SymbolMarket
 from okxscalp.sim.rules import (
     ALGO_ID_BASE,
@@ -21,6 +21,7 @@ from okxscalp.sim.rules import (
     MSG_NO_POSITION,
     NET,
     OrderProblem,
+    normalized,
     on_grid,
     parse_number,
 )
@@ -160,8 +161,10 @@ class AlgoMixin:
 
     def place_algo_order(self, params: dict) -> dict:
         now = self._now()
-        algo_cl = str(params.get("algoClOrdId") or "")
-        tag = str(params.get("tag") or "")
+        if not isinstance(params, dict):
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter error: the body must be a JSON object")
+        algo_cl = params.get("algoClOrdId") if isinstance(params.get("algoClOrdId"), str) else ""
+        tag = params.get("tag") if isinstance(params.get("tag"), str) else ""
 
         def item(algo_id: str, code: str, msg: str) -> dict:
             return {"algoId": algo_id, "clOrdId": "", "algoClOrdId": algo_cl, "tag": tag, "sCode": code,
@@ -171,6 +174,7 @@ class AlgoMixin:
             code, msg = self._rejections.popleft()
             return item("", code, msg)
         try:
+            params = normalized(params)
             market = self._market(params.get("instId"))
             if params.get("ordType") not in ("conditional", "oco"):
                 raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter ordType error")
@@ -213,8 +217,12 @@ class AlgoMixin:
         return item(algo.algo_id, "0", "")
 
     def cancel_algos(self, items: list[dict]) -> list[dict]:
+        if not isinstance(items, list):
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter error: the body must be a JSON array")
         out = []
         for one in items:
+            if not isinstance(one, dict):
+                raise SimApiError(k.CODE_PARAM_ERROR, "Parameter algoId error")
             algo_id = str(one.get("algoId") or "")
             algo = self.algo_by_id.get(algo_id)
             if algo is None or algo.state != "live" or algo.inst_id != one.get("instId"):

@@ -147,6 +147,7 @@ class LedgerMixin:
         return {"posMode": pos_mode}
 
     def set_leverage(self, params: dict) -> list[dict]:
+        params = self._request_params(params)
         inst_id = params.get("instId")
         if not inst_id:
             raise SimApiError(k.CODE_PARAM_ERROR, "Parameter instId error")

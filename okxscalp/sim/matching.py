@@ -43,6 +43,7 @@ from okxscalp.sim.rules import (
     ORDER_TYPES,
     PRICED_TYPES,
     OrderProblem,
+    normalized,
     on_grid,
     parse_flag,
     parse_number,
@@ -171,16 +172,16 @@ class TradingDesk(LedgerMixin, AlgoMixin):
     # ------------------------------------------------------------------ place
 
     def place_order(self, params: dict) -> dict:
-        cl_ord_id = str(params.get("clOrdId") or "") if isinstance(params, dict) else ""
-        tag = str(params.get("tag") or "") if isinstance(params, dict) else ""
-        now = self._now()
         if not isinstance(params, dict):
             raise SimApiError(k.CODE_PARAM_ERROR, "Parameter error: the body must be a JSON object")
+        cl_ord_id = params.get("clOrdId") if isinstance(params.get("clOrdId"), str) else ""
+        tag = params.get("tag") if isinstance(params.get("tag"), str) else ""
+        now = self._now()
         if self._rejections:
             code, msg = self._rejections.popleft()
             return self._item("", cl_ord_id, tag, now, code, msg)
         try:
-            order, attach = self._validate(params, now)
+            order, attach = self._validate(normalized(params), now)
         except OrderProblem as problem:
             return self._item("", cl_ord_id, tag, now, problem.code, problem.msg)
         order.attach = attach
@@ -248,7 +249,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
                                    f"{market.sell_lmt})")
         if cl_ord_id and any(o.cl_ord_id == cl_ord_id for orders in self.open_orders.values() for o in orders):
             raise OrderProblem(k.CODE_DUPLICATE_CLORDID, "Duplicated client order ID")
-        reduce_only = parse_flag(params.get("reduceOnly"))
+        reduce_only = parse_flag(params, "reduceOnly")
         lever = self.lever_of(inst_id, td_mode, pos_side)
         order = Order(
             ord_id="", cl_ord_id=cl_ord_id, tag=tag, inst_id=inst_id, side=side, pos_side=pos_side,
@@ -433,6 +434,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
     # ------------------------------------------------------------------ cancel / amend / close
 
     def cancel_order(self, params: dict) -> dict:
+        params = self._request_params(params)
         now = self._now()
         ord_id = str(params.get("ordId") or "")
         cl_ord_id = str(params.get("clOrdId") or "")
@@ -452,6 +454,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         return {"ordId": order.ord_id, "clOrdId": order.cl_ord_id, "ts": str(now), "sCode": "0", "sMsg": ""}
 
     def amend_order(self, params: dict) -> dict:
+        params = self._request_params(params)
         now = self._now()
         ord_id = str(params.get("ordId") or "")
         cl_ord_id = str(params.get("clOrdId") or "")
@@ -467,6 +470,10 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         if not inst_id or inst_id not in self.markets:
             return item(k.CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
         market = self.markets[str(inst_id)]
+        try:
+            cxl_on_fail = parse_flag(params, "cxlOnFail")
+        except OrderProblem as problem:
+            raise SimApiError(problem.code, problem.msg) from None
         order = self.find_order(market.inst_id, ord_id, cl_ord_id)
         if order is None or not order.is_open:
             return item(k.CODE_AMEND_FAILED, MSG_AMEND_FAILED)
@@ -489,7 +496,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
                 if (order.side == "buy" and new_px[0] > buy_lmt) or (order.side == "sell" and new_px[0] < sell_lmt):
                     raise OrderProblem(k.CODE_PRICE_LIMIT, "Order price is not within the price limit")
         except OrderProblem as problem:
-            if parse_flag(params.get("cxlOnFail")):
+            if cxl_on_fail:
                 self._finish(order, "canceled", "0", "amend failed, canceled on fail")
                 order.amend_result = "1"
                 self._push_order(order)
@@ -519,7 +526,16 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             return
         self._take(order, market)
 
+    @staticmethod
+    def _request_params(params: object) -> dict:
+        """Normalized params; junk is a request-level 51000 (SimApiError)."""
+        try:
+            return normalized(params)
+        except OrderProblem as problem:
+            raise SimApiError(problem.code, problem.msg) from None
+
     def close_position(self, params: dict) -> dict:
+        params = self._request_params(params)
         inst_id = params.get("instId")
         if not inst_id:
             raise SimApiError(k.CODE_PARAM_ERROR, "Parameter instId error")
@@ -541,13 +557,16 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         if position is None or not position.size:
             raise SimApiError(CODE_POSITION_NOT_EXIST, "Position does not exist")
         close_side = "sell" if position.direction > 0 else "buy"
-        if parse_flag(params.get("autoCxl")):
+        try:
+            auto_cancel = parse_flag(params, "autoCxl")
+        except OrderProblem as problem:
+            raise SimApiError(problem.code, problem.msg) from None
+        if auto_cancel:
             for order in list(self.open_orders.get(str(inst_id), ())):
                 if order.pos_side == pos_side and order.side == close_side and (
                         self.pos_mode == LONG_SHORT or order.reduce_only):
                     self._finish(order, "canceled", k.CANCEL_SOURCE_USER, "canceled by close-position")
                     self._push_order(order)
-        market = self.markets[str(inst_id)]
         now = self._now()
         order = Order(
             ord_id="", cl_ord_id=cl_ord_id, tag=tag, inst_id=str(inst_id), side=close_side, pos_side=pos_side,
@@ -557,5 +576,4 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self._accept(order)
         self._execute_new(order)
         self._flush()
-        del market
         return {"instId": str(inst_id), "posSide": pos_side, "clOrdId": cl_ord_id, "tag": tag}

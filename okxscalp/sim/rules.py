@@ -36,14 +36,16 @@ class OrderProblem(Exception):
         self.msg = msg
 
 
-def parse_flag(value: object) -> bool:
+def parse_flag(params: dict, key: str) -> bool:
+    """An OKX boolean parameter: JSON bool or "true"/"false"; absent = False."""
+    value = params.get(key)
     if isinstance(value, bool):
         return value
     if value in (None, "", "false", "False", "0"):
         return False
     if value in ("true", "True", "1"):
         return True
-    raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter reduceOnly error")
+    raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {key} error")
 
 
 def on_grid(text: str, step: str) -> bool:
@@ -64,3 +66,29 @@ def parse_number(params: dict, key: str, *, required: bool = True) -> tuple[floa
     if not value.is_finite():
         raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {key} error")
     return float(value), text
+
+
+_NESTED = frozenset({"attachAlgoOrds"})
+
+
+def normalized(params: object) -> dict:
+    """A request body with scalar values only (numbers as strings), so later checks compare
+    strings; a list/dict where OKX expects a scalar is a 51000 for that parameter."""
+    if not isinstance(params, dict):
+        raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter error: the body must be a JSON object")
+    out: dict = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key in _NESTED:
+            if not isinstance(value, list | str) or (isinstance(value, list) and not all(
+                    isinstance(item, dict) for item in value)):
+                raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {key} error")
+            out[key] = [normalized(item) for item in value] if isinstance(value, list) else value
+        elif isinstance(value, bool | str):
+            out[key] = value
+        elif isinstance(value, int | float):
+            out[key] = str(value)
+        else:
+            raise OrderProblem(k.CODE_PARAM_ERROR, f"Parameter {key} error")
+    return out

@@ -411,3 +411,12 @@ def test_a_trade_printing_at_a_resting_price_fills_it_partly():
     assert first_fill["state"] == "partially_filled" and first_fill["execType"] == "M"
     prints = [e.data for e in events if e.channel == "trades" and Decimal(e.data["px"]) == bid]
     assert prints and first_fill["fillSz"] == prints[-1]["sz"]
+
+
+def test_bad_boolean_parameters_are_51000_not_crashes():
+    ex = make()
+    assert ex.place_order(order(reduceOnly="maybe"))["sCode"] == "51000"
+    ex.place_order(order(sz="1"))
+    with pytest.raises(SimApiError) as err:
+        ex.close_position({"instId": BTC, "mgnMode": "cross", "posSide": "long", "autoCxl": "yes"})
+    assert (err.value.code, err.value.http_status) == ("51000", 400)
