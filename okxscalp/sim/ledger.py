@@ -200,8 +200,8 @@ class LedgerMixin:
         return out
 
     def _apply_position(self, order: Order, market: SymbolMarket, px: float, qty: float, fee: float,
-                        now: int, trade_id: str = "") -> float:
-        """Update the position for a fill; returns the realised PnL of the closed part."""
+                        now: int, trade_id: str = "") -> tuple[float, Position]:
+        """Update the position for a fill; returns the realised PnL of the closed part and the position."""
         key = self._pos_key(order.inst_id, order.pos_side)
         position = self.positions.get(key)
         if position is None:
@@ -241,9 +241,7 @@ class LedgerMixin:
         position.trade_id = trade_id
         position.u_time = now
         self._touched_positions[key] = position
-        if position.pos == 0:
-            self._position_closed(position)
-        return pnl
+        return pnl, position
 
     def open_position_directly(self, inst_id: str, pos_side: str, contracts: float, avg_px: float | None,
                                mgn_mode: str = "cross") -> dict:

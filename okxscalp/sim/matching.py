@@ -380,7 +380,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         # Our taker fills print on the public tape (and move `last`); maker fills happen because
         # the tape already traded through us, so they only take a trade id.
         trade_id = market.print_trade(px, qty, order.side, now) if exec_type == "T" else market.next_trade_id()
-        pnl = self._apply_position(order, market, px, qty, fee, now, trade_id)
+        pnl, position = self._apply_position(order, market, px, qty, fee, now, trade_id)
         self._bill_seq += 1
         fill = Fill(px, qty, now, trade_id, str(self._bill_seq), exec_type, fee, pnl, rate, market.mark_str)
         self.cash += fee + pnl
@@ -398,6 +398,8 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self._fills.append((now, order.inst_id, fill_wire(order, fill, market.px_dec, market.sz_dec)))
         self._push_order(order, fill)
         self._arm_attached(order)
+        if position.pos == 0:
+            self._position_closed(position)  # after the fill push: its TP/SL go with it
         return True
 
     # ------------------------------------------------------------------ per-step work
