@@ -299,6 +299,16 @@ class SimExchange:
         except ValueError as exc:
             raise SimApiError(CODE_PARAM_ERROR, str(exc)) from exc
 
+    def move_price(self, inst_id: str, px: float) -> None:
+        """Test hook: the market of `inst_id` gaps to `px` from the next step on (book and trades
+        there at once, `last` with the next trade; mark price and price limits move with it).
+        Handy to trigger a TP/SL without waiting for a trend."""
+        market = self._market(inst_id)
+        try:
+            market.gap_to(float(px))
+        except (TypeError, ValueError) as exc:
+            raise SimApiError(CODE_PARAM_ERROR, f"move_price: {exc}") from exc
+
     def regime_of(self, inst_id: str) -> str:
         """The regime the price process of `inst_id` is in right now (for tests and the console)."""
         return self._market(inst_id).process.regime

@@ -251,6 +251,15 @@ class SymbolMarket:
         self._day_strs = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h, self.sod_utc0,
                                                        self.sod_utc8))
 
+    def gap_to(self, px: float) -> None:
+        """The fair price gaps to `px`; mark and price limits move with it at once (a gap is an
+        index move too), so orders near the new price are inside the band."""
+        self.process.jump_to(px)
+        self.mark = px
+        self._mark_ticks = -1  # re-format and push on the next step
+        self._update_limits()
+        self._limits_dirty = True
+
     def next_trade_id(self) -> str:
         self.trade_seq += 1
         return str(self.trade_seq)

@@ -79,6 +79,13 @@ class PriceProcess:
             raise ValueError("duration_s must be positive")
         self._enter(regime, duration_s, direction)
 
+    def jump_to(self, px: float) -> None:
+        """Move the fair price to `px` now (a gap); the current regime carries on from there."""
+        if not px > 0 or not math.isfinite(px):
+            raise ValueError("price must be positive and finite")
+        self._x = math.log(px)
+        self._anchor = self._x
+
     def _enter(self, regime: str, duration_s: float, direction: int | None) -> None:
         drift, noise, half_life = _SHAPE[regime]
         sign = direction if direction in (1, -1) else (1 if self._rng.random() < 0.5 else -1)

@@ -420,3 +420,16 @@ def test_bad_boolean_parameters_are_51000_not_crashes():
     with pytest.raises(SimApiError) as err:
         ex.close_position({"instId": BTC, "mgnMode": "cross", "posSide": "long", "autoCxl": "yes"})
     assert (err.value.code, err.value.http_status) == ("51000", 400)
+
+
+def test_move_price_gaps_the_market_and_triggers_a_stop():
+    ex = make()
+    bid, _, _, _ = top(ex)
+    ex.place_order(order(sz="1", attachAlgoOrds=[{"slTriggerPx": str(bid - 1000), "slOrdPx": "-1"}]))
+    ex.move_price(BTC, float(bid) * 0.95)  # beyond the old price-limit band
+    ex.advance_sim_seconds(3)
+    assert abs(float(ex.ticker_wire(BTC)["last"]) - float(bid) * 0.95) < 50
+    assert abs(float(ex.price_limit_wire(BTC)["sellLmt"]) - float(bid) * 0.95 * 0.98) < 50
+    assert ex.positions_wire(BTC) == []  # the stop fired on the gap
+    with pytest.raises(SimApiError):
+        ex.move_price(BTC, -1.0)
