@@ -18,8 +18,8 @@ How the I/O shell (sim-server) drives it
 - `positions` events are OKX `event_update` items; the subscribe-time snapshot comes from
   `positions_wire()` / `balance_wire()`.
 - Our account's taker fills print on the public tape (trades, last, candles) with the fill's
-  tradeId; resting orders fill as maker when the market trades through their price. Own orders
-  are not shown in the book. Isolated margin is computed like cross (notional / lever); there is
+  tradeId; resting orders fill as maker, fully when the market goes through their price, partly
+  (the trade's size) when a trade prints exactly at it. Own orders are not shown in the book. Isolated margin is computed like cross (notional / lever); there is
   no liquidation and no funding.
 
 Tick rate: the market steps every `tick_interval_s` of sim time (default 0.1 s) for every
@@ -56,7 +56,6 @@ MAX_PENDING_EVENTS = 200_000
 # `advance` replays at most this much wall time (x speed) in one call; beyond it the clock jumps.
 MAX_CATCH_UP_WALL_S = 600.0
 _PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo"})
-_PUBLIC_MARKET_CHANNELS = ("tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit")
 
 
 class SimExchange:
