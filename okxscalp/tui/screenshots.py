@@ -33,10 +33,11 @@ SCREENSHOT_FILES = (NORMAL, STALLED, RECONNECTING, INSPECTOR, FLATTEN)
 
 STALLED_SYMBOL = "DOGE-USDT-SWAP"
 INSPECTED_SYMBOL = "XRP-USDT-SWAP"
-TRENDING_SYMBOLS = ("XRP-USDT-SWAP", "BTC-USDT-SWAP", "SOL-USDT-SWAP")
+TRENDING_SYMBOLS = ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "XRP-USDT-SWAP", "DOGE-USDT-SWAP")
 WARM_UP_S = 30.0  # connect, subscribe, first ticks
-# At 4x the seeded market usually gives the engine an entry within a minute; the shots are taken either way.
-SIM_SPEED = 4.0
+# At 6x, with every symbol pushed into a trend, the engine usually enters within a minute; the
+# shots are taken either way.
+SIM_SPEED = 6.0
 POSITION_WAIT_S = 60.0
 FAULT_WAIT_S = 15.0
 
