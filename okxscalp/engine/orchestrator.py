@@ -78,6 +78,7 @@ CLOSE_FILL_WAIT_S = 0.5  # a flat position waits this long for its closing fill 
 WARMUP_CANDLES = 100
 SHUTDOWN_CANCEL_TIMEOUT_S = 3.0
 LONG_SHORT_MODE = "long_short_mode"
+MARGIN_USE = 0.9  # share of the available margin entries may size against (fees, mark moves)
 
 EXIT_PARAM_NAMES = (
     "tp_percent", "sl_percent", "tp_atr_multiplier", "sl_atr_multiplier",
@@ -629,7 +630,7 @@ class Engine:
         try:
             priced = price_entry(
                 plan, used, self.registry.price_limit(inst_id),
-                equity=self.equity or 0.0, available_margin=self.available or 0.0,
+                equity=self.equity or 0.0, available_margin=self._free_margin(),
                 risk_per_trade_percent=self.config.scalping.risk_per_trade_percent,
                 td_mode=self.config.scalping.margin_mode,
             )
@@ -642,6 +643,17 @@ class Engine:
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
         self._spawn(self._send_entry(pending, plan), f"entry {r.cl_ord_id}")
+
+    def _free_margin(self) -> float:
+        """Available margin minus what the live entry orders will take once filled: concurrent
+        entries must not each size against the whole balance."""
+        reserved = 0.0
+        for ctx in self.entries.values():
+            r, plan = ctx.pending.priced.request, ctx.plan
+            px = float(r.px) if r.px else ctx.pending.priced.quote.ask
+            remaining = float(r.sz) - ctx.pending.acc_fill_sz
+            reserved += max(remaining, 0.0) * px * plan.instrument.ct_val / float(plan.leverage.value)
+        return max((self.available or 0.0) * MARGIN_USE - reserved, 0.0)
 
     def _entry_record(self, pending: PendingEntry, plan: EntryPlan, *, state: str, detail: str = "") -> OrderRecord:
         r, used, priced = pending.priced.request, pending.priced.quote, pending.priced

@@ -17,10 +17,31 @@ SYMBOLS = ["XRP-USDT", "DOGE-USDT", "SOL-USDT", "ETH-USDT", "BTC-USDT"]
 TP_SL_TOLERANCE = 0.002  # a market close after the trigger may slip this fraction of price
 
 
+def busy_trader(doc: dict) -> None:
+    """Tight exits and eager signal rules: many round trips per minute in every regime (the test
+    is about what the engine does with signals, not about their quality)."""
+    tight_exits(doc)
+    for profile in doc["symbol_profiles"].values():
+        profile["ranging"].update(tp_percent=0.12, sl_percent=0.1)  # the quiet regime moves little
+    doc["scalping"]["signals"].update(
+        trend_rsi_min=20.0, trend_rsi_max=90.0, pullback_atr=3.0,
+        reversion_rsi_low=48.0, reversion_rsi_high=52.0, band_edge_fraction=0.4,
+    )
+    limit = doc["order_executor"]["limit_order"]
+    limit["default_offset_percent"] = 0.01
+    for section in [*limit["by_regime"].values(), *(r for s in limit["by_symbol"].values() for r in s["by_regime"].values())]:
+        section["limit_offset_percent"] = 0.01
+
+
 @pytest.mark.timeout(150)
 async def test_free_run_trades_every_regime_and_keeps_the_journal_honest(tmp_path: Path) -> None:
-    config = make_config(tmp_path, symbols=SYMBOLS, mutate=tight_exits)
+    config = make_config(tmp_path, symbols=SYMBOLS, mutate=busy_trader)
     async with sim_server(seed=7, speed=60) as server:
+        # Each regime on some symbol from the start, so the run does not wait for the market to
+        # wander into all three.
+        for inst_id, regime in (("XRP-USDT-SWAP", "trending"), ("DOGE-USDT-SWAP", "choppy"), ("SOL-USDT-SWAP", "ranging"),
+                                ("ETH-USDT-SWAP", "choppy"), ("BTC-USDT-SWAP", "ranging")):
+            server.exchange.force_regime(inst_id, regime, 7200)
         async with running_engine(config, server) as engine:
 
             async def faults() -> None:
