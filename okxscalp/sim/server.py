@@ -191,6 +191,7 @@ class SimServer:
             try:
                 self.advance()
                 self.push_pending()
+                self.hub.push_regular_snapshots()
             except Exception:  # a market bug must not silence every connection
                 log.exception("simulator market step failed")
             await asyncio.sleep(self.drive_interval_s)

@@ -22,6 +22,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -80,6 +81,7 @@ INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
 SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
 LOGIN_WINDOW_S = 30.0
 CLOSE_BUFFER_FULL = 4005  # OKX close code "buffer full"
+DEFAULT_REGULAR_PUSH_MS = 5000  # positions/account regular snapshots without extraParams
 DEFAULT_MAX_PENDING = 50_000  # frames queued for one client before it is cut off (4005)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
@@ -194,6 +196,40 @@ class WsSession:
             self.transport.abort()
 
 
+@dataclass(slots=True)
+class RegularSnapshot:
+    """A positions/account subscription that gets a snapshot every `interval_s`."""
+
+    session: WsSession
+    arg: dict[str, Any]
+    push_arg: dict[str, Any]
+    interval_s: float
+    due: float
+
+
+def regular_push_interval_s(arg: dict[str, Any]) -> float:
+    """Seconds between regular snapshots for a positions/account arg (0: events only).
+
+    extraParams is a JSON string, e.g. "{\\"updateInterval\\": \\"0\\"}"; OKX accepts 0 and
+    2000/3000/4000 ms and pushes about every 5 s by default (reference section 5)."""
+    if arg.get("channel") not in PAGED_CHANNELS:
+        return 0.0
+    extra = arg.get("extraParams")
+    interval_ms = None
+    if isinstance(extra, str) and extra:
+        try:
+            interval_ms = orjson.loads(extra).get("updateInterval")
+        except (orjson.JSONDecodeError, AttributeError):
+            interval_ms = None
+    try:
+        value = int(interval_ms) if interval_ms is not None else DEFAULT_REGULAR_PUSH_MS
+    except (TypeError, ValueError):
+        value = DEFAULT_REGULAR_PUSH_MS
+    if value == 0:
+        return 0.0
+    return (value if value in (2000, 3000, 4000) else DEFAULT_REGULAR_PUSH_MS) / 1000.0
+
+
 class WsHub:
     """Sessions, subscriptions, fan-out, and the WebSocket request handler."""
 
@@ -226,6 +262,7 @@ class WsHub:
         self._private: dict[str, list[tuple[WsSession, dict[str, Any], bytes]]] = {
             channel: [] for channel in SIM_PRIVATE_CHANNELS
         }
+        self._regular: list[RegularSnapshot] = []
         self._tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ connection lifecycle
@@ -292,6 +329,7 @@ class WsHub:
             self._unsubscribe_public(session, key)
         for channel, entries in self._private.items():
             self._private[channel] = [e for e in entries if e[0] is not session]
+        self._regular = [e for e in self._regular if e.session is not session]
         self._ops.forget(session.conn_id)
 
     def cut_off(self, session: WsSession) -> None:
@@ -458,15 +496,34 @@ class WsHub:
         if key not in session.private_args:
             session.private_args[key] = arg
             self._private[channel].append((session, arg, orjson.dumps(push_arg)[1:-1]))
+            interval_s = regular_push_interval_s(arg)
+            if interval_s > 0:
+                self._regular.append(RegularSnapshot(session, arg, push_arg, interval_s, self.faults.now() + interval_s))
         # OKX sends positions and account snapshots right after the subscription.
-        if channel == POSITIONS_CHANNEL:
+        if channel in PAGED_CHANNELS:
+            self._snapshot(session, arg, push_arg)
+
+    def _snapshot(self, session: WsSession, arg: dict[str, Any], push_arg: dict[str, Any]) -> None:
+        if arg["channel"] == POSITIONS_CHANNEL:
             items = [
                 p for p in self.exchange.positions_wire(arg.get("instId") or None)
                 if _private_match(arg, p.get("instId")) and _nonzero(p.get("pos"))
             ]
-            self._send_private(session, push_arg, items, snapshot=True)
-        elif channel == ACCOUNT_CHANNEL:
-            self._send_private(session, push_arg, [self.exchange.balance_wire()], snapshot=True)
+        else:
+            items = [self.exchange.balance_wire()]
+        self._send_private(session, push_arg, items, snapshot=True)
+
+    def push_regular_snapshots(self) -> None:
+        """OKX re-sends positions / account snapshots every few seconds unless the subscription
+        asked for events only (extraParams updateInterval "0")."""
+        if not self._regular:
+            return
+        now = self.faults.now()
+        for entry in self._regular:
+            if entry.due <= now:
+                entry.due = now + entry.interval_s
+                if not self.faults.is_stalled(entry.arg["channel"], None):
+                    self._snapshot(entry.session, entry.arg, entry.push_arg)
 
     def _unsubscribe_private(self, session: WsSession, key: tuple) -> None:
         arg = session.private_args.pop(key, None)
@@ -474,6 +531,7 @@ class WsHub:
             return
         channel = arg["channel"]
         self._private[channel] = [e for e in self._private[channel] if not (e[0] is session and e[1] is arg)]
+        self._regular = [e for e in self._regular if e.arg is not arg]
 
     def _send_private(self, session: WsSession, push_arg: dict[str, Any], items: list, *, snapshot: bool) -> None:
         message: dict[str, Any] = {"arg": push_arg}

@@ -146,3 +146,25 @@ async def test_orders_algo_lives_on_business_after_login(sim_factory: Any, sim_c
         await recv_until(ws, lambda m: "event" in m)
         await ws.send(json.dumps({"op": "subscribe", "args": [arg]}))
         assert (await recv_until(ws, lambda m: "event" in m))["code"] == "60018"
+
+
+async def test_regular_snapshots_unless_events_only(
+    sim: Any, sim_credentials: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from okxscalp.sim import ws_api
+
+    monkeypatch.setattr(ws_api, "DEFAULT_REGULAR_PUSH_MS", 100)  # OKX: ~5 s; shortened for the test
+    ws = await logged_in(sim, sim_credentials)
+    try:
+        args = [{"channel": "account"},
+                {"channel": "positions", "instType": "SWAP", "extraParams": '{"updateInterval": "0"}'}]
+        await ws.send(json.dumps({"op": "subscribe", "args": args}))
+        snapshots: dict[str, int] = {"account": 0, "positions": 0}
+        while snapshots["account"] < 4:
+            message = await recv_until(ws, lambda m: m.get("eventType") == "snapshot")
+            snapshots[message["arg"]["channel"]] += 1
+        assert snapshots["positions"] == 1  # the subscribe-time one only
+    finally:
+        await ws.close()
+    assert ws_api.regular_push_interval_s({"channel": "positions", "extraParams": '{"updateInterval": "2000"}'}) == 2.0
+    assert ws_api.regular_push_interval_s({"channel": "orders", "instType": "SWAP"}) == 0.0
