@@ -63,6 +63,7 @@ class SimServer:
         replay_path: str | None = None,
         tick_interval_s: float = 0.1,
         ws_idle_s: float = WS_IDLE_CLOSE_S,
+        ws_idle_counts_pushes: bool = True,
         drive_interval_s: float = DEFAULT_DRIVE_INTERVAL_S,
         ws_connections_per_s: int = WS_NEW_CONNECTIONS_PER_S,
         ws_ops_per_hour: int = WS_OPS_PER_CONNECTION_PER_HOUR,
@@ -93,6 +94,7 @@ class SimServer:
             counters=self.counters,
             after_command=self.push_pending,
             idle_s=ws_idle_s,
+            idle_counts_pushes=ws_idle_counts_pushes,
             connections_per_s=ws_connections_per_s,
             ops_per_hour=ws_ops_per_hour,
         )

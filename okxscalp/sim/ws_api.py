@@ -7,7 +7,8 @@ are queued to every subscriber of that channel + instId.
 
 Protocol per okx-v5-reference.md section 3: one ack per subscribe arg echoing the client `id`,
 error events with OKX codes, login with a seconds timestamp, text `ping` -> `pong`, close 4004
-after `idle_s` without any client message, 3 new connections/s per IP, 480 subscribe /
+after `idle_s` of silence (no client message and, by default, no frame sent either: OKX drops a
+connection when "no data has been pushed for 30 s"), 3 new connections/s per IP, 480 subscribe /
 unsubscribe / login operations per connection per hour.
 """
 
@@ -132,6 +133,7 @@ class WsSession:
         self.public_keys: set[tuple[str, str]] = set()  # (channel, instId)
         self.private_args: dict[tuple, dict[str, Any]] = {}  # canonical key -> arg as subscribed
         self.last_push: bytes | None = None  # the last data push, template for malformed frames
+        self.last_sent_at = 0.0  # loop time of the last frame written (idle rule)
         self._out: deque[tuple[float, bytes]] = deque()
         self._wake = asyncio.Event()
         self.closed = False
@@ -161,6 +163,7 @@ class WsSession:
         faults = self.hub.faults
         path = self.path
         transport = self.transport
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 if not out:
@@ -176,9 +179,11 @@ class WsSession:
                         await asyncio.sleep(min(wait, 0.05))
                         continue
                     transport.write(text_frame(out.popleft()[1]))
+                    self.last_sent_at = loop.time()
                     continue
                 batch = [text_frame(out.popleft()[1]) for _ in range(min(len(out), WRITE_BATCH))]
                 transport.write(b"".join(batch))
+                self.last_sent_at = loop.time()
                 while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
                     if transport.is_closing():
                         return
@@ -243,6 +248,7 @@ class WsHub:
         after_command: Callable[[], None],
         wall_clock: Callable[[], float] = time.time,
         idle_s: float,
+        idle_counts_pushes: bool = True,
         connections_per_s: int,
         ops_per_hour: int,
         max_pending: int = DEFAULT_MAX_PENDING,
@@ -252,6 +258,7 @@ class WsHub:
         self.faults = faults
         self.counters = counters
         self.idle_s = idle_s
+        self.idle_counts_pushes = idle_counts_pushes
         self.max_pending = max_pending
         self._after_command = after_command
         self._wall_clock = wall_clock
@@ -295,13 +302,15 @@ class WsHub:
         return ws
 
     async def _read_loop(self, session: WsSession) -> None:
-        """Client frames until close. Only data frames (text ping included) keep the connection
-        alive: like OKX, protocol-level pings are answered but do not count as activity."""
+        """Client frames until close. Activity is a client data frame (text `ping` included) or,
+        with `idle_counts_pushes`, any frame we sent; protocol-level pings are answered but, as on
+        OKX, are not activity."""
         ws = session.ws
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.idle_s
+        last_client = loop.time()
         while True:
-            remaining = deadline - loop.time()
+            last_activity = max(last_client, session.last_sent_at) if self.idle_counts_pushes else last_client
+            remaining = last_activity + self.idle_s - loop.time()
             if remaining <= 0:
                 if not session.closed:
                     await ws.close(code=WS_CLOSE_IDLE, message=MSG_IDLE)
@@ -311,10 +320,10 @@ class WsHub:
             except TimeoutError:
                 continue
             if msg.type is WSMsgType.TEXT:
-                deadline = loop.time() + self.idle_s
+                last_client = loop.time()
                 self.on_text(session, msg.data)
             elif msg.type is WSMsgType.BINARY:
-                deadline = loop.time() + self.idle_s
+                last_client = loop.time()
                 self._error(session, None, WS_CODE_INVALID_REQUEST, "Invalid request: binary frame")
             elif msg.type is WSMsgType.PING:
                 await ws.pong(msg.data)

@@ -195,14 +195,37 @@ async def test_text_ping_gets_text_pong(sim: Any) -> None:
 
 
 async def test_idle_connection_is_closed_with_4004(sim_factory: Any) -> None:
+    """Nothing subscribed, nothing said: closed with 4004 after the idle period."""
     sim = await sim_factory(ws_idle_s=0.3)
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, ping_interval=None) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_CLOSE_IDLE
+    assert closed.value.rcvd.reason == "No data received in 30s"
+    assert sim.counters.connections_open[WS_PUBLIC_PATH] == 0
+
+
+async def test_pushed_data_keeps_a_silent_client_connected(sim_factory: Any) -> None:
+    """OKX closes when no data has been pushed for 30 s: a busy feed stays up without client pings."""
+    sim = await sim_factory(ws_idle_s=0.3)
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, ping_interval=None) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "tickers", "instId": INST}]}))
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:  # > 3 idle periods of only server pushes
+            await asyncio.wait_for(ws.recv(), 5)
+        await ws.send("ping")
+        assert await recv_until(ws, lambda m: m == "pong") == "pong"
+
+
+async def test_strict_idle_rule_counts_client_messages_only(sim_factory: Any) -> None:
+    sim = await sim_factory(ws_idle_s=0.3, ws_idle_counts_pushes=False)
     async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, ping_interval=None) as ws:
         await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "tickers", "instId": INST}]}))
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_CLOSE_IDLE
-    assert sim.counters.connections_open[WS_PUBLIC_PATH] == 0
 
 
 async def test_client_messages_keep_the_connection_alive(sim_factory: Any) -> None:
