@@ -54,6 +54,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fault.add_argument("--count", type=int, help="reject-next-order / *-after-accept: how many")
     fault.set_defaults(handler=_fault_handler)
 
+    market = actions.add_parser(
+        "market",
+        help="move a running simulator's market (move-price, force-regime)",
+        description="move-price --inst-id X --px P: gap the market to P. force-regime --inst-id X --regime "
+        "trending|choppy|ranging --seconds S [--direction 1|-1]: push the price process into a regime.",
+    )
+    market.add_argument("kind", choices=["move-price", "force-regime"])
+    market.add_argument("--url", required=True, help="the simulator's REST URL")
+    market.add_argument("--inst-id", required=True, help="instrument, e.g. XRP-USDT-SWAP")
+    market.add_argument("--px", type=float, help="move-price: the new price")
+    market.add_argument("--regime", help="force-regime: trending | choppy | ranging")
+    market.add_argument("--seconds", type=float, help="force-regime: sim seconds")
+    market.add_argument("--direction", type=int, choices=[1, -1], help="force-regime: trend sign")
+    market.set_defaults(handler=_market_handler)
+
     counters = actions.add_parser("counters", help="print a running simulator's counters as JSON")
     counters.add_argument("--url", required=True, help="the simulator's REST URL")
     counters.set_defaults(handler=_counters_handler)
@@ -128,6 +143,28 @@ def _fault_handler(args: argparse.Namespace) -> int:
     print(json.dumps(reply))
     if status != 200:
         print(f"fault refused (HTTP {status}): {reply.get('error', reply)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def market_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The control-endpoint body for `okxscalp sim market KIND ...`."""
+    kind = args.kind.replace("-", "_")
+    if kind == "move_price":
+        return {"kind": kind, "inst_id": args.inst_id, "px": args.px}
+    body = {"kind": kind, "inst_id": args.inst_id, "regime": args.regime, "duration_s": args.seconds}
+    if args.direction is not None:
+        body["direction"] = args.direction
+    return body
+
+
+def _market_handler(args: argparse.Namespace) -> int:
+    from okxscalp.sim.control import CONTROL_MARKET_PATH
+
+    status, reply = _post_json(args.url.rstrip("/") + CONTROL_MARKET_PATH, market_request(args))
+    print(json.dumps(reply))
+    if status != 200:
+        print(f"market hook refused (HTTP {status}): {reply.get('error', reply)}", file=sys.stderr)
         return 1
     return 0
 

@@ -126,7 +126,7 @@ class SimServer:
             raise RuntimeError("SimServer already started")
         app = web.Application()
         app.add_routes(self.rest.routes())
-        app.add_routes(ControlApi(self.faults, self.counters).routes())
+        app.add_routes(ControlApi(self.faults, self.counters, self.exchange).routes())
         app.add_routes([web.get(path, self.hub.handle) for path in WS_PATHS])
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()

@@ -267,3 +267,36 @@ def test_cli_fault_and_counters_against_a_threaded_server() -> None:
             capture_output=True, text=True, timeout=60,
         )
         assert shown.returncode == 0 and "connections_total" in json.loads(shown.stdout)
+        moved = subprocess.run(
+            [sys.executable, "-m", "okxscalp", "sim", "market", "force-regime", "--inst-id", BTC, "--regime",
+             "choppy", "--seconds", "60", "--url", sim.rest_url],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert moved.returncode == 0, moved.stderr
+        assert sim.exchange.regime_of(BTC) == "choppy"
+
+
+async def test_market_hooks_on_the_control_endpoint(sim: Any) -> None:
+    from okxscalp.sim.control import CONTROL_MARKET_PATH
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sim.rest_url + CONTROL_MARKET_PATH,
+                             json={"kind": "move-price", "inst_id": ETH, "px": 2500.0}) as r:
+            assert r.status == 200, await r.text()
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            async with http.get(f"{sim.rest_url}/api/v5/market/books?instId={ETH}") as r:
+                bid = float((await r.json())["data"][0]["bids"][0][0])
+            if abs(bid - 2500.0) < 5:
+                break
+        assert abs(bid - 2500.0) < 5
+        async with http.post(sim.rest_url + CONTROL_MARKET_PATH,
+                             json={"kind": "force_regime", "inst_id": ETH, "regime": "trending", "duration_s": 60}) as r:
+            assert r.status == 200
+        assert sim.exchange.regime_of(ETH) == "trending"
+        async with http.post(sim.rest_url + CONTROL_MARKET_PATH, json={"kind": "move_price", "inst_id": ETH}) as r:
+            assert r.status == 400
+        async with http.post(sim.rest_url + CONTROL_MARKET_PATH,
+                             json={"kind": "force_regime", "inst_id": "NOPE-USDT-SWAP", "regime": "trending",
+                                   "duration_s": 1}) as r:
+            assert r.status == 400 and "51001" in (await r.json())["error"]
