@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from okxscalp.config import ParameterProvider
+from okxscalp.config import EXCHANGE_LEVERAGE_INFO_SOURCE, ParameterProvider
 from okxscalp.config.schema import AppConfig, Purpose
 from okxscalp.engine.executor import (
     CL_ORD_PREFIX_EXIT,
@@ -53,9 +53,9 @@ from okxscalp.engine.positions import (
     exit_order_record,
 )
 from okxscalp.engine.reconcile import Reconciler
-from okxscalp.engine.regime import RegimeDetector, periods_for
+from okxscalp.engine.regime import RegimeDetector
 from okxscalp.engine.risk import DailyLossLimit, check_position_limits
-from okxscalp.engine.signals import Signal, evaluate_signal
+from okxscalp.engine.signals import Signal, detector_for, evaluate_signal
 from okxscalp.engine.snapshot import ExitParams
 from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
 from okxscalp.logging_setup import kv
@@ -298,7 +298,7 @@ class Engine:
             await self._prepare_leverage(inst_id)
         self.reconciler = Reconciler(
             self.rest, self.journal, self.manager, self.instruments, cfg.scalping,
-            tracked_entries=lambda: set(self.entries), on_entry_order=self._on_entry_order,
+            tracked_entries=lambda: {cl: c.plan.inst_id for cl, c in self.entries.items()}, on_entry_order=self._on_entry_order,
         )
         await self.reconciler.run("startup")
         await self._build_feed()
@@ -383,7 +383,9 @@ class Engine:
         try:
             infos = await self.rest.leverage_info(inst_id, mode)
             exchange_lever = infos[0].lever if infos else None
-            state.resolution = self.provider.resolve_leverage(symbol_of(inst_id), exchange_lever)
+            state.resolution = self.provider.resolve_leverage(
+                symbol_of(inst_id), exchange_lever, exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE
+            )
             if exchange_lever is None or abs(exchange_lever - float(state.resolution.value)) > 1e-9:
                 replies = await self.rest.set_leverage(inst_id, f"{float(state.resolution.value):g}", mode)
                 infos = replies or await self.rest.leverage_info(inst_id, mode)
@@ -419,15 +421,26 @@ class Engine:
                 self.daily_loss.observe_equity(self.equity, time.time())
             if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
                 last_lever = time.monotonic()
-                for inst_id, state in self.leverage.items():
-                    try:
-                        infos = await self.rest.leverage_info(inst_id, self.config.scalping.margin_mode)
-                    except OkxError as exc:
-                        log.warning("leverage read-back failed %s", kv(inst=inst_id, error=exc))
-                        continue
-                    if infos:
-                        state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
-                        state.mismatch = leverage_mismatch(inst_id, state)
+                await self.refresh_leverage()
+
+    async def refresh_leverage(self) -> None:
+        """Read every symbol's actual leverage back from the exchange (leverage-info) and compare it
+        with the resolution; a mismatch stops entries for that symbol until they agree again."""
+        assert self.rest is not None
+        for inst_id, state in self.leverage.items():
+            try:
+                infos = await self.rest.leverage_info(inst_id, self.config.scalping.margin_mode)
+            except OkxError as exc:
+                log.warning("leverage read-back failed %s", kv(inst=inst_id, error=exc))
+                continue
+            if not infos or state.resolution is None:
+                continue
+            was = state.mismatch
+            state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
+            state.mismatch = leverage_mismatch(inst_id, state)
+            if state.mismatch and state.mismatch != was:
+                log.error("leverage %s", kv(inst=inst_id, problem=state.mismatch))
+                self._emit(FallbackKind.ENTRY_GATE, inst_id, state.mismatch, "none", "executor")
 
     # ---- feed --------------------------------------------------------------------------------
 
@@ -461,17 +474,8 @@ class Engine:
     async def _warm_up(self) -> None:
         assert self.rest is not None
         regime_settings = self.config.scalping.regime
-        rules = self._signal_rules
         for inst_id in self.inst_ids:
-            periods = periods_for(
-                regime_settings,
-                ema_fast=getattr(rules, "ema_fast_period", 9),
-                ema_slow=getattr(rules, "ema_slow_period", 21),
-                rsi=getattr(rules, "rsi_period", 14),
-            )
-            from okxscalp.engine.indicators import IndicatorSet
-
-            detector = RegimeDetector(inst_id, regime_settings, IndicatorSet(periods))
+            detector = detector_for(inst_id, regime_settings, self._signal_rules)
             self.detectors[inst_id] = detector
             try:
                 history = await self.rest.candles(inst_id, regime_settings.bar, WARMUP_CANDLES)
@@ -750,7 +754,7 @@ class Engine:
         ):
             if order.acc_fill_sz > 0:
                 self.manager.on_close_fill(order)
-            if self.journal.order(order.cl_ord_id) is not None if order.cl_ord_id else False:
+            if order.cl_ord_id:  # a no-op for orders the journal does not know (attached TP/SL closes)
                 self.journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
                                           acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px)
 

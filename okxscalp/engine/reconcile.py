@@ -103,7 +103,7 @@ class Reconciler:
         instruments: dict[str, Instrument],
         settings: ScalpingSettings,
         *,
-        tracked_entries: Callable[[], set[str]],
+        tracked_entries: Callable[[], dict[str, str]],  # live entry clOrdId -> instId
         on_entry_order: Callable[[Order], Awaitable[None]],
     ) -> None:
         self.rest = rest
@@ -121,7 +121,9 @@ class Reconciler:
         pending = await self.rest.orders_pending()
         algos = await self._pending_stops(report)
         await self._sync_orders(pending, report)
-        # Entry fills synced above may have created snapshots: read the journal after them.
+        # Entry fills synced above may have created snapshots, and earlier writes may still be
+        # queued: read the journal only once everything written so far is committed.
+        await self.journal.aflush()
         journal_open = {}
         unreadable: dict[tuple[str, str], str] = {}
         for jp in self.journal.open_positions():
@@ -197,10 +199,8 @@ class Reconciler:
             elif not order.cl_ord_id.startswith(CL_ORD_PREFIX_EXIT):
                 log.warning("foreign open order left alone %s", kv(inst=order.inst_id, ordId=order.ord_id, clOrdId=order.cl_ord_id))
         # Tracked entries the exchange no longer lists as pending reached a final state meanwhile.
-        for cl_ord_id in tracked - seen:
-            inst_id = cl_ord_id_inst(self.journal, cl_ord_id)
-            if inst_id is None:
-                continue
+        for cl_ord_id in tracked.keys() - seen:
+            inst_id = tracked[cl_ord_id]
             try:
                 order = await self.rest.get_order(inst_id, cl_ord_id=cl_ord_id)
             except OkxError as exc:
@@ -316,8 +316,3 @@ class Reconciler:
         if not closing:
             return None
         return max(closing, key=lambda f: f.ts_ms).fill_px
-
-
-def cl_ord_id_inst(journal: Journal, cl_ord_id: str) -> str | None:
-    record = journal.order(cl_ord_id)
-    return record.inst_id if record is not None else None
