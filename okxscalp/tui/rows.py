@@ -239,13 +239,14 @@ def header_line(header: HeaderView, *, engine_problem: str = "") -> Text:
     parts: list[Text] = [Text(f" {header.mode} ", style=mode_style.get(header.mode, "bold reverse"))]
     if engine_problem:
         parts.append(Text(engine_problem, style="bold reverse red"))
-    equity = MISSING if header.equity is None else f"{header.equity:,.2f}"
-    parts.append(Text(f"equity {equity}"))
+    # Entries first: at 80 columns the tail of the line is what gets cut.
     if header.entries_running:
         parts.append(Text("entries RUNNING", style="bold green"))
     else:
         reasons = ", ".join(header.halt_reasons) or "unknown"
         parts.append(Text(f"entries HALTED ({reasons})", style="bold red"))
+    equity = MISSING if header.equity is None else f"{header.equity:,.2f}"
+    parts.append(Text(f"equity {equity}"))
     budget_style = "red" if header.rest_budget_use >= 0.8 else "yellow" if header.rest_budget_use >= 0.5 else ""
     parts.append(Text(f"REST {header.rest_budget_use:.0%}", style=budget_style))
     offset = MISSING if header.clock_offset_ms is None else f"{header.clock_offset_ms:+.0f}ms"

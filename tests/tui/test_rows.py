@@ -81,6 +81,6 @@ def test_counts_in_kind_order_without_zeros() -> None:
 def test_header_shows_mode_halt_reasons_budget_and_offset() -> None:
     halted = HeaderView("LIVE", 1234.5, False, ("operator", "breaker"), 0.85, -12.0)
     line = header_line(halted)
-    assert line.plain == " LIVE  │ equity 1,234.50 │ entries HALTED (operator, breaker) │ REST 85% │ clock -12ms"
+    assert line.plain == " LIVE  │ entries HALTED (operator, breaker) │ equity 1,234.50 │ REST 85% │ clock -12ms"
     live_span = next(span for span in line.spans if line.plain[span.start : span.end] == " LIVE ")
     assert "red" in str(live_span.style)
