@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 
 AUTH_WINDOW_S = 30.0  # OK-ACCESS-TIMESTAMP further than this from server time -> 50102
 MAX_BATCH_ORDERS = 20
+MAX_POSITION_INST_IDS = 10
 TRADE_PREFIX = API_PREFIX + "/trade/"
 # Endpoints whose items carry sCode/sMsg: the items decide code "0" / "1" / "2".
 PER_ITEM_ENDPOINTS = frozenset(
@@ -375,4 +376,11 @@ class RestApi:
     def _positions(self, params: Params) -> list[dict]:
         if params.get("instType", "SWAP") != "SWAP":
             return []
-        return self.exchange.positions_wire(params.get("instId"))
+        inst_ids = params.get("instId")
+        if not inst_ids:
+            return self.exchange.positions_wire(None)
+        # OKX takes up to 10 comma-separated instIds here.
+        wanted = [i for i in str(inst_ids).split(",") if i]
+        if len(wanted) > MAX_POSITION_INST_IDS:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter instId error", 400)
+        return [p for inst_id in wanted for p in self.exchange.positions_wire(inst_id)]

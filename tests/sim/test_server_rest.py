@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yarl
 
 from okxscalp.okx.auth import Credentials, iso_timestamp, rest_headers, sign
 from okxscalp.okx.constants import (
@@ -224,3 +225,18 @@ async def test_replay_file_drives_the_price(sim_factory: Any, tmp_path: Any) -> 
             break
         await asyncio.sleep(0.05)
     assert abs(float(reply["data"][0]["last"]) - 12345.6) < 50, reply
+
+
+async def test_percent_encoded_query_is_verified_as_sent_and_comma_lists_work(
+    sim: Any, sim_credentials: Credentials
+) -> None:
+    """hummingbot url-encodes (`%2C`); the signature is over the target exactly as sent."""
+    target = "/api/v5/account/positions?instType=SWAP&instId=BTC-USDT-SWAP%2CETH-USDT-SWAP"
+    sim.exchange.open_position_directly("ETH-USDT-SWAP", "long", 1.0)
+    async with aiohttp.ClientSession() as http:
+        headers = rest_headers(sim_credentials, time.time(), "GET", target)
+        # encoded=True: send the target byte for byte (yarl would otherwise turn %2C back into ",").
+        async with http.get(yarl.URL(sim.rest_url + target, encoded=True), headers=headers) as reply:
+            body = await reply.json()
+    assert reply.status == 200 and body["code"] == "0", body
+    assert [p["instId"] for p in body["data"]] == ["ETH-USDT-SWAP"]
