@@ -136,9 +136,6 @@ class KeyedTable(ScrollView, can_focus=True):
         """The key of the row under the cursor, or None when the table is empty."""
         return self._order[self.cursor_row] if self._order else None
 
-    def row(self, key: str) -> Cells:
-        return self._cells[key]
-
     def sync(self, rows: Mapping[str, Cells]) -> None:
         """Show exactly `rows`: update changed rows in place, append new keys, remove gone ones."""
         gone = [key for key in self._order if key not in rows]
