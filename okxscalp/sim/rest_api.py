@@ -44,6 +44,7 @@ from okxscalp.okx.constants import (
     CODE_PARAM_ERROR,
     CODE_PARTIAL,
     CODE_RATE_LIMIT,
+    CODE_SYSTEM_ERROR,
     CODE_TIMESTAMP_EXPIRED,
     CODE_WRONG_PASSPHRASE,
     MARKET_BOOKS,
@@ -261,6 +262,9 @@ class RestApi:
             data = self._handlers[endpoint](params)
         except SimApiError as exc:
             return exc.http_status, envelope(exc.code, exc.msg, [])
+        except Exception:  # a simulator bug: answer like OKX's system error, keep serving, log it
+            log.exception("simulator failed on %s %s", endpoint.method, endpoint.path)
+            return 500, envelope(CODE_SYSTEM_ERROR, "System error", [])
         failed = [item for item in data if isinstance(item, dict) and item.get("sCode", CODE_OK) != CODE_OK]
         if endpoint in PER_ITEM_ENDPOINTS or failed:
             if failed and len(failed) == len(data):
