@@ -22,6 +22,9 @@ How the I/O shell (sim-server) drives it
   (the trade's size) when a trade prints exactly at it. Own orders are not shown in the book. Isolated margin is computed like cross (notional / lever); there is
   no liquidation and no funding.
 
+Every public method takes one re-entrant lock (uncontended: ~0.1 us), so hooks may be called from
+another thread than the one advancing the market.
+
 Tick rate: the market steps every `tick_interval_s` of sim time (default 0.1 s) for every
 instrument; sim time runs `speed` times faster than wall time. Per step and instrument a wanted
 channel gets at most: one ticker, one books5, one bbo-tbt, one trade (about 6 trades/s), mark-price
@@ -30,9 +33,12 @@ and price-limit at most every 200 ms, one candle<bar> row per sim second per bar
 
 from __future__ import annotations
 
+import functools
 import random
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from okxscalp.okx.constants import (
     CODE_INST_NOT_FOUND,
@@ -46,6 +52,20 @@ from okxscalp.sim.matching import TradingDesk
 from okxscalp.sim.replay import load_replay
 
 __all__ = ["DEFAULT_INST_IDS", "SimApiError", "SimEvent", "SimExchange"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """Run under the exchange's lock: a test thread may call hooks while the server's loop
+    thread advances the market (run_in_thread)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SimExchange, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 DEFAULT_UID = "44712090361049088"
 MAX_CANDLE_LIMIT = 300
@@ -86,6 +106,7 @@ class SimExchange:
             raise ValueError("tick_interval_s must be positive")
         if not inst_ids:
             raise ValueError("at least one instrument is needed")
+        self._lock = threading.RLock()
         self.seed = seed
         self.speed = float(speed)
         self.uid = uid
@@ -128,6 +149,7 @@ class SimExchange:
         """Sim time of the last step taken (what commands and REST answers are stamped with)."""
         return self.start_sim_ms + int(self._steps_done * self._dt_ms)
 
+    @_locked
     def advance(self, wall_s: float) -> None:
         """Run every instrument forward to `wall_s`, one `tick_interval_s` step at a time.
 
@@ -147,6 +169,7 @@ class SimExchange:
             behind = self._max_catch_up_steps
         self.advance_steps(behind)
 
+    @_locked
     def advance_steps(self, count: int) -> None:
         """Take `count` market steps (tests and benches drive the clock this way)."""
         markets = self._market_list
@@ -173,12 +196,14 @@ class SimExchange:
         self.dropped_events += len(events) - len(kept)
         self._set_queue(kept)
 
+    @_locked
     def advance_sim_seconds(self, seconds: float) -> None:
         self.advance_steps(round(seconds * 1000.0 / self._dt_ms))
 
     def _emit(self, event: SimEvent) -> None:
         self._events.append(event)
 
+    @_locked
     def drain_events(self) -> list[SimEvent]:
         """Everything to push since the last drain, oldest first (public and private)."""
         events = self._events
@@ -191,6 +216,7 @@ class SimExchange:
             market.sink = queue
 
     # ------------------------------------------------------------------ interest filter
+    @_locked
     def set_channel_interest(self, channel: str, inst_id: str, on: bool) -> None:
         """Declare whether anyone listens to a public `channel` (`tickers`, `books5`, `bbo-tbt`,
         `trades`, `mark-price`, `price-limit`, `candle<bar>`) for `inst_id`.
@@ -239,6 +265,7 @@ class SimExchange:
                 return
             raise SimApiError(CODE_PARAM_ERROR, "Parameter instType error")
 
+    @_locked
     def instruments_wire(self, inst_type: str, inst_id: str | None = None) -> list[dict]:
         """GET /public/instruments. Only SWAP instruments exist here; other types answer []."""
         self._check_inst_type(inst_type)
@@ -251,10 +278,12 @@ class SimExchange:
             return [instrument_wire(spec)]
         return [instrument_wire(s) for s in self.specs.values()]
 
+    @_locked
     def ticker_wire(self, inst_id: str) -> dict:
         """GET /market/ticker item."""
         return self._market(inst_id).ticker_item()
 
+    @_locked
     def tickers_wire(self, inst_type: str) -> list[dict]:
         """GET /market/tickers items."""
         self._check_inst_type(inst_type)
@@ -262,6 +291,7 @@ class SimExchange:
             return []
         return [m.ticker_item() for m in self._market_list]
 
+    @_locked
     def books_wire(self, inst_id: str, depth: int = 1) -> dict:
         """GET /market/books item: `depth` levels per side (1..400)."""
         market = self._market(inst_id)
@@ -269,6 +299,7 @@ class SimExchange:
             raise SimApiError(CODE_PARAM_ERROR, "Parameter sz error")
         return market.books_item(depth)
 
+    @_locked
     def candles_wire(self, inst_id: str, bar: str = "1m", after: int | None = None,
                      before: int | None = None, limit: int = 100) -> list[list[str]]:
         """GET /market/candles rows, newest first; `after`/`before` are open-time bounds (ms,
@@ -280,15 +311,18 @@ class SimExchange:
             raise SimApiError(CODE_PARAM_ERROR, "Parameter limit error")
         return market.candles_rows(bar, after, before, min(limit, MAX_CANDLE_LIMIT))
 
+    @_locked
     def mark_price_wire(self, inst_id: str) -> dict:
         """GET /public/mark-price item."""
         return self._market(inst_id).mark_item()
 
+    @_locked
     def price_limit_wire(self, inst_id: str) -> dict:
         """GET /public/price-limit item."""
         return self._market(inst_id).price_limit_item()
 
     # ------------------------------------------------------------------ test hooks (market)
+    @_locked
     def force_regime(self, inst_id: str, regime: str, duration_s: float, direction: int | None = None) -> None:
         """Push `inst_id`'s price process into `trending`/`choppy`/`ranging` for `duration_s` of sim
         time (then it switches on its own again). `direction` +1/-1 picks the trend's sign."""
@@ -298,6 +332,7 @@ class SimExchange:
         except ValueError as exc:
             raise SimApiError(CODE_PARAM_ERROR, str(exc)) from exc
 
+    @_locked
     def move_price(self, inst_id: str, px: float) -> None:
         """Test hook: the market of `inst_id` gaps to `px` from the next step on (book and trades
         there at once, `last` with the next trade; mark price and price limits move with it).
@@ -308,19 +343,23 @@ class SimExchange:
         except (TypeError, ValueError) as exc:
             raise SimApiError(CODE_PARAM_ERROR, f"move_price: {exc}") from exc
 
+    @_locked
     def regime_of(self, inst_id: str) -> str:
         """The regime the price process of `inst_id` is in right now (for tests and the console)."""
         return self._market(inst_id).process.regime
 
     # ------------------------------------------------------------------ account (REST)
+    @_locked
     def balance_wire(self) -> dict:
         """GET /account/balance item (also the `account` push item): one USDT detail."""
         return self.desk.balance_wire()
 
+    @_locked
     def positions_wire(self, inst_id: str | None = None) -> list[dict]:
         """GET /account/positions items: non-zero positions only (optionally of one instrument)."""
         return self.desk.positions_wire(inst_id)
 
+    @_locked
     def config_wire(self) -> dict:
         """GET /account/config item (futures account level, the current posMode)."""
         return {
@@ -333,22 +372,26 @@ class SimExchange:
             "settleCcy": "USDT", "settleCcyList": ["USD", "USDC", "USDG"],
         }
 
+    @_locked
     def set_position_mode(self, pos_mode: str) -> dict:
         """POST /account/set-position-mode. A fresh exchange is in `long_short_mode`. SimApiError
         59000 while positions or open orders/algos exist, 51000 for an unknown mode."""
         return self.desk.set_position_mode(pos_mode)
 
+    @_locked
     def set_leverage(self, params: dict) -> list[dict]:
         """POST /account/set-leverage (lever, mgnMode, instId, posSide). Cross leverage is per
         instrument; isolated in long/short mode per posSide (required). 59102 above the
         instrument's max, 51000 bad params, 51001 unknown instrument. Default leverage is 10x."""
         return self.desk.set_leverage(params)
 
+    @_locked
     def leverage_info(self, mgn_mode: str, inst_id: str) -> list[dict]:
         """GET /account/leverage-info: one item per posSide (long+short, or net)."""
         return self.desk.leverage_info(mgn_mode, inst_id)
 
     # ------------------------------------------------------------------ trading (REST)
+    @_locked
     def place_order(self, params: dict) -> dict:
         """POST /trade/order. Returns ONE data item {ordId, clOrdId, tag, ts, sCode, sMsg, subCode}.
 
@@ -360,22 +403,26 @@ class SimExchange:
         """
         return self.desk.place_order(params)
 
+    @_locked
     def cancel_order(self, params: dict) -> dict:
         """POST /trade/cancel-order item {ordId, clOrdId, ts, sCode, sMsg}; sCode 51400 if the order
         is final or unknown. SimApiError 51000 when neither ordId nor clOrdId is given."""
         return self.desk.cancel_order(params)
 
+    @_locked
     def amend_order(self, params: dict) -> dict:
         """POST /trade/amend-order item {ordId, clOrdId, ts, reqId, sCode, sMsg, subCode}; `newSz`
         is the new total size; sCode 51503 when the order is final/unknown or newSz <= filled."""
         return self.desk.amend_order(params)
 
+    @_locked
     def close_position(self, params: dict) -> dict:
         """POST /trade/close-position item {instId, posSide, clOrdId, tag}: a reduce-only market
         order for the whole position (autoCxl cancels pending closing orders first). SimApiError
         51023 when there is no such position, 51000 for a bad posSide/mgnMode."""
         return self.desk.close_position(params)
 
+    @_locked
     def get_order(self, inst_id: str, ord_id: str | None = None, cl_ord_id: str | None = None) -> dict:
         """GET /trade/order: the full order object (a pending clOrdId wins over older ones).
         SimApiError 51603 if unknown, 51001 unknown instrument, 51000 if no id given."""
@@ -387,15 +434,18 @@ class SimExchange:
             raise SimApiError(CODE_ORDER_NOT_FOUND, "Order does not exist")
         return self.desk.order_wire(order, order.last_fill)
 
+    @_locked
     def orders_pending(self, inst_id: str | None = None) -> list[dict]:
         """GET /trade/orders-pending: live/partially_filled orders, newest first, each with its
         not-yet-armed `attachAlgoOrds`."""
         return self.desk.orders_pending(inst_id)
 
+    @_locked
     def fills(self, inst_id: str | None = None, limit: int = 100) -> list[dict]:
         """GET /trade/fills: the last 3 days of sim time, newest first, at most `limit` (<= 100)."""
         return self.desk.fills(inst_id, max(1, min(int(limit), 100)))
 
+    @_locked
     def place_algo_order(self, params: dict) -> dict:
         """POST /trade/order-algo (ordType `conditional` or `oco`): a stand-alone reduce-only TP/SL
         closing `sz` or (closeFraction "1") the whole position; triggers on the last price and
@@ -403,19 +453,23 @@ class SimExchange:
         sCode 51169 without a position to protect. Canceled when the position closes."""
         return self.desk.place_algo_order(params)
 
+    @_locked
     def cancel_algos(self, items: list[dict]) -> list[dict]:
         """POST /trade/cancel-algos: items {instId, algoId} -> {algoId, sCode, sMsg} (51402 if not live)."""
         return self.desk.cancel_algos(items)
 
+    @_locked
     def algo_orders_pending(self, inst_id: str | None = None) -> list[dict]:
         """GET /trade/orders-algo-pending: live algos, armed attached TP/SL included, newest first."""
         return self.desk.algo_orders_pending(inst_id)
 
     # ------------------------------------------------------------------ test hooks (account)
+    @_locked
     def reject_next_order(self, code: str, msg: str, count: int = 1) -> None:
         """The next `count` place_order / place_algo_order calls fail with sCode `code` / sMsg `msg`."""
         self.desk.reject_next(code, msg, count)
 
+    @_locked
     def open_position_directly(self, inst_id: str, pos_side: str, contracts: float, avg_px: float | None = None,
                                mgn_mode: str = "cross") -> dict:
         """A position "created behind the engine's back": no order, no fee; `avg_px` defaults to

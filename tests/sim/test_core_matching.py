@@ -433,3 +433,29 @@ def test_move_price_gaps_the_market_and_triggers_a_stop():
     assert ex.positions_wire(BTC) == []  # the stop fired on the gap
     with pytest.raises(SimApiError):
         ex.move_price(BTC, -1.0)
+
+
+def test_hooks_from_another_thread_while_the_market_advances():
+    import threading
+
+    ex = make(initial_equity=10_000_000.0)
+    stop = threading.Event()
+    drained: list = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            ex.advance_steps(5)
+            drained.extend(ex.drain_events())
+
+    runner = threading.Thread(target=loop)
+    runner.start()
+    try:
+        for _ in range(100):
+            ex.place_order(order(sz="0.1"))
+            ex.close_position({"instId": BTC, "mgnMode": "cross", "posSide": "long"})
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    drained.extend(ex.drain_events())
+    assert len([o for o in private(drained, "orders") if o["state"] == "filled"]) == 200
+    assert ex.positions_wire() == []
