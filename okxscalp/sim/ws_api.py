@@ -321,7 +321,11 @@ class WsHub:
                 continue
             if msg.type is WSMsgType.TEXT:
                 last_client = loop.time()
-                self.on_text(session, msg.data)
+                try:
+                    self.on_text(session, msg.data)
+                except Exception:  # a simulator bug must not kill the connection: log, answer, go on
+                    log.exception("ws %s: failed on a client frame", session.conn_id)
+                    self._error(session, None, WS_CODE_INVALID_REQUEST, f"Invalid request: {msg.data}")
             elif msg.type is WSMsgType.BINARY:
                 last_client = loop.time()
                 self._error(session, None, WS_CODE_INVALID_REQUEST, "Invalid request: binary frame")
@@ -473,6 +477,8 @@ class WsHub:
             if channel != ACCOUNT_CHANNEL and arg.get("instType") not in INST_TYPES:
                 return "error", (WS_CODE_INVALID_ARGS, MSG_INVALID_ARGS)
             inst_id = arg.get("instId")
+            if any(arg.get(k) is not None and not isinstance(arg[k], str) for k in ("instId", "instFamily", "extraParams")):
+                return "error", (WS_CODE_INVALID_ARGS, MSG_INVALID_ARGS)
             if inst_id and inst_id not in self.exchange.specs:
                 return "error", (WS_CODE_WRONG_URL_OR_CHANNEL, wrong_url_msg(arg))
             key = (channel, *sorted((k, str(v)) for k, v in arg.items() if k != "channel"))

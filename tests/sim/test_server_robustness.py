@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import websockets
 
-from okxscalp.okx.auth import Credentials, rest_headers
+from okxscalp.okx.auth import Credentials, rest_headers, ws_login_args
 from okxscalp.okx.constants import WS_PRIVATE_PATH, WS_PUBLIC_PATH
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,12 +25,20 @@ JUNK_FRAMES = [
     '{"op": "login", "args": "x"}', '{"id": {"a": 1}, "op": "subscribe", "args": []}',
     '{"id": "' + "x" * 40 + '", "op": "subscribe", "args": [{"channel": "tickers", "instId": "BTC-USDT-SWAP"}]}',
     '{"op": "unsubscribe", "args": [{"channel": "orders", "instType": 3}]}', "\u0000\u00ff",
+    '{"op": "subscribe", "args": [{"channel": "orders", "instType": "SWAP", "instId": ["BTC-USDT-SWAP"]}]}',
+    '{"op": "subscribe", "args": [{"channel": "positions", "instType": "SWAP", "extraParams": 5}]}',
 ]
 
 
-@pytest.mark.parametrize("path", [WS_PUBLIC_PATH, WS_PRIVATE_PATH])
-async def test_junk_frames_get_error_events_and_the_connection_lives(sim: Any, path: str) -> None:
+@pytest.mark.parametrize(("path", "login"), [(WS_PUBLIC_PATH, False), (WS_PRIVATE_PATH, False), (WS_PRIVATE_PATH, True)])
+async def test_junk_frames_get_error_events_and_the_connection_lives(
+    sim_factory: Any, sim_credentials: Credentials, path: str, login: bool
+) -> None:
+    sim = await sim_factory(ws_connections_per_s=100)
     async with websockets.connect(sim.ws_url + path) as ws:
+        if login:
+            await ws.send(json.dumps({"op": "login", "args": [ws_login_args(sim_credentials, time.time())]}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["event"] == "login"
         for frame in JUNK_FRAMES:
             await ws.send(frame)
         await ws.send(b"\x00binary")
