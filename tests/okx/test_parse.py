@@ -411,3 +411,47 @@ def test_fuzz_bytes_only_raise_malformed(raw: bytes) -> None:
         parse.parse_ws_frame(raw, 0.0)
     except MalformedMessage:
         pass
+
+
+REST_PARSERS = [
+    parse.parse_instruments,
+    parse.parse_positions,
+    parse.parse_orders,
+    parse.parse_fills,
+    parse.parse_balance,
+    parse.parse_account_config,
+    parse.parse_mark_price,
+    parse.parse_price_limit,
+    parse.parse_order_acks,
+    parse.parse_algo_acks,
+    parse.parse_algo_orders,
+    parse.parse_leverage,
+    parse.parse_close_position,
+    parse.parse_position_mode,
+    parse.parse_server_time,
+    lambda data: parse.parse_tickers(data, 0.0),
+    lambda data: parse.parse_books(data, "X"),
+    lambda data: parse.parse_candles(data, "X", "1m"),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(parser=st.sampled_from(REST_PARSERS), data=json_values)
+def test_fuzz_rest_parsers_only_raise_malformed(parser, data) -> None:
+    try:
+        parser(data)
+    except MalformedMessage:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=json_values)
+def test_fuzz_envelopes_only_raise_malformed(body: object) -> None:
+    try:
+        raw = orjson.dumps(body)
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    try:
+        parse.parse_envelope(raw)
+    except MalformedMessage:
+        pass

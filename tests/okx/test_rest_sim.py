@@ -22,6 +22,7 @@ from okxscalp.okx.errors import (
     AmbiguousOrderOutcome,
     AuthError,
     ExchangeBusy,
+    NetworkError,
     OrderNotPlaced,
     OrderRejected,
     RateLimited,
@@ -287,3 +288,25 @@ async def test_no_secret_reaches_the_log(sim, sim_credentials, caplog) -> None:
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "logcheck1" in text  # the log did cover these paths
     assert sim_credentials.secret not in text and sim_credentials.passphrase not in text
+
+
+async def test_network_errors_on_gets_are_retried_within_bounds(free_port, sim_credentials) -> None:
+    bounded = RestSettings(max_retries=3, retry_base_s=0.01, retry_max_s=0.02, timeout_s=1.0)
+    attempts: list[tuple[str, str]] = []
+
+    async def on_request_start(session, context, params) -> None:
+        attempts.append((params.method, params.url.path))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        rest = RestClient(f"http://127.0.0.1:{free_port}", sim_credentials, bounded, session=session)
+        with pytest.raises(NetworkError, match="ClientConnectorError"):
+            await rest.server_time()  # nothing listens there: refused, retried, then raised
+        assert attempts == [("GET", PUBLIC_TIME.path)] * 4
+        attempts.clear()
+        request = OrderRequest(INST, Side.BUY, PosSide.LONG, "market", "1", cl_ord_id="refused1")
+        with pytest.raises(AmbiguousOrderOutcome):
+            await rest.place_order(request)  # not knowable: the order is looked up, never re-sent
+        assert attempts == [("POST", TRADE_ORDER.path)] + [("GET", TRADE_GET_ORDER.path)] * 4
+        await rest.close()
