@@ -62,7 +62,9 @@ class AlgoMixin:
         for spec in raw:
             tp, sl = self._legs(spec, inst_id)
             algo_cl = str(spec.get("attachAlgoClOrdId") or "")
-            out.append(AlgoOrder(self._next_algo_id(), algo_cl, inst_id, tp, sl, now, td_mode=td_mode))
+            ord_type = "oco" if tp and sl else "conditional"  # how OKX lists an attached pair
+            out.append(AlgoOrder(self._next_algo_id(), algo_cl, inst_id, tp, sl, now, td_mode=td_mode,
+                                 ord_type=ord_type))
         return out
 
     def _legs(self, spec: dict, inst_id: str) -> tuple[AlgoLeg | None, AlgoLeg | None]:
