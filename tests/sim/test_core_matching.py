@@ -459,3 +459,20 @@ def test_hooks_from_another_thread_while_the_market_advances():
     drained.extend(ex.drain_events())
     assert len([o for o in private(drained, "orders") if o["state"] == "filled"]) == 200
     assert ex.positions_wire() == []
+
+
+def test_fok_fills_whole_or_cancels_with_source_13():
+    ex = make(initial_equity=10_000_000.0)
+    _, _, ask, ask_sz = top(ex)
+    ex.place_order(order(ord_type="fok", px=str(ask), sz=str(ask_sz), clOrdId="fok1"))
+    ex.place_order(order(ord_type="fok", px=str(ask), sz=str(ask_sz + 1), clOrdId="fok2"))
+    assert ex.get_order(BTC, cl_ord_id="fok1")["state"] == "filled"
+    second = ex.get_order(BTC, cl_ord_id="fok2")
+    assert (second["state"], second["cancelSource"], second["accFillSz"]) == ("canceled", "13", "0")
+
+
+def test_optimal_limit_ioc_takes_like_market_and_never_rests():
+    ex = make()
+    item = ex.place_order(order(ord_type="optimal_limit_ioc", sz="2", clOrdId="oli1"))
+    assert item["sCode"] == "0"
+    assert ex.get_order(BTC, cl_ord_id="oli1")["state"] == "filled" and ex.orders_pending() == []
