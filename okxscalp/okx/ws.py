@@ -307,9 +307,13 @@ class WsConnection:
         self._requests.clear()
         self._logged_in = False
         self._ping_sent_mono = None
+        dropped_meanwhile: list[ChannelArg] = []
         if handover is not None:
             ws, acked, self._ops = handover
             self._acked.update(a for a in acked if a in self._desired)
+            dropped_meanwhile = [
+                a for a in acked if a not in self._desired
+            ]  # unsubscribed while it was prepared
         else:
             self._set_state(ConnectionState.CONNECTING)
             try:
@@ -326,6 +330,9 @@ class WsConnection:
             if self._stopping:
                 return "stopped"
             await self._open(ws)
+            if dropped_meanwhile:
+                self._ops.take(_request_count(len(dropped_meanwhile)), "unsubscribe", self.name)
+                await self._send_op(ws, "unsubscribe", dropped_meanwhile, track=False)
             await self._read(ws)
             return self._end_reason or "connection ended"
         except ConnectionClosed as exc:
