@@ -114,6 +114,7 @@ class Reconciler:
         self._tracked_entries = tracked_entries
         self._on_entry_order = on_entry_order
         self.last_report: ReconcileReport | None = None
+        self.runs = 0  # completed reconciliations (start-up, reconnects, unknown positions)
 
     async def run(self, trigger: str) -> ReconcileReport:
         report = ReconcileReport(trigger)
@@ -170,6 +171,7 @@ class Reconciler:
             if key not in on_exchange and managed.snapshot is None:
                 self.manager.finish_close(managed, reason=CloseReason.GONE)
         self.last_report = report
+        self.runs += 1
         log.info("reconciled %s", report.summary())
         for problem in report.problems:
             log.warning("reconcile problem %s", kv(trigger=trigger, problem=problem))

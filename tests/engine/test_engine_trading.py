@@ -14,6 +14,7 @@ from okxscalp.config.schema import Purpose
 from okxscalp.engine.orchestrator import Engine
 from okxscalp.engine.signals import Signal
 from okxscalp.market.events import FallbackKind
+from okxscalp.okx.constants import WS_PRIVATE_PATH
 from okxscalp.okx.models import PosSide, Regime, Side
 
 XRP = "XRP-USDT-SWAP"
@@ -140,3 +141,29 @@ async def test_flatten_closes_positions_cancels_orders_and_halts_entries(tmp_pat
         engine.resume_entries()
         assert not any("flatten" in r for r in engine.halt_reasons())
         assert engine.submit_signal(Signal(DOGE, Side.BUY, Regime.RANGING, "test: resumed"))
+
+
+@pytest.mark.timeout(60)
+async def test_position_closed_while_private_stream_was_down_is_closed_in_journal_at_reconnect(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"])  # the shipped (wide) exits: the engine will not close it
+    async with sim_server(seed=9, speed=30) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: order_fresh(engine, XRP) and engine.feed.entries_allowed()[0], 10)
+        position = await open_position(engine, XRP, Side.BUY, Regime.CHOPPY)
+        runs = engine.reconciler.runs
+
+        server.faults.refuse_connections(2.0)
+        server.faults.drop_connections(WS_PRIVATE_PATH)
+        assert await wait_until(lambda: not engine.feed.entries_allowed()[0], 5)
+        server.exchange.close_position({"instId": XRP, "mgnMode": "cross", "posSide": "long"})  # behind its back
+        assert not engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test: private stream down"))
+
+        assert await wait_until(lambda: engine.reconciler.runs > runs and engine.feed.entries_allowed()[0], 20)
+        assert await wait_until(lambda: not engine.journal.open_positions(), 5)
+        engine.journal.flush()
+        closed = engine.journal.positions("closed")
+        assert len(closed) == 1 and closed[0].snapshot == position.snapshot
+        assert "gone_from_exchange at reconcile (private reconnect)" in closed[0].close_reason
+        closing_fills = [f for f in server.exchange.fills(XRP, 10) if f["side"] == "sell"]
+        assert closed[0].close_px == pytest.approx(float(closing_fills[0]["fillPx"]))
+        assert engine.manager.book.positions == {}
+        assert engine.feed.entries_allowed()[0]
