@@ -78,7 +78,7 @@ async def count_frames(url: str, warmup_s: float, measure_s: float) -> tuple[int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 s measurement instead of 10 s")
-    parser.add_argument("--speed", type=float, default=1000.0, help="sim speed factor (default 1000: 50k tickers/s offered)")
+    parser.add_argument("--speed", type=float, default=2000.0, help="sim speed factor (default 2000: 100k tickers/s offered)")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the simulator")
     args = parser.parse_args()
     measure_s = 3.0 if args.quick else 10.0

@@ -270,6 +270,8 @@ class WsHub:
             channel: [] for channel in SIM_PRIVATE_CHANNELS
         }
         self._regular: list[RegularSnapshot] = []
+        # (channel, instId) -> b'{"arg":{...},"data":[' : the part of a public push that never changes.
+        self._push_prefixes: dict[tuple[str, str], bytes] = {}
         self._tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ connection lifecycle
@@ -568,6 +570,7 @@ class WsHub:
         now = faults.now()
         dumps = orjson.dumps
         check_stall = bool(faults.stalls)
+        prefixes = self._push_prefixes
         for event in events:
             channel = event.channel
             inst_id = event.inst_id
@@ -578,7 +581,12 @@ class WsHub:
             subscribers = public.get((channel, inst_id))  # type: ignore[arg-type]
             if not subscribers or (check_stall and faults.is_stalled(channel, inst_id)):
                 continue
-            payload = dumps({"arg": {"channel": channel, "instId": inst_id}, "data": [event.data]})
+            prefix = prefixes.get((channel, inst_id))  # type: ignore[arg-type]
+            if prefix is None:
+                prefix = prefixes[(channel, inst_id)] = (  # type: ignore[index]
+                    b'{"arg":' + dumps({"channel": channel, "instId": inst_id}) + b',"data":['
+                )
+            payload = prefix + dumps(event.data) + b"]}"
             for session in subscribers:
                 session.last_push = payload
                 session.enqueue(payload, now)
