@@ -219,7 +219,8 @@ class SimExchange:
     @_locked
     def set_channel_interest(self, channel: str, inst_id: str, on: bool) -> None:
         """Declare whether anyone listens to a public `channel` (`tickers`, `books5`, `bbo-tbt`,
-        `trades`, `mark-price`, `price-limit`, `candle<bar>`) for `inst_id`.
+        `books`, `trades`, `mark-price`, `price-limit`, `candle<bar>`) for `inst_id`.
+        `books` (400-level deltas) is never produced before it is declared.
 
         The first call switches filtering on: from then on only declared channels produce events.
         Unknown instruments are ignored (the server answers subscribe errors itself).
@@ -243,6 +244,7 @@ class SimExchange:
         inst_id = market.inst_id
         market.want_tickers = ("tickers", inst_id) in wanted
         market.want_books5 = ("books5", inst_id) in wanted
+        market.want_books = ("books", inst_id) in wanted
         market.want_bbo = ("bbo-tbt", inst_id) in wanted
         market.want_trades = ("trades", inst_id) in wanted
         market.want_mark = ("mark-price", inst_id) in wanted
@@ -298,6 +300,14 @@ class SimExchange:
         if depth < 1 or depth > MAX_BOOK_DEPTH:
             raise SimApiError(CODE_PARAM_ERROR, "Parameter sz error")
         return market.books_item(depth)
+
+    @_locked
+    def books_snapshot_wire(self, inst_id: str) -> dict:
+        """The `books` channel's snapshot item (push it with `"action":"snapshot"` when a client
+        subscribes). After it, `books` events (only while `set_channel_interest("books", ...)` is on)
+        are `"action":"update"` deltas: levels with size "0" leave, prevSeqId = the previous seqId,
+        checksum 0 (deprecated by OKX)."""
+        return self._market(inst_id).books_snapshot_item()
 
     @_locked
     def candles_wire(self, inst_id: str, bar: str = "1m", after: int | None = None,

@@ -27,6 +27,7 @@ MARK_MIN_PUSH_MS = 200
 MARK_MAX_SILENCE_MS = 10_000
 LIMIT_PUSH_MS = 200
 MARK_SMOOTHING_S = 1.0
+BOOKS_DEPTH = 400  # levels per side on the `books` channel
 _DAY_MS = 86_400_000
 _UTC8_MS = 8 * 3_600_000
 _HISTORY_SUBSTEPS = 6  # history is generated at 10 s resolution
@@ -93,6 +94,8 @@ class SymbolMarket:
         # Which public channels have listeners (SimExchange keeps these up to date).
         self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
         self.want_mark = self.want_limit = True
+        self.want_books = False  # 400-level deltas: only on request (see books_snapshot_item)
+        self._books_sent: tuple[int, int] = (self.bid, self.epoch)  # (best bid, epoch) the last books push showed
         self.want_candles: frozenset[str] = frozenset(SIM_BARS)
         self.sink: list[SimEvent] = []  # where out-of-step pushes go; SimExchange points it at its queue
 
@@ -142,6 +145,8 @@ class SymbolMarket:
                 }))
         if book_changed:
             self.seq_id += 1
+            if self.want_books:
+                events.append(SimEvent("books", self.inst_id, self._books_update_item()))
             if self.want_books5:
                 events.append(SimEvent("books5", self.inst_id, self.books5_item()))
             if self.want_bbo:
@@ -324,6 +329,40 @@ class SymbolMarket:
             "ts": str(self.ts),
             "seqId": self.seq_id,
         }
+
+    def books_snapshot_item(self) -> dict:
+        """The `books` channel's first push (action `snapshot`): 400 levels, prevSeqId -1.
+        Later `books` events are deltas against the latest snapshot or update."""
+        item = self.books_item(BOOKS_DEPTH)
+        item["checksum"] = 0
+        item["prevSeqId"] = -1
+        self._books_sent = (self.bid, self.epoch)
+        return item
+
+    def _books_update_item(self) -> dict:
+        """Delta from the last `books` push: levels that left the 400-level window get size "0",
+        new or resized levels their size. Sizes change with the epoch, so then every level is sent."""
+        old_bid, old_epoch = self._books_sent
+        bid, epoch = self.bid, self.epoch
+        self._books_sent = (bid, epoch)
+        book, depth = self.book, BOOKS_DEPTH
+        old_asks = range(old_bid + 1, old_bid + 1 + depth)
+        new_asks = range(bid + 1, bid + 1 + depth)
+        old_bids = range(max(1, old_bid - depth + 1), old_bid + 1)
+        new_bids = range(max(1, bid - depth + 1), bid + 1)
+        if epoch != old_epoch:
+            asks = book.wire_levels(bid + 1, 1, depth, epoch)
+            bids = book.wire_levels(bid, -1, depth, epoch)
+        else:
+            asks = [book.wire_levels(t, 1, 1, epoch)[0] for t in new_asks if t not in old_asks]
+            bids = [book.wire_levels(t, 1, 1, epoch)[0] for t in reversed(new_bids) if t not in old_bids]
+        gone_asks = [t for t in old_asks if t not in new_asks]
+        gone_bids = [t for t in old_bids if t not in new_bids]
+        tick, d = self.tick, self.px_dec
+        asks = sorted(asks + [[f"{t * tick:.{d}f}", "0", "0", "0"] for t in gone_asks], key=lambda r: float(r[0]))
+        bids = sorted(bids + [[f"{t * tick:.{d}f}", "0", "0", "0"] for t in gone_bids], key=lambda r: -float(r[0]))
+        return {"asks": asks, "bids": bids, "ts": str(self.ts), "checksum": 0, "prevSeqId": self.seq_id - 1,
+                "seqId": self.seq_id}
 
     def books5_item(self) -> dict:
         item = self.books_item(5)

@@ -186,3 +186,33 @@ def test_higher_bars_aggregate_the_minutes(bar, minutes):
         assert Decimal(row[2]) == max(Decimal(p[2]) for p in parts)
         assert Decimal(row[3]) == min(Decimal(p[3]) for p in parts)
         assert Decimal(row[5]) == sum(Decimal(p[5]) for p in parts)
+
+
+def test_books_deltas_rebuild_the_full_book():
+    ex = make(inst_ids=["SOL-USDT-SWAP"], history_minutes=0)
+    ex.set_channel_interest("books", "SOL-USDT-SWAP", True)
+    ex.advance(1.0)
+    ex.drain_events()
+    snapshot = ex.books_snapshot_wire("SOL-USDT-SWAP")
+    assert snapshot["prevSeqId"] == -1 and snapshot["checksum"] == 0
+    assert len(snapshot["asks"]) == len(snapshot["bids"]) == 400
+    asks = {row[0]: row[1] for row in snapshot["asks"]}
+    bids = {row[0]: row[1] for row in snapshot["bids"]}
+    seq = snapshot["seqId"]
+    ex.force_regime("SOL-USDT-SWAP", "choppy", 600)
+    ex.advance(25.0)
+    updates = [e.data for e in ex.drain_events() if e.channel == "books"]
+    assert len(updates) > 20
+    for update in updates:
+        assert update["prevSeqId"] == seq
+        seq = update["seqId"]
+        for side, levels in (("asks", asks), ("bids", bids)):
+            for px, sz, _, _ in update[side]:
+                if sz == "0":
+                    levels.pop(px)
+                else:
+                    levels[px] = sz
+    full = ex.books_wire("SOL-USDT-SWAP", 400)
+    assert asks == {row[0]: row[1] for row in full["asks"]}
+    assert bids == {row[0]: row[1] for row in full["bids"]}
+    assert full["seqId"] == seq
