@@ -419,9 +419,10 @@ class WsConnection:
                 log.exception("ws %s: on_event failed", self.name)
         kind = event.event
         if kind == "subscribe" and event.arg is not None:
-            request_id = self._pending.pop(event.arg, None)
-            if event.arg in self._desired:
-                self._acked.add(event.arg)
+            arg = event.arg if event.arg in self._pending else self._echoed_arg(event.arg, event.req_id)
+            request_id = self._pending.pop(arg, None)
+            if arg in self._desired:
+                self._acked.add(arg)
             if request_id is not None:
                 self._forget_request_if_done(request_id)
             self._maybe_up()
@@ -539,6 +540,12 @@ class WsConnection:
     async def _send(self, ws: ClientConnection, text: str) -> None:
         self._last_sent_mono = time.monotonic()
         await ws.send(text)
+
+    def _echoed_arg(self, echo: ChannelArg, req_id: str) -> ChannelArg:
+        """The pending arg an ack stands for when its echo is not verbatim (e.g. a field left
+        out): the only pending arg of that request on that channel, else the echo itself."""
+        candidates = [a for a, rid in self._pending.items() if rid == req_id and a.channel == echo.channel]
+        return candidates[0] if len(candidates) == 1 else echo
 
     def _forget_request_if_done(self, request_id: str) -> None:
         args = self._requests.get(request_id)

@@ -25,7 +25,7 @@ from okxscalp.okx.errors import (
     error_for,
 )
 from okxscalp.okx.limiter import EndpointLimiters, _Bucket
-from okxscalp.okx.messages import ChannelArg
+from okxscalp.okx.messages import ChannelArg, WsEvent
 from okxscalp.okx.models import OrderRequest, PosSide, Side
 from okxscalp.okx.rest import _order_body, _query, new_cl_ord_id
 from okxscalp.okx.ttl_cache import TtlCache
@@ -246,3 +246,15 @@ def test_generated_cl_ord_ids_are_valid_and_unique() -> None:
     ids = {new_cl_ord_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(i) == 32 and i.isalnum() for i in ids)
+
+
+async def test_an_ack_echoing_the_arg_incompletely_still_acknowledges_it() -> None:
+    conn = _connection(BackoffSettings())
+    positions = ChannelArg("positions", inst_type="SWAP")
+    await conn.subscribe([positions])
+    conn._pending[positions] = "7"  # as if sent in request 7 on a live connection
+    conn._requests["7"] = (positions,)
+    await conn._event(
+        None, WsEvent("subscribe", arg=ChannelArg("positions"), req_id="7")
+    )  # instType left out
+    assert positions in conn._acked and not conn._pending and not conn._requests
