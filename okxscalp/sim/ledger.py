@@ -9,6 +9,7 @@ from collections.abc import Callable
 from okxscalp.okx import constants as k
 from okxscalp.sim.account import (
     DEFAULT_LEVER,
+    MAINT_MARGIN_RATE,
     AlgoOrder,
     Order,
     Position,
@@ -102,7 +103,8 @@ class LedgerMixin:
         iso_eq = sum(p.size * self.markets[i].ct_val * self.markets[i].mark
                      / self.lever_of(i, p.mgn_mode, p.pos_side) + p.upl(self.markets[i].mark, self.markets[i].ct_val)
                      for (i, _), p in self.positions.items() if p.mgn_mode == "isolated")
-        mmr = sum(p.size * self.markets[i].ct_val * self.markets[i].mark * 0.004 for (i, _), p in self.positions.items())
+        notional = sum(p.size * self.markets[i].ct_val * self.markets[i].mark for (i, _), p in self.positions.items())
+        mmr = notional * MAINT_MARGIN_RATE
         detail = {
             "accAvgPx": "", "availBal": fmt_num(max(0.0, self.cash - imr - frozen)), "availEq": fmt_num(avail),
             "borrowFroz": "", "cashBal": fmt_num(self.cash), "ccy": "USDT", "clSpotInUseAmt": "",
@@ -111,7 +113,7 @@ class LedgerMixin:
             "eqUsd": fmt_num(eq), "fixedBal": "0", "frozenBal": fmt_num(imr + frozen), "imr": fmt_num(imr),
             "interest": "", "isoEq": fmt_num(iso_eq), "isoLiab": "", "isoUpl": "0", "liab": "", "maxLoan": "",
             "maxSpotInUseAmt": "", "mgnRatio": fmt_num(eq / mmr) if mmr else "", "mmr": fmt_num(mmr),
-            "notionalLever": fmt_num(imr and (imr * 10 / eq if eq else 0)), "openAvgPx": "",
+            "notionalLever": fmt_num(notional / eq if eq > 0 else 0.0), "openAvgPx": "",
             "ordFrozen": fmt_num(frozen), "rewardBal": "0", "smtSyncEq": "0", "spotBal": "",
             "spotCopyTradingEq": "0", "spotInUseAmt": "", "spotIsoBal": "0", "spotUpl": "", "spotUplRatio": "",
             "stgyEq": "0", "totalPnl": "", "totalPnlRatio": "", "twap": "0", "uTime": now, "upl": fmt_num(upl),
@@ -120,8 +122,7 @@ class LedgerMixin:
         return {
             "adjEq": "", "availEq": fmt_num(avail), "borrowFroz": "", "details": [detail], "imr": fmt_num(imr),
             "isoEq": fmt_num(iso_eq), "mgnRatio": fmt_num(eq / mmr) if mmr else "", "mmr": fmt_num(mmr),
-            "notionalUsd": fmt_num(sum(p.size * self.markets[i].ct_val * self.markets[i].mark
-                                       for (i, _), p in self.positions.items())),
+            "notionalUsd": fmt_num(notional),
             "notionalUsdForBorrow": "", "notionalUsdForFutures": "", "notionalUsdForOption": "",
             "notionalUsdForSwap": "", "ordFroz": fmt_num(frozen), "totalEq": fmt_num(eq), "uTime": now,
             "upl": fmt_num(upl),
