@@ -365,3 +365,39 @@ async def test_ops_budget_is_refused_locally_before_the_exchange_limit(sim) -> N
         await rec.wait_for(lambda: conn.is_ready)
         assert sim.counters.ws_errors["60014"] == 0  # the exchange never had to refuse us
         assert conn.health.reconnects == 0
+
+
+async def test_missing_acks_end_the_session_and_it_recovers(sim, sim_credentials) -> None:
+    rec = Recorder()
+    impatient = WebSocketSettings(
+        connect_timeout_s=0.4, backoff=BackoffSettings(base_s=0.05, max_s=0.1, jitter=0.0)
+    )
+    conn = WsConnection(
+        "private",
+        sim.ws_url + WS_PRIVATE_PATH,
+        impatient,
+        credentials=sim_credentials,
+        on_message=rec.on_message,
+        on_health=rec.on_health,
+        connect_gate=ConnectGate(),
+    )
+    await conn.subscribe([ChannelArg("account")])
+    sim.faults.delay_messages(3000, 1.0, WS_PRIVATE_PATH)  # every reply leaves 3 s late, for 1 s
+    async with running(conn):
+        await rec.wait_for(lambda: conn.health.reconnects >= 1)
+        assert "login not acknowledged within 0.4s" in conn.health.last_error
+        await rec.wait_for(lambda: conn.is_ready, within_s=15)  # once replies flow again
+
+
+async def test_missing_subscribe_ack_ends_the_session(sim) -> None:
+    rec = Recorder()
+    impatient = WebSocketSettings(
+        connect_timeout_s=0.4, backoff=BackoffSettings(base_s=0.05, max_s=0.1, jitter=0.0)
+    )
+    conn = public(sim, rec, settings=impatient)
+    await conn.subscribe([TICKERS])
+    sim.faults.delay_messages(3000, 1.0, WS_PUBLIC_PATH)
+    async with running(conn):
+        await rec.wait_for(lambda: conn.health.reconnects >= 1)
+        assert "subscribe not acknowledged within 0.4s" in conn.health.last_error
+        await rec.wait_for(lambda: conn.is_ready and tickers_since(rec, 0), within_s=15)
