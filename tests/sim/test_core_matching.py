@@ -476,3 +476,19 @@ def test_optimal_limit_ioc_takes_like_market_and_never_rests():
     item = ex.place_order(order(ord_type="optimal_limit_ioc", sz="2", clOrdId="oli1"))
     assert item["sCode"] == "0"
     assert ex.get_order(BTC, cl_ord_id="oli1")["state"] == "filled" and ex.orders_pending() == []
+
+
+def test_balance_figures_add_up_with_a_position_and_a_resting_order():
+    ex = make()
+    ex.place_order(order(sz="5"))
+    ex.place_order(order(ETH, ord_type="limit", px="3000.00", sz="2"))
+    ex.advance_sim_seconds(20)
+    bal = ex.balance_wire()
+    usdt = bal["details"][0]
+    eq, cash, upl = Decimal(bal["totalEq"]), Decimal(usdt["cashBal"]), Decimal(usdt["upl"])
+    imr, frozen = Decimal(usdt["imr"]), Decimal(usdt["ordFrozen"])
+    assert eq == pytest.approx(cash + upl, abs=Decimal("1e-6"))
+    assert Decimal(usdt["availEq"]) == pytest.approx(eq - imr - frozen, abs=Decimal("1e-6"))
+    (position,) = ex.positions_wire(BTC)
+    assert upl == pytest.approx(Decimal(position["upl"]), abs=Decimal("1e-6"))
+    assert frozen == pytest.approx(Decimal("2") * Decimal("0.1") * Decimal("3000") / 10, abs=Decimal("1e-6"))
