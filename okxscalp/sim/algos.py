@@ -245,11 +245,12 @@ class AlgoMixin:
     def _push_algo(self, algo: AlgoOrder) -> None:
         self._emit(SimEvent("orders-algo", algo.inst_id, self.algo_item(algo)))
 
-    def algo_orders_pending(self, inst_id: str | None) -> list[dict]:
+    def algo_orders_pending(self, inst_id: str | None, ord_type: str | None = None) -> list[dict]:
+        types = set(str(ord_type).split(",")) if ord_type else None
         out = []
         for i, algos in self.algos.items():
             if inst_id and i != inst_id:
                 continue
-            out.extend(algos)
+            out.extend(a for a in algos if types is None or a.ord_type in types)
         out.sort(key=lambda algo: int(algo.algo_id), reverse=True)
         return [self.algo_item(algo) for algo in out]

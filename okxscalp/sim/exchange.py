@@ -469,9 +469,10 @@ class SimExchange:
         return self.desk.cancel_algos(items)
 
     @_locked
-    def algo_orders_pending(self, inst_id: str | None = None) -> list[dict]:
-        """GET /trade/orders-algo-pending: live algos, armed attached TP/SL included, newest first."""
-        return self.desk.algo_orders_pending(inst_id)
+    def algo_orders_pending(self, inst_id: str | None = None, ord_type: str | None = None) -> list[dict]:
+        """GET /trade/orders-algo-pending: live algos, armed attached TP/SL included (ordType `oco`
+        for a TP+SL pair, else `conditional`), newest first; `ord_type` filters (comma list)."""
+        return self.desk.algo_orders_pending(inst_id, ord_type)
 
     # ------------------------------------------------------------------ test hooks (account)
     @_locked

@@ -157,6 +157,8 @@ def test_attached_sl_triggers_on_last_price_and_closes_the_position():
     ex.drain_events()
     algos = ex.algo_orders_pending(BTC)
     assert {a["algoClOrdId"] for a in algos} == {"sl1", "tp1"}
+    assert ex.algo_orders_pending(BTC, "oco") == []
+    assert len(ex.algo_orders_pending(BTC, "conditional,oco")) == 2
     ex.force_regime(BTC, "trending", 3600, direction=-1)
     events = run_until(ex, lambda: not ex.positions_wire(BTC))
     closing = [o for o in private(events, "orders") if o["algoClOrdId"] == "sl1"]
