@@ -818,7 +818,7 @@ class Engine:
         if self.manager.book.positions.get(position.key) is not position:
             return
         if position.last_close_fill_px is None and position.snapshot is not None and self.reconciler is not None:
-            position.last_close_fill_px = await self.reconciler._closing_fill_px(position.snapshot)
+            position.last_close_fill_px = await self.reconciler.closing_fill_px(position.snapshot)
         self.manager.finish_close(position)
         await self._cancel_stops(position)
 

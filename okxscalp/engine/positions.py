@@ -12,6 +12,11 @@ Close reasons written to the journal:
   (told apart by which side of the entry the closing fill landed);
 - `flatten`, `operator_close`, `orphan_flatten`; `gone_from_exchange` (reconciliation found the
   position closed while the engine was not watching).
+
+Attached TP/SL after a close: OKX cancels a position's TP/SL when the position is gone, and the
+simulator does the same. The engine does not rely on it: once a position is flat it cancels every
+stop still pending for that instrument and side (a stale reduce-only stop could otherwise act on
+the next position of the same side) — `Engine._cancel_stops`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from okxscalp.engine.exits import ExitDecision, build_snapshot
+from okxscalp.engine.exits import build_snapshot
 from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
 from okxscalp.engine.snapshot import PositionSnapshot
 from okxscalp.engine.views import PositionView
@@ -145,7 +150,7 @@ class PositionManager:
         self.journal = journal
         self.book = PositionBook()
         self._ct_val_of = ct_val_of
-        # entry clOrdId -> key, for positions whose snapshot is written
+        # Called after a close is journaled: (position, reason, exit px, realised PnL).
         self.on_closed: list[Callable[[ManagedPosition, str, float | None, float | None], None]] = []
 
     # ---- entries ---------------------------------------------------------------------------
@@ -302,6 +307,3 @@ def exit_order_record(
         position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
     )
 
-
-def describe_exit(decision: ExitDecision) -> str:
-    return decision.reason

@@ -154,7 +154,7 @@ class Reconciler:
             if key in on_exchange:
                 continue
             managed = self.manager.book.get(*key)
-            px = await self._closing_fill_px(snapshot)
+            px = await self.closing_fill_px(snapshot)
             report.closed_in_journal.append(_key_text(*key))
             if managed is not None and managed.closing is not None:
                 self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
@@ -298,7 +298,7 @@ class Reconciler:
             return
         await self._place_stop(position, sl, f"orphan policy protect: {self.settings.orphan_sl_percent}% from avgPx {p.avg_px}", report)
 
-    async def _closing_fill_px(self, snapshot: PositionSnapshot) -> float | None:
+    async def closing_fill_px(self, snapshot: PositionSnapshot) -> float | None:
         """The latest fill that reduced this position after its entry (attached SL/TP or ours)."""
         try:
             fills = await self.rest.fills(snapshot.inst_id)

@@ -62,3 +62,36 @@ async def test_leverage_changed_behind_the_engine_stops_entries_for_that_symbol(
         assert any(
             e.kind is FallbackKind.ENTRY_GATE and "leverage mismatch" in e.detail for e in engine.snapshot().recent_events
         )
+
+
+def orphan_flatten(doc: dict) -> None:
+    doc["scalping"]["orphan_policy"] = "flatten"
+
+
+@pytest.mark.timeout(60)
+async def test_orphan_policy_flatten_closes_an_unknown_position_at_start(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=orphan_flatten)
+    async with sim_server(seed=2, speed=5) as server:
+        server.exchange.open_position_directly(XRP, "short", 20.0)
+        async with running_engine(config, server, auto_entries=False) as engine:
+            assert await wait_until(lambda: not server.exchange.positions_wire(XRP), 5)
+            assert await wait_until(lambda: not engine.manager.book.positions, 5)
+            engine.journal.flush()
+            closes = [o for o in engine.journal.orders(XRP) if o.purpose == "close"]
+            assert len(closes) == 1 and closes[0].reduce_only and "orphan policy flatten" in closes[0].detail
+            assert engine.journal.positions() == []  # an orphan never gets a snapshot or a regime
+
+
+@pytest.mark.timeout(60)
+async def test_position_appearing_while_running_is_an_orphan_and_gets_a_stop(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"])  # orphan_policy: protect, orphan_sl_percent: 2.0
+    async with sim_server(seed=2, speed=5) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: engine.feed.entries_allowed()[0], 10)
+        item = server.exchange.open_position_directly(XRP, "long", 20.0)
+        assert await wait_until(lambda: any(p.orphan for p in engine.snapshot().positions), 5)
+        view = next(p for p in engine.snapshot().positions if p.orphan)
+        assert view.inst_id == XRP and view.side == "long" and view.entry_regime is None and view.tp_px is None
+        assert await wait_until(lambda: bool(server.exchange.algo_orders_pending(XRP)), 5)
+        stop = server.exchange.algo_orders_pending(XRP)[0]
+        assert stop["posSide"] == "long" and stop["side"] == "sell" and stop["closeFraction"] == "1"
+        assert float(stop["slTriggerPx"]) == pytest.approx(float(item["avgPx"]) * 0.98, rel=1e-3)
