@@ -495,8 +495,10 @@ class RestClient:
         return acks
 
     async def algo_orders_pending(
-        self, inst_id: str | None = None, ord_type: str = "conditional"
+        self, inst_id: str | None = None, ord_type: str = "conditional,oco"
     ) -> list[AlgoOrder]:
+        """Armed algo orders. The default lists both kinds a position's protection can take:
+        stand-alone or single-leg attached stops are `conditional`, an attached TP+SL pair `oco`."""
         params = {"ordType": ord_type, "instType": SWAP, "instId": inst_id}
         env = await self._get(TRADE_ORDERS_ALGO_PENDING, params)
         return parse.parse_algo_orders(env.data)

@@ -310,3 +310,24 @@ async def test_network_errors_on_gets_are_retried_within_bounds(free_port, sim_c
             await rest.place_order(request)  # not knowable: the order is looked up, never re-sent
         assert attempts == [("POST", TRADE_ORDER.path)] + [("GET", TRADE_GET_ORDER.path)] * 4
         await rest.close()
+
+
+async def test_attached_tp_sl_pair_shows_up_in_pending_algos(client: RestClient, sim) -> None:
+    instrument = (await client.instruments(inst_id=INST))[0]
+    last = (await client.ticker(INST)).last
+    request = await _market_order(client, sim, "withtpsl1")
+    protected = OrderRequest(
+        request.inst_id,
+        request.side,
+        request.pos_side,
+        "market",
+        request.sz,
+        cl_ord_id="withtpsl1",
+        attach_tp_trigger_px=instrument.format_price(last * 1.5, "up"),
+        attach_sl_trigger_px=instrument.format_price(last * 0.5, "down"),
+    )
+    assert (await client.place_order(protected)).ok
+    algos = await client.algo_orders_pending(INST)
+    pair = [a for a in algos if a.tp_trigger_px is not None and a.sl_trigger_px is not None]
+    assert len(pair) == 1 and pair[0].ord_type == "oco" and pair[0].state == "live"
+    assert pair[0].sl_trigger_px == float(protected.attach_sl_trigger_px)
