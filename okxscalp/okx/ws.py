@@ -195,6 +195,7 @@ class WsConnection:
                     self.health.reconnects += 1
                     self.health.last_error = reason
                     log.info("ws %s: %s", self.name, reason)
+                    self._report()
                     continue
                 delay = self._next_delay()
                 self.health.reconnects += 1

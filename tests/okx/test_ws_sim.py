@@ -320,8 +320,11 @@ async def test_upgrade_notice_opens_the_new_connection_before_dropping_the_old(s
         assert sim.faults.notice_upgrade(WS_PUBLIC_PATH) == 1
         await rec.wait_for(lambda: conn.health.reconnects == 1)
         assert "64008" in conn.health.last_error and "moved to a new connection" in conn.health.last_error
-        # Never down in between: no reconnecting/connecting/subscribing state was reported.
-        assert all(h.state is ConnectionState.UP for h in rec.healths[states_before:])
+        # Never down in between: no reconnecting/connecting/subscribing state was reported,
+        # but the move itself was (reconnect count and reason).
+        moved = rec.healths[states_before:]
+        assert moved and all(h.state is ConnectionState.UP for h in moved)
+        assert moved[-1].reconnects == 1 and "64008" in moved[-1].last_error
         assert conn.is_ready and sim.counters.connections_total[WS_PUBLIC_PATH] == 2
         await eventually(lambda: sim.counters.connections_open[WS_PUBLIC_PATH] == 1)  # the old one is gone
         mark = len(rec.pushes)
