@@ -82,10 +82,6 @@ AUTH_WINDOW_S = 30.0  # OK-ACCESS-TIMESTAMP further than this from server time -
 MAX_BATCH_ORDERS = 20
 MAX_POSITION_INST_IDS = 10
 TRADE_PREFIX = API_PREFIX + "/trade/"
-# Endpoints whose items carry sCode/sMsg: the items decide code "0" / "1" / "2".
-PER_ITEM_ENDPOINTS = frozenset(
-    {TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CANCEL_ORDER, TRADE_AMEND_ORDER, TRADE_ORDER_ALGO, TRADE_CANCEL_ALGOS}
-)
 # Endpoints whose body is a JSON array of items, each counted against the limit.
 ARRAY_BODY_ENDPOINTS = frozenset({TRADE_BATCH_ORDERS, TRADE_CANCEL_ALGOS})
 # Endpoints that place orders: every clOrdId / algoClOrdId they receive is counted (duplicate audits).
@@ -117,6 +113,16 @@ def envelope(code: str, msg: str, data: list | None) -> dict[str, Any]:
     if data is not None:
         body["data"] = data
     return body
+
+
+def items_outcome(data: list) -> tuple[str, str]:
+    """Top-level code/msg from per-item sCodes: "0" all ok, "1" all failed, "2" some failed."""
+    failed = sum(1 for item in data if isinstance(item, dict) and item.get("sCode", CODE_OK) != CODE_OK)
+    if not failed:
+        return CODE_OK, ""
+    if failed == len(data):
+        return CODE_ALL_FAILED, MSG_ALL_FAILED
+    return CODE_PARTIAL, MSG_PARTIAL
 
 
 def json_response(status: int, body: dict[str, Any]) -> web.Response:
@@ -265,13 +271,8 @@ class RestApi:
         except Exception:  # a simulator bug: answer like OKX's system error, keep serving, log it
             log.exception("simulator failed on %s %s", endpoint.method, endpoint.path)
             return 500, envelope(CODE_SYSTEM_ERROR, "System error", [])
-        failed = [item for item in data if isinstance(item, dict) and item.get("sCode", CODE_OK) != CODE_OK]
-        if endpoint in PER_ITEM_ENDPOINTS or failed:
-            if failed and len(failed) == len(data):
-                return 200, envelope(CODE_ALL_FAILED, MSG_ALL_FAILED, data)
-            if failed:
-                return 200, envelope(CODE_PARTIAL, MSG_PARTIAL, data)
-        return 200, envelope(CODE_OK, "", data)
+        code, msg = items_outcome(data)
+        return 200, envelope(code, msg, data)
 
     def _micros(self) -> str:
         return str(int(self.server_now_s() * 1_000_000))

@@ -87,12 +87,15 @@ class SimServer:
         self.drive_interval_s = drive_interval_s
         self.counters = SimCounters()
         self.faults = FaultInjector()
+        limiter = RestRateLimiter(enabled=rate_limits)  # WS trade ops share the REST order budgets
         self.hub = WsHub(
             exchange=exchange,
             credentials=credentials,
             faults=self.faults,
             counters=self.counters,
+            before_command=self.advance,
             after_command=self.push_pending,
+            limiter=limiter,
             idle_s=ws_idle_s,
             idle_counts_pushes=ws_idle_counts_pushes,
             connections_per_s=ws_connections_per_s,
@@ -103,7 +106,7 @@ class SimServer:
             credentials=credentials,
             faults=self.faults,
             counters=self.counters,
-            limiter=RestRateLimiter(enabled=rate_limits),
+            limiter=limiter,
             before_request=self.advance,
             after_request=self.push_pending,
         )

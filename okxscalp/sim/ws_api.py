@@ -33,6 +33,11 @@ from okxscalp.okx.auth import Credentials, sign
 from okxscalp.okx.constants import (
     CANDLE_BARS,
     CANDLE_CHANNEL_PREFIX,
+    CODE_RATE_LIMIT,
+    TRADE_AMEND_ORDER,
+    TRADE_BATCH_ORDERS,
+    TRADE_CANCEL_ORDER,
+    TRADE_ORDER,
     WS_BUSINESS_PATH,
     WS_CLOSE_IDLE,
     WS_CODE_INVALID_ARGS,
@@ -52,8 +57,10 @@ from okxscalp.okx.constants import (
     WS_PUBLIC_PATH,
 )
 from okxscalp.sim.counters import SimCounters
+from okxscalp.sim.events import SimApiError
 from okxscalp.sim.faults import FaultInjector, drop_count
-from okxscalp.sim.ratelimit import KeyedWindows
+from okxscalp.sim.ratelimit import KeyedWindows, RestRateLimiter, limit_key
+from okxscalp.sim.rest_api import MAX_BATCH_ORDERS, clean, items_outcome
 
 if TYPE_CHECKING:
     from okxscalp.sim.events import SimEvent
@@ -86,6 +93,13 @@ DEFAULT_REGULAR_PUSH_MS = 5000  # positions/account regular snapshots without ex
 DEFAULT_MAX_PENDING = 50_000  # frames queued for one client before it is cut off (4005)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
+# WS trade operations on /private (reference section 3); they share the REST per-instrument limits.
+WS_TRADE_OPS = {
+    "order": TRADE_ORDER,
+    "batch-orders": TRADE_BATCH_ORDERS,
+    "cancel-order": TRADE_CANCEL_ORDER,
+    "amend-order": TRADE_AMEND_ORDER,
+}
 MSG_INVALID_ARGS = "Invalid args"
 MSG_PLEASE_LOGIN = "Please log in"
 MSG_TOO_FREQUENT = "Requests too frequent."
@@ -245,7 +259,9 @@ class WsHub:
         credentials: Credentials,
         faults: FaultInjector,
         counters: SimCounters,
+        before_command: Callable[[], None],
         after_command: Callable[[], None],
+        limiter: RestRateLimiter,
         wall_clock: Callable[[], float] = time.time,
         idle_s: float,
         idle_counts_pushes: bool = True,
@@ -260,7 +276,9 @@ class WsHub:
         self.idle_s = idle_s
         self.idle_counts_pushes = idle_counts_pushes
         self.max_pending = max_pending
+        self._before_command = before_command
         self._after_command = after_command
+        self.limiter = limiter
         self._wall_clock = wall_clock
         self._new_connections = KeyedWindows(connections_per_s, 1.0)
         self._ops = KeyedWindows(ops_per_hour, 3600.0)
@@ -381,6 +399,9 @@ class WsHub:
             return
         op = request.get("op")
         args = request.get("args")
+        if op in WS_TRADE_OPS:
+            self._trade_op(session, client_id, op, args)
+            return
         if op not in ("subscribe", "unsubscribe", "login") or not isinstance(args, list) or not args:
             self._error(session, client_id, WS_CODE_INVALID_REQUEST, f"Invalid request: {text}")
             return
@@ -398,6 +419,65 @@ class WsHub:
         event.update(event="error", code=code, msg=msg, connId=session.conn_id)
         self.counters.ws_errors[code] += 1
         session.send_json(event)
+
+    # ------------------------------------------------------------------ trade operations
+    def _trade_op(self, session: WsSession, client_id: str | None, op: str, args: Any) -> None:
+        """`{"id","op":"order"|"batch-orders"|"cancel-order"|"amend-order","args":[...]}` on /private:
+        the same exchange calls as REST, answered `{"id","op","code","msg","data","inTime","outTime"}`."""
+        if session.path != WS_PRIVATE_PATH:
+            self._error(session, client_id, WS_CODE_INVALID_REQUEST, f"Invalid request: op {op} is not served here")
+            return
+        if not session.logged_in:
+            self._error(session, client_id, WS_CODE_PLEASE_LOGIN, MSG_PLEASE_LOGIN)
+            return
+        in_time = self._micros()
+        reply: dict[str, Any] = {"id": client_id or "", "op": op}
+        endpoint = WS_TRADE_OPS[op]
+        well_formed = isinstance(args, list) and bool(args) and all(isinstance(a, dict) for a in args)
+        if not well_formed or len(args) > (MAX_BATCH_ORDERS if op == "batch-orders" else 1):
+            reply.update(code=WS_CODE_INVALID_ARGS, msg=MSG_INVALID_ARGS, data=[])
+            session.send_json(reply)
+            return
+        items = [clean(a) for a in args]
+        if not self._within_limit(session, endpoint, items):
+            self.counters.http_429[endpoint.path] += 1
+            reply.update(code=CODE_RATE_LIMIT, msg="Too Many Requests", data=[])
+            session.send_json(reply)
+            return
+        if endpoint in (TRADE_ORDER, TRADE_BATCH_ORDERS):
+            for item in items:
+                if item.get("clOrdId"):
+                    self.counters.orders_by_clordid[str(item["clOrdId"])] += 1
+        call = {
+            TRADE_ORDER: self.exchange.place_order,
+            TRADE_BATCH_ORDERS: self.exchange.place_order,
+            TRADE_CANCEL_ORDER: self.exchange.cancel_order,
+            TRADE_AMEND_ORDER: self.exchange.amend_order,
+        }[endpoint]
+        self._before_command()
+        try:
+            data = [call(item) for item in items]
+            code, msg = items_outcome(data)
+        except SimApiError as exc:
+            data, code, msg = [], exc.code, exc.msg
+        reply.update(code=code, msg=msg, data=data, inTime=in_time, outTime=self._micros())
+        session.send_json(reply)  # the op reply first, then the orders pushes it caused
+        self._after_command()
+
+    def _within_limit(self, session: WsSession, endpoint: Any, items: list[dict[str, Any]]) -> bool:
+        bucket = TRADE_ORDER if endpoint is TRADE_BATCH_ORDERS and len(items) == 1 else endpoint
+        per_inst: dict[str, int] = {}
+        for item in items:
+            inst = str(item.get("instId", ""))
+            per_inst[inst] = per_inst.get(inst, 0) + 1
+        uid = self.exchange.uid
+        return all(
+            self.limiter.allow(bucket, limit_key(bucket, ip=session.ip, uid=uid, inst_id=inst), cost)
+            for inst, cost in per_inst.items()
+        )
+
+    def _micros(self) -> str:
+        return str(int((self._wall_clock() + self.faults.skew_ms / 1000.0) * 1_000_000))
 
     # ------------------------------------------------------------------ login
     def _login(self, session: WsSession, client_id: str | None, args: list[Any]) -> None:

@@ -168,3 +168,34 @@ async def test_regular_snapshots_unless_events_only(
         await ws.close()
     assert ws_api.regular_push_interval_s({"channel": "positions", "extraParams": '{"updateInterval": "2000"}'}) == 2.0
     assert ws_api.regular_push_interval_s({"channel": "orders", "instType": "SWAP"}) == 0.0
+
+
+async def test_ws_trade_ops_place_amend_cancel_and_batch(sim: Any, sim_credentials: Credentials) -> None:
+    ws = await logged_in(sim, sim_credentials)
+    try:
+        async def op(name: str, args: list[dict[str, Any]], ident: str) -> dict[str, Any]:
+            await ws.send(json.dumps({"id": ident, "op": name, "args": args}))
+            return await recv_until(ws, lambda m: m.get("id") == ident and m.get("op") == name)
+
+        bid = float(sim.exchange.ticker_wire(INST)["bidPx"])
+        px = f"{bid * 0.95:.1f}"
+        base = {"instId": INST, "tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "limit", "px": px}
+        placed = await op("order", [{**base, "sz": "0.01", "clOrdId": "wsop1"}], "a1")
+        assert placed["code"] == "0" and placed["data"][0]["sCode"] == "0" and placed["inTime"] and placed["outTime"]
+        ord_id = placed["data"][0]["ordId"]
+        amended = await op("amend-order", [{"instId": INST, "ordId": ord_id, "newSz": "0.02"}], "a2")
+        assert amended["code"] == "0", amended
+        canceled = await op("cancel-order", [{"instId": INST, "ordId": ord_id}], "a3")
+        assert canceled["code"] == "0", canceled
+        batch = await op("batch-orders", [{**base, "sz": "0.01"}, {**base, "sz": "0.015"}], "a4")
+        assert batch["code"] == "2" and [i["sCode"] == "0" for i in batch["data"]] == [True, False]
+        failed = await op("cancel-order", [{"instId": INST, "ordId": ord_id}], "a5")
+        assert failed["code"] == "1" and failed["data"][0]["sCode"] == "51400"
+        malformed = await op("order", [], "a6")
+        assert (malformed["code"], malformed["data"]) == ("60013", [])
+        assert sim.counters.orders_by_clordid["wsop1"] == 1
+    finally:
+        await ws.close()
+    async with websockets.connect(sim.ws_url + WS_PRIVATE_PATH) as anonymous:
+        await anonymous.send(json.dumps({"id": "b1", "op": "order", "args": [{"instId": INST}]}))
+        assert (await recv_until(anonymous, lambda m: "event" in m))["code"] == "60011"
