@@ -199,7 +199,7 @@ class RestApi:
             TRADE_ORDERS_PENDING: lambda p: exchange.orders_pending(p.get("instId")),
             TRADE_ORDER_ALGO: lambda p: [exchange.place_algo_order(p)],
             TRADE_CANCEL_ALGOS: lambda items: exchange.cancel_algos(items),
-            TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId")),
+            TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId"), p.get("ordType")),
             TRADE_FILLS: lambda p: exchange.fills(p.get("instId"), int_param(p, "limit", 100)),
         }
 

@@ -70,7 +70,8 @@ log = logging.getLogger(__name__)
 
 WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)
 # Public channels the simulated market produces (everything else on /public is refused).
-SIM_PUBLIC_CHANNELS = frozenset({"tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit"})
+BOOKS_CHANNEL = "books"  # 400 levels: a snapshot on subscribe, then "update" deltas (reference section 4)
+SIM_PUBLIC_CHANNELS = frozenset({"tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit", BOOKS_CHANNEL})
 SIM_CANDLE_CHANNELS = frozenset(CANDLE_CHANNEL_PREFIX + bar for bar in CANDLE_BARS)
 ORDERS_CHANNEL = "orders"
 POSITIONS_CHANNEL = "positions"
@@ -531,7 +532,9 @@ class WsHub:
         ack.update(event=op, arg=arg, connId=session.conn_id)
         session.send_json(ack)
         if op == "subscribe":
-            if kind == "public":
+            if kind == "public" and key[0] == BOOKS_CHANNEL:
+                self._subscribe_books(session, key)
+            elif kind == "public":
                 self._subscribe_public(session, key)
             else:
                 self._subscribe_private(session, key, arg)
@@ -575,6 +578,22 @@ class WsHub:
         subscribers.append(session)
         if len(subscribers) == 1:
             self.exchange.set_channel_interest(key[0], key[1], True)
+
+    def _subscribe_books(self, session: WsSession, key: tuple[str, str]) -> None:
+        """Snapshot first, then only the deltas made after it: push what is pending to the
+        existing subscribers, switch the channel on, snapshot, and join the fan-out, all before the
+        market takes another step."""
+        if key in session.public_keys:
+            return
+        self._after_command()
+        self._subscribe_public(session, key)
+        snapshot = self.exchange.books_snapshot_wire(key[1])
+        payload = orjson.dumps(
+            {"arg": {"channel": key[0], "instId": key[1]}, "action": "snapshot", "data": [snapshot]}
+        )
+        session.last_push = payload
+        session.enqueue(payload, self.faults.now())
+        self.counters.messages_sent[key[0]] += 1
 
     def _unsubscribe_public(self, session: WsSession, key: tuple[str, str]) -> None:
         if key not in session.public_keys:
@@ -663,8 +682,9 @@ class WsHub:
                 continue
             prefix = prefixes.get((channel, inst_id))  # type: ignore[arg-type]
             if prefix is None:
+                action = b',"action":"update"' if channel == BOOKS_CHANNEL else b""
                 prefix = prefixes[(channel, inst_id)] = (  # type: ignore[index]
-                    b'{"arg":' + dumps({"channel": channel, "instId": inst_id}) + b',"data":['
+                    b'{"arg":' + dumps({"channel": channel, "instId": inst_id}) + action + b',"data":['
                 )
             payload = prefix + dumps(event.data) + b"]}"
             for session in subscribers:

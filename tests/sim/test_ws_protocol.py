@@ -298,3 +298,43 @@ async def test_protocol_pings_do_not_keep_an_idle_connection_open(sim_factory: A
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_CLOSE_IDLE
+
+
+async def test_books_snapshot_then_continuous_deltas(sim: Any, okx_fixture: Any, assert_wire_shape: Any) -> None:
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, max_size=None) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "books", "instId": INST}]}))
+        assert (await recv_json(ws))["event"] == "subscribe"
+        snapshot = await recv_until(ws, is_push("books"))
+        assert snapshot["action"] == "snapshot" and snapshot["data"][0]["prevSeqId"] == -1
+        assert_wire_shape(snapshot, okx_fixture("ws_books_snapshot.json"))
+        book = {side: {px: sz for px, sz, *_ in snapshot["data"][0][side]} for side in ("asks", "bids")}
+        seq = snapshot["data"][0]["seqId"]
+        for _ in range(5):
+            update = await recv_until(ws, is_push("books"))
+            assert update["action"] == "update"
+            assert_wire_shape(update, okx_fixture("ws_books_update.json"))
+            assert update["data"][0]["prevSeqId"] == seq  # no gap
+            seq = update["data"][0]["seqId"]
+            for side in ("asks", "bids"):
+                for px, sz, *_ in update["data"][0][side]:
+                    if float(sz) == 0:
+                        book[side].pop(px, None)
+                    else:
+                        book[side][px] = sz
+        best_bid = max(book["bids"], key=float)
+        best_ask = min(book["asks"], key=float)
+        assert float(best_bid) < float(best_ask)
+
+
+async def test_a_late_books_subscriber_gets_a_snapshot_its_deltas_continue(sim: Any) -> None:
+    arg = {"channel": "books", "instId": INST}
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, max_size=None) as first:
+        await first.send(json.dumps({"op": "subscribe", "args": [arg]}))
+        for _ in range(4):  # the channel is live and moving
+            await recv_until(first, is_push("books"))
+        async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH, max_size=None) as late:
+            await late.send(json.dumps({"op": "subscribe", "args": [arg]}))
+            snapshot = await recv_until(late, is_push("books"))
+            update = await recv_until(late, is_push("books"))
+    assert snapshot["action"] == "snapshot" and update["action"] == "update"
+    assert update["data"][0]["prevSeqId"] == snapshot["data"][0]["seqId"]
