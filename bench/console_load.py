@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import statistics
@@ -140,11 +141,15 @@ async def one_run(config: AppConfig, server: Any, seconds: float, *, console: bo
             return len(quotes) >= len(config.symbols) and all(q.satisfied.get(Purpose.SIGNAL) for q in quotes)
 
         warmed = await wait_for(fresh, WARM_UP_DEADLINE_S)
+        # As run_console does after start-up (both runs, so the difference is the console's).
+        gc.collect()
+        gc.freeze()
         received_before, started = messages_received(engine), time.perf_counter()
         lags = await probe_lag(seconds)
         elapsed = time.perf_counter() - started
         rate = (messages_received(engine) - received_before) / elapsed
     finally:
+        gc.unfreeze()
         if app is not None:
             await app.stop_engine()
             app.exit(0)

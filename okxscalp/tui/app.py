@@ -6,6 +6,8 @@ The engine is injected (STYLE 5); the app only reads `snapshot()` a few times a 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 import time
 from pathlib import Path
@@ -38,7 +40,11 @@ from okxscalp.tui.status_line import StatusLine
 
 # 4 Hz: ages read smoothly and a render never costs the engine more than a sliver of each second.
 DEFAULT_REFRESH_HZ = 4.0
-# How long quitting waits for the engine to wind down after cancelling it.
+# After start-up (imports, widgets, instruments, candle history) the heap is mostly long-lived
+# objects; freezing them out of the collector keeps full collections from pausing the loop for
+# tens of milliseconds (measured by bench/console_load.py).
+FREEZE_GC_AFTER_S = 15.0
+# How long quitting waits for the engine's own shutdown (cancel open entries, close connections).
 ENGINE_STOP_TIMEOUT_S = 10.0
 
 # Actions that need an engine snapshot to make sense; before the first one they are disabled.
@@ -84,8 +90,16 @@ class ConsoleApp(App[int]):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, engine: ConsoleEngine, *, refresh_hz: float = DEFAULT_REFRESH_HZ, run_engine: bool = True) -> None:
+    def __init__(
+        self,
+        engine: ConsoleEngine,
+        *,
+        refresh_hz: float = DEFAULT_REFRESH_HZ,
+        run_engine: bool = True,
+        freeze_gc_after_s: float | None = None,
+    ) -> None:
         super().__init__()
+        self.freeze_gc_after_s = freeze_gc_after_s
         self.engine = engine
         self.refresh_hz = refresh_hz
         self.run_engine = run_engine
@@ -118,6 +132,8 @@ class ConsoleApp(App[int]):
                 self.engine.run(), name="engine", group="engine", exit_on_error=False
             )
         self.set_interval(1.0 / self.refresh_hz, self.sample_engine)
+        if self.freeze_gc_after_s is not None:
+            self.set_timer(self.freeze_gc_after_s, gc.freeze)
         self.sample_engine()
         self.freshness_pane.table.focus()
 
@@ -163,7 +179,9 @@ class ConsoleApp(App[int]):
             return
         worker.cancel()
         try:
-            await worker.wait()
+            await asyncio.wait_for(worker.wait(), ENGINE_STOP_TIMEOUT_S)
+        except TimeoutError:
+            self.engine_problem = "ENGINE DID NOT STOP IN TIME"
         except Exception:  # cancelled or failed while stopping: either way it is no longer running
             return
 
@@ -315,7 +333,7 @@ class ConsoleApp(App[int]):
 
 def run_console(engine: ConsoleEngine, *, log_path: Path | None = None) -> int:
     """Run the console in this terminal until the operator quits; returns the process exit code."""
-    app = ConsoleApp(engine)
+    app = ConsoleApp(engine, freeze_gc_after_s=FREEZE_GC_AFTER_S)
     with logs_to_file(log_path or default_log_path()) as written_to:
         # mouse=False keeps tmux/ssh text selection working (STYLE 14); TERM is left alone.
         result = app.run(mouse=False)

@@ -10,7 +10,7 @@ removed by key, columns have fixed widths, the cursor and scroll position surviv
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -138,11 +138,15 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def sync(self, rows: Mapping[str, Cells]) -> None:
         """Show exactly `rows`: update changed rows in place, append new keys, remove gone ones."""
-        gone = [key for key in self._order if key not in rows]
-        if gone:
-            self._remove(gone)
+        self.keep_only(rows.keys())
         for key, cells in rows.items():
             self.put(key, cells)
+
+    def keep_only(self, keys: Collection[str]) -> None:
+        """Remove every row whose key is not in `keys`."""
+        gone = [key for key in self._order if key not in keys]
+        if gone:
+            self._remove(gone)
 
     def put(self, key: str, cells: Cells) -> None:
         """Show `cells` under `key`: append a new row, or redraw the row if its cells changed."""

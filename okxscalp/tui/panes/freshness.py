@@ -7,7 +7,7 @@ from textual.containers import Vertical
 
 from okxscalp.engine.views import QuoteView
 from okxscalp.tui.keyed_table import Column, KeyedTable
-from okxscalp.tui.rows import quote_row
+from okxscalp.tui.rows import SHOWN_PURPOSES, quote_row
 
 FRESHNESS_COLUMNS = (
     Column("symbol", "Symbol", 9),
@@ -30,9 +30,22 @@ class FreshnessPane(Vertical):
         super().__init__(id=id)
         # Kept, not queried: the refresh path does no DOM lookups.
         self.table = KeyedTable(FRESHNESS_COLUMNS, id="freshness")
+        self._turn = 0
+        self._marks: dict[str, tuple[bool, ...]] = {}
 
     def compose(self) -> ComposeResult:
         yield self.table
 
     def show(self, quotes: tuple[QuoteView, ...]) -> None:
-        self.table.sync({quote.inst_id: quote_row(quote) for quote in quotes})
+        """Redraw half of the rows per refresh, alternating (each row at half the refresh rate), so
+        one frame never carries every row: prices and ages change on every refresh, and a frame's
+        cost is what delays the engine (bench/console_load.py). A row whose ✓/✗ marks changed is
+        redrawn at once: a symbol turning stale never waits for its turn."""
+        self._turn ^= 1
+        table = self.table
+        table.keep_only({quote.inst_id for quote in quotes})
+        for index, quote in enumerate(quotes):
+            marks = tuple(quote.satisfied.get(purpose, False) for purpose, _ in SHOWN_PURPOSES)
+            if index % 2 == self._turn or self._marks.get(quote.inst_id) != marks:
+                self._marks[quote.inst_id] = marks
+                table.put(quote.inst_id, quote_row(quote))
