@@ -85,6 +85,9 @@ PRIVATE_CHANNEL_PATHS = {
     ORDERS_ALGO_CHANNEL: WS_BUSINESS_PATH,
 }
 SIM_PRIVATE_CHANNELS = frozenset(PRIVATE_CHANNEL_PATHS)
+# Channels limited to 30 connections per sub-account, announced with channel-conn-count (reference section 3).
+CONN_COUNTED_CHANNELS = frozenset({ORDERS_CHANNEL, POSITIONS_CHANNEL, ACCOUNT_CHANNEL})
+CHANNEL_CONN_LIMIT = 30
 PAGED_CHANNELS = frozenset({POSITIONS_CHANNEL, ACCOUNT_CHANNEL})  # pushes carry eventType/curPage/lastPage
 INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
 SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
@@ -610,6 +613,8 @@ class WsHub:
         channel = arg["channel"]
         push_arg = {**arg, "uid": self.exchange.uid}
         if key not in session.private_args:
+            if channel in CONN_COUNTED_CHANNELS and not self._count_channel_connection(session, channel):
+                return
             session.private_args[key] = arg
             self._private[channel].append((session, arg, orjson.dumps(push_arg)[1:-1]))
             interval_s = regular_push_interval_s(arg)
@@ -618,6 +623,21 @@ class WsHub:
         # OKX sends positions and account snapshots right after the subscription.
         if channel in PAGED_CHANNELS:
             self._snapshot(session, arg, push_arg)
+
+    def _count_channel_connection(self, session: WsSession, channel: str) -> bool:
+        """OKX tells each new subscriber how many connections carry the channel; past 30 the
+        subscription is refused with channel-conn-count-error (after the ack)."""
+        holders = {s for s, _arg, _json in self._private[channel]}
+        if session in holders:
+            return True
+        count = len(holders) + 1
+        if count > CHANNEL_CONN_LIMIT:
+            session.send_json({"event": "channel-conn-count-error", "channel": channel,
+                               "connCount": str(CHANNEL_CONN_LIMIT), "connId": session.conn_id})
+            return False
+        session.send_json({"event": "channel-conn-count", "channel": channel, "connCount": str(count),
+                           "connId": session.conn_id})
+        return True
 
     def _snapshot(self, session: WsSession, arg: dict[str, Any], push_arg: dict[str, Any]) -> None:
         if arg["channel"] == POSITIONS_CHANNEL:

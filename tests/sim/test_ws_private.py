@@ -59,8 +59,12 @@ async def test_subscribe_snapshots_then_order_position_account_pushes(
         args = [{"channel": "orders", "instType": "SWAP"}, {"channel": "positions", "instType": "SWAP"},
                 {"channel": "account"}]
         await ws.send(json.dumps({"id": "p1", "op": "subscribe", "args": args}))
-        seen: list[Any] = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(5)]
+        seen: list[Any] = []
+        while sum("data" in m for m in seen) < 2 or sum(m.get("event") == "subscribe" for m in seen) < 3:
+            seen.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
         acks = [m for m in seen if m.get("event") == "subscribe"]
+        counts = [m for m in seen if m.get("event") == "channel-conn-count"]
+        assert {(c["channel"], c["connCount"]) for c in counts} == {("orders", "1"), ("positions", "1"), ("account", "1")}
         assert [a["arg"] for a in acks] == args and all(a["id"] == "p1" for a in acks)
         snapshots = {m["arg"]["channel"]: m for m in seen if "data" in m}
         assert snapshots["positions"]["eventType"] == "snapshot" and snapshots["positions"]["data"] == []
@@ -199,3 +203,24 @@ async def test_ws_trade_ops_place_amend_cancel_and_batch(sim: Any, sim_credentia
     async with websockets.connect(sim.ws_url + WS_PRIVATE_PATH) as anonymous:
         await anonymous.send(json.dumps({"id": "b1", "op": "order", "args": [{"instId": INST}]}))
         assert (await recv_until(anonymous, lambda m: "event" in m))["code"] == "60011"
+
+
+async def test_channel_connection_limit(sim: Any, sim_credentials: Credentials, monkeypatch: pytest.MonkeyPatch) -> None:
+    from okxscalp.sim import ws_api
+
+    monkeypatch.setattr(ws_api, "CHANNEL_CONN_LIMIT", 1)  # OKX: 30 per channel per sub-account
+    arg = {"channel": "orders", "instType": "SWAP"}
+    first = await logged_in(sim, sim_credentials)
+    try:
+        await first.send(json.dumps({"op": "subscribe", "args": [arg]}))
+        assert (await recv_until(first, lambda m: m.get("event") == "channel-conn-count"))["connCount"] == "1"
+        second = await logged_in(sim, sim_credentials)
+        try:
+            await second.send(json.dumps({"op": "subscribe", "args": [arg]}))
+            assert (await recv_until(second, lambda m: "event" in m))["event"] == "subscribe"
+            refused = await recv_until(second, lambda m: "event" in m)
+            assert (refused["event"], refused["channel"], refused["connCount"]) == ("channel-conn-count-error", "orders", "1")
+        finally:
+            await second.close()
+    finally:
+        await first.close()
