@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
 import time
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -40,6 +42,8 @@ from okxscalp.tui.status_line import StatusLine
 
 # 4 Hz: ages read smoothly and a render never costs the engine more than a sliver of each second.
 DEFAULT_REFRESH_HZ = 4.0
+log = logging.getLogger("okxscalp.tui")
+
 # After start-up (imports, widgets, instruments, candle history) the heap is mostly long-lived
 # objects; freezing them out of the collector keeps full collections from pausing the loop for
 # tens of milliseconds (measured by bench/console_load.py).
@@ -139,7 +143,13 @@ class ConsoleApp(App[int]):
 
     def sample_engine(self) -> None:
         """Timer tick: read one snapshot; rendering happens in the (replaceable) message handler."""
-        self.post_message(EngineSampled(self.engine.snapshot(), time.monotonic()))
+        try:
+            snapshot = self.engine.snapshot()
+        except Exception as exc:  # a broken view must not take the console (and the operator's keys) down
+            log.exception("engine snapshot failed")
+            self.header_bar.show(Text(f" SNAPSHOT FAILED: {type(exc).__name__}: {exc} ", style="bold reverse red"))
+            return
+        self.post_message(EngineSampled(snapshot, time.monotonic()))
 
     @on(EngineSampled)
     def show_snapshot(self, message: EngineSampled) -> None:

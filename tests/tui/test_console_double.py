@@ -285,3 +285,23 @@ async def test_live_mode_is_marked() -> None:
 def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert ConsoleApp(FakeEngine()).no_color
+
+
+async def test_a_failing_snapshot_is_shown_and_the_console_keeps_working() -> None:
+    engine = FakeEngine()
+    healthy = engine.snapshot
+    failures = [RuntimeError("registry not ready")]
+
+    def flaky_snapshot():
+        if failures:
+            raise failures.pop()
+        return healthy()
+
+    engine.snapshot = flaky_snapshot  # type: ignore[method-assign]
+    app = ConsoleApp(engine, refresh_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert "SNAPSHOT FAILED: RuntimeError: registry not ready" in screen_text(app)
+        await pilot.pause(0.3)
+        assert "entries RUNNING" in screen_text(app)
+        await pilot.press("space")
+    assert ("pause", None) in engine.calls
