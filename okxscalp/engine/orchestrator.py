@@ -59,7 +59,10 @@ from okxscalp.engine.signals import Signal, detector_for, evaluate_signal
 from okxscalp.engine.snapshot import ExitParams
 from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
 from okxscalp.logging_setup import kv
+from okxscalp.market.bus import EventBus
 from okxscalp.market.events import FallbackEvent, FallbackKind
+from okxscalp.market.feeds import FeedCoordinator, FeedUrls
+from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import ORDER_STATES_FINAL
 from okxscalp.okx.errors import OkxError, OrderRejected
@@ -105,7 +108,6 @@ class EntryContext:
 
     plan: EntryPlan
     pending: PendingEntry
-    resolutions_written: bool = False
 
 
 class Engine:
@@ -133,9 +135,9 @@ class Engine:
         self.journal: Journal | None = None
         self.manager: PositionManager | None = None
         self.reconciler: Reconciler | None = None
-        self.feed: Any = None
-        self.registry: Any = None
-        self.bus: Any = None
+        self.feed: FeedCoordinator | None = None
+        self.registry: DataRegistry | None = None
+        self.bus: EventBus | None = None
         self.instruments: dict[str, Instrument] = {}
         self.detectors: dict[str, RegimeDetector] = {}
         self.leverage: dict[str, LeverageState] = {i: LeverageState() for i in self.inst_ids}
@@ -155,7 +157,7 @@ class Engine:
         self._side_tasks: set[asyncio.Task[Any]] = set()
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
-        self._signal_rules = getattr(config.scalping, "signals", None)
+        self._signal_rules = config.scalping.signals
 
     # ---- construction helpers ----------------------------------------------------------------
 
@@ -445,11 +447,7 @@ class Engine:
     # ---- feed --------------------------------------------------------------------------------
 
     async def _build_feed(self) -> None:
-        from okxscalp.market.bus import EventBus
-        from okxscalp.market.feeds import FeedCoordinator, FeedUrls
-        from okxscalp.market.registry import DataRegistry
-
-        assert self.rest is not None
+        assert self.rest is not None and self.journal is not None
         cfg = self.config
         self.bus = EventBus()
         self._bus_subscription = self.bus.subscribe("engine-journal")
