@@ -822,13 +822,12 @@ class Engine:
 
     async def _cancel_stops(self, position: ManagedPosition) -> None:
         assert self.rest is not None
-        ids: list[tuple[str, str]] = []
-        for ord_type in ("conditional", "oco"):
-            try:
-                algos = await self.rest.algo_orders_pending(position.inst_id, ord_type=ord_type)
-            except OkxError:
-                continue
-            ids.extend((a.inst_id, a.algo_id) for a in algos if a.pos_side is position.pos_side)
+        try:
+            algos = await self.rest.algo_orders_pending(position.inst_id)  # conditional and oco
+        except OkxError as exc:
+            log.warning("stops after close not listed %s", kv(inst=position.inst_id, error=exc))
+            return
+        ids = [(a.inst_id, a.algo_id) for a in algos if a.pos_side is position.pos_side]
         if ids:
             with contextlib.suppress(OkxError):
                 await self.rest.cancel_algo_orders(ids)

@@ -215,13 +215,12 @@ class Reconciler:
     # ---- protection ------------------------------------------------------------------------
 
     async def _pending_stops(self, report: ReconcileReport) -> list[AlgoOrder]:
-        algos: list[AlgoOrder] = []
-        for ord_type in ("conditional", "oco"):
-            try:
-                algos.extend(await self.rest.algo_orders_pending(ord_type=ord_type))
-            except OkxError as exc:
-                report.problems.append(f"algo orders ({ord_type}): {exc}")
-        return algos
+        """Stops on the exchange: stand-alone (`conditional`) and attached TP+SL pairs (`oco`)."""
+        try:
+            return await self.rest.algo_orders_pending()
+        except OkxError as exc:
+            report.problems.append(f"algo orders: {exc}")
+            return []
 
     async def _ensure_snapshot_stop(
         self, position: ManagedPosition, snapshot: PositionSnapshot, algos: list[AlgoOrder], report: ReconcileReport
