@@ -70,6 +70,7 @@ from okxscalp.okx.models import Candle, Fill, Instrument, Order, Position, inst_
 from okxscalp.okx.rest import RestClient
 
 log = logging.getLogger(__name__)
+fallback_log = logging.getLogger("okxscalp.fallback")
 
 RECENT_EVENTS = 200
 EXIT_SWEEP_S = 0.25
@@ -514,11 +515,18 @@ class Engine:
             self.journal.record_fallback(event)
 
     async def _bus_reader(self) -> None:
-        """Every delivered fallback event goes to the journal (the bus has already coalesced storms)."""
+        """Every delivered fallback event goes to the journal and to the log (the bus has already
+        coalesced storms: one line stands for `count` occurrences)."""
         while True:
             event = await self._bus_subscription.get()
-            if isinstance(event, FallbackEvent) and self.journal is not None:
+            if not isinstance(event, FallbackEvent):
+                continue
+            if self.journal is not None:
                 self.journal.record_fallback(event)
+            level = logging.INFO if event.kind in (FallbackKind.ENTRY_GATE, FallbackKind.CANDLE_POLL) else logging.WARNING
+            fallback_log.log(level, "%s %s", event.kind.value, kv(
+                component=event.component, symbol=event.symbol or "-", source=event.source, count=event.count,
+                detail=event.detail))
 
     # ---- ticks: exits first, then entries ----------------------------------------------------
 
