@@ -172,7 +172,11 @@ class Engine:
     # ---- EngineControl -----------------------------------------------------------------------
 
     def explain(self, symbol: str, regime: str) -> list[Any]:
-        return list(self.provider.explain(symbol_of(symbol), regime))
+        """Every parameter of `symbol` (config form or instId) in `regime`: value, source, chain.
+        Leverage is explained with what the exchange last reported for it."""
+        state = self.leverage.get(inst_id_of(symbol_of(symbol)))
+        lever = state.exchange_lever if state is not None else None
+        return list(self.provider.explain(symbol_of(symbol), regime, exchange_lever=lever))
 
     def pause_entries(self) -> None:
         self.paused = True

@@ -104,3 +104,17 @@ def test_redact_filter_handles_key_value_forms() -> None:
     assert f.redact("sign=AbCd/+== ok") == "sign=*** ok"
     assert f.redact('{"passphrase": "p@ss"}') == '{"passphrase": "***"}'
     assert kv(a=1, b="x y", c=0.5) == 'a=1 b="x y" c=0.5'
+
+
+def test_explain_accepts_inst_id_or_symbol_and_reports_sources() -> None:
+    from okxscalp.config import default_config_path, load_config
+    from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
+    from okxscalp.okx.auth import Credentials
+
+    engine = Engine(load_config(str(default_config_path())), ExchangeEndpoints("http://127.0.0.1:1", "ws://127.0.0.1:1", Credentials("k", "s", "p")))
+    by_inst = {r.name: r for r in engine.explain("XRP-USDT-SWAP", "choppy")}
+    by_symbol = {r.name: r for r in engine.explain("XRP-USDT", "choppy")}
+    assert by_inst.keys() == by_symbol.keys()
+    assert by_inst["tp_percent"].value == 3.0
+    assert by_inst["tp_percent"].source_path == "symbol_profiles.XRP-USDT.choppy.tp_percent"
+    assert by_inst["limit_offset_percent"].source_path.endswith("by_symbol.XRP-USDT.by_regime.choppy.limit_offset_percent")
