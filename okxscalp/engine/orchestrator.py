@@ -919,8 +919,10 @@ class Engine:
         self.flatten_halt = True
         await self._cancel_entries("flatten")
         try:
+            # Everything still open on our instruments, tracked entries included: a cancel sent
+            # before the order reached the exchange (51400) must not leave it working.
             for order in await self.rest.orders_pending():
-                if order.inst_id in self.instruments and order.cl_ord_id not in self.entries:
+                if order.inst_id in self.instruments:
                     with contextlib.suppress(OkxError):
                         await self.rest.cancel_order(order.inst_id, ord_id=order.ord_id)
         except OkxError as exc:
