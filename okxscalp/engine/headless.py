@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 
+from okxscalp.engine.orchestrator import EngineStartError
 from okxscalp.engine.views import EngineSnapshot
 from okxscalp.logging_setup import kv
 
@@ -68,6 +69,9 @@ async def run_headless(engine, *, status_interval_s: float = STATUS_INTERVAL_S) 
         if stop_reason:
             return 0
         raise
+    except EngineStartError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
     except Exception:
         log.exception("engine stopped on an error")
         return 1
