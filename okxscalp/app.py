@@ -126,8 +126,7 @@ def run_main(args: argparse.Namespace) -> int:
             return asyncio.run(_run_headless(args, config))
         return _run_console(args, config)
     except StartupError as exc:
-        log.error("cannot start: %s", exc)
-        print(f"okxscalp: {exc}", file=sys.stderr)
+        print(f"okxscalp: cannot start: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         from okxscalp.config import ConfigError
