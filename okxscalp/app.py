@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import stat
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from okxscalp.config.schema import AppConfig, ExchangeProfile
 from okxscalp.logging_setup import kv, setup_logging
@@ -29,7 +25,6 @@ from okxscalp.okx.constants import OKX_DEMO_WS_URL, OKX_LIVE_WS_URL, OKX_REST_UR
 
 log = logging.getLogger("okxscalp.app")
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
 LIVE_CONFIRMATION = "TRADE LIVE"
 
 
@@ -42,32 +37,14 @@ def sim_credentials(config: AppConfig) -> Credentials:
     return Credentials(sim.api_key, sim.api_secret, sim.passphrase)
 
 
-def load_credentials(config: AppConfig, environ: dict[str, str] | None = None) -> Credentials:
-    """Keys for okx-demo / okx-live: the environment first, else the config's key file (JSON with
-    api_key, api_secret, passphrase) which must not be readable by group or others."""
-    env = os.environ if environ is None else environ
-    key, secret, passphrase = env.get("OKX_API_KEY"), env.get("OKX_API_SECRET"), env.get("OKX_API_PASSPHRASE")
-    if key and secret and passphrase:
-        return Credentials(key, secret, passphrase)
-    path = config.exchange.credentials_file
-    if not path:
-        raise StartupError(
-            "no OKX API keys: set OKX_API_KEY, OKX_API_SECRET and OKX_API_PASSPHRASE, "
-            "or exchange.credentials_file in the config"
-        )
-    file = Path(path).expanduser()
+def load_credentials(config: AppConfig) -> Credentials:
+    """Keys for okx-demo / okx-live (the config area's loader: environment, else a private key file)."""
+    from okxscalp.config.credentials import CredentialsError, credentials_for
+
     try:
-        mode = file.stat().st_mode
-    except OSError as exc:
-        raise StartupError(f"key file {file}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise StartupError(f"key file {file} is readable by group/others (mode {oct(mode & 0o777)}); run: chmod 600 {file}")
-    try:
-        data = json.loads(file.read_text())
-        return Credentials(str(data["api_key"]), str(data["api_secret"]), str(data["passphrase"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        # Never echo the file's content: it holds the secrets.
-        raise StartupError(f"key file {file}: expected JSON with api_key, api_secret, passphrase ({type(exc).__name__})") from None
+        return credentials_for(config)
+    except CredentialsError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def ws_url_for(rest_url: str) -> str:
@@ -80,9 +57,9 @@ def ws_url_for(rest_url: str) -> str:
 
 
 def _config_for(args: argparse.Namespace) -> AppConfig:
-    from okxscalp.config import load_config
+    from okxscalp.config import default_config_path, load_config
 
-    path = args.config or str(DEFAULT_CONFIG)
+    path = args.config or str(default_config_path())
     config = load_config(path)
     if args.exchange:
         config = replace(config, exchange=replace(config.exchange, profile=ExchangeProfile(args.exchange)))
@@ -132,8 +109,8 @@ def run_main(args: argparse.Namespace) -> int:
         from okxscalp.config import ConfigError
 
         if isinstance(exc, ConfigError):
-            print(f"okxscalp: invalid config:\n{exc}", file=sys.stderr)
-            return 2
+            print(f"okxscalp: invalid config, nothing started:\n{exc}", file=sys.stderr)
+            return 1
         raise
 
 

@@ -19,31 +19,17 @@ def config_with_key_file(path: Path | None):
     return replace(config, exchange=replace(config.exchange, credentials_file=str(path) if path else None))
 
 
-def test_keys_from_the_environment_first() -> None:
-    creds = load_credentials(config_with_key_file(None), {"OKX_API_KEY": "k1", "OKX_API_SECRET": "s1", "OKX_API_PASSPHRASE": "p1"})
-    assert (creds.api_key, creds.secret, creds.passphrase) == ("k1", "s1", "p1")
-    assert "s1" not in repr(creds) and "p1" not in repr(creds)
-
-
-def test_key_file_must_be_private(tmp_path: Path) -> None:
+def test_key_problems_become_startup_refusals_without_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
     key_file = tmp_path / "okx.json"
-    key_file.write_text(json.dumps({"api_key": "k", "api_secret": "very-secret-value", "passphrase": "pp-secret"}))
+    key_file.write_text(json.dumps({"api_key": "k", "api_secret": "leak-me-not", "passphrase": "pp-secret"}))
     key_file.chmod(0o644)
-    with pytest.raises(StartupError, match="chmod 600"):
-        load_credentials(config_with_key_file(key_file), {})
-    key_file.chmod(0o600)
-    assert load_credentials(config_with_key_file(key_file), {}).secret == "very-secret-value"
-
-
-def test_bad_key_file_never_echoes_its_content(tmp_path: Path) -> None:
-    key_file = tmp_path / "okx.json"
-    key_file.write_text('{"api_key": "k", "api_secret": "leak-me-not"')
-    key_file.chmod(0o600)
-    with pytest.raises(StartupError) as err:
-        load_credentials(config_with_key_file(key_file), {})
+    with pytest.raises(StartupError, match="chmod 600") as err:
+        load_credentials(config_with_key_file(key_file))
     assert "leak-me-not" not in str(err.value)
-    with pytest.raises(StartupError, match="OKX_API_KEY"):
-        load_credentials(config_with_key_file(None), {})
+    key_file.chmod(0o600)
+    assert load_credentials(config_with_key_file(key_file)).secret == "leak-me-not"
 
 
 def test_sim_url_becomes_the_websocket_base() -> None:
@@ -61,3 +47,13 @@ def test_live_needs_the_flag_and_demo_needs_keys() -> None:
     demo = subprocess.run([sys.executable, "-m", "okxscalp", "--headless", "--exchange", "okx-demo"],
                           capture_output=True, text=True, timeout=30, env=env)
     assert demo.returncode == 2 and "OKX_API_KEY" in demo.stderr
+
+
+@pytest.mark.timeout(60)
+def test_invalid_config_starts_nothing_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(default_config_path()).read_text().replace("max_positions: 3", "max_positions: -3\n  bogus_key: 1"))
+    proc = subprocess.run([sys.executable, "-m", "okxscalp", "--headless", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "scalping.max_positions" in proc.stderr and "scalping.bogus_key" in proc.stderr
