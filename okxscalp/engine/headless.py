@@ -2,6 +2,7 @@
 
 SIGINT / SIGTERM cancel the engine task; the engine's own shutdown leaves positions protected on
 the exchange (their attached stop-losses stay), closes its connections and the journal.
+SIGUSR1 = flatten all (entries halted), SIGUSR2 = resume entries: the console's keys, headless.
 """
 
 from __future__ import annotations
@@ -49,10 +50,22 @@ async def run_headless(engine, *, status_interval_s: float = STATUS_INTERVAL_S) 
             log.info("stopping %s", kv(signal=name))
             engine_task.cancel()
 
+    def on_operator(name: str, action: str) -> None:
+        log.info("operator %s", kv(signal=name, action=action))
+        if action == "flatten":
+            engine.request_flatten()
+        else:
+            engine.resume_entries()
+
     installed: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+    # The console's flatten / resume keys, for a headless process: kill -USR1 / kill -USR2.
+    for sig, action in ((signal.SIGUSR1, "flatten"), (signal.SIGUSR2, "resume")):
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(sig, on_operator, sig.name, action)
             installed.append(sig)
 
     async def report() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +89,19 @@ EXIT_PARAM_NAMES = (
     "tp_percent", "sl_percent", "tp_atr_multiplier", "sl_atr_multiplier",
     "tp_min_percent", "tp_max_percent", "sl_min_percent", "sl_max_percent",
 )
+
+
+PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"
+
+
+def _env_seconds(name: str) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        log.warning("ignored %s", kv(env=name, value=raw, why="not a number"))
+        return 0.0
+    return value if value > 0 else 0.0
 
 
 class EngineStartError(Exception):
@@ -159,6 +173,9 @@ class Engine:
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
         self._signal_rules = config.scalping.signals
+        # Test hook for the kill -9 soak: seconds to wait between an entry fill and its snapshot
+        # write (0 = off). Only the environment sets it; nothing in a config can.
+        self._pause_after_fill_s = _env_seconds(PAUSE_AFTER_FILL_ENV)
 
     # ---- construction helpers ----------------------------------------------------------------
 
@@ -780,6 +797,9 @@ class Engine:
             pending.acc_fill_sz = order.acc_fill_sz
             pending.avg_px = order.avg_px
             plan = ctx.plan
+            if self._pause_after_fill_s > 0:  # test hook (soak): a window to kill -9 in
+                log.info("fill received, snapshot pending %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id))
+                await asyncio.sleep(self._pause_after_fill_s)
             # Durable snapshot first: nothing else happens for this position until it is committed.
             await self.manager.snapshot_entry_fill(
                 order=order, regime=plan.signal.regime, exit_params=plan.exit_params, instrument=plan.instrument,

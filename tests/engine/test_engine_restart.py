@@ -104,3 +104,32 @@ async def test_kill_9_restart_restores_snapshots_and_handles_orphans(tmp_path: P
             assert key in {(a["instId"], a["posSide"]) for a in sim.algo_orders_pending() if a["slTriggerPx"]} or (
                 key not in {(p["instId"], p["posSide"]) for p in sim.positions_wire()}
             )
+
+
+@pytest.mark.timeout(60)
+async def test_headless_operator_signals_flatten_and_resume(tmp_path: Path) -> None:
+    make_config(tmp_path, symbols=["XRP-USDT"])
+    config_path, journal = tmp_path / "config.yaml", tmp_path / "journal.sqlite"
+    async with sim_server(seed=4, speed=5) as server:
+        log = tmp_path / "run.log"
+        proc = await start_engine(["--config", str(config_path), "--journal", str(journal), "--sim-url", server.rest_url], log)
+        try:
+            assert await wait_until(lambda: "entries open" in log.read_text(), 30), log.read_text()[-2000:]
+            server.exchange.open_position_directly("XRP-USDT-SWAP", "short", 10.0)
+            assert await wait_until(lambda: "ORPHAN position inst=XRP-USDT-SWAP" in log.read_text(), 10)
+            proc.send_signal(signal.SIGUSR1)
+            assert await wait_until(lambda: not server.exchange.positions_wire(), 10), log.read_text()[-2000:]
+            assert await wait_until(lambda: "halted_by=\"flatten: halted until resumed\"" in log.read_text()
+                                    or "flatten all: entries halted" in log.read_text(), 10)
+            proc.send_signal(signal.SIGUSR2)
+            assert await wait_until(lambda: "entries resumed by the operator" in log.read_text(), 10)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        text = log.read_text()
+        assert "operator signal=SIGUSR1 action=flatten" in text and "operator signal=SIGUSR2 action=resume" in text
+        assert proc.returncode == 0, text[-2000:]
