@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 MALFORMED_KINDS = ("truncated", "wrong_types", "unknown_channel", "empty_data", "not_json")
 
 
@@ -226,3 +228,39 @@ def drop_count(open_connections: int, fraction: float) -> int:
     if open_connections == 0 or fraction <= 0:
         return 0
     return min(open_connections, max(1, math.ceil(open_connections * fraction - 1e-9)))
+
+
+def malformed_frame(kind: str, template: bytes) -> bytes:
+    """A broken frame of `kind` made from `template` (a real push, usually the connection's last).
+
+    truncated: its first half; wrong_types: every numeric string in `data` as a JSON number (OKX
+    sends strings); unknown_channel: arg.channel unknown; empty_data: "data": []; not_json: text.
+    """
+    if kind == "not_json":
+        return b"sim: this frame is not JSON {"
+    if kind == "truncated":
+        return template[: max(1, len(template) // 2)]
+    message = orjson.loads(template)
+    if kind == "wrong_types":
+        message["data"] = _numbers_for_strings(message.get("data", []))
+    elif kind == "empty_data":
+        message["data"] = []
+    elif kind == "unknown_channel":
+        message["arg"] = {**message.get("arg", {}), "channel": "sim-no-such-channel"}
+    else:
+        raise ValueError(f"unknown malformed kind {kind!r}; kinds: {', '.join(MALFORMED_KINDS)}")
+    return orjson.dumps(message)
+
+
+def _numbers_for_strings(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_numbers_for_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers_for_strings(v) for k, v in value.items()}
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value

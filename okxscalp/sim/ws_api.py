@@ -10,18 +10,17 @@ error events with OKX codes, login with a seconds timestamp, text `ping` -> `pon
 after `idle_s` of silence (no client message and, by default, no frame sent either: OKX drops a
 connection when "no data has been pushed for 30 s"), 3 new connections/s per IP, 480 subscribe /
 unsubscribe / login operations per connection per hour.
+
+Beside it: `ws_session` (a connection and its writer), `ws_channels` (which channel lives where,
+arg matching), `ws_login` (login verification), `ws_trade` (order ops over WebSocket).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import itertools
 import logging
-import math
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,38 +28,42 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from okxscalp.okx.auth import Credentials, sign
+from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import (
-    CANDLE_BARS,
-    CANDLE_CHANNEL_PREFIX,
-    CODE_RATE_LIMIT,
-    TRADE_AMEND_ORDER,
-    TRADE_BATCH_ORDERS,
-    TRADE_CANCEL_ORDER,
-    TRADE_ORDER,
     WS_BUSINESS_PATH,
     WS_CLOSE_IDLE,
     WS_CODE_INVALID_ARGS,
-    WS_CODE_INVALID_KEY,
     WS_CODE_INVALID_REQUEST,
-    WS_CODE_INVALID_SIGN,
-    WS_CODE_INVALID_TIMESTAMP,
-    WS_CODE_LOGIN_FAILED,
     WS_CODE_PLEASE_LOGIN,
     WS_CODE_SERVICE_UPGRADE_NOTICE,
-    WS_CODE_TIMESTAMP_EXPIRED,
     WS_CODE_TOO_FREQUENT,
-    WS_CODE_WRONG_PASSPHRASE,
     WS_CODE_WRONG_URL_OR_CHANNEL,
-    WS_LOGIN_PREHASH_PATH,
     WS_PRIVATE_PATH,
     WS_PUBLIC_PATH,
 )
 from okxscalp.sim.counters import SimCounters
-from okxscalp.sim.events import SimApiError
-from okxscalp.sim.faults import FaultInjector, drop_count
-from okxscalp.sim.ratelimit import KeyedWindows, RestRateLimiter, limit_key
-from okxscalp.sim.rest_api import MAX_BATCH_ORDERS, clean, items_outcome
+from okxscalp.sim.faults import FaultInjector, drop_count, malformed_frame
+from okxscalp.sim.ratelimit import KeyedWindows, RestRateLimiter
+from okxscalp.sim.ws_channels import (
+    ACCOUNT_CHANNEL,
+    BOOKS_CHANNEL,
+    CONN_COUNTED_CHANNELS,
+    INST_TYPES,
+    PAGED_CHANNELS,
+    POSITIONS_CHANNEL,
+    PRIVATE_CHANNEL_PATHS,
+    SIM_CANDLE_CHANNELS,
+    SIM_PRIVATE_CHANNELS,
+    SIM_PUBLIC_CHANNELS,
+    WS_PATHS,
+    nonzero,
+    private_match,
+    regular_push_interval_s,
+    wrong_url_msg,
+)
+from okxscalp.sim.ws_login import login_problem
+from okxscalp.sim.ws_session import WsSession
+from okxscalp.sim.ws_trade import MSG_INVALID_ARGS, WS_TRADE_OPS, WsTradeOps
 
 if TYPE_CHECKING:
     from okxscalp.sim.events import SimEvent
@@ -68,155 +71,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)
-# Public channels the simulated market produces (everything else on /public is refused).
-BOOKS_CHANNEL = "books"  # 400 levels: a snapshot on subscribe, then "update" deltas (reference section 4)
-SIM_PUBLIC_CHANNELS = frozenset({"tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit", BOOKS_CHANNEL})
-SIM_CANDLE_CHANNELS = frozenset(CANDLE_CHANNEL_PREFIX + bar for bar in CANDLE_BARS)
-ORDERS_CHANNEL = "orders"
-POSITIONS_CHANNEL = "positions"
-ACCOUNT_CHANNEL = "account"
-ORDERS_ALGO_CHANNEL = "orders-algo"
-# Login-only channels and the path each lives on (reference section 1: orders-algo is on /business).
-PRIVATE_CHANNEL_PATHS = {
-    ORDERS_CHANNEL: WS_PRIVATE_PATH,
-    POSITIONS_CHANNEL: WS_PRIVATE_PATH,
-    ACCOUNT_CHANNEL: WS_PRIVATE_PATH,
-    ORDERS_ALGO_CHANNEL: WS_BUSINESS_PATH,
-}
-SIM_PRIVATE_CHANNELS = frozenset(PRIVATE_CHANNEL_PATHS)
-# Channels limited to 30 connections per sub-account, announced with channel-conn-count (reference section 3).
-CONN_COUNTED_CHANNELS = frozenset({ORDERS_CHANNEL, POSITIONS_CHANNEL, ACCOUNT_CHANNEL})
-CHANNEL_CONN_LIMIT = 30
-PAGED_CHANNELS = frozenset({POSITIONS_CHANNEL, ACCOUNT_CHANNEL})  # pushes carry eventType/curPage/lastPage
-INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
-SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
-LOGIN_WINDOW_S = 30.0
+CHANNEL_CONN_LIMIT = 30  # connections per private channel per sub-account (reference section 3)
 CLOSE_BUFFER_FULL = 4005  # OKX close code "buffer full"
-DEFAULT_REGULAR_PUSH_MS = 5000  # positions/account regular snapshots without extraParams
 DEFAULT_MAX_PENDING = 50_000  # frames queued for one client before it is cut off (4005)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
-
-# WS trade operations on /private (reference section 3); they share the REST per-instrument limits.
-WS_TRADE_OPS = {
-    "order": TRADE_ORDER,
-    "batch-orders": TRADE_BATCH_ORDERS,
-    "cancel-order": TRADE_CANCEL_ORDER,
-    "amend-order": TRADE_AMEND_ORDER,
-}
-MSG_INVALID_ARGS = "Invalid args"
 MSG_PLEASE_LOGIN = "Please log in"
 MSG_TOO_FREQUENT = "Requests too frequent."
-MSG_LOGIN_FAILED = "Login failed."
 MSG_NOTICE_UPGRADE = "The connection will soon be closed for a service upgrade. Please reconnect."
 MSG_IDLE = b"No data received in 30s"
 PONG = b"pong"
-
-_conn_ids = itertools.count(0x5A17E000)
-WRITE_BATCH = 256  # frames per transport write
-WRITE_HIGH_WATER = 1 << 20  # bytes buffered in the transport before the writer waits for the reader
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented server-to-client text frame (RFC 6455 section 5.2)."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 65536:
-        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
-
-
-def wrong_url_msg(arg: dict[str, Any]) -> str:
-    """60018 text, e.g. "Wrong URL or channel:candle1m,instId:BTC-USD-SWAP doesn't exist. ..."."""
-    parts = [f"channel:{arg.get('channel', '')}"]
-    parts += [f"{key}:{arg[key]}" for key in ("instId", "instType", "instFamily") if arg.get(key)]
-    return (
-        f"Wrong URL or {','.join(parts)} doesn't exist. "
-        "Please use the correct URL, channel and parameters referring to API document."
-    )
-
-
-class WsSession:
-    """One client connection: its state and its outbound queue."""
-
-    def __init__(self, hub: WsHub, ws: web.WebSocketResponse, path: str, ip: str, transport: Any) -> None:
-        self.hub = hub
-        self.ws = ws
-        self.path = path
-        self.ip = ip
-        self.transport = transport
-        self.conn_id = f"{next(_conn_ids):08x}"
-        self.logged_in = False
-        self.public_keys: set[tuple[str, str]] = set()  # (channel, instId)
-        self.private_args: dict[tuple, dict[str, Any]] = {}  # canonical key -> arg as subscribed
-        self.last_push: bytes | None = None  # the last data push, template for malformed frames
-        self.last_sent_at = 0.0  # loop time of the last frame written (idle rule)
-        self._out: deque[tuple[float, bytes]] = deque()
-        self._wake = asyncio.Event()
-        self.closed = False
-
-    # Called on the hot path for every frame.
-    def enqueue(self, payload: bytes, now: float) -> None:
-        out = self._out
-        if len(out) >= self.hub.max_pending:
-            self.hub.cut_off(self)
-            return
-        out.append((now, payload))
-        if len(out) == 1:  # the writer sleeps only on an empty queue
-            self._wake.set()
-
-    def send_json(self, obj: dict[str, Any]) -> None:
-        self.enqueue(orjson.dumps(obj), self.hub.faults.now())
-
-    async def run_writer(self) -> None:
-        """Drain the queue onto the socket in batches of whole frames, one transport write each.
-
-        aiohttp's `send_frame` costs more per call than the market costs per tick; writing
-        ready-made text frames straight to the transport (same loop, whole frames only, never
-        after aiohttp started closing) keeps the shell from being the bottleneck.
-        """
-        out = self._out
-        ws = self.ws
-        faults = self.hub.faults
-        path = self.path
-        transport = self.transport
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                if not out:
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                if ws.closed or transport is None or transport.is_closing():
-                    return
-                if faults.delays and (delay := faults.delay_s(path)):
-                    wait = out[0][0] + delay - faults.now()
-                    if wait > 0:
-                        # Short naps: a cleared or shortened delay takes effect at once.
-                        await asyncio.sleep(min(wait, 0.05))
-                        continue
-                    transport.write(text_frame(out.popleft()[1]))
-                    self.last_sent_at = loop.time()
-                    continue
-                batch = [text_frame(out.popleft()[1]) for _ in range(min(len(out), WRITE_BATCH))]
-                transport.write(b"".join(batch))
-                self.last_sent_at = loop.time()
-                while transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                    if transport.is_closing():
-                        return
-                    await asyncio.sleep(0.002)  # a slow reader: let the kernel drain
-                if out:
-                    await asyncio.sleep(0)  # let the market and other writers run between batches
-        except (ConnectionError, RuntimeError) as exc:
-            # The peer went away under us (dropped, reset, closing): the reader notices too.
-            log.debug("ws %s writer stopped: %s", self.conn_id, exc)
-
-    def abort(self) -> None:
-        """Abrupt close: no close frame, the TCP connection is reset."""
-        self.closed = True
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.abort()
 
 
 @dataclass(slots=True)
@@ -228,29 +91,6 @@ class RegularSnapshot:
     push_arg: dict[str, Any]
     interval_s: float
     due: float
-
-
-def regular_push_interval_s(arg: dict[str, Any]) -> float:
-    """Seconds between regular snapshots for a positions/account arg (0: events only).
-
-    extraParams is a JSON string, e.g. "{\\"updateInterval\\": \\"0\\"}"; OKX accepts 0 and
-    2000/3000/4000 ms and pushes about every 5 s by default (reference section 5)."""
-    if arg.get("channel") not in PAGED_CHANNELS:
-        return 0.0
-    extra = arg.get("extraParams")
-    interval_ms = None
-    if isinstance(extra, str) and extra:
-        try:
-            interval_ms = orjson.loads(extra).get("updateInterval")
-        except (orjson.JSONDecodeError, AttributeError):
-            interval_ms = None
-    try:
-        value = int(interval_ms) if interval_ms is not None else DEFAULT_REGULAR_PUSH_MS
-    except (TypeError, ValueError):
-        value = DEFAULT_REGULAR_PUSH_MS
-    if value == 0:
-        return 0.0
-    return (value if value in (2000, 3000, 4000) else DEFAULT_REGULAR_PUSH_MS) / 1000.0
 
 
 class WsHub:
@@ -280,10 +120,16 @@ class WsHub:
         self.idle_s = idle_s
         self.idle_counts_pushes = idle_counts_pushes
         self.max_pending = max_pending
-        self._before_command = before_command
         self._after_command = after_command
-        self.limiter = limiter
         self._wall_clock = wall_clock
+        self.trade = WsTradeOps(
+            exchange=exchange,
+            limiter=limiter,
+            counters=counters,
+            before_command=before_command,
+            after_command=after_command,
+            server_now_s=self.server_now_s,
+        )
         self._new_connections = KeyedWindows(connections_per_s, 1.0)
         self._ops = KeyedWindows(ops_per_hour, 3600.0)
         self.sessions: dict[str, list[WsSession]] = {path: [] for path in WS_PATHS}
@@ -295,6 +141,9 @@ class WsHub:
         # (channel, instId) -> b'{"arg":{...},"data":[' : the part of a public push that never changes.
         self._push_prefixes: dict[tuple[str, str], bytes] = {}
         self._tasks: set[asyncio.Task] = set()
+
+    def server_now_s(self) -> float:
+        return self._wall_clock() + self.faults.skew_ms / 1000.0
 
     # ------------------------------------------------------------------ connection lifecycle
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -309,7 +158,9 @@ class WsHub:
         # No permessage-deflate: compressing every push costs more CPU than loopback bandwidth saves.
         ws = web.WebSocketResponse(autoping=False, heartbeat=None, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
-        session = WsSession(self, ws, path, ip, request.transport)
+        session = WsSession(
+            ws, path, ip, request.transport, faults=self.faults, max_pending=self.max_pending, on_overflow=self.cut_off
+        )
         self.sessions[path].append(session)
         self.counters.connections_total[path] += 1
         self.counters.connections_open[path] += 1
@@ -404,7 +255,12 @@ class WsHub:
         op = request.get("op")
         args = request.get("args")
         if op in WS_TRADE_OPS:
-            self._trade_op(session, client_id, op, args)
+            if session.path != WS_PRIVATE_PATH:
+                self._error(session, client_id, WS_CODE_INVALID_REQUEST, f"Invalid request: op {op} is not served here")
+            elif not session.logged_in:
+                self._error(session, client_id, WS_CODE_PLEASE_LOGIN, MSG_PLEASE_LOGIN)
+            else:
+                self.trade.handle(session, client_id, op, args)
             return
         if op not in ("subscribe", "unsubscribe", "login") or not isinstance(args, list) or not args:
             self._error(session, client_id, WS_CODE_INVALID_REQUEST, f"Invalid request: {text}")
@@ -424,68 +280,9 @@ class WsHub:
         self.counters.ws_errors[code] += 1
         session.send_json(event)
 
-    # ------------------------------------------------------------------ trade operations
-    def _trade_op(self, session: WsSession, client_id: str | None, op: str, args: Any) -> None:
-        """`{"id","op":"order"|"batch-orders"|"cancel-order"|"amend-order","args":[...]}` on /private:
-        the same exchange calls as REST, answered `{"id","op","code","msg","data","inTime","outTime"}`."""
-        if session.path != WS_PRIVATE_PATH:
-            self._error(session, client_id, WS_CODE_INVALID_REQUEST, f"Invalid request: op {op} is not served here")
-            return
-        if not session.logged_in:
-            self._error(session, client_id, WS_CODE_PLEASE_LOGIN, MSG_PLEASE_LOGIN)
-            return
-        in_time = self._micros()
-        reply: dict[str, Any] = {"id": client_id or "", "op": op}
-        endpoint = WS_TRADE_OPS[op]
-        well_formed = isinstance(args, list) and bool(args) and all(isinstance(a, dict) for a in args)
-        if not well_formed or len(args) > (MAX_BATCH_ORDERS if op == "batch-orders" else 1):
-            reply.update(code=WS_CODE_INVALID_ARGS, msg=MSG_INVALID_ARGS, data=[])
-            session.send_json(reply)
-            return
-        items = [clean(a) for a in args]
-        if not self._within_limit(session, endpoint, items):
-            self.counters.http_429[endpoint.path] += 1
-            reply.update(code=CODE_RATE_LIMIT, msg="Too Many Requests", data=[])
-            session.send_json(reply)
-            return
-        if endpoint in (TRADE_ORDER, TRADE_BATCH_ORDERS):
-            for item in items:
-                if item.get("clOrdId"):
-                    self.counters.orders_by_clordid[str(item["clOrdId"])] += 1
-        call = {
-            TRADE_ORDER: self.exchange.place_order,
-            TRADE_BATCH_ORDERS: self.exchange.place_order,
-            TRADE_CANCEL_ORDER: self.exchange.cancel_order,
-            TRADE_AMEND_ORDER: self.exchange.amend_order,
-        }[endpoint]
-        self._before_command()
-        try:
-            data = [call(item) for item in items]
-            code, msg = items_outcome(data)
-        except SimApiError as exc:
-            data, code, msg = [], exc.code, exc.msg
-        reply.update(code=code, msg=msg, data=data, inTime=in_time, outTime=self._micros())
-        session.send_json(reply)  # the op reply first, then the orders pushes it caused
-        self._after_command()
-
-    def _within_limit(self, session: WsSession, endpoint: Any, items: list[dict[str, Any]]) -> bool:
-        bucket = TRADE_ORDER if endpoint is TRADE_BATCH_ORDERS and len(items) == 1 else endpoint
-        per_inst: dict[str, int] = {}
-        for item in items:
-            inst = str(item.get("instId", ""))
-            per_inst[inst] = per_inst.get(inst, 0) + 1
-        uid = self.exchange.uid
-        return all(
-            self.limiter.allow(bucket, limit_key(bucket, ip=session.ip, uid=uid, inst_id=inst), cost)
-            for inst, cost in per_inst.items()
-        )
-
-    def _micros(self) -> str:
-        return str(int((self._wall_clock() + self.faults.skew_ms / 1000.0) * 1_000_000))
-
     # ------------------------------------------------------------------ login
     def _login(self, session: WsSession, client_id: str | None, args: list[Any]) -> None:
-        problem = self._login_problem(args)
+        problem = login_problem(args, self.credentials, self.server_now_s())
         if problem is not None:
             self._error(session, client_id, *problem)
             return
@@ -493,34 +290,6 @@ class WsHub:
         reply: dict[str, Any] = {"id": client_id} if client_id is not None else {}
         reply.update(event="login", code="0", msg="", connId=session.conn_id)
         session.send_json(reply)
-
-    def _login_problem(self, args: list[Any]) -> tuple[str, str] | None:
-        """None if the login args are right, else (code, msg) — each failure its own code."""
-        if len(args) != 1 or not isinstance(args[0], dict):
-            return WS_CODE_LOGIN_FAILED, MSG_LOGIN_FAILED
-        arg = args[0]
-        api_key, passphrase, signature = arg.get("apiKey"), arg.get("passphrase"), arg.get("sign")
-        raw_ts = arg.get("timestamp")
-        if not all(isinstance(v, str) and v for v in (api_key, passphrase, signature)):
-            return WS_CODE_LOGIN_FAILED, MSG_LOGIN_FAILED
-        # Docs type it String; python-okx and hummingbot send a JSON number: accept both.
-        if isinstance(raw_ts, bool) or not isinstance(raw_ts, str | int):
-            return WS_CODE_INVALID_TIMESTAMP, "Invalid timestamp"
-        ts_text = str(raw_ts)
-        if not ts_text.isdigit():
-            return WS_CODE_INVALID_TIMESTAMP, "Invalid timestamp"
-        server_now_s = self._wall_clock() + self.faults.skew_ms / 1000.0
-        if abs(server_now_s - int(ts_text)) > LOGIN_WINDOW_S:
-            return WS_CODE_TIMESTAMP_EXPIRED, "Timestamp request expired"
-        creds = self.credentials
-        if not hmac.compare_digest(api_key, creds.api_key):
-            return WS_CODE_INVALID_KEY, "Invalid apiKey"
-        if not hmac.compare_digest(passphrase, creds.passphrase):
-            return WS_CODE_WRONG_PASSPHRASE, "Wrong passphrase"
-        expected = sign(creds.secret, ts_text, "GET", WS_LOGIN_PREHASH_PATH)
-        if not hmac.compare_digest(signature, expected):
-            return WS_CODE_INVALID_SIGN, "Invalid sign"
-        return None
 
     # ------------------------------------------------------------------ subscribe / unsubscribe
     def _subscription(self, session: WsSession, client_id: str | None, op: str, arg: Any) -> None:
@@ -643,7 +412,7 @@ class WsHub:
         if arg["channel"] == POSITIONS_CHANNEL:
             items = [
                 p for p in self.exchange.positions_wire(arg.get("instId") or None)
-                if _private_match(arg, p.get("instId")) and _nonzero(p.get("pos"))
+                if private_match(arg, p.get("instId")) and nonzero(p.get("pos"))
             ]
         else:
             items = [self.exchange.balance_wire()]
@@ -718,7 +487,7 @@ class WsHub:
         paged = b',"eventType":"event_update","curPage":1,"lastPage":true' if channel in PAGED_CHANNELS else b""
         now = self.faults.now()
         for session, arg, arg_json in self._private[channel]:
-            if channel != ACCOUNT_CHANNEL and not _private_match(arg, event.inst_id):
+            if channel != ACCOUNT_CHANNEL and not private_match(arg, event.inst_id):
                 continue
             payload = b'{"arg":{' + arg_json + b"}" + paged + b',"data":' + data + b"}"
             session.last_push = payload
@@ -750,25 +519,10 @@ class WsHub:
     def send_malformed(self, kind: str, path: str | None) -> int:
         targets = self._targets(path)
         for session in targets:
-            session.enqueue(self._malformed_frame(kind, session), self.faults.now())
+            template = session.last_push or self._template_push()
+            session.enqueue(malformed_frame(kind, template), self.faults.now())
             self.counters.malformed_sent[kind] += 1
         return len(targets)
-
-    def _malformed_frame(self, kind: str, session: WsSession) -> bytes:
-        template = session.last_push or self._template_push()
-        if kind == "not_json":
-            return b"sim: this frame is not JSON {"
-        if kind == "truncated":
-            return template[: max(1, len(template) // 2)]
-        message = orjson.loads(template)
-        if kind == "wrong_types":
-            # Numbers where OKX sends strings (e.g. "last": 123.4): a parser must refuse it.
-            message["data"] = _numbers_for_strings(message.get("data", []))
-        elif kind == "empty_data":
-            message["data"] = []
-        elif kind == "unknown_channel":
-            message["arg"] = {**message.get("arg", {}), "channel": "sim-no-such-channel"}
-        return orjson.dumps(message)
 
     def _template_push(self) -> bytes:
         inst_id = next(iter(self.exchange.specs))
@@ -777,33 +531,3 @@ class WsHub:
         )
 
 
-def _private_match(arg: dict[str, Any], inst_id: str | None) -> bool:
-    """Whether a push for `inst_id` belongs to an orders/positions subscription `arg`."""
-    if arg.get("instType", "ANY") not in SIM_INST_TYPES:
-        return False
-    wanted_id = arg.get("instId")
-    if wanted_id and wanted_id != inst_id:
-        return False
-    family = arg.get("instFamily")
-    return not (family and (inst_id is None or inst_id.rsplit("-", 1)[0] != family))
-
-
-def _nonzero(value: Any) -> bool:
-    try:
-        return float(value) != 0.0
-    except (TypeError, ValueError):
-        return False
-
-
-def _numbers_for_strings(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_numbers_for_strings(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _numbers_for_strings(v) for k, v in value.items()}
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return number if math.isfinite(number) else value
-    return value

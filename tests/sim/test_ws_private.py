@@ -155,9 +155,9 @@ async def test_orders_algo_lives_on_business_after_login(sim_factory: Any, sim_c
 async def test_regular_snapshots_unless_events_only(
     sim: Any, sim_credentials: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from okxscalp.sim import ws_api
+    from okxscalp.sim import ws_channels
 
-    monkeypatch.setattr(ws_api, "DEFAULT_REGULAR_PUSH_MS", 100)  # OKX: ~5 s; shortened for the test
+    monkeypatch.setattr(ws_channels, "DEFAULT_REGULAR_PUSH_MS", 100)  # OKX: ~5 s; shortened for the test
     ws = await logged_in(sim, sim_credentials)
     try:
         args = [{"channel": "account"},
@@ -170,8 +170,8 @@ async def test_regular_snapshots_unless_events_only(
         assert snapshots["positions"] == 1  # the subscribe-time one only
     finally:
         await ws.close()
-    assert ws_api.regular_push_interval_s({"channel": "positions", "extraParams": '{"updateInterval": "2000"}'}) == 2.0
-    assert ws_api.regular_push_interval_s({"channel": "orders", "instType": "SWAP"}) == 0.0
+    assert ws_channels.regular_push_interval_s({"channel": "positions", "extraParams": '{"updateInterval": "2000"}'}) == 2.0
+    assert ws_channels.regular_push_interval_s({"channel": "orders", "instType": "SWAP"}) == 0.0
 
 
 async def test_ws_trade_ops_place_amend_cancel_and_batch(sim: Any, sim_credentials: Credentials) -> None:

@@ -273,7 +273,7 @@ async def test_operations_per_connection_are_limited_with_60014(sim_factory: Any
 
 @pytest.mark.parametrize(("size", "header"), [(5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70_000, b"\x81\x7f" + (70_000).to_bytes(8, "big"))])
 def test_text_frames_use_the_rfc6455_length_encodings(size: int, header: bytes) -> None:
-    from okxscalp.sim.ws_api import text_frame
+    from okxscalp.sim.ws_session import text_frame
 
     frame = text_frame(b"x" * size)
     assert frame == header + b"x" * size
