@@ -11,7 +11,8 @@ Close reasons written to the journal:
 - `take_profit_exchange` / `stop_loss_exchange`: the attached TP/SL on the exchange closed it first
   (told apart by which side of the entry the closing fill landed);
 - `flatten`, `operator_close`, `orphan_flatten`; `gone_from_exchange` (reconciliation found the
-  position closed while the engine was not watching).
+  position closed while the engine was not watching); `closed_outside_engine` (closed by someone
+  else at a price near the entry).
 
 Attached TP/SL after a close: OKX cancels a position's TP/SL when the position is gone, and the
 simulator does the same. The engine does not rely on it: once a position is flat it cancels every
@@ -47,6 +48,7 @@ class CloseReason:
     OPERATOR = "operator_close"
     ORPHAN_FLATTEN = "orphan_flatten"
     GONE = "gone_from_exchange"
+    OUTSIDE = "closed_outside_engine"  # flat on the exchange, neither near the TP nor the SL
 
 
 @dataclass(slots=True)
@@ -110,12 +112,19 @@ def realised_pnl(snapshot: PositionSnapshot, exit_px: float, size: float, ct_val
 
 
 def exchange_close_reason(snapshot: PositionSnapshot, exit_px: float | None) -> str:
-    """A close the engine did not send: the attached TP or SL fired (the fill lands on the TP side
-    of the entry or the SL side)."""
+    """A close the engine did not send. An attached TP/SL fills at (or just beyond) its trigger,
+    so a fill past half the way to the TP (or to the SL) is told as that; anything nearer the
+    entry was closed by someone else (manual close, another tool)."""
     if exit_px is None:
         return CloseReason.GONE
-    gained = exit_px > snapshot.entry_px if snapshot.is_long else exit_px < snapshot.entry_px
-    return CloseReason.TAKE_PROFIT_EXCHANGE if gained else CloseReason.STOP_LOSS_EXCHANGE
+    entry = snapshot.entry_px
+    direction = 1.0 if snapshot.is_long else -1.0
+    moved = (exit_px - entry) * direction  # > 0 toward the TP
+    if moved >= 0.5 * abs(snapshot.tp_px - entry):
+        return CloseReason.TAKE_PROFIT_EXCHANGE
+    if -moved >= 0.5 * abs(entry - snapshot.sl_px):
+        return CloseReason.STOP_LOSS_EXCHANGE
+    return CloseReason.OUTSIDE
 
 
 @dataclass(slots=True)

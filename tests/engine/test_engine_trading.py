@@ -47,7 +47,7 @@ async def open_position(engine: Engine, inst_id: str, side: Side, regime: Regime
 async def test_position_keeps_its_choppy_tp_sl_when_the_market_turns_trending(tmp_path: Path) -> None:
     """The audit's case with the audit's numbers: XRP-USDT opened in choppy (TP 3.0 % / SL 2.0 %)
     is still managed with them after the market turns trending (TP 5.0 % / SL 1.5 %)."""
-    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=short_entry_timeout)
     async with sim_server(seed=11, speed=120) as server, running_engine(config, server, auto_entries=False) as engine:
         assert await wait_until(lambda: order_fresh(engine, XRP), 10)
         position = await open_position(engine, XRP, Side.BUY, Regime.CHOPPY)
@@ -108,6 +108,10 @@ async def test_stale_price_at_entry_sends_no_order(tmp_path: Path) -> None:
         )
 
 
+def short_entry_timeout(doc: dict[str, Any]) -> None:
+    doc["order_executor"]["limit_order"]["timeout_s"] = 2.0  # an unfilled entry is retried sooner
+
+
 def far_doge_offset(doc: dict[str, Any]) -> None:
     tight_exits(doc)
     doge = doc["order_executor"]["limit_order"]["by_symbol"]["DOGE-USDT"]["by_regime"]
@@ -145,7 +149,7 @@ async def test_flatten_closes_positions_cancels_orders_and_halts_entries(tmp_pat
 
 @pytest.mark.timeout(60)
 async def test_position_closed_while_private_stream_was_down_is_closed_in_journal_at_reconnect(tmp_path: Path) -> None:
-    config = make_config(tmp_path, symbols=["XRP-USDT"])  # the shipped (wide) exits: the engine will not close it
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=short_entry_timeout)  # wide exits: the engine keeps it
     async with sim_server(seed=9, speed=30) as server, running_engine(config, server, auto_entries=False) as engine:
         assert await wait_until(lambda: order_fresh(engine, XRP) and engine.feed.entries_allowed()[0], 10)
         position = await open_position(engine, XRP, Side.BUY, Regime.CHOPPY)

@@ -62,13 +62,14 @@ def test_leverage_match_and_mismatch_diagnostic() -> None:
     assert "leverage not resolved" in leverage_mismatch("XRP-USDT-SWAP", LeverageState())
 
 
-def test_exchange_close_reason_by_side_of_entry() -> None:
-    long = SimpleNamespace(is_long=True, entry_px=1.0)
-    short = SimpleNamespace(is_long=False, entry_px=1.0)
-    assert exchange_close_reason(long, 1.02) == CloseReason.TAKE_PROFIT_EXCHANGE
-    assert exchange_close_reason(long, 0.98) == CloseReason.STOP_LOSS_EXCHANGE
-    assert exchange_close_reason(short, 0.98) == CloseReason.TAKE_PROFIT_EXCHANGE
-    assert exchange_close_reason(short, 1.02) == CloseReason.STOP_LOSS_EXCHANGE
+def test_exchange_close_reason_by_where_the_fill_landed() -> None:
+    long = SimpleNamespace(is_long=True, entry_px=1.0, tp_px=1.03, sl_px=0.98)
+    short = SimpleNamespace(is_long=False, entry_px=1.0, tp_px=0.97, sl_px=1.02)
+    assert exchange_close_reason(long, 1.0301) == CloseReason.TAKE_PROFIT_EXCHANGE
+    assert exchange_close_reason(long, 0.9795) == CloseReason.STOP_LOSS_EXCHANGE
+    assert exchange_close_reason(short, 0.9699) == CloseReason.TAKE_PROFIT_EXCHANGE
+    assert exchange_close_reason(short, 1.0205) == CloseReason.STOP_LOSS_EXCHANGE
+    assert exchange_close_reason(long, 1.0001) == CloseReason.OUTSIDE
     assert exchange_close_reason(long, None) == CloseReason.GONE
 
 
