@@ -82,8 +82,10 @@ def close_side_for(pos_side: PosSide) -> Side:
 _counter = 0
 
 
-def new_cl_ord_id(prefix: str) -> str:
-    """Readable and unique across restarts: prefix + ms clock + a per-process counter (≤ 32 chars)."""
+def prefixed_cl_ord_id(prefix: str) -> str:
+    """Readable and unique across restarts: prefix + ms clock + a per-process counter (≤ 32 chars).
+    (The client's `new_cl_ord_id` is random; the engine's prefix tells its entries, exits and
+    protective stops apart on the exchange after a restart.)"""
     global _counter
     _counter = (_counter + 1) % 100_000
     return f"{prefix}{int(time.time() * 1000)}{_counter:05d}"
@@ -197,7 +199,7 @@ def price_entry(
         ord_type=ord_type,
         sz=size.sz,
         px=px_text,
-        cl_ord_id=new_cl_ord_id(CL_ORD_PREFIX_ENTRY),
+        cl_ord_id=prefixed_cl_ord_id(CL_ORD_PREFIX_ENTRY),
         td_mode=td_mode,
         attach_tp_trigger_px=tpsl.tp_px_str,
         attach_sl_trigger_px=tpsl.sl_px_str,
@@ -218,7 +220,6 @@ class PendingEntry:
     state: str = "live"
     cancel_requested: bool = False
     snapshot_written: bool = False
-    seen_fills: set[str] = field(default_factory=set)
 
     @property
     def cl_ord_id(self) -> str:

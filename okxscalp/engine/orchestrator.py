@@ -41,7 +41,7 @@ from okxscalp.engine.executor import (
     QuoteUsed,
     close_side_for,
     leverage_mismatch,
-    new_cl_ord_id,
+    prefixed_cl_ord_id,
     price_entry,
 )
 from okxscalp.engine.exits import exit_decision
@@ -886,7 +886,7 @@ class Engine:
         self, position: ManagedPosition, reason: str, detail: str, purpose: OrderPurpose,
         *, quote: tuple[str, float, float] | None = None, decided_px: float | None = None,
     ) -> None:
-        cl = new_cl_ord_id(CL_ORD_PREFIX_EXIT)
+        cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
         position.closing = CloseRequest(reason, detail, cl, time.monotonic(), decided_px)
         src, age, budget = quote if quote is not None else (None, None, None)
         self.journal.record_order(exit_order_record(position, cl, purpose, quote_source=src, quote_age_s=age,

@@ -27,7 +27,7 @@ from okxscalp.engine.executor import (
     CL_ORD_PREFIX_EXIT,
     ENTRY_TAG,
     close_side_for,
-    new_cl_ord_id,
+    prefixed_cl_ord_id,
 )
 from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
 from okxscalp.engine.positions import (
@@ -232,7 +232,7 @@ class Reconciler:
         await self._place_stop(position, sl, f"re-protect from snapshot SL {snapshot.sl_px}", report)
 
     async def _place_stop(self, position: ManagedPosition, sl_px: str, why: str, report: ReconcileReport) -> bool:
-        algo_cl = new_cl_ord_id(PROTECT_PREFIX)
+        algo_cl = prefixed_cl_ord_id(PROTECT_PREFIX)
         close_side = close_side_for(position.pos_side)
         self.journal.record_order(
             OrderRecord(
@@ -268,7 +268,7 @@ class Reconciler:
                policy=self.settings.orphan_policy),
         )
         if self.settings.orphan_policy == ORPHAN_FLATTEN:
-            cl = new_cl_ord_id(CL_ORD_PREFIX_EXIT)
+            cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
             self.journal.record_order(
                 OrderRecord(
                     cl_ord_id=cl, inst_id=p.inst_id, side=close_side_for(p.pos_side).value, ord_type="market",
