@@ -211,9 +211,12 @@ class Engine:
     def request_flatten(self) -> None:
         self.flatten_halt = True
         self._emit(FallbackKind.ENTRY_GATE, "", "flatten all: entries halted until resumed", "operator")
-        self._spawn(self.flatten(), "flatten")
+        if self.rest is not None and self.manager is not None:  # before start-up there is nothing to close
+            self._spawn(self.flatten(), "flatten")
 
     def request_close(self, inst_id: str, side: str) -> None:
+        if self.manager is None:
+            return
         self._spawn(self.close_position(inst_id, side, CloseReason.OPERATOR, "operator close"), f"close {inst_id}")
 
     def halt_reasons(self) -> tuple[str, ...]:
