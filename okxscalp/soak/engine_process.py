@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import signal
 import sys
@@ -29,6 +30,10 @@ def write_config(directory: Path, *, symbols: list[str] | None = None, exit_perc
     doc["journal"]["path"] = str(directory / "journal.sqlite")
     if symbols is not None:
         doc["symbols"] = symbols
+        profiles = doc["symbol_profiles"]
+        template = profiles.get("XRP-USDT") or next(iter(profiles.values()))
+        for symbol in symbols:  # synthetic simulator symbols borrow a shipped profile
+            profiles.setdefault(symbol, copy.deepcopy(template))
     doc["scalping"]["max_positions"] = max_positions
     limits = doc["scalping"]["exit_limits"]
     limits["tp_min_percent"] = 0.05
