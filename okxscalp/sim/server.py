@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 
 _DEFAULTS = SimSettings()
 SIM_CREDENTIALS = Credentials(_DEFAULTS.api_key, _DEFAULTS.api_secret, _DEFAULTS.passphrase)
-DEFAULT_DRIVE_INTERVAL_S = 0.02  # how often the market is advanced and pushed (wall time)
+# How often (wall time) the market is advanced and pushed: about one market step per round, so a
+# push is never older than a step in sim time when it leaves, within these bounds.
+MIN_DRIVE_INTERVAL_S = 0.001
+MAX_DRIVE_INTERVAL_S = 0.02
 # Most market steps one advance may take. If the market cannot keep up with wall time x speed,
 # sim time falls behind instead of one catch-up call blocking the event loop longer each round.
 MAX_STEPS_PER_ADVANCE = 500
@@ -64,7 +67,7 @@ class SimServer:
         tick_interval_s: float = 0.1,
         ws_idle_s: float = WS_IDLE_CLOSE_S,
         ws_idle_counts_pushes: bool = True,
-        drive_interval_s: float = DEFAULT_DRIVE_INTERVAL_S,
+        drive_interval_s: float | None = None,
         ws_connections_per_s: int = WS_NEW_CONNECTIONS_PER_S,
         ws_ops_per_hour: int = WS_OPS_PER_CONNECTION_PER_HOUR,
         rate_limits: bool = True,
@@ -84,6 +87,9 @@ class SimServer:
         self.host = host
         self.port = port
         self.credentials = credentials
+        if drive_interval_s is None:
+            step_wall_s = exchange.tick_interval_s / exchange.speed
+            drive_interval_s = min(MAX_DRIVE_INTERVAL_S, max(MIN_DRIVE_INTERVAL_S, step_wall_s))
         self.drive_interval_s = drive_interval_s
         self.counters = SimCounters()
         self.faults = FaultInjector()

@@ -338,3 +338,12 @@ async def test_a_late_books_subscriber_gets_a_snapshot_its_deltas_continue(sim: 
             update = await recv_until(late, is_push("books"))
     assert snapshot["action"] == "snapshot" and update["action"] == "update"
     assert update["data"][0]["prevSeqId"] == snapshot["data"][0]["seqId"]
+
+
+def test_drive_interval_follows_the_market_step() -> None:
+    """One market step per driver round (bounded): at speed 60 a push leaves within ~0.1 s of sim time."""
+    from okxscalp.sim.server import SimServer
+
+    assert SimServer(speed=1.0).drive_interval_s == 0.02
+    assert SimServer(speed=60.0).drive_interval_s == pytest.approx(0.1 / 60)
+    assert SimServer(speed=10_000.0).drive_interval_s == 0.001
