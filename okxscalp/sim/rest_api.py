@@ -1,27 +1,24 @@
 """The simulator's REST side: `/api/v5/...` over `SimExchange`.
 
 Every request goes through one pipeline: count it, apply injected faults (429 storm, 50013 busy),
-verify the signature exactly like OKX (raw request target incl. query + raw body bytes, never
-re-serialized), enforce the documented per-endpoint limit, advance the market to now, call the
-exchange, push whatever the command produced, answer in OKX's envelope (numbers as strings,
-`inTime`/`outTime` on trade endpoints, per-order `sCode` deciding `code` 0/1/2).
+verify the signature exactly like OKX (`rest_auth`), enforce the documented per-endpoint limit,
+advance the market to now, call the exchange, push whatever the command produced, answer in OKX's
+envelope (numbers as strings, `inTime`/`outTime` on trade endpoints, per-order `sCode` deciding
+`code` 0/1/2).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
-from okxscalp.okx.auth import Credentials, sign
+from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import (
     ACCOUNT_BALANCE,
     ACCOUNT_CONFIG,
@@ -32,21 +29,12 @@ from okxscalp.okx.constants import (
     API_PREFIX,
     CODE_ALL_FAILED,
     CODE_BUSY,
-    CODE_INVALID_KEY,
-    CODE_INVALID_SIGN,
-    CODE_INVALID_TIMESTAMP,
     CODE_JSON_SYNTAX,
-    CODE_MISSING_KEY,
-    CODE_MISSING_PASSPHRASE,
-    CODE_MISSING_SIGN,
-    CODE_MISSING_TIMESTAMP,
     CODE_OK,
     CODE_PARAM_ERROR,
     CODE_PARTIAL,
     CODE_RATE_LIMIT,
     CODE_SYSTEM_ERROR,
-    CODE_TIMESTAMP_EXPIRED,
-    CODE_WRONG_PASSPHRASE,
     MARKET_BOOKS,
     MARKET_CANDLES,
     MARKET_TICKER,
@@ -72,13 +60,13 @@ from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.events import SimApiError
 from okxscalp.sim.faults import FaultInjector
 from okxscalp.sim.ratelimit import RestRateLimiter, limit_key
+from okxscalp.sim.rest_auth import rest_auth_problem
 
 if TYPE_CHECKING:
     from okxscalp.sim.exchange import SimExchange
 
 log = logging.getLogger(__name__)
 
-AUTH_WINDOW_S = 30.0  # OK-ACCESS-TIMESTAMP further than this from server time -> 50102
 MAX_BATCH_ORDERS = 20
 MAX_POSITION_INST_IDS = 10
 TRADE_PREFIX = API_PREFIX + "/trade/"
@@ -86,7 +74,6 @@ TRADE_PREFIX = API_PREFIX + "/trade/"
 ARRAY_BODY_ENDPOINTS = frozenset({TRADE_BATCH_ORDERS, TRADE_CANCEL_ALGOS})
 # Endpoints that place orders: every clOrdId / algoClOrdId they receive is counted (duplicate audits).
 PLACE_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CLOSE_POSITION, TRADE_ORDER_ALGO})
-_ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 MSG_RATE_LIMIT = "Too Many Requests"
 MSG_BUSY = "Systems are busy. Please try again later."
@@ -132,16 +119,6 @@ def json_response(status: int, body: dict[str, Any]) -> web.Response:
 def clean(params: dict[str, Any]) -> Params:
     """python-okx sends every optional field, empty: "" and null mean "absent"."""
     return {k: v for k, v in params.items() if v is not None and v != ""}
-
-
-def parse_iso_timestamp(text: str) -> float | None:
-    if not _ISO_TS.match(text):
-        return None
-    try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC).timestamp()
 
 
 def int_param(params: Params, name: str, default: int | None) -> int | None:
@@ -279,37 +256,11 @@ class RestApi:
 
     # ------------------------------------------------------------------ auth
     def _verify_signature(self, request: web.Request, body: bytes) -> None:
-        """OKX's checks, each failure with its own code (all HTTP 401, no `data`)."""
-        headers = request.headers
-        key = headers.get("OK-ACCESS-KEY", "")
-        passphrase = headers.get("OK-ACCESS-PASSPHRASE", "")
-        signature = headers.get("OK-ACCESS-SIGN", "")
-        timestamp = headers.get("OK-ACCESS-TIMESTAMP", "")
-        if not key:
-            self._deny(CODE_MISSING_KEY, 'Request header "OK-ACCESS-KEY" cannot be empty.')
-        if not passphrase:
-            self._deny(CODE_MISSING_PASSPHRASE, 'Request header "OK-ACCESS-PASSPHRASE" cannot be empty.')
-        if not signature:
-            self._deny(CODE_MISSING_SIGN, 'Request header "OK-ACCESS-SIGN" cannot be empty.')
-        if not timestamp:
-            self._deny(CODE_MISSING_TIMESTAMP, 'Request header "OK-ACCESS-TIMESTAMP" cannot be empty.')
-        sent_at = parse_iso_timestamp(timestamp)
-        if sent_at is None:
-            self._deny(CODE_INVALID_TIMESTAMP, "Invalid OK-ACCESS-TIMESTAMP")
-        elif abs(self.server_now_s() - sent_at) > AUTH_WINDOW_S:
-            self._deny(CODE_TIMESTAMP_EXPIRED, "Timestamp request expired")
-        creds = self.credentials
-        if not hmac.compare_digest(key.encode(), creds.api_key.encode()):
-            self._deny(CODE_INVALID_KEY, "Invalid OK-ACCESS-KEY")
-        if not hmac.compare_digest(passphrase.encode(), creds.passphrase.encode()):
-            self._deny(CODE_WRONG_PASSPHRASE, 'Request header "OK-ACCESS-PASSPHRASE" incorrect.')
-        try:
-            # The raw request target exactly as sent (path + query, not re-encoded) and raw body.
-            expected = sign(creds.secret, timestamp, request.method, request.raw_path, body)
-        except UnicodeDecodeError:
-            expected = ""
-        if not expected or not hmac.compare_digest(signature.encode(), expected.encode()):
-            self._deny(CODE_INVALID_SIGN, "Invalid Sign")
+        problem = rest_auth_problem(
+            request.method, request.raw_path, request.headers, body, self.credentials, self.server_now_s()
+        )
+        if problem is not None:
+            self._deny(*problem)
 
     def _deny(self, code: str, msg: str) -> None:
         self.counters.auth_failures[code] += 1
