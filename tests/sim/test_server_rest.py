@@ -240,3 +240,30 @@ async def test_percent_encoded_query_is_verified_as_sent_and_comma_lists_work(
             body = await reply.json()
     assert reply.status == 200 and body["code"] == "0", body
     assert [p["instId"] for p in body["data"]] == ["ETH-USDT-SWAP"]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "body", "signature"),
+    [
+        ("GET", "/api/v5/account/balance", b"", "PJ61e1nb2F2Qd7D8SPiaIcx2gjdELc+o0ygzre9z33k="),
+        ("GET", "/api/v5/account/balance?ccy=BTC", b"", "ebNz0sDoc3LoFm1hqjP8LDT0fnRlDERj5C+I4ZqB4Cw="),
+        ("POST", "/api/v5/trade/order",
+         b'{"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit", "px": "60000", "sz": "1"}',
+         "QHkXjn7n9PUQaH1KwxkqI1vaMlMa7ZrkedEW7bVHkyA="),
+    ],
+)
+def test_reference_signature_vectors_verify(method: str, target: str, body: bytes, signature: str) -> None:
+    """The worked examples of okx-v5-reference.md section 2 (the first is nautilus' fixed vector)."""
+    from okxscalp.sim.rest_auth import parse_iso_timestamp, rest_auth_problem
+
+    creds = Credentials("985d5b66-57ce-40fb-b714-afc0b9787083", "chNOOS4KvNXR_Xq4k4c9qsfoKWvnDecLATCRlcBwyKDYnWgO",
+                        "1234567890")
+    timestamp = "2020-12-08T09:08:57.715Z"
+    headers = {"OK-ACCESS-KEY": creds.api_key, "OK-ACCESS-PASSPHRASE": creds.passphrase,
+               "OK-ACCESS-TIMESTAMP": timestamp, "OK-ACCESS-SIGN": signature}
+    now = parse_iso_timestamp(timestamp)
+    assert now is not None
+    assert rest_auth_problem(method, target, headers, body, creds, now) is None
+    assert rest_auth_problem(method, target, headers, body, creds, now + 31)[0] == CODE_TIMESTAMP_EXPIRED
+    tampered = {**headers, "OK-ACCESS-SIGN": signature[:-2] + "A="}
+    assert rest_auth_problem(method, target, tampered, body, creds, now)[0] == CODE_INVALID_SIGN
