@@ -102,12 +102,16 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     from okxscalp.okx.auth import Credentials
     from okxscalp.sim.server import SimServer
 
-    server = SimServer(
-        host=args.host, port=args.port, seed=args.seed, speed=args.speed,
-        replay_path=args.replay, tick_interval_s=args.tick_interval,
-        credentials=Credentials(args.api_key, args.api_secret, args.passphrase),
-    )
-    await server.start()
+    try:
+        server = SimServer(
+            host=args.host, port=args.port, seed=args.seed, speed=args.speed,
+            replay_path=args.replay, tick_interval_s=args.tick_interval,
+            credentials=Credentials(args.api_key, args.api_secret, args.passphrase),
+        )
+        await server.start()
+    except (ValueError, OSError) as exc:  # bad speed / replay file, port in use: say so, no traceback
+        print(f"okxscalp sim: {exc}", file=sys.stderr)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -41,3 +41,10 @@ def test_sim_command_prints_one_ready_line_serves_and_stops(stop_signal: signal.
     assert proc.returncode == 0, err
     assert out == ""  # exactly one line on stdout
     assert "Traceback" not in err
+
+
+def test_sim_command_refuses_bad_input_without_a_traceback() -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "okxscalp", "sim", "--speed", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2 and "speed must be positive" in bad.stderr and "Traceback" not in bad.stderr
