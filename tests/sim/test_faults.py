@@ -300,3 +300,20 @@ async def test_market_hooks_on_the_control_endpoint(sim: Any) -> None:
                              json={"kind": "force_regime", "inst_id": "NOPE-USDT-SWAP", "regime": "trending",
                                    "duration_s": 1}) as r:
             assert r.status == 400 and "51001" in (await r.json())["error"]
+
+
+def test_immediate_faults_from_another_thread_run_on_the_server_loop() -> None:
+    """run_in_thread: the test thread calls the Python API; the injector hops onto the server's loop."""
+    from websockets.sync.client import connect
+
+    from okxscalp.sim.server import run_in_thread
+
+    with run_in_thread() as sim, connect(sim.ws_url + WS_PUBLIC_PATH) as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=5) == "pong"
+        assert sim.faults.notice_upgrade(WS_PUBLIC_PATH) == 1
+        assert json.loads(ws.recv(timeout=5))["code"] == WS_CODE_SERVICE_UPGRADE_NOTICE
+        sim.faults.reject_next_order("51008")
+        assert sim.faults.drop_connections() == 1
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
