@@ -66,7 +66,7 @@ from okxscalp.market.feeds import FeedCoordinator, FeedUrls
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import ORDER_STATES_FINAL
-from okxscalp.okx.errors import OkxError, OrderRejected
+from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderRejected
 from okxscalp.okx.models import Candle, Fill, Instrument, Order, Position, inst_id_of, symbol_of
 from okxscalp.okx.rest import RestClient
 
@@ -709,6 +709,14 @@ class Engine:
         request = pending.priced.request
         try:
             ack = await self.rest.place_order(request)
+        except AmbiguousOrderOutcome as exc:
+            # It may be on the exchange: stay tracked (by clOrdId) so a push, the timeout's
+            # cancel or the next reconciliation settles it; never assume either way.
+            pending.state = "unknown"
+            self.journal.record_order(self._entry_record(pending, plan, state="unknown", detail=str(exc)))
+            self.journal.record_resolutions(request.cl_ord_id, [v for v in plan.resolutions.values() if v is not None])
+            log.warning("entry outcome unknown %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, error=exc))
+            return
         except OkxError as exc:
             self.entries.pop(pending.cl_ord_id, None)
             detail = f"sCode {exc.s_code} {exc.s_msg}" if isinstance(exc, OrderRejected) else str(exc)
@@ -729,7 +737,7 @@ class Engine:
             now = time.monotonic()
             for ctx in list(self.entries.values()):
                 p = ctx.pending
-                if p.ord_id and not p.cancel_requested and p.expired(now):
+                if (p.ord_id or p.state == "unknown") and not p.cancel_requested and p.expired(now):
                     p.cancel_requested = True
                     self._spawn(self._cancel_entry(p, "unfilled after timeout"), f"cancel {p.cl_ord_id}")
 
@@ -740,7 +748,25 @@ class Engine:
             log.info("entry cancel requested %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, why=why, filled=pending.acc_fill_sz))
         except OkxError as exc:
             log.info("entry cancel refused %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
-            # A final state will arrive on the orders channel (or the next reconcile will fetch it).
+            # A final state will arrive on the orders channel (or the next reconcile will fetch it),
+            # except for an order whose placement was never confirmed: ask the exchange.
+            if pending.state == "unknown":
+                await self._settle_unknown_entry(pending)
+
+    async def _settle_unknown_entry(self, pending: PendingEntry) -> None:
+        assert self.rest is not None and self.journal is not None
+        try:
+            order = await self.rest.get_order(pending.inst_id, cl_ord_id=pending.cl_ord_id)
+        except OkxError as exc:
+            pending.cancel_requested = False  # try again at the next timeout tick
+            log.warning("entry still unknown %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
+            return
+        if order is not None:
+            await self._on_entry_order(order)
+            return
+        self.entries.pop(pending.cl_ord_id, None)
+        self.journal.update_order(pending.cl_ord_id, state="not_placed", detail="the exchange has no such order")
+        log.info("entry was never placed %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id))
 
     async def _cancel_entries(self, why: str) -> None:
         for ctx in list(self.entries.values()):
