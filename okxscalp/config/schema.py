@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 
-class Purpose(str, Enum):  # noqa: UP042 (str() of members is relied on elsewhere; keep)
+class Purpose(str, Enum):
     """What a price is read for; each purpose has its own freshness budget."""
 
     ORDER = "order"
@@ -22,7 +22,7 @@ class Purpose(str, Enum):  # noqa: UP042 (str() of members is relied on elsewher
     GENERAL = "general"
 
 
-class ExchangeProfile(str, Enum):  # noqa: UP042
+class ExchangeProfile(str, Enum):
     SIM = "sim"
     OKX_DEMO = "okx-demo"
     OKX_LIVE = "okx-live"

@@ -8,7 +8,7 @@ from enum import Enum
 from okxscalp.okx.health import ConnectionHealth
 
 
-class FallbackKind(str, Enum):  # noqa: UP042 (str mixin kept: .value and str() as the console uses them)
+class FallbackKind(str, Enum):
     STALE_REFUSED = "stale_refused"  # a read was refused: no fresh enough price for its purpose
     REST_FALLBACK = "rest_fallback"  # an EXIT read was served from a REST ticker
     LAGGING = "lagging"  # connection up, a subscribed symbol silent beyond its threshold
