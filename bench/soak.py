@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from okxscalp.soak.audits import percentile
 from okxscalp.soak.scenario import SoakSettings, run_soak
 from okxscalp.soak.summary import kill_lines, render
 
@@ -52,7 +53,8 @@ def main() -> int:
         "wall_min": round(result.wall_s / 60, 2),
         "kills": len(result.kills),
         "drops": result.drops_done,
-        "reconnect_median_s": round(sorted(got)[len(got) // 2], 4) if got else None,
+        "reconnect_median_s": round(percentile(got, 50), 4) if got else None,
+        "reconnect_p99_s": round(percentile(got, 99), 4) if got else None,
         **result.figures,
     }
     print("RESULT " + json.dumps(figures))

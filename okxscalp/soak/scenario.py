@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from okxscalp.okx.constants import WS_BUSINESS_PATH, WS_PRIVATE_PATH, WS_PUBLIC_PATH
+from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.server import SIM_CREDENTIALS, SimServer
 from okxscalp.soak import audits
 from okxscalp.soak.engine_process import RECONCILED_STARTUP, EngineProcess, write_config
@@ -89,6 +90,7 @@ class SoakRun:
         self.workdir = settings.workdir or Path(tempfile.mkdtemp(prefix="okxscalp-soak-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.server = SimServer(seed=settings.seed, speed=settings.speed)
+        self.engine_inst_ids: tuple[str, ...] = tuple(self.server.exchange.specs)
         self.result: SoakResult | None = None
         self.engine: EngineProcess | None = None
         self.trigger: KillTrigger | None = None
@@ -312,7 +314,6 @@ class SoakRun:
     async def run(self) -> SoakResult:
         s = self.settings
         await self.server.start()
-        self.engine_inst_ids = tuple(self.server.exchange.specs)
         config = write_config(self.workdir)
         self.engine = EngineProcess(self.workdir, config, self.workdir / "journal.sqlite", self.server.rest_url)
         self.trigger = KillTrigger(self.server, self.engine.kill_now, self.rng)
@@ -343,7 +344,7 @@ class SoakRun:
         self.result.wall_s = time.monotonic() - t_start
         return self.result
 
-    def _audit(self, counters) -> None:  # type: ignore[no-untyped-def]
+    def _audit(self, counters: SimCounters) -> None:
         assert self.result is not None and self.engine is not None
         r, journal = self.result, self.engine.journal_path
         texts = [run.log_text() for run in self.engine.runs]
