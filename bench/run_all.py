@@ -35,6 +35,7 @@ class Target:
 
 # script -> what it measures, and the SPEC §3.7 targets its figures are held against.
 BENCHES: dict[str, tuple[str, tuple[Target, ...]]] = {
+    "sim_core_step.py": ("simulator market step cost, one core (no target: informs sim_throughput)", ()),
     "sim_throughput.py": (
         "simulator → one subscriber, tickers for 5 symbols",
         (Target("msgs_per_s", "msgs/s pushed", ">=", 20_000),),
