@@ -65,8 +65,8 @@ from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.market.feeds import FeedCoordinator, FeedUrls
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
-from okxscalp.okx.constants import ORDER_STATES_FINAL
-from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderRejected
+from okxscalp.okx.constants import CODE_POSITION_NOT_FOUND, ORDER_STATES_FINAL
+from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderRejected, RequestError
 from okxscalp.okx.models import Candle, Fill, Instrument, Order, Position, inst_id_of, symbol_of
 from okxscalp.okx.rest import RestClient
 
@@ -446,9 +446,29 @@ class Engine:
             await self._refresh_balance()
             if self.equity is not None:
                 self.daily_loss.observe_equity(self.equity, time.time())
+            await self._verify_positions()
             if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
                 last_lever = time.monotonic()
                 await self.refresh_leverage()
+
+    async def _verify_positions(self) -> None:
+        """The exchange is the truth for sizes: a position the book holds that the exchange no
+        longer has (its close push lost in a stall or a reconnect) is settled by reconciliation."""
+        assert self.rest is not None and self.manager is not None
+        if not self.manager.book.positions or self.reconciler is None:
+            return
+        asked_at = time.time()
+        try:
+            live = {(p.inst_id, p.pos_side.value) for p in await self.rest.positions() if p.pos != 0}
+        except OkxError as exc:
+            log.warning("position check failed %s", kv(error=exc))
+            return
+        missing = [
+            key for key, pos in self.manager.book.positions.items()
+            if key not in live and (pos.snapshot is None or pos.snapshot.entry_time < asked_at - 2.0)
+        ]
+        if missing:
+            await self.reconciler.run("position check: " + ",".join(f"{i}/{s}" for i, s in missing) + " gone")
 
     async def refresh_leverage(self) -> None:
         """Read every symbol's actual leverage back from the exchange (leverage-info) and compare it
@@ -701,12 +721,13 @@ class Engine:
         )
 
     async def _send_entry(self, pending: PendingEntry, plan: EntryPlan) -> None:
-        """Send first, journal right after. The journal is written by its own thread; handing it
-        work wakes that thread, and serialising the resolutions costs about a millisecond: neither
-        belongs between the tick and the order. Order pushes that arrive meanwhile update
-        `pending`, and the record written here carries that latest state."""
+        """Journal the order (write-ahead: an order the exchange may hold is always in the journal
+        with its quote's age), send it, then journal the reply and the resolutions. Serialising the
+        resolutions costs about a millisecond, so it waits until the order is out. Order pushes that
+        arrive meanwhile update `pending`; the record written after the reply carries that state."""
         assert self.rest is not None and self.journal is not None
         request = pending.priced.request
+        self.journal.record_order(self._entry_record(pending, plan, state="sent"))
         try:
             ack = await self.rest.place_order(request)
         except AmbiguousOrderOutcome as exc:
@@ -934,7 +955,15 @@ class Engine:
             (log.info if gone else log.warning)(
                 "close refused %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc,
                                        already_closed_on_exchange=gone))
-            await asyncio.sleep(CLOSE_RETRY_S)
+            if isinstance(exc, RequestError) and exc.code == CODE_POSITION_NOT_FOUND:
+                # The exchange has no such position: something closed it (its attached TP/SL, most
+                # likely) and the push saying so is late or was lost. Never retry blindly: give the
+                # push a moment, then let reconciliation settle it from REST.
+                await asyncio.sleep(CLOSE_FILL_WAIT_S)
+                if position.key in self.manager.book.positions and self.reconciler is not None:
+                    await self.reconciler.run(f"close refused, no position {position.inst_id}/{position.pos_side.value}")
+            else:
+                await asyncio.sleep(CLOSE_RETRY_S)
             if position.closing is not None and position.closing.cl_ord_id == cl:
                 position.closing = None  # decide again on the next fresh quote
             return

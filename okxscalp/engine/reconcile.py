@@ -16,6 +16,7 @@ Rules (SPEC 3.5):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 ORPHAN_PROTECT = "protect"
 ORPHAN_FLATTEN = "flatten"
 PROTECT_PREFIX = "oxp"
+UNSETTLED_STATES = frozenset({"sent", "live", "partially_filled", "unknown"})
+SETTLEABLE_PURPOSES = frozenset({"entry", "exit", "close", "flatten"})  # regular orders (not algo stops)
+RECENT_ENTRY_S = 2.0  # a snapshot this close to the positions query may simply be newer than it
+MAX_SETTLE_PER_RUN = 50  # each is one GET /trade/order; the rest waits for the next reconciliation
 
 
 @dataclass(slots=True)
@@ -60,6 +65,7 @@ class ReconcileReport:
     closed_in_journal: list[str] = field(default_factory=list)
     cancelled_orders: list[str] = field(default_factory=list)
     synced_orders: list[str] = field(default_factory=list)
+    settled_orders: list[str] = field(default_factory=list)  # journal rows brought to their final state
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -67,7 +73,7 @@ class ReconcileReport:
             trigger=self.trigger, adopted=len(self.adopted), orphans=",".join(self.orphans) or "-",
             protected=",".join(self.protected) or "-", flattened=",".join(self.flattened) or "-",
             closed_in_journal=",".join(self.closed_in_journal) or "-", cancelled=len(self.cancelled_orders),
-            synced=len(self.synced_orders), problems=len(self.problems),
+            synced=len(self.synced_orders), settled=len(self.settled_orders), problems=len(self.problems),
         )
 
 
@@ -118,10 +124,12 @@ class Reconciler:
 
     async def run(self, trigger: str) -> ReconcileReport:
         report = ReconcileReport(trigger)
+        fetched_at = time.time()
         exchange_positions = [p for p in await self.rest.positions() if p.pos != 0 and p.inst_id in self.instruments]
         pending = await self.rest.orders_pending()
         algos = await self._pending_stops(report)
         await self._sync_orders(pending, report)
+        await self._settle_journal_orders({o.cl_ord_id for o in pending}, report)
         # Entry fills synced above may have created snapshots, and earlier writes may still be
         # queued: read the journal only once everything written so far is committed.
         await self.journal.aflush()
@@ -153,6 +161,9 @@ class Reconciler:
         for key, snapshot in journal_open.items():
             if key in on_exchange:
                 continue
+            if snapshot.entry_time >= fetched_at - RECENT_ENTRY_S:
+                continue  # filled around the positions query: not known to be gone; next time
+
             managed = self.manager.book.get(*key)
             px = await self.closing_fill_px(snapshot)
             report.closed_in_journal.append(_key_text(*key))
@@ -211,6 +222,31 @@ class Reconciler:
             if order is not None:
                 await self._on_entry_order(order)
                 report.synced_orders.append(cl_ord_id)
+
+    async def _settle_journal_orders(self, pending_ids: set[str], report: ReconcileReport) -> None:
+        """Journal orders still marked in flight that neither the exchange lists as open nor this run
+        tracks (a killed run left them): ask the exchange for their final state."""
+        await self.journal.aflush()
+        tracked = self._tracked_entries()
+        rows = await asyncio.to_thread(self.journal.orders)
+        stale = [
+            o for o in rows
+            if o.state in UNSETTLED_STATES and o.purpose in SETTLEABLE_PURPOSES
+            and o.cl_ord_id not in pending_ids and o.cl_ord_id not in tracked
+        ]
+        for record in stale[-MAX_SETTLE_PER_RUN:]:
+            try:
+                order = await self.rest.get_order(record.inst_id, cl_ord_id=record.cl_ord_id)
+            except OkxError as exc:
+                report.problems.append(f"settle {record.cl_ord_id}: {exc}")
+                continue
+            if order is None:
+                self.journal.update_order(record.cl_ord_id, state="not_placed",
+                                          detail=f"settled at reconcile ({report.trigger}): the exchange has no such order")
+            else:
+                self.journal.update_order(record.cl_ord_id, state=order.state, ord_id=order.ord_id,
+                                          acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px)
+            report.settled_orders.append(record.cl_ord_id)
 
     # ---- protection ------------------------------------------------------------------------
 
