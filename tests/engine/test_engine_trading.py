@@ -33,9 +33,9 @@ async def open_position(engine: Engine, inst_id: str, side: Side, regime: Regime
     pos_side = PosSide.LONG if side is Side.BUY else PosSide.SHORT
     while loop.time() < end:
         position = engine.manager.book.get(inst_id, pos_side.value)
-        if position is not None and position.snapshot is not None:
-            return position
         busy = any(c.plan.inst_id == inst_id for c in engine.entries.values())
+        if position is not None and position.snapshot is not None and not busy:
+            return position  # the entry order is done (filled, or its unfilled rest cancelled)
         if not busy and order_fresh(engine, inst_id):
             engine._cooldown_until.pop(inst_id, None)
             engine.submit_signal(Signal(inst_id, side, regime, f"test entry in {regime.value}"))
