@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from okxscalp.okx.models import Instrument
@@ -91,9 +92,7 @@ def size_position(
         contracts_by_margin=by_margin,
         margin_capped=capped,
     )
-    # A relative nudge of 1e-9 before flooring: 55 / 4.4 computes as 12.4999999..., which must
-    # give 12.5 on a 0.01 grid, not 12.49. It can never add a whole lot.
-    sz = instrument.format_size(raw * (1 + 1e-9))
+    sz = _floor_to_lot(raw, instrument)
     contracts = float(sz)
     inputs["contracts"] = contracts
     limit = "margin cap" if capped else "risk"
@@ -109,6 +108,18 @@ def size_position(
         + f", rounded down to lotSz {instrument.lot_sz}"
     )
     return SizeDecision(sz, contracts, reason, inputs)
+
+
+def _floor_to_lot(contracts: float, instrument: Instrument) -> str:
+    """Round down to the lot grid, except that a value within a millionth of a lot below a grid
+    point is that grid point: 55 / 4.4 computes as 12.4999999..., which is 12.50 lots of 0.01,
+    not 12.49. The grid point is built in Decimal, never from a float product."""
+    step = Decimal(instrument.lot_sz)
+    units = contracts / instrument.lot
+    nearest = round(units)
+    if nearest > units and nearest - units <= 1e-6:
+        return format((Decimal(nearest) * step).quantize(step), "f")
+    return instrument.format_size(contracts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,3 +170,9 @@ def test_utc_day_boundary() -> None:
     assert utc_day(T0 + DAY - 0.001) == utc_day(T0)
     with pytest.raises(ValueError):
         DailyLossLimit(0.0)
+
+
+def test_huge_sizes_never_round_up_past_the_margin_cap() -> None:
+    # Found by hypothesis: a relative nudge before flooring added 1.25 contracts at 1.25e9.
+    d = size(BTC, equity=1e12, entry_px=0.01, sl_px=0.0099, leverage=2.0, available_margin=62_500.0)
+    assert d.ok and d.contracts * 0.01 * BTC.ct_val / 2.0 <= 62_500.0
