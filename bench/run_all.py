@@ -60,7 +60,7 @@ BENCHES: dict[str, tuple[str, tuple[Target, ...]]] = {
     ),
     "console_load.py": (
         "event-loop lag, 20 symbols × 100 msgs/s, console running",
-        (Target("console_p99_ms", "p99 lag with console (ms)", "<", 10.0),),
+        (Target("console_lag_p99_ms", "p99 lag with console (ms)", "<", 10.0),),
     ),
     "memory.py": (
         "RSS over an hour of simulated time, 20 symbols",
