@@ -19,6 +19,7 @@ closes the client and the journal. Positions stay on the exchange with their att
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -939,13 +940,18 @@ class Engine:
         cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
         position.closing = CloseRequest(reason, detail, cl, time.monotonic(), decided_px)
         src, age, budget = quote if quote is not None else (None, None, None)
-        self.journal.record_order(exit_order_record(position, cl, purpose, quote_source=src, quote_age_s=age,
-                                                    quote_budget_s=budget, detail=detail))
+        recorded = self.journal.record_order(exit_order_record(position, cl, purpose, quote_source=src,
+                                                               quote_age_s=age, quote_budget_s=budget, detail=detail))
         log.info("closing %s", kv(inst=position.inst_id, side=position.pos_side.value, reason=reason, detail=detail))
-        self._spawn(self._send_close(position, cl), f"close {position.inst_id}")
+        self._spawn(self._send_close(position, cl, recorded), f"close {position.inst_id}")
 
-    async def _send_close(self, position: ManagedPosition, cl: str) -> None:
+    async def _send_close(
+        self, position: ManagedPosition, cl: str, recorded: concurrent.futures.Future[None]
+    ) -> None:
         assert self.rest is not None and self.journal is not None
+        # A close is not latency-critical: its journal row is committed before the exchange can see
+        # it, so a kill -9 right after the exchange accepts it never leaves an order we don't know.
+        await asyncio.wrap_future(recorded)
         try:
             await self.rest.close_position(position.inst_id, self.config.scalping.margin_mode, position.pos_side.value,
                                            cl_ord_id=cl, tag=EXIT_TAG)
