@@ -127,8 +127,11 @@ class Reconciler:
         fetched_at = time.time()
         exchange_positions = [p for p in await self.rest.positions() if p.pos != 0 and p.inst_id in self.instruments]
         pending = await self.rest.orders_pending()
-        algos = await self._pending_stops(report)
+        listed_algos = await self._pending_stops(report)
+        algos = listed_algos if listed_algos is not None else []
         await self._sync_orders(pending, report)
+        if listed_algos is not None:
+            await self._settle_protective_stops(listed_algos, report)
         await self._settle_journal_orders({o.cl_ord_id for o in pending}, report)
         # Entry fills synced above may have created snapshots, and earlier writes may still be
         # queued: read the journal only once everything written so far is committed.
@@ -250,13 +253,31 @@ class Reconciler:
 
     # ---- protection ------------------------------------------------------------------------
 
-    async def _pending_stops(self, report: ReconcileReport) -> list[AlgoOrder]:
-        """Stops on the exchange: stand-alone (`conditional`) and attached TP+SL pairs (`oco`)."""
+    async def _pending_stops(self, report: ReconcileReport) -> list[AlgoOrder] | None:
+        """Stops on the exchange: stand-alone (`conditional`) and attached TP+SL pairs (`oco`);
+        None when the exchange could not be asked (then nothing may be concluded from absence)."""
         try:
             return await self.rest.algo_orders_pending()
         except OkxError as exc:
             report.problems.append(f"algo orders: {exc}")
-            return []
+            return None
+
+    async def _settle_protective_stops(self, algos: list[AlgoOrder], report: ReconcileReport) -> None:
+        """Our protective stops that the journal still shows as working but the exchange no longer
+        lists (triggered, or cancelled with their position): mark them gone, so journal and exchange agree."""
+        await self.journal.aflush()
+        listed = {a.algo_cl_ord_id for a in algos} | {a.algo_id for a in algos}
+        rows = await asyncio.to_thread(self.journal.orders)
+        for record in rows:
+            if record.purpose != OrderPurpose.PROTECT.value or record.state not in ("sent", "live"):
+                continue
+            if record.cl_ord_id in listed or (record.ord_id and record.ord_id in listed):
+                continue
+            self.journal.update_order(
+                record.cl_ord_id, state="gone",
+                detail=f"settled at reconcile ({report.trigger}): no longer pending on the exchange (triggered or cancelled)",
+            )
+            report.settled_orders.append(record.cl_ord_id)
 
     async def _ensure_snapshot_stop(
         self, position: ManagedPosition, snapshot: PositionSnapshot, algos: list[AlgoOrder], report: ReconcileReport

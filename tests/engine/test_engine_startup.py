@@ -95,3 +95,20 @@ async def test_position_appearing_while_running_is_an_orphan_and_gets_a_stop(tmp
         stop = server.exchange.algo_orders_pending(XRP)[0]
         assert stop["posSide"] == "long" and stop["side"] == "sell" and stop["closeFraction"] == "1"
         assert float(stop["slTriggerPx"]) == pytest.approx(float(item["avgPx"]) * 0.98, rel=1e-3)
+
+
+@pytest.mark.timeout(60)
+async def test_a_protective_stop_that_fired_is_settled_in_the_journal_at_reconcile(tmp_path: Path) -> None:
+    # Soak finding: orphan stops stayed `live` in the journal after the exchange had fired them.
+    config = make_config(tmp_path, symbols=["XRP-USDT"])  # orphan_policy: protect, orphan_sl_percent: 2.0
+    async with sim_server(seed=2, speed=5) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: engine.feed.entries_allowed()[0], 10)
+        item = server.exchange.open_position_directly(XRP, "long", 20.0)
+        assert await wait_until(lambda: bool(server.exchange.algo_orders_pending(XRP)), 5)
+        server.exchange.move_price(XRP, float(item["avgPx"]) * 0.95)  # through the 2 % stop
+        assert await wait_until(lambda: not server.exchange.positions_wire(XRP), 10)
+        assert engine.reconciler is not None
+        await engine.reconciler.run("test")
+        engine.journal.flush()
+        stops = [o for o in engine.journal.orders(XRP) if o.purpose == "protect"]
+        assert stops and all(o.state == "gone" for o in stops), [(o.cl_ord_id, o.state) for o in stops]
