@@ -37,21 +37,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="inject a fault into a running simulator",
         description="Kinds: stall, drop-connections, refuse-connections, delay-messages, send-malformed, "
         "rate-limit-storm, busy, reject-next-order, skew-time, notice-upgrade, "
-        "drop-response-after-accept, timeout-after-accept, clear.",
+        "drop-response-after-accept, timeout-after-accept, refuse-subscription, clear. "
+        "refuse-subscription --channel orders [--code 60xxx --msg TEXT] --seconds S | --count N "
+        "[--path P] [--terminate-existing]: subscribes to the channel answered with an error event, or "
+        "(default code channel-conn-count-error) the ack then channel-conn-count-error.",
     )
     fault.add_argument("kind", help="fault kind (see above)")
     fault.add_argument("--url", required=True, help="the simulator's REST URL, e.g. http://127.0.0.1:PORT")
     fault.add_argument("--seconds", type=float, help="duration (stall, refuse, delay, storm, busy, hold)")
-    fault.add_argument("--channel", help="stall: only this channel")
+    fault.add_argument("--channel", help="stall: only this channel; refuse-subscription: the channel")
     fault.add_argument("--inst-id", help="stall: only this instrument")
-    fault.add_argument("--path", help="WS path (/ws/v5/public ...) for drop/delay/malformed/notice")
+    fault.add_argument("--path", help="WS path (/ws/v5/public ...) for drop/delay/malformed/notice/refuse-subscription")
     fault.add_argument("--fraction", type=float, help="drop-connections: share of connections to drop")
     fault.add_argument("--ms", type=float, help="delay-messages: delay per frame; skew-time: skew")
     fault.add_argument("--frame", help="send-malformed: truncated | wrong_types | unknown_channel | empty_data | not_json")
     fault.add_argument("--endpoint", help="REST path for storm / busy / *-after-accept, e.g. /api/v5/trade/order")
-    fault.add_argument("--code", help="reject-next-order: sCode")
-    fault.add_argument("--msg", help="reject-next-order: sMsg")
-    fault.add_argument("--count", type=int, help="reject-next-order / *-after-accept: how many")
+    fault.add_argument("--code", help="reject-next-order: sCode; refuse-subscription: 60xxx or channel-conn-count-error")
+    fault.add_argument("--msg", help="reject-next-order: sMsg; refuse-subscription: the error event's msg")
+    fault.add_argument("--count", type=int, help="reject-next-order / *-after-accept / refuse-subscription: how many")
+    fault.add_argument(
+        "--terminate-existing", action="store_true", default=None,
+        help="refuse-subscription (channel-conn-count-error): existing holders of the channel lose it too",
+    )
     fault.set_defaults(handler=_fault_handler)
 
     market = actions.add_parser(
@@ -84,6 +91,7 @@ def fault_request(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds, "channel": args.channel, "inst_id": args.inst_id, "path": args.path,
         "fraction": args.fraction, "ms": ms, "frame": args.frame, "endpoint_path": args.endpoint,
         "code": args.code, "msg": args.msg, "count": args.count,
+        "terminate_existing": args.terminate_existing,
     }
     return {"kind": kind, **{k: v for k, v in given.items() if v is not None}}
 

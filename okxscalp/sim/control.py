@@ -2,7 +2,8 @@
 `GET /sim/control/counters`.
 
 The fault body is `{"kind": "<FaultInjector method>", <its keyword arguments>}`, e.g.
-`{"kind": "stall", "seconds": 5, "inst_id": "XRP-USDT-SWAP"}`; kinds may use dashes
+`{"kind": "stall", "seconds": 5, "inst_id": "XRP-USDT-SWAP"}` or
+`{"kind": "refuse_subscription", "channel": "orders", "seconds": 10}`; kinds may use dashes
 (`drop-connections`); `send_malformed` takes the frame kind as `frame`. The market body moves the
 simulated market for tests and demos: `{"kind": "move_price", "inst_id": "...", "px": 0.5}` or
 `{"kind": "force_regime", "inst_id": "...", "regime": "trending", "duration_s": 60, "direction": -1}`. Only loopback peers may use it.
@@ -39,6 +40,7 @@ FAULT_KINDS = (
     "notice_upgrade",
     "drop_response_after_accept",
     "timeout_after_accept",
+    "refuse_subscription",
     "clear",
 )
 

@@ -19,7 +19,25 @@ from typing import Any, Protocol
 
 import orjson
 
+from okxscalp.okx.constants import (
+    WS_CODE_INVALID_ARGS,
+    WS_CODE_PLEASE_LOGIN,
+    WS_CODE_TOO_FREQUENT,
+    WS_CODE_WRONG_URL_OR_CHANNEL,
+)
+from okxscalp.sim.ws_channels import CONN_COUNT_ERROR_EVENT, CONN_COUNTED_CHANNELS
+
 MALFORMED_KINDS = ("truncated", "wrong_types", "unknown_channel", "empty_data", "not_json")
+# What a refused subscribe gets when the fault names no msg (okx-v5-reference.md section 3,
+# "Documented error codes"; texts from OKX's WebSocket error-code table). 60018's text names the
+# refused arg, so the hub builds it per arg (ws_channels.wrong_url_msg).
+SUBSCRIBE_ERROR_MSGS = {
+    WS_CODE_PLEASE_LOGIN: "Please log in",
+    WS_CODE_INVALID_ARGS: "Invalid args",
+    WS_CODE_TOO_FREQUENT: "Requests too frequent.",
+    WS_CODE_WRONG_URL_OR_CHANNEL: "",
+    "60029": "Only users who are in the whitelist are allowed to subscribe to this channel.",
+}
 
 
 class ConnectionActions(Protocol):
@@ -28,6 +46,7 @@ class ConnectionActions(Protocol):
     def drop_connections(self, path: str | None, fraction: float) -> int: ...
     def send_malformed(self, kind: str, path: str | None) -> int: ...
     def notice_upgrade(self, path: str | None) -> int: ...
+    def terminate_subscriptions(self, channel: str, path: str | None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +66,24 @@ class Delay:
     until: float
     seconds: float
     path: str | None
+
+
+@dataclass(slots=True)
+class SubscriptionRefusal:
+    """Subscribes to `channel` (on `path`, every path if None) are refused until `until` or for
+    `remaining` more subscribe args (None: no such bound). `code` is a 60xxx error code (answered
+    with an error event, `msg` or the code's documented text) or CONN_COUNT_ERROR_EVENT (the ack,
+    then channel-conn-count-error)."""
+
+    channel: str
+    code: str
+    msg: str
+    until: float | None
+    remaining: int | None
+    path: str | None
+
+    def live(self, now: float) -> bool:
+        return (self.until is None or self.until > now) and (self.remaining is None or self.remaining > 0)
 
 
 @dataclass(slots=True)
@@ -74,6 +111,7 @@ class FaultInjector:
         self.busy_until: dict[str | None, float] = {}  # endpoint path (None = all) -> until
         self.skew_ms = 0
         self.after_accept: dict[str, AfterAccept] = {}
+        self.refusals: list[SubscriptionRefusal] = []
 
     def bind(
         self,
@@ -123,6 +161,58 @@ class FaultInjector:
     ) -> None:
         """The next `count` requests to `endpoint_path` are executed and answered `seconds` late."""
         self.after_accept[endpoint_path] = AfterAccept(count, seconds)
+
+    def refuse_subscription(
+        self,
+        channel: str,
+        code: str = CONN_COUNT_ERROR_EVENT,
+        msg: str | None = None,
+        seconds: float | None = None,
+        count: int | None = None,
+        path: str | None = None,
+        terminate_existing: bool = False,
+    ) -> int:
+        """Refuse subscribes to `channel` for `seconds` and/or the next `count` subscribe args.
+
+        `code` "channel-conn-count-error" (the default): OKX's answer when more than 30 connections
+        of a sub-account carry an orders/positions/account channel: the usual ack, then
+        `{"event":"channel-conn-count-error","channel":...,"connCount":"30","connId":...}`, and no
+        data (okx-v5-reference.md section 3, Limits; OKX docs "Connection count limit"). With
+        `terminate_existing`, the connections that already hold the channel lose it the same way
+        ("in exceptional circumstances the platform may unsubscribe existing connections").
+        Any other `code` is a 60xxx error code: the subscribe is answered with
+        `{"id":...,"event":"error","code":code,"msg":msg,"connId":...}` instead of an ack
+        (section 3, Subscribe: the client `id` is echoed). Returns how many existing
+        subscriptions were terminated."""
+        if seconds is None and count is None:
+            raise ValueError("refuse_subscription needs seconds or count (clear() ends it early)")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        if count is not None and int(count) <= 0:
+            raise ValueError(f"count must be > 0, got {count}")
+        code = str(code)
+        if code == CONN_COUNT_ERROR_EVENT:
+            if channel not in CONN_COUNTED_CHANNELS:
+                raise ValueError(
+                    f"{CONN_COUNT_ERROR_EVENT} applies to {', '.join(sorted(CONN_COUNTED_CHANNELS))}, not {channel!r}"
+                )
+            if msg is not None:
+                raise ValueError(f"{CONN_COUNT_ERROR_EVENT} carries no msg")
+            text = ""
+        else:
+            if not (len(code) == 5 and code.isdigit()):
+                raise ValueError(f"code must be a 5-digit OKX error code or {CONN_COUNT_ERROR_EVENT!r}, got {code!r}")
+            if msg is None and code not in SUBSCRIBE_ERROR_MSGS:
+                raise ValueError(f"code {code} has no documented text here: give msg")
+            if terminate_existing:
+                raise ValueError("terminate_existing applies to channel-conn-count-error only")
+            text = msg if msg is not None else SUBSCRIBE_ERROR_MSGS[code]
+        until = None if seconds is None else self._clock() + seconds
+        remaining = None if count is None else int(count)
+        self.refusals.append(SubscriptionRefusal(channel, code, text, until, remaining, path))
+        if terminate_existing:
+            return int(self._on_loop(lambda c: c.terminate_subscriptions(channel, path)))
+        return 0
 
     # ------------------------------------------------------------------ immediate faults
     def drop_connections(self, path: str | None = None, fraction: float = 1.0) -> int:
@@ -188,6 +278,19 @@ class FaultInjector:
             return False
         now = self._clock()
         return self.busy_until.get(endpoint_path, 0.0) > now or self.busy_until.get(None, 0.0) > now
+
+    def take_subscription_refusal(self, path: str, channel: str) -> SubscriptionRefusal | None:
+        """The refusal that answers one subscribe arg for `channel` on `path` (consumes a count)."""
+        if not self.refusals:
+            return None
+        now = self._clock()
+        self.refusals = [r for r in self.refusals if r.live(now)]
+        for refusal in self.refusals:
+            if refusal.channel == channel and (refusal.path is None or refusal.path == path):
+                if refusal.remaining is not None:
+                    refusal.remaining -= 1
+                return refusal
+        return None
 
     def take_after_accept(self, endpoint_path: str) -> AfterAccept | None:
         """Consume one pending after-accept fault for `endpoint_path`, if any."""

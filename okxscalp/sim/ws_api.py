@@ -47,6 +47,7 @@ from okxscalp.sim.ratelimit import KeyedWindows, RestRateLimiter
 from okxscalp.sim.ws_channels import (
     ACCOUNT_CHANNEL,
     BOOKS_CHANNEL,
+    CONN_COUNT_ERROR_EVENT,
     CONN_COUNTED_CHANNELS,
     INST_TYPES,
     PAGED_CHANNELS,
@@ -56,6 +57,7 @@ from okxscalp.sim.ws_channels import (
     SIM_PRIVATE_CHANNELS,
     SIM_PUBLIC_CHANNELS,
     WS_PATHS,
+    conn_count_event,
     nonzero,
     private_match,
     regular_push_interval_s,
@@ -300,9 +302,17 @@ class WsHub:
         if kind == "error":
             self._error(session, client_id, *key)
             return
+        refusal = self.faults.take_subscription_refusal(session.path, arg["channel"]) if op == "subscribe" else None
+        if refusal is not None and refusal.code != CONN_COUNT_ERROR_EVENT:
+            self._error(session, client_id, refusal.code, refusal.msg or wrong_url_msg(arg))
+            return
         ack: dict[str, Any] = {"id": client_id} if client_id is not None else {}
         ack.update(event=op, arg=arg, connId=session.conn_id)
         session.send_json(ack)
+        if refusal is not None:  # the ack, then the subscription is terminated (OKX docs)
+            self._terminate(session, arg["channel"])
+            self._conn_count_refused(session, arg["channel"])
+            return
         if op == "subscribe":
             if kind == "public" and key[0] == BOOKS_CHANNEL:
                 self._subscribe_books(session, key)
@@ -401,12 +411,31 @@ class WsHub:
             return True
         count = len(holders) + 1
         if count > CHANNEL_CONN_LIMIT:
-            session.send_json({"event": "channel-conn-count-error", "channel": channel,
-                               "connCount": str(CHANNEL_CONN_LIMIT), "connId": session.conn_id})
+            self._conn_count_refused(session, channel)
             return False
-        session.send_json({"event": "channel-conn-count", "channel": channel, "connCount": str(count),
-                           "connId": session.conn_id})
+        session.send_json(conn_count_event(channel, count, session.conn_id))
         return True
+
+    def _conn_count_refused(self, session: WsSession, channel: str) -> None:
+        self.counters.ws_errors[CONN_COUNT_ERROR_EVENT] += 1
+        session.send_json(conn_count_event(channel, CHANNEL_CONN_LIMIT, session.conn_id, refused=True))
+
+    def terminate_subscriptions(self, channel: str, path: str | None) -> int:
+        """OKX's exceptional case: existing holders of a counted channel lose it with a
+        channel-conn-count-error (fault injection: refuse_subscription(terminate_existing=True))."""
+        terminated = 0
+        for session in self._targets(path):
+            dropped = self._terminate(session, channel)
+            if dropped:
+                terminated += dropped
+                self._conn_count_refused(session, channel)
+        return terminated
+
+    def _terminate(self, session: WsSession, channel: str) -> int:
+        keys = [key for key, arg in session.private_args.items() if arg["channel"] == channel]
+        for key in keys:
+            self._unsubscribe_private(session, key)
+        return len(keys)
 
     def _snapshot(self, session: WsSession, arg: dict[str, Any], push_arg: dict[str, Any]) -> None:
         if arg["channel"] == POSITIONS_CHANNEL:

@@ -36,6 +36,8 @@ PRIVATE_CHANNEL_PATHS = {
 SIM_PRIVATE_CHANNELS = frozenset(PRIVATE_CHANNEL_PATHS)
 # Channels limited to 30 connections per sub-account, announced with channel-conn-count.
 CONN_COUNTED_CHANNELS = frozenset({ORDERS_CHANNEL, POSITIONS_CHANNEL, ACCOUNT_CHANNEL})
+CONN_COUNT_EVENT = "channel-conn-count"
+CONN_COUNT_ERROR_EVENT = "channel-conn-count-error"
 PAGED_CHANNELS = frozenset({POSITIONS_CHANNEL, ACCOUNT_CHANNEL})  # pushes carry eventType/curPage/lastPage
 INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
 SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
@@ -50,6 +52,15 @@ def wrong_url_msg(arg: dict[str, Any]) -> str:
         f"Wrong URL or {','.join(parts)} doesn't exist. "
         "Please use the correct URL, channel and parameters referring to API document."
     )
+
+
+def conn_count_event(channel: str, count: int, conn_id: str, *, refused: bool = False) -> dict[str, Any]:
+    """What OKX sends a new subscriber of a connection-counted channel: the count, or, past the
+    limit, channel-conn-count-error after the ack (reference section 3, Limits; OKX docs
+    "Connection count limit": `{"event":"channel-conn-count-error","channel":"orders",
+    "connCount":"30","connId":"a4d3ae55"}`)."""
+    event = CONN_COUNT_ERROR_EVENT if refused else CONN_COUNT_EVENT
+    return {"event": event, "channel": channel, "connCount": str(count), "connId": conn_id}
 
 
 def private_match(arg: dict[str, Any], inst_id: str | None) -> bool:
