@@ -8,7 +8,14 @@ journal has no column for one, and every text value is scrubbed of the strings p
 Writes never block the event loop for long: they are queued to one writer thread, which commits
 them in batches (one transaction per batch; each write in its own savepoint, so a bad write fails
 alone). Each write returns a `concurrent.futures.Future` that resolves once it is committed;
-fire-and-forget callers may ignore it. `await write_snapshot_durably(snapshot)` resolves only
+fire-and-forget callers may ignore it.
+
+A write that fails is never silent. `write_failure` names the condition the moment a commit fails
+(O(1): the engine reads it before every order, and `on_write_failure_change` is called on the writer
+thread when it changes). A failure of the disk (full, read-only, I/O, busy: journal_faults.py) keeps
+the batch and retries it with backoff; the condition clears once it commits. A write the database
+refuses (a constraint, a bug) is lost: its future raises, and the condition stays until restart.
+One journal has one writer process: `<journal>.lock` (instance_lock.py) refuses a second one. `await write_snapshot_durably(snapshot)` resolves only
 after the snapshot's transaction is committed and synced: the engine awaits it right after a fill,
 before anything else. `flush()` waits until everything queued so far is committed (for tests).
 
@@ -44,7 +51,17 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
+from okxscalp.engine.instance_lock import InstanceLockError, lock_journal
+from okxscalp.engine.journal_faults import (
+    JOURNAL_FAULT_FILE_ENV,
+    armed_fault_file,
+    failure_text,
+    fault_active,
+    injected_disk_full,
+    is_environmental,
+)
 from okxscalp.engine.snapshot import PositionSnapshot
+from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.okx.models import Fill, PosSide, Side
 
@@ -139,6 +156,8 @@ MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BATCH_MAX = 500
+RETRY_BACKOFF_MIN_S = 0.05  # a failed batch is retried after this, doubling up to the max
+RETRY_BACKOFF_MAX_S = 2.0
 
 
 class JournalError(Exception):
@@ -243,14 +262,49 @@ class Journal:
     """The SQLite journal. `Journal(path)` opens (creating or migrating) and starts the writer;
     `close()` (or the context manager) commits what is queued and stops it."""
 
-    def __init__(self, path: str, *, redact: Iterable[str] = (), max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        redact: Iterable[str] = (),
+        max_pending: int = 100_000,
+        max_pending_while_failing: int = 1_000,
+        on_write_failure_change: Callable[[str | None], None] | None = None,
+    ) -> None:
         self.path = path
         self._redact = tuple(s for s in redact if s)
         self.max_pending = max_pending
+        # While writes fail nothing drains the queue: fallback events are shed much earlier then
+        # (they are also in the log), so memory stays bounded; orders and snapshots never are.
+        self.max_pending_while_failing = max_pending_while_failing
+        # Called on the writer thread with the new `write_failure` (None: writes commit again).
+        self.on_write_failure_change = on_write_failure_change
         self.write_errors = 0
         self.dropped_fallbacks = 0
         self.last_error: str | None = None
+        self.held_writes = 0  # writes of a failed batch, kept and retried
+        self.write_retries = 0
+        self._retry_failure: str | None = None  # environmental: cleared once the retry commits
+        self._lost_failure: str | None = None  # a write that was lost: stays until restart
         self._closed = False
+        self._stopping = threading.Event()
+        self._fault_file = armed_fault_file()
+        if self._fault_file is not None:
+            log.warning("journal test fault switch armed %s", kv(env=JOURNAL_FAULT_FILE_ENV, file=self._fault_file))
+        try:
+            self._lock = lock_journal(path)
+        except InstanceLockError as exc:
+            raise JournalError(str(exc)) from None
+        except OSError as exc:
+            raise JournalError(f"journal {path}: cannot create its lock file: {exc}") from exc
+        try:
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self) -> None:
+        path = self.path
         self._migrate()
         self._queue: queue.Queue[_Op | object] = queue.Queue()
         self._writer = threading.Thread(target=self._run_writer, name=f"journal-writer:{path}", daemon=True)
@@ -263,6 +317,14 @@ class Journal:
         self._read_lock = threading.Lock()
         self._reader = self._connect()
         self._reader.execute("PRAGMA query_only=1")
+
+    @property
+    def write_failure(self) -> str | None:
+        """Why the journal cannot record right now, or None. O(1), for the check before every order:
+        set on the writer thread the moment a commit fails (e.g. `journal write failed: database or
+        disk is full (disk full?)`); an environmental failure clears once its retried batch commits,
+        a lost write (a bad row, a writer bug) stays until restart."""
+        return self._lost_failure or self._retry_failure
 
     # ---- connection and schema ---------------------------------------------------------------
 
@@ -338,50 +400,154 @@ class Journal:
                 ops = [op for op in batch if isinstance(op, _Op)]
                 stop = any(op is _STOP for op in batch)
                 try:
-                    self._commit_batch(conn, ops)
+                    conn, gave_up = self._commit_until_done(conn, ops)
                 except Exception as exc:  # a bug here must not strand awaiting callers forever
                     log.exception("journal writer: batch failed unexpectedly")
-                    for op in ops:
-                        if op.future.running():
-                            self.write_errors += 1
-                            op.future.set_exception(JournalError(f"journal write failed: {op.what}: {exc!r}"))
+                    self._lose(ops, f"journal writer error, {len(ops)} write(s) lost: {exc!r}", exc)
+                    gave_up = False
+                stop = stop or gave_up
         finally:
             conn.close()
 
-    def _commit_batch(self, conn: sqlite3.Connection, ops: list[_Op]) -> None:
+    def _commit_until_done(self, conn: sqlite3.Connection, ops: list[_Op]) -> tuple[sqlite3.Connection, bool]:
+        """Commit `ops`; while the failure is environmental (disk full, read-only …) keep them and
+        retry with backoff until they commit, or until close() gives up on them (then they and
+        everything still queued are lost, loudly, and the writer stops: returns True). Returns
+        the connection to go on with (a new one after a broken one)."""
         # Mark every future running: a caller cancelled while waiting (e.g. the engine task) can no
         # longer cancel the write itself, which is still made; only its result goes unreported.
+        if not ops:
+            return conn, False
         waiting = {id(op) for op in ops if op.future.set_running_or_notify_cancel()}
-        results: list[tuple[_Op, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = op.fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    results.append((op, None, exc))
-                else:
-                    results.append((op, result, None))
-                conn.execute("RELEASE op")
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:  # the commit itself failed: nothing in this batch is durable
+        backoff = RETRY_BACKOFF_MIN_S
+        while True:
+            last_chance = self._stopping.is_set()  # close() waits for one attempt, not for the disk
             try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                log.debug("journal: rollback after a failed commit also failed", exc_info=True)
-            results = [(op, None, exc) for op in ops]
+                results = self._attempt(conn, ops)
+            except sqlite3.Error as exc:  # environmental (see _attempt): nothing in it is durable
+                conn = self._after_failed_attempt(conn)
+                self._note_retry_failure(failure_text(exc), len(ops))
+                if last_chance:
+                    self._lose(ops, f"journal closed with {len(ops)} write(s) not committed: {exc}", exc)
+                    self._fail_queued(exc)
+                    return conn, True
+                self._stopping.wait(backoff)  # close() cuts the wait short for one last attempt
+                backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
+                self.write_retries += 1
+                continue
+            self._note_committed()
+            break
         for op, result, error in results:
             if error is None:
                 if id(op) in waiting:
                     op.future.set_result(result)
                 continue
+            # A bad write (constraint, bug): retrying cannot help, the row is lost.
             self.write_errors += 1
             self.last_error = f"{op.what}: {error}"
             log.error("journal write failed: %s: %s", op.what, error)
+            self._set_lost(f"journal refused a write, row lost: {op.what}: {error}")
             if id(op) in waiting:
                 op.future.set_exception(JournalError(f"journal write failed: {op.what}: {error}"))
+        return conn, False
+
+    def _attempt(
+        self, conn: sqlite3.Connection, ops: list[_Op]
+    ) -> list[tuple[_Op, Any, BaseException | None]]:
+        """One transaction for the batch, each write in its own savepoint. Raises sqlite3.Error
+        when the failure is environmental (the whole batch is rolled back and may be retried);
+        a bad write is returned as that op's error and the others commit."""
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op in ops:
+            conn.execute("SAVEPOINT op")
+            try:
+                result = op.fn(conn)
+            except Exception as exc:
+                if is_environmental(exc):
+                    raise
+                conn.execute("ROLLBACK TO op")
+                results.append((op, None, exc))
+            else:
+                results.append((op, result, None))
+            conn.execute("RELEASE op")
+        if fault_active(self._fault_file):
+            raise injected_disk_full()
+        conn.execute("COMMIT")
+        return results
+
+    def _after_failed_attempt(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Roll back what the failed attempt left; a connection that cannot is replaced."""
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # SQLite may have rolled back on its own already
+                log.info("journal: rollback after a failed commit: %s", exc)
+        if not conn.in_transaction:
+            return conn
+        try:
+            fresh = self._connect()
+        except sqlite3.Error as exc:  # the next attempt on the old one fails and lands here again
+            log.warning("journal: cannot reopen the writer connection: %s", exc)
+            return conn
+        conn.close()
+        return fresh
+
+    def _note_retry_failure(self, text: str, held: int) -> None:
+        self.held_writes = held
+        if text == self._retry_failure:
+            return
+        first = self._retry_failure is None
+        self._retry_failure = text
+        self.last_error = text
+        (log.error if first else log.warning)("%s %s", text, kv(held_writes=held, journal=self.path))
+        self._notify_change()
+
+    def _note_committed(self) -> None:
+        self.held_writes = 0
+        if self._retry_failure is None:
+            return
+        log.warning("journal writes commit again %s", kv(after=self._retry_failure, retries=self.write_retries))
+        self._retry_failure = None
+        self._notify_change()
+
+    def _set_lost(self, text: str) -> None:
+        if self._lost_failure is None:
+            self._lost_failure = text
+            self._notify_change()
+
+    def _lose(self, ops: list[_Op], text: str, exc: BaseException) -> None:
+        """Writes that will never commit: their callers get the error, the journal says so."""
+        self.held_writes = 0
+        self.write_errors += len(ops)
+        self.last_error = text
+        log.error("%s %s", text, kv(journal=self.path))
+        for op in ops:
+            if op.future.running() or (not op.future.done() and op.future.set_running_or_notify_cancel()):
+                op.future.set_exception(JournalError(f"journal write failed: {op.what}: {exc!r}"))
+        self._set_lost(text)
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        """At close, after the last attempt failed: what is still queued is lost too."""
+        lost: list[_Op] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Op) and item.future.set_running_or_notify_cancel():
+                lost.append(item)
+        if lost:
+            self._lose(lost, f"journal closed with {len(lost)} queued write(s) not committed: {exc}", exc)
+
+    def _notify_change(self) -> None:
+        callback = self.on_write_failure_change
+        if callback is None:
+            return
+        try:
+            callback(self.write_failure)
+        except Exception:  # the engine's callback must not stop the writer; the state is still readable
+            log.exception("journal: write-failure callback failed")
 
     def _submit(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future[Any]:
         if self._closed:
@@ -403,14 +569,18 @@ class Journal:
         await asyncio.wrap_future(self._submit("flush", lambda conn: None))
 
     def close(self) -> None:
-        """Commit what is queued, stop the writer, close the connections. Idempotent."""
+        """Commit what is queued, stop the writer, close the connections, release the lock.
+        Idempotent. While writes are failing it makes one last attempt and then gives up on them
+        (counted, logged, and their callers get the error): closing never hangs on a full disk."""
         if self._closed:
             return
         self._closed = True
         self._queue.put(_STOP)
+        self._stopping.set()
         self._writer.join()
         with self._read_lock:
             self._reader.close()
+        self._lock.release()
 
     def __enter__(self) -> Journal:
         return self
@@ -603,8 +773,10 @@ class Journal:
 
     def record_fallback(self, event: FallbackEvent) -> concurrent.futures.Future[None] | None:
         """Queue a fallback event. Returns None (and counts `dropped_fallbacks`) when more than
-        `max_pending` writes are queued: events are shed first so orders and snapshots never are."""
-        if self._queue.qsize() >= self.max_pending:
+        `max_pending` writes are queued (`max_pending_while_failing` while writes fail): events are
+        shed first so orders and snapshots never are."""
+        limit = self.max_pending if self._retry_failure is None else self.max_pending_while_failing
+        if self._queue.qsize() >= limit:
             self.dropped_fallbacks += 1
             return None
         row = (

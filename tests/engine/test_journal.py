@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import NamedTuple
 
 import pytest
 
+from okxscalp.engine.instance_lock import InstanceLockError, lock_journal
 from okxscalp.engine.journal import Journal, JournalError, OrderPurpose, OrderRecord
+from okxscalp.engine.journal_faults import JOURNAL_FAULT_FILE_ENV
 from okxscalp.engine.snapshot import ExitParams, PositionSnapshot, ResolvedParam
 from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.okx.models import Fill, PosSide, Regime, Side
@@ -244,6 +248,8 @@ def test_a_failing_write_fails_alone(journal: Journal) -> None:
         bad.result()
     assert journal.write_errors == 1 and "order b" in (journal.last_error or "")
     assert [o.cl_ord_id for o in journal.orders()] == ["a", "c"]
+    # The row is lost for good: the journal says so until restart (entries must not trust it).
+    assert journal.write_failure is not None and "row lost: order b" in journal.write_failure
 
 
 def test_secrets_are_scrubbed(tmp_path: Path) -> None:
@@ -364,3 +370,138 @@ def test_committed_snapshots_survive_kill_9(tmp_path: Path) -> None:
         assert j.order("after-restart") is not None
     finally:
         j.close()
+
+
+# ---- write failures: detected at once, rows held and retried, never silent ----------------------
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def disk_full_switch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test fault switch: while this file exists the writer's commits fail as on a full disk."""
+    switch = tmp_path / "journal-disk-full"
+    monkeypatch.setenv(JOURNAL_FAULT_FILE_ENV, str(switch))
+    return switch
+
+
+def test_a_failed_commit_is_named_at_once_held_and_retried_until_it_lands(
+    tmp_path: Path, disk_full_switch: Path
+) -> None:
+    changes: list[str | None] = []
+    j = Journal(str(tmp_path / "journal.db"), on_write_failure_change=changes.append)
+    try:
+        assert j.write_failure is None
+        disk_full_switch.touch()
+        first = j.record_order(order("a"))
+        assert wait_for(lambda: j.write_failure is not None)
+        assert j.write_failure == "journal write failed: database or disk is full (disk full?)"
+        assert changes == [j.write_failure]  # the engine's callback fired the moment it failed
+        second = j.record_order(order("b"))  # queued behind the held batch
+        assert wait_for(lambda: j.write_retries >= 2)  # retried with backoff, still failing
+        assert not first.done() and not second.done() and j.held_writes >= 1
+        assert j.orders() == []  # nothing pretends to be durable
+        disk_full_switch.unlink()  # the disk has room again
+        first.result(10)
+        second.result(10)
+        assert [o.cl_ord_id for o in j.orders()] == ["a", "b"]  # no row was dropped
+        assert j.write_failure is None and j.held_writes == 0
+        assert changes[-1] is None
+    finally:
+        j.close()
+
+
+def test_close_while_the_disk_is_full_gives_up_loudly_instead_of_hanging(
+    tmp_path: Path, disk_full_switch: Path
+) -> None:
+    j = Journal(str(tmp_path / "journal.db"))
+    disk_full_switch.touch()
+    held = j.record_order(order("a"))
+    assert wait_for(lambda: j.write_failure is not None)
+    j.close()  # one last attempt, then the writes are reported lost
+    with pytest.raises(JournalError, match="order a"):
+        held.result(0)
+    assert "not committed" in (j.write_failure or "")
+    assert j.write_errors >= 1
+
+
+def test_fallback_events_are_shed_early_while_writes_fail(tmp_path: Path, disk_full_switch: Path) -> None:
+    j = Journal(str(tmp_path / "journal.db"), max_pending_while_failing=5)
+    try:
+        disk_full_switch.touch()
+        j.record_order(order("a"))
+        assert wait_for(lambda: j.write_failure is not None)
+        events = [FallbackEvent(float(i), "registry", "XRP-USDT-SWAP", FallbackKind.LAGGING, "lag", "none") for i in range(50)]
+        for event in events:
+            j.record_fallback(event)
+        assert j.dropped_fallbacks >= 40  # memory stays bounded while nothing drains
+        disk_full_switch.unlink()
+        j.flush()
+        assert j.order("a") is not None and j.write_failure is None
+    finally:
+        j.close()
+
+
+# ---- one writer process per journal ---------------------------------------------------------------
+
+
+def test_a_second_journal_on_the_same_file_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    first = Journal(str(path))
+    try:
+        with pytest.raises(JournalError) as refused:
+            Journal(str(path))
+        message = str(refused.value)
+        assert f"journal {path}" in message and f"pid {os.getpid()}" in message
+        assert f"host {socket.gethostname()}" in message and "since " in message
+    finally:
+        first.close()
+    Journal(str(path)).close()  # released on close
+
+
+def test_a_lock_taken_for_the_process_is_shared_with_its_journal_only(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with lock_journal(path, for_process=True):  # what the app takes before the console opens
+        j = Journal(str(path))
+        try:
+            with pytest.raises(JournalError, match="in use by another okxscalp"):
+                Journal(str(path))  # a second journal in the same process
+        finally:
+            j.close()
+        Journal(str(path)).close()  # lent again once the first one closed
+        with pytest.raises(InstanceLockError, match=f"pid {os.getpid()}"):
+            lock_journal(path, for_process=True)
+
+
+HOLD_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from okxscalp.engine.journal import Journal
+    j = Journal({path!r})
+    print("HOLDING", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_another_process_holding_the_journal_is_named_and_its_death_frees_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.db")
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT.format(path=path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "HOLDING"
+        with pytest.raises(JournalError, match=f"pid {proc.pid} on host "):
+            Journal(path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    Journal(path).close()  # the kernel dropped the dead holder's lock
