@@ -582,16 +582,18 @@ class RestClient:
         """One attempt: budget, sign, send, classify. Returns envelopes with code 0/1/2."""
         request_path = endpoint.path + (_query(params) if params else "")
         body_bytes = orjson.dumps(body) if body is not None else b""
+        if endpoint.private and self._credentials is None:
+            raise AuthError("", "credentials required", http_status=0, path=endpoint.path)
+        await self._limiters.acquire(endpoint, inst_id=inst_id, inst_type=inst_type)
+        # Signed only now: a timestamp taken before a long wait for the budget could be outside
+        # OKX's 30 s window by the time the request leaves (50102).
         headers: dict[str, str] = {"Content-Type": "application/json"}
-        if endpoint.private:
-            if self._credentials is None:
-                raise AuthError("", "credentials required", http_status=0, path=endpoint.path)
+        if endpoint.private and self._credentials is not None:
             headers = rest_headers(
                 self._credentials, self._wall_clock(), endpoint.method, request_path, body_bytes.decode()
             )
         if self._demo:
             headers[DEMO_HEADER] = "1"
-        await self._limiters.acquire(endpoint, inst_id=inst_id, inst_type=inst_type)
         session = self._get_session()
         url = URL(self._base_url + request_path, encoded=True)
         try:

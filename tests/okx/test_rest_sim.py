@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
@@ -17,6 +18,7 @@ from okxscalp.okx.constants import (
     PUBLIC_TIME,
     TRADE_GET_ORDER,
     TRADE_ORDER,
+    Endpoint,
 )
 from okxscalp.okx.errors import (
     AmbiguousOrderOutcome,
@@ -27,6 +29,7 @@ from okxscalp.okx.errors import (
     OrderRejected,
     RateLimited,
 )
+from okxscalp.okx.limiter import EndpointLimiters
 from okxscalp.okx.models import OrderRequest, PosSide, Side
 from okxscalp.okx.rest import RestClient
 
@@ -331,3 +334,48 @@ async def test_attached_tp_sl_pair_shows_up_in_pending_algos(client: RestClient,
     pair = [a for a in algos if a.tp_trigger_px is not None and a.sl_trigger_px is not None]
     assert len(pair) == 1 and pair[0].ord_type == "oco" and pair[0].state == "live"
     assert pair[0].sl_trigger_px == float(protected.attach_sl_trigger_px)
+
+
+class _ShiftedWallClock:
+    """The client's wall clock, `shift_s` ahead of the real one (time passing during a wait)."""
+
+    def __init__(self) -> None:
+        self.shift_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.shift_s
+
+
+class _HeldBudget:
+    """Wraps the client's limiters: after the real budget is taken, a request to `held` waits
+    until `release` is set, i.e. a request that waits in the limiter for as long as the test wants."""
+
+    def __init__(self, inner: EndpointLimiters, held: Endpoint) -> None:
+        self.inner, self.held = inner, held
+        self.waiting, self.release = asyncio.Event(), asyncio.Event()
+
+    async def acquire(self, endpoint: Endpoint, *, inst_id: str = "", inst_type: str = "") -> None:
+        await self.inner.acquire(endpoint, inst_id=inst_id, inst_type=inst_type)
+        if endpoint is self.held:
+            self.waiting.set()
+            await self.release.wait()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_request_is_signed_after_its_wait_in_the_limiter(sim, sim_credentials) -> None:
+    """OKX refuses a timestamp more than 30 s from its time (50102): a signature made before a
+    long wait for the budget would be stale when the request finally leaves."""
+    wall = _ShiftedWallClock()
+    async with RestClient(sim.rest_url, sim_credentials, FAST, wall_clock=wall) as rest:
+        budget = _HeldBudget(rest._limiters, ACCOUNT_BALANCE)
+        rest._limiters = budget  # type: ignore[assignment]
+        waiting = asyncio.create_task(rest.balance())
+        await asyncio.wait_for(budget.waiting.wait(), 10)
+        # 40 s pass for everyone while the request waits: the exchange's clock and ours.
+        sim.faults.skew_time(40_000)
+        wall.shift_s = 40.0
+        budget.release.set()
+        balance = await asyncio.wait_for(waiting, 10)
+    assert balance.total_eq > 0
