@@ -37,7 +37,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from okxscalp.config import default_config_path, load_config
-from okxscalp.engine import orchestrator
+from okxscalp.engine import entries as entry_lifecycle
 from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import TRADE_ORDER
@@ -118,7 +118,7 @@ async def run(duration_s: float) -> dict[str, float]:
     trace.on_request_chunk_sent.append(on_chunk)
     with tempfile.TemporaryDirectory() as tmp:
         config = bench_config(Path(tmp))
-        orchestrator.ENTRY_COOLDOWN_S = 0.0
+        entry_lifecycle.ENTRY_COOLDOWN_S = 0.0
         # The simulator runs in its own process: in production the exchange is elsewhere, and an
         # in-process simulator would queue its market and pushes in front of the engine (same
         # loop) or hold the GIL (same process, other thread).

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 
-from okxscalp.engine.orchestrator import EngineStartError
+from okxscalp.engine.account import EngineStartError
 from okxscalp.engine.views import EngineSnapshot
 from okxscalp.logging_setup import kv
 

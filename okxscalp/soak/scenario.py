@@ -26,7 +26,7 @@ from okxscalp.soak.schedule import FaultEvent, Schedule, build_schedule
 
 log = logging.getLogger("okxscalp.soak")
 
-PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"  # honoured by the engine (orchestrator.py)
+PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"  # honoured by the engine (entries.py)
 PAUSE_AFTER_FILL_S = "3"
 SNAPSHOT_PENDING = re.compile(r"fill received, snapshot pending inst=(\S+) clOrdId=(\S+)")
 ALL_WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)

@@ -37,7 +37,7 @@ async def open_position(engine: Engine, inst_id: str, side: Side, regime: Regime
         if position is not None and position.snapshot is not None and not busy:
             return position  # the entry order is done (filled, or its unfilled rest cancelled)
         if not busy and order_fresh(engine, inst_id):
-            engine._cooldown_until.pop(inst_id, None)
+            engine.entry_flow.cooldown_until.pop(inst_id, None)
             engine.submit_signal(Signal(inst_id, side, regime, f"test entry in {regime.value}"))
         await asyncio.sleep(0.1)
     raise AssertionError(f"no {inst_id} {side.value} position within {deadline_s}s")

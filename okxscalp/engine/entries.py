@@ -1,0 +1,331 @@
+"""The entry lifecycle: signal → plan → ORDER-fresh price → write-ahead journal row → sent →
+(fills → durable snapshot) → final state, or cancelled when unfilled in time.
+
+Tick → order is synchronous up to the send: the signal, the gates (supervisor.py), the plan (every
+parameter through the provider) and the price from an ORDER-fresh quote. Everything after the send
+(the reply, the journal's resolutions, timeouts, cancels, fills) happens in tasks and in the
+private-event loop, which calls `on_order` for every push of a tracked entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from okxscalp.config.schema import Purpose
+from okxscalp.engine.executor import EntryPlan, EntryRefused, PendingEntry, QuoteUsed, price_entry
+from okxscalp.engine.journal import OrderPurpose, OrderRecord
+from okxscalp.engine.parts import EngineParts
+from okxscalp.engine.risk import check_position_limits
+from okxscalp.engine.signals import Signal, evaluate_signal
+from okxscalp.engine.snapshot import ExitParams
+from okxscalp.logging_setup import kv
+from okxscalp.market.events import FallbackKind
+from okxscalp.okx.constants import ORDER_STATES_FINAL
+from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderRejected
+from okxscalp.okx.models import Order, symbol_of
+
+log = logging.getLogger(__name__)
+
+ENTRY_COOLDOWN_S = 2.0  # per symbol, after an entry attempt ends (refused, cancelled, closed)
+ENTRY_TIMEOUT_TICK_S = 0.2
+EXIT_PARAM_NAMES = (
+    "tp_percent", "sl_percent", "tp_atr_multiplier", "sl_atr_multiplier",
+    "tp_min_percent", "tp_max_percent", "sl_min_percent", "sl_max_percent",
+)
+PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"
+
+
+def env_seconds(name: str) -> float:
+    """A test hook's seconds from the environment (0 = off); never settable from a config."""
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else 0.0
+    except ValueError:
+        log.warning("ignored %s", kv(env=name, value=raw, why="not a number"))
+        return 0.0
+    return value if value > 0 else 0.0
+
+
+@dataclass(slots=True)
+class EntryContext:
+    """What the snapshot needs from the plan once the entry fills."""
+
+    plan: EntryPlan
+    pending: PendingEntry
+
+
+class EntryLifecycle:
+    def __init__(self, parts: EngineParts, *, auto_entries: bool) -> None:
+        self.parts = parts
+        # False: the detectors' signals are not traded (observe-only; tests drive entries with
+        # submit_signal). Exits, reconciliation and flatten work the same.
+        self.auto_entries = auto_entries
+        self.entries: dict[str, EntryContext] = {}  # clOrdId -> live entry
+        self.cooldown_until: dict[str, float] = {}
+        self._signal_rules = parts.config.scalping.signals
+        # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
+        self.on_entry_sent: Callable[[float, str], None] | None = None
+        # Test hook for the kill -9 soak: seconds to wait between an entry fill and its snapshot
+        # write (0 = off). Only the environment sets it; nothing in a config can.
+        self._pause_after_fill_s = env_seconds(PAUSE_AFTER_FILL_ENV)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def tracked(self) -> dict[str, str]:
+        """Live entry clOrdId -> instId (reconciliation syncs these from the exchange)."""
+        return {cl: c.plan.inst_id for cl, c in self.entries.items()}
+
+    def has_entry_for(self, inst_id: str) -> bool:
+        return any(c.plan.inst_id == inst_id for c in self.entries.values())
+
+    def busy_inst_ids(self) -> set[str]:
+        return self.parts.manager.book.inst_ids() | {c.plan.inst_id for c in self.entries.values()}
+
+    def cool_down(self, inst_id: str) -> None:
+        self.cooldown_until[inst_id] = time.monotonic() + ENTRY_COOLDOWN_S
+
+    # ---- from a tick to an order -------------------------------------------------------------
+
+    def consider(self, inst_id: str) -> None:
+        """Called for every ticker: cheapest checks first, the gates only once a signal stands."""
+        if not self.auto_entries or self.parts.supervisor.halted_for_all:
+            return
+        now = time.monotonic()
+        if now < self.cooldown_until.get(inst_id, 0.0):
+            return
+        parts = self.parts
+        detector = parts.detectors.get(inst_id)
+        if detector is None or detector.regime is None:
+            return
+        book = parts.manager.book
+        if book.get(inst_id, "long") is not None or book.get(inst_id, "short") is not None:
+            return
+        for ctx in self.entries.values():
+            if ctx.plan.inst_id == inst_id:
+                return
+        try:
+            quote = parts.registry.read(inst_id, Purpose.SIGNAL)
+        except Exception:
+            return  # the registry has already recorded the refusal
+        signal = evaluate_signal(detector.decision, detector.indicators, quote, self._signal_rules)
+        if signal is None or not parts.supervisor.entries_open(inst_id):
+            return
+        if not check_position_limits(inst_id, self.busy_inst_ids(), parts.config.scalping.max_positions).allowed:
+            return
+        self.cooldown_until[inst_id] = now + ENTRY_COOLDOWN_S
+        self._enter(signal, quote.recv_mono)  # the ticker that triggered it
+
+    def submit_signal(self, signal: Signal) -> bool:
+        """An entry from an explicit signal (tests, operator tools): every check and the same path
+        as a signal from the detectors, except the signal evaluation itself. True if it went on
+        to pricing (the order may still be refused there, e.g. no ORDER-fresh price)."""
+        inst_id = signal.inst_id
+        if not self.parts.supervisor.entries_open(inst_id):
+            return False
+        if not check_position_limits(inst_id, self.busy_inst_ids(), self.parts.config.scalping.max_positions).allowed:
+            return False
+        self.cool_down(inst_id)
+        self._enter(signal, time.monotonic())
+        return True
+
+    def _plan(self, signal: Signal) -> EntryPlan:
+        parts = self.parts
+        sym = symbol_of(signal.inst_id)
+        regime = signal.regime
+        res = {name: parts.provider.resolve(name, sym, regime) for name in EXIT_PARAM_NAMES}
+        for name in ("tp_sl_mode", "limit_offset_percent", "use_market_order", "entry_timeout_s", "position_multiplier"):
+            res[name] = parts.provider.resolve(name, sym, regime)
+        state = parts.leverage.states[signal.inst_id]
+        res["leverage"] = state.resolution
+        exit_params = ExitParams.from_resolutions(res["tp_sl_mode"], **{n: res[n] for n in EXIT_PARAM_NAMES})
+        detector = parts.detectors[signal.inst_id]
+        decision = detector.decision
+        return EntryPlan(
+            signal=signal,
+            instrument=parts.instruments[signal.inst_id],
+            exit_params=exit_params,
+            atr=decision.atr if decision is not None else None,
+            offset_percent=float(res["limit_offset_percent"].value),
+            use_market_order=res["use_market_order"].value is True,
+            timeout_s=float(res["entry_timeout_s"].value),
+            position_multiplier=float(res["position_multiplier"].value),
+            leverage=state.resolution,
+            resolutions=res,
+            regime_inputs=decision.inputs() if decision is not None else {},
+        )
+
+    def _enter(self, signal: Signal, trigger_mono: float) -> None:
+        """Signal → priced order → sent. Synchronous up to the send (tick → order latency)."""
+        parts = self.parts
+        inst_id = signal.inst_id
+        if not parts.leverage.check_before_entry(inst_id):
+            return
+        try:
+            plan = self._plan(signal)
+        except Exception as exc:
+            log.error("entry not planned %s", kv(inst=inst_id, error=exc))
+            return
+        try:
+            quote = parts.registry.read(inst_id, Purpose.ORDER)
+        except Exception as exc:
+            parts.event(FallbackKind.STALE_REFUSED, inst_id, f"entry not sent: no ORDER-fresh price ({exc})", "none", "executor")
+            return
+        used = QuoteUsed(quote.source, quote.age_s, quote.budget_s, Purpose.ORDER.value, quote.bid, quote.ask)
+        try:
+            priced = price_entry(
+                plan, used, parts.registry.price_limit(inst_id),
+                equity=parts.account.equity or 0.0, available_margin=parts.account.free_margin(self._reserved_margin()),
+                risk_per_trade_percent=parts.config.scalping.risk_per_trade_percent,
+                td_mode=parts.config.scalping.margin_mode,
+            )
+        except EntryRefused as exc:
+            log.info("entry refused %s", kv(inst=inst_id, reason=exc.reason))
+            return
+        pending = PendingEntry(priced, time.monotonic())
+        self.entries[pending.cl_ord_id] = EntryContext(plan, pending)
+        r = priced.request
+        if self.on_entry_sent is not None:
+            self.on_entry_sent(trigger_mono, r.cl_ord_id)
+        parts.spawn(self._send(pending, plan), f"entry {r.cl_ord_id}")
+
+    def _reserved_margin(self) -> float:
+        """What the live entry orders will take once filled: concurrent entries must not each
+        size against the whole balance."""
+        reserved = 0.0
+        for ctx in self.entries.values():
+            r, plan = ctx.pending.priced.request, ctx.plan
+            px = float(r.px) if r.px else ctx.pending.priced.quote.ask
+            remaining = float(r.sz) - ctx.pending.acc_fill_sz
+            reserved += max(remaining, 0.0) * px * plan.instrument.ct_val / float(plan.leverage.value)
+        return reserved
+
+    def _record(self, pending: PendingEntry, plan: EntryPlan, *, state: str, detail: str = "") -> OrderRecord:
+        r, used, priced = pending.priced.request, pending.priced.quote, pending.priced
+        return OrderRecord(
+            cl_ord_id=r.cl_ord_id, inst_id=r.inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
+            purpose=OrderPurpose.ENTRY.value, state=state, pos_side=r.pos_side.value if r.pos_side else "",
+            px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
+            ord_id=pending.ord_id, acc_fill_sz=pending.acc_fill_sz, avg_px=pending.avg_px,
+            detail=detail or f"{plan.signal.reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {priced.size.reason}",
+            position_cl_ord_id=r.cl_ord_id,
+        )
+
+    async def _send(self, pending: PendingEntry, plan: EntryPlan) -> None:
+        """Journal the order (write-ahead: an order the exchange may hold is always in the journal
+        with its quote's age), send it, then journal the reply and the resolutions. Serialising the
+        resolutions costs about a millisecond, so it waits until the order is out. Order pushes that
+        arrive meanwhile update `pending`; the record written after the reply carries that state."""
+        rest, journal = self.parts.rest, self.parts.journal
+        request = pending.priced.request
+        journal.record_order(self._record(pending, plan, state="sent"))
+        resolutions = [v for v in plan.resolutions.values() if v is not None]
+        try:
+            ack = await rest.place_order(request)
+        except AmbiguousOrderOutcome as exc:
+            # It may be on the exchange: stay tracked (by clOrdId) so a push, the timeout's
+            # cancel or the next reconciliation settles it; never assume either way.
+            pending.state = "unknown"
+            journal.record_order(self._record(pending, plan, state="unknown", detail=str(exc)))
+            journal.record_resolutions(request.cl_ord_id, resolutions)
+            log.warning("entry outcome unknown %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, error=exc))
+            return
+        except OkxError as exc:
+            self.entries.pop(pending.cl_ord_id, None)
+            detail = f"sCode {exc.s_code} {exc.s_msg}" if isinstance(exc, OrderRejected) else str(exc)
+            journal.record_order(self._record(pending, plan, state="rejected", detail=detail))
+            journal.record_resolutions(request.cl_ord_id, resolutions)
+            log.warning("entry rejected %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, detail=detail))
+            return
+        if not pending.ord_id:
+            pending.ord_id = ack.ord_id
+        state = pending.state if pending.state != "live" or pending.acc_fill_sz else "live"
+        journal.record_order(self._record(pending, plan, state=state))
+        journal.record_resolutions(request.cl_ord_id, resolutions)
+        log.info("entry sent %s", pending.describe())
+
+    # ---- unfilled entries ----------------------------------------------------------------------
+
+    async def watch_timeouts(self) -> None:
+        while True:
+            await asyncio.sleep(ENTRY_TIMEOUT_TICK_S)
+            now = time.monotonic()
+            for ctx in list(self.entries.values()):
+                p = ctx.pending
+                if (p.ord_id or p.state == "unknown") and not p.cancel_requested and p.expired(now):
+                    p.cancel_requested = True
+                    self.parts.spawn(self.cancel(p, "unfilled after timeout"), f"cancel {p.cl_ord_id}")
+
+    async def cancel(self, pending: PendingEntry, why: str) -> bool:
+        """Ask the exchange to cancel an entry. True once the request was accepted (its final
+        state still arrives on the orders channel); False when it was refused."""
+        rest = self.parts.rest
+        try:
+            await rest.cancel_order(pending.inst_id, ord_id=pending.ord_id or None, cl_ord_id=None if pending.ord_id else pending.cl_ord_id)
+            log.info("entry cancel requested %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, why=why, filled=pending.acc_fill_sz))
+            return True
+        except OkxError as exc:
+            log.info("entry cancel refused %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
+            # A final state will arrive on the orders channel (or the next reconcile will fetch it),
+            # except for an order whose placement was never confirmed: ask the exchange.
+            if pending.state == "unknown":
+                await self._settle_unknown(pending)
+            return False
+
+    async def _settle_unknown(self, pending: PendingEntry) -> None:
+        try:
+            order = await self.parts.rest.get_order(pending.inst_id, cl_ord_id=pending.cl_ord_id)
+        except OkxError as exc:
+            pending.cancel_requested = False  # try again at the next timeout tick
+            log.warning("entry still unknown %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
+            return
+        if order is not None:
+            await self.on_order(order)
+            return
+        self.entries.pop(pending.cl_ord_id, None)
+        self.parts.journal.update_order(pending.cl_ord_id, state="not_placed", detail="the exchange has no such order")
+        log.info("entry was never placed %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id))
+
+    async def cancel_all(self, why: str) -> None:
+        for ctx in list(self.entries.values()):
+            ctx.pending.cancel_requested = True
+            await self.cancel(ctx.pending, why)
+
+    # ---- order pushes --------------------------------------------------------------------------
+
+    async def on_order(self, order: Order) -> None:
+        """A push (or REST row) of a tracked entry: fills → durable snapshot first, then the journal
+        row; a final state ends tracking."""
+        parts = self.parts
+        ctx = self.entries.get(order.cl_ord_id)
+        if ctx is None:
+            return
+        pending = ctx.pending
+        pending.ord_id = pending.ord_id or order.ord_id
+        pending.state = order.state
+        if order.acc_fill_sz > pending.acc_fill_sz and order.avg_px:
+            pending.acc_fill_sz = order.acc_fill_sz
+            pending.avg_px = order.avg_px
+            plan = ctx.plan
+            if self._pause_after_fill_s > 0:  # test hook (soak): a window to kill -9 in
+                log.info("fill received, snapshot pending %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id))
+                await asyncio.sleep(self._pause_after_fill_s)
+            # Durable snapshot first: nothing else happens for this position until it is committed.
+            await parts.manager.snapshot_entry_fill(
+                order=order, regime=plan.signal.regime, exit_params=plan.exit_params, instrument=plan.instrument,
+                atr=plan.atr, leverage=plan.leverage, regime_inputs=plan.regime_inputs, signal_reason=plan.signal.reason,
+            )
+            pending.snapshot_written = True
+        parts.journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
+                                   acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px,
+                                   detail=f"cancelSource {order.cancel_source}" if order.state == "canceled" else None)
+        if order.state in ORDER_STATES_FINAL:
+            self.entries.pop(order.cl_ord_id, None)
+            self.cool_down(order.inst_id)
+            if order.state != "filled":
+                log.info("entry ended %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id, state=order.state,
+                                              filled=order.acc_fill_sz, cancel_source=order.cancel_source or "-"))

@@ -1,0 +1,91 @@
+"""Leverage per symbol: resolved through the provider, set on the exchange, read back.
+
+Before the first order of a symbol the resolved leverage is set on the exchange when it differs and
+read back; every positions push and a periodic leverage-info read keep the exchange's actual value
+fresh. Any disagreement (or a leverage that cannot be resolved) halts entries for that symbol with
+the full diagnostic (supervisor.py, Halt.LEVERAGE) until they agree again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from okxscalp.config import EXCHANGE_LEVERAGE_INFO_SOURCE, ParameterProvider
+from okxscalp.engine.executor import LeverageState, leverage_mismatch
+from okxscalp.engine.supervisor import EntrySupervisor, Halt
+from okxscalp.logging_setup import kv
+from okxscalp.okx.errors import OkxError
+from okxscalp.okx.models import Position, symbol_of
+from okxscalp.okx.rest import RestClient
+
+log = logging.getLogger(__name__)
+
+
+class LeverageKeeper:
+    def __init__(
+        self, inst_ids: tuple[str, ...], provider: ParameterProvider, supervisor: EntrySupervisor, margin_mode: str
+    ) -> None:
+        self.provider = provider
+        self.supervisor = supervisor
+        self.margin_mode = margin_mode
+        self.states: dict[str, LeverageState] = {i: LeverageState() for i in inst_ids}
+        self.rest: RestClient | None = None
+
+    def _publish(self, inst_id: str, state: LeverageState) -> None:
+        if state.mismatch:
+            was = self.supervisor.reason_of(Halt.LEVERAGE, inst_id)
+            if was != state.mismatch:
+                log.error("leverage %s", kv(inst=inst_id, problem=state.mismatch))
+            self.supervisor.set(Halt.LEVERAGE, state.mismatch, inst_id)
+        else:
+            self.supervisor.clear(Halt.LEVERAGE, inst_id, "leverage agrees with the exchange")
+
+    async def prepare(self, inst_id: str) -> None:
+        """Before the first order of a symbol: resolve, set on the exchange if it differs, read back."""
+        assert self.rest is not None
+        state = self.states[inst_id]
+        mode = self.margin_mode
+        try:
+            infos = await self.rest.leverage_info(inst_id, mode)
+            exchange_lever = infos[0].lever if infos else None
+            state.resolution = self.provider.resolve_leverage(
+                symbol_of(inst_id), exchange_lever, exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE
+            )
+            if exchange_lever is None or abs(exchange_lever - float(state.resolution.value)) > 1e-9:
+                replies = await self.rest.set_leverage(inst_id, f"{float(state.resolution.value):g}", mode)
+                infos = replies or await self.rest.leverage_info(inst_id, mode)
+            state.exchange_lever = infos[0].lever if infos else None
+            state.reported_by = "set-leverage/leverage-info"
+            state.mismatch = leverage_mismatch(inst_id, state)
+        except Exception as exc:  # LeverageUnavailable or an exchange refusal: no entries for it
+            state.mismatch = f"{inst_id}: leverage unavailable: {exc}"
+        self._publish(inst_id, state)
+        if not state.mismatch:
+            log.info("leverage ok %s", kv(inst=inst_id, lever=state.exchange_lever, source=state.resolution.source_path))
+
+    async def refresh(self) -> None:
+        """Read every symbol's actual leverage back (leverage-info) and compare with the resolution."""
+        assert self.rest is not None
+        for inst_id, state in self.states.items():
+            try:
+                infos = await self.rest.leverage_info(inst_id, self.margin_mode)
+            except OkxError as exc:
+                log.warning("leverage read-back failed %s", kv(inst=inst_id, error=exc))
+                continue
+            if not infos or state.resolution is None:
+                continue
+            state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
+            state.mismatch = leverage_mismatch(inst_id, state)
+            self._publish(inst_id, state)
+
+    def on_position(self, p: Position) -> None:
+        state = self.states.get(p.inst_id)
+        if state is not None and p.lever is not None and p.pos != 0:
+            state.exchange_lever, state.reported_by = p.lever, "positions"
+
+    def check_before_entry(self, inst_id: str) -> bool:
+        """The exchange's actual lever vs the resolution, right before an entry is priced."""
+        state = self.states[inst_id]
+        state.mismatch = leverage_mismatch(inst_id, state)
+        self._publish(inst_id, state)
+        return not state.mismatch

@@ -1,0 +1,47 @@
+"""The collaborators every lifecycle of a running engine shares, built once at start-up.
+
+The entry, close and private-event lifecycles take this one object instead of a dozen arguments;
+it holds no logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from okxscalp.config import ParameterProvider
+from okxscalp.config.schema import AppConfig
+from okxscalp.engine.account import Account
+from okxscalp.engine.journal import Journal
+from okxscalp.engine.leverage import LeverageKeeper
+from okxscalp.engine.positions import PositionManager
+from okxscalp.engine.regime import RegimeDetector
+from okxscalp.engine.supervisor import EntrySupervisor
+from okxscalp.market.events import FallbackKind
+from okxscalp.market.registry import DataRegistry
+from okxscalp.okx.models import Instrument
+from okxscalp.okx.rest import RestClient
+
+SpawnFn = Callable[[Coroutine[Any, Any, Any], str], Any]  # (coroutine, task name) -> task
+EmitFn = Callable[..., None]  # (kind, symbol, detail, source, component="engine")
+
+
+@dataclass(slots=True)
+class EngineParts:
+    config: AppConfig
+    provider: ParameterProvider
+    rest: RestClient
+    journal: Journal
+    manager: PositionManager
+    registry: DataRegistry
+    instruments: dict[str, Instrument]
+    detectors: dict[str, RegimeDetector]
+    supervisor: EntrySupervisor
+    account: Account
+    leverage: LeverageKeeper
+    spawn: SpawnFn
+    emit: EmitFn
+
+    def event(self, kind: FallbackKind, symbol: str, detail: str, source: str = "none", component: str = "engine") -> None:
+        self.emit(kind, symbol, detail, source, component)

@@ -1,0 +1,91 @@
+"""The private stream, in order: orders (entry fills → snapshots, closing fills), positions
+(sizes, flat → close journaled, positions the engine did not open → reconciliation) and account
+(equity) pushes. One task handles the queue so a fill's snapshot is written before anything that
+follows it is looked at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from okxscalp.engine.closes import CloseLifecycle
+from okxscalp.engine.entries import EntryLifecycle
+from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG, close_side_for
+from okxscalp.engine.parts import EngineParts
+from okxscalp.logging_setup import kv
+from okxscalp.okx.models import Fill, Order, Position
+
+log = logging.getLogger(__name__)
+
+ReconcileFn = Callable[[str], Awaitable[Any]]
+
+
+class PrivateEventRouter:
+    def __init__(self, parts: EngineParts, entries: EntryLifecycle, closes: CloseLifecycle, *, reconcile: ReconcileFn) -> None:
+        self.parts = parts
+        self.entries = entries
+        self.closes = closes
+        self._reconcile = reconcile
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def push(self, push: Any) -> None:
+        """Called by the feed for every private push (in the connection's read loop)."""
+        self.queue.put_nowait(push)
+
+    async def run(self) -> None:
+        while True:
+            push = await self.queue.get()
+            try:
+                await self.handle(push)
+            except Exception:
+                log.exception("private event handling failed %s", kv(channel=getattr(push, "channel", "?")))
+
+    async def handle(self, push: Any) -> None:
+        channel = push.channel
+        for item in push.items:
+            if channel == "orders" and isinstance(item, Order):
+                await self._on_order(item)
+            elif channel == "positions" and isinstance(item, Position):
+                self._on_position(item)
+            elif channel == "account" and hasattr(item, "total_eq"):
+                self.parts.account.on_account_push(item.total_eq, getattr(item, "avail_eq", None))
+
+    async def _on_order(self, order: Order) -> None:
+        parts = self.parts
+        journal, manager = parts.journal, parts.manager
+        if order.fill_sz > 0 and order.fill_px is not None:
+            journal.record_fill(
+                Fill(order.inst_id, order.trade_id, order.ord_id, order.cl_ord_id, order.side, order.pos_side,
+                     order.fill_px, order.fill_sz, order.fee, "", order.u_time_ms)
+            )
+        if order.cl_ord_id in self.entries.entries:
+            await self.entries.on_order(order)
+            return
+        if order.reduce_only or order.cl_ord_id.startswith(CL_ORD_PREFIX_EXIT) or order.tag == EXIT_TAG or (
+            manager.book.get(order.inst_id, order.pos_side.value) is not None and order.side is close_side_for(order.pos_side)
+        ):
+            if order.acc_fill_sz > 0:
+                manager.on_close_fill(order)
+            if order.cl_ord_id:  # a no-op for orders the journal does not know (attached TP/SL closes)
+                journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
+                                     acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px)
+
+    def _on_position(self, p: Position) -> None:
+        parts = self.parts
+        parts.leverage.on_position(p)
+        known = parts.manager.book.get(p.inst_id, p.pos_side.value)
+        if known is None:
+            if p.pos != 0 and p.inst_id in parts.instruments and not self.entries.has_entry_for(p.inst_id):
+                # A position the engine did not open, appearing while it runs.
+                parts.spawn(self._adopt_unknown(p), f"orphan {p.inst_id}")
+            return
+        flat = parts.manager.on_position(p)
+        if flat is not None:
+            parts.spawn(self.closes.finish_flat(flat), f"closed {p.inst_id}")
+
+    async def _adopt_unknown(self, p: Position) -> None:
+        if self.parts.manager.book.get(p.inst_id, p.pos_side.value) is None:
+            await self._reconcile(f"unknown position {p.inst_id}/{p.pos_side.value}")

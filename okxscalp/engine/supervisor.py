@@ -1,0 +1,147 @@
+"""Why entries are closed: the one place that says it.
+
+Every reason the engine may refuse to open a position is a `Halt` kind below. Parts of the engine
+*report* a condition (`set`/`clear`, per symbol or for all) or register a *probe* (a function read at
+check time, for state owned elsewhere: the feed's gate, the daily loss limit, the exchange clock);
+only this module *decides*. The console header and `Engine.halt_reasons()` read `reasons()`, the
+entry path reads `entries_open(inst_id)`, and every change is an ENTRY_GATE event on the bus (so it
+lands in the journal and the log with its reason and time).
+
+A condition is cleared only by the part that set it, once the cause is gone; nothing times out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from enum import Enum
+
+from okxscalp.logging_setup import kv
+from okxscalp.market.events import FallbackKind
+
+log = logging.getLogger(__name__)
+
+
+class Halt(str, Enum):
+    """Every kind of reason entries can be closed for (reported conditions and probes)."""
+
+    STARTING = "starting"  # start-up not complete (reconcile, feed, warm-up)
+    STOPPED = "stopped"  # the engine has stopped or failed
+    OPERATOR_PAUSE = "operator_pause"  # `space` / SIGUSR1-style pause
+    FLATTEN = "flatten"  # flatten all requested: halted until the operator resumes
+    FLATTEN_INCOMPLETE = "flatten_incomplete"  # an order or position flatten could not yet remove
+    FEED = "feed"  # probe: private stream gate, reconnect-storm breaker, lagging feeds
+    CLOCK = "clock"  # probe/condition: exchange clock offset unknown or beyond tolerance
+    DAILY_LOSS = "daily_loss"  # probe: realised loss today reached the limit, or day start unknown
+    DAY_PNL_UNKNOWN = "day_pnl_unknown"  # today's realised P&L not fully known (a close without exit px)
+    BALANCE = "balance"  # equity not known or too old to size against
+    JOURNAL = "journal"  # a journal write failed: nothing may be sent that cannot be recorded
+    UNSNAPSHOTTED = "unsnapshotted"  # a filled position whose snapshot is not written yet
+    UNPROTECTED = "unprotected"  # a position whose exchange-side stop could not be verified
+    STOPS_LEFT = "stops_left"  # a stop of a closed position could not be cancelled
+    LEVERAGE = "leverage"  # per symbol: leverage unresolved, out of range or mismatched
+    INSTRUMENT = "instrument"  # per symbol: instrument not live (suspended, pre-open …)
+
+
+EmitFn = Callable[[FallbackKind, str, str, str, str], None]  # kind, symbol, detail, source, component
+Probe = Callable[[], Iterable[str]]
+
+
+class EntrySupervisor:
+    """Holds the halt conditions; see the module docstring."""
+
+    __slots__ = ("_conditions", "_emit", "_probes", "_symbol_conditions", "changes")
+
+    def __init__(self, emit: EmitFn | None = None) -> None:
+        self._emit = emit
+        self._conditions: dict[Halt, str] = {}
+        self._symbol_conditions: dict[str, dict[Halt, str]] = {}
+        self._probes: list[tuple[Halt, Probe]] = []
+        self.changes = 0  # condition sets/clears so far (tests, soak probes)
+
+    def bind_emit(self, emit: EmitFn) -> None:
+        self._emit = emit
+
+    # ---- reporting ---------------------------------------------------------------------------
+
+    def set(self, kind: Halt, reason: str, inst_id: str = "") -> None:
+        """Close entries (for all, or for `inst_id`) for `reason` until `clear(kind, inst_id)`."""
+        table = self._table(inst_id, create=True)
+        if table.get(kind) == reason:
+            return
+        table[kind] = reason
+        self._changed(f"entries halted: {reason}", inst_id, kind)
+
+    def clear(self, kind: Halt, inst_id: str = "", why: str = "") -> None:
+        table = self._table(inst_id, create=False)
+        if table is None or kind not in table:
+            return
+        reason = table.pop(kind)
+        self._changed(f"halt cleared ({why or 'cause gone'}): {reason}", inst_id, kind)
+
+    def is_set(self, kind: Halt, inst_id: str = "") -> bool:
+        table = self._table(inst_id, create=False)
+        return table is not None and kind in table
+
+    def reason_of(self, kind: Halt, inst_id: str = "") -> str | None:
+        table = self._table(inst_id, create=False)
+        return None if table is None else table.get(kind)
+
+    def add_probe(self, kind: Halt, probe: Probe) -> None:
+        """`probe()` returns the current reasons of a condition whose state lives elsewhere."""
+        self._probes.append((kind, probe))
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def reasons(self, inst_id: str | None = None) -> tuple[str, ...]:
+        """Why entries are closed: for every symbol (`None`: global and every symbol's reasons) or
+        for one symbol (global + that symbol's)."""
+        out = list(self._conditions.values())
+        for kind, probe in self._probes:
+            try:
+                out.extend(probe())
+            except Exception as exc:  # a probe that cannot answer closes entries, visibly
+                out.append(f"{kind.value}: cannot be checked ({exc!r})")
+        if inst_id is None:
+            for table in self._symbol_conditions.values():
+                out.extend(table.values())
+        else:
+            table = self._symbol_conditions.get(inst_id)
+            if table:
+                out.extend(table.values())
+        return tuple(out)
+
+    @property
+    def halted_for_all(self) -> bool:
+        """A reported condition closes entries for every symbol (cheap: the tick path asks first)."""
+        return bool(self._conditions)
+
+    def entries_open(self, inst_id: str) -> bool:
+        if self._conditions:
+            return False
+        table = self._symbol_conditions.get(inst_id)
+        if table:
+            return False
+        return not self.reasons(inst_id)
+
+    def kinds(self, inst_id: str = "") -> frozenset[Halt]:
+        table = self._table(inst_id, create=False)
+        return frozenset(table) if table else frozenset()
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _table(self, inst_id: str, *, create: bool) -> dict[Halt, str] | None:
+        if not inst_id:
+            return self._conditions
+        table = self._symbol_conditions.get(inst_id)
+        if table is None and create:
+            table = self._symbol_conditions[inst_id] = {}
+        return table
+
+    def _changed(self, detail: str, inst_id: str, kind: Halt) -> None:
+        self.changes += 1
+        if self._emit is not None:  # the event reaches the journal and the log through the bus
+            self._emit(FallbackKind.ENTRY_GATE, inst_id, detail, "none", "supervisor")
+        else:
+            log.info("entry gate %s", kv(halt=kind.value, symbol=inst_id or "-", detail=detail, at=round(time.time(), 3)))
