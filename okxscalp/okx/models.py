@@ -79,6 +79,40 @@ class Instrument:
         return _snap(contracts, self.lot_sz, "down")
 
 
+# GET /public/instruments `state` (docs public-data-rest-api-get-instruments): only `live` takes
+# ordinary orders. `suspend`; `rebase` (SWAP, no trading while rebasing); `post_only` (SWAP, only
+# post-only orders: no market entry, no market close); `preopen` (listed, not trading yet); `test`
+# (test pairs, never traded); `settling` (EVENTS).
+INSTRUMENT_LIVE = "live"
+MIN_LEVERAGE = 1.0  # OKX accepts 0.01 for swaps; below 1 is never what a scalper means
+
+
+def instrument_tradeable(instrument: Instrument) -> str | None:
+    """None when entries may be sent for `instrument`, else the reason they may not."""
+    if instrument.state == INSTRUMENT_LIVE:
+        return None
+    return (
+        f"{instrument.inst_id} is not tradeable: the exchange lists it as state={instrument.state or '(empty)'} "
+        f"(GET /api/v5/public/instruments), entries need {INSTRUMENT_LIVE}"
+    )
+
+
+def leverage_range_problem(lever: float, instrument: Instrument) -> str | None:
+    """None when `lever` is within [1, the instrument's maximum leverage], else why not. The maximum is
+    the instrument's `lever` in GET /public/instruments (0 when the exchange gave none: nothing fits)."""
+    if MIN_LEVERAGE <= lever <= instrument.max_leverage:
+        return None
+    if instrument.max_leverage < MIN_LEVERAGE:
+        return (
+            f"leverage {lever:g} cannot be checked: {instrument.inst_id} reports no maximum leverage "
+            f"(GET /api/v5/public/instruments lever={instrument.max_leverage:g})"
+        )
+    return (
+        f"leverage {lever:g} is outside {instrument.inst_id}'s range [{MIN_LEVERAGE:g}, "
+        f"{instrument.max_leverage:g}] (maximum: GET /api/v5/public/instruments lever)"
+    )
+
+
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING, "trunc": ROUND_DOWN}
 
 

@@ -33,6 +33,7 @@ and price-limit at most every 200 ms, one candle<bar> row per sim second per bar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import threading
@@ -46,7 +47,13 @@ from okxscalp.okx.constants import (
     CODE_PARAM_ERROR,
 )
 from okxscalp.sim.events import SimApiError, SimEvent
-from okxscalp.sim.instruments import DEFAULT_INST_IDS, InstrumentSpec, instrument_wire, spec_for
+from okxscalp.sim.instruments import (
+    DEFAULT_INST_IDS,
+    INSTRUMENT_STATES,
+    InstrumentSpec,
+    instrument_wire,
+    spec_for,
+)
 from okxscalp.sim.market import SIM_BARS, SymbolMarket
 from okxscalp.sim.matching import TradingDesk
 from okxscalp.sim.replay import load_replay
@@ -279,6 +286,17 @@ class SimExchange:
                 raise SimApiError(CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
             return [instrument_wire(spec)]
         return [instrument_wire(s) for s in self.specs.values()]
+
+    @_locked
+    def set_instrument_state(self, inst_id: str, state: str) -> None:
+        """From now on GET /public/instruments reports `state` for `inst_id` (suspend, preopen, test,
+        rebase, post_only, live again): how a test drives an instrument that stops trading."""
+        spec = self.specs.get(inst_id)
+        if spec is None:
+            raise ValueError(f"no simulated instrument {inst_id!r}")
+        if state not in INSTRUMENT_STATES:
+            raise ValueError(f"unknown instrument state {state!r}; OKX's: {', '.join(INSTRUMENT_STATES)}")
+        self.specs[inst_id] = dataclasses.replace(spec, state=state)
 
     @_locked
     def ticker_wire(self, inst_id: str) -> dict:

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from okxscalp.sim.wire import decimals_of
 
+# GET /public/instruments `state` values for SWAP (docs public-data-rest-api-get-instruments).
+INSTRUMENT_STATES: tuple[str, ...] = ("live", "suspend", "preopen", "test", "rebase", "post_only")
+
 
 @dataclass(frozen=True, slots=True)
 class InstrumentSpec:
@@ -25,6 +28,9 @@ class InstrumentSpec:
     depth_unit: float  # contracts on a typical top-of-book level
     inst_id_code: int
     max_mkt_sz: str = "12000"
+    # GET /public/instruments `state`: live, suspend, preopen, test, rebase, post_only (reference §6).
+    # SimExchange.set_instrument_state changes it (an instrument that stops trading).
+    state: str = "live"
 
     @property
     def base_ccy(self) -> str:
@@ -136,7 +142,7 @@ def instrument_wire(spec: InstrumentSpec) -> dict:
         "quoteCcy": "",
         "ruleType": "normal",
         "settleCcy": "USDT",
-        "state": "live",
+        "state": spec.state,
         "stk": "",
         "tickSz": spec.tick_sz,
         "tradeQuoteCcyList": [],
