@@ -2,7 +2,8 @@
 
 A chain is the ordered list of key paths tried; the first one present supplies the value and is
 reported as the source. There is no implicit last resort: every chain either ends on a key the
-schema makes required, or (leverage) on the exchange, or fails loudly with the chain it tried.
+schema makes required, or (leverage) on the exchange position, or fails loudly with the chain it
+tried. Account-wide settings (margin mode, orphan policy) are one key each, required.
 Regime sections may name another section with `inherit: REGIME`; that is followed only when
 written, and reported (the source stays the path that really holds the value).
 
@@ -27,6 +28,7 @@ class Chain:
     follows_inherit: bool = False  # the regime section may `inherit` another regime's section
     kind: type = float  # float | bool | str: the value's type after resolution
     what: str = ""  # one line for people (explain, errors)
+    account_wide: bool = False  # the same for every symbol (no {symbol} in its paths)
 
 
 # The one table. Order within each tuple is priority, first found wins.
@@ -93,22 +95,43 @@ CHAINS: dict[str, Chain] = {
             ("sl_max_percent", "stop-loss distance clamp, upper bound, % of price"),
         )
     },
-    # Leverage: config, then the exchange position's `lever` (see ParameterProvider.resolve_leverage),
-    # then a hard failure that lists every source (audit failure 6).
+    # Leverage: config, then the open exchange position's `lever` (ParameterProvider.resolve_leverage,
+    # an adoption the engine reports as an event), then a hard failure that lists every source
+    # (audit failure 6). The account's leverage setting (leverage-info) is never a source.
     "leverage": Chain(
         ("symbol_profiles.{symbol}.leverage", "scalping.leverage"),
-        what="leverage; after config, the exchange position's lever",
+        what="leverage; after config, the open exchange position's lever (adopted, reported)",
+    ),
+    # Account-wide, one key each, required by the schema: no safe default exists.
+    "margin_mode": Chain(
+        ("scalping.margin_mode",),
+        kind=str,
+        account_wide=True,
+        what="cross | isolated: tdMode of every order, mgnMode of leverage and closes",
+    ),
+    "orphan_policy": Chain(
+        ("scalping.orphan_policy",),
+        kind=str,
+        account_wide=True,
+        what="a position on the exchange with no snapshot: protect (stop) | flatten (close)",
+    ),
+    "orphan_sl_percent": Chain(
+        ("scalping.orphan_sl_percent",),
+        account_wide=True,
+        what="orphan policy protect: stop distance, % of the position's avgPx",
     ),
 }
 
-# Not config keys: where the exchange reported a lever (the caller says which it asked).
-EXCHANGE_LEVER_SOURCE = "exchange:positions.lever"  # GET /account/positions, the open position's lever
-EXCHANGE_LEVERAGE_INFO_SOURCE = (
-    "exchange:leverage-info.lever"  # GET /account/leverage-info, the account setting
-)
+ACCOUNT_WIDE: tuple[str, ...] = tuple(name for name, chain in CHAINS.items() if chain.account_wide)
+
+# Not config keys. The one exchange source of a leverage: the open position's lever.
+EXCHANGE_LEVER_SOURCE = "exchange:positions.lever"  # GET /account/positions (or the positions push)
+# Where a read-back of the account's leverage setting came from: compared with the resolution
+# (executor.leverage_mismatch), never adopted as one.
+EXCHANGE_LEVERAGE_INFO_SOURCE = "exchange:leverage-info.lever"  # GET /account/leverage-info
 EXCHANGE_SOURCE_LABELS = {
     EXCHANGE_LEVER_SOURCE: "exchange position lever",
-    EXCHANGE_LEVERAGE_INFO_SOURCE: "exchange leverage setting (leverage-info)",
+    EXCHANGE_LEVERAGE_INFO_SOURCE: "exchange leverage setting (leverage-info), never adopted",
 }
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(CHAINS)
@@ -133,6 +156,11 @@ class Resolution:
         """Source path with its note, for people."""
         return f"{self.source_path} ({self.note})" if self.note else self.source_path
 
+    @property
+    def from_exchange(self) -> bool:
+        """The value was adopted from the exchange, not read from the config file."""
+        return self.source_path.startswith("exchange:")
+
 
 class ParameterUnavailable(LookupError):
     """Nothing in the chain holds a value. The message lists every step tried."""
@@ -142,7 +170,7 @@ class ParameterUnavailable(LookupError):
     ) -> None:
         self.name, self.symbol, self.regime, self.chain = name, symbol, regime, chain
         tried = "; ".join(f"{step.path}: {_found_text(step)}" for step in chain) or "nothing"
-        scope = f"{symbol} {regime}" if regime else symbol
+        scope = f"{symbol} {regime}" if regime else symbol or "the account"
         super().__init__(
             f"{name} for {scope} is not configured{f' ({reason})' if reason else ''}; tried: {tried}"
         )

@@ -36,7 +36,8 @@ def explain_table(title: str, resolutions: Sequence[Resolution], *, chain: bool 
     table.add_column("source" + (" / chain tried" if chain else ""), overflow="fold")
     for res in resolutions:
         if res.source_path:
-            source: RenderableType = Text(res.source)
+            # A value adopted from the exchange (leverage) is not from the file: it stands out.
+            source: RenderableType = Text(res.source, style="bold yellow" if res.from_exchange else "")
         else:
             source = Text(res.note.splitlines()[0] if res.note else "unavailable", style="bold red")
         if chain:

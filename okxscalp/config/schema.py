@@ -47,7 +47,6 @@ class ExchangeSettings:
     rest_url: str = "https://www.okx.com"
     ws_url: str = "wss://wspap.okx.com:8443"  # + /ws/v5/public|private|business
     credentials_file: str | None = None  # else OKX_API_KEY / OKX_API_SECRET / OKX_API_PASSPHRASE
-    td_mode: str = "cross"  # cross | isolated
     sim: SimSettings = field(default_factory=SimSettings)
 
 
@@ -145,12 +144,15 @@ class SignalSettings:
 
 @dataclass(frozen=True, slots=True)
 class ScalpingSettings:
+    # Required keys, no defaults. Read them through ParameterProvider.margin_mode() /
+    # orphan_policy() / orphan_sl_percent(), which also give the key path; these three copies are
+    # for readers not yet moved to the provider and go once none is left.
+    margin_mode: str  # cross | isolated
+    orphan_policy: str  # protect | flatten
+    orphan_sl_percent: float
     risk_per_trade_percent: float = 0.5
     max_positions: int = 3
     daily_loss_limit_percent: float = 3.0
-    margin_mode: str = "cross"
-    orphan_policy: str = "protect"  # protect | flatten
-    orphan_sl_percent: float = 2.0
     tp_sl_mode: str = "percent"  # percent | atr
     regime: RegimeSettings = field(default_factory=RegimeSettings)
     signals: SignalSettings = field(default_factory=SignalSettings)

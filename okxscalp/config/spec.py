@@ -116,6 +116,8 @@ class StrList:
 class Section:
     fields: Mapping[str, Spec]
     required: bool = True
+    # Keys that no longer exist → what to write instead (a clearer message than "unknown key").
+    removed: Mapping[str, str] = field(default_factory=dict)
 
     def check(self, value: Any, path: str, report: Report) -> None:
         if not isinstance(value, dict):
@@ -123,7 +125,9 @@ class Section:
             return
         for key, item in value.items():
             spec = self.fields.get(key)
-            if spec is None:
+            if key in self.removed:
+                report(join_path(path, key), f"no longer a setting: {self.removed[key]}")
+            elif spec is None:
                 report(join_path(path, key), f"unknown key{_suggest(key, tuple(self.fields))}")
             else:
                 spec.check(item, join_path(path, key), report)
@@ -196,6 +200,8 @@ PERCENT = Num(0, 100, lo_open=True)
 SECONDS = Num(0, 3600, lo_open=True)
 SYMBOL = Str(pattern=SYMBOL_PATTERN.pattern, hint="a symbol like XRP-USDT (not the instId XRP-USDT-SWAP)")
 REGIME_KEY = Str(choices=REGIMES)
+MARGIN_MODES: tuple[str, ...] = ("cross", "isolated")  # tdMode of every order, mgnMode of leverage/closes
+ORPHAN_POLICIES: tuple[str, ...] = ("protect", "flatten")
 LEVERAGE = Num(1, 125, required=False)  # OKX swaps: 0.01..125; below 1 is never what a scalper means
 POSITION_MULTIPLIER = Num(0, 10, lo_open=True)
 TP_SL_MODE = Str(choices=("percent", "atr"))
@@ -237,7 +243,6 @@ DOCUMENT = Section(
                 "rest_url": Str(pattern=r"https?://\S+", hint="an http(s):// URL", required=False),
                 "ws_url": Str(pattern=r"wss?://\S+", hint="a ws(s):// URL", required=False),
                 "credentials_file": Str(nullable=True, required=False),
-                "td_mode": Str(choices=("cross", "isolated"), required=False),
                 "sim": Section(
                     {
                         "host": Str(required=False),
@@ -251,7 +256,11 @@ DOCUMENT = Section(
                     },
                     required=False,
                 ),
-            }
+            },
+            removed={
+                "td_mode": "the margin mode is written once, as scalping.margin_mode (cross | isolated); "
+                "delete exchange.td_mode",
+            },
         ),
         "symbols": StrList(SYMBOL),
         "freshness": Section(
@@ -310,9 +319,10 @@ DOCUMENT = Section(
                 "risk_per_trade_percent": Num(0, 10, lo_open=True),
                 "max_positions": Num(1, 100, integer=True),
                 "daily_loss_limit_percent": Num(0, 50, lo_open=True),
-                "margin_mode": Str(choices=("cross", "isolated"), required=False),
-                "orphan_policy": Str(choices=("protect", "flatten"), required=False),
-                "orphan_sl_percent": Num(0, 50, lo_open=True, required=False),
+                # No safe default for any of these: each is written in the file.
+                "margin_mode": Str(choices=MARGIN_MODES),
+                "orphan_policy": Str(choices=ORPHAN_POLICIES),
+                "orphan_sl_percent": Num(0, 50, lo_open=True),
                 "tp_sl_mode": TP_SL_MODE,
                 "exit_limits": Section(
                     {

@@ -22,7 +22,7 @@ from okxscalp.engine.risk import SizeDecision, size_position
 from okxscalp.engine.signals import Signal
 from okxscalp.engine.snapshot import ExitParams
 from okxscalp.logging_setup import kv
-from okxscalp.okx.models import Instrument, OrderRequest, PosSide, PriceLimit, Side
+from okxscalp.okx.models import Instrument, OrderRequest, PosSide, PriceLimit, Side, leverage_range_problem
 
 log = logging.getLogger(__name__)
 
@@ -251,11 +251,20 @@ class LeverageState:
     mismatch: str = ""  # non-empty: entries stopped for the symbol, with the full diagnostic
 
 
-def leverage_mismatch(inst_id: str, state: LeverageState) -> str:
-    """'' when the exchange's actual leverage equals the resolved one, else the diagnostic."""
+def leverage_mismatch(inst_id: str, state: LeverageState, instrument: Instrument | None = None) -> str:
+    """'' when the resolved leverage lies in the instrument's range [1, max_leverage] and the
+    exchange's actual leverage equals it, else the diagnostic. `instrument` is the latest one
+    listed (OKX can lower a maximum while a resolution stands): pass it on every check."""
     res = state.resolution
     if res is None:
         return f"{inst_id}: leverage not resolved yet"
+    if instrument is not None:
+        problem = leverage_range_problem(float(res.value), instrument)
+        if problem is not None:
+            return (
+                f"{inst_id}: resolved {problem}, from {res.source_path}. Entries stopped for {inst_id}: "
+                f"set a leverage within the range (scalping.leverage or symbol_profiles.{instrument.symbol}.leverage)."
+            )
     if state.exchange_lever is None:
         return f"{inst_id}: the exchange has not reported a leverage yet (resolved {res.value} from {res.source_path})"
     if abs(float(res.value) - state.exchange_lever) < 1e-9:

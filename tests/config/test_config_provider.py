@@ -19,7 +19,8 @@ from okxscalp.config import (
     load_document,
 )
 from okxscalp.config.chains import EXCHANGE_LEVER_SOURCE, EXCHANGE_LEVERAGE_INFO_SOURCE, value_at
-from okxscalp.okx.models import Regime
+from okxscalp.config.provider import leverage_adoption
+from okxscalp.okx.models import Instrument, Regime
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -176,58 +177,106 @@ def test_explain_lists_every_parameter(provider: ParameterProvider) -> None:
     assert all(r.source_path for r in rows)
 
 
-# --- leverage (failure 6) --------------------------------------------------------------------
+# --- leverage (failure 6; issue 10 defect 11) -----------------------------------------------
+
+XRP_INST = Instrument(
+    "XRP-USDT-SWAP", ct_val=100.0, tick_sz="0.0001", lot_sz="0.01", min_sz="0.01", max_leverage=50
+)
+
+
+def no_leverage_in_config(doc: dict[str, Any]) -> ParameterProvider:
+    del doc["scalping"]["leverage"], doc["symbol_profiles"]["BTC-USDT"]["leverage"]
+    return provider_for(doc)
 
 
 def test_leverage_from_config(provider: ParameterProvider) -> None:
     btc = provider.resolve_leverage("BTC-USDT-SWAP", "3")
     assert (btc.value, btc.source_path) == (10.0, "symbol_profiles.BTC-USDT.leverage")
+    assert not btc.from_exchange and leverage_adoption(btc, "BTC-USDT-SWAP") is None
     xrp = provider.resolve("leverage", "XRP-USDT")
     assert (xrp.value, xrp.source_path) == (5.0, "scalping.leverage")
     assert [s.found for s in xrp.chain] == [False, True]
+    assert provider.resolve_leverage("XRP-USDT", None, instrument=XRP_INST) == xrp
 
 
-def test_leverage_from_the_exchange_when_config_has_none(doc: dict[str, Any]) -> None:
-    del doc["scalping"]["leverage"], doc["symbol_profiles"]["BTC-USDT"]["leverage"]
-    provider = provider_for(doc)
-    res = provider.resolve_leverage("XRP-USDT", "7")
-    assert (res.value, res.source_path) == (7.0, EXCHANGE_LEVER_SOURCE)
+def test_leverage_adopted_from_the_open_position_is_reported_as_such(doc: dict[str, Any]) -> None:
+    provider = no_leverage_in_config(doc)
+    res = provider.resolve_leverage("XRP-USDT", "7", instrument=XRP_INST)
+    assert (res.value, res.source_path, res.from_exchange) == (7.0, EXCHANGE_LEVER_SOURCE, True)
     assert res.chain[-1] == ChainStep(EXCHANGE_LEVER_SOURCE, True, 7.0)
-    assert res.note == "exchange position lever, XRP-USDT-SWAP"
+    assert "adopted" in res.note and "XRP-USDT-SWAP" in res.note and "config sets none" in res.note
+    event = leverage_adoption(res, "XRP-USDT-SWAP")
+    assert event is not None and event.startswith("XRP-USDT-SWAP: leverage 7 adopted from the exchange")
+    assert "symbol_profiles.XRP-USDT.leverage, scalping.leverage" in event
+    # Long and short positions that agree, as the positions query reports them.
+    both = provider.resolve_leverage("XRP-USDT", ["7", 7.0], instrument=XRP_INST)
+    assert both.value == 7.0
 
 
 def test_leverage_failure_lists_every_source_and_what_to_check(doc: dict[str, Any]) -> None:
-    del doc["scalping"]["leverage"], doc["symbol_profiles"]["BTC-USDT"]["leverage"]
-    provider = provider_for(doc)
+    provider = no_leverage_in_config(doc)
     with pytest.raises(LeverageUnavailable) as info:
-        provider.resolve_leverage("XRP-USDT-SWAP", "")
+        provider.resolve_leverage("XRP-USDT-SWAP", "", instrument=XRP_INST)
     message = str(info.value)
     assert message.startswith("leverage unavailable for XRP-USDT (XRP-USDT-SWAP)")
     assert "1. symbol_profiles.XRP-USDT.leverage in test.yaml: not set" in message
     assert "2. scalping.leverage in test.yaml: not set" in message
     assert "3. exchange position lever for XRP-USDT-SWAP: lever='' (not a positive number)" in message
     assert "set scalping.leverage" in message and "symbol_profiles.XRP-USDT.leverage" in message
-    assert "/api/v5/account/positions" in message and "leverage-info?instId=XRP-USDT-SWAP" in message
+    assert "/api/v5/account/positions" in message and "/api/v5/public/instruments" in message
     assert "never assumed" in message
     assert [step.path for step in info.value.chain][-1] == EXCHANGE_LEVER_SOURCE
 
     with pytest.raises(LeverageUnavailable) as none_info:
         provider.resolve("leverage", "DOGE-USDT")
-    assert "exchange position lever for DOGE-USDT-SWAP: nothing reported" in str(none_info.value)
-    with pytest.raises(LeverageUnavailable) as info_setting:
-        provider.resolve_leverage("DOGE-USDT", "0", exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE)
-    assert "3. exchange leverage setting (leverage-info) for DOGE-USDT-SWAP: lever='0'" in str(
-        info_setting.value
+    assert "exchange position lever for DOGE-USDT-SWAP: nothing reported (no open position)" in str(
+        none_info.value
     )
 
 
-def test_leverage_from_the_account_setting_names_it(doc: dict[str, Any]) -> None:
-    del doc["scalping"]["leverage"]
-    res = provider_for(doc).resolve_leverage(
-        "SOL-USDT-SWAP", 8.0, exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE
+def test_the_account_leverage_setting_is_never_adopted(doc: dict[str, Any]) -> None:
+    """Defect 11: leverage-info's value (0.01 passed) was adopted silently, so the hard fail could
+    never fire. Now only an open position's lever is a source, and only inside the range."""
+    provider = no_leverage_in_config(doc)
+    for lever in (8.0, 0.01):
+        with pytest.raises(LeverageUnavailable) as info:
+            provider.resolve_leverage(
+                "SOL-USDT-SWAP", lever, instrument=XRP_INST, exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE
+            )
+        assert "the account's leverage setting is not a leverage source" in str(info.value)
+        assert info.value.chain[-1] == ChainStep(EXCHANGE_LEVERAGE_INFO_SOURCE, False, lever)
+
+
+def test_an_exchange_lever_outside_the_instrument_range_is_refused(doc: dict[str, Any]) -> None:
+    provider = no_leverage_in_config(doc)
+    for lever in ("0.01", "0.5", "51", "125"):
+        with pytest.raises(LeverageUnavailable) as info:
+            provider.resolve_leverage("XRP-USDT", lever, instrument=XRP_INST)
+        assert "refused: exchange position lever: leverage" in str(info.value)
+        assert "outside XRP-USDT-SWAP's range [1, 50]" in str(info.value)
+    with pytest.raises(LeverageUnavailable, match="no instrument was given"):
+        provider.resolve_leverage("XRP-USDT", "7")  # the range unknown: nothing is adopted
+    with pytest.raises(LeverageUnavailable, match="report different levers 5, 7"):
+        provider.resolve_leverage("XRP-USDT", ["7", "5"], instrument=XRP_INST)
+    with pytest.raises(LeverageUnavailable, match="nothing reported"):
+        provider.resolve_leverage("XRP-USDT", [], instrument=XRP_INST)
+
+
+def test_a_configured_leverage_above_the_instrument_maximum_is_refused_not_replaced(
+    doc: dict[str, Any],
+) -> None:
+    doc["symbol_profiles"]["XRP-USDT"]["leverage"] = 75
+    provider = provider_for(doc)
+    with pytest.raises(LeverageUnavailable) as info:
+        provider.resolve_leverage(
+            "XRP-USDT-SWAP", "10", instrument=XRP_INST
+        )  # the exchange's 10 is not taken
+    message = str(info.value)
+    assert (
+        "refused: symbol_profiles.XRP-USDT.leverage: leverage 75 is outside XRP-USDT-SWAP's range [1, 50]"
+        in message
     )
-    assert (res.value, res.source_path) == (8.0, EXCHANGE_LEVERAGE_INFO_SOURCE)
-    assert res.note == "exchange leverage setting (leverage-info), SOL-USDT-SWAP"
+    assert info.value.chain == (ChainStep("symbol_profiles.XRP-USDT.leverage", True, 75),)
 
 
 def test_explain_shows_unavailable_leverage_instead_of_hiding_it(doc: dict[str, Any]) -> None:
@@ -235,5 +284,57 @@ def test_explain_shows_unavailable_leverage_instead_of_hiding_it(doc: dict[str, 
     rows = {r.name: r for r in provider_for(doc).explain("XRP-USDT", "choppy")}
     assert rows["leverage"].value is None and rows["leverage"].source_path == ""
     assert "leverage unavailable" in rows["leverage"].note
-    with_exchange = {r.name: r for r in provider_for(doc).explain("XRP-USDT", "choppy", exchange_lever=4)}
-    assert with_exchange["leverage"].value == 4.0
+    with_exchange = {
+        r.name: r
+        for r in provider_for(doc).explain("XRP-USDT", "choppy", exchange_lever=4, instrument=XRP_INST)
+    }
+    assert with_exchange["leverage"].value == 4.0 and with_exchange["leverage"].from_exchange
+    adopted = with_exchange["leverage"]
+    engine_view = {r.name: r for r in provider_for(doc).explain("XRP-USDT", "choppy", leverage=adopted)}
+    assert engine_view["leverage"] is adopted  # the engine's own resolution, shown as is
+
+
+# --- account-wide settings: one key each, required, with their source (defect 10) ------------
+
+
+def test_account_settings_come_from_their_one_key(provider: ParameterProvider) -> None:
+    assert (provider.margin_mode().value, provider.margin_mode().source_path) == (
+        "cross",
+        "scalping.margin_mode",
+    )
+    assert (provider.orphan_policy().value, provider.orphan_policy().source_path) == (
+        "protect",
+        "scalping.orphan_policy",
+    )
+    sl = provider.orphan_sl_percent()
+    assert (sl.value, sl.source_path, sl.chain) == (2.0, "scalping.orphan_sl_percent", (sl.chain[0],))
+    rows = {r.name: r for r in provider.explain("XRP-USDT", "choppy")}
+    for name in ("margin_mode", "orphan_policy", "orphan_sl_percent"):
+        assert rows[name].source_path == f"scalping.{name}" and rows[name].value == value_at(
+            provider.config.document, f"scalping.{name}"
+        )
+        assert provider.resolve(name, "BTC-USDT") == rows[name]  # the same for every symbol
+    settings = provider.account_settings()
+    assert (settings.margin_mode, settings.orphan_policy, settings.orphan_sl_percent) == (
+        "cross",
+        "protect",
+        2.0,
+    )
+    assert [r.source_path for r in settings.resolutions] == [
+        "scalping.margin_mode",
+        "scalping.orphan_policy",
+        "scalping.orphan_sl_percent",
+    ]
+
+
+@pytest.mark.parametrize("name", ["margin_mode", "orphan_policy", "orphan_sl_percent"])
+def test_account_settings_are_required(doc: dict[str, Any], name: str) -> None:
+    delete(doc, f"scalping.{name}")
+    assert problems(doc)[f"scalping.{name}"] == "required key is missing"
+
+
+def test_exchange_td_mode_is_refused_naming_its_replacement(doc: dict[str, Any]) -> None:
+    doc["exchange"]["td_mode"] = "isolated"
+    found = problems(doc)
+    assert "exchange.td_mode" in found and "scalping.margin_mode" in found["exchange.td_mode"]
+    assert "unknown key" not in found["exchange.td_mode"]

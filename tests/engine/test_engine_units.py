@@ -3,6 +3,7 @@ log redaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from types import SimpleNamespace
@@ -60,6 +61,19 @@ def test_leverage_match_and_mismatch_diagnostic() -> None:
     assert "resolved 5.0 from symbol_profiles.XRP-USDT.leverage" in message
     assert "exchange reports lever 10" in message and "Entries stopped" in message
     assert "leverage not resolved" in leverage_mismatch("XRP-USDT-SWAP", LeverageState())
+
+
+def test_leverage_outside_the_instrument_range_is_a_mismatch_even_when_the_exchange_agrees() -> None:
+    """Defect 11: a leverage the exchange agreed with (0.01 adopted from it, or one above a maximum
+    the exchange lowered) used to pass; the instrument's range [1, max] is checked on every call."""
+    assert leverage_mismatch("XRP-USDT-SWAP", LeverageState(_resolution(5.0), 5.0, "positions"), XRP) == ""
+    for lever in (0.01, 76.0):
+        state = LeverageState(_resolution(lever), lever, "leverage-info")
+        message = leverage_mismatch("XRP-USDT-SWAP", state, XRP)
+        assert f"leverage {lever:g} is outside XRP-USDT-SWAP's range [1, 75]" in message
+        assert "from symbol_profiles.XRP-USDT.leverage" in message and "Entries stopped" in message
+    lowered = dataclasses.replace(XRP, max_leverage=3)
+    assert "range [1, 3]" in leverage_mismatch("XRP-USDT-SWAP", LeverageState(_resolution(5.0), 5.0, "x"), lowered)
 
 
 def test_exchange_close_reason_by_where_the_fill_landed() -> None:
