@@ -61,6 +61,8 @@ def test_explain_table_with_sources_and_chain(capsys: pytest.CaptureFixture[str]
     for text in ("tp_percent", "limit_offset_percent", "0.03", "leverage", "not set"):
         assert text in out
     assert "order_executor.limit_order.by_symbol.XRP-USDT.by_regime.choppy.limit_offset_percent" in out
+    for name in ("margin_mode", "orphan_policy", "orphan_sl_percent"):  # account-wide, with their key
+        assert f"scalping.{name}" in out
 
 
 def test_explain_all_regimes_by_default(capsys: pytest.CaptureFixture[str]) -> None:
