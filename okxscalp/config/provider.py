@@ -112,8 +112,9 @@ def leverage_adoption(resolution: Resolution, inst_id: str) -> str | None:
         step.path for step in resolution.chain if not step.found and not step.path.startswith("exchange:")
     )
     return (
-        f"{inst_id}: leverage {resolution.value:g} adopted from the exchange ({resolution.source}); "
-        f"the config sets none ({tried or 'no leverage key'})"
+        f"{inst_id}: leverage {resolution.value:g} adopted from the open position's lever "
+        f"({resolution.source_path}, GET /api/v5/account/positions): the config sets none "
+        f"({tried or 'no leverage key'} not set)"
     )
 
 

@@ -206,7 +206,9 @@ def test_leverage_adopted_from_the_open_position_is_reported_as_such(doc: dict[s
     assert res.chain[-1] == ChainStep(EXCHANGE_LEVER_SOURCE, True, 7.0)
     assert "adopted" in res.note and "XRP-USDT-SWAP" in res.note and "config sets none" in res.note
     event = leverage_adoption(res, "XRP-USDT-SWAP")
-    assert event is not None and event.startswith("XRP-USDT-SWAP: leverage 7 adopted from the exchange")
+    assert event is not None and event.startswith(
+        "XRP-USDT-SWAP: leverage 7 adopted from the open position's lever"
+    )
     assert "symbol_profiles.XRP-USDT.leverage, scalping.leverage" in event
     # Long and short positions that agree, as the positions query reports them.
     both = provider.resolve_leverage("XRP-USDT", ["7", 7.0], instrument=XRP_INST)

@@ -46,7 +46,9 @@ async def test_an_open_position_lever_is_adopted_and_reported(sim, sim_credentia
         await open_long(rest, XRP, "7")
         res = provider.resolve_leverage(XRP, await open_levers(rest, XRP), instrument=xrp)
     assert (res.value, res.source_path, res.from_exchange) == (7.0, EXCHANGE_LEVER_SOURCE, True)
-    assert (leverage_adoption(res, XRP) or "").startswith(f"{XRP}: leverage 7 adopted from the exchange")
+    assert (leverage_adoption(res, XRP) or "").startswith(
+        f"{XRP}: leverage 7 adopted from the open position's lever"
+    )
 
 
 async def test_the_account_setting_and_an_out_of_range_lever_are_refused(sim, sim_credentials, doc) -> None:
