@@ -7,6 +7,12 @@ Profiles:
 - `okx-demo`: demo hosts with `x-simulated-trading: 1`; keys from OKX_API_KEY / OKX_API_SECRET /
   OKX_API_PASSPHRASE, or the config's key file (refused when group/others can read it).
 - `okx-live`: additionally needs `--live` and a typed confirmation.
+
+Before anything starts (simulator, engine, console): the journal's directory and the state
+directory must be writable (preflight.py), and this process takes the journal's lock and, for an
+account another process could share (a real one, or a simulator given by `--sim-url`), the
+account's lock (engine/instance_lock.py). A refusal is one line naming the cause (the holder of a
+lock: pid, host, since, path) and what to do: exit 1 for a lock, 2 for anything else.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import asyncio
 import contextlib
 import logging
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from okxscalp.config.schema import AppConfig, ExchangeProfile
 from okxscalp.logging_setup import kv, setup_logging
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import OKX_DEMO_WS_URL, OKX_LIVE_WS_URL, OKX_REST_URL
+from okxscalp.okx.models import inst_id_of
 
 log = logging.getLogger("okxscalp.app")
 
@@ -30,6 +37,17 @@ LIVE_CONFIRMATION = "TRADE LIVE"
 
 class StartupError(Exception):
     """The engine cannot start as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """Where the engine trades (and where the console's REST flatten goes once it has stopped)."""
+
+    rest_url: str
+    ws_url: str
+    credentials: Credentials
+    mode: str  # SIM | DEMO | LIVE
+    demo: bool
 
 
 def sim_credentials(config: AppConfig) -> Credentials:
@@ -88,23 +106,30 @@ def _confirm_live(args: argparse.Namespace) -> None:
 
 def run_main(args: argparse.Namespace) -> int:
     """Entry point of `okxscalp` without a subcommand. Returns the process exit code."""
+    from okxscalp.engine.instance_lock import InstanceLockError
+
     setup_logging(getattr(args, "log_level", "INFO"))
     try:
         config = _config_for(args)
         profile = config.exchange.profile
         if profile is ExchangeProfile.OKX_LIVE:
             _confirm_live(args)
+        creds = sim_credentials(config)
         if profile is not ExchangeProfile.SIM:
             creds = load_credentials(config)
             setup_logging(args.log_level, secrets=(creds.api_key, creds.secret, creds.passphrase))
         if args.sim_url and profile is not ExchangeProfile.SIM:
             raise StartupError("--sim-url only applies to --exchange sim")
-        if args.headless:
-            return asyncio.run(_run_headless(args, config))
-        return _run_console(args, config)
+        with instance_guard(config, creds, sim_url=args.sim_url, console=not args.headless):
+            if args.headless:
+                return asyncio.run(_run_headless(args, config))
+            return _run_console(args, config)
     except StartupError as exc:
         print(f"okxscalp: cannot start: {exc}", file=sys.stderr)
         return 2
+    except InstanceLockError as exc:
+        print(f"okxscalp: cannot start: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         from okxscalp.config import ConfigError
 
@@ -114,22 +139,69 @@ def run_main(args: argparse.Namespace) -> int:
         raise
 
 
-def _engine_for_remote(config: AppConfig, rest_url: str, ws_url: str, creds: Credentials, *, mode: str, demo: bool):
-    from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
+def instance_guard(
+    config: AppConfig, creds: Credentials, *, sim_url: str | None, console: bool
+) -> contextlib.ExitStack:
+    """Writability checks and this process's locks, held until the returned stack closes.
+    Raises StartupError (with what to do) or InstanceLockError (naming the holder)."""
+    from okxscalp.engine.instance_lock import lock_account, lock_journal
+    from okxscalp.preflight import journal_location_problem, state_dir, state_dir_problem
 
-    return Engine(config, ExchangeEndpoints(rest_url, ws_url, creds, mode=mode, demo=demo))
+    problem = journal_location_problem(config.journal_path)
+    if problem is not None:
+        raise StartupError(problem)
+    profile = config.exchange.profile
+    # The embedded simulator's account exists only inside this process: nobody can share it.
+    account_endpoint = (config.exchange.rest_url or OKX_REST_URL) if profile is not ExchangeProfile.SIM else sim_url
+    if console or account_endpoint:
+        problem = state_dir_problem(state_dir())
+        if problem is not None:
+            raise StartupError(problem)
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(lock_journal(config.journal_path, for_process=True))
+        if account_endpoint:
+            stack.enter_context(lock_account(state_dir(), profile.value, account_endpoint, creds.api_key))
+    except OSError as exc:
+        stack.close()
+        raise StartupError(f"cannot create a lock file: {exc}") from None
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
-def _engine_for_profile(config: AppConfig, sim_rest_url: str | None):
+def exchange_for_profile(config: AppConfig, sim_rest_url: str | None) -> Exchange:
     profile = config.exchange.profile
     if profile is ExchangeProfile.SIM:
         assert sim_rest_url is not None
-        return _engine_for_remote(config, sim_rest_url, ws_url_for(sim_rest_url), sim_credentials(config), mode="SIM", demo=False)
+        return Exchange(sim_rest_url, ws_url_for(sim_rest_url), sim_credentials(config), "SIM", False)
     creds = load_credentials(config)
+    rest_url = config.exchange.rest_url or OKX_REST_URL
     if profile is ExchangeProfile.OKX_DEMO:
-        ws = config.exchange.ws_url or OKX_DEMO_WS_URL
-        return _engine_for_remote(config, config.exchange.rest_url or OKX_REST_URL, ws, creds, mode="DEMO", demo=True)
-    return _engine_for_remote(config, config.exchange.rest_url or OKX_REST_URL, OKX_LIVE_WS_URL, creds, mode="LIVE", demo=False)
+        return Exchange(rest_url, config.exchange.ws_url or OKX_DEMO_WS_URL, creds, "DEMO", True)
+    return Exchange(rest_url, OKX_LIVE_WS_URL, creds, "LIVE", False)
+
+
+def _engine_for(config: AppConfig, exchange: Exchange):
+    from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
+
+    return Engine(
+        config,
+        ExchangeEndpoints(exchange.rest_url, exchange.ws_url, exchange.credentials, mode=exchange.mode, demo=exchange.demo),
+    )
+
+
+def _engine_for_profile(config: AppConfig, sim_rest_url: str | None):
+    return _engine_for(config, exchange_for_profile(config, sim_rest_url))
+
+
+def rest_flatten_for(config: AppConfig, exchange: Exchange):
+    """The console's flatten for when the engine is not running (engine/rest_flatten.py)."""
+    from okxscalp.engine.rest_flatten import rest_flattener
+
+    inst_ids = tuple(inst_id_of(s) for s in config.symbols)
+    return rest_flattener(exchange.rest_url, exchange.credentials, config.rest, inst_ids, demo=exchange.demo)
 
 
 async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
@@ -167,5 +239,6 @@ def _run_console(args: argparse.Namespace, config: AppConfig) -> int:
                 run_in_thread(host=sim.host, port=sim.port, seed=sim.seed, speed=sim.speed, credentials=sim_credentials(config))
             )
             sim_url = server.rest_url
-        engine = _engine_for_profile(config, sim_url)
-        return int(run_console(engine) or 0)
+        exchange = exchange_for_profile(config, sim_url)
+        engine = _engine_for(config, exchange)
+        return int(run_console(engine, rest_flatten=rest_flatten_for(config, exchange)) or 0)

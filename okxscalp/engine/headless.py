@@ -51,28 +51,38 @@ async def run_headless(engine, *, status_interval_s: float = STATUS_INTERVAL_S) 
             engine_task.cancel()
 
     def on_operator(name: str, action: str) -> None:
+        if engine_task.done():  # its connections and journal are closed: nothing can act
+            log.error("operator %s", kv(signal=name, action=action, refused="the engine is not running"))
+            return
         log.info("operator %s", kv(signal=name, action=action))
-        if action == "flatten":
-            engine.request_flatten()
-        else:
-            engine.resume_entries()
+        try:
+            if action == "flatten":
+                engine.request_flatten()
+            else:
+                engine.resume_entries()
+        except Exception:  # the operator must learn it did not happen; the process goes on
+            log.exception("operator action failed %s", kv(signal=name, action=action))
 
     installed: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal, sig.name)
-            installed.append(sig)
-    # The console's flatten / resume keys, for a headless process: kill -USR1 / kill -USR2.
-    for sig, action in ((signal.SIGUSR1, "flatten"), (signal.SIGUSR2, "resume")):
-        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-            loop.add_signal_handler(sig, on_operator, sig.name, action)
-            installed.append(sig)
+    # SIGINT/SIGTERM stop the engine; the console's flatten / resume keys, for a headless process,
+    # are kill -USR1 / kill -USR2.
+    wanted = [(signal.SIGINT, on_signal, (signal.SIGINT.name,)), (signal.SIGTERM, on_signal, (signal.SIGTERM.name,))]
+    wanted += [(signal.SIGUSR1, on_operator, ("SIGUSR1", "flatten")), (signal.SIGUSR2, on_operator, ("SIGUSR2", "resume"))]
+    for sig, handler, args in wanted:
+        try:
+            loop.add_signal_handler(sig, handler, *args)
+        except (NotImplementedError, RuntimeError) as exc:  # no signals on this platform / loop
+            log.warning("signal not handled %s", kv(signal=sig.name, error=exc))
+            continue
+        installed.append(sig)
 
     async def report() -> None:
         while True:
             await asyncio.sleep(status_interval_s)
-            with contextlib.suppress(Exception):
+            try:
                 log.info("status %s", status_line(engine.snapshot()))
+            except Exception as exc:  # a broken view must not stop the engine; say so every interval
+                log.warning("status unavailable %s", kv(error=repr(exc)))
 
     reporter = asyncio.create_task(report(), name="headless-status")
     try:

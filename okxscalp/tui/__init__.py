@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from okxscalp.engine.rest_flatten import RestFlatten
     from okxscalp.tui.engine_port import ConsoleEngine
 
 
-def run_console(engine: ConsoleEngine) -> int:
+def run_console(engine: ConsoleEngine, *, rest_flatten: RestFlatten | None = None) -> int:
     """Run the console in this terminal until the operator quits; returns the process exit code."""
     from okxscalp.tui.app import run_console as run
 
-    return run(engine)
+    return run(engine, rest_flatten=rest_flatten)

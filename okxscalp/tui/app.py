@@ -2,6 +2,11 @@
 
 The engine is injected (STYLE 5); the app only reads `snapshot()` a few times a second and calls the
 `EngineControl` actions, each of which returns as soon as it is requested. Nothing here blocks.
+
+Every key works, or says why it cannot, in every engine state (engine_state.py): once the engine has
+failed or stopped, its control methods are not called (its journal and connections are closed);
+flatten and close then go through a fresh REST client when the app was given one (`rest_flatten`).
+A control method that raises is reported, never allowed to take the console down.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,14 +24,24 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from okxscalp.engine.rest_flatten import RestFlatten, Target
 from okxscalp.engine.views import EngineSnapshot
 from okxscalp.okx.models import symbol_of
 from okxscalp.tui.commands import ACTIONS_BY_NAME, ConsoleCommands, console_bindings
 from okxscalp.tui.engine_port import ConsoleEngine
+from okxscalp.tui.engine_state import (
+    NOT_RUNNING,
+    EngineState,
+    flatten_requested_note,
+    refusal,
+    rest_flatten_prompt,
+    state_of,
+)
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.log_redirect import default_log_path, logs_to_file
 from okxscalp.tui.messages import EngineSampled, EventFilterChanged
@@ -101,10 +117,14 @@ class ConsoleApp(App[int]):
         refresh_hz: float = DEFAULT_REFRESH_HZ,
         run_engine: bool = True,
         freeze_gc_after_s: float | None = None,
+        rest_flatten: RestFlatten | None = None,
     ) -> None:
         super().__init__()
         self.freeze_gc_after_s = freeze_gc_after_s
         self.engine = engine
+        self.rest_flatten = rest_flatten  # flatten/close for when the engine is not running
+        self.rest_note = ""  # the last REST flatten's outcome
+        self._rest_worker: Worker[None] | None = None
         self.refresh_hz = refresh_hz
         self.run_engine = run_engine
         self.snapshot: EngineSnapshot | None = None
@@ -118,6 +138,19 @@ class ConsoleApp(App[int]):
         self.positions_pane = PositionsPane(id="positions-pane")
         self.events_pane = EventsPane(id="events-pane")
         self.title = "okxscalp"
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Messages here carry exception and exchange text verbatim: never parse them as markup
+        (an `[Errno 13]` in an error would be taken for a tag)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # ---- layout and refresh -------------------------------------------------------------------
 
@@ -178,10 +211,28 @@ class ConsoleApp(App[int]):
             return
         if event.state is WorkerState.ERROR:
             self.engine_problem = f"ENGINE FAILED: {type(worker.error).__name__}: {worker.error}"
-            self.notify(self.engine_problem, severity="error", timeout=30)
+            log.error("engine failed", exc_info=worker.error)
+            self.notify(f"{self.engine_problem}\n{self._not_running_help()}", severity="error", timeout=60)
         elif event.state is WorkerState.SUCCESS:
             self.engine_problem = "ENGINE STOPPED"
-            self.notify("The engine stopped.", severity="warning", timeout=30)
+            self.notify(f"The engine stopped.\n{self._not_running_help()}", severity="warning", timeout=60)
+
+    def _not_running_help(self) -> str:
+        flatten = "f flattens and x closes through a fresh REST connection" if self.rest_flatten else (
+            "restart okxscalp to flatten"
+        )
+        return f"Trading stopped; positions stay on the exchange with their stop-loss. {flatten}; q quits."
+
+    @property
+    def engine_state(self) -> EngineState:
+        worker = self._engine_worker
+        finished: EngineState | None = None
+        if worker is not None and worker.state is WorkerState.ERROR:
+            finished = EngineState.FAILED
+        elif worker is not None and worker.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
+            finished = EngineState.STOPPED
+        snapshot = self.snapshot
+        return state_of(finished, snapshot.header.halt_reasons if snapshot is not None else None)
 
     async def stop_engine(self) -> None:
         worker = self._engine_worker
@@ -201,7 +252,7 @@ class ConsoleApp(App[int]):
         focused = self.focused
         return focused.id if isinstance(focused, KeyedTable) else None
 
-    def _inspect_target(self) -> tuple[str, str, str] | None:
+    def _inspect_target(self) -> tuple[str, str | None, str] | None:
         """(instId, regime, note) of the selected position (focused) or symbol, if any."""
         snapshot = self.snapshot
         if snapshot is None:
@@ -212,18 +263,20 @@ class ConsoleApp(App[int]):
                 if position.entry_regime:
                     return position.inst_id, position.entry_regime, "position's entry regime"
                 current = self._current_regime(position.inst_id)
-                return position.inst_id, current, f"ORPHAN: no entry regime; showing current ({current})"
+                return position.inst_id, current, f"ORPHAN: no entry regime; showing current ({current or 'unknown'})"
         inst_id = self.freshness_pane.table.selected_key
         if inst_id is None:
             return None
         return inst_id, self._current_regime(inst_id), "current regime"
 
-    def _current_regime(self, inst_id: str) -> str:
+    def _current_regime(self, inst_id: str) -> str | None:
+        """The symbol's current regime; None while not detected (the inspector then says so and
+        lets the operator pick one with 1/2/3, never guessing one)."""
         snapshot = self.snapshot
         for quote in snapshot.quotes if snapshot else ():
             if quote.inst_id == inst_id and quote.regime:
                 return quote.regime
-        return "ranging"  # not yet detected: the inspector lets the operator switch regimes (1/2/3)
+        return None
 
     # ---- actions --------------------------------------------------------------------------------
 
@@ -237,21 +290,51 @@ class ConsoleApp(App[int]):
             return bool(snapshot and snapshot.quotes) or None
         return True
 
+    def _refused(self, action: str) -> bool:
+        """Tell the operator why `action` cannot be done in the engine's current state."""
+        why = refusal(action, self.engine_state, rest_flatten=self.rest_flatten is not None)
+        if why is not None:
+            self.notify(why, severity="warning", timeout=15)
+        return why is not None
+
+    def _call_engine(self, what: str, call: Callable[[], object]) -> bool:
+        """Run one engine control call; an error is shown and logged, never raised into the app."""
+        try:
+            call()
+        except Exception as exc:
+            log.exception("console: %s failed", what)
+            self.notify(f"{what} failed: {type(exc).__name__}: {exc}", severity="error", timeout=30)
+            return False
+        return True
+
     def action_reconnect(self) -> None:
+        if self._refused("reconnect"):
+            return
         connection = self.connections_pane.table.selected_key
         if self._focused_table_id() != "connections":
             connection = None
-        self.engine.request_reconnect(connection)
-        self.notify(f"Reconnect requested: {connection or 'all connections'}")
+        if self._call_engine("reconnect", lambda: self.engine.request_reconnect(connection)):
+            self.notify(f"Reconnect requested: {connection or 'all connections'}")
 
     def action_flatten(self) -> None:
+        if self._refused("flatten"):
+            return
+        if self.engine_state in NOT_RUNNING:
+            self._confirm_rest(None, "Flatten all via REST?")
+            return
         count = len(self.snapshot.positions) if self.snapshot else 0
 
         def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.engine.request_flatten()
+            if not answer:
+                return
+            state = self.engine_state  # it may have failed while the dialog was open
+            if state in NOT_RUNNING:
+                if not self._refused("flatten"):
+                    self._start_rest(None)
+                return
+            if self._call_engine("flatten", self.engine.request_flatten):
                 self.entries_paused = True
-                self.notify("Flatten requested: cancelling orders, closing positions; entries halted.")
+                self.notify(flatten_requested_note(state))
 
         self.push_screen(
             ConfirmScreen(
@@ -263,14 +346,25 @@ class ConsoleApp(App[int]):
         )
 
     def action_close_position(self) -> None:
+        if self._refused("close_position"):
+            return
         position = self.positions_pane.selected
         if position is None:
             self.notify("No position selected.", severity="warning")
             return
+        target = (position.inst_id, position.side)
+        if self.engine_state in NOT_RUNNING:
+            self._confirm_rest(target, f"Close {symbol_of(position.inst_id)} {position.side} via REST?")
+            return
 
         def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.engine.request_close(position.inst_id, position.side)
+            if not answer:
+                return
+            if self.engine_state in NOT_RUNNING:
+                if not self._refused("close_position"):
+                    self._start_rest(target)
+                return
+            if self._call_engine("close", lambda: self.engine.request_close(position.inst_id, position.side)):
                 self.notify(f"Close requested: {symbol_of(position.inst_id)} {position.side}")
 
         self.push_screen(
@@ -280,6 +374,36 @@ class ConsoleApp(App[int]):
             ),
             confirmed,
         )
+
+    # ---- flatten / close through REST, for when the engine is not running ----------------------
+
+    def _confirm_rest(self, target: Target, title: str) -> None:
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self._start_rest(target)
+
+        self.push_screen(ConfirmScreen(title, rest_flatten_prompt(self.engine_state)), confirmed)
+
+    def _start_rest(self, target: Target) -> None:
+        if self._rest_worker is not None and not self._rest_worker.is_finished:
+            self.notify("A REST flatten is already running; its outcome follows.", severity="warning")
+            return
+        self.notify("Flattening via REST…" if target is None else f"Closing {symbol_of(target[0])} {target[1]} via REST…")
+        self._rest_worker = self.run_worker(
+            self._run_rest(target), name="rest-flatten", group="rest-flatten", exit_on_error=False
+        )
+
+    async def _run_rest(self, target: Target) -> None:
+        assert self.rest_flatten is not None
+        try:
+            report = await self.rest_flatten(target)
+        except Exception as exc:  # the outcome must reach the operator, whatever it is
+            log.exception("console: REST flatten failed")
+            self.rest_note = f"REST flatten failed: {type(exc).__name__}: {exc}. Press the key again to retry."
+            self.notify(self.rest_note, severity="error", timeout=60)
+            return
+        self.rest_note = report.summary()
+        self.notify(self.rest_note, severity="information" if report.complete else "error", timeout=60)
 
     def action_inspect(self) -> None:
         target = self._inspect_target()
@@ -294,12 +418,13 @@ class ConsoleApp(App[int]):
         self.action_inspect()
 
     def action_toggle_entries(self) -> None:
+        if self._refused("toggle_entries"):
+            return
         if self.entries_paused:
-            self.engine.resume_entries()
-            self.entries_paused = False
-            self.notify("Entries resumed.")
-        else:
-            self.engine.pause_entries()
+            if self._call_engine("resume", self.engine.resume_entries):
+                self.entries_paused = False
+                self.notify("Entries resumed.")
+        elif self._call_engine("pause", self.engine.pause_entries):
             self.entries_paused = True
             self.notify("Entries paused; open positions stay managed.")
 
@@ -341,9 +466,11 @@ class ConsoleApp(App[int]):
         self.exit(1 if self.engine_problem.startswith("ENGINE FAILED") else 0)
 
 
-def run_console(engine: ConsoleEngine, *, log_path: Path | None = None) -> int:
+def run_console(
+    engine: ConsoleEngine, *, log_path: Path | None = None, rest_flatten: RestFlatten | None = None
+) -> int:
     """Run the console in this terminal until the operator quits; returns the process exit code."""
-    app = ConsoleApp(engine, freeze_gc_after_s=FREEZE_GC_AFTER_S)
+    app = ConsoleApp(engine, freeze_gc_after_s=FREEZE_GC_AFTER_S, rest_flatten=rest_flatten)
     with logs_to_file(log_path or default_log_path()) as written_to:
         # mouse=False keeps tmux/ssh text selection working (STYLE 14); TERM is left alone.
         result = app.run(mouse=False)

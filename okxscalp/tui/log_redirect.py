@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from okxscalp.preflight import state_dir
+
 
 def default_log_path() -> Path:
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state_home) / "okxscalp" / "console.log"
+    return state_dir() / "console.log"
 
 
 @contextlib.contextmanager

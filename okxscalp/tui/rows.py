@@ -37,6 +37,7 @@ STATE_STYLE: Mapping[ConnectionState, str] = {
 }
 
 MISSING = "—"
+UNKNOWN_REGIME = "unknown"  # not detected yet (warm-up, no candles): never shown as a guessed regime
 
 
 def format_age(age_s: float | None) -> str:
@@ -103,7 +104,7 @@ def quote_row(quote: QuoteView) -> Cells:
         Text(quote.source, style=source_style),
         Text(format_age(quote.age_s) + stale, style=age_style),
         *(_mark(ok) for ok in satisfied),
-        quote.regime or MISSING,
+        Text(quote.regime) if quote.regime else Text(UNKNOWN_REGIME, style="yellow"),
     )
 
 
@@ -237,10 +238,14 @@ def header_line(header: HeaderView, *, engine_problem: str = "") -> Text:
     """Mode, equity, entries running/halted with reasons, REST budget use, clock offset."""
     mode_style = {"SIM": "bold reverse cyan", "DEMO": "bold reverse yellow", "LIVE": "bold reverse red"}
     parts: list[Text] = [Text(f" {header.mode} ", style=mode_style.get(header.mode, "bold reverse"))]
-    if engine_problem:
-        parts.append(Text(engine_problem, style="bold reverse red"))
     # Entries first: at 80 columns the tail of the line is what gets cut.
-    if header.entries_running:
+    if engine_problem:  # whatever the last snapshot said, a stopped engine makes no entries
+        label, _, detail = engine_problem.partition(": ")
+        parts.append(Text(label, style="bold reverse red"))
+        parts.append(Text("entries STOPPED (engine not running)", style="bold red"))
+        if detail:
+            parts.append(Text(detail, style="red"))
+    elif header.entries_running:
         parts.append(Text("entries RUNNING", style="bold green"))
     else:
         reasons = ", ".join(header.halt_reasons) or "unknown"

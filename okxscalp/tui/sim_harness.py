@@ -40,6 +40,15 @@ def engine_for_sim(config: AppConfig, server: Any) -> Any:
     return Engine.for_sim(config, server, config.journal_path)
 
 
+def rest_flatten_for_sim(config: AppConfig, server: Any) -> Any:
+    """The console's REST flatten (for a failed engine) against a started `SimServer`."""
+    from okxscalp.engine.rest_flatten import rest_flattener
+    from okxscalp.okx.models import inst_id_of
+
+    inst_ids = tuple(inst_id_of(s) for s in config.symbols)
+    return rest_flattener(server.rest_url, sim_credentials(config), config.rest, inst_ids, demo=False)
+
+
 @contextlib.asynccontextmanager
 async def started_sim(config: AppConfig, **server_kwargs: Any) -> AsyncIterator[Any]:
     """A SimServer on this loop, on a loopback port, stopped on exit."""

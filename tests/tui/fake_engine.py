@@ -16,6 +16,7 @@ from rich.console import Console
 
 from okxscalp.config.chains import ChainStep, Resolution
 from okxscalp.config.schema import Purpose
+from okxscalp.engine.journal import JournalError
 from okxscalp.engine.views import EngineSnapshot, HeaderView, PositionView, QuoteView
 from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.okx.health import ConnectionHealth, ConnectionState
@@ -65,6 +66,9 @@ class FakeEngine:
     entries_running: bool = True
     running: bool = False
     fail_with: BaseException | None = None
+    starting: bool = False  # start-up not complete: the halt reason is "starting"
+    returns: bool = False  # run() returns at once (the engine stopped)
+    closed: bool = False  # set once run() ended: control calls then raise like the real engine's
 
     def __post_init__(self) -> None:
         now = time.monotonic()
@@ -79,7 +83,8 @@ class FakeEngine:
         counts: dict[str, int] = {}
         for event in self.events:
             counts[event.kind.value] = counts.get(event.kind.value, 0) + 1
-        header = HeaderView(self.mode, 10_000.0, self.entries_running, () if self.entries_running else ("operator",), 0.12, 3.0)
+        reasons = ("starting",) if self.starting else () if self.entries_running else ("operator",)
+        header = HeaderView(self.mode, 10_000.0, not reasons, reasons, 0.12, 3.0)
         return EngineSnapshot(
             header,
             tuple(self.quotes),
@@ -89,22 +94,27 @@ class FakeEngine:
             counts,
         )
 
+    def _control(self, name: str, arg: Any) -> None:
+        self.calls.append((name, arg))
+        if self.closed:  # what the real engine raised once its run had ended
+            raise JournalError("journal fake-journal.sqlite is closed (fallback event)")
+
     def request_reconnect(self, connection: str | None) -> None:
-        self.calls.append(("reconnect", connection))
+        self._control("reconnect", connection)
 
     def request_flatten(self) -> None:
-        self.calls.append(("flatten", None))
+        self._control("flatten", None)
         self.positions.clear()
 
     def request_close(self, inst_id: str, side: str) -> None:
-        self.calls.append(("close", (inst_id, side)))
+        self._control("close", (inst_id, side))
 
     def pause_entries(self) -> None:
-        self.calls.append(("pause", None))
+        self._control("pause", None)
         self.entries_running = False
 
     def resume_entries(self) -> None:
-        self.calls.append(("resume", None))
+        self._control("resume", None)
         self.entries_running = True
 
     # --- ConsoleEngine ---
@@ -113,9 +123,12 @@ class FakeEngine:
         try:
             if self.fail_with is not None:
                 raise self.fail_with
+            if self.returns:
+                return
             await asyncio.Event().wait()
         finally:
             self.running = False
+            self.closed = True
 
     def explain(self, symbol: str, regime: str) -> list[Resolution]:
         self.calls.append(("explain", (symbol, regime)))

@@ -17,10 +17,18 @@ from fake_engine import screen_text
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.executor import CL_ORD_PREFIX_ENTRY
 from okxscalp.tui.app import ConsoleApp
+from okxscalp.tui.engine_state import EngineState
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.inspector import InspectorScreen
-from okxscalp.tui.sim_harness import all_fresh, engine_for_sim, load_shipped_config, started_sim, wait_for
+from okxscalp.tui.sim_harness import (
+    all_fresh,
+    engine_for_sim,
+    load_shipped_config,
+    rest_flatten_for_sim,
+    started_sim,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -137,3 +145,30 @@ async def test_pause_stops_new_orders(tmp_path: Path) -> None:
 def entry_orders(server: Any) -> set[str]:
     """clOrdIds of entry orders the simulator received (exits and closes are not entries)."""
     return {cl_ord_id for cl_ord_id in server.counters.orders_by_clordid if cl_ord_id.startswith(CL_ORD_PREFIX_ENTRY)}
+
+
+async def test_after_the_engine_failed_every_key_answers_and_f_flattens_through_rest(tmp_path: Path) -> None:
+    config = load_shipped_config(journal_path=str(tmp_path / "journal.sqlite"))
+    async with started_sim(config) as server:
+        server.exchange.open_position_directly("XRP-USDT-SWAP", "long", 10)
+        server.exchange.open_position_directly("DOGE-USDT-SWAP", "short", 10)
+        server.faults.busy(120, "/api/v5/account/config")  # start-up fails after the journal opened
+        app = ConsoleApp(engine_for_sim(config, server), refresh_hz=10, rest_flatten=rest_flatten_for_sim(config, server))
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert await wait_for(lambda: app.engine_state is EngineState.FAILED, STARTUP_S)
+            await pilot.pause(0.3)
+            text = screen_text(app)
+            assert "ENGINE FAILED │ entries STOPPED (engine not running) │ ExchangeBusy" in text
+            for key in ("space", "r", "space", "x"):
+                await pilot.press(key)
+                assert app.is_running, f"the console exited on {key!r}"
+            await pilot.press("f")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            assert await wait_for(lambda: not open_sim_positions(server), SETTLE_S), open_sim_positions(server)
+            await app.workers.wait_for_complete()
+            assert app.rest_note.startswith("flatten done via REST:"), app.rest_note
+            assert "nothing left open" in app.rest_note
+            await pilot.press("q")
+            await pilot.pause()
+        assert app.return_value == 1  # the engine failed: the process says so

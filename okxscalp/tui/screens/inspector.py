@@ -80,11 +80,12 @@ class InspectorScreen(ModalScreen[None]):
         Binding("3", "regime('ranging')", "ranging", id="inspector.ranging"),
     ]
 
-    def __init__(self, explain: Explain, inst_id: str, regime: str, *, note: str = "") -> None:
+    def __init__(self, explain: Explain, inst_id: str, regime: str | None, *, note: str = "") -> None:
+        """`regime` None: the current regime is unknown; nothing is explained until one is picked."""
         super().__init__()
         self._explain = explain
         self.symbol = symbol_of(inst_id)
-        self.regime = regime
+        self.regime: str | None = regime
         self._note = note
         self._resolutions: dict[str, Resolution] = {}
 
@@ -97,14 +98,23 @@ class InspectorScreen(ModalScreen[None]):
         self.show_regime(self.regime)
         self.query_one(KeyedTable).focus()
 
-    def show_regime(self, regime: str) -> None:
+    def show_regime(self, regime: str | None) -> None:
         self.regime = regime
         box = self.query_one("#inspector-box", Vertical)
         note = f" — {self._note}" if self._note else ""
-        box.border_title = f"Parameters · {self.symbol} · {regime}{note}"
+        box.border_title = f"Parameters · {self.symbol} · {regime or 'regime unknown'}{note}"
         box.border_subtitle = "1 trending · 2 choppy · 3 ranging · Esc closes"
         table = self.query_one(KeyedTable)
         chain = self.query_one("#inspector-chain", Static)
+        if regime is None:
+            table.sync({})
+            self._resolutions = {}
+            chain.update(Text(
+                f"The current regime of {self.symbol} is unknown (not detected yet). "
+                "Press 1 trending, 2 choppy or 3 ranging to see that regime's parameters.",
+                style="yellow",
+            ))
+            return
         try:
             resolutions = list(self._explain(self.symbol, regime))
         except Exception as exc:  # the explanation itself failing is what the operator must see
