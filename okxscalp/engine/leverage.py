@@ -1,21 +1,28 @@
 """Leverage per symbol: resolved through the provider, set on the exchange, read back.
 
+The chain is config → the lever of the symbol's open exchange position(s) → hard fail (the
+account's leverage-info setting is never a source). An adoption from a position is an ADOPTED event
+and shows in `explain`; it is re-resolved on every read-back, so once that position is gone a
+symbol with no configured leverage halts again. Every value must lie in the instrument's range.
+
 Before the first order of a symbol the resolved leverage is set on the exchange when it differs and
 read back; every positions push and a periodic leverage-info read keep the exchange's actual value
-fresh. Any disagreement (or a leverage that cannot be resolved) halts entries for that symbol with
-the full diagnostic (supervisor.py, Halt.LEVERAGE) until they agree again.
+fresh. Any problem (unresolved, out of range, disagreeing) halts entries for that symbol with the
+full diagnostic (supervisor.py, Halt.LEVERAGE) until it is gone.
 """
 
 from __future__ import annotations
 
 import logging
 
-from okxscalp.config import EXCHANGE_LEVERAGE_INFO_SOURCE, ParameterProvider
+from okxscalp.config import LeverageUnavailable, ParameterProvider
+from okxscalp.config.provider import leverage_adoption
 from okxscalp.engine.executor import LeverageState, leverage_mismatch
-from okxscalp.engine.supervisor import EntrySupervisor, Halt
+from okxscalp.engine.supervisor import EmitFn, EntrySupervisor, Halt
 from okxscalp.logging_setup import kv
+from okxscalp.market.events import FallbackKind
 from okxscalp.okx.errors import OkxError
-from okxscalp.okx.models import Position, symbol_of
+from okxscalp.okx.models import Instrument, Position, symbol_of
 from okxscalp.okx.rest import RestClient
 
 log = logging.getLogger(__name__)
@@ -30,6 +37,11 @@ class LeverageKeeper:
         self.margin_mode = margin_mode
         self.states: dict[str, LeverageState] = {i: LeverageState() for i in inst_ids}
         self.rest: RestClient | None = None
+        self.instruments: dict[str, Instrument] = {}
+        self.emit: EmitFn | None = None
+
+    def bind(self, rest: RestClient, instruments: dict[str, Instrument], emit: EmitFn) -> None:
+        self.rest, self.instruments, self.emit = rest, instruments, emit
 
     def _publish(self, inst_id: str, state: LeverageState) -> None:
         if state.mismatch:
@@ -45,37 +57,46 @@ class LeverageKeeper:
         assert self.rest is not None
         state = self.states[inst_id]
         mode = self.margin_mode
+        instrument = self.instruments.get(inst_id)
+        was = state.resolution
         try:
+            levers = [p.lever for p in await self.rest.positions(inst_id) if p.pos != 0 and p.inst_id == inst_id]
+            state.resolution = self.provider.resolve_leverage(symbol_of(inst_id), levers or None, instrument=instrument)
             infos = await self.rest.leverage_info(inst_id, mode)
             exchange_lever = infos[0].lever if infos else None
-            state.resolution = self.provider.resolve_leverage(
-                symbol_of(inst_id), exchange_lever, exchange_source=EXCHANGE_LEVERAGE_INFO_SOURCE
-            )
             if exchange_lever is None or abs(exchange_lever - float(state.resolution.value)) > 1e-9:
                 replies = await self.rest.set_leverage(inst_id, f"{float(state.resolution.value):g}", mode)
                 infos = replies or await self.rest.leverage_info(inst_id, mode)
             state.exchange_lever = infos[0].lever if infos else None
             state.reported_by = "set-leverage/leverage-info"
-            state.mismatch = leverage_mismatch(inst_id, state)
-        except Exception as exc:  # LeverageUnavailable or an exchange refusal: no entries for it
+            state.mismatch = leverage_mismatch(inst_id, state, instrument)
+        except (LeverageUnavailable, OkxError) as exc:  # no entries for it until a later read-back resolves it
+            state.resolution = None
             state.mismatch = f"{inst_id}: leverage unavailable: {exc}"
         self._publish(inst_id, state)
+        adopted = leverage_adoption(state.resolution, inst_id) if state.resolution is not None else None
+        if adopted and (was is None or was.value != state.resolution.value or not was.from_exchange) and self.emit is not None:
+            self.emit(FallbackKind.ADOPTED, inst_id, adopted, state.resolution.source_path, "leverage")
         if not state.mismatch:
             log.info("leverage ok %s", kv(inst=inst_id, lever=state.exchange_lever, source=state.resolution.source_path))
 
     async def refresh(self) -> None:
-        """Read every symbol's actual leverage back (leverage-info) and compare with the resolution."""
+        """Read every symbol's actual leverage back (leverage-info) and compare with the resolution;
+        a symbol without a resolution, or with one adopted from a position, is resolved again."""
         assert self.rest is not None
         for inst_id, state in self.states.items():
+            if state.resolution is None or state.resolution.from_exchange:
+                await self.prepare(inst_id)
+                continue
             try:
                 infos = await self.rest.leverage_info(inst_id, self.margin_mode)
             except OkxError as exc:
                 log.warning("leverage read-back failed %s", kv(inst=inst_id, error=exc))
                 continue
-            if not infos or state.resolution is None:
+            if not infos:
                 continue
             state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
-            state.mismatch = leverage_mismatch(inst_id, state)
+            state.mismatch = leverage_mismatch(inst_id, state, self.instruments.get(inst_id))
             self._publish(inst_id, state)
 
     def on_position(self, p: Position) -> None:
@@ -86,6 +107,6 @@ class LeverageKeeper:
     def check_before_entry(self, inst_id: str) -> bool:
         """The exchange's actual lever vs the resolution, right before an entry is priced."""
         state = self.states[inst_id]
-        state.mismatch = leverage_mismatch(inst_id, state)
+        state.mismatch = leverage_mismatch(inst_id, state, self.instruments.get(inst_id))
         self._publish(inst_id, state)
         return not state.mismatch

@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from okxscalp.config import ParameterProvider
+from okxscalp.config.chains import Resolution
 from okxscalp.config.schema import AppConfig, Purpose
 from okxscalp.engine.account import Account, EngineStartError, ensure_position_mode
 from okxscalp.engine.closes import CloseLifecycle
@@ -55,7 +56,7 @@ from okxscalp.market.feeds import FeedCoordinator, FeedUrls
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.errors import OkxError
-from okxscalp.okx.models import Candle, Instrument, inst_id_of, symbol_of
+from okxscalp.okx.models import Candle, Instrument, inst_id_of, instrument_tradeable, symbol_of
 from okxscalp.okx.rest import RestClient
 
 __all__ = ["Engine", "EngineStartError", "ExchangeEndpoints"]
@@ -121,7 +122,9 @@ class Engine:
         self.on_entry_sent: Callable[[float, str], None] | None = None
         self.supervisor = EntrySupervisor(self._emit)
         self.supervisor.set(Halt.STARTING, "starting")
-        self.leverage_keeper = LeverageKeeper(self.inst_ids, self.provider, self.supervisor, config.scalping.margin_mode)
+        # Account-wide settings, resolved once with their key paths (config explain shows them).
+        self.account_settings = self.provider.account_settings()
+        self.leverage_keeper = LeverageKeeper(self.inst_ids, self.provider, self.supervisor, self.account_settings.margin_mode)
 
     # ---- construction helpers ----------------------------------------------------------------
 
@@ -169,9 +172,12 @@ class Engine:
     def explain(self, symbol: str, regime: str) -> list[Any]:
         """Every parameter of `symbol` (config form or instId) in `regime`: value, source, chain.
         Leverage is explained with what the exchange last reported for it."""
-        state = self.leverage.get(inst_id_of(symbol_of(symbol)))
-        lever = state.exchange_lever if state is not None else None
-        return list(self.provider.explain(symbol_of(symbol), regime, exchange_lever=lever))
+        inst_id = inst_id_of(symbol_of(symbol))
+        state = self.leverage.get(inst_id)
+        resolution = None
+        if state is not None:
+            resolution = state.resolution or Resolution("leverage", None, "", (), note=state.mismatch or "not resolved yet")
+        return list(self.provider.explain(symbol_of(symbol), regime, instrument=self.instruments.get(inst_id), leverage=resolution))
 
     def pause_entries(self) -> None:
         self.supervisor.set(Halt.OPERATOR_PAUSE, "paused by operator")
@@ -262,7 +268,15 @@ class Engine:
         cfg = self.config
         creds = self.endpoints.credentials
         self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session)
-        self.journal = Journal(self.journal_path, redact=(creds.secret, creds.passphrase, creds.api_key))
+        loop = asyncio.get_running_loop()
+        self.journal = Journal(
+            self.journal_path, redact=(creds.secret, creds.passphrase, creds.api_key),
+            # Called on the writer thread: the halt is already in force (the probe reads
+            # `write_failure` before every order); this makes its event immediate.
+            on_write_failure_change=lambda _failure: loop.call_soon_threadsafe(self.supervisor.poll),
+        )
+        journal = self.journal
+        self.supervisor.add_probe(Halt.JOURNAL, lambda: (journal.write_failure,) if journal.write_failure else ())
         before = time.time()
         server_ms = await self.rest.server_time()
         self._server_offset_ms = server_ms - (before + time.time()) * 500.0
@@ -270,13 +284,14 @@ class Engine:
         missing = [i for i in self.inst_ids if i not in instruments]
         if missing:
             raise EngineStartError(f"configured symbols not listed by the exchange: {', '.join(missing)}")
-        self.instruments = {i: instruments[i] for i in self.inst_ids}
+        self.instruments.update((i, instruments[i]) for i in self.inst_ids)
+        self._check_instruments()
         self._build_parts()
         await ensure_position_mode(self.rest, self.endpoints.mode)
         assert self.account is not None
         await self.account.refresh_balance()
         self.account.start_day()
-        self.leverage_keeper.rest = self.rest
+        self.leverage_keeper.bind(self.rest, self.instruments, self._emit)
         for inst_id in self.inst_ids:
             await self.leverage_keeper.prepare(inst_id)
         await self.reconciler.run("startup")
@@ -290,6 +305,7 @@ class Engine:
             asyncio.create_task(self.entry_flow.watch_timeouts(), name="entry-timeouts"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(self._bus_reader(), name="bus-reader"),
+            asyncio.create_task(self.supervisor.watch(), name="halt-watch"),
         ]
         self.supervisor.clear(Halt.STARTING, why="start-up complete")
         self.started.set()
@@ -310,11 +326,12 @@ class Engine:
             config=cfg, provider=self.provider, rest=self.rest, journal=self.journal, manager=self.manager,
             registry=self.registry, instruments=self.instruments, detectors=self.detectors, supervisor=self.supervisor,
             account=self.account, leverage=self.leverage_keeper, spawn=self._spawn, emit=self._emit,
+            account_settings=self.account_settings,
         )
         self.entry_flow = EntryLifecycle(parts, auto_entries=self.auto_entries)
         self.entry_flow.on_entry_sent = self.on_entry_sent
         self.reconciler = Reconciler(
-            self.rest, self.journal, self.manager, self.instruments, cfg.scalping,
+            self.rest, self.journal, self.manager, self.instruments, self.account_settings,
             tracked_entries=self.entry_flow.tracked, on_entry_order=self.entry_flow.on_order,
         )
         reconciler = self.reconciler
@@ -378,7 +395,33 @@ class Engine:
             await self._verify_positions()
             if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
                 last_lever = time.monotonic()
+                await self._refresh_instruments()
                 await self.leverage_keeper.refresh()
+
+    def _check_instruments(self) -> None:
+        """Entries only on a `live` instrument (suspended, pre-open … halt that symbol)."""
+        for inst_id, instrument in self.instruments.items():
+            problem = instrument_tradeable(instrument)
+            if problem:
+                self.supervisor.set(Halt.INSTRUMENT, problem, inst_id)
+            else:
+                self.supervisor.clear(Halt.INSTRUMENT, inst_id, "instrument live")
+
+    async def _refresh_instruments(self) -> None:
+        """State and limits (max leverage) as the exchange lists them now (cached by the client)."""
+        assert self.rest is not None
+        try:
+            listed = {i.inst_id: i for i in await self.rest.instruments()}
+        except OkxError as exc:
+            log.warning("instruments refresh failed %s", kv(error=exc))
+            return
+        for inst_id in self.inst_ids:
+            if inst_id in listed:
+                self.instruments[inst_id] = listed[inst_id]
+        self._check_instruments()
+        for inst_id in self.inst_ids:
+            if inst_id not in listed:
+                self.supervisor.set(Halt.INSTRUMENT, f"{inst_id}: no longer listed by the exchange", inst_id)
 
     async def _verify_positions(self) -> None:
         """The exchange is the truth for sizes: a position the book holds that the exchange no

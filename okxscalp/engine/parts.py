@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from okxscalp.config import ParameterProvider
+from okxscalp.config.provider import AccountSettings
 from okxscalp.config.schema import AppConfig
 from okxscalp.engine.account import Account
 from okxscalp.engine.journal import Journal
@@ -42,6 +43,7 @@ class EngineParts:
     leverage: LeverageKeeper
     spawn: SpawnFn
     emit: EmitFn
+    account_settings: AccountSettings  # margin mode, orphan policy: resolved once, with their key paths
 
     def event(self, kind: FallbackKind, symbol: str, detail: str, source: str = "none", component: str = "engine") -> None:
         self.emit(kind, symbol, detail, source, component)

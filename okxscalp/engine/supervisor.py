@@ -4,15 +4,19 @@ Every reason the engine may refuse to open a position is a `Halt` kind below. Pa
 *report* a condition (`set`/`clear`, per symbol or for all) or register a *probe* (a function read at
 check time, for state owned elsewhere: the feed's gate, the daily loss limit, the exchange clock);
 only this module *decides*. The console header and `Engine.halt_reasons()` read `reasons()`, the
-entry path reads `entries_open(inst_id)`, and every change is an ENTRY_GATE event on the bus (so it
-lands in the journal and the log with its reason and time).
+entry path reads `entries_open(inst_id)` (probes are evaluated on every call, so a probe's condition
+closes entries the moment it holds), and every change is an ENTRY_GATE event on the bus (so it lands
+in the journal and the log with its reason and time): reported conditions at once, probes within
+WATCH_S (`watch()` compares their reasons with the last ones).
 
 A condition is cleared only by the part that set it, once the cause is gone; nothing times out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -39,10 +43,19 @@ class Halt(str, Enum):
     JOURNAL = "journal"  # a journal write failed: nothing may be sent that cannot be recorded
     UNSNAPSHOTTED = "unsnapshotted"  # a filled position whose snapshot is not written yet
     UNPROTECTED = "unprotected"  # a position whose exchange-side stop could not be verified
+    PRIVATE_EVENTS = "private_events"  # a private push could not be handled: until a reconciliation re-synced
     STOPS_LEFT = "stops_left"  # a stop of a closed position could not be cancelled
     LEVERAGE = "leverage"  # per symbol: leverage unresolved, out of range or mismatched
     INSTRUMENT = "instrument"  # per symbol: instrument not live (suspended, pre-open …)
 
+
+WATCH_S = 0.25  # how often probe results are compared, to emit their changes as events
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _shape(reason: str) -> str:
+    """A reason without its figures: a countdown or a running P&L in it is not a new halt."""
+    return _NUMBERS.sub("#", reason)
 
 EmitFn = Callable[[FallbackKind, str, str, str, str], None]  # kind, symbol, detail, source, component
 Probe = Callable[[], Iterable[str]]
@@ -51,13 +64,14 @@ Probe = Callable[[], Iterable[str]]
 class EntrySupervisor:
     """Holds the halt conditions; see the module docstring."""
 
-    __slots__ = ("_conditions", "_emit", "_probes", "_symbol_conditions", "changes")
+    __slots__ = ("_conditions", "_emit", "_probe_seen", "_probes", "_symbol_conditions", "changes")
 
     def __init__(self, emit: EmitFn | None = None) -> None:
         self._emit = emit
         self._conditions: dict[Halt, str] = {}
         self._symbol_conditions: dict[str, dict[Halt, str]] = {}
         self._probes: list[tuple[Halt, Probe]] = []
+        self._probe_seen: dict[Halt, dict[str, str]] = {}  # kind -> shape -> reason as last seen
         self.changes = 0  # condition sets/clears so far (tests, soak probes)
 
     def bind_emit(self, emit: EmitFn) -> None:
@@ -91,6 +105,30 @@ class EntrySupervisor:
     def add_probe(self, kind: Halt, probe: Probe) -> None:
         """`probe()` returns the current reasons of a condition whose state lives elsewhere."""
         self._probes.append((kind, probe))
+
+    def poll(self) -> None:
+        """Emit an event for every probe reason that appeared or went since the last poll."""
+        for kind, probe in self._probes:
+            try:
+                now = tuple(probe())
+            except Exception as exc:
+                now = (f"{kind.value}: cannot be checked ({exc!r})",)
+            before = self._probe_seen.get(kind, {})
+            current = {_shape(r): r for r in now}
+            if current.keys() == before.keys():
+                continue
+            self._probe_seen[kind] = current
+            for shape, reason in current.items():
+                if shape not in before:
+                    self._changed(f"entries halted: {reason}", "", kind)
+            for shape, reason in before.items():
+                if shape not in current:
+                    self._changed(f"halt cleared (cause gone): {reason}", "", kind)
+
+    async def watch(self) -> None:
+        while True:
+            self.poll()
+            await asyncio.sleep(WATCH_S)
 
     # ---- reading -----------------------------------------------------------------------------
 

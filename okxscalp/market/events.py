@@ -11,12 +11,18 @@ from okxscalp.okx.health import ConnectionHealth
 class FallbackKind(str, Enum):
     STALE_REFUSED = "stale_refused"  # a read was refused: no fresh enough price for its purpose
     REST_FALLBACK = "rest_fallback"  # an EXIT read was served from a REST ticker
-    LAGGING = "lagging"  # connection up, a subscribed symbol silent beyond its threshold
+    LAGGING = "lagging"  # connection up, a subscribed symbol silent, or its data late on arrival
     FORCED_RECONNECT = "forced_reconnect"  # persistent lag forced a reconnect
     CANDLE_POLL = "candle_poll"  # business feed down: candles polled over REST
     BREAKER = "breaker"  # reconnect storm breaker tripped or reset
     ENTRY_GATE = "entry_gate"  # entries closed or reopened (private stream, breaker, operator)
     MALFORMED = "malformed"  # a malformed exchange message was dropped
+    ADOPTED = "adopted"  # a value taken from the exchange because the config sets none (leverage)
+    SAFETY = "safety"  # the engine's own safety actions: flatten progress, stops left, a close's unknown outcome or exit
+    SUBSCRIPTION_REFUSED = "subscription_refused"  # the exchange refused a subscription (or accepted it again)
+    POSITION = "position"  # a position's own safety: snapshot write retried, exchange stop verified or placed, TP/SL amended
+    CLOCK = "clock"  # exchange clock unmeasured, stale, jumped or skewed (entries refused), or trusted again
+    ACCOUNT = "account"  # the account balance could not be read (first failure), or can again
 
 
 @dataclass(frozen=True, slots=True)

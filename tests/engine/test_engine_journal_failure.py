@@ -1,0 +1,53 @@
+"""Defect 6 of issue 10: a failed journal write halts entries at once with a named reason, nothing
+is sent that cannot be recorded, and entries reopen once the held rows commit. The journal's own
+fault switch makes its commits fail exactly like a full disk (engine/journal_faults.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from engine_helpers import make_config, running_engine, sim_server, wait_until
+
+from okxscalp.config.schema import Purpose
+from okxscalp.engine.journal_faults import JOURNAL_FAULT_FILE_ENV
+from okxscalp.engine.signals import Signal
+from okxscalp.engine.supervisor import Halt
+from okxscalp.market.events import FallbackKind
+from okxscalp.okx.models import Regime, Side
+
+XRP = "XRP-USDT-SWAP"
+
+
+@pytest.mark.timeout(90)
+async def test_journal_write_failure_halts_entries_until_the_rows_land(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fault = tmp_path / "disk-full"
+    monkeypatch.setenv(JOURNAL_FAULT_FILE_ENV, str(fault))
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=3, speed=20) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
+                                and not engine.halt_reasons(), 20), engine.halt_reasons()
+        placed: list[dict] = []
+        place_order = server.exchange.place_order
+
+        def counting_place_order(params: dict) -> dict:
+            placed.append(params)
+            return place_order(params)
+
+        server.exchange.place_order = counting_place_order  # the exchange's side: what reached it
+        fault.write_text("armed")
+        engine.pause_entries()  # any journal write: the pause's event row
+        engine.resume_entries()
+        assert await wait_until(lambda: any("journal" in r for r in engine.halt_reasons()), 10), engine.halt_reasons()
+        # Nothing may be sent while the journal cannot record it.
+        assert not engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry while the disk is full"))
+        assert engine.entries == {}
+        assert placed == []
+        assert await wait_until(lambda: any(
+            e.kind is FallbackKind.ENTRY_GATE and "entries halted" in e.detail and "journal" in e.detail
+            for e in engine.snapshot().recent_events), 5), "the halt is an event the operator sees"
+        fault.unlink()
+        assert await wait_until(lambda: engine.journal.write_failure is None, 20)
+        assert await wait_until(lambda: not engine.halt_reasons(), 10), engine.halt_reasons()
+        assert not engine.supervisor.reasons(XRP)
+        assert Halt.JOURNAL.value == "journal"
