@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from okxscalp.engine.rest_flatten import RestFlatten, Target
 from okxscalp.engine.views import EngineSnapshot
@@ -242,9 +242,13 @@ class ConsoleApp(App[int]):
         try:
             await asyncio.wait_for(worker.wait(), ENGINE_STOP_TIMEOUT_S)
         except TimeoutError:
-            self.engine_problem = "ENGINE DID NOT STOP IN TIME"
-        except Exception:  # cancelled or failed while stopping: either way it is no longer running
-            return
+            self.engine_problem = "ENGINE FAILED: did not stop in time"
+            log.error("engine did not stop within %.0fs; quitting anyway", ENGINE_STOP_TIMEOUT_S)
+        except WorkerCancelled:
+            return  # the expected end of a cancel
+        except WorkerFailed as exc:
+            self.engine_problem = f"ENGINE FAILED while stopping: {exc.error!r}"
+            log.error("engine failed while stopping", exc_info=exc.error)
 
     # ---- selection ------------------------------------------------------------------------------
 
