@@ -59,7 +59,7 @@ from okxscalp.okx.errors import OkxError
 from okxscalp.okx.models import Candle, Instrument, inst_id_of, instrument_tradeable, symbol_of
 from okxscalp.okx.rest import RestClient
 
-__all__ = ["Engine", "EngineStartError", "ExchangeEndpoints"]
+__all__ = ["Engine", "EngineNotRunning", "EngineStartError", "ExchangeEndpoints"]
 
 log = logging.getLogger(__name__)
 fallback_log = logging.getLogger("okxscalp.fallback")
@@ -79,6 +79,10 @@ class ExchangeEndpoints:
     credentials: Credentials
     mode: str = "SIM"  # SIM | DEMO | LIVE (console header)
     demo: bool = False
+
+
+class EngineNotRunning(RuntimeError):
+    """An operator action on an engine whose run() has ended (failed or stopped)."""
 
 
 class Engine:
@@ -120,6 +124,7 @@ class Engine:
         self._side_tasks: set[asyncio.Task[Any]] = set()
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
+        self.ended: str | None = None  # why run() ended (failed or stopped); actions refuse after it
         self.supervisor = EntrySupervisor(self._emit)
         self.supervisor.set(Halt.STARTING, "starting")
         # Account-wide settings, resolved once with their key paths (config explain shows them).
@@ -180,26 +185,35 @@ class Engine:
         return list(self.provider.explain(symbol_of(symbol), regime, instrument=self.instruments.get(inst_id), leverage=resolution))
 
     def pause_entries(self) -> None:
+        self._require_running()
         self.supervisor.set(Halt.OPERATOR_PAUSE, "paused by operator")
 
     def resume_entries(self) -> None:
+        self._require_running()
         self.supervisor.clear(Halt.OPERATOR_PAUSE, why="resumed by the operator")
         self.supervisor.clear(Halt.FLATTEN, why="resumed by the operator")
         self._emit(FallbackKind.ENTRY_GATE, "", "entries resumed by the operator", "operator")
 
     def request_reconnect(self, connection: str | None) -> None:
+        self._require_running()
         if self.feed is not None:
             self.feed.request_reconnect(connection)
 
     def request_flatten(self) -> None:
+        self._require_running()
         self.supervisor.set(Halt.FLATTEN, "flatten: halted until resumed")
         if self.close_flow is not None:  # before start-up there is nothing to close
             self._spawn(self.close_flow.flatten(), "flatten")
 
     def request_close(self, inst_id: str, side: str) -> None:
+        self._require_running()
         if self.close_flow is None:
             return
         self._spawn(self.close_flow.close_position(inst_id, side, CloseReason.OPERATOR, "operator close"), f"close {inst_id}")
+
+    def _require_running(self) -> None:
+        if self.ended is not None:
+            raise EngineNotRunning(f"engine not running ({self.ended}): restart okxscalp; positions stay on the exchange with their stop-loss")
 
     def halt_reasons(self) -> tuple[str, ...]:
         return self.supervisor.reasons()
@@ -261,7 +275,14 @@ class Engine:
         try:
             await self._start()
             await self._supervise()
+        except asyncio.CancelledError:
+            self.ended = "stopped"
+            raise
+        except BaseException as exc:
+            self.ended = f"failed: {exc!r}"
+            raise
         finally:
+            self.ended = self.ended or "stopped"
             await self._shutdown()
 
     async def _start(self) -> None:
@@ -309,6 +330,8 @@ class Engine:
         ]
         self.supervisor.clear(Halt.STARTING, why="start-up complete")
         self.started.set()
+        if self.supervisor.is_set(Halt.FLATTEN):  # requested while starting: carried out now
+            self._spawn(self.close_flow.flatten(), "flatten")
         log.info("engine started %s", kv(mode=self.endpoints.mode, symbols=",".join(self.inst_ids), journal=self.journal_path))
 
     def _build_parts(self) -> None:

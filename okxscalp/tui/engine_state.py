@@ -63,8 +63,8 @@ def flatten_requested_note(state: EngineState) -> str:
     """What the operator is told once the engine took a flatten request."""
     if state is EngineState.STARTING:
         return (
-            "Entries halted. The engine is still starting and closes nothing before start-up completes: "
-            "press f again once it runs."
+            "Entries halted. The engine is still starting: the flatten runs (orders cancelled, positions "
+            "closed) the moment start-up completes."
         )
     return "Flatten requested: cancelling orders, closing positions; entries halted."
 

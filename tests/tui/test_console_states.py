@@ -104,7 +104,7 @@ async def test_every_key_in_every_state_works_or_says_why(engine_kw: dict[str, A
     elif state is EngineState.STARTING:
         assert "reconnect" not in called and {"flatten", "resume"} <= set(called)  # space after f resumes
         assert any("nothing to reconnect yet" in m for m in said)
-        assert any("still starting and closes nothing" in m for m in said)
+        assert any("the flatten runs (orders cancelled, positions closed) the moment start-up completes" in m for m in said)
     else:
         assert {"reconnect", "flatten", "resume"} <= set(called)  # the double's flatten leaves nothing to x
     assert "explain" in called  # the inspector works in every state

@@ -1,0 +1,49 @@
+"""Operator actions around the engine's life: a flatten asked for while starting is carried out
+once start-up completes; after run() ended every action refuses with a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from engine_helpers import make_config, sim_server, wait_until
+
+from okxscalp.engine.orchestrator import Engine, EngineNotRunning
+
+XRP = "XRP-USDT-SWAP"
+
+
+@pytest.mark.timeout(90)
+async def test_flatten_requested_while_starting_runs_once_started(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=4, speed=20) as server:
+        server.exchange.open_position_directly(XRP, "long", 10.0)
+        engine = Engine.for_sim(config, server, auto_entries=False)
+        engine.request_flatten()  # before start-up: only the halt …
+        assert "flatten: halted until resumed" in engine.halt_reasons()
+        task = asyncio.create_task(engine.run())
+        try:
+            # … and the flatten itself once the engine runs.
+            assert await wait_until(lambda: engine.started.is_set(), 30)
+            assert await wait_until(lambda: not server.exchange.positions_wire(), 20), server.exchange.positions_wire()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.timeout(60)
+async def test_actions_after_the_engine_ended_refuse_clearly(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=4, speed=20) as server:
+        engine = Engine.for_sim(config, server, auto_entries=False)
+        task = asyncio.create_task(engine.run())
+        assert await wait_until(lambda: engine.started.is_set(), 30)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert engine.ended == "stopped"
+    assert "engine stopped" in engine.halt_reasons()
+    for action in (engine.request_flatten, engine.pause_entries, engine.resume_entries,
+                   lambda: engine.request_close(XRP, "long"), lambda: engine.request_reconnect(None)):
+        with pytest.raises(EngineNotRunning, match="engine not running"):
+            action()
