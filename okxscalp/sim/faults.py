@@ -81,6 +81,7 @@ class SubscriptionRefusal:
     until: float | None
     remaining: int | None
     path: str | None
+    echo_id: bool = True
 
     def live(self, now: float) -> bool:
         return (self.until is None or self.until > now) and (self.remaining is None or self.remaining > 0)
@@ -171,6 +172,7 @@ class FaultInjector:
         count: int | None = None,
         path: str | None = None,
         terminate_existing: bool = False,
+        echo_id: bool = True,
     ) -> int:
         """Refuse subscribes to `channel` for `seconds` and/or the next `count` subscribe args.
 
@@ -182,8 +184,8 @@ class FaultInjector:
         ("in exceptional circumstances the platform may unsubscribe existing connections").
         Any other `code` is a 60xxx error code: the subscribe is answered with
         `{"id":...,"event":"error","code":code,"msg":msg,"connId":...}` instead of an ack
-        (section 3, Subscribe: the client `id` is echoed). Returns how many existing
-        subscriptions were terminated."""
+        (section 3, Subscribe: the client `id` is echoed; `echo_id=False` leaves it out, as the
+        older doc examples show). Returns how many existing subscriptions were terminated."""
         if seconds is None and count is None:
             raise ValueError("refuse_subscription needs seconds or count (clear() ends it early)")
         if seconds is not None and seconds <= 0:
@@ -209,7 +211,7 @@ class FaultInjector:
             text = msg if msg is not None else SUBSCRIBE_ERROR_MSGS[code]
         until = None if seconds is None else self._clock() + seconds
         remaining = None if count is None else int(count)
-        self.refusals.append(SubscriptionRefusal(channel, code, text, until, remaining, path))
+        self.refusals.append(SubscriptionRefusal(channel, code, text, until, remaining, path, bool(echo_id)))
         if terminate_existing:
             return int(self._on_loop(lambda c: c.terminate_subscriptions(channel, path)))
         return 0

@@ -304,7 +304,8 @@ class WsHub:
             return
         refusal = self.faults.take_subscription_refusal(session.path, arg["channel"]) if op == "subscribe" else None
         if refusal is not None and refusal.code != CONN_COUNT_ERROR_EVENT:
-            self._error(session, client_id, refusal.code, refusal.msg or wrong_url_msg(arg))
+            echoed = client_id if refusal.echo_id else None
+            self._error(session, echoed, refusal.code, refusal.msg or wrong_url_msg(arg))
             return
         ack: dict[str, Any] = {"id": client_id} if client_id is not None else {}
         ack.update(event=op, arg=arg, connId=session.conn_id)
