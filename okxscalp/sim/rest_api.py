@@ -308,7 +308,11 @@ class RestApi:
 
     # ------------------------------------------------------------------ handlers needing more than a call
     def _time(self, params: Params) -> list[dict[str, str]]:
-        return [{"ts": str(int(self.server_now_s() * 1000))}]
+        # OKX has one clock: /public/time answers on the clock that stamps its data, i.e. sim time
+        # (`speed` times wall time; the replay's time when replaying), skewed by the fault. The
+        # auth windows stay on wall time + skew: a client signs with its own wall clock.
+        sim_ms = self.exchange.sim_now_ms(self._wall_clock())
+        return [{"ts": str(sim_ms + self.faults.skew_ms)}]
 
     def _mark_price(self, params: Params) -> list[dict]:
         inst_type = params.get("instType")
