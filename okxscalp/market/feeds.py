@@ -146,7 +146,9 @@ class FeedCoordinator:
         self._reported: dict[str, ConnectionHealth] = {}
         self._watchdogs = {name: SilenceWatchdog(name, self._settings) for name in (PUBLIC, BUSINESS)}
         self._breakers = {name: StormBreaker(name, self._settings.storm) for name in self._conns}
-        self._gate = PrivateStreamGate(has_private=PRIVATE in self._conns)
+        self._gate = PrivateStreamGate(
+            has_private=PRIVATE in self._conns, required=[a.channel for a in self._private_args]
+        )
         self._reconcile_hooks: list[ReconcileHook] = []
         self._gate_state: tuple[bool, tuple[str, ...]] | None = None  # last reported (allowed, reasons)
 
@@ -257,7 +259,12 @@ class FeedCoordinator:
         reconnect-storm breaker is open."""
         now = self._clock()
         private = self._conns.get(PRIVATE)
-        reasons = self._gate.reasons(private.health.state.value if private is not None else "")
+        if private is not None:
+            reasons = self._gate.reasons(private.health.state.value, private.health.refused)
+        else:
+            reasons = self._gate.reasons("")
+        for name in (PUBLIC, BUSINESS):  # data the engine subscribed to and was refused
+            reasons.extend(f"{name} stream: {reason}" for reason in self._conns[name].health.refused)
         for breaker in self._breakers.values():
             if breaker.is_open:
                 reasons.append(breaker.reason(now))
@@ -347,6 +354,7 @@ class FeedCoordinator:
                 self._gate.private_down()
             elif name == BUSINESS:
                 self._business_down_since = now
+        self._report_refusals(name, prev, health)
         if prev is not None and health.malformed > prev.malformed:
             self.bus.emit(
                 _component(name), "", FallbackKind.MALFORMED,
@@ -355,10 +363,29 @@ class FeedCoordinator:
         self.bus.publish(HealthChanged(health))
         self._update_gate()
 
+    def _report_refusals(self, name: str, prev: ConnectionHealth | None, health: ConnectionHealth) -> None:
+        """One SUBSCRIPTION_REFUSED event per newly refused subscription, one when all are accepted."""
+        before = prev.refused if prev is not None else ()
+        for reason in health.refused:
+            if reason not in before:
+                self.bus.emit(
+                    _component(name), "", FallbackKind.SUBSCRIPTION_REFUSED,
+                    f"{reason}; entries closed; re-subscribing with backoff", "none",
+                )
+        if before and not health.refused:
+            self.bus.emit(
+                _component(name), "", FallbackKind.SUBSCRIPTION_REFUSED,
+                f"refused subscription(s) accepted again: {'; '.join(before)}", "ws",
+            )
+
     # --- private stream: reconciliation ------------------------------------------------------------
 
     def _private_up(self) -> None:
-        generation = self._gate.private_up()
+        acked = {arg.channel for arg in self._conns[PRIVATE].acked}
+        generation = self._gate.private_up(acked)
+        if generation is None:
+            log.error("private stream UP without an ack for %s: entries stay closed", ", ".join(self._gate.missing_acks))
+            return
         if self._reconcile_task is not None:
             self._reconcile_task.cancel()
         self._reconcile_task = asyncio.get_running_loop().create_task(

@@ -1,26 +1,42 @@
 """The private-stream entry gate (SPEC 3.2; hummingbot#5896, jesse#371).
 
-Entries are allowed only while the private connection is logged in and subscribed AND the REST
-reconciliation that follows its latest (re)connect has completed. Each time the private stream
-comes up a new *generation* starts; a reconciliation result counts only for the generation it
-was started for, so a reconcile that finishes after yet another reconnect cannot open the gate.
-Reconnect-storm breakers add their own reasons (the feed coordinator combines them).
+Entries are allowed only while the private connection is logged in and every required channel
+(orders, positions, account) is acknowledged by the exchange, AND the REST reconciliation that
+follows its latest (re)connect has completed. A refused subscription is named as the reason.
+Each time the private stream comes up a new *generation* starts; a reconciliation result counts
+only for the generation it was started for, so a reconcile that finishes after yet another
+reconnect cannot open the gate. Reconnect-storm breakers add their own reasons (the feed
+coordinator combines them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
+from okxscalp.okx.health import ConnectionState
+
+_UP = ConnectionState.UP.value
+
 
 class PrivateStreamGate:
-    def __init__(self, has_private: bool = True) -> None:
+    def __init__(self, has_private: bool = True, required: Sequence[str] = ()) -> None:
         self._has_private = has_private
+        self._required = tuple(required)  # channels that must be acked: e.g. orders, positions, account
         self.private_ready = False
+        self.missing_acks: tuple[str, ...] = ()  # required channels the last UP report lacked
         self.generation = 0
         self._reconciled_generation = 0
         self.reconcile_error = ""
         self.reconciling = False
 
-    def private_up(self) -> int:
-        """The private stream is UP (logged in, subscribed): a new generation; returns it."""
+    def private_up(self, acked: Collection[str]) -> int | None:
+        """The private stream reports UP with these channels acked. If every required channel is
+        among them a new generation starts (returned); otherwise the gate stays closed naming
+        the missing ones (returns None)."""
+        self.missing_acks = tuple(c for c in self._required if c not in acked)
+        if self.missing_acks:
+            self.private_ready = False
+            return None
         self.private_ready = True
         self.generation += 1
         self.reconcile_error = ""
@@ -29,6 +45,7 @@ class PrivateStreamGate:
 
     def private_down(self) -> None:
         self.private_ready = False
+        self.missing_acks = ()
 
     def reconciled(self, generation: int) -> bool:
         """Reconciliation for `generation` completed; True if it counts (still the latest)."""
@@ -47,16 +64,19 @@ class PrivateStreamGate:
     def is_reconciled(self) -> bool:
         return self.generation > 0 and self._reconciled_generation == self.generation
 
-    def reasons(self, private_state: str = "") -> list[str]:
+    def reasons(self, private_state: str, refused: Sequence[str] = ()) -> list[str]:
+        """Why entries are closed, from the gate's own record and the private connection's live
+        `state` and `refused` reasons (both required to agree before entries open)."""
         if not self._has_private:
             return ["no private stream (no credentials): order state cannot be followed"]
-        reasons: list[str] = []
-        if not self.private_ready:
-            state = f" ({private_state})" if private_state else ""
-            reasons.append(f"private stream not logged in and subscribed{state}")
-        elif not self.is_reconciled:
+        if refused:
+            return [f"private stream: {reason}" for reason in refused]
+        if self.missing_acks:
+            return [f"private stream up without a subscription ack for {', '.join(self.missing_acks)}"]
+        if not self.private_ready or private_state != _UP:
+            return [f"private stream not logged in and subscribed ({private_state or 'unknown'})"]
+        if not self.is_reconciled:
             if self.reconcile_error:
-                reasons.append(f"reconciliation after private reconnect failed: {self.reconcile_error}")
-            else:
-                reasons.append("reconciliation after private reconnect pending")
-        return reasons
+                return [f"reconciliation after private reconnect failed: {self.reconcile_error}"]
+            return ["reconciliation after private reconnect pending"]
+        return []

@@ -11,6 +11,9 @@ class ConnectionState(str, Enum):
     LOGGING_IN = "logging_in"
     SUBSCRIBING = "subscribing"
     UP = "up"  # connected, logged in where needed, every subscription acked
+    # Connected, but the exchange refused a wanted subscription (`refused` names it); it is
+    # re-subscribed with backoff, then the connection is replaced. Never counts as up.
+    REFUSED = "refused"
     RECONNECTING = "reconnecting"  # waiting for the next retry
     STOPPED = "stopped"
 
@@ -25,9 +28,14 @@ class ConnectionHealth:
     malformed: int = 0
     reconnects: int = 0
     last_error: str = ""
-    next_retry_mono: float | None = None  # while RECONNECTING
+    next_retry_mono: float | None = None  # while RECONNECTING (next dial) or REFUSED (next re-subscribe)
     lagging: frozenset[str] = field(default_factory=frozenset)  # instIds silent beyond threshold
     breaker_open: bool = False  # reconnect storm circuit breaker tripped
+    # One named reason per wanted subscription the exchange refused and that is not acked yet,
+    # e.g. "orders subscription refused: 60029 Only users who ...". Kept across reconnects
+    # until the subscription is acked (or no longer wanted).
+    refused: tuple[str, ...] = ()
+    handler_errors: int = 0  # pushes / reports a consumer failed to take (each one logged)
 
     def copy(self) -> ConnectionHealth:
         return ConnectionHealth(
@@ -42,4 +50,6 @@ class ConnectionHealth:
             self.next_retry_mono,
             self.lagging,
             self.breaker_open,
+            self.refused,
+            self.handler_errors,
         )

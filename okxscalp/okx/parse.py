@@ -633,6 +633,9 @@ def _event(msg: dict[str, Any], event: str) -> WsEvent:
         channel_arg = ChannelArg(
             _str(arg.get("channel", "")), _opt_str(arg.get("instId")), _opt_str(arg.get("instType"))
         )
+    elif msg.get("channel").__class__ is str:
+        # channel-conn-count(-error) name their channel at the top level, not in an arg.
+        channel_arg = ChannelArg(msg["channel"])
     code = msg.get("code", "")
     if code.__class__ is int:
         code = str(code)

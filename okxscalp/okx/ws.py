@@ -4,6 +4,10 @@
 pushes to `on_message`, and on any loss reconnects with jittered exponential backoff (the first
 retry immediate, capped), re-logs in and resubscribes, until `await conn.stop()`.
 
+UP means every wanted subscription was answered yes. A subscription the exchange refuses stays
+wanted: the connection is REFUSED (health.refused names it), the subscription is sent again with
+backoff, and after a few refusals the connection is replaced. It is never dropped silently.
+
 Why a hand-written loop rather than `async for ws in connect(...)` (websockets' own reconnect):
 the health model needs every transition (next retry time, last error), the process-wide
 ConnectGate must sit in front of every dial, and the first retry must be immediate.
@@ -26,7 +30,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from okxscalp.config.schema import WebSocketSettings
+from okxscalp.config.schema import BackoffSettings, WebSocketSettings
 from okxscalp.okx.auth import Credentials, ws_login_args
 from okxscalp.okx.constants import (
     WS_CODE_SERVICE_UPGRADE_NOTICE,
@@ -43,9 +47,25 @@ __all__ = ["ChannelArg", "ConnectGate", "WsConnection", "WsEvent", "WsOpsBudgetE
 log = logging.getLogger(__name__)
 
 _OPS_WINDOW_S = 3600.0
-_ARGS_PER_REQUEST = 50  # keeps each subscribe request far below OKX's 64 KB
+_ARGS_PER_REQUEST = 50  # unsubscribes: keeps each request far below OKX's 64 KB
+# Subscribes go one arg per request: OKX echoes the request `id` on the error event that refuses
+# it (okx-v5-reference.md section 3, Subscribe), so each refusal names exactly one subscription.
+# The cost is one op per arg out of the 480 per connection per hour (a new connection starts a
+# new count).
+_SUBSCRIBE_ARGS_PER_REQUEST = 1
 _MALFORMED_LOG_FIRST = 10  # then one line per _MALFORMED_LOG_EVERY
 _MALFORMED_LOG_EVERY = 100
+_MAX_BACKOFF_EXPONENT = 32  # 2^32 · base is past any cap; beyond ~1023 a float overflows
+_RESUBSCRIBES_BEFORE_RECONNECT = 3  # refused re-subscribes on one connection, then a fresh one
+# Channels OKX limits to 30 connections per channel per sub-account. A new subscription of one
+# gets the usual ack and THEN `channel-conn-count` (accepted) or `channel-conn-count-error` (the
+# subscription is terminated), so for these the ack alone is not the answer
+# (okx-v5-reference.md section 3, Limits; OKX docs "Connection count limit").
+_CONN_COUNTED_CHANNELS = frozenset(
+    {"orders", "account", "positions", "balance_and_position", "liquidation-warning", "account-greeks"}
+)
+_CONN_COUNT_EVENT = "channel-conn-count"
+_CONN_COUNT_ERROR_EVENT = "channel-conn-count-error"
 
 
 class ConnectGate:
@@ -140,6 +160,14 @@ class WsConnection:
         self._pending: dict[ChannelArg, str] = {}  # sent, not yet acked: arg -> request id
         self._requests: dict[str, tuple[ChannelArg, ...]] = {}  # request id -> args (for error events)
         self._next_request_id = 0
+        # Wanted but refused by the exchange, not acked since: arg -> named reason. Kept across
+        # reconnects (the console shows it) until the arg is acked or no longer wanted.
+        self._refused: dict[ChannelArg, str] = {}
+        self._awaiting_count: set[ChannelArg] = set()  # acked, waiting for channel-conn-count
+        self._counted: set[str] = set()  # connection-counted channels accepted on this connection
+        self._resubscribe_at: float | None = None  # monotonic time of the next re-subscribe
+        self._resubscribes = 0  # refused re-subscribe rounds on this connection
+        self._refusal_rounds = 0  # refused rounds since the last UP (all connections): the backoff
         self._ops = _OpsBudget()
 
         self._ws: ClientConnection | None = None
@@ -168,7 +196,18 @@ class WsConnection:
 
     @property
     def subscriptions(self) -> tuple[ChannelArg, ...]:
+        """Every wanted subscription, refused ones included."""
         return tuple(self._desired)
+
+    @property
+    def acked(self) -> frozenset[ChannelArg]:
+        """The subscriptions the exchange accepted on the current connection."""
+        return frozenset(self._acked)
+
+    @property
+    def refused(self) -> dict[ChannelArg, str]:
+        """Wanted subscriptions the exchange refused and has not accepted since: arg -> reason."""
+        return dict(self._refused)
 
     async def run(self) -> None:
         """Connect and stay connected until stop(). Returns after stop(); never raises for
@@ -255,14 +294,13 @@ class WsConnection:
             return
         ws = self._ws
         if ws is not None and self._can_subscribe():
-            self._ops.take(_request_count(len(new)), f"subscribe {len(new)} channel(s)", self.name)
+            self._take_ops(_SUBSCRIBE_ARGS_PER_REQUEST, len(new), "subscribe")
             for arg in new:
                 self._desired[arg] = None
-            self._set_state(ConnectionState.SUBSCRIBING)
             try:
                 await self._send_op(ws, "subscribe", new)
             except ConnectionClosed:
-                pass  # recorded in _desired: sent again on the reconnect that follows
+                pass  # recorded in _desired: the reader sees the close, reconnects and sends it again
         else:
             for arg in new:
                 self._desired[arg] = None
@@ -274,16 +312,18 @@ class WsConnection:
         ws = self._ws
         live = [a for a in gone if a in self._acked or a in self._pending]
         if ws is not None and live:
-            self._ops.take(_request_count(len(live)), f"unsubscribe {len(live)} channel(s)", self.name)
+            self._take_ops(_ARGS_PER_REQUEST, len(live), "unsubscribe")
         for arg in gone:
             del self._desired[arg]
             self._pending.pop(arg, None)
+            self._awaiting_count.discard(arg)
+            self._refused.pop(arg, None)  # no longer wanted: no longer an error either
+        self._refresh_state()
         if ws is not None and live:
             try:
                 await self._send_op(ws, "unsubscribe", live, track=False)
             except ConnectionClosed:
                 pass  # the next connection will not subscribe them
-        self._maybe_up()
 
     # --- one connection ---------------------------------------------------------------------
 
@@ -306,6 +346,10 @@ class WsConnection:
         self._acked.clear()
         self._pending.clear()
         self._requests.clear()
+        self._awaiting_count.clear()
+        self._counted.clear()
+        self._resubscribe_at = None
+        self._resubscribes = 0
         self._logged_in = False
         self._ping_sent_mono = None
         dropped_meanwhile: list[ChannelArg] = []
@@ -332,7 +376,7 @@ class WsConnection:
                 return "stopped"
             await self._open(ws)
             if dropped_meanwhile:
-                self._ops.take(_request_count(len(dropped_meanwhile)), "unsubscribe", self.name)
+                self._take_ops(_ARGS_PER_REQUEST, len(dropped_meanwhile), "unsubscribe")
                 await self._send_op(ws, "unsubscribe", dropped_meanwhile, track=False)
             await self._read(ws)
             return self._end_reason or "connection ended"
@@ -360,18 +404,21 @@ class WsConnection:
             await self._subscribe_all(ws)
 
     async def _subscribe_all(self, ws: ClientConnection) -> None:
-        todo = [a for a in self._desired if a not in self._acked and a not in self._pending]
+        todo = [
+            a for a in self._desired
+            if a not in self._acked and a not in self._pending and a not in self._awaiting_count
+        ]
         if todo:
-            self._ops.take(_request_count(len(todo)), f"subscribe {len(todo)} channel(s)", self.name)
-            self._set_state(ConnectionState.SUBSCRIBING)
+            self._take_ops(_SUBSCRIBE_ARGS_PER_REQUEST, len(todo), "subscribe")
             await self._send_op(ws, "subscribe", todo)
-        self._maybe_up()
+        self._refresh_state()
 
     async def _send_op(
         self, ws: ClientConnection, op: str, args: list[ChannelArg], *, track: bool = True
     ) -> None:
-        for start in range(0, len(args), _ARGS_PER_REQUEST):
-            chunk = tuple(args[start : start + _ARGS_PER_REQUEST])
+        per_request = _SUBSCRIBE_ARGS_PER_REQUEST if op == "subscribe" else _ARGS_PER_REQUEST
+        for start in range(0, len(args), per_request):
+            chunk = tuple(args[start : start + per_request])
             self._next_request_id += 1
             request_id = str(self._next_request_id)
             if track:
@@ -379,6 +426,7 @@ class WsConnection:
                 for arg in chunk:
                     self._pending[arg] = request_id
                 self._set_ack_deadline()
+                self._refresh_state()  # not UP while an answer is outstanding
             message = {"id": request_id, "op": op, "args": [a.wire() for a in chunk]}
             await self._send(ws, orjson.dumps(message).decode())
 
@@ -403,8 +451,8 @@ class WsConnection:
             if frame.__class__ is WsPush:
                 try:
                     on_message(frame)  # type: ignore[arg-type]
-                except Exception:
-                    log.exception("ws %s: on_message failed for a %s push", self.name, frame.channel)  # type: ignore[union-attr]
+                except Exception as exc:
+                    self._consumer_failed(frame, exc)  # type: ignore[arg-type]
             elif frame.__class__ is Pong:
                 self._ping_sent_mono = None
                 if self._poke is not None:
@@ -417,16 +465,30 @@ class WsConnection:
             try:
                 self._on_event(event)
             except Exception:
+                # An observer only (nothing in the engine depends on it): counted and shown.
+                self.health.handler_errors += 1
                 log.exception("ws %s: on_event failed", self.name)
+                self._report()
         kind = event.event
         if kind == "subscribe" and event.arg is not None:
             arg = event.arg if event.arg in self._pending else self._echoed_arg(event.arg, event.req_id)
             request_id = self._pending.pop(arg, None)
             if arg in self._desired:
-                self._acked.add(arg)
+                if self._needs_count(arg):
+                    self._awaiting_count.add(arg)  # the answer is the count event that follows
+                else:
+                    self._accepted(arg)
             if request_id is not None:
                 self._forget_request_if_done(request_id)
-            self._maybe_up()
+            self._refresh_state()
+        elif kind == _CONN_COUNT_EVENT and event.arg is not None:
+            channel = event.arg.channel
+            self._counted.add(channel)
+            for arg in [a for a in self._awaiting_count if a.channel == channel]:
+                self._accepted(arg)
+            self._refresh_state()
+        elif kind == _CONN_COUNT_ERROR_EVENT:
+            self._conn_count_refused(event)
         elif kind == "unsubscribe" and event.arg is not None:
             self._acked.discard(event.arg)
         elif kind == "login":
@@ -444,28 +506,113 @@ class WsConnection:
                 self._planned_move(f"service upgrade notice {event.code}")
             else:
                 log.warning("ws %s: notice %s %s", self.name, event.code, event.msg)
-        elif kind == "channel-conn-count-error":
-            self.health.last_error = f"channel connection limit: {event.msg or event.code}"
-            log.error("ws %s: %s", self.name, self.health.last_error)
-            self._report()
+        else:
+            log.warning("ws %s: unexpected event %r (code %s %s)", self.name, kind, event.code, event.msg)
 
     def _error_event(self, event: WsEvent) -> None:
+        """An error answers the request whose `id` it echoes (every request we send has one). One
+        without an id is pinned on the only outstanding request; with several outstanding it
+        cannot be pinned, so the session starts over rather than guess."""
+        why = f"{event.code} {event.msg}".strip()
         if self._credentials is not None and not self._logged_in:
-            raise _SessionEnded(f"login refused: code {event.code} {event.msg}")
+            raise _SessionEnded(f"login refused: code {why}")
         request_id = event.req_id
-        if request_id not in self._requests and len(self._requests) == 1:
-            request_id = next(iter(self._requests))  # an error without id can only be this request's
+        if not request_id:
+            if len(self._requests) > 1:
+                raise _SessionEnded(
+                    f"error {why} without a request id: cannot tell which of {len(self._requests)} "
+                    "requests it answers"
+                )
+            request_id = next(iter(self._requests), "")
         args = self._requests.pop(request_id, ())
+        # A subscribe request carries one arg (an unsubscribe is not tracked): the refused one.
         refused = [a for a in args if self._pending.get(a) == request_id]
-        for arg in refused:
-            # A refused subscription is dropped (not retried forever) and reported.
-            del self._pending[arg]
-            self._desired.pop(arg, None)
-        names = ", ".join(f"{a.channel}:{a.inst_id or a.inst_type}" for a in refused) or "request"
-        self.health.last_error = f"{names} refused: code {event.code} {event.msg}"
-        log.error("ws %s: %s", self.name, self.health.last_error)
+        if not refused:
+            self.health.last_error = f"error {why}" + (f" (request {request_id})" if request_id else "")
+            log.error("ws %s: %s", self.name, self.health.last_error)
+            self._report()
+            return
+        self._refuse(refused, why)
+
+    def _conn_count_refused(self, event: WsEvent) -> None:
+        channel = event.arg.channel if event.arg is not None else ""
+        if not channel:
+            raise _SessionEnded(f"{_CONN_COUNT_ERROR_EVENT} without a channel: cannot tell which subscription ended")
+        self._counted.discard(channel)
+        held = self._acked | self._awaiting_count
+        hit = [a for a in self._desired if a.channel == channel and a in held]
+        if not hit:
+            self.health.last_error = f"{_CONN_COUNT_ERROR_EVENT} for {channel}, not held on this connection"
+            log.error("ws %s: %s", self.name, self.health.last_error)
+            self._report()
+            return
+        self._refuse(hit, f"{_CONN_COUNT_ERROR_EVENT} (over OKX's limit of connections per channel per sub-account)")
+
+    # --- refused subscriptions --------------------------------------------------------------
+
+    def _needs_count(self, arg: ChannelArg) -> bool:
+        return (
+            self._credentials is not None
+            and arg.channel in _CONN_COUNTED_CHANNELS
+            and arg.channel not in self._counted
+        )
+
+    def _accepted(self, arg: ChannelArg) -> None:
+        self._awaiting_count.discard(arg)
+        self._acked.add(arg)
+        if self._refused.pop(arg, None) is not None:
+            log.info("ws %s: %s subscription accepted after its refusal", self.name, _label(arg))
+
+    def _refuse(self, args: Iterable[ChannelArg], why: str) -> None:
+        for arg in args:
+            self._pending.pop(arg, None)
+            self._awaiting_count.discard(arg)
+            self._acked.discard(arg)
+            if arg in self._desired:
+                self._refused[arg] = f"{_label(arg)} subscription refused: {why}"
+        self._schedule_resubscribe()
+        self.health.last_error = "; ".join(self._refused.values())
+        log.error("ws %s: %s; re-subscribing with backoff", self.name, self.health.last_error)
+        self._refresh_state(report=True)
+
+    def _schedule_resubscribe(self) -> None:
+        if self._resubscribe_at is not None or self._ws is None:
+            return
+        delay = backoff_delay(self._settings.backoff, self._refusal_rounds, self._rng)
+        self._resubscribe_at = self.health.next_retry_mono = time.monotonic() + delay
+        if self._poke is not None:
+            self._poke.set()  # the heartbeat task sends it
+
+    async def _resubscribe_refused(self, ws: ClientConnection) -> bool:
+        """Send the refused subscriptions again; after _RESUBSCRIBES_BEFORE_RECONNECT rounds on one
+        connection, replace the connection instead. Returns False when the session is ending."""
+        self._resubscribe_at = self.health.next_retry_mono = None
+        todo = [
+            a for a in self._refused
+            if a not in self._pending and a not in self._awaiting_count and a not in self._acked
+        ]
+        if not todo or self._ws is not ws:
+            return True
+        names = ", ".join(_label(a) for a in todo)
+        if self._resubscribes >= _RESUBSCRIBES_BEFORE_RECONNECT:
+            self._end_session(f"{names} still refused after {self._resubscribes} re-subscribes: reconnecting")
+            return False
+        self._resubscribes += 1
+        self._refusal_rounds += 1
+        log.warning(
+            "ws %s: re-subscribing %s (attempt %d of %d on this connection)",
+            self.name, names, self._resubscribes, _RESUBSCRIBES_BEFORE_RECONNECT,
+        )
+        try:
+            self._take_ops(_SUBSCRIBE_ARGS_PER_REQUEST, len(todo), "re-subscribe")
+            await self._send_op(ws, "subscribe", todo)
+        except WsOpsBudgetExceeded as exc:
+            self._end_session(str(exc))  # a new connection has a new budget
+            return False
+        except ConnectionClosed:
+            return False  # the reader sees it and reconnects
         self._report()
-        self._maybe_up()
+        return True
 
     # --- planned move (64008) -------------------------------------------------------------
 
@@ -491,7 +638,8 @@ class WsConnection:
             wanted = list(self._desired)
             acked: set[ChannelArg] = set()
             if wanted:
-                ops.take(_request_count(len(wanted)), f"subscribe {len(wanted)} channel(s)", self.name)
+                requests = _request_count(_ARGS_PER_REQUEST, len(wanted))
+                ops.take(requests, f"subscribe {len(wanted)} channel(s)", self.name)
                 for start in range(0, len(wanted), _ARGS_PER_REQUEST):
                     chunk = wanted[start : start + _ARGS_PER_REQUEST]
                     request = {"id": f"m{start}", "op": "subscribe", "args": [a.wire() for a in chunk]}
@@ -535,8 +683,19 @@ class WsConnection:
     def _deliver(self, push: WsPush) -> None:
         try:
             self._on_message(push)
-        except Exception:
-            log.exception("ws %s: on_message failed for a %s push", self.name, push.channel)
+        except Exception as exc:
+            self._consumer_failed(push, exc)
+
+    def _consumer_failed(self, push: WsPush, exc: Exception) -> None:
+        """The consumer could not take a push: the data in it is lost to the engine. Counted and
+        shown; on a logged-in connection (orders, positions, account) the session is replaced,
+        which closes the entry gate until the reconciliation that follows restores the state."""
+        self.health.handler_errors += 1
+        self.health.last_error = f"{push.channel} push handler failed: {exc.__class__.__name__}: {exc}"
+        log.error("ws %s: %s", self.name, self.health.last_error, exc_info=exc)
+        self._report()
+        if self._credentials is not None:
+            self._end_session(f"{push.channel} push lost in the handler ({exc.__class__.__name__}): resyncing")
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
         self._last_sent_mono = time.monotonic()
@@ -581,12 +740,18 @@ class WsConnection:
                 except ConnectionClosed:
                     return
                 continue
+            resubscribe_at = self._resubscribe_at
+            if resubscribe_at is not None:
+                if now >= resubscribe_at:
+                    if not await self._resubscribe_refused(ws):
+                        return
+                    continue
+                wake_at = min(wake_at, resubscribe_at)
             if self._ack_deadline is not None:
                 if self.health.state is ConnectionState.UP:
                     self._ack_deadline = None
                 elif now >= self._ack_deadline:
-                    what = "login" if self.health.state is ConnectionState.LOGGING_IN else "subscribe"
-                    self._end_session(f"{what} not acknowledged within {settings.connect_timeout_s:g}s")
+                    self._end_session(self._ack_timeout_reason())
                     return
                 else:
                     wake_at = min(wake_at, self._ack_deadline)
@@ -610,16 +775,45 @@ class WsConnection:
         if self._poke is not None:
             self._poke.set()
 
+    def _take_ops(self, per_request: int, n_args: int, what: str) -> None:
+        """Charge the requests for `n_args` args to this connection's hourly op budget."""
+        self._ops.take(_request_count(per_request, n_args), f"{what} {n_args} channel(s)", self.name)
+
     def _can_subscribe(self) -> bool:
         return self._credentials is None or self._logged_in
 
-    def _maybe_up(self) -> None:
-        if self._ws is None or not self._can_subscribe() or self._pending:
-            return
-        self._ack_deadline = None
-        if self.health.state is not ConnectionState.UP:
-            self._failures = 0
-            self._set_state(ConnectionState.UP)
+    def _ack_timeout_reason(self) -> str:
+        within = f"within {self._settings.connect_timeout_s:g}s"
+        if self.health.state is ConnectionState.LOGGING_IN:
+            return f"login not acknowledged {within}"
+        if self._awaiting_count and not self._pending:
+            names = ", ".join(sorted(_label(a) for a in self._awaiting_count))
+            return f"{names}: subscribe acked but no {_CONN_COUNT_EVENT} {within} (the exchange's answer)"
+        return f"subscribe not acknowledged {within}"
+
+    def _refresh_state(self, *, report: bool = False) -> None:
+        """Derive UP / REFUSED / SUBSCRIBING from the subscriptions (once logged in where needed)
+        and publish `refused`. UP needs every wanted subscription accepted."""
+        refused = tuple(self._refused.values())
+        changed = report or refused != self.health.refused
+        self.health.refused = refused
+        state: ConnectionState | None = None
+        if self._ws is not None and self._can_subscribe():
+            if not self._pending and not self._awaiting_count:
+                self._ack_deadline = None
+            if all(a in self._acked for a in self._desired):
+                state = ConnectionState.UP
+            elif self._refused:
+                state = ConnectionState.REFUSED
+            else:
+                state = ConnectionState.SUBSCRIBING
+        if state is not None and state is not self.health.state:
+            if state is ConnectionState.UP:
+                self._failures = 0
+                self._refusal_rounds = 0
+            self._set_state(state)
+        elif changed:
+            self._report()
 
     def _end_session(self, reason: str) -> None:
         ws = self._ws
@@ -630,13 +824,11 @@ class WsConnection:
 
     def _next_delay(self) -> float:
         """First retry immediate, then base·2^(n-1) capped at max_s, ± jitter."""
-        backoff = self._settings.backoff
         attempt = self._failures
         self._failures += 1
         if attempt == 0:
             return 0.0
-        delay = min(backoff.max_s, backoff.base_s * 2 ** (attempt - 1))
-        return max(0.0, delay * (1.0 + backoff.jitter * (2.0 * self._rng.random() - 1.0)))
+        return backoff_delay(self._settings.backoff, attempt - 1, self._rng)
 
     async def _sleep(self, delay: float) -> None:
         wake = self._wake
@@ -663,6 +855,9 @@ class WsConnection:
             try:
                 self._on_health(self.health.copy())
             except Exception:
+                # Counted and logged; the feed coordinator also reads the live state, so a lost
+                # report cannot keep the entry gate open.
+                self.health.handler_errors += 1
                 log.exception("ws %s: on_health failed", self.name)
 
     def _malformed(self, exc: MalformedMessage) -> None:
@@ -673,8 +868,21 @@ class WsConnection:
         self._report()
 
 
-def _request_count(n_args: int) -> int:
-    return (n_args + _ARGS_PER_REQUEST - 1) // _ARGS_PER_REQUEST
+def backoff_delay(backoff: BackoffSettings, attempt: int, rng: random.Random) -> float:
+    """base·2^attempt capped at max_s, ± jitter. The exponent is bounded: after a long outage
+    2^attempt would no longer fit a float (OverflowError in the reconnect loop)."""
+    exponent = min(max(attempt, 0), _MAX_BACKOFF_EXPONENT)
+    delay = min(backoff.max_s, backoff.base_s * 2.0**exponent)
+    return max(0.0, delay * (1.0 + backoff.jitter * (2.0 * rng.random() - 1.0)))
+
+
+def _label(arg: ChannelArg) -> str:
+    """How a subscription is named in health and logs: `orders`, `tickers:BTC-USDT-SWAP`."""
+    return f"{arg.channel}:{arg.inst_id}" if arg.inst_id else arg.channel
+
+
+def _request_count(per_request: int, n_args: int) -> int:
+    return (n_args + per_request - 1) // per_request
 
 
 def _closed_reason(exc: ConnectionClosed) -> str:

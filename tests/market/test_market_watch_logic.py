@@ -12,6 +12,8 @@ from okxscalp.market.watchdog import SilenceWatchdog, silence_threshold
 XRP, BTC = "XRP-USDT-SWAP", "BTC-USDT-SWAP"
 SETTINGS = WebSocketSettings()  # silence 2 s, > 10 fallbacks or 5 s lag -> forced reconnect
 
+REQUIRED = ("orders", "positions", "account")
+
 
 def test_thresholds_per_channel() -> None:
     assert silence_threshold("tickers", SETTINGS) == 2.0
@@ -123,17 +125,30 @@ def test_spread_out_reconnects_do_not_trip_the_breaker() -> None:
 
 
 def test_private_gate_needs_login_and_reconciliation_of_the_latest_generation() -> None:
-    gate = PrivateStreamGate()
+    gate = PrivateStreamGate(required=REQUIRED)
     assert gate.reasons("connecting") == ["private stream not logged in and subscribed (connecting)"]
-    first = gate.private_up()
-    assert gate.reasons() == ["reconciliation after private reconnect pending"]
+    first = gate.private_up(REQUIRED)
+    assert gate.reasons("up") == ["reconciliation after private reconnect pending"]
     gate.private_down()
-    second = gate.private_up()
-    assert not gate.reconciled(first)  # a stale reconciliation does not open the gate
-    assert gate.reasons() == ["reconciliation after private reconnect pending"]
+    second = gate.private_up(REQUIRED)
+    assert second is not None and not gate.reconciled(first)  # a stale reconciliation does not open the gate
+    assert gate.reasons("up") == ["reconciliation after private reconnect pending"]
     gate.reconcile_failed(second, "NetworkError: timed out")
-    assert "failed: NetworkError" in gate.reasons()[0]
-    assert gate.reconciled(second) and gate.reasons() == []
+    assert "failed: NetworkError" in gate.reasons("up")[0]
+    assert gate.reconciled(second) and gate.reasons("up") == []
     gate.private_down()
-    assert gate.reasons() and not gate.private_ready
-    assert PrivateStreamGate(has_private=False).reasons()[0].startswith("no private stream")
+    assert gate.reasons("reconnecting") and not gate.private_ready
+    assert PrivateStreamGate(has_private=False).reasons("")[0].startswith("no private stream")
+
+
+def test_private_gate_needs_an_ack_for_every_required_channel_and_the_live_state() -> None:
+    gate = PrivateStreamGate(required=REQUIRED)
+    assert gate.private_up(("positions", "account")) is None  # orders never acked
+    assert gate.reasons("up") == ["private stream up without a subscription ack for orders"]
+    generation = gate.private_up(REQUIRED)
+    assert generation is not None and gate.reconciled(generation) and gate.reasons("up") == []
+    # The live connection disagrees (a lost health report): closed all the same.
+    assert gate.reasons("refused") == ["private stream not logged in and subscribed (refused)"]
+    refused = ("orders subscription refused: 60029 Only users who are in the whitelist ...",)
+    assert gate.reasons("refused", refused) == [f"private stream: {refused[0]}"]
+    assert gate.reasons("", ()) == ["private stream not logged in and subscribed (unknown)"]

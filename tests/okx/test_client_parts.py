@@ -29,7 +29,7 @@ from okxscalp.okx.messages import ChannelArg, WsEvent
 from okxscalp.okx.models import OrderRequest, PosSide, Side
 from okxscalp.okx.rest import _order_body, _query, new_cl_ord_id
 from okxscalp.okx.ttl_cache import TtlCache
-from okxscalp.okx.ws import ConnectGate, WsConnection, _OpsBudget
+from okxscalp.okx.ws import ConnectGate, WsConnection, _OpsBudget, backoff_delay
 
 # --- limiter ----------------------------------------------------------------------------------
 
@@ -174,6 +174,14 @@ def test_backoff_first_retry_immediate_then_exponential_capped_with_jitter() -> 
         nominal = min(2.0, 0.25 * 2 ** (n - 1))
         assert nominal * 0.8 - 1e-9 <= delay <= nominal * 1.2 + 1e-9
     assert len({round(d, 6) for d in delays[4:]}) > 1  # jitter: capped delays are not all equal
+
+
+def test_backoff_stays_capped_after_a_very_long_outage() -> None:
+    """2^1100 does not fit a float: the reconnect loop once died of OverflowError here."""
+    conn = _connection(BackoffSettings(base_s=0.25, max_s=5.0, jitter=0.2))
+    conn._failures = 5000
+    assert 4.0 <= conn._next_delay() <= 6.0
+    assert 4.0 <= backoff_delay(BackoffSettings(base_s=0.25, max_s=5.0, jitter=0.2), 10**6, random.Random(1)) <= 6.0
 
 
 def test_subscriptions_before_run_are_recorded_once() -> None:

@@ -207,16 +207,6 @@ async def test_operator_reconnect_and_upgrade_notice(sim) -> None:
         await rec.wait_for(lambda: tickers_since(rec, mark))
 
 
-async def test_refused_subscription_is_dropped_and_reported(sim) -> None:
-    rec = Recorder()
-    conn = public(sim, rec)
-    await conn.subscribe([TICKERS, ChannelArg("tickers", inst_id="NOPE-USDT-SWAP")])
-    async with running(conn):
-        await rec.wait_for(lambda: conn.is_ready)
-        assert conn.subscriptions == (TICKERS,)
-        assert "NOPE-USDT-SWAP" in conn.health.last_error and "60018" in conn.health.last_error
-
-
 async def test_subscribe_and_unsubscribe_while_up(sim) -> None:
     rec = Recorder()
     conn = public(sim, rec)
