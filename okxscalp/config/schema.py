@@ -58,6 +58,11 @@ class FreshnessSettings:
     exit_s: float = 2.0
     signal_s: float = 3.0
     general_s: float = 5.0
+    # The exchange clock ages are measured against (market/exchange_clock.py): /public/time is
+    # sampled this often (local seconds), and its offset may move by at most this much (exchange
+    # seconds) before entries halt; no usable sample for 3 intervals also halts them.
+    clock_sync_interval_s: float = 1.0
+    clock_tolerance_s: float = 0.25
 
     def budget(self, purpose: Purpose) -> float:
         return {

@@ -269,6 +269,12 @@ DOCUMENT = Section(
                 "exit_s": Num(0, 10, lo_open=True),
                 "signal_s": Num(0, 30, lo_open=True),
                 "general_s": Num(0, 60, lo_open=True),
+                "clock_sync_interval_s": Num(
+                    0.5, 60, required=False, why="/public/time allows 10 requests per 2 s; ages need a fresh clock"
+                ),
+                "clock_tolerance_s": Num(
+                    0, 5, lo_open=True, required=False, why="a clock off by more cannot bound a 1 s ORDER budget"
+                ),
             }
         ),
         "websocket": Section(

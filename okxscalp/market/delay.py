@@ -22,7 +22,10 @@ Why a *windowed* minimum (buckets; the oldest bucket falls out as time passes), 
   compared drift-corrected (offset − r·recv). Otherwise r = 0. A delay episode (a step, not a
   steady trend) gives disagreeing slopes and is not mistaken for drift.
 - The price of forgetting: a delay that persists longer than W becomes the new baseline and is no
-  longer counted. The staleness watchdog and the receive-time age still bound such a feed.
+  longer counted. So this estimate is never the only bound: the registry takes the larger of it
+  and the age the exchange timestamp proves against the ExchangeClock (exchange_clock.py, measured
+  from /public/time round trips, independent of this stream), and a feed whose tickers arrive
+  late persistently is LAGGING (watchdog.py): entries refused, forced reconnect.
 Under the simulator at speed k a delivery delay of D wall seconds shows as k·D (exchange-time
 units): it errs on the side of calling data older, never fresher.
 """

@@ -5,7 +5,9 @@
 - private:  orders, positions, account (instType SWAP) → the engine's `on_private`
 
 Watched by one periodic tick (`watchdog_interval_s`): the staleness watchdog per connection
-(watchdog.py: lagging → LAGGING event, persistent lag → forced reconnect), the reconnect-storm
+(watchdog.py: silent or persistently late → LAGGING event, entries refused while public tickers
+are late, persistent lag → forced reconnect), the exchange clock's state (exchange_clock.py: its
+halt reason refuses entries; the coordinator runs its sync task if it was given one), the reconnect-storm
 breaker per connection (breaker.py), REST candle polling while business is down
 (candle_poll.py), and the entry gate (gate.py + breakers). The tick also flushes the bus's
 coalesced events.
@@ -28,9 +30,10 @@ from okxscalp.market.breaker import StormBreaker
 from okxscalp.market.bus import EventBus
 from okxscalp.market.candle_poll import CandlePoller, FetchCandles
 from okxscalp.market.events import FallbackKind, HealthChanged
+from okxscalp.market.exchange_clock import ExchangeClock
 from okxscalp.market.gate import PrivateStreamGate
 from okxscalp.market.registry import DataRegistry
-from okxscalp.market.watchdog import SilenceWatchdog
+from okxscalp.market.watchdog import TICKERS, SilenceWatchdog
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import (
     CANDLE_BARS,
@@ -104,6 +107,7 @@ class FeedCoordinator:
         on_public: Callable[[WsPush], None] | None = None,
         watchdog_interval_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        exchange_clock: ExchangeClock | None = None,
     ) -> None:
         for bar in bars:
             if bar not in CANDLE_BARS:
@@ -121,6 +125,10 @@ class FeedCoordinator:
         self._on_public = on_public
         self._interval = watchdog_interval_s
         self._clock = clock
+        self._exchange_clock = exchange_clock
+        self._runs_clock = False  # this coordinator started the clock's sync loop (and stops it)
+        self._late: dict[str, float] = {}  # public instId -> arrival age while its tickers are late
+        self._tickers_silent = False  # every public tickers pair silent with the connection up
         gate = connect_gate or ConnectGate()
 
         self._conns: dict[str, WsConnection] = {
@@ -183,17 +191,23 @@ class FeedCoordinator:
         for name, conn in self._conns.items():
             self._tasks.append(asyncio.create_task(conn.run(), name=f"feed-{name}"))
         self._tick_task = asyncio.create_task(self._tick_loop(), name="feed-watchdog")
+        if self._exchange_clock is not None:
+            self._runs_clock = self._exchange_clock.ensure_running()
 
     async def stop(self) -> None:
         """Stop every connection and task this coordinator started."""
-        for task in (self._tick_task, self._poll_task, self._reconcile_task):
+        tasks = (self._tick_task, self._poll_task, self._reconcile_task)
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        for task in (self._tick_task, self._poll_task, self._reconcile_task):
+        for task in tasks:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._tick_task = self._poll_task = self._reconcile_task = None
+        if self._runs_clock and self._exchange_clock is not None:
+            self._runs_clock = False
+            await self._exchange_clock.stop()
         await asyncio.gather(*(conn.stop() for conn in self._conns.values()), return_exceptions=True)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -268,7 +282,27 @@ class FeedCoordinator:
         for breaker in self._breakers.values():
             if breaker.is_open:
                 reasons.append(breaker.reason(now))
+        reasons.extend(self._lag_reasons())
         return (not reasons, tuple(reasons))
+
+    def _lag_reasons(self) -> list[str]:
+        """Entry-refusal reasons of the market data itself: the exchange clock ages are measured
+        with, and public tickers that arrive persistently late."""
+        reasons = []
+        if self._exchange_clock is not None:
+            clock_reason = self._exchange_clock.halt_reason()
+            if clock_reason is not None:
+                reasons.append(clock_reason)
+        if self._late:
+            worst = max(self._late.items(), key=lambda item: item[1])
+            reasons.append(
+                f"public feed late ({len(self._late)} symbol(s) arriving older than the "
+                f"{self.registry.late_threshold_s:g}s ORDER budget; {worst[0]} {worst[1]:.3f}s)"
+            )
+        elif self._tickers_silent:
+            # A delivery delay starts as silence: nothing arrives until the first late frame.
+            reasons.append("public feed lagging (no symbol's tickers arriving with the connection up)")
+        return reasons
 
     # --- pushes (called inside the connections' read loops) -------------------------------------
 
@@ -477,6 +511,8 @@ class FeedCoordinator:
     def tick(self) -> None:
         """One watchdog round (called by the loop; public for tests that drive time themselves)."""
         now = self._clock()
+        if self._exchange_clock is not None:
+            self._exchange_clock.report()  # staleness needs no sample to start
         for name, watchdog in self._watchdogs.items():
             self._watch(name, watchdog, now)
         for name, breaker in self._breakers.items():
@@ -495,14 +531,26 @@ class FeedCoordinator:
     def _watch(self, name: str, watchdog: SilenceWatchdog, now: float) -> None:
         conn = self._conns[name]
         fallbacks = 0
+        late: dict[str, float | None] = {}
+        registry = self.registry
         if name == PUBLIC:
-            fallbacks = sum(self.registry.fallbacks_in_row(i) for i in self._inst_ids)
-        result = watchdog.check(now, self._up_since[name], self._seen, fallbacks)
-        for (channel, inst_id), silent in result.new_lagging:
-            self.bus.emit(
-                _component(name), inst_id, FallbackKind.LAGGING,
-                f"{channel} silent {silent:.1f}s with the connection up", "none",
-            )
+            fallbacks = sum(registry.fallbacks_in_row(i) for i in self._inst_ids)
+            late = {i: registry.take_min_lateness(i) for i in self._inst_ids}
+            self._judge_lateness(late, watchdog)
+        result = watchdog.check(now, self._up_since[name], self._seen, fallbacks, late, registry.late_threshold_s)
+        if name == PUBLIC and self._up_since[name] is not None:  # down: the verdict stands
+            tickers = {key for key in watchdog.watched if key[0] == TICKERS}
+            self._tickers_silent = bool(tickers) and tickers <= result.lagging_keys
+        for key, seconds in result.new_lagging:
+            channel, inst_id = key
+            if key in result.new_late:
+                detail = (
+                    f"{channel} arriving {seconds:.3f}s old (> {registry.late_threshold_s:g}s ORDER budget) "
+                    "with the connection up: entries refused"
+                )
+            else:
+                detail = f"{channel} silent {seconds:.1f}s with the connection up"
+            self.bus.emit(_component(name), inst_id, FallbackKind.LAGGING, detail, "none")
         if result.lagging != conn.health.lagging:
             conn.health.lagging = result.lagging
             self.bus.publish(HealthChanged(conn.health.copy()))
@@ -512,6 +560,19 @@ class FeedCoordinator:
             log.warning("ws %s: forcing a reconnect: %s", name, result.force_reason)
             self.bus.emit(_component(name), "", FallbackKind.FORCED_RECONNECT, result.force_reason, "reconnect")
             conn.request_reconnect(f"persistent lag: {result.force_reason}")
+
+    def _judge_lateness(self, late: dict[str, float | None], watchdog: SilenceWatchdog) -> None:
+        """The entries verdict on late tickers: set by a tick of only late tickers, cleared by a
+        tick with a timely one, and kept while none arrives (a forced reconnect does not clear
+        it: nothing timely has arrived since)."""
+        threshold = self.registry.late_threshold_s
+        for inst_id, lateness in late.items():
+            if lateness is None or (TICKERS, inst_id) not in watchdog.watched:
+                continue
+            if lateness > threshold:
+                self._late[inst_id] = lateness
+            else:
+                self._late.pop(inst_id, None)
 
     def seen_age_s(self, channel: str, inst_id: str) -> float | None:
         """Seconds since the last push of (channel, instId), None if none yet."""

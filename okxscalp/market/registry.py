@@ -4,15 +4,29 @@ Every read names its purpose (ORDER 1 s, EXIT 2 s, SIGNAL 3 s, GENERAL 5 s by de
 from `FreshnessSettings`) and gets a `Quote` whose age is within that budget, or a `StaleData`
 refusal naming symbol, purpose, age and budget. Nothing stale is ever returned "with a warning".
 
-- Age = now − local receive time (monotonic) + the message's estimated delivery delay (see
-  delay.py: a message that arrives D late counts as D older).
+- Ages are in the exchange's time (simulated seconds when the simulator runs at a speed factor):
+      age = max(rate · (now − receive time) + estimated delivery delay,   # the stream's view
+                exchange now (upper) − the message's exchange ts)         # what the ts proves
+  `rate` and "exchange now" come from the ExchangeClock (exchange_clock.py), measured from
+  /public/time round trips, independent of the stream; the delivery delay is the windowed
+  estimate of delay.py. Why the max: each is a lower bound of the true age up to its own error.
+  The first is exact about the time since receipt but only sees delays relative to the least
+  delayed message of its window, so a delay that outlasts the window vanishes from it (issue 10).
+  The second sees a delay of any duration but carries the clock's uncertainty (taken on the older
+  side) and needs a measured clock. The larger of two lower bounds is still one, and the better.
+  Without an ExchangeClock (unit tests, benches) only the first applies, at rate 1.
+- A ticker is *late* when it arrives older than the ORDER budget (no order could be priced from
+  it), by the estimator or, while the clock is trusted (not jumped or skewed), by its timestamp.
+  The feed coordinator turns persistent lateness into LAGGING (entries refused, forced
+  reconnect); a late ticker does not reset the REST-fallback counter, only a timely one does.
 - Quotes come from the `tickers` channel only. A candle close is never a current price, and a REST
   ticker is never stored as the symbol's quote: only `read_exit` may use one, on the spot, as an
   explicit fallback event. ORDER and SIGNAL never fall back.
 - Every refusal and every fallback is emitted on the EventBus (coalesced there, see bus.py).
 
-`on_ticker` is the hot path (≥ 50k msgs/s): one dict lookup, one delay estimate, a handful of
-attribute stores on a preallocated per-symbol slot; no allocation besides the parsed Ticker.
+`on_ticker` is the hot path (≥ 50k msgs/s): one dict lookup, one delay estimate, a few float
+operations against the clock's published course and attribute stores on a preallocated
+per-symbol slot; no allocation besides the parsed Ticker.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from okxscalp.config.schema import FreshnessSettings, Purpose
 from okxscalp.market.bus import EventBus
 from okxscalp.market.delay import DelayEstimator
 from okxscalp.market.events import FallbackKind
+from okxscalp.market.exchange_clock import ExchangeClock
 from okxscalp.okx.models import BookTop, Candle, MarkPrice, PriceLimit, Regime, Ticker
 
 log = logging.getLogger(__name__)
@@ -36,6 +51,8 @@ COMPONENT = "registry"
 SOURCE_WS = "ws"
 SOURCE_REST = "rest"
 DEFAULT_CANDLE_HISTORY = 500  # closed candles kept per symbol and bar
+
+_INF = float("inf")
 
 RestQuote = Callable[[str], Awaitable[Ticker]]
 
@@ -68,6 +85,11 @@ class Quote:
     purpose: Purpose
     ts_ms: int  # exchange timestamp
     recv_mono: float  # local receive time (time.monotonic())
+
+    @property
+    def exchange_ts_ms(self) -> int:
+        """The quote's exchange timestamp (ms): what its true age is measured from."""
+        return self.ts_ms
 
     @property
     def value(self) -> float:
@@ -148,18 +170,22 @@ class _Slot:
         "candles",
         "delay",
         "fallbacks_in_row",
+        "late",
         "limit",
         "limit_recv",
         "mark",
         "mark_recv",
+        "min_late",
         "regime",
         "ticker",
     )
 
     def __init__(self) -> None:
         self.ticker: Ticker | None = None
-        self.delay = 0.0  # estimated delivery delay of `ticker`, seconds
-        self.fallbacks_in_row = 0  # EXIT reads served by REST since the last WS ticker
+        self.delay = 0.0  # estimated delivery delay of `ticker` (delay.py), exchange seconds
+        self.late = 0.0  # age of `ticker` when it arrived (conservative), exchange seconds
+        self.min_late = _INF  # smallest arrival age since the watchdog last looked
+        self.fallbacks_in_row = 0  # EXIT reads served by REST since the last timely WS ticker
         self.book: BookTop | None = None
         self.book_recv = 0.0
         self.mark: MarkPrice | None = None
@@ -181,6 +207,7 @@ class DataRegistry:
         candle_history: int = DEFAULT_CANDLE_HISTORY,
         clock: Callable[[], float] = time.monotonic,
         delay_estimator: DelayEstimator | None = None,
+        exchange_clock: ExchangeClock | None = None,
     ) -> None:
         self._freshness = freshness or FreshnessSettings()
         self.bus = bus or EventBus()
@@ -188,7 +215,11 @@ class DataRegistry:
         self._candle_history = candle_history
         self._clock = clock
         self._delay = delay_estimator or DelayEstimator()
+        self.exchange_clock = exchange_clock
+        # The clock's model, read attribute by attribute on the hot path (see _age).
+        self._xclock = exchange_clock.model if exchange_clock is not None else None
         self._budgets = {p: self._freshness.budget(p) for p in Purpose}
+        self._late_s = self._budgets[Purpose.ORDER]
         self._slots: dict[str, _Slot] = {}
         self.malformed = 0  # items refused by the registry itself (wrong symbol, impossible values)
         for inst_id in inst_ids:
@@ -206,10 +237,20 @@ class DataRegistry:
     def inst_ids(self) -> tuple[str, ...]:
         return tuple(self._slots)
 
+    @property
+    def late_threshold_s(self) -> float:
+        """A ticker older than this on arrival is late (the ORDER budget)."""
+        return self._late_s
+
     def exchange_now_ms(self) -> int | None:
-        """The exchange's clock now, from the WS feed's offset estimate (follows the simulator's
-        sim time at any speed); None before any market data."""
+        """The exchange's clock now: the ExchangeClock's when it has a rate, else the WS feed's
+        offset estimate (follows the simulator's sim time at any speed); None before either."""
         now = self._clock()
+        model = self._xclock
+        if model is not None:
+            ex = model.exchange_s(now)
+            if ex is not None:
+                return int(ex * 1000)
         offset = self._delay.offset_at(now)
         return None if offset is None else int((now - offset) * 1000)
 
@@ -229,9 +270,19 @@ class DataRegistry:
         prev = slot.ticker
         if prev is not None and ticker.ts_ms < prev.ts_ms:
             return  # out of order: never replace newer data with older
-        slot.delay = self._delay.observe(ticker.recv_mono, ticker.ts_ms)
+        recv = ticker.recv_mono
+        slot.delay = late = self._delay.observe(recv, ticker.ts_ms)
+        model = self._xclock
+        if model is not None and model.trusted:  # an untrusted clock must not force reconnects
+            proven = model.proj_ex_s + model.proj_rate_hi * (recv - model.proj_mono) - ticker.ts_ms * 0.001
+            if proven > late:
+                late = proven
+        slot.late = late
+        if late < slot.min_late:
+            slot.min_late = late
         slot.ticker = ticker
-        slot.fallbacks_in_row = 0
+        if late <= self._late_s:
+            slot.fallbacks_in_row = 0  # only a timely ticker ends a run of REST fallbacks
 
     def on_book_top(self, book: BookTop, recv_mono: float) -> None:
         slot = self._slot(book.inst_id)
@@ -293,7 +344,7 @@ class DataRegistry:
             )
             self._refused(refused)
             raise refused from exc
-        age = self._clock() - ticker.recv_mono
+        age = self._age(ticker.recv_mono, ticker.ts_ms, 0.0, self._clock())
         if ticker.inst_id != inst_id or age > budget:
             refused = StaleData(
                 inst_id, Purpose.EXIT, ws_stale.age_s, budget,
@@ -324,14 +375,32 @@ class DataRegistry:
         return None if slot is None else slot.ticker
 
     def age_s(self, inst_id: str) -> float | None:
-        """Age of the symbol's WS quote (delay-corrected), None if none was received."""
+        """Age of the symbol's WS quote (exchange seconds, see the module docstring), None if none
+        was received."""
         slot = self._slots.get(inst_id)
         if slot is None or slot.ticker is None:
             return None
-        return self._clock() - slot.ticker.recv_mono + slot.delay
+        ticker = slot.ticker
+        return self._age(ticker.recv_mono, ticker.ts_ms, slot.delay, self._clock())
+
+    def lateness_s(self, inst_id: str) -> float | None:
+        """How old the symbol's latest WS ticker was when it arrived (exchange seconds)."""
+        slot = self._slots.get(inst_id)
+        return None if slot is None or slot.ticker is None else slot.late
+
+    def take_min_lateness(self, inst_id: str) -> float | None:
+        """The smallest arrival age of the symbol's tickers since the previous call (None: no
+        ticker since); the watchdog calls it once per tick. One timely ticker in a tick is enough
+        to show the feed is not persistently late."""
+        slot = self._slots.get(inst_id)
+        if slot is None or slot.min_late == _INF:
+            return None
+        late = slot.min_late
+        slot.min_late = _INF
+        return late
 
     def fallbacks_in_row(self, inst_id: str) -> int:
-        """EXIT reads served over REST since this symbol's last WS ticker."""
+        """EXIT reads served over REST since this symbol's last timely (not late) WS ticker."""
         slot = self._slots.get(inst_id)
         return 0 if slot is None else slot.fallbacks_in_row
 
@@ -341,7 +410,9 @@ class DataRegistry:
 
     def mark_age_s(self, inst_id: str) -> float | None:
         slot = self._slots.get(inst_id)
-        return None if slot is None or slot.mark is None else self._clock() - slot.mark_recv
+        if slot is None or slot.mark is None:
+            return None
+        return self._age(slot.mark_recv, slot.mark.ts_ms, 0.0, self._clock())
 
     def price_limit(self, inst_id: str) -> PriceLimit | None:
         """The latest price-limit band. OKX pushes it only when it changes, so its age says
@@ -394,14 +465,24 @@ class DataRegistry:
         ticker = slot.ticker if slot is not None else None
         if ticker is None:
             raise StaleData(inst_id, purpose, None, budget)
-        age = self._clock() - ticker.recv_mono + slot.delay  # type: ignore[union-attr]
+        late = slot.late  # type: ignore[union-attr]
+        age = self._age(ticker.recv_mono, ticker.ts_ms, slot.delay, self._clock())  # type: ignore[union-attr]
         if age > budget:
-            delay = slot.delay  # type: ignore[union-attr]
-            raise StaleData(inst_id, purpose, age, budget, f"incl. {delay:.3f}s delivery delay" if delay else "")
+            raise StaleData(inst_id, purpose, age, budget, f"arrived {late:.3f}s old: delivery delay" if late else "")
         return Quote(
             inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_WS, age, budget, purpose,
             ticker.ts_ms, ticker.recv_mono,
         )
+
+    def _age(self, recv_mono: float, ts_ms: int, delay: float, now: float) -> float:
+        """max(rate·(now − receive) + estimated delay, exchange now (upper) − ts): see the module
+        docstring. Exchange seconds."""
+        model = self._xclock
+        if model is None or not model.published:
+            return now - recv_mono + delay
+        age = (now - recv_mono) * model.rate + delay
+        proven = model.proj_ex_s + model.proj_rate_hi * (now - model.proj_mono) - ts_ms * 0.001
+        return proven if proven > age else age
 
     def _refused(self, stale: StaleData) -> None:
         age = "none" if stale.age_s is None else f"{stale.age_s:.3f}s"

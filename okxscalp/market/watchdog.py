@@ -1,5 +1,6 @@
-"""Staleness watchdog for one connection: which subscribed (channel, instId) pairs are silent
-while the connection is up, and when that lag has gone on long enough to force a reconnect.
+"""Staleness watchdog for one connection: which subscribed (channel, instId) pairs are silent,
+or flowing but late, while the connection is up, and when that lag has gone on long enough to
+force a reconnect.
 
 Pure logic with an injected time: the feed coordinator calls `check()` on every tick with the
 connection's UP time and the last receive time per (channel, instId), and acts on the result.
@@ -8,6 +9,11 @@ Rules (SPEC 3.2, audit failure 3):
 - A pair is *lagging* when the connection is UP and nothing arrived for it for longer than its
   channel's threshold (`symbol_silence_s`; channels that OKX pushes less often get a floor, and
   `price-limit`, pushed only when the band changes, is not watched at all).
+- A `tickers` pair is also lagging while it is *late*: every ticker since the previous check
+  arrived older than the late threshold (the ORDER budget, exchange seconds, from the registry's
+  conservative age). A flowing feed that is persistently late is as useless for entries as a
+  silent one, and a delivery delay longer than any estimator window must not hide it (issue 10).
+  Checks without a ticker in between keep the previous verdict (silence is judged separately).
 - Each new lagging pair counts as one fallback; so does every EXIT read served over REST for a
   symbol of this connection (the registry counts those "in a row" until the next WS ticker).
 - Persistent lag forces a reconnect: more than `forced_reconnect_after_fallbacks` fallbacks in a
@@ -21,7 +27,7 @@ Rules (SPEC 3.2, audit failure 3):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from okxscalp.config.schema import WebSocketSettings
 from okxscalp.okx.constants import CANDLE_CHANNEL_PREFIX
@@ -32,6 +38,7 @@ MAX_FORCED_COOLDOWN_S = 60.0
 CHANNEL_SILENCE_FLOOR_S = {"mark-price": 12.0}
 CANDLE_SILENCE_FLOOR_S = 5.0
 UNWATCHED_CHANNELS = frozenset({"price-limit"})  # pushed only on change: silence means nothing
+TICKERS = "tickers"  # the channel whose arrival age (lateness) is judged as well
 
 Key = tuple[str, str]  # (channel, instId)
 
@@ -48,10 +55,14 @@ def silence_threshold(channel: str, settings: WebSocketSettings) -> float | None
 
 @dataclass(frozen=True, slots=True)
 class WatchResult:
-    new_lagging: tuple[tuple[Key, float], ...]  # pairs that just started lagging, with their silence
+    # pairs that just started lagging, with their silence (or, for a late pair, its arrival age)
+    new_lagging: tuple[tuple[Key, float], ...]
     recovered: tuple[Key, ...]
     lagging: frozenset[str]  # instIds with at least one lagging pair
     force_reason: str | None  # set when a reconnect must be forced now
+    late: Mapping[str, float] = field(default_factory=dict)  # instId -> arrival age, tickers late now
+    new_late: frozenset[Key] = frozenset()  # the new_lagging pairs that flow but arrive late
+    lagging_keys: frozenset[Key] = frozenset()  # every pair lagging now
 
 
 class SilenceWatchdog:
@@ -60,6 +71,7 @@ class SilenceWatchdog:
         self._settings = settings
         self._watched: dict[Key, tuple[float, float]] = {}  # key -> (threshold, watched since)
         self._lag_since: dict[Key, float] = {}
+        self._late: dict[str, float] = {}  # instId -> smallest arrival age of its latest late tick
         self._lag_events = 0  # lagging transitions since the connection was last clean
         self._clean_since: float | None = None  # UP with nothing lagging since
         self._forced_in_row = 0
@@ -81,6 +93,8 @@ class SilenceWatchdog:
     def unwatch(self, channel: str, inst_id: str) -> None:
         self._watched.pop((channel, inst_id), None)
         self._lag_since.pop((channel, inst_id), None)
+        if channel == TICKERS:
+            self._late.pop(inst_id, None)
 
     def check(
         self,
@@ -88,29 +102,47 @@ class SilenceWatchdog:
         up_since: float | None,
         seen: Mapping[str, Mapping[str, float]],
         fallbacks_in_row: int = 0,
+        late: Mapping[str, float | None] | None = None,
+        late_threshold_s: float = float("inf"),
     ) -> WatchResult:
         """`up_since`: when the connection last became UP (None = not up); `seen`: channel →
         instId → last receive time; `fallbacks_in_row`: REST fallbacks of this connection's
-        symbols since their last WS data."""
+        symbols since their last timely WS data; `late`: instId → smallest arrival age of its
+        tickers since the previous check (None: no ticker since), judged against
+        `late_threshold_s`."""
         if up_since is None:
             # Down or reconnecting: lag is a property of an up connection. Forget who lagged, but
             # keep the forced-reconnect backoff (a reconnect is not a recovery).
             recovered = tuple(self._lag_since)
             self._lag_since.clear()
+            self._late.clear()
             self._clean_since = None
             return WatchResult((), recovered, frozenset(), None)
+        for inst_id, lateness in (late or {}).items():
+            if lateness is None:
+                continue  # no ticker since the last check: keep the verdict
+            if lateness > late_threshold_s:
+                self._late[inst_id] = lateness
+            else:
+                self._late.pop(inst_id, None)
         new: list[tuple[Key, float]] = []
+        new_late: set[Key] = set()
         recovered_keys: list[Key] = []
         for key, (threshold, since) in self._watched.items():
             channel, inst_id = key
             last = seen.get(channel, {}).get(inst_id)
             ref = max(up_since, since) if last is None else max(last, up_since, since)
             silent = now - ref
-            if silent > threshold:
+            lateness = self._late.get(inst_id) if channel == TICKERS else None
+            if silent > threshold or lateness is not None:
                 if key not in self._lag_since:
                     self._lag_since[key] = now
                     self._lag_events += 1
-                    new.append((key, silent))
+                    if silent > threshold or lateness is None:
+                        new.append((key, silent))
+                    else:
+                        new.append((key, lateness))
+                        new_late.add(key)
             elif key in self._lag_since:
                 del self._lag_since[key]
                 recovered_keys.append(key)
@@ -123,7 +155,11 @@ class SilenceWatchdog:
                 self._forced_in_row = 0
                 self._lag_events = 0
         lagging = frozenset(inst_id for _channel, inst_id in self._lag_since)
-        return WatchResult(tuple(new), tuple(recovered_keys), lagging, self._force_reason(now, fallbacks_in_row))
+        late_now = {i: v for i, v in self._late.items() if (TICKERS, i) in self._lag_since}
+        return WatchResult(
+            tuple(new), tuple(recovered_keys), lagging, self._force_reason(now, fallbacks_in_row), late_now,
+            frozenset(new_late), frozenset(self._lag_since),
+        )
 
     def forced(self, now: float) -> None:
         """Record that a reconnect was forced now (starts/extends the backoff)."""

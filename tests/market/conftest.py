@@ -12,6 +12,7 @@ import pytest
 
 from okxscalp.config.schema import FreshnessSettings, RestSettings, WebSocketSettings
 from okxscalp.market.bus import EventBus
+from okxscalp.market.exchange_clock import ExchangeClock
 from okxscalp.market.feeds import FeedCoordinator, FeedUrls
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.rest import RestClient
@@ -30,6 +31,7 @@ class Feed:
     bus: EventBus
     registry: DataRegistry
     coordinator: FeedCoordinator
+    clock: ExchangeClock | None = None
 
 
 async def _wait_until(predicate: Callable[[], bool], limit_s: float = 10.0, what: str = "condition") -> None:
@@ -57,12 +59,21 @@ async def feed_factory(sim_factory, sim_credentials) -> AsyncIterator[Callable[.
         settings: WebSocketSettings | None = None,
         private: bool = True,
         coalesce_s: float = 1.0,
+        exchange_clock: Callable[[RestClient, EventBus], ExchangeClock] | None = None,
+        registry_kwargs: dict[str, Any] | None = None,
         **coordinator_kwargs: Any,
     ) -> Feed:
         server = sim or await sim_factory(seed=7, speed=1.0)
         rest = RestClient(server.rest_url, sim_credentials, RestSettings())
         bus = EventBus(coalesce_s=coalesce_s)
-        registry = DataRegistry(FreshnessSettings(), bus, rest.ticker, inst_ids=inst_ids)
+        clock = None
+        if exchange_clock is not None:  # measured before anything reads it, as the engine does
+            clock = exchange_clock(rest, bus)
+            await clock.start()
+            coordinator_kwargs["exchange_clock"] = clock
+        registry = DataRegistry(
+            FreshnessSettings(), bus, rest.ticker, inst_ids=inst_ids, exchange_clock=clock, **(registry_kwargs or {})
+        )
         coordinator = FeedCoordinator(
             FeedUrls.from_base(server.ws_url),
             registry,
@@ -72,7 +83,7 @@ async def feed_factory(sim_factory, sim_credentials) -> AsyncIterator[Callable[.
             fetch_candles=rest.candles,
             **coordinator_kwargs,
         )
-        feed = Feed(server, rest, bus, registry, coordinator)
+        feed = Feed(server, rest, bus, registry, coordinator, clock)
         made.append(feed)
         await coordinator.start()
         return feed

@@ -1,0 +1,118 @@
+"""ClockModel (pure): rate and offset from /public/time round trips, conservative reads, and the
+named conditions that refuse entries (not measured, measuring, stale, jumped, skewed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from okxscalp.market.exchange_clock import CONFIRM_SAMPLES, ClockModel, RoundTrip
+
+WALL0 = 1_700_000_000.0  # local wall time at local monotonic 0
+
+
+def trip(mono: float, exchange_s: float, rtt: float = 0.002) -> RoundTrip:
+    """A round trip sent at local `mono`, answered `rtt` later, stamped `exchange_s` by the server."""
+    return RoundTrip(mono, mono + rtt, WALL0 + mono, WALL0 + mono + rtt, round(exchange_s * 1000))
+
+
+def exchange_at(mono: float, rate: float, offset: float) -> float:
+    return offset + rate * mono
+
+
+def feed(model: ClockModel, rate: float, offset: float, start: float, n: int, step: float = 1.0,
+         rtt: float = 0.002) -> float:
+    t = start
+    for _ in range(n):
+        model.observe(trip(t, exchange_at(t + rtt / 2, rate, offset), rtt))
+        t += step
+    return t
+
+
+@pytest.mark.parametrize("rate", [1.0, 10.0, 0.5])
+def test_rate_and_offset_are_measured_and_reads_err_on_the_older_side(rate: float) -> None:
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    offset = WALL0 + 3.0  # the exchange's clock 3 s ahead of ours at mono 0 (tolerance is not about this at rate ≠ 1)
+    if rate == 1.0:
+        offset = WALL0 + 0.01
+    t = feed(model, rate, offset, 100.0, 5)
+    assert model.rate == pytest.approx(rate, rel=1e-3)
+    assert model.halt_reason(t) is None
+    for later in (t, t + 0.5, t + 2.0):
+        truth = exchange_at(later, rate, offset)
+        upper = model.exchange_upper_s(later)
+        assert upper is not None and upper >= truth - 1e-3  # never younger than the truth (ms rounding)
+        assert upper - truth < rate * 0.002 + 0.01  # by at most the round trip
+        assert model.exchange_s(later) == pytest.approx(truth, abs=rate * 0.002 + 1e-3)
+
+
+def test_not_measured_then_measuring_until_three_agreeing_samples() -> None:
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    reason = model.halt_reason(0.0)
+    assert reason is not None and reason.startswith("exchange clock not measured yet")
+    model.failed("NetworkError: connection refused")
+    assert "connection refused" in (model.halt_reason(0.0) or "")
+    model.observe(trip(0.0, WALL0))
+    assert model.exchange_upper_s(0.1) is None  # one sample is no rate: nothing published
+    assert (model.halt_reason(0.1) or "").startswith("exchange clock measuring (1/3")
+    model.observe(trip(0.25, WALL0 + 0.25))
+    assert model.published and (model.halt_reason(0.3) or "").startswith("exchange clock measuring (2/3")
+    model.observe(trip(1.25, WALL0 + 1.25))
+    assert model.halt_reason(1.3) is None
+
+
+def test_no_usable_sample_for_max_age_is_stale_and_slow_round_trips_are_not_used() -> None:
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    t = feed(model, 1.0, WALL0, 0.0, CONFIRM_SAMPLES)
+    assert model.halt_reason(t) is None
+    assert model.observe(trip(t, WALL0 + t + 0.3, rtt=0.8)) == "rejected"  # ±0.4 s cannot resolve 0.25 s
+    model.failed("ExchangeBusy: 50013")
+    reason = model.halt_reason(t + 3.5)
+    assert reason is not None and reason.startswith("exchange clock stale") and "50013" in reason
+    feed(model, 1.0, WALL0, t + 3.6, 1)
+    assert model.halt_reason(t + 3.7) is None
+
+
+@pytest.mark.parametrize("jump", [2.0, -2.5, 0.6])
+def test_a_jump_beyond_tolerance_halts_until_the_new_course_is_confirmed(jump: float) -> None:
+    rate = 10.0  # a time-compressed simulator: no wall reference, the jump is what shows
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    offset = WALL0 - 500.0
+    t = feed(model, rate, offset, 0.0, 6)
+    before = model.exchange_upper_s(t)
+    assert model.observe(trip(t, exchange_at(t + 0.001, rate, offset + jump))) == "jumped"
+    reason = model.halt_reason(t + 0.01)
+    assert reason is not None and reason.startswith("exchange clock jumped") and f"{jump:+.3f}" in reason
+    upper = model.exchange_upper_s(t + 0.01)
+    assert before is not None and upper is not None
+    # Until confirmed, whichever course says later is published: never younger than either.
+    assert upper >= exchange_at(t + 0.01, rate, offset + max(jump, 0.0)) - 1e-3
+    t = feed(model, rate, offset + jump, t + 1.0, CONFIRM_SAMPLES - 1)
+    assert model.halt_reason(t) is None
+    assert model.exchange_s(t) == pytest.approx(exchange_at(t, rate, offset + jump), abs=0.05)
+
+
+def test_small_noise_within_tolerance_is_no_jump() -> None:
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    t = feed(model, 10.0, WALL0, 0.0, 4)
+    assert model.observe(trip(t, exchange_at(t + 0.001, 10.0, WALL0) + 0.1)) == "accepted"
+    assert model.halt_reason(t) is None
+
+
+def test_at_wall_rate_an_offset_from_the_local_clock_beyond_tolerance_halts_while_it_lasts() -> None:
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    t = feed(model, 1.0, WALL0, 0.0, 4)
+    assert model.halt_reason(t) is None
+    t = feed(model, 1.0, WALL0 + 2.0, t, 5)  # the exchange runs 2 s ahead of our wall clock
+    reason = model.halt_reason(t)
+    assert reason is not None and reason.startswith("exchange clock skewed (+2.000s")
+    t = feed(model, 1.0, WALL0, t, 4)  # back in line
+    assert model.halt_reason(t) is None
+
+
+def test_a_jump_inside_the_first_pair_is_measured_again() -> None:
+    model = ClockModel(tolerance_s=0.25, max_age_s=3.0)
+    model.observe(trip(0.0, 5000.0))
+    model.observe(trip(0.25, 4997.0))  # time ran backwards between the first two samples
+    assert not model.published
+    t = feed(model, 10.0, 4997.0 - 2.5, 1.0, 4)
+    assert model.halt_reason(t) is None and model.rate == pytest.approx(10.0, rel=1e-3)
