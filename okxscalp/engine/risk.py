@@ -8,9 +8,9 @@ Sizing (`size_position`):
     size         = min(contracts, margin cap), rounded DOWN to lotSz; below minSz -> no trade.
 Every answer carries its reason and the numbers it came from.
 
-Daily loss limit (`DailyLossLimit`): realised PnL since 00:00 UTC against the equity seen at the
-start of that UTC day; when the loss reaches `daily_loss_limit_percent` of it, entries halt until
-the next UTC day. Exits are never halted by it.
+Daily loss limit (`DailyLossLimit`): realised PnL since 00:00 UTC against the equity at the start
+of that UTC day; when the loss reaches `daily_loss_limit_percent` of it, entries halt until the next
+UTC day. A day whose start equity or realised PnL is not known halts too. Exits are never halted by it.
 """
 
 from __future__ import annotations
@@ -148,46 +148,81 @@ def utc_day(epoch_s: float) -> int:
     return int(epoch_s // DAY_S)
 
 
+def utc_day_start(epoch_s: float) -> float:
+    """00:00 UTC of the day `epoch_s` falls in (epoch seconds)."""
+    return float(utc_day(epoch_s) * DAY_S)
+
+
 class DailyLossLimit:
     """Halts entries when the realised loss since 00:00 UTC reaches `limit_percent` of the equity
-    at the start of that day. Feed it equity observations and realised PnL with their times."""
+    at the start of that day.
+
+    A day is *started* from two facts of that day, never from a default: an equity read since
+    00:00 UTC and the realised P&L since 00:00 UTC (from the journal, which outlives restarts):
+    start equity = equity - realised today. Until then `check` refuses. Each new UTC day starts
+    unknown again; closes recorded before the day is started are not kept here (the journal has
+    them and the start reads them), closes after it are added as they happen, and `resync_realised`
+    puts the journal's figure back as the record (the running sum only bridges between reads)."""
 
     def __init__(self, limit_percent: float) -> None:
         if limit_percent <= 0:
             raise ValueError(f"daily loss limit must be > 0 %, got {limit_percent}")
         self.limit_percent = limit_percent
-        self.day: int | None = None
+        self.day: int | None = None  # the UTC day the figures below belong to
         self.start_equity: float | None = None
-        self.realised_pnl = 0.0
+        self.realised_pnl: float | None = None  # None until the day is started
 
     def _roll(self, now_s: float) -> None:
         day = utc_day(now_s)
         if day != self.day:
-            self.day, self.start_equity, self.realised_pnl = day, None, 0.0
+            self.day, self.start_equity, self.realised_pnl = day, None, None
 
-    def observe_equity(self, equity: float, now_s: float, *, realised_today: float = 0.0) -> None:
-        """The first equity seen in a UTC day becomes that day's start equity. After a restart,
-        pass `realised_today` (from the journal) and the current equity: the start equity is then
-        reconstructed as equity - realised_today (approximate: today's funding and the unrealised
-        PnL of positions still open are folded into it)."""
+    def started(self, now_s: float) -> bool:
         self._roll(now_s)
-        if self.start_equity is None:
-            self.start_equity = equity - realised_today
-            self.realised_pnl = realised_today
+        return self.start_equity is not None
+
+    def start_day(
+        self, now_s: float, *, equity: float, equity_at_s: float, realised_today: float, realised_since_s: float
+    ) -> bool:
+        """Start today (once per UTC day) from an equity read at `equity_at_s` and the realised P&L
+        since `realised_since_s`; both must be of today (an equity read before 00:00 UTC, or a
+        realised sum over another span, starts nothing). True once today is started.
+
+        After a restart the start equity is reconstructed as equity - realised_today (approximate:
+        today's funding and the unrealised P&L of positions still open are folded into it)."""
+        self._roll(now_s)
+        if self.start_equity is not None:
+            return True
+        if utc_day(equity_at_s) != self.day or realised_since_s != utc_day_start(now_s):
+            return False
+        self.start_equity = equity - realised_today
+        self.realised_pnl = realised_today
+        return True
+
+    def resync_realised(self, now_s: float, *, realised_today: float, realised_since_s: float) -> float:
+        """Today's realised P&L as the journal records it replaces the running sum; returns the
+        correction applied (0.0 when the day is not started or the sum spans another day)."""
+        self._roll(now_s)
+        if self.realised_pnl is None or realised_since_s != utc_day_start(now_s):
+            return 0.0
+        correction = realised_today - self.realised_pnl
+        self.realised_pnl = realised_today
+        return correction
 
     def record_realised(self, pnl: float, now_s: float) -> None:
         self._roll(now_s)
-        self.realised_pnl += pnl
+        if self.realised_pnl is not None:
+            self.realised_pnl += pnl
 
     @property
     def loss_limit_amount(self) -> float | None:
         return None if self.start_equity is None else self.start_equity * self.limit_percent / 100.0
 
     def check(self, now_s: float) -> Verdict:
-        """Entries allowed today? Unknown start equity halts (no guess)."""
+        """Entries allowed today? A day not started halts (no guess)."""
         self._roll(now_s)
-        if self.start_equity is None:
-            return Verdict(False, "daily loss limit: no equity observed yet today")
+        if self.start_equity is None or self.realised_pnl is None:
+            return Verdict(False, "daily loss limit: not applied yet: today's start equity and realised P&L are not known")
         limit = self.start_equity * self.limit_percent / 100.0
         if -self.realised_pnl >= limit:
             return Verdict(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from okxscalp.engine.risk import DailyLossLimit, check_position_limits, size_position, utc_day
+from okxscalp.engine.risk import DailyLossLimit, check_position_limits, size_position, utc_day, utc_day_start
 from okxscalp.okx.models import Instrument
 
 pytestmark = pytest.mark.timeout(60)
@@ -136,13 +136,20 @@ DAY = 86_400.0
 T0 = 20_000 * DAY  # 00:00 UTC of some day
 
 
+def start(lim: DailyLossLimit, now: float, equity: float, realised_today: float = 0.0, equity_at: float | None = None) -> bool:
+    """Start the day of `now` from an equity read at `equity_at` (default: now) and the journal's sum."""
+    return lim.start_day(now, equity=equity, equity_at_s=now if equity_at is None else equity_at,
+                         realised_today=realised_today, realised_since_s=utc_day_start(now))
+
+
 def test_daily_loss_limit_halts_entries_until_the_next_utc_day() -> None:
     lim = DailyLossLimit(3.0)
     assert not lim.check(T0 + 10).allowed  # no equity yet: halted, not guessed
-    lim.observe_equity(10_000.0, T0 + 10)
+    assert start(lim, T0 + 10, 10_000.0)
     assert lim.check(T0 + 11).allowed
     lim.record_realised(-200.0, T0 + 100)
-    lim.observe_equity(9_800.0, T0 + 101)  # later observations do not move the day's start
+    assert start(lim, T0 + 101, 9_800.0)  # later observations do not move the day's start
+    assert lim.start_equity == 10_000.0
     lim.record_realised(+50.0, T0 + 200)
     lim.record_realised(-149.0, T0 + 300)
     assert lim.check(T0 + 301).allowed  # -299 of -300
@@ -152,17 +159,54 @@ def test_daily_loss_limit_halts_entries_until_the_next_utc_day() -> None:
     assert not lim.check(T0 + DAY - 1).allowed
     # The next UTC day starts over from the first equity seen in it.
     assert not lim.check(T0 + DAY + 1).allowed
-    lim.observe_equity(9_700.0, T0 + DAY + 2)
+    assert start(lim, T0 + DAY + 2, 9_700.0)
     assert lim.check(T0 + DAY + 3).allowed and lim.start_equity == 9_700.0
 
 
 def test_daily_loss_limit_after_restart_uses_todays_realised_pnl() -> None:
     lim = DailyLossLimit(3.0)
     # Restart at noon: the journal says -250 realised today, the account shows 9,750.
-    lim.observe_equity(9_750.0, T0 + DAY / 2, realised_today=-250.0)
+    assert start(lim, T0 + DAY / 2, 9_750.0, realised_today=-250.0)
     assert lim.start_equity == 10_000.0 and lim.realised_pnl == -250.0
     lim.record_realised(-50.0, T0 + DAY / 2 + 60)
     assert not lim.check(T0 + DAY / 2 + 61).allowed
+
+
+def test_daily_loss_limit_is_not_reset_by_an_outage_or_the_day_roll() -> None:
+    """Issue 10 #4: the day starts only from an equity of today *and* today's realised P&L; nothing
+    defaults the realised P&L to 0, before the start, at it, or across 00:00 UTC."""
+    lim = DailyLossLimit(3.0)
+    noon = T0 + DAY / 2
+    # Restart during a balance outage: closes happen before any equity is known. They are not kept
+    # here (the journal has them); entries stay halted and say what is missing.
+    lim.record_realised(-100.0, noon)
+    v = lim.check(noon + 1)
+    assert not v.allowed and "not applied yet" in v.reason and lim.realised_pnl is None
+    # An equity read yesterday does not start today.
+    assert not start(lim, noon + 2, 9_700.0, realised_today=-320.0, equity_at=T0 - 1)
+    assert not lim.check(noon + 3).allowed
+    # Neither does a realised sum over another span (e.g. read before 00:00 UTC).
+    assert not lim.start_day(noon + 4, equity=9_700.0, equity_at_s=noon + 4, realised_today=-320.0,
+                             realised_since_s=T0 - DAY)
+    # The outage ends: today's equity and the journal's -320 (near the limit: 3 % of 10,020 = 300.6).
+    assert start(lim, noon + 5, 9_700.0, realised_today=-320.0)
+    assert lim.start_equity == 10_020.0 and lim.realised_pnl == -320.0
+    v = lim.check(noon + 6)
+    assert not v.allowed and "realised -320.00" in v.reason and "10020.00" in v.reason
+    # The journal is the record: its figure replaces the running sum.
+    lim.record_realised(+40.0, noon + 7)
+    assert lim.check(noon + 8).allowed  # -280 of -300.6
+    assert lim.resync_realised(noon + 9, realised_today=-330.0, realised_since_s=utc_day_start(noon)) == -50.0
+    assert not lim.check(noon + 10).allowed
+    # 00:00 UTC: unknown again until the new day's facts are read; a close just after midnight is
+    # in the journal's sum for the new day, which the start takes whole.
+    assert not lim.check(T0 + DAY).allowed
+    lim.record_realised(-30.0, T0 + DAY + 1)
+    assert not start(lim, T0 + DAY + 2, 9_400.0, realised_today=-30.0, equity_at=T0 + DAY - 1)
+    assert start(lim, T0 + DAY + 3, 9_370.0, realised_today=-30.0)
+    assert lim.start_equity == 9_400.0 and lim.realised_pnl == -30.0
+    assert lim.resync_realised(T0 + DAY + 4, realised_today=-1.0, realised_since_s=T0) == 0.0  # yesterday's sum
+    assert lim.realised_pnl == -30.0
 
 
 def test_utc_day_boundary() -> None:
