@@ -52,6 +52,7 @@ from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
 from okxscalp.logging_setup import kv
 from okxscalp.market.bus import EventBus
 from okxscalp.market.events import FallbackEvent, FallbackKind
+from okxscalp.market.exchange_clock import ExchangeClock
 from okxscalp.market.feeds import FeedCoordinator, FeedUrls
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
@@ -119,7 +120,7 @@ class Engine:
         self.detectors: dict[str, RegimeDetector] = {}
         self.started = asyncio.Event()  # set once start-up is complete and entries may open
         self._early_events: list[FallbackEvent] = []
-        self._server_offset_ms: float | None = None  # exchange time minus local time (REST public/time)
+        self.exchange_clock: ExchangeClock | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
@@ -228,7 +229,7 @@ class Engine:
             entries_running=not halt,
             halt_reasons=halt,
             rest_budget_use=max(budget.values(), default=0.0),
-            clock_offset_ms=self._server_offset_ms,
+            clock_offset_ms=self.exchange_clock.offset_ms if self.exchange_clock is not None else None,
         )
         quotes = tuple(self._quote_view(i) for i in self.inst_ids)
         connections = tuple(self.feed.health()) if self.feed is not None else ()
@@ -298,9 +299,10 @@ class Engine:
         )
         journal = self.journal
         self.supervisor.add_probe(Halt.JOURNAL, lambda: (journal.write_failure,) if journal.write_failure else ())
-        before = time.time()
-        server_ms = await self.rest.server_time()
-        self._server_offset_ms = server_ms - (before + time.time()) * 500.0
+        # Ages are in the exchange's time, from a clock measured on /public/time round trips
+        # (market/exchange_clock.py); a failure to measure it is a halt reason, never a guess.
+        self.exchange_clock = ExchangeClock.from_settings(self.rest.server_time, cfg.freshness)
+        await self.exchange_clock.start()
         instruments = {i.inst_id: i for i in await self.rest.instruments()}
         missing = [i for i in self.inst_ids if i not in instruments]
         if missing:
@@ -339,10 +341,13 @@ class Engine:
         assert self.rest is not None and self.journal is not None
         cfg = self.config
         self.bus = EventBus()
+        assert self.exchange_clock is not None
+        self.exchange_clock.bus = self.bus
         self._bus_subscription = self.bus.subscribe("engine-journal")
         for event in self._early_events:
             self.journal.record_fallback(event)
-        self.registry = DataRegistry(cfg.freshness, self.bus, self.rest.ticker, inst_ids=self.inst_ids)
+        self.registry = DataRegistry(cfg.freshness, self.bus, self.rest.ticker, inst_ids=self.inst_ids,
+                                     exchange_clock=self.exchange_clock)
         self.manager = PositionManager(self.journal, lambda inst: self.instruments[inst].ct_val)
         self.account = Account(self.rest, self.journal, self.supervisor, cfg.scalping.daily_loss_limit_percent)
         parts = EngineParts(
@@ -482,6 +487,7 @@ class Engine:
             on_tick=self._on_tick,
             on_candle=self._on_candle,
             on_private=self.private_events.push,
+            exchange_clock=self.exchange_clock,
         )
         feed = self.feed
         self.supervisor.add_probe(Halt.FEED, lambda: feed.entries_allowed()[1])
