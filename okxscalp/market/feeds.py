@@ -389,6 +389,8 @@ class FeedCoordinator:
             elif name == BUSINESS:
                 self._business_down_since = now
         self._report_refusals(name, prev, health)
+        if name == PRIVATE and was_up and is_up:
+            self._resync_if_pushes_lost(prev, health)
         if prev is not None and health.malformed > prev.malformed:
             self.bus.emit(
                 _component(name), "", FallbackKind.MALFORMED,
@@ -414,9 +416,25 @@ class FeedCoordinator:
 
     # --- private stream: reconciliation ------------------------------------------------------------
 
-    def _private_up(self) -> None:
+    def _resync_if_pushes_lost(self, prev: ConnectionHealth | None, health: ConnectionHealth) -> None:
+        """A private push that could not be parsed or handled may have been a fill or a close: the
+        gate closes and a new reconciliation re-syncs from REST before it reopens."""
+        if prev is None:
+            return
+        lost = (health.malformed - prev.malformed) + (health.handler_errors - prev.handler_errors)
+        if lost <= 0:
+            return
+        why = f"{lost} private push(es) lost ({health.last_error or 'see log'})"
+        log.warning("%s: entries closed until a reconciliation re-synced", why)
+        self.bus.emit(
+            _component(PRIVATE), "", FallbackKind.ENTRY_GATE, f"{why}: entries closed until a reconciliation re-synced",
+            "none",
+        )
+        self._private_up("a lost private push")
+
+    def _private_up(self, why: str = "private reconnect") -> None:
         acked = {arg.channel for arg in self._conns[PRIVATE].acked}
-        generation = self._gate.private_up(acked)
+        generation = self._gate.private_up(acked, why)
         if generation is None:
             log.error("private stream UP without an ack for %s: entries stay closed", ", ".join(self._gate.missing_acks))
             return

@@ -28,11 +28,12 @@ class PrivateStreamGate:
         self._reconciled_generation = 0
         self.reconcile_error = ""
         self.reconciling = False
+        self.reconcile_cause = "private reconnect"  # what the pending reconciliation follows
 
-    def private_up(self, acked: Collection[str]) -> int | None:
-        """The private stream reports UP with these channels acked. If every required channel is
-        among them a new generation starts (returned); otherwise the gate stays closed naming
-        the missing ones (returns None)."""
+    def private_up(self, acked: Collection[str], cause: str = "private reconnect") -> int | None:
+        """The private stream reports UP with these channels acked (or, `cause`, its state must be
+        re-synced). If every required channel is among them a new generation starts (returned);
+        otherwise the gate stays closed naming the missing ones (returns None)."""
         self.missing_acks = tuple(c for c in self._required if c not in acked)
         if self.missing_acks:
             self.private_ready = False
@@ -41,6 +42,7 @@ class PrivateStreamGate:
         self.generation += 1
         self.reconcile_error = ""
         self.reconciling = True
+        self.reconcile_cause = cause
         return self.generation
 
     def private_down(self) -> None:
@@ -77,6 +79,6 @@ class PrivateStreamGate:
             return [f"private stream not logged in and subscribed ({private_state or 'unknown'})"]
         if not self.is_reconciled:
             if self.reconcile_error:
-                return [f"reconciliation after private reconnect failed: {self.reconcile_error}"]
-            return ["reconciliation after private reconnect pending"]
+                return [f"reconciliation after {self.reconcile_cause} failed: {self.reconcile_error}"]
+            return [f"reconciliation after {self.reconcile_cause} pending"]
         return []

@@ -687,15 +687,13 @@ class WsConnection:
             self._consumer_failed(push, exc)
 
     def _consumer_failed(self, push: WsPush, exc: Exception) -> None:
-        """The consumer could not take a push: the data in it is lost to the engine. Counted and
-        shown; on a logged-in connection (orders, positions, account) the session is replaced,
-        which closes the entry gate until the reconciliation that follows restores the state."""
+        """The consumer could not take a push: the data in it is lost to the engine. Counted in
+        health and reported like a malformed frame (the feed coordinator re-syncs the private
+        stream over REST when one of its pushes is lost)."""
         self.health.handler_errors += 1
         self.health.last_error = f"{push.channel} push handler failed: {exc.__class__.__name__}: {exc}"
         log.error("ws %s: %s", self.name, self.health.last_error, exc_info=exc)
         self._report()
-        if self._credentials is not None:
-            self._end_session(f"{push.channel} push lost in the handler ({exc.__class__.__name__}): resyncing")
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
         self._last_sent_mono = time.monotonic()
