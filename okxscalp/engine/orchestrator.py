@@ -70,6 +70,8 @@ HOUSEKEEPING_S = 5.0
 LEVERAGE_READBACK_S = 30.0
 WARMUP_CANDLES = 100
 SHUTDOWN_CANCEL_TIMEOUT_S = 3.0
+STARTUP_RECONCILE_RETRY_S = 1.0
+STARTUP_RECONCILE_RETRY_MAX_S = 30.0
 POSITION_CHECK_GRACE_S = 2.0  # a snapshot this close to the positions query may be newer than it
 
 
@@ -312,12 +314,11 @@ class Engine:
         self._build_parts()
         await ensure_position_mode(self.rest, self.endpoints.mode)
         assert self.account is not None
-        await self.account.refresh_balance()
-        self.account.start_day()
+        await self.account.refresh()
         self.leverage_keeper.bind(self.rest, self.instruments, self._emit)
         for inst_id in self.inst_ids:
             await self.leverage_keeper.prepare(inst_id)
-        await self.reconciler.run("startup")
+        await self._reconcile_at_startup()
         self._build_feed()
         await self._warm_up()
         await self.feed.start()
@@ -336,6 +337,23 @@ class Engine:
             self._spawn(self.close_flow.flatten(), "flatten")
         log.info("engine started %s", kv(mode=self.endpoints.mode, symbols=",".join(self.inst_ids), journal=self.journal_path))
 
+    async def _reconcile_at_startup(self) -> None:
+        """Start-up reconciliation, retried with backoff while the STARTING reason says why: a
+        passing exchange error (429, 50013, a dropped reply) must not end the process."""
+        assert self.reconciler is not None
+        delay = STARTUP_RECONCILE_RETRY_S
+        while True:
+            try:
+                await self.reconciler.run("startup")
+                break
+            except (OkxError, aiohttp.ClientError, TimeoutError) as exc:
+                why = f"starting: reconciliation failed ({exc}), retrying in {delay:g}s"
+                log.warning("startup reconcile failed %s", kv(error=exc, retry_s=delay))
+                self.supervisor.set(Halt.STARTING, why)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STARTUP_RECONCILE_RETRY_MAX_S)
+        self.supervisor.set(Halt.STARTING, "starting")
+
     def _build_parts(self) -> None:
         """Market data (bus, registry), account, positions and the lifecycles that share them."""
         assert self.rest is not None and self.journal is not None
@@ -349,7 +367,10 @@ class Engine:
         self.registry = DataRegistry(cfg.freshness, self.bus, self.rest.ticker, inst_ids=self.inst_ids,
                                      exchange_clock=self.exchange_clock)
         self.manager = PositionManager(self.journal, lambda inst: self.instruments[inst].ct_val)
-        self.account = Account(self.rest, self.journal, self.supervisor, cfg.scalping.daily_loss_limit_percent)
+        self.account = Account(
+            self.rest, self.journal, self.supervisor, cfg.scalping.daily_loss_limit_percent,
+            emit=self._emit, ct_val_of=lambda inst_id: self.instruments[inst_id].ct_val,
+        )
         parts = EngineParts(
             config=cfg, provider=self.provider, rest=self.rest, journal=self.journal, manager=self.manager,
             registry=self.registry, instruments=self.instruments, detectors=self.detectors, supervisor=self.supervisor,
@@ -361,6 +382,7 @@ class Engine:
         self.reconciler = Reconciler(
             self.rest, self.journal, self.manager, self.instruments, self.account_settings,
             tracked_entries=self.entry_flow.tracked, on_entry_order=self.entry_flow.on_order,
+            supervisor=self.supervisor, spawn=self._spawn,
         )
         reconciler = self.reconciler
         self.close_flow = CloseLifecycle(parts, self.entry_flow, reconcile=reconciler.run, closing_fill_px=reconciler.closing_fill_px)
@@ -418,8 +440,7 @@ class Engine:
         last_lever = time.monotonic()
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
-            await self.account.refresh_balance()
-            self.account.observe()
+            await self.account.refresh()
             await self._verify_positions()
             if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
                 last_lever = time.monotonic()
@@ -468,7 +489,11 @@ class Engine:
             if key not in live and (pos.snapshot is None or pos.snapshot.entry_time < asked_at - POSITION_CHECK_GRACE_S)
         ]
         if missing:
-            await self.reconciler.run("position check: " + ",".join(f"{i}/{s}" for i, s in missing) + " gone")
+            trigger = "position check: " + ",".join(f"{i}/{s}" for i, s in missing) + " gone"
+            try:
+                await self.reconciler.run(trigger)
+            except OkxError as exc:  # the next pass (HOUSEKEEPING_S) asks again; the book keeps them meanwhile
+                log.warning("position check reconcile failed %s", kv(error=exc, retry_s=HOUSEKEEPING_S))
 
     # ---- feed --------------------------------------------------------------------------------
 
