@@ -33,6 +33,7 @@ STATE_STYLE: Mapping[ConnectionState, str] = {
     ConnectionState.LOGGING_IN: "yellow",
     ConnectionState.SUBSCRIBING: "yellow",
     ConnectionState.RECONNECTING: "bold red",
+    ConnectionState.REFUSED: "bold red",
     ConnectionState.STOPPED: "dim",
 }
 
@@ -112,7 +113,7 @@ def connection_row(health: ConnectionHealth, now_mono: float) -> Cells:
     """Connection, state, time in state, last message age, reconnects, retry countdown, notes."""
     state = Text(health.state.value, style=STATE_STYLE.get(health.state, ""))
     last_msg_age = None if health.last_message_mono is None else now_mono - health.last_message_mono
-    if health.state is ConnectionState.RECONNECTING and health.next_retry_mono is not None:
+    if health.state in (ConnectionState.RECONNECTING, ConnectionState.REFUSED) and health.next_retry_mono is not None:
         retry = f"in {format_age(health.next_retry_mono - now_mono)}"
     else:
         retry = MISSING
@@ -177,6 +178,12 @@ KIND_STYLE: Mapping[FallbackKind, str] = {
     FallbackKind.BREAKER: "bold red",
     FallbackKind.ENTRY_GATE: "bold magenta",
     FallbackKind.MALFORMED: "red",
+    FallbackKind.ADOPTED: "yellow",
+    FallbackKind.SAFETY: "bold red",
+    FallbackKind.SUBSCRIPTION_REFUSED: "bold red",
+    FallbackKind.POSITION: "bold yellow",
+    FallbackKind.CLOCK: "bold red",
+    FallbackKind.ACCOUNT: "bold red",
 }
 
 
