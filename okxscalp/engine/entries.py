@@ -18,13 +18,17 @@ from dataclasses import dataclass
 
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.executor import EntryPlan, EntryRefused, PendingEntry, QuoteUsed, price_entry
+from okxscalp.engine.exits import ExitPriceError, TpSl, levels_at
 from okxscalp.engine.journal import OrderPurpose, OrderRecord
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.risk import check_position_limits
 from okxscalp.engine.signals import Signal, evaluate_signal
-from okxscalp.engine.snapshot import ExitParams
+from okxscalp.engine.snapshot import ExitParams, PositionSnapshot
+from okxscalp.engine.snapshot_keeper import SnapshotKeeper
+from okxscalp.engine.tpsl_sync import LevelsSync
 from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
+from okxscalp.market.registry import StaleData
 from okxscalp.okx.constants import ORDER_STATES_FINAL
 from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderRejected
 from okxscalp.okx.models import Order, symbol_of
@@ -73,6 +77,8 @@ class EntryLifecycle:
         # Test hook for the kill -9 soak: seconds to wait between an entry fill and its snapshot
         # write (0 = off). Only the environment sets it; nothing in a config can.
         self._pause_after_fill_s = env_seconds(PAUSE_AFTER_FILL_ENV)
+        self.keeper = SnapshotKeeper(parts)  # fills → durable snapshots, whatever the journal does
+        self.levels = LevelsSync(parts, self.keeper)  # the exchange's TP/SL = the snapshot's
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -110,7 +116,7 @@ class EntryLifecycle:
                 return
         try:
             quote = parts.registry.read(inst_id, Purpose.SIGNAL)
-        except Exception:
+        except StaleData:
             return  # the registry has already recorded the refusal
         signal = evaluate_signal(detector.decision, detector.indicators, quote, self._signal_rules)
         if signal is None or not parts.supervisor.entries_open(inst_id):
@@ -172,16 +178,20 @@ class EntryLifecycle:
             return
         try:
             quote = parts.registry.read(inst_id, Purpose.ORDER)
-        except Exception as exc:
+        except StaleData as exc:
             parts.event(FallbackKind.STALE_REFUSED, inst_id, f"entry not sent: no ORDER-fresh price ({exc})", "none", "executor")
+            return
+        equity = parts.account.equity
+        if equity is None:  # Halt.BALANCE closes entries first; never size against an assumed 0
+            parts.event(FallbackKind.ENTRY_GATE, inst_id, "entry not sent: equity unknown", "none", "executor")
             return
         used = QuoteUsed(quote.source, quote.age_s, quote.budget_s, Purpose.ORDER.value, quote.bid, quote.ask)
         try:
             priced = price_entry(
                 plan, used, parts.registry.price_limit(inst_id),
-                equity=parts.account.equity or 0.0, available_margin=parts.account.free_margin(self._reserved_margin()),
+                equity=equity, available_margin=parts.account.free_margin(self._reserved_margin()),
                 risk_per_trade_percent=parts.config.scalping.risk_per_trade_percent,
-                td_mode=parts.config.scalping.margin_mode,
+                td_mode=parts.account_settings.margin_mode,
             )
         except EntryRefused as exc:
             log.info("entry refused %s", kv(inst=inst_id, reason=exc.reason))
@@ -295,11 +305,65 @@ class EntryLifecycle:
             ctx.pending.cancel_requested = True
             await self.cancel(ctx.pending, why)
 
+    # ---- fills -----------------------------------------------------------------------------------
+
+    async def _snapshot_fill(self, ctx: EntryContext, order: Order) -> bool:
+        """A fill of an entry: the position goes in the book at once and its snapshot is written
+        durably (snapshot_keeper.py: bounded wait here, retried in the background with entries
+        halted when the journal does not take it). The snapshot's levels are the ones the exchange
+        holds; when the levels from the fill's avgPx differ (a market entry), the exchange's
+        attached TP/SL are amended to them (tpsl_sync.py). True once the snapshot is durable."""
+        parts = self.parts
+        plan, request = ctx.plan, ctx.pending.priced.request
+        manager = parts.manager
+        known = manager.book.get(order.inst_id, order.pos_side.value)
+        on_exchange = (
+            known.levels_on_exchange if known is not None and known.levels_on_exchange[0]
+            else (request.attach_tp_trigger_px or "", request.attach_sl_trigger_px or "")
+        )
+
+        def build(levels: TpSl | None = None) -> tuple[PositionSnapshot, TpSl]:
+            return manager.entry_snapshot(
+                order=order, regime=plan.signal.regime, exit_params=plan.exit_params, instrument=plan.instrument,
+                atr=plan.atr, leverage=plan.leverage, regime_inputs=plan.regime_inputs,
+                signal_reason=plan.signal.reason, levels=levels,
+            )
+
+        assert order.avg_px is not None
+        try:
+            snapshot, target = build()
+        except ExitPriceError as exc:
+            # No levels from avgPx: the exchange's are the position's (raises when they cannot be either).
+            log.error("tp/sl from the fill refused %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id, error=exc))
+            snapshot, target = build(self._exchange_levels(order, plan, on_exchange, f"from avgPx refused: {exc}"))
+        wanted = (target.tp_px_str, target.sl_px_str)
+        if wanted != on_exchange:
+            try:
+                snapshot, _ = build(self._exchange_levels(order, plan, on_exchange, "on the exchange until amended"))
+            except ExitPriceError as exc:
+                # The exchange's levels are past the fill (its stop fires at once): hold the computed
+                # ones; the amend and the position's row say that they differ meanwhile.
+                log.error("exchange tp/sl past the fill %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id, error=exc))
+        position = manager.track_entry_fill(order, snapshot)
+        position.levels_on_exchange = on_exchange
+        if wanted != on_exchange:
+            self.levels.want(position, wanted)
+        return await self.keeper.commit(position, snapshot)
+
+    @staticmethod
+    def _exchange_levels(order: Order, plan: EntryPlan, on_exchange: tuple[str, str], why: str) -> TpSl:
+        assert order.avg_px is not None
+        if not on_exchange[0] or not on_exchange[1]:
+            raise ExitPriceError(f"{order.inst_id}: no TP/SL known on the exchange ({why})")
+        return levels_at(order.pos_side, order.avg_px, on_exchange[0], on_exchange[1], plan.exit_params,
+                         f"TP {on_exchange[0]} / SL {on_exchange[1]} as attached to the entry ({why})")
+
     # ---- order pushes --------------------------------------------------------------------------
 
     async def on_order(self, order: Order) -> None:
-        """A push (or REST row) of a tracked entry: fills → durable snapshot first, then the journal
-        row; a final state ends tracking."""
+        """A push (or REST row) of a tracked entry: fills → the position in the book and its
+        snapshot written (durably, or being retried with entries halted), then the journal row;
+        a final state ends tracking."""
         parts = self.parts
         ctx = self.entries.get(order.cl_ord_id)
         if ctx is None:
@@ -310,16 +374,10 @@ class EntryLifecycle:
         if order.acc_fill_sz > pending.acc_fill_sz and order.avg_px:
             pending.acc_fill_sz = order.acc_fill_sz
             pending.avg_px = order.avg_px
-            plan = ctx.plan
             if self._pause_after_fill_s > 0:  # test hook (soak): a window to kill -9 in
                 log.info("fill received, snapshot pending %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id))
                 await asyncio.sleep(self._pause_after_fill_s)
-            # Durable snapshot first: nothing else happens for this position until it is committed.
-            await parts.manager.snapshot_entry_fill(
-                order=order, regime=plan.signal.regime, exit_params=plan.exit_params, instrument=plan.instrument,
-                atr=plan.atr, leverage=plan.leverage, regime_inputs=plan.regime_inputs, signal_reason=plan.signal.reason,
-            )
-            pending.snapshot_written = True
+            pending.snapshot_written = await self._snapshot_fill(ctx, order)
         parts.journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
                                    acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px,
                                    detail=f"cancelSource {order.cancel_source}" if order.state == "canceled" else None)

@@ -184,6 +184,27 @@ def compute_tp_sl(
     )
 
 
+def levels_at(
+    pos_side: PosSide, entry_px: float, tp_px_str: str, sl_px_str: str, params: ExitParams, explanation: str
+) -> TpSl:
+    """Given TP/SL trigger prices (e.g. the ones on the exchange) as levels of a position entered at
+    `entry_px`: the distances are measured from `entry_px`. Raises ExitPriceError when they are not
+    on the right sides of the entry (a snapshot cannot hold them)."""
+    tp_px, sl_px = float(tp_px_str), float(sl_px_str)
+    long = pos_side is PosSide.LONG
+    if not entry_px > 0 or not (sl_px < entry_px < tp_px if long else tp_px < entry_px < sl_px):
+        raise ExitPriceError(
+            f"{pos_side.value} entry {entry_px}: TP {tp_px_str} / SL {sl_px_str} are not on the right sides of it"
+        )
+    tp_dist = abs(tp_px - entry_px) / entry_px * 100
+    sl_dist = abs(sl_px - entry_px) / entry_px * 100
+    return TpSl(
+        tp_px=tp_px, sl_px=sl_px, tp_px_str=tp_px_str, sl_px_str=sl_px_str,
+        tp_distance_percent=tp_dist, sl_distance_percent=sl_dist, tp_raw_percent=tp_dist, sl_raw_percent=sl_dist,
+        tp_clamped=False, sl_clamped=False, mode=TpSlMode(params.mode.value), atr=None, explanation=explanation,
+    )
+
+
 class ExitKind(StrEnum):
     TAKE_PROFIT = "take_profit"
     STOP_LOSS = "stop_loss"
@@ -273,10 +294,13 @@ def build_snapshot(
     algo_ids: tuple[str, ...] = (),
     regime_inputs: dict[str, Any] | None = None,
     signal_reason: str = "",
+    levels: TpSl | None = None,
 ) -> tuple[PositionSnapshot, TpSl]:
     """Compute TP/SL from the fill's `entry_px` and assemble the snapshot. `leverage` is a
-    `ResolvedParam` or a config `Resolution` (anything with `.value` and `.source_path`)."""
-    tpsl = compute_tp_sl(pos_side, entry_px, exit_params, instrument, atr)
+    `ResolvedParam` or a config `Resolution` (anything with `.value` and `.source_path`).
+    `levels` (from `levels_at`) replaces the computed TP/SL: the levels the exchange holds while
+    its attached orders are being amended to the computed ones (engine/tpsl_sync.py)."""
+    tpsl = levels if levels is not None else compute_tp_sl(pos_side, entry_px, exit_params, instrument, atr)
     lev = leverage if isinstance(leverage, ResolvedParam) else ResolvedParam.of(leverage, "leverage")
     snap = PositionSnapshot(
         inst_id=inst_id,

@@ -26,13 +26,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from okxscalp.engine.exits import build_snapshot
+from okxscalp.engine.exits import TpSl, build_snapshot
 from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
-from okxscalp.engine.snapshot import PositionSnapshot
+from okxscalp.engine.snapshot import ExitParams, PositionSnapshot
 from okxscalp.engine.views import PositionView
 from okxscalp.logging_setup import kv
-from okxscalp.okx.models import Order, Position, PosSide, Regime
+from okxscalp.okx.models import Instrument, Order, Position, PosSide, Regime
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,32 @@ class ManagedPosition:
     protect_algo_id: str = ""  # orphan protective SL on the exchange
     last_close_fill_px: float | None = None
     last_close_fill_cl_ord_id: str = ""  # which order closed it (ours, or an attached TP/SL's)
+    # Why its snapshot is not in the journal yet ("" = written). Meanwhile the snapshot above is
+    # held in memory only (engine/snapshot_keeper.py retries the write; entries are halted).
+    unsnapshotted_why: str = ""
+    protection: str = ""  # what was last verified to protect it on the exchange (or why it could not be)
+    # The attached TP/SL trigger prices known to be on the exchange (tick-grid strings), and the
+    # state of bringing them to the snapshot's levels (engine/tpsl_sync.py).
+    levels_on_exchange: tuple[str, str] = ("", "")
+    levels_note: str = ""
 
     @property
     def key(self) -> PositionKey:
         return (self.inst_id, self.pos_side.value)
+
+    @property
+    def unsnapshotted(self) -> bool:
+        return bool(self.unsnapshotted_why)
+
+    def status(self) -> str:
+        """The console's note for this position ("" = nothing to say)."""
+        notes = []
+        if self.unsnapshotted_why:
+            notes.append(f"UNSNAPSHOTTED: {self.unsnapshotted_why}")
+            notes.append(self.protection or "exchange-side stop not verified yet")
+        if self.levels_note:
+            notes.append(self.levels_note)
+        return " · ".join(notes)
 
     @property
     def orphan(self) -> bool:
@@ -102,6 +125,7 @@ class ManagedPosition:
             tp_percent=s.tp_distance_percent, sl_percent=s.sl_distance_percent,
             tp_source=tp_source, sl_source=sl_source, upl=self.upl,
             age_s=max(0.0, now_wall - s.entry_time), orphan=False,
+            unsnapshotted=self.unsnapshotted, status=self.status(),
         )
 
 
@@ -164,26 +188,27 @@ class PositionManager:
 
     # ---- entries ---------------------------------------------------------------------------
 
-    async def snapshot_entry_fill(
+    def entry_snapshot(
         self,
         *,
         order: Order,
         regime: Regime,
-        exit_params,
-        instrument,
+        exit_params: ExitParams,
+        instrument: Instrument,
         atr: float | None,
-        leverage,
-        regime_inputs: dict,
+        leverage: Any,
+        regime_inputs: dict[str, Any],
         signal_reason: str,
-    ) -> PositionSnapshot:
-        """The first thing after an entry fill: build the snapshot from the fill's avgPx and
-        write it durably. Later fills of the same order rewrite it (size, avgPx, TP/SL)."""
+        levels: TpSl | None = None,
+    ) -> tuple[PositionSnapshot, TpSl]:
+        """The snapshot of an entry fill (pure): built from the fill's avgPx and accumulated size;
+        a later fill of the same order keeps the first fill's entry time. `levels` as in
+        `build_snapshot`. Raises ValueError (ExitPriceError) when it cannot be built."""
         if order.avg_px is None or order.acc_fill_sz <= 0:
             raise ValueError(f"{order.inst_id} {order.cl_ord_id}: fill without avgPx/accFillSz")
         existing = self.book.get(order.inst_id, order.pos_side.value)
         entry_time = existing.snapshot.entry_time if existing and existing.snapshot else time.time()
-        algo_ids = tuple(a.attach_algo_id for a in order.attached if a.attach_algo_id)
-        snapshot, tpsl = build_snapshot(
+        return build_snapshot(
             inst_id=order.inst_id,
             pos_side=order.pos_side,
             entry_regime=regime,
@@ -196,11 +221,16 @@ class PositionManager:
             leverage=leverage,
             entry_cl_ord_id=order.cl_ord_id,
             entry_ord_id=order.ord_id,
-            algo_ids=algo_ids,
+            algo_ids=tuple(a.attach_algo_id for a in order.attached if a.attach_algo_id),
             regime_inputs=regime_inputs,
             signal_reason=signal_reason,
+            levels=levels,
         )
-        await self.journal.write_snapshot_durably(snapshot)
+
+    def track_entry_fill(self, order: Order, snapshot: PositionSnapshot) -> ManagedPosition:
+        """Put a filled entry in the book at once, with its snapshot (durable or not yet: the
+        caller writes it, engine/snapshot_keeper.py): a position the exchange holds is never
+        missing from the book, whatever the journal does."""
         position = self.book.get(order.inst_id, order.pos_side.value)
         if position is None:
             position = ManagedPosition(order.inst_id, order.pos_side, order.acc_fill_sz, snapshot, snapshot.entry_time)
@@ -209,14 +239,7 @@ class PositionManager:
             position.snapshot = snapshot
             position.size = max(position.size, order.acc_fill_sz)
         position.avg_px = order.avg_px
-        log.info(
-            "position snapshot written %s",
-            kv(inst=order.inst_id, side=order.pos_side.value, regime=regime.value, entry_px=order.avg_px,
-               size=order.acc_fill_sz, tp=snapshot.tp_px, sl=snapshot.sl_px,
-               tp_src=snapshot.exit_params.tp_percent.source_path, sl_src=snapshot.exit_params.sl_percent.source_path,
-               leverage=snapshot.leverage.value, leverage_src=snapshot.leverage.source_path, how=tpsl.explanation),
-        )
-        return snapshot
+        return position
 
     def adopt(self, snapshot: PositionSnapshot, exchange: Position) -> ManagedPosition:
         """A journal position that is still on the exchange (start-up / reconnect)."""

@@ -1,7 +1,9 @@
 """The private stream, in order: orders (entry fills → snapshots, closing fills), positions
 (sizes, flat → close journaled, positions the engine did not open → reconciliation) and account
 (equity) pushes. One task handles the queue so a fill's snapshot is written before anything that
-follows it is looked at.
+follows it is looked at (for up to snapshot_keeper.SNAPSHOT_WAIT_S: a write the journal holds longer
+goes on in the background, entries halted, so the stream is never stalled by the disk). A push whose
+handling raises halts entries (`Halt.PRIVATE_EVENTS`) until a reconciliation has re-synced.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from okxscalp.engine.closes import CloseLifecycle
 from okxscalp.engine.entries import EntryLifecycle
 from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG, close_side_for
 from okxscalp.engine.parts import EngineParts
+from okxscalp.engine.supervisor import Halt
 from okxscalp.logging_setup import kv
+from okxscalp.market.events import FallbackKind
 from okxscalp.okx.models import Fill, Order, Position
 
 log = logging.getLogger(__name__)
 
 ReconcileFn = Callable[[str], Awaitable[Any]]
+RESYNC_RETRY_MIN_S = 0.5
+RESYNC_RETRY_MAX_S = 10.0
 
 
 class PrivateEventRouter:
@@ -30,6 +36,10 @@ class PrivateEventRouter:
         self.closes = closes
         self._reconcile = reconcile
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.failures = 0  # pushes whose handling raised (tests, soak probes)
+        self._resync: asyncio.Task[Any] | None = None
+        self._resync_again = False
+        entries.keeper.resync = reconcile  # a position closed before its snapshot committed
 
     def push(self, push: Any) -> None:
         """Called by the feed for every private push (in the connection's read loop)."""
@@ -40,8 +50,42 @@ class PrivateEventRouter:
             push = await self.queue.get()
             try:
                 await self.handle(push)
-            except Exception:
-                log.exception("private event handling failed %s", kv(channel=getattr(push, "channel", "?")))
+            except Exception as exc:  # never carried on silently: halted until re-synced
+                self._handling_failed(push, exc)
+
+    # ---- a push that could not be handled ---------------------------------------------------------
+
+    def _handling_failed(self, push: Any, exc: Exception) -> None:
+        """What the push said may be lost (a fill, a close, a size): entries halt with the reason,
+        and a reconciliation re-syncs from REST (retried with backoff until one completes); the
+        halt clears only then."""
+        self.failures += 1
+        channel = getattr(push, "channel", "?")
+        reason = f"a private {channel} push could not be handled ({exc!r}): halted until a reconciliation re-synced"
+        log.error("private event handling failed %s", kv(channel=channel, error=repr(exc)), exc_info=exc)
+        self.parts.event(FallbackKind.ENTRY_GATE, "", f"{reason} (failure {self.failures})", "none", "private")
+        self.parts.supervisor.set(Halt.PRIVATE_EVENTS, reason)
+        if self._resync is None or self._resync.done():
+            self._resync = self.parts.spawn(self._resync_until_done(channel), "resync after a private push failed")
+        else:
+            self._resync_again = True  # it may have read the exchange before this failure
+
+    async def _resync_until_done(self, channel: str) -> None:
+        delay = RESYNC_RETRY_MIN_S
+        while True:
+            self._resync_again = False
+            try:
+                await self._reconcile(f"private {channel} push not handled")
+            except Exception as exc:  # the halt stays; said, and tried again
+                log.error("resync after a failed private push failed %s", kv(error=repr(exc), retry_s=delay))
+                self.parts.event(FallbackKind.ENTRY_GATE, "", f"reconciliation after a failed private push failed "
+                                                              f"({exc!r}); retrying in {delay:g}s", "none", "private")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESYNC_RETRY_MAX_S)
+                continue
+            if not self._resync_again:  # no push failed while it ran: it covers every failure so far
+                break
+        self.parts.supervisor.clear(Halt.PRIVATE_EVENTS, why="re-synced by a reconciliation")
 
     async def handle(self, push: Any) -> None:
         channel = push.channel

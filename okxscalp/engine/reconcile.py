@@ -38,6 +38,7 @@ from okxscalp.engine.positions import (
     PositionManager,
     exchange_close_reason,
 )
+from okxscalp.engine.protection import is_stop_for, place_protective_stop
 from okxscalp.engine.snapshot import PositionSnapshot
 from okxscalp.logging_setup import kv
 from okxscalp.okx.errors import OkxError
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 
 ORPHAN_PROTECT = "protect"
 ORPHAN_FLATTEN = "flatten"
-PROTECT_PREFIX = "oxp"
 UNSETTLED_STATES = frozenset({"sent", "live", "partially_filled", "unknown"})
 SETTLEABLE_PURPOSES = frozenset({"entry", "exit", "close", "flatten"})  # regular orders (not algo stops)
 RECENT_ENTRY_S = 2.0  # a snapshot this close to the positions query may simply be newer than it
@@ -91,13 +91,7 @@ def orphan_stop_price(position: Position, percent: float, instrument: Instrument
     return instrument.format_price(position.avg_px * (1 + percent / 100.0), "down")
 
 
-def _is_stop_for(algo: AlgoOrder, inst_id: str, pos_side: PosSide) -> bool:
-    return (
-        algo.inst_id == inst_id
-        and algo.pos_side is pos_side
-        and (algo.sl_trigger_px is not None or algo.trigger_px is not None)
-        and algo.state in ("live", "effective", "partially_effective", "")
-    )
+_is_stop_for = is_stop_for  # protection.py: the one definition, shared with the entry lifecycle
 
 
 class Reconciler:
@@ -289,30 +283,16 @@ class Reconciler:
         await self._place_stop(position, sl, f"re-protect from snapshot SL {snapshot.sl_px}", report)
 
     async def _place_stop(self, position: ManagedPosition, sl_px: str, why: str, report: ReconcileReport) -> bool:
-        algo_cl = prefixed_cl_ord_id(PROTECT_PREFIX)
-        close_side = close_side_for(position.pos_side)
-        self.journal.record_order(
-            OrderRecord(
-                cl_ord_id=algo_cl, inst_id=position.inst_id, side=close_side.value, ord_type="conditional",
-                sz="all", purpose=OrderPurpose.PROTECT.value, state="sent", pos_side=position.pos_side.value,
-                px=sl_px, reduce_only=True, detail=why,
+        try:
+            position.protect_algo_id = await place_protective_stop(
+                self.rest, self.journal, inst_id=position.inst_id, pos_side=position.pos_side, sl_px=sl_px,
+                td_mode=self.settings.margin_mode, why=why,
                 position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
             )
-        )
-        try:
-            ack = await self.rest.place_algo_order(
-                position.inst_id, side=close_side.value, pos_side=position.pos_side.value, sl_trigger_px=sl_px,
-                td_mode=self.settings.margin_mode, algo_cl_ord_id=algo_cl,
-            )
         except OkxError as exc:
-            self.journal.update_order(algo_cl, state="rejected", detail=f"{why}: {exc}")
             report.problems.append(f"stop for {position.inst_id}/{position.pos_side.value}: {exc}")
-            log.error("protective stop failed %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
             return False
-        position.protect_algo_id = ack.algo_id
-        self.journal.update_order(algo_cl, state="live", ord_id=ack.algo_id)
         report.protected.append(_key_text(position.inst_id, position.pos_side.value))
-        log.info("protective stop placed %s", kv(inst=position.inst_id, side=position.pos_side.value, sl=sl_px, why=why))
         return True
 
     async def _handle_orphan(self, p: Position, note: str, algos: list[AlgoOrder], report: ReconcileReport) -> None:

@@ -136,6 +136,14 @@ class PositionSnapshot:
     def with_algo_ids(self, algo_ids: tuple[str, ...]) -> PositionSnapshot:
         return replace(self, algo_ids=tuple(algo_ids))
 
+    def with_levels(self, tp_px: float, sl_px: float) -> PositionSnapshot:
+        """The same position with other TP/SL prices (distances from the same entry); validated."""
+        return replace(
+            self, tp_px=tp_px, sl_px=sl_px,
+            tp_distance_percent=abs(tp_px - self.entry_px) / self.entry_px * 100,
+            sl_distance_percent=abs(sl_px - self.entry_px) / self.entry_px * 100,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,

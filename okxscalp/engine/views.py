@@ -42,6 +42,12 @@ class PositionView:
     upl: float | None
     age_s: float
     orphan: bool
+    # Filled, but its snapshot is not in the journal yet (the write is being retried; entries are
+    # halted meanwhile). Managed from the snapshot held in memory, whose levels the exchange holds.
+    unsnapshotted: bool = False
+    # What the console should say beside the row when not empty: why the snapshot is not written,
+    # what protects the position on the exchange, a TP/SL amend under way.
+    status: str = ""
 
 
 @dataclass(frozen=True, slots=True)

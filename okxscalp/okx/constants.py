@@ -64,6 +64,9 @@ TRADE_FILLS = _ep("GET", "/trade/fills", 60, LimitKey.UID, True)
 TRADE_ORDER_ALGO = _ep("POST", "/trade/order-algo", 20, LimitKey.UID_INST_ID, True)
 TRADE_CANCEL_ALGOS = _ep("POST", "/trade/cancel-algos", 20, LimitKey.UID_INST_ID, True)
 TRADE_ORDERS_ALGO_PENDING = _ep("GET", "/trade/orders-algo-pending", 20, LimitKey.UID, True)
+# docs order-book-trading-algo-trading-post-amend-algo-order: 20 requests / 2 s per UID + instId;
+# TP/SL (conditional, oco) and trigger orders only; body is one object, data[] carries sCode.
+TRADE_AMEND_ALGOS = _ep("POST", "/trade/amend-algos", 20, LimitKey.UID_INST_ID, True)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     PUBLIC_TIME,
@@ -91,6 +94,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TRADE_ORDER_ALGO,
     TRADE_CANCEL_ALGOS,
     TRADE_ORDERS_ALGO_PENDING,
+    TRADE_AMEND_ALGOS,
 )
 ENDPOINT_BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 

@@ -50,6 +50,7 @@ from okxscalp.okx.constants import (
     PUBLIC_PRICE_LIMIT,
     PUBLIC_TIME,
     RETRYABLE_CODES,
+    TRADE_AMEND_ALGOS,
     TRADE_AMEND_ORDER,
     TRADE_CANCEL_ALGOS,
     TRADE_CANCEL_ORDER,
@@ -493,6 +494,26 @@ class RestClient:
                 env = await self._request(TRADE_CANCEL_ALGOS, body=body, inst_id=inst_id)
                 acks.extend(parse.parse_algo_acks(env.data))
         return acks
+
+    async def amend_algo_order(
+        self, inst_id: str, algo_id: str, *, new_tp_trigger_px: str, new_sl_trigger_px: str
+    ) -> AlgoAck:
+        """Move both legs of a TP/SL algo (an attached pair once its entry filled: `oco`) to new
+        trigger prices, each still executed at market (ordPx -1). Sent once: a lost reply raises
+        NetworkError; read the algo back (`algo_orders_pending`) to know where it stands.
+        docs order-book-trading-algo-trading-post-amend-algo-order."""
+        body = {
+            "instId": inst_id, "algoId": algo_id,
+            "newTpTriggerPx": new_tp_trigger_px, "newTpOrdPx": _MARKET_ORDER_PX,
+            "newSlTriggerPx": new_sl_trigger_px, "newSlOrdPx": _MARKET_ORDER_PX,
+        }
+        env = await self._request(TRADE_AMEND_ALGOS, body=body, inst_id=inst_id)
+        acks = parse.parse_algo_acks(env.data)
+        if not acks:
+            raise MalformedMessage(f"amend algo order: reply code {env.code} without data")
+        if not acks[0].ok:
+            raise OrderRejected(acks[0].s_code, acks[0].s_msg, cl_ord_id=acks[0].algo_cl_ord_id, inst_id=inst_id)
+        return acks[0]
 
     async def algo_orders_pending(
         self, inst_id: str | None = None, ord_type: str = "conditional,oco"

@@ -18,6 +18,7 @@ from okxscalp.sim.rules import (
     ALGO_ID_BASE,
     CODE_ALGO_CANCEL_FAILED,
     LONG_SHORT,
+    MSG_AMEND_FAILED,
     MSG_NO_POSITION,
     NET,
     OrderProblem,
@@ -217,6 +218,75 @@ class AlgoMixin:
         self.active_insts.add(market.inst_id)
         self._push_algo(algo)
         return item(algo.algo_id, "0", "")
+
+    def amend_algos(self, params: dict) -> dict:
+        """POST /trade/amend-algos (docs order-book-trading-algo-trading-post-amend-algo-order): a
+        live TP/SL algo (`conditional`/`oco`, an armed attached pair included), found by `algoId`
+        (it wins) or `algoClOrdId`, gets new legs (`newTpTriggerPx`+`newTpOrdPx`,
+        `newSlTriggerPx`+`newSlOrdPx`, `new*TriggerPxType`; a trigger or order price of 0 deletes
+        that leg) and/or `newSz`. An algo that is not live (triggered, canceled, unknown, or an
+        attached one whose entry has not filled: that one is amended through amend-order) answers
+        sCode 51503, OKX's amend failure for an order filled, canceled or gone (the docs list no
+        algo-specific code for it)."""
+        now = self._now()
+        if not isinstance(params, dict):
+            raise SimApiError(k.CODE_PARAM_ERROR, "Parameter error: the body must be a JSON object")
+        algo_id = str(params.get("algoId") or "")
+        algo_cl = str(params.get("algoClOrdId") or "")
+        req_id = str(params.get("reqId") or "")
+
+        def item(code: str, msg: str, algo: AlgoOrder | None = None) -> dict:
+            return {"algoId": algo.algo_id if algo else algo_id, "algoClOrdId": algo.algo_cl_ord_id if algo else algo_cl,
+                    "reqId": req_id, "sCode": code, "sMsg": msg}
+
+        try:
+            params = normalized(params)
+            market = self._market(params.get("instId"))
+            if not algo_id and not algo_cl:
+                raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter algoId error")
+            if algo_id:
+                algo = self.algo_by_id.get(algo_id)
+            else:
+                algo = next((a for a in self.algos.get(market.inst_id, []) if a.algo_cl_ord_id == algo_cl), None)
+            if algo is None or algo.state != "live" or not algo.active or algo.inst_id != market.inst_id:
+                raise OrderProblem(k.CODE_AMEND_FAILED, MSG_AMEND_FAILED)
+            legs = {"tp": algo.tp, "sl": algo.sl}
+            changed = False
+            for prefix, name in (("tp", "Tp"), ("sl", "Sl")):
+                trigger = params.get(f"new{name}TriggerPx")
+                ord_px = params.get(f"new{name}OrdPx")
+                if trigger in (None, "") and ord_px in (None, ""):
+                    continue
+                changed = True
+                if trigger == "0" or ord_px == "0":
+                    legs[prefix] = None  # "either ... is 0, it means that the take-profit/stop-loss is deleted"
+                    continue
+                old = legs[prefix]
+                spec = {
+                    f"{prefix}TriggerPx": trigger if trigger not in (None, "") else (old.trigger_px_str if old else ""),
+                    f"{prefix}OrdPx": ord_px if ord_px not in (None, "") else (old.ord_px_str if old else "-1"),
+                    f"{prefix}TriggerPxType": params.get(f"new{name}TriggerPxType") or (old.trigger_type if old else "last"),
+                }
+                tp, sl = self._legs(spec, market.inst_id)
+                legs[prefix] = tp if prefix == "tp" else sl
+            if legs["tp"] is None and legs["sl"] is None:
+                raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter newTpTriggerPx/newSlTriggerPx error")
+            new_sz = parse_number(params, "newSz", required=False)
+            if new_sz is not None:
+                if new_sz[0] <= 0 or not on_grid(new_sz[1], market.spec.lot_sz):
+                    raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter newSz error")
+                changed = True
+            if not changed:
+                raise OrderProblem(k.CODE_PARAM_ERROR, "Parameter newSz error")
+        except OrderProblem as problem:
+            return item(problem.code, problem.msg)
+        algo.tp, algo.sl = legs["tp"], legs["sl"]
+        algo.ord_type = "oco" if algo.tp and algo.sl else "conditional"
+        if new_sz is not None:
+            algo.sz = new_sz[0]
+        algo.u_time = now
+        self._push_algo(algo)
+        return item("0", "", algo)
 
     def cancel_algos(self, items: list[dict]) -> list[dict]:
         if not isinstance(items, list):

@@ -482,6 +482,12 @@ class SimExchange:
         return self.desk.place_algo_order(params)
 
     @_locked
+    def amend_algos(self, params: dict) -> dict:
+        """POST /trade/amend-algos item {algoId, algoClOrdId, reqId, sCode, sMsg}: new TP/SL legs
+        and/or size of a live algo; sCode 51503 when it is not live (see TradingDesk.amend_algos)."""
+        return self.desk.amend_algos(params)
+
+    @_locked
     def cancel_algos(self, items: list[dict]) -> list[dict]:
         """POST /trade/cancel-algos: items {instId, algoId} -> {algoId, sCode, sMsg} (51402 if not live)."""
         return self.desk.cancel_algos(items)

@@ -43,6 +43,7 @@ from okxscalp.okx.constants import (
     PUBLIC_MARK_PRICE,
     PUBLIC_PRICE_LIMIT,
     PUBLIC_TIME,
+    TRADE_AMEND_ALGOS,
     TRADE_AMEND_ORDER,
     TRADE_BATCH_ORDERS,
     TRADE_CANCEL_ALGOS,
@@ -176,6 +177,7 @@ class RestApi:
             TRADE_ORDERS_PENDING: lambda p: exchange.orders_pending(p.get("instId")),
             TRADE_ORDER_ALGO: lambda p: [exchange.place_algo_order(p)],
             TRADE_CANCEL_ALGOS: lambda items: exchange.cancel_algos(items),
+            TRADE_AMEND_ALGOS: lambda p: [exchange.amend_algos(p)],
             TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId"), p.get("ordType")),
             TRADE_FILLS: lambda p: exchange.fills(p.get("instId"), int_param(p, "limit", 100)),
         }
