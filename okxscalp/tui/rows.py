@@ -148,10 +148,16 @@ def position_row(position: PositionView) -> Cells:
     if position.orphan:
         symbol = Text(f"!{symbol_of(position.inst_id)}", style="bold red")
         regime = Text("ORPHAN", style="bold reverse red")
+    elif position.unsnapshotted:  # managed from memory: its snapshot is not in the journal yet
+        symbol = Text(f"!{symbol_of(position.inst_id)}", style="bold red")
+        regime = Text(f"{position.entry_regime or MISSING} UNSNAPSHOTTED", style="bold reverse red")
     else:
         symbol = Text(symbol_of(position.inst_id), style="bold")
         regime = Text(position.entry_regime or MISSING)
     side = Text(position.side, style="green" if position.side == "long" else "red")
+    # A safety status (why the snapshot write failed, what protects it, an amend under way) takes
+    # the place of the TP source: it matters more while it lasts.
+    tp_source: str | Text = Text(position.status, style="bold yellow") if position.status else (position.tp_source or MISSING)
     return (
         symbol,
         side,
@@ -164,7 +170,7 @@ def position_row(position: PositionView) -> Cells:
         format_percent(position.sl_percent),
         format_signed(position.upl),
         format_age(position.age_s),
-        position.tp_source or MISSING,
+        tp_source,
         position.sl_source or MISSING,
     )
 

@@ -84,3 +84,19 @@ def test_header_shows_mode_halt_reasons_budget_and_offset() -> None:
     assert line.plain == " LIVE  │ entries HALTED (operator, breaker) │ equity 1,234.50 │ REST 85% │ clock -12ms"
     live_span = next(span for span in line.spans if line.plain[span.start : span.end] == " LIVE ")
     assert "red" in str(live_span.style)
+
+
+def test_an_unsnapshotted_position_is_marked_and_its_status_shown() -> None:
+    from okxscalp.engine.views import PositionView
+    from okxscalp.tui.rows import position_row
+
+    view = PositionView(
+        inst_id="XRP-USDT-SWAP", side="long", size=10.0, entry_px=0.5, entry_regime="choppy", tp_px=0.51,
+        sl_px=0.49, tp_percent=2.0, sl_percent=2.0, tp_source="symbol_profiles.XRP-USDT.choppy.tp_percent",
+        sl_source="symbol_profiles.XRP-USDT.choppy.sl_percent", upl=0.0, age_s=3.0, orphan=False,
+        unsnapshotted=True, status="snapshot write failed (disk full?); exchange SL verified",
+    )
+    cells = position_row(view)
+    texts = [str(c) for c in cells]
+    assert texts[0] == "!XRP-USDT" and "UNSNAPSHOTTED" in texts[4]
+    assert "exchange SL verified" in texts[11]
