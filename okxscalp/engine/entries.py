@@ -173,8 +173,9 @@ class EntryLifecycle:
             return
         try:
             plan = self._plan(signal)
-        except Exception as exc:
+        except Exception as exc:  # a parameter that cannot be resolved: no order, and the operator sees why
             log.error("entry not planned %s", kv(inst=inst_id, error=exc))
+            self.parts.event(FallbackKind.SAFETY, inst_id, f"entry not sent: not planned ({exc})", "none", "executor")
             return
         try:
             quote = parts.registry.read(inst_id, Purpose.ORDER)
