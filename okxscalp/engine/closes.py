@@ -3,7 +3,14 @@ of a flat position (journal, day P&L, stops left behind), and flatten.
 
 Exits are decided only from a position's snapshot and an EXIT-fresh quote (exits.py); the tick
 path checks on every ticker, the sweep every EXIT_SWEEP_S with the EXIT read that may fall back to
-REST, so a silent WebSocket does not leave a position unwatched.
+REST, so a silent WebSocket does not leave a position unwatched. Each TP/SL level has one owner
+(exit_owner.py): the exchange's attached order where it holds the level, else the engine.
+
+The parts of a close, each in its module:
+- a close whose reply is lost is `unknown` (never `rejected`) and settled by clOrdId here;
+- a close with no exit price is counted at its worst case until found (close_pnl.py);
+- stops left behind by a closed position are cancelled and confirmed gone (stop_cleanup.py);
+- flatten repeats until the exchange confirms nothing is left (flatten.py).
 """
 
 from __future__ import annotations
@@ -12,20 +19,31 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from okxscalp.config.schema import Purpose
+from okxscalp.engine.close_pnl import ClosePnlResolver, ClosingFillLookup
+from okxscalp.engine.closing_fills import closing_order_ids
 from okxscalp.engine.entries import EntryLifecycle
 from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG, prefixed_cl_ord_id
-from okxscalp.engine.exits import exit_decision
+from okxscalp.engine.exit_owner import ExitOwnership
+from okxscalp.engine.flatten import Flatten
 from okxscalp.engine.journal import OrderPurpose
 from okxscalp.engine.parts import EngineParts
-from okxscalp.engine.positions import CloseReason, CloseRequest, ManagedPosition, exit_order_record
-from okxscalp.engine.supervisor import Halt
+from okxscalp.engine.positions import (
+    CloseReason,
+    CloseRequest,
+    ManagedPosition,
+    PositionKey,
+    exit_order_record,
+)
+from okxscalp.engine.stop_cleanup import StopCleanup
 from okxscalp.logging_setup import kv
-from okxscalp.okx.constants import CODE_POSITION_NOT_FOUND
-from okxscalp.okx.errors import OkxError, RequestError
+from okxscalp.market.events import FallbackKind
+from okxscalp.okx.constants import CODE_POSITION_NOT_FOUND, ORDER_STATES_FINAL
+from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderNotPlaced, RequestError
 from okxscalp.okx.models import inst_id_of
 
 log = logging.getLogger(__name__)
@@ -33,8 +51,11 @@ log = logging.getLogger(__name__)
 EXIT_SWEEP_S = 0.25
 CLOSE_RETRY_S = 1.0
 CLOSE_FILL_WAIT_S = 0.5  # a flat position waits this long for its closing fill push before a REST lookup
+SETTLE_FIRST_S = 0.25  # an unknown close is looked up after this, doubling up to SETTLE_MAX_S
+SETTLE_MAX_S = 5.0
+FINISHED_KEPT = 256
+NOT_FOUND_TIMES = 2  # "no such order" this many times in a row (with a backoff between) = not placed
 
-ClosingFillLookup = Callable[[Any], Awaitable[float | None]]  # snapshot -> closing fill px
 ReconcileFn = Callable[[str], Awaitable[Any]]  # trigger -> report
 
 
@@ -46,6 +67,16 @@ class CloseLifecycle:
         self.entries = entries
         self._reconcile = reconcile
         self._closing_fill_px = closing_fill_px
+        self.owners = ExitOwnership(parts, reconcile=reconcile)
+        self.pnl = ClosePnlResolver(parts, closing_fill_px)
+        self.stops = StopCleanup(parts)
+        self.flattener = Flatten(parts, entries, close=self.close_position, close_error=self.close_error,
+                                 reconcile=reconcile)
+        self.close_errors: dict[PositionKey, str] = {}  # the last refusal of a close, until one is accepted
+        self._settling: set[str] = set()  # clOrdIds of closes being looked up
+        # Entry clOrdIds of the latest closes: a close finished twice (the flat push and a
+        # reconciliation racing) is counted once.
+        self._finished: deque[str] = deque(maxlen=FINISHED_KEPT)
 
     # ---- exit decisions ------------------------------------------------------------------------
 
@@ -64,7 +95,8 @@ class CloseLifecycle:
         snap = position.snapshot
         if snap is None or position.closing is not None:
             return
-        decision = exit_decision(snap, quote)
+        observe_worst(position, quote)
+        decision = self.owners.decide(position, quote)
         if decision is None:
             return
         self._start_close(position, decision.kind.value, decision.reason, OrderPurpose.EXIT,
@@ -72,8 +104,10 @@ class CloseLifecycle:
 
     async def sweep(self) -> None:
         """Positions are also checked on a timer with the EXIT read that may fall back to REST
-        (bounded by the registry): a silent WebSocket does not leave a position unwatched."""
+        (bounded by the registry): a silent WebSocket does not leave a position unwatched. It
+        first picks up closes a previous run left without an exit price (close_pnl.py)."""
         parts = self.parts
+        self.pnl.resume()
         while True:
             await asyncio.sleep(EXIT_SWEEP_S)
             for position in list(parts.manager.book.positions.values()):
@@ -106,10 +140,24 @@ class CloseLifecycle:
         # it, so a kill -9 right after the exchange accepts it never leaves an order we don't know.
         await asyncio.wrap_future(recorded)
         try:
-            await parts.rest.close_position(position.inst_id, parts.config.scalping.margin_mode, position.pos_side.value,
+            await parts.rest.close_position(position.inst_id, parts.account_settings.margin_mode, position.pos_side.value,
                                             cl_ord_id=cl, tag=EXIT_TAG)
+        except AmbiguousOrderOutcome as exc:
+            # It may have been executed: neither rejected nor retried. Looked up by clOrdId until
+            # its state is known; no other close is decided for the position meanwhile.
+            if position.closing is not None and position.closing.cl_ord_id == cl:
+                position.closing.state = "unknown"
+            journal.update_order(cl, state="unknown", detail=str(exc))
+            log.warning("close outcome unknown %s", kv(inst=position.inst_id, side=position.pos_side.value, clOrdId=cl,
+                                                       error=exc))
+            parts.event(FallbackKind.SAFETY, position.inst_id,
+                        f"close {position.pos_side.value} {cl}: outcome unknown ({exc}); looking it up", "none", "closes")
+            await self._settle_close(position, cl)
+            return
         except OkxError as exc:
-            journal.update_order(cl, state="rejected", detail=str(exc))
+            not_placed = isinstance(exc, OrderNotPlaced)
+            journal.update_order(cl, state="not_placed" if not_placed else "rejected", detail=str(exc))
+            self.close_errors[position.key] = f"close {'not placed' if not_placed else 'refused'}: {exc}"
             gone = position.key not in manager.book.positions or position.last_close_fill_px is not None
             (log.info if gone else log.warning)(
                 "close refused %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc,
@@ -120,13 +168,72 @@ class CloseLifecycle:
                 # push a moment, then let reconciliation settle it from REST.
                 await asyncio.sleep(CLOSE_FILL_WAIT_S)
                 if position.key in manager.book.positions:
-                    await self._reconcile(f"close refused, no position {position.inst_id}/{position.pos_side.value}")
+                    try:
+                        await self._reconcile(f"close refused, no position {position.inst_id}/{position.pos_side.value}")
+                    except OkxError as reconcile_exc:  # the periodic position check reconciles again
+                        log.warning("reconciliation after a refused close failed %s",
+                                    kv(inst=position.inst_id, error=reconcile_exc))
             else:
                 await asyncio.sleep(CLOSE_RETRY_S)
-            if position.closing is not None and position.closing.cl_ord_id == cl:
-                position.closing = None  # decide again on the next fresh quote
+            self._release(position, cl)
             return
+        self.close_errors.pop(position.key, None)
+        if position.closing is not None and position.closing.cl_ord_id == cl:
+            position.closing.state = "live"
         journal.update_order(cl, state="live")
+
+    def _release(self, position: ManagedPosition, cl: str) -> None:
+        """The close `cl` did not happen: decide again on the next fresh quote."""
+        if position.closing is not None and position.closing.cl_ord_id == cl:
+            position.closing = None
+
+    async def _settle_close(self, position: ManagedPosition, cl: str) -> None:
+        """Ask the exchange for the close `cl` by clOrdId until its final state is known (bounded
+        backoff, an event for every failed lookup); the journal row follows. Not found twice in a
+        row → not placed: released (decided again)."""
+        if cl in self._settling:
+            return
+        self._settling.add(cl)
+        try:
+            await self._settle_close_until_final(position, cl)
+        finally:
+            self._settling.discard(cl)
+
+    async def _settle_close_until_final(self, position: ManagedPosition, cl: str) -> None:
+        parts = self.parts
+        delay, not_found = SETTLE_FIRST_S, 0
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, SETTLE_MAX_S)
+            try:
+                order = await parts.rest.get_order(position.inst_id, cl_ord_id=cl)
+            except OkxError as exc:
+                parts.event(FallbackKind.SAFETY, position.inst_id,
+                            f"close {position.pos_side.value} {cl}: still unknown, lookup failed ({exc})", "none", "closes")
+                continue
+            if order is None:
+                not_found += 1
+                if not_found < NOT_FOUND_TIMES:
+                    continue
+                parts.journal.update_order(cl, state="not_placed", detail="settled by lookup: the exchange has no such order")
+                log.info("close was never placed %s", kv(inst=position.inst_id, side=position.pos_side.value, clOrdId=cl))
+                self._release(position, cl)
+                return
+            not_found = 0
+            parts.journal.update_order(cl, state=order.state, ord_id=order.ord_id, acc_fill_sz=order.acc_fill_sz,
+                                       avg_px=order.avg_px, detail=f"settled by lookup: {order.state}")
+            if order.acc_fill_sz > 0 and order.avg_px is not None:
+                parts.manager.on_close_fill(order)
+            if order.state in ORDER_STATES_FINAL:
+                log.info("close settled %s", kv(inst=position.inst_id, side=position.pos_side.value, clOrdId=cl,
+                                                state=order.state, avg_px=order.avg_px))
+                if order.state != "filled" and order.acc_fill_sz <= 0:
+                    self._release(position, cl)
+                elif position.closing is not None and position.closing.cl_ord_id == cl:
+                    position.closing.state = order.state
+                return
+            if position.closing is not None and position.closing.cl_ord_id == cl:
+                position.closing.state = "live"
 
     async def close_position(self, inst_id: str, side: str, reason: str, detail: str) -> bool:
         position = self.parts.manager.book.get(inst_id_of(inst_id), side)
@@ -136,11 +243,14 @@ class CloseLifecycle:
         self._start_close(position, reason, detail, purpose)
         return True
 
+    def close_error(self, inst_id: str, side: str) -> str:
+        return self.close_errors.get((inst_id, side), "")
+
     # ---- a position gone flat --------------------------------------------------------------------
 
     async def finish_flat(self, position: ManagedPosition) -> None:
-        """A managed position went flat: give the closing fill a moment to arrive, journal the
-        close, cancel any stop left for it (a stale reduce-only stop could hit a later position)."""
+        """A managed position went flat: give the closing fill a moment to arrive, look it up if
+        it did not, journal the close (with its worst case when the exit is still unknown)."""
         manager = self.parts.manager
         if position.key not in manager.book.positions:
             return
@@ -148,50 +258,61 @@ class CloseLifecycle:
             await asyncio.sleep(CLOSE_FILL_WAIT_S)
         if manager.book.positions.get(position.key) is not position:
             return
-        if position.last_close_fill_px is None and position.snapshot is not None:
-            position.last_close_fill_px = await self._closing_fill_px(position.snapshot)
-        manager.finish_close(position)
-        await self.cancel_stops(position)
-
-    async def cancel_stops(self, position: ManagedPosition) -> None:
-        rest = self.parts.rest
-        try:
-            algos = await rest.algo_orders_pending(position.inst_id)  # conditional and oco
-        except OkxError as exc:
-            log.warning("stops after close not listed %s", kv(inst=position.inst_id, error=exc))
-            return
-        ids = [(a.inst_id, a.algo_id) for a in algos if a.pos_side is position.pos_side]
-        if ids:
+        closing = position.closing
+        if position.last_close_fill_px is None and position.snapshot is not None and (closing is None or closing.exit_px is None):
+            ord_id, cl_ord_id = closing_order_ids(position)
             try:
-                await rest.cancel_algo_orders(ids)
+                px = await self._closing_fill_px(position.snapshot, ord_id=ord_id, cl_ord_id=cl_ord_id, size=position.size)
             except OkxError as exc:
-                log.warning("stops after close not cancelled %s", kv(inst=position.inst_id, error=exc))
+                px = None
+                log.warning("closing fill not found %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
+            if manager.book.positions.get(position.key) is not position:
                 return
-            log.info("stops cancelled after close %s", kv(inst=position.inst_id, side=position.pos_side.value, count=len(ids)))
+            if px is not None and closing is not None:
+                closing.exit_px = px  # the push was missed: the engine's own close, confirmed flat
+            elif px is not None:
+                position.last_close_fill_px = px
+        manager.finish_close(position)
 
     def on_position_closed(self, position: ManagedPosition, reason: str, px: float | None, pnl: float | None) -> None:
         self.entries.cool_down(position.inst_id)
+        entry = position.snapshot.entry_cl_ord_id if position.snapshot is not None else ""
+        if entry and entry in self._finished:
+            log.info("close already counted %s", kv(inst=position.inst_id, side=position.pos_side.value, entry=entry))
+            return
+        if entry:
+            self._finished.append(entry)
+        self.owners.forget(position)
+        self.close_errors.pop(position.key, None)
         if pnl is not None:
             self.parts.account.record_realised(pnl)
+        elif position.snapshot is not None:
+            self.pnl.on_unknown_close(position)
+        self.stops.start(position.inst_id, position.pos_side)
+        closing = position.closing
+        if closing is not None and closing.state not in ORDER_STATES_FINAL and closing.cl_ord_id not in self._settling:
+            # Flat, but the close's final state never arrived (its push was missed): the journal
+            # row would stay in flight. Ask for it.
+            self.parts.spawn(self._settle_close(position, closing.cl_ord_id), f"settle close {position.inst_id}")
+
+    async def cancel_stops(self, position: ManagedPosition) -> None:
+        """Cancel the stops left for a closed position and wait until none is confirmed armed
+        (stop_cleanup.py: retried with backoff; entries of the symbol halted meanwhile)."""
+        await asyncio.shield(self.stops.start(position.inst_id, position.pos_side))
 
     # ---- flatten ---------------------------------------------------------------------------------
 
     async def flatten(self) -> None:
-        """Cancel every open entry order, close every position reduce-only; entries stay halted."""
-        parts = self.parts
-        parts.supervisor.set(Halt.FLATTEN, "flatten: halted until resumed")
-        await self.entries.cancel_all("flatten")
-        try:
-            # Everything still open on our instruments, tracked entries included: a cancel sent
-            # before the order reached the exchange (51400) must not leave it working.
-            for order in await parts.rest.orders_pending():
-                if order.inst_id in parts.instruments:
-                    try:
-                        await parts.rest.cancel_order(order.inst_id, ord_id=order.ord_id)
-                    except OkxError as exc:
-                        log.warning("flatten: cancel failed %s", kv(inst=order.inst_id, ordId=order.ord_id, error=exc))
-        except OkxError as exc:
-            log.warning("flatten: listing open orders failed %s", kv(error=exc))
-        for position in list(parts.manager.book.positions.values()):
-            await self.close_position(position.inst_id, position.pos_side.value, CloseReason.FLATTEN, "flatten all")
-        log.info("flatten requested %s", kv(positions=len(parts.manager.book.positions)))
+        """Cancel every order, close every position reduce-only, until the exchange confirms
+        nothing is left (flatten.py); entries stay halted until the operator resumes."""
+        await self.flattener.run()
+
+
+def observe_worst(position: ManagedPosition, quote: Any) -> None:
+    """Remember the worst EXIT quote seen while open (bounds a close with an unknown exit)."""
+    px = quote.bid if position.pos_side.value == "long" else quote.ask
+    if px is None or not px > 0:
+        return
+    worst = position.worst_seen_px
+    if worst is None or (px < worst if position.pos_side.value == "long" else px > worst):
+        position.worst_seen_px = px

@@ -151,8 +151,14 @@ CREATE TABLE IF NOT EXISTS resolutions (
 CREATE INDEX IF NOT EXISTS resolutions_by_position ON resolutions (position_cl_ord_id);
 """
 
+# v2: a close whose exit price is not known yet keeps realised_pnl NULL and its worst case here
+# (a negative number the daily loss counts until the closing fill is found; NULL once it is).
+SCHEMA_V2 = """
+ALTER TABLE positions ADD COLUMN realised_pnl_bound REAL;
+"""
+
 # MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BATCH_MAX = 500
@@ -215,6 +221,12 @@ class JournalPosition:
     realised_pnl: float | None
     snapshot: PositionSnapshot | None  # None only when the stored JSON cannot be read ...
     snapshot_error: str | None  # ... and then this says why (shown to the operator, never guessed)
+    # Closed with the exit price not known yet: realised_pnl is None and this is its worst case.
+    realised_pnl_bound: float | None = None
+
+    @property
+    def pnl_unknown(self) -> bool:
+        return self.state == "closed" and self.realised_pnl is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,22 +659,43 @@ class Journal:
         close_px: float | None,
         realised_pnl: float | None,
         closed_at: float | None = None,
+        realised_pnl_bound: float | None = None,
     ) -> concurrent.futures.Future[bool]:
         """Mark a position closed. The future's result is False when no open position had that
-        entry clOrdId (already closed, or never journalled)."""
+        entry clOrdId (already closed, or never journalled). With the exit price unknown,
+        `realised_pnl` is None and `realised_pnl_bound` its worst case (see `settle_close_pnl`)."""
         when = closed_at if closed_at is not None else time.time()
         reason_text = self._scrub(reason)
 
         def op(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 """UPDATE positions SET state = 'closed', closed_at = ?, close_reason = ?, close_px = ?,
-                       realised_pnl = ?, updated_at = ?
+                       realised_pnl = ?, realised_pnl_bound = ?, updated_at = ?
                    WHERE entry_cl_ord_id = ? AND state = 'open'""",
-                (when, reason_text, close_px, realised_pnl, time.time(), entry_cl_ord_id),
+                (when, reason_text, close_px, realised_pnl, realised_pnl_bound, time.time(), entry_cl_ord_id),
             )
             return cur.rowcount == 1
 
         return self._submit(f"close position {entry_cl_ord_id}", op)
+
+    def settle_close_pnl(
+        self, entry_cl_ord_id: str, *, reason: str, close_px: float | None, realised_pnl: float | None,
+        realised_pnl_bound: float | None = None,
+    ) -> concurrent.futures.Future[bool]:
+        """A closed position's exit: found (px and P&L, the bound cleared), or still unknown with
+        its worst case (`realised_pnl` None, `realised_pnl_bound` set). False if no closed row."""
+        reason_text = self._scrub(reason)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                """UPDATE positions SET close_reason = ?, close_px = ?, realised_pnl = ?, realised_pnl_bound = ?,
+                       updated_at = ?
+                   WHERE entry_cl_ord_id = ? AND state = 'closed'""",
+                (reason_text, close_px, realised_pnl, realised_pnl_bound, time.time(), entry_cl_ord_id),
+            )
+            return cur.rowcount == 1
+
+        return self._submit(f"settle close {entry_cl_ord_id}", op)
 
     def record_order(self, order: OrderRecord) -> concurrent.futures.Future[None]:
         """Insert an order, or replace everything but `created_at` if its clOrdId is known."""
@@ -858,6 +891,7 @@ class Journal:
             realised_pnl=row["realised_pnl"],
             snapshot=snapshot,
             snapshot_error=error,
+            realised_pnl_bound=row["realised_pnl_bound"],
         )
 
     def open_positions(self) -> list[JournalPosition]:
@@ -874,13 +908,36 @@ class Journal:
             rows = self._query("SELECT * FROM positions WHERE state = ? ORDER BY id", (state,))
         return [self._position(r) for r in rows]
 
-    def realised_pnl_since(self, epoch_s: float) -> float:
-        """Sum of realised PnL of positions closed at or after `epoch_s` (daily loss limit)."""
+    def realised_pnl_since(self, epoch_s: float, ct_val_of: Callable[[str], float] | None = None) -> float:
+        """Sum of realised PnL of positions closed at or after `epoch_s` (daily loss limit),
+        conservatively: a close whose exit price is not known yet counts with its worst case
+        (`realised_pnl_bound`), never as 0. A row from before that column (both NULL) is bounded
+        here by the loss at its snapshot's SL, which needs `ct_val_of` (instId -> contract value);
+        without it such a row raises JournalError (it cannot be counted, and 0 would be a guess)."""
         rows = self._query(
-            "SELECT COALESCE(SUM(realised_pnl), 0.0) AS pnl FROM positions WHERE state = 'closed' AND closed_at >= ?",
+            """SELECT COALESCE(SUM(COALESCE(realised_pnl, realised_pnl_bound)), 0.0) AS pnl FROM positions
+               WHERE state = 'closed' AND closed_at >= ?""",
             (epoch_s,),
         )
-        return float(rows[0]["pnl"])
+        total = float(rows[0]["pnl"])
+        unbounded = [
+            self._position(r) for r in self._query(
+                """SELECT * FROM positions WHERE state = 'closed' AND closed_at >= ? AND realised_pnl IS NULL
+                   AND realised_pnl_bound IS NULL ORDER BY id""",
+                (epoch_s,),
+            )
+        ]
+        for position in unbounded:
+            total += _loss_at_stop(position, ct_val_of)
+        return total
+
+    def unresolved_closes(self) -> list[JournalPosition]:
+        """Closed positions whose exit price (so realised P&L) is not known yet, oldest first."""
+        return [
+            self._position(r) for r in self._query(
+                "SELECT * FROM positions WHERE state = 'closed' AND realised_pnl IS NULL ORDER BY id"
+            )
+        ]
 
     @staticmethod
     def _order(row: sqlite3.Row) -> OrderRecord:
@@ -977,6 +1034,19 @@ class Journal:
             )
             for r in rows
         ]
+
+
+def _loss_at_stop(position: JournalPosition, ct_val_of: Callable[[str], float] | None) -> float:
+    """The P&L of a close with no exit price and no stored bound, at its snapshot's SL (≤ 0)."""
+    snap = position.snapshot
+    if snap is None or ct_val_of is None:
+        why = position.snapshot_error or "no contract value given to value it"
+        raise JournalError(
+            f"closed position {position.inst_id} {position.pos_side} ({position.entry_cl_ord_id}) has no realised "
+            f"P&L and no worst case: {why}"
+        )
+    direction = 1.0 if snap.is_long else -1.0
+    return min(0.0, direction * (snap.sl_px - snap.entry_px) * snap.size * ct_val_of(snap.inst_id))
 
 
 def _statements(script: str) -> list[str]:

@@ -17,7 +17,13 @@ Close reasons written to the journal:
 Attached TP/SL after a close: OKX cancels a position's TP/SL when the position is gone, and the
 simulator does the same. The engine does not rely on it: once a position is flat it cancels every
 stop still pending for that instrument and side (a stale reduce-only stop could otherwise act on
-the next position of the same side) — `Engine._cancel_stops`.
+the next position of the same side) — engine/stop_cleanup.py.
+
+Exit ownership (engine/exit_owner.py): the exchange's attached orders own TP and SL; the engine
+closes on its own only where the exchange side is missing (not verified), for the operator's
+closes and for flatten. A close whose exit price is not known yet is journaled with realised P&L
+NULL and its worst case (`worst_case_exit_px`), counted in the day's loss until the closing fill
+is found (engine/close_pnl.py).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class CloseRequest:
     requested_mono: float
     decided_px: float | None = None  # the quote price that crossed TP/SL (engine exits)
     exit_px: float | None = None  # the closing fill's avgPx, once known
+    state: str = "sent"  # sent | live (accepted) | unknown (reply lost, being looked up by clOrdId)
 
 
 @dataclass(slots=True)
@@ -77,6 +84,10 @@ class ManagedPosition:
     protect_algo_id: str = ""  # orphan protective SL on the exchange
     last_close_fill_px: float | None = None
     last_close_fill_cl_ord_id: str = ""  # which order closed it (ours, or an attached TP/SL's)
+    last_close_fill_ord_id: str = ""  # its ordId: the closing fills are looked up by it
+    # The worst EXIT quote seen while open (long: lowest bid, short: highest ask): with the SL, it
+    # bounds the loss of a close whose exit price is not known yet (worst_case_exit_px).
+    worst_seen_px: float | None = None
     # Why its snapshot is not in the journal yet ("" = written). Meanwhile the snapshot above is
     # held in memory only (engine/snapshot_keeper.py retries the write; entries are halted).
     unsnapshotted_why: str = ""
@@ -133,6 +144,17 @@ def realised_pnl(snapshot: PositionSnapshot, exit_px: float, size: float, ct_val
     """Gross PnL (before fees) of closing `size` contracts at `exit_px`."""
     direction = 1.0 if snapshot.is_long else -1.0
     return direction * (exit_px - snapshot.entry_px) * size * ct_val
+
+
+def worst_case_exit_px(snapshot: PositionSnapshot, worst_seen_px: float | None) -> float:
+    """The exit price a close with an unknown fill is counted at: the snapshot's SL, or the worst
+    quote seen while the position was open when that is worse. Why this bounds it: the exchange's
+    attached SL is a market order at its trigger, so it fills near the SL unless the market went
+    past it, and then the position lived through that price (an engine or operator close happens
+    at the market too, never below what was seen; TP exits are better than either)."""
+    if worst_seen_px is None or not worst_seen_px > 0:
+        return snapshot.sl_px
+    return min(snapshot.sl_px, worst_seen_px) if snapshot.is_long else max(snapshot.sl_px, worst_seen_px)
 
 
 def exchange_close_reason(snapshot: PositionSnapshot, exit_px: float | None) -> str:
@@ -285,8 +307,10 @@ class PositionManager:
             return
         position.last_close_fill_px = order.avg_px
         position.last_close_fill_cl_ord_id = order.cl_ord_id
+        position.last_close_fill_ord_id = order.ord_id
         if position.closing and position.closing.cl_ord_id == order.cl_ord_id:
             position.closing.exit_px = order.avg_px
+            position.closing.state = order.state
 
     def finish_close(self, position: ManagedPosition, *, reason: str | None = None, exit_px: float | None = None) -> str:
         """Remove a flat position from the book and journal its close. Returns the reason used."""
@@ -312,10 +336,14 @@ class PositionManager:
                 reason = CloseReason.GONE
         pnl = None
         if snap is not None:
+            bound = None
             if px is not None:
                 pnl = realised_pnl(snap, px, position.size, self._ct_val_of(snap.inst_id))
-            text = f"{reason}: {detail}" if detail else reason
-            self.journal.close_position(snap.entry_cl_ord_id, reason=text, close_px=px, realised_pnl=pnl)
+            else:
+                bound = self.worst_case_pnl(position)
+            text = close_text(reason, detail, bound)
+            self.journal.close_position(snap.entry_cl_ord_id, reason=text, close_px=px, realised_pnl=pnl,
+                                        realised_pnl_bound=bound)
         log.info(
             "position closed %s",
             kv(inst=position.inst_id, side=position.pos_side.value, reason=reason, exit_px=px if px is not None else "?",
@@ -324,6 +352,25 @@ class PositionManager:
         for callback in self.on_closed:
             callback(position, reason, px, pnl)
         return reason
+
+    def worst_case_pnl(self, position: ManagedPosition) -> float:
+        """What a close of `position` with an unknown exit price is counted as (≤ 0)."""
+        snap = position.snapshot
+        if snap is None:
+            raise ValueError(f"{position.inst_id} {position.pos_side.value}: an orphan has no snapshot to bound")
+        px = worst_case_exit_px(snap, position.worst_seen_px)
+        return min(0.0, realised_pnl(snap, px, position.size, self._ct_val_of(snap.inst_id)))
+
+
+UNKNOWN_EXIT_NOTE = "exit price unknown"
+
+
+def close_text(reason: str, detail: str, bound: float | None) -> str:
+    """The journal's close reason; with the exit price unknown it says so, and what is counted."""
+    text = f"{reason}: {detail}" if detail else reason
+    if bound is not None:
+        text += f" [{UNKNOWN_EXIT_NOTE}: realised P&L counted as its worst case {bound:.6g} until the closing fill is found]"
+    return text
 
 
 def exit_order_record(

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from okxscalp.config.schema import ScalpingSettings
+from okxscalp.engine.closing_fills import closing_order_ids, find_closing_fill
 from okxscalp.engine.executor import (
     CL_ORD_PREFIX_ENTRY,
     CL_ORD_PREFIX_EXIT,
@@ -162,16 +163,25 @@ class Reconciler:
                 continue  # filled around the positions query: not known to be gone; next time
 
             managed = self.manager.book.get(*key)
-            px = await self.closing_fill_px(snapshot)
-            report.closed_in_journal.append(_key_text(*key))
-            if managed is not None and managed.closing is not None:
-                self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
-                continue
             if managed is None:
                 managed = ManagedPosition(snapshot.inst_id, snapshot.pos_side, snapshot.size, snapshot, snapshot.entry_time)
                 self.manager.book.add(managed)
+            try:
+                px = managed.last_close_fill_px  # its fill push came: nothing to ask
+                if px is None:
+                    ord_id, cl_ord_id = closing_order_ids(managed)
+                    px = await self.closing_fill_px(snapshot, ord_id=ord_id, cl_ord_id=cl_ord_id, size=managed.size)
+                where = f"closing fill at {px}" if px is not None else "no closing fill found"
+            except OkxError as exc:
+                # Unknown, not zero: finish_close journals it with its worst case, and the close
+                # lifecycle keeps looking (engine/close_pnl.py).
+                px, where = None, f"closing fill query failed ({exc})"
+                report.problems.append(f"closing fill of {_key_text(*key)}: {exc}")
+            report.closed_in_journal.append(_key_text(*key))
+            if managed.closing is not None:
+                self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
+                continue
             kind = exchange_close_reason(snapshot, px)
-            where = f"closing fill at {px}" if px is not None else "no closing fill found"
             self.manager.finish_close(
                 managed, reason=f"{kind}: {CloseReason.GONE} at reconcile ({trigger}), {where}", exit_px=px
             )
@@ -334,23 +344,17 @@ class Reconciler:
             return
         await self._place_stop(position, sl, f"orphan policy protect: {self.settings.orphan_sl_percent}% from avgPx {p.avg_px}", report)
 
-    async def closing_fill_px(self, snapshot: PositionSnapshot) -> float | None:
-        """The latest fill that reduced this position after its entry (attached SL/TP or ours)."""
-        try:
-            fills = await self.rest.fills(snapshot.inst_id)
-        except OkxError:
+    async def closing_fill_px(
+        self, snapshot: PositionSnapshot, *, ord_id: str = "", cl_ord_id: str = "", size: float | None = None
+    ) -> float | None:
+        """The average price of the fills that closed this position (attached SL/TP or ours),
+        engine/closing_fills.py: None when the exchange lists none (yet); raises OkxError when it
+        could not be asked (never read as "no fill")."""
+        found = await find_closing_fill(
+            self.rest, snapshot, size=size if size is not None else snapshot.size, ord_id=ord_id, cl_ord_id=cl_ord_id
+        )
+        if found is None:
             return None
-        close_side = close_side_for(snapshot.pos_side)
-        # Fill times are exchange (sim) time: order them against the entry's own fills, not the wall clock.
-        entry_ts = [f.ts_ms for f in fills if f.ord_id == snapshot.entry_ord_id]
-        if not entry_ts:
-            return None
-        since_ms = max(entry_ts)
-        closing = [
-            f for f in fills
-            if f.side is close_side and f.pos_side is snapshot.pos_side and f.ts_ms >= since_ms
-            and f.ord_id != snapshot.entry_ord_id
-        ]
-        if not closing:
-            return None
-        return max(closing, key=lambda f: f.ts_ms).fill_px
+        log.info("closing fill found %s", kv(inst=snapshot.inst_id, side=snapshot.pos_side.value, px=found.px,
+                                              size=found.size, orders=",".join(found.ord_ids), how=found.source))
+        return found.px

@@ -59,6 +59,8 @@ TRADE_CLOSE_POSITION = _ep("POST", "/trade/close-position", 20, LimitKey.UID_INS
 TRADE_GET_ORDER = _ep("GET", "/trade/order", 60, LimitKey.UID_INST_ID, True)
 TRADE_ORDERS_PENDING = _ep("GET", "/trade/orders-pending", 60, LimitKey.UID, True)
 TRADE_FILLS = _ep("GET", "/trade/fills", 60, LimitKey.UID, True)
+# Fills of the last 3 months (instType required): docs trading-trade-get-transaction-details-last-3-months.
+TRADE_FILLS_HISTORY = _ep("GET", "/trade/fills-history", 10, LimitKey.UID, True)
 # Algo (conditional stop) orders: docs order-book-trading-algo-trading-{post-place-algo-order,
 # post-cancel-algo-order,get-algo-order-list}. cancel-algos counts orders (≤10 per request).
 TRADE_ORDER_ALGO = _ep("POST", "/trade/order-algo", 20, LimitKey.UID_INST_ID, True)
@@ -91,6 +93,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TRADE_GET_ORDER,
     TRADE_ORDERS_PENDING,
     TRADE_FILLS,
+    TRADE_FILLS_HISTORY,
     TRADE_ORDER_ALGO,
     TRADE_CANCEL_ALGOS,
     TRADE_ORDERS_ALGO_PENDING,

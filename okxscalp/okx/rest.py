@@ -56,6 +56,7 @@ from okxscalp.okx.constants import (
     TRADE_CANCEL_ORDER,
     TRADE_CLOSE_POSITION,
     TRADE_FILLS,
+    TRADE_FILLS_HISTORY,
     TRADE_GET_ORDER,
     TRADE_ORDER,
     TRADE_ORDER_ALGO,
@@ -404,8 +405,17 @@ class RestClient:
             body["clOrdId"] = cl_ord_id
         if tag:
             body["tag"] = tag
-        env = await self._request(TRADE_CLOSE_POSITION, body=body, inst_id=inst_id)
-        return parse.parse_close_position(env.data)
+        try:
+            env = await self._request(TRADE_CLOSE_POSITION, body=body, inst_id=inst_id)
+            return parse.parse_close_position(env.data)
+        except OkxError as exc:
+            if not cl_ord_id or not _is_ambiguous(exc):
+                raise
+            # Like an order: the close may have been executed. Ask by clOrdId (close-position
+            # takes one); OrderNotPlaced / AmbiguousOrderOutcome tell the caller what is known.
+            log.warning("close-position %s on %s: ambiguous reply (%s); looking it up by clOrdId", cl_ord_id, inst_id, exc)
+            ack = await self._resolve_order(inst_id, cl_ord_id, str(exc))
+            return ClosePositionAck(inst_id, pos_side or "", ack.cl_ord_id, tag)
 
     async def get_order(
         self, inst_id: str, *, ord_id: str | None = None, cl_ord_id: str | None = None
@@ -424,8 +434,21 @@ class RestClient:
         env = await self._get(TRADE_ORDERS_PENDING, {"instType": SWAP, "instId": inst_id})
         return parse.parse_orders(env.data)
 
-    async def fills(self, inst_id: str | None = None, limit: int = 100) -> list[Fill]:
-        env = await self._get(TRADE_FILLS, {"instType": SWAP, "instId": inst_id, "limit": str(limit)})
+    async def fills(
+        self, inst_id: str | None = None, limit: int = 100, *, ord_id: str | None = None,
+        begin_ms: int | None = None, end_ms: int | None = None,
+    ) -> list[Fill]:
+        """Fills of the last 3 days, newest first, at most `limit` (≤ 100); `ord_id` keeps one
+        order's fills, `begin_ms`/`end_ms` bound their `ts`."""
+        env = await self._get(TRADE_FILLS, _fills_params(inst_id, limit, ord_id, begin_ms, end_ms))
+        return parse.parse_fills(env.data)
+
+    async def fills_history(
+        self, inst_id: str | None = None, limit: int = 100, *, ord_id: str | None = None,
+        begin_ms: int | None = None, end_ms: int | None = None,
+    ) -> list[Fill]:
+        """The same for the last 3 months (its own, smaller budget: 10 per 2 s)."""
+        env = await self._get(TRADE_FILLS_HISTORY, _fills_params(inst_id, limit, ord_id, begin_ms, end_ms))
         return parse.parse_fills(env.data)
 
     # --- algo (conditional stop) orders -----------------------------------------------------
@@ -648,6 +671,16 @@ class RestClient:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         return self._session
+
+
+def _fills_params(
+    inst_id: str | None, limit: int, ord_id: str | None, begin_ms: int | None, end_ms: int | None
+) -> dict[str, str | None]:
+    return {
+        "instType": SWAP, "instId": inst_id, "ordId": ord_id,
+        "begin": None if begin_ms is None else str(begin_ms), "end": None if end_ms is None else str(end_ms),
+        "limit": str(limit),
+    }
 
 
 def _order_ref(inst_id: str, ord_id: str | None, cl_ord_id: str | None) -> dict[str, Any]:

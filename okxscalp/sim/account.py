@@ -13,7 +13,8 @@ TAKER_FEE_RATE = 0.0005
 MAKER_FEE_RATE = 0.0002
 MAINT_MARGIN_RATE = 0.004
 DEFAULT_LEVER = 10.0
-FILLS_KEPT_MS = 3 * 86_400_000
+FILLS_KEPT_MS = 3 * 86_400_000  # GET /trade/fills: the last 3 days
+FILLS_HISTORY_KEPT_MS = 90 * 86_400_000  # GET /trade/fills-history: the last 3 months
 
 
 @dataclass(slots=True)

@@ -469,9 +469,14 @@ class SimExchange:
         return self.desk.orders_pending(inst_id)
 
     @_locked
-    def fills(self, inst_id: str | None = None, limit: int = 100) -> list[dict]:
-        """GET /trade/fills: the last 3 days of sim time, newest first, at most `limit` (<= 100)."""
-        return self.desk.fills(inst_id, max(1, min(int(limit), 100)))
+    def fills(
+        self, inst_id: str | None = None, limit: int = 100, *, ord_id: str | None = None,
+        begin_ms: int | None = None, end_ms: int | None = None, history: bool = False,
+    ) -> list[dict]:
+        """GET /trade/fills: the last 3 days of sim time (`history`: GET /trade/fills-history, the
+        last 3 months), newest first, at most `limit` (<= 100); filters `ordId`, `begin`/`end` (ts ms)."""
+        return self.desk.fills(inst_id, max(1, min(int(limit), 100)), ord_id=ord_id, begin_ms=begin_ms,
+                               end_ms=end_ms, history=history)
 
     @_locked
     def place_algo_order(self, params: dict) -> dict:

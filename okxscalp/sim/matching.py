@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from okxscalp.okx import constants as k
 from okxscalp.sim.account import (
+    FILLS_HISTORY_KEPT_MS,
     FILLS_KEPT_MS,
     MAKER_FEE_RATE,
     TAKER_FEE_RATE,
@@ -121,13 +122,22 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         out.sort(key=lambda o: int(o.ord_id), reverse=True)
         return [self.order_wire(o, o.last_fill) for o in out]
 
-    def fills(self, inst_id: str | None, limit: int) -> list[dict]:
-        oldest = self._now() - FILLS_KEPT_MS
+    def fills(
+        self, inst_id: str | None, limit: int, *, ord_id: str | None = None, begin_ms: int | None = None,
+        end_ms: int | None = None, history: bool = False,
+    ) -> list[dict]:
+        """Newest first: the last 3 days (`history`: 3 months), of one instrument and/or one order,
+        with `begin_ms <= ts <= end_ms` when given."""
+        oldest = self._now() - (FILLS_HISTORY_KEPT_MS if history else FILLS_KEPT_MS)
+        if begin_ms is not None:
+            oldest = max(oldest, begin_ms)
         out = []
         for ts, i, item in reversed(self._fills):
             if ts < oldest or len(out) >= limit:
                 break
-            if not inst_id or i == inst_id:
+            if end_ms is not None and ts > end_ms:
+                continue
+            if (not inst_id or i == inst_id) and (not ord_id or item["ordId"] == ord_id):
                 out.append(item)
         return out
 

@@ -50,6 +50,7 @@ from okxscalp.okx.constants import (
     TRADE_CANCEL_ORDER,
     TRADE_CLOSE_POSITION,
     TRADE_FILLS,
+    TRADE_FILLS_HISTORY,
     TRADE_GET_ORDER,
     TRADE_ORDER,
     TRADE_ORDER_ALGO,
@@ -179,7 +180,8 @@ class RestApi:
             TRADE_CANCEL_ALGOS: lambda items: exchange.cancel_algos(items),
             TRADE_AMEND_ALGOS: lambda p: [exchange.amend_algos(p)],
             TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId"), p.get("ordType")),
-            TRADE_FILLS: lambda p: exchange.fills(p.get("instId"), int_param(p, "limit", 100)),
+            TRADE_FILLS: lambda p: self._fills(p, history=False),
+            TRADE_FILLS_HISTORY: lambda p: self._fills(p, history=True),
         }
 
     def routes(self) -> list[web.RouteDef]:
@@ -325,6 +327,14 @@ class RestApi:
         if inst_type != "SWAP":
             return []
         return [self.exchange.mark_price_wire(inst_id) for inst_id in self.exchange.specs]
+
+    def _fills(self, params: Params, *, history: bool) -> list[dict]:
+        if history and not params.get("instType"):  # required by fills-history only
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter instType error", 400)
+        return self.exchange.fills(
+            params.get("instId"), int_param(params, "limit", 100), ord_id=params.get("ordId"),
+            begin_ms=int_param(params, "begin", None), end_ms=int_param(params, "end", None), history=history,
+        )
 
     def _candles(self, params: Params) -> list[list[str]]:
         return self.exchange.candles_wire(

@@ -141,6 +141,7 @@ async def test_flatten_closes_positions_cancels_orders_and_halts_entries(tmp_pat
             and not engine.manager.book.positions, 10,
         )
         assert await wait_until(lambda: not server.exchange.algo_orders_pending(), 5)
+        assert await wait_until(lambda: engine.close_flow.flattener.completed == 1, 5)  # confirmed by the exchange
         assert any("flatten" in r for r in engine.halt_reasons())
         assert not engine.submit_signal(Signal(DOGE, Side.BUY, Regime.RANGING, "test: after flatten"))
         engine.journal.flush()

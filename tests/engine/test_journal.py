@@ -19,7 +19,7 @@ from typing import NamedTuple
 import pytest
 
 from okxscalp.engine.instance_lock import InstanceLockError, lock_journal
-from okxscalp.engine.journal import Journal, JournalError, OrderPurpose, OrderRecord
+from okxscalp.engine.journal import SCHEMA_VERSION, Journal, JournalError, OrderPurpose, OrderRecord
 from okxscalp.engine.journal_faults import JOURNAL_FAULT_FILE_ENV
 from okxscalp.engine.snapshot import ExitParams, PositionSnapshot, ResolvedParam
 from okxscalp.market.events import FallbackEvent, FallbackKind
@@ -96,17 +96,17 @@ def journal(tmp_path: Path):
 
 def test_wal_mode_and_schema_version(journal: Journal, tmp_path: Path) -> None:
     assert journal.journal_mode == "wal"
-    assert journal.schema_version() == 1
+    assert journal.schema_version() == SCHEMA_VERSION
     journal.close()
-    again = Journal(str(tmp_path / "journal.db"))  # reopening does not re-apply the migration
-    assert again.schema_version() == 1
+    again = Journal(str(tmp_path / "journal.db"))  # reopening does not re-apply the migrations
+    assert again.schema_version() == SCHEMA_VERSION
     again.close()
     conn = sqlite3.connect(tmp_path / "journal.db")
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
-    conn.execute("INSERT INTO schema_version VALUES (2, 0)")
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    conn.execute(f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION + 1}, 0)")
     conn.commit()
     conn.close()
-    with pytest.raises(JournalError, match="schema version 2, this build knows up to 1"):
+    with pytest.raises(JournalError, match=f"schema version {SCHEMA_VERSION + 1}, this build knows up to {SCHEMA_VERSION}"):
         Journal(str(tmp_path / "journal.db"))
 
 
