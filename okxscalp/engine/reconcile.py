@@ -12,6 +12,14 @@ Rules (SPEC 3.5):
   closing fill's price when the exchange still lists it;
 - our entry orders: tracked ones are synced from the exchange (fills missed while disconnected),
   untracked ones (left by a previous run) are cancelled; orders that are not ours are left alone.
+
+Nothing is concluded from a query that failed. Positions or open orders not listed: `run` raises
+(its caller retries: the feed's gate with backoff; see the report for start-up). Algo orders not
+listed: no stop is placed (one may well exist) and the positions whose protection could not be
+verified are held in `unverified` — `Halt.UNPROTECTED` names them, the report lists them as
+problems — until a re-check (a reconciliation every RECHECK_BASE_S .. RECHECK_MAX_S, backing off)
+lists the algo orders and finds the stop, or places it. A stop that could not be placed is held the
+same way.
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from okxscalp.config.schema import ScalpingSettings
+from okxscalp.config.provider import AccountSettings
 from okxscalp.engine.closing_fills import closing_order_ids, find_closing_fill
 from okxscalp.engine.executor import (
     CL_ORD_PREFIX_ENTRY,
@@ -32,6 +41,7 @@ from okxscalp.engine.executor import (
     prefixed_cl_ord_id,
 )
 from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
+from okxscalp.engine.parts import SpawnFn
 from okxscalp.engine.positions import (
     CloseReason,
     CloseRequest,
@@ -39,8 +49,9 @@ from okxscalp.engine.positions import (
     PositionManager,
     exchange_close_reason,
 )
-from okxscalp.engine.protection import is_stop_for, place_protective_stop
+from okxscalp.engine.protection import describe_stop, place_protective_stop, stop_of
 from okxscalp.engine.snapshot import PositionSnapshot
+from okxscalp.engine.supervisor import EntrySupervisor, Halt
 from okxscalp.logging_setup import kv
 from okxscalp.okx.errors import OkxError
 from okxscalp.okx.models import AlgoOrder, Instrument, Order, Position, PosSide
@@ -54,6 +65,9 @@ UNSETTLED_STATES = frozenset({"sent", "live", "partially_filled", "unknown"})
 SETTLEABLE_PURPOSES = frozenset({"entry", "exit", "close", "flatten"})  # regular orders (not algo stops)
 RECENT_ENTRY_S = 2.0  # a snapshot this close to the positions query may simply be newer than it
 MAX_SETTLE_PER_RUN = 50  # each is one GET /trade/order; the rest waits for the next reconciliation
+RECHECK_BASE_S = 1.0  # unverified stops: first re-check after this, doubling ...
+RECHECK_MAX_S = 30.0  # ... up to this (the feed's reconciliation retry has the same bounds)
+ALGOS_NOT_LISTED = "the exchange's algo orders could not be listed"
 
 
 @dataclass(slots=True)
@@ -68,6 +82,7 @@ class ReconcileReport:
     synced_orders: list[str] = field(default_factory=list)
     settled_orders: list[str] = field(default_factory=list)  # journal rows brought to their final state
     problems: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)  # positions whose exchange stop could not be verified
 
     def summary(self) -> str:
         return kv(
@@ -75,6 +90,7 @@ class ReconcileReport:
             protected=",".join(self.protected) or "-", flattened=",".join(self.flattened) or "-",
             closed_in_journal=",".join(self.closed_in_journal) or "-", cancelled=len(self.cancelled_orders),
             synced=len(self.synced_orders), settled=len(self.settled_orders), problems=len(self.problems),
+            unverified=",".join(self.unverified) or "-",
         )
 
 
@@ -92,9 +108,6 @@ def orphan_stop_price(position: Position, percent: float, instrument: Instrument
     return instrument.format_price(position.avg_px * (1 + percent / 100.0), "down")
 
 
-_is_stop_for = is_stop_for  # protection.py: the one definition, shared with the entry lifecycle
-
-
 class Reconciler:
     def __init__(
         self,
@@ -102,10 +115,12 @@ class Reconciler:
         journal: Journal,
         manager: PositionManager,
         instruments: dict[str, Instrument],
-        settings: ScalpingSettings,
+        settings: AccountSettings,
         *,
         tracked_entries: Callable[[], dict[str, str]],  # live entry clOrdId -> instId
         on_entry_order: Callable[[Order], Awaitable[None]],
+        supervisor: EntrySupervisor | None = None,
+        spawn: SpawnFn | None = None,
     ) -> None:
         self.rest = rest
         self.journal = journal
@@ -116,14 +131,32 @@ class Reconciler:
         self._on_entry_order = on_entry_order
         self.last_report: ReconcileReport | None = None
         self.runs = 0  # completed reconciliations (start-up, reconnects, unknown positions)
+        self.unverified: dict[tuple[str, str], str] = {}  # position key -> why its stop is not verified
+        self._spawn = spawn
+        self._recheck_task: Any = None
+        # One reconciliation at a time: two overlapping runs could each see no stop and each place one.
+        self._run_lock = asyncio.Lock()
+        if supervisor is not None:
+            supervisor.add_probe(Halt.UNPROTECTED, self.unprotected_reasons)
+
+    def unprotected_reasons(self) -> tuple[str, ...]:
+        return tuple(
+            f"unprotected: {_key_text(*key)}: exchange stop not verified ({why}); re-checking"
+            for key, why in sorted(self.unverified.items())
+        )
 
     async def run(self, trigger: str) -> ReconcileReport:
+        async with self._run_lock:
+            report = await self._run(trigger)
+        self._schedule_recheck()
+        return report
+
+    async def _run(self, trigger: str) -> ReconcileReport:
         report = ReconcileReport(trigger)
         fetched_at = time.time()
         exchange_positions = [p for p in await self.rest.positions() if p.pos != 0 and p.inst_id in self.instruments]
         pending = await self.rest.orders_pending()
-        listed_algos = await self._pending_stops(report)
-        algos = listed_algos if listed_algos is not None else []
+        listed_algos = await self._pending_stops(report)  # None: not listed, nothing concluded from it
         await self._sync_orders(pending, report)
         if listed_algos is not None:
             await self._settle_protective_stops(listed_algos, report)
@@ -144,17 +177,23 @@ class Reconciler:
             snapshot = journal_open.get(key)
             if managed is not None and managed.snapshot is not None:
                 self.manager.on_position(p)
+                if key in self.unverified:
+                    await self._ensure_snapshot_stop(managed, managed.snapshot, listed_algos, report)
                 continue
             if snapshot is not None:
                 position = self.manager.adopt(snapshot, p)
                 report.adopted.append(_key_text(*key))
-                await self._ensure_snapshot_stop(position, snapshot, algos, report)
+                await self._ensure_snapshot_stop(position, snapshot, listed_algos, report)
                 continue
             if managed is not None:  # a known orphan: keep it, refresh its numbers
                 self.manager.on_position(p)
+                if key in self.unverified:
+                    await self._protect_orphan(managed, p, listed_algos, report)
                 continue
             note = unreadable.get(key, "no journal snapshot for this exchange position")
-            await self._handle_orphan(p, note, algos, report)
+            await self._handle_orphan(p, note, listed_algos, report)
+        for key in [k for k in self.unverified if k not in on_exchange]:
+            self._mark_verified(key, "the position is no longer on the exchange")
         # Journal positions (and managed ones) that the exchange no longer has.
         for key, snapshot in journal_open.items():
             if key in on_exchange:
@@ -284,9 +323,15 @@ class Reconciler:
             report.settled_orders.append(record.cl_ord_id)
 
     async def _ensure_snapshot_stop(
-        self, position: ManagedPosition, snapshot: PositionSnapshot, algos: list[AlgoOrder], report: ReconcileReport
+        self, position: ManagedPosition, snapshot: PositionSnapshot, algos: list[AlgoOrder] | None,
+        report: ReconcileReport,
     ) -> None:
-        if any(_is_stop_for(a, position.inst_id, position.pos_side) for a in algos):
+        if algos is None:
+            self._mark_unverified(position.key, ALGOS_NOT_LISTED, report)
+            return
+        existing = stop_of(algos, position.inst_id, position.pos_side)
+        if existing is not None:
+            self._mark_verified(position.key, f"{describe_stop(existing)} listed")
             return
         instrument = self.instruments[position.inst_id]
         sl = instrument.format_price(snapshot.sl_px, "nearest")
@@ -300,21 +345,32 @@ class Reconciler:
                 position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
             )
         except OkxError as exc:
-            report.problems.append(f"stop for {position.inst_id}/{position.pos_side.value}: {exc}")
+            # Maybe placed after all (a lost reply): the re-check lists the algo orders before placing again.
+            self._mark_unverified(position.key, f"stop placement failed: {exc}", report)
             return False
-        report.protected.append(_key_text(position.inst_id, position.pos_side.value))
+        report.protected.append(_key_text(*position.key))
+        self._mark_verified(position.key, f"stop {position.protect_algo_id} placed at {sl_px}")
         return True
 
-    async def _handle_orphan(self, p: Position, note: str, algos: list[AlgoOrder], report: ReconcileReport) -> None:
+    async def _handle_orphan(self, p: Position, note: str, algos: list[AlgoOrder] | None, report: ReconcileReport) -> None:
         position = self.manager.add_orphan(p, note)
-        key = _key_text(p.inst_id, p.pos_side.value)
-        report.orphans.append(key)
+        report.orphans.append(_key_text(*position.key))
         log.warning(
             "ORPHAN position %s",
             kv(inst=p.inst_id, side=p.pos_side.value, size=abs(p.pos), avg_px=p.avg_px, note=note,
                policy=self.settings.orphan_policy),
         )
+        await self._protect_orphan(position, p, algos, report)
+
+    async def _protect_orphan(
+        self, position: ManagedPosition, p: Position, algos: list[AlgoOrder] | None, report: ReconcileReport
+    ) -> None:
+        """The orphan policy: `flatten` closes it reduce-only, `protect` verifies or places its stop."""
+        key = position.key
         if self.settings.orphan_policy == ORPHAN_FLATTEN:
+            if position.closing is not None:
+                return  # its close is on the way; the fill or the next reconciliation settles it
+            note = position.orphan_note
             cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
             self.journal.record_order(
                 OrderRecord(
@@ -327,22 +383,64 @@ class Reconciler:
                 await self.rest.close_position(p.inst_id, self.settings.margin_mode, p.pos_side.value, cl_ord_id=cl)
             except OkxError as exc:
                 self.journal.update_order(cl, state="rejected", detail=str(exc))
-                report.problems.append(f"flatten orphan {key}: {exc}")
+                self._mark_unverified(key, f"orphan flatten failed: {exc}", report)
                 return
             position.closing = CloseRequest(CloseReason.ORPHAN_FLATTEN, note, cl, time.monotonic())
-            report.flattened.append(key)
+            report.flattened.append(_key_text(*key))
+            self._mark_verified(key, f"orphan close {cl} sent")
             return
-        existing = [a for a in algos if _is_stop_for(a, p.inst_id, p.pos_side)]
-        if existing:
-            position.protect_algo_id = existing[0].algo_id
-            log.info("orphan already protected %s", kv(inst=p.inst_id, side=p.pos_side.value, algo=existing[0].algo_id))
+        if algos is None:
+            self._mark_unverified(key, ALGOS_NOT_LISTED, report)
+            return
+        existing = stop_of(algos, p.inst_id, p.pos_side)
+        if existing is not None:
+            position.protect_algo_id = existing.algo_id
+            log.info("orphan already protected %s", kv(inst=p.inst_id, side=p.pos_side.value, algo=existing.algo_id))
+            self._mark_verified(key, f"{describe_stop(existing)} listed")
             return
         try:
             sl = orphan_stop_price(p, self.settings.orphan_sl_percent, self.instruments[p.inst_id])
         except ValueError as exc:
-            report.problems.append(str(exc))
+            self._mark_unverified(key, str(exc), report)
             return
         await self._place_stop(position, sl, f"orphan policy protect: {self.settings.orphan_sl_percent}% from avgPx {p.avg_px}", report)
+
+    # ---- unverified protection -------------------------------------------------------------
+
+    def _mark_unverified(self, key: tuple[str, str], why: str, report: ReconcileReport) -> None:
+        report.problems.append(f"stop of {_key_text(*key)} not verified: {why}")
+        report.unverified.append(_key_text(*key))
+        if self.unverified.get(key) != why:
+            log.error("protective stop not verified %s", kv(position=_key_text(*key), why=why, trigger=report.trigger))
+        self.unverified[key] = why
+
+    def _mark_verified(self, key: tuple[str, str], how: str) -> None:
+        was = self.unverified.pop(key, None)
+        if was is not None:
+            log.warning("protective stop verified %s", kv(position=_key_text(*key), how=how, was=was))
+
+    def _schedule_recheck(self) -> None:
+        if not self.unverified or (self._recheck_task is not None and not self._recheck_task.done()):
+            return
+        if self._spawn is None:
+            log.error("unverified stops wait for the next reconciliation %s", kv(
+                positions=",".join(_key_text(*k) for k in sorted(self.unverified)), why="no re-check task wired"))
+            return
+        self._recheck_task = self._spawn(self._recheck(), "reconcile: re-check unverified stops")
+
+    async def _recheck(self) -> None:
+        """Reconcile again, backing off, until every position's stop is verified (or it is gone)."""
+        attempt = 0
+        while self.unverified:
+            await asyncio.sleep(min(RECHECK_MAX_S, RECHECK_BASE_S * 2**attempt))
+            attempt += 1
+            keys = ",".join(_key_text(*k) for k in sorted(self.unverified))
+            if not keys:
+                return
+            try:
+                await self.run(f"re-check: stop of {keys} not verified")
+            except OkxError as exc:  # positions or open orders not listed: the halt stays, try again
+                log.warning("stop re-check failed %s", kv(positions=keys, attempt=attempt, error=exc))
 
     async def closing_fill_px(
         self, snapshot: PositionSnapshot, *, ord_id: str = "", cl_ord_id: str = "", size: float | None = None

@@ -1,0 +1,63 @@
+"""Issue 10 #9: reconciliation concludes nothing from a query that failed. A restart while the
+exchange's algo-order listing is busy places no second stop for a position whose stop exists:
+the position is named (UNPROTECTED, entries halted, a reconcile problem) until a re-check lists
+the algo orders and finds its stop. Against the simulator and its `busy` fault."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from engine_helpers import make_config, running_engine, sim_server, wait_until
+from test_journal import make_snapshot
+
+from okxscalp.engine.journal import Journal
+
+XRP = "XRP-USDT-SWAP"
+ALGOS_PATH = "/api/v5/trade/orders-algo-pending"
+
+
+@pytest.mark.timeout(90)
+async def test_a_failed_algo_listing_places_no_stop_and_halts_until_verified(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=6, speed=5) as server:
+        sim = server.exchange
+        sim.set_position_mode("long_short_mode")
+        # A position of a previous run: its journal snapshot, and its stop on the exchange.
+        item = sim.open_position_directly(XRP, "long", 10.0)
+        avg_px = float(item["avgPx"])
+        snapshot = dataclasses.replace(
+            make_snapshot("okxsPREV1", XRP, 10.0), entry_time=time.time() - 600.0, entry_px=avg_px,
+            tp_px=round(avg_px * 1.03, 4), sl_px=round(avg_px * 0.98, 4),
+        )
+        with Journal(config.journal_path) as journal:
+            journal.write_snapshot_blocking(snapshot)
+        sim.place_algo_order({
+            "instId": XRP, "tdMode": "cross", "side": "sell", "posSide": "long", "ordType": "conditional",
+            "closeFraction": "1", "slTriggerPx": f"{snapshot.sl_px}", "slOrdPx": "-1", "algoClOrdId": "oxpPREV1",
+        })
+
+        def stops() -> list[dict]:
+            return [a for a in sim.algo_orders_pending(XRP) if a["posSide"] == "long" and a["slTriggerPx"]]
+
+        assert len(stops()) == 1
+        server.faults.busy(5.0, ALGOS_PATH)  # outlasts the start-up reconciliation and its retries
+        async with running_engine(config, server, auto_entries=False) as engine:
+            reconciler = engine.reconciler
+            assert reconciler is not None
+            # Old code read the failed listing as "no stop" and placed a second one.
+            assert len(stops()) == 1
+            assert engine.manager.book.get(XRP, "long") is not None  # adopted with its snapshot
+            report = reconciler.last_report
+            assert report is not None and f"{XRP}/long" in report.unverified
+            assert any(p.startswith(f"stop of {XRP}/long not verified: the exchange's algo orders could not be listed")
+                       for p in report.problems), report.problems
+            reasons = engine.halt_reasons()
+            assert any(r.startswith(f"unprotected: {XRP}/long: exchange stop not verified") for r in reasons), reasons
+
+            # The outage ends: a re-check lists the algo orders, finds the stop, clears the halt.
+            assert await wait_until(lambda: not reconciler.unverified, 30), reconciler.unverified
+            assert not any(r.startswith("unprotected") for r in engine.halt_reasons()), engine.halt_reasons()
+            assert len(stops()) == 1
