@@ -53,10 +53,19 @@ def write_config(directory: Path, *, symbols: list[str] | None = None, exit_perc
 class EngineRun:
     number: int
     log_path: Path
-    started_at: float
+    started_at: float  # monotonic
     proc: asyncio.subprocess.Process
-    ready_at: float | None = None
+    ready_at: float | None = None  # monotonic
     ended_by: str = ""  # "" while running; kill | stop | exited(<code>)
+    # The same moments on the wall clock (what the engine's log lines and journal rows carry).
+    started_wall: float = 0.0
+    ready_wall: float | None = None
+    ended_wall: float | None = None
+
+    def end(self, how: str) -> None:
+        self.ended_by = how
+        if self.ended_wall is None:
+            self.ended_wall = time.time()
 
     def log_text(self) -> str:
         try:
@@ -73,6 +82,7 @@ class EngineProcess:
     config_path: Path
     journal_path: Path
     sim_url: str
+    env: dict[str, str] = field(default_factory=dict)  # for every run (e.g. the journal's test fault switch)
     runs: list[EngineRun] = field(default_factory=list)
 
     @property
@@ -87,7 +97,7 @@ class EngineProcess:
 
     async def start(self, extra_env: dict[str, str] | None = None) -> EngineRun:
         number = len(self.runs) + 1
-        env = {**os.environ, **(extra_env or {})}
+        env = {**os.environ, **self.env, **(extra_env or {})}
         log_path = self.directory / f"engine-run-{number:03d}.log"
         with log_path.open("w") as log_file:
             proc = await asyncio.create_subprocess_exec(
@@ -95,7 +105,7 @@ class EngineProcess:
                 "--config", str(self.config_path), "--journal", str(self.journal_path), "--sim-url", self.sim_url,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env,
             )
-        run = EngineRun(number, log_path, time.monotonic(), proc)
+        run = EngineRun(number, log_path, time.monotonic(), proc, started_wall=time.time())
         self.runs.append(run)
         return run
 
@@ -105,10 +115,11 @@ class EngineProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if run.proc.returncode is not None:
-                run.ended_by = run.ended_by or f"exited({run.proc.returncode})"
+                run.end(run.ended_by or f"exited({run.proc.returncode})")
                 return False
             if STARTED_LINE in run.log_text():
                 run.ready_at = time.monotonic()
+                run.ready_wall = time.time()
                 return True
             await asyncio.sleep(0.1)
         return False
@@ -116,7 +127,7 @@ class EngineProcess:
     def exited_on_its_own(self) -> EngineRun | None:
         run = self.current
         if run is not None and run.proc.returncode is not None:
-            run.ended_by = f"exited({run.proc.returncode})"
+            run.end(f"exited({run.proc.returncode})")
             return run
         return None
 
@@ -125,9 +136,9 @@ class EngineProcess:
         run = self.current
         if run is None or run.proc.returncode is not None:
             return False
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError):  # it died on its own this instant: reaped as killed
             run.proc.send_signal(signal.SIGKILL)
-        run.ended_by = "kill"
+        run.end("kill")
         return True
 
     async def reap(self) -> None:
@@ -154,5 +165,5 @@ class EngineProcess:
             except TimeoutError:
                 run.proc.kill()
                 await run.proc.wait()
-        run.ended_by = "stop"
+        run.end("stop")
         return run.proc.returncode

@@ -17,6 +17,16 @@ ENTRY_PREFIX = "oxe"  # okxscalp.engine.executor.CL_ORD_PREFIX_ENTRY
 FILL_STATES = ("filled", "partially_filled")
 
 
+async def poll_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float) -> bool:
+    """Conditions here live in another process (log file, journal) or the simulator: polled."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
+    return True
+
+
 def _fresh(session: Any, path: str) -> bool:
     """Fresh data on a new connection: a data push (public/business), or logged in and
     subscribed again (private pushes only on account events)."""

@@ -1,10 +1,12 @@
-"""One soak run: the simulator in this process, the engine as a subprocess, the fault schedule,
-the kills and restarts, then the audits. `run_soak(settings)` returns everything measured."""
+"""One soak run: the simulator in this process, the engine as a subprocess, the fault schedule
+(exchange faults and the engine's own machinery, episodes.py), the kills and restarts, then the
+audits. `run_soak(settings)` returns everything measured."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import re
@@ -12,17 +14,22 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from okxscalp.engine.journal_faults import JOURNAL_FAULT_FILE_ENV
 from okxscalp.okx.constants import WS_BUSINESS_PATH, WS_PRIVATE_PATH, WS_PUBLIC_PATH
 from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.server import SIM_CREDENTIALS, SimServer
 from okxscalp.soak import audits
+from okxscalp.soak.engine_log import gate_events, status_lines
 from okxscalp.soak.engine_process import RECONCILED_STARTUP, EngineProcess, write_config
-from okxscalp.soak.probes import KillTrigger, measure_reconnect, session_ids
+from okxscalp.soak.episodes import MachineryRunner
+from okxscalp.soak.halts import RunHalts, rebuild
+from okxscalp.soak.machinery import Bite, MachineryFault, RunView, find_bites
+from okxscalp.soak.probes import KillTrigger, measure_reconnect, poll_until, session_ids
 from okxscalp.soak.schedule import FaultEvent, Schedule, build_schedule
+from okxscalp.soak.taps import OrderLedger, PositionSampler, RestTap
 
 log = logging.getLogger("okxscalp.soak")
 
@@ -30,16 +37,9 @@ PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"  # honoured by the eng
 PAUSE_AFTER_FILL_S = "3"
 SNAPSHOT_PENDING = re.compile(r"fill received, snapshot pending inst=(\S+) clOrdId=(\S+)")
 ALL_WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)
-
-
-async def poll_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float) -> bool:
-    """Conditions here live in another process (log file, journal) or the simulator: polled."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(interval_s)
-    return True
+BALANCE_OUTAGE_LEAD_S = 3.0  # a balance outage starts this long before its kill (the old run meets it too)
+JOURNAL_FAULT_FILE = "journal-disk-full"  # in the work dir; its presence fails the journal's commits
+EVIDENCE_FILE = "soak-evidence.json"  # in the work dir: what the machinery audits judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ class SoakSettings:
     seed: int = 7
     speed: float = 60.0
     workdir: Path | None = None  # default: a fresh temp dir (kept, its path is reported)
+    machinery: bool = True  # also the engine's own faults (journal, subscriptions, clock, ...)
 
 
 @dataclass(slots=True)
@@ -75,6 +76,8 @@ class SoakResult:
     drops_done: int = 0
     drops_interrupted: int = 0
     faults_done: Counter[str] = field(default_factory=Counter)
+    machinery: list[MachineryFault] = field(default_factory=list)
+    bites: list[tuple[Bite, bool | None, str]] = field(default_factory=list)  # bite, verdict, what was seen
     audits: list[audits.Audit] = field(default_factory=list)
     figures: dict[str, float | int | str] = field(default_factory=dict)
 
@@ -95,8 +98,13 @@ class SoakRun:
         self.engine: EngineProcess | None = None
         self.trigger: KillTrigger | None = None
         self.restarts: list[tuple[int, set[tuple[str, str]], set[tuple[str, str]]]] = []
+        self.restart_pnl: list[audits.RestartPnl] = []
         self.unplanned_exits: list[str] = []
         self._measures: set[asyncio.Task] = set()
+        self.tap = RestTap()
+        self.ledger = OrderLedger()
+        self.sampler = PositionSampler(self.server)
+        self.machinery: MachineryRunner | None = None
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -153,6 +161,9 @@ class SoakRun:
         elif kind == "skew":
             f.skew_time(p["ms"])
             asyncio.get_running_loop().call_later(p["seconds"], f.skew_time, 0)
+        elif kind in ("sustained_delay", "clock_skew"):
+            assert self.machinery is not None
+            self.machinery.apply_timed(event)
         assert self.result is not None
         self.result.faults_done[kind] += 1
 
@@ -239,9 +250,17 @@ class SoakRun:
         schedule = self.result.schedule  # type: ignore[union-attr]
         gap = (schedule.duration_s - 35) / max(len(schedule.kill_times_s), 1)
         for number, (at_s, phase) in enumerate(zip(schedule.kill_times_s, schedule.kill_phases, strict=True)):
-            delay = t_start + at_s - time.monotonic()
+            assert self.machinery is not None
+            for episode in schedule.episodes_in_gap(number):
+                await self.machinery.run_episode(episode)
+            outage = schedule.balance_outage_at(number)
+            lead = BALANCE_OUTAGE_LEAD_S if outage is not None else 0.0
+            delay = t_start + at_s - lead - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if outage is not None:
+                self.machinery.balance_outage(outage)
+                await asyncio.sleep(lead)
             record = KillRecord(number + 1, phase)
             self.result.kills.append(record)  # type: ignore[union-attr]
             crashed = self.engine.exited_on_its_own()  # type: ignore[union-attr]
@@ -254,6 +273,8 @@ class SoakRun:
                 record.orphan_opened = self._open_orphan()
             before = self._our_positions()
             next_phase = schedule.kill_phases[number + 1] if number + 1 < len(schedule.kill_phases) else None
+            self.restart_pnl.append(audits.RestartPnl(len(self.engine.runs) + 1, time.time(),  # type: ignore[union-attr]
+                                                      audits.journal_closed(self.engine.journal_path)))  # type: ignore[union-attr]
             if await self._start_engine(next_phase):
                 record.restart_positions, record.restart_unknown = await self._restart_audit(before)
 
@@ -315,24 +336,34 @@ class SoakRun:
         s = self.settings
         await self.server.start()
         config = write_config(self.workdir)
-        self.engine = EngineProcess(self.workdir, config, self.workdir / "journal.sqlite", self.server.rest_url)
+        fault_file = self.workdir / JOURNAL_FAULT_FILE
+        self.engine = EngineProcess(self.workdir, config, self.workdir / "journal.sqlite", self.server.rest_url,
+                                    env={JOURNAL_FAULT_FILE_ENV: str(fault_file)})
         self.trigger = KillTrigger(self.server, self.engine.kill_now, self.rng)
         self.trigger.install()
+        self.tap.install(self.server)
+        self.ledger.install(self.server)
+        self.machinery = MachineryRunner(self.server, self.engine, self.ledger, fault_file, self._engine_ready)
         schedule = build_schedule(duration_s=s.minutes * 60, drops=s.drops, kills=s.kills, seed=s.seed,
-                                  inst_ids=self.engine_inst_ids)
+                                  inst_ids=self.engine_inst_ids, speed=s.speed, machinery=s.machinery)
         self.result = SoakResult(s, schedule, self.workdir)
         t_start = time.monotonic()
         sim_start_ms = self.server.exchange.now_ms
+        sampler = asyncio.create_task(self.sampler.run(), name="soak-positions")
         try:
             await self._start_engine(schedule.kill_phases[0] if schedule.kill_phases else None)
             faults = asyncio.create_task(self._run_faults(t_start), name="soak-faults")
             await self._run_kills(t_start)
             await faults
+            await asyncio.sleep(max(0.0, self.machinery.last_end - time.time()))  # outages run their course
             self.server.faults.clear()
             if self._measures:
                 await asyncio.gather(*self._measures, return_exceptions=True)
             await self._final_checks()
         finally:
+            sampler.cancel()
+            if fault_file.exists():
+                fault_file.unlink()
             if self.engine.current is not None:
                 with contextlib.suppress(Exception):
                     await self.engine.stop(10)
@@ -340,14 +371,64 @@ class SoakRun:
             self.result.sim_hours = (self.server.exchange.now_ms - sim_start_ms) / 3_600_000
             counters = self.server.counters
             self._audit(counters)
+            self._write_evidence()
             await self.server.stop()
         self.result.wall_s = time.monotonic() - t_start
         return self.result
 
+    def _write_evidence(self) -> None:
+        """What the machinery audits judged, for a post-mortem: the faults, each bite and its
+        verdict, every order arrival, and the simulator's positions whenever they changed."""
+        assert self.result is not None
+        changes, last = [], None
+        for sample in self.sampler.samples:
+            if (sample.positions, sample.with_stop) != last:
+                last = (sample.positions, sample.with_stop)
+                changes.append({"t": round(sample.wall, 3), "positions": sorted("/".join(k) for k in sample.positions),
+                                "with_stop": sorted("/".join(k) for k in sample.with_stop)})
+        doc = {
+            "machinery": [asdict(f) for f in self.result.machinery],
+            "bites": [{**asdict(b), "verdict": ok, "seen": seen} for b, ok, seen in self.result.bites],
+            "arrivals": [asdict(a) for a in self.ledger.arrivals],
+            "positions": changes,
+        }
+        (self.workdir / EVIDENCE_FILE).write_text(json.dumps(doc, indent=1))
+
+    def _views(self) -> list[RunView]:
+        assert self.engine is not None
+        now = time.time()
+        return [RunView(r.number, r.started_wall, r.ready_wall, r.ended_wall or now, r.log_text()) for r in self.engine.runs]
+
+    def _machinery_audits(self, views: list[RunView]) -> list[audits.Audit]:
+        assert self.result is not None and self.engine is not None and self.machinery is not None
+        r, journal = self.result, self.engine.journal_path
+        halts: dict[int, RunHalts] = {v.number: rebuild(v.number, v.started, v.ended, gate_events(v.log_text), status_lines(v.log_text))
+                                      for v in views}
+        r.machinery = self.machinery.faults
+        bites = [b for f in r.machinery for b in find_bites(f, views, self.tap.answers, self.tap.ws_errors)]
+        r.bites = [(b, *audits.judge_bite(b, halts.get(b.run))) for b in bites]
+        entries = self.ledger.entries()
+        runs_by_number = {v.number: v for v in views}
+        entries_by_run: Counter[int] = Counter()
+        for a in entries:
+            run = next((v for v in views if v.holds(a.wall)), None)
+            if run is not None:
+                entries_by_run[run.number] += 1
+        machinery = [audits.audit_machinery_faults(r.machinery, bites, halts)] if self.settings.machinery else []
+        return [
+            audits.audit_true_quote_age(entries, journal, self.settings.speed),
+            *machinery,
+            audits.audit_no_order_while_halted(entries, journal, halts),
+            audits.audit_positions_visible(self.sampler.samples, [(v, halts[v.number].status) for v in views]),
+            audits.audit_daily_loss_restarts(self.restart_pnl, {n: v.log_text for n, v in runs_by_number.items()},
+                                             journal, dict(entries_by_run)),
+        ]
+
     def _audit(self, counters: SimCounters) -> None:
         assert self.result is not None and self.engine is not None
         r, journal = self.result, self.engine.journal_path
-        texts = [run.log_text() for run in self.engine.runs]
+        views = self._views()
+        texts = [v.log_text for v in views]
         tracebacks = sum(t.count("Traceback (most recent call last)") for t in texts)
         final = r.audits[:]
         r.audits = [
@@ -360,6 +441,7 @@ class SoakRun:
             audits.audit_restart_positions(self.restarts),
             *final,
             audits.audit_secrets(texts, (SIM_CREDENTIALS.secret, SIM_CREDENTIALS.passphrase)),
+            *self._machinery_audits(views),
         ]
         rows = audits.journal_rows(journal, "SELECT purpose, state, acc_fill_sz FROM orders")
         positions = audits.journal_rows(journal, "SELECT state FROM positions")
@@ -376,6 +458,8 @@ class SoakRun:
             storm_429_answered=sum(counters.http_429_injected.values()),
             busy_answered=sum(counters.busy_injected.values()),
             ws_connections=sum(counters.connections_total.values()),
+            machinery_faults=len(r.machinery),
+            machinery_bites=len(r.bites),
         )
 
 

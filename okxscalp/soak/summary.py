@@ -25,6 +25,9 @@ def render(result: SoakResult) -> str:
     if orphans:
         lines.append(f"- positions opened behind the engine's back while it was down: {', '.join(orphans)}")
     lines += ["", "Faults injected: " + ", ".join(f"{k} {n}" for k, n in sorted(result.faults_done.items()))]
+    if result.machinery:
+        lines += ["", "Engine-machinery faults (first bite per engine run; judged on the wall clock, 2 s):", ""]
+        lines += machinery_lines(result)
     lines.append("Figures: " + ", ".join(f"{k} {v}" for k, v in result.figures.items()))
     failed = [a for a in result.audits if not a.passed and a.detail]
     if failed:
@@ -43,3 +46,18 @@ def kill_lines(result: SoakResult) -> str:
         + f"; restart: {k.restart_positions} positions checked" + (f", UNKNOWN {k.restart_unknown}" if k.restart_unknown else "")
         for k in result.kills
     )
+
+
+def machinery_lines(result: SoakResult) -> list[str]:
+    out = []
+    for fault in result.machinery:
+        params = " ".join(f"{k}={v}" for k, v in fault.params.items())
+        bites = [(b, ok, text) for b, ok, text in result.bites if b.fault == fault.label]
+        if not bites:
+            why = "; ".join(fault.notes) or "no bite observed"
+            out.append(f"- {fault.label} ({params}): never bit ({why})")
+        for bite, ok, text in bites:
+            verdict = {True: "PASS", False: "FAIL", None: "not judged"}[ok]
+            out.append(f"- {fault.label} ({params}), run {bite.run}: {bite.what}: {verdict}: {text}")
+        out += [f"  - problem: {p}" for p in fault.problems]
+    return out
