@@ -100,7 +100,7 @@ class CloseLifecycle:
         if decision is None:
             return
         self._start_close(position, decision.kind.value, decision.reason, OrderPurpose.EXIT,
-                          quote=(quote.source, quote.age_s, quote.budget_s), decided_px=decision.observed_px)
+                          quote=(quote.source, quote.age_s, quote.budget_s, quote.exchange_ts_ms), decided_px=decision.observed_px)
 
     async def sweep(self) -> None:
         """Positions are also checked on a timer with the EXIT read that may fall back to REST
@@ -123,13 +123,14 @@ class CloseLifecycle:
 
     def _start_close(
         self, position: ManagedPosition, reason: str, detail: str, purpose: OrderPurpose,
-        *, quote: tuple[str, float, float] | None = None, decided_px: float | None = None,
+        *, quote: tuple[str, float, float, int] | None = None, decided_px: float | None = None,
     ) -> None:
         cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
         position.closing = CloseRequest(reason, detail, cl, time.monotonic(), decided_px)
-        src, age, budget = quote if quote is not None else (None, None, None)
-        recorded = self.parts.journal.record_order(exit_order_record(position, cl, purpose, quote_source=src,
-                                                                     quote_age_s=age, quote_budget_s=budget, detail=detail))
+        src, age, budget, ts_ms = quote if quote is not None else (None, None, None, None)
+        recorded = self.parts.journal.record_order(exit_order_record(
+            position, cl, purpose, quote_source=src, quote_age_s=age, quote_budget_s=budget, quote_ts_ms=ts_ms,
+            detail=detail))
         log.info("closing %s", kv(inst=position.inst_id, side=position.pos_side.value, reason=reason, detail=detail))
         self.parts.spawn(self._send_close(position, cl, recorded), f"close {position.inst_id}")
 

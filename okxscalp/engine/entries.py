@@ -186,7 +186,8 @@ class EntryLifecycle:
         if equity is None:  # Halt.BALANCE closes entries first; never size against an assumed 0
             parts.event(FallbackKind.ENTRY_GATE, inst_id, "entry not sent: equity unknown", "none", "executor")
             return
-        used = QuoteUsed(quote.source, quote.age_s, quote.budget_s, Purpose.ORDER.value, quote.bid, quote.ask)
+        used = QuoteUsed(quote.source, quote.age_s, quote.budget_s, Purpose.ORDER.value, quote.bid, quote.ask,
+                         quote.exchange_ts_ms)
         try:
             priced = price_entry(
                 plan, used, parts.registry.price_limit(inst_id),
@@ -221,6 +222,7 @@ class EntryLifecycle:
             cl_ord_id=r.cl_ord_id, inst_id=r.inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
             purpose=OrderPurpose.ENTRY.value, state=state, pos_side=r.pos_side.value if r.pos_side else "",
             px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
+            quote_ts_ms=used.ts_ms,
             ord_id=pending.ord_id, acc_fill_sz=pending.acc_fill_sz, avg_px=pending.avg_px,
             detail=detail or f"{plan.signal.reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {priced.size.reason}",
             position_cl_ord_id=r.cl_ord_id,

@@ -101,6 +101,7 @@ class QuoteUsed:
     purpose: str
     bid: float
     ask: float
+    ts_ms: int | None = None  # the quote's exchange timestamp (the chaos audit's true age)
 
 
 class EntryRefused(Exception):

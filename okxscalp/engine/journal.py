@@ -157,8 +157,14 @@ SCHEMA_V2 = """
 ALTER TABLE positions ADD COLUMN realised_pnl_bound REAL;
 """
 
+# v3: the exchange timestamp (ms) of the quote an order was priced from, so its true age at the
+# exchange (the order's arrival there minus this) can be audited against the recorded age.
+SCHEMA_V3 = """
+ALTER TABLE orders ADD COLUMN quote_ts_ms INTEGER;
+"""
+
 # MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BATCH_MAX = 500
@@ -197,6 +203,7 @@ class OrderRecord:
     quote_source: str | None = None
     quote_age_s: float | None = None
     quote_budget_s: float | None = None
+    quote_ts_ms: int | None = None  # the quote's exchange timestamp
     ord_id: str = ""
     acc_fill_sz: float = 0.0
     avg_px: float | None = None
@@ -714,6 +721,7 @@ class Journal:
             order.quote_source,
             order.quote_age_s,
             order.quote_budget_s,
+            order.quote_ts_ms,
             order.state,
             order.acc_fill_sz,
             order.avg_px,
@@ -726,15 +734,15 @@ class Journal:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
                 """INSERT INTO orders (cl_ord_id, ord_id, inst_id, side, pos_side, ord_type, px, sz, reduce_only,
-                       purpose, quote_source, quote_age_s, quote_budget_s, state, acc_fill_sz, avg_px, detail,
-                       position_cl_ord_id, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       purpose, quote_source, quote_age_s, quote_budget_s, quote_ts_ms, state, acc_fill_sz, avg_px,
+                       detail, position_cl_ord_id, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (cl_ord_id) DO UPDATE SET ord_id = excluded.ord_id, inst_id = excluded.inst_id,
                        side = excluded.side, pos_side = excluded.pos_side, ord_type = excluded.ord_type,
                        px = excluded.px, sz = excluded.sz, reduce_only = excluded.reduce_only,
                        purpose = excluded.purpose, quote_source = excluded.quote_source,
                        quote_age_s = excluded.quote_age_s, quote_budget_s = excluded.quote_budget_s,
-                       state = excluded.state, acc_fill_sz = excluded.acc_fill_sz, avg_px = excluded.avg_px,
+                       quote_ts_ms = excluded.quote_ts_ms, state = excluded.state, acc_fill_sz = excluded.acc_fill_sz, avg_px = excluded.avg_px,
                        detail = excluded.detail, position_cl_ord_id = excluded.position_cl_ord_id,
                        updated_at = excluded.updated_at""",
                 row,
@@ -955,6 +963,7 @@ class Journal:
             quote_source=row["quote_source"],
             quote_age_s=row["quote_age_s"],
             quote_budget_s=row["quote_budget_s"],
+            quote_ts_ms=row["quote_ts_ms"],
             ord_id=row["ord_id"],
             acc_fill_sz=row["acc_fill_sz"],
             avg_px=row["avg_px"],

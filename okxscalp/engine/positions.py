@@ -375,14 +375,14 @@ def close_text(reason: str, detail: str, bound: float | None) -> str:
 
 def exit_order_record(
     position: ManagedPosition, cl_ord_id: str, purpose: OrderPurpose, *, quote_source: str | None,
-    quote_age_s: float | None, quote_budget_s: float | None, detail: str,
+    quote_age_s: float | None, quote_budget_s: float | None, detail: str, quote_ts_ms: int | None = None,
 ) -> OrderRecord:
     """The journal row of a close-position request (market, reduce-only by nature)."""
     close_side = "sell" if position.pos_side is PosSide.LONG else "buy"
     return OrderRecord(
         cl_ord_id=cl_ord_id, inst_id=position.inst_id, side=close_side, ord_type="market", sz=f"{position.size:g}",
         purpose=purpose.value, state="sent", pos_side=position.pos_side.value, reduce_only=True,
-        quote_source=quote_source, quote_age_s=quote_age_s, quote_budget_s=quote_budget_s, detail=detail,
-        position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
+        quote_source=quote_source, quote_age_s=quote_age_s, quote_budget_s=quote_budget_s, quote_ts_ms=quote_ts_ms,
+        detail=detail, position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
     )
 
