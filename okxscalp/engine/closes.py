@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 EXIT_SWEEP_S = 0.25
 CLOSE_RETRY_S = 1.0
+CLOSE_ROW_WAIT_S = 0.5  # how often a close waiting for its journal row checks the journal's health
 CLOSE_FILL_WAIT_S = 0.5  # a flat position waits this long for its closing fill push before a REST lookup
 SETTLE_FIRST_S = 0.25  # an unknown close is looked up after this, doubling up to SETTLE_MAX_S
 SETTLE_MAX_S = 5.0
@@ -139,7 +140,21 @@ class CloseLifecycle:
         journal, manager = parts.journal, parts.manager
         # A close is not latency-critical: its journal row is committed before the exchange can see
         # it, so a kill -9 right after the exchange accepts it never leaves an order we don't know.
-        await asyncio.wrap_future(recorded)
+        # Except while the journal cannot commit (disk full): reducing exposure comes first; the
+        # row is held by the journal and lands once it recovers, and the operator is told.
+        committed = asyncio.wrap_future(recorded)
+        while not committed.done():
+            await asyncio.wait({committed}, timeout=CLOSE_ROW_WAIT_S)
+            if not committed.done() and journal.write_failure is not None:
+                parts.event(FallbackKind.SAFETY, position.inst_id,
+                            f"close {position.pos_side.value} {cl} sent before its journal row committed "
+                            f"({journal.write_failure}); the row is held and lands when the journal recovers",
+                            "none", "closes")
+                break
+        if committed.done() and not committed.cancelled() and committed.exception() is not None:
+            parts.event(FallbackKind.SAFETY, position.inst_id,
+                        f"close {position.pos_side.value} {cl} sent without its journal row ({committed.exception()})",
+                        "none", "closes")
         try:
             await parts.rest.close_position(position.inst_id, parts.account_settings.margin_mode, position.pos_side.value,
                                             cl_ord_id=cl, tag=EXIT_TAG)

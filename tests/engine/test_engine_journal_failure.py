@@ -51,3 +51,26 @@ async def test_journal_write_failure_halts_entries_until_the_rows_land(tmp_path:
         assert await wait_until(lambda: not engine.halt_reasons(), 10), engine.halt_reasons()
         assert not engine.supervisor.reasons(XRP)
         assert Halt.JOURNAL.value == "journal"
+
+
+@pytest.mark.timeout(90)
+async def test_a_close_goes_out_while_the_journal_cannot_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reducing exposure comes first: an operator close waits for its journal row only while the
+    journal is healthy; on a full disk it is sent, with an event, and its row lands later."""
+    fault = tmp_path / "disk-full"
+    monkeypatch.setenv(JOURNAL_FAULT_FILE_ENV, str(fault))
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=3, speed=20) as server:
+        server.exchange.open_position_directly(XRP, "long", 10.0)
+        async with running_engine(config, server, auto_entries=False) as engine:
+            assert await wait_until(lambda: engine.manager.book.get(XRP, "long") is not None, 10)
+            fault.write_text("armed")
+            engine.pause_entries()  # a journal write, so the failure is known
+            assert await wait_until(lambda: engine.journal.write_failure is not None, 10)
+            engine.request_close(XRP, "long")
+            assert await wait_until(lambda: not server.exchange.positions_wire(), 15), "the close was held back"
+            assert await wait_until(lambda: any(
+                e.kind is FallbackKind.SAFETY and "before its journal row committed" in e.detail
+                for e in engine.snapshot().recent_events), 5)
+            fault.unlink()
+            assert await wait_until(lambda: engine.journal.write_failure is None, 20)
