@@ -28,6 +28,7 @@ a new trend.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,6 +46,9 @@ class QuoteLike(Protocol):
 
     @property
     def ask(self) -> float | None: ...
+
+    @property
+    def ts_ms(self) -> int | None: ...  # the quote's exchange timestamp
 
 
 # The thresholds are the config's `scalping.signals` section; `SignalRules` is the same class under
@@ -71,10 +75,10 @@ MAX_BARS_BEHIND = 2
 
 
 def _bars_behind(bar_open_ms: int, bar_ms: int | None, quote_ts_ms: int | None) -> float:
-    """Whole bars between the end of the last confirmed bar and the quote's exchange time; 0 when
-    either time scale is unknown."""
+    """Whole bars between the end of the last confirmed bar and the quote's exchange time;
+    infinite when either time scale is unknown (nothing proves the candles are current)."""
     if not bar_ms or not quote_ts_ms:
-        return 0.0
+        return math.inf
     return max(0.0, (quote_ts_ms - (bar_open_ms + bar_ms)) / bar_ms)
 
 
@@ -104,7 +108,7 @@ def evaluate_signal(
     mid = _mid(quote)
     if v is None or not v.ready or mid is None:
         return None
-    if _bars_behind(v.ts_ms, decision.bar_ms, getattr(quote, "ts_ms", None)) > MAX_BARS_BEHIND:
+    if _bars_behind(v.ts_ms, decision.bar_ms, quote.ts_ms) > MAX_BARS_BEHIND:
         return None  # the candles stopped (feed hole): indicators describe a market that is gone
     rsi = indicators.rsi_at(mid)
     if rsi is None:

@@ -23,8 +23,14 @@ SETTINGS = RegimeSettings(atr_percent_choppy=0.2)
 INST = "XRP-USDT-SWAP"
 
 
-def quote(px: float, **extra: object) -> SimpleNamespace:
-    return SimpleNamespace(bid=px * (1 - 1e-5), ask=px * (1 + 1e-5), **extra)
+def quote(px: float, ts_ms: int | None, **extra: object) -> SimpleNamespace:
+    return SimpleNamespace(bid=px * (1 - 1e-5), ask=px * (1 + 1e-5), ts_ms=ts_ms, **extra)
+
+
+def after(det: RegimeDetector) -> int:
+    """An exchange time half-way through the bar after `det`'s last confirmed one (1m bars)."""
+    latest = det.indicators.latest
+    return (latest.ts_ms if latest is not None else 0) + 90_000
 
 
 def detector_fed(closes: list[float], settings: RegimeSettings = SETTINGS) -> RegimeDetector:
@@ -65,7 +71,7 @@ def test_trend_pullback_long_with_reason_and_inputs() -> None:
     assert det.regime is Regime.TRENDING and det.decision is not None
     v = det.indicators.latest
     assert v is not None
-    sig = evaluate_signal(det.decision, det.indicators, quote(v.ema_fast, source="ws", age_s=0.4))
+    sig = evaluate_signal(det.decision, det.indicators, quote(v.ema_fast, after(det), source="ws", age_s=0.4))
     assert sig is not None
     assert (sig.side, sig.pos_side, sig.regime, sig.inst_id) == (
         Side.BUY,
@@ -98,7 +104,7 @@ def test_trend_without_pullback_or_against_trend_gives_nothing() -> None:
     far_above = v.ema_fast + 3 * v.atr  # not pulled back
     below_slow = v.ema_slow - v.atr  # trend broken
     for px in (far_above, below_slow):
-        assert evaluate_signal(det.decision, det.indicators, quote(px)) is None
+        assert evaluate_signal(det.decision, det.indicators, quote(px, after(det))) is None
 
 
 def test_trend_pullback_short() -> None:
@@ -106,7 +112,7 @@ def test_trend_pullback_short() -> None:
     assert det.regime is Regime.TRENDING
     v = det.indicators.latest
     assert v is not None
-    sig = evaluate_signal(det.decision, det.indicators, quote(v.ema_fast))
+    sig = evaluate_signal(det.decision, det.indicators, quote(v.ema_fast, after(det)))
     assert sig is not None and sig.side is Side.SELL and sig.pos_side is PosSide.SHORT
     assert sig.reason.startswith("trend pullback short")
 
@@ -116,7 +122,7 @@ def test_trend_rsi_extreme_blocks_the_entry() -> None:
     v = det.indicators.latest
     assert v is not None
     strict = SignalRules(trend_rsi_max=50.0)  # the pullback's RSI (~68) is now "extreme"
-    assert evaluate_signal(det.decision, det.indicators, quote(v.ema_fast), strict) is None
+    assert evaluate_signal(det.decision, det.indicators, quote(v.ema_fast, after(det)), strict) is None
 
 
 def test_band_edge_mean_reversion_long_and_short() -> None:
@@ -124,33 +130,33 @@ def test_band_edge_mean_reversion_long_and_short() -> None:
     assert det.regime is Regime.RANGING
     v = det.indicators.latest
     assert v is not None and v.bands is not None
-    sig = evaluate_signal(det.decision, det.indicators, quote(v.close))
+    sig = evaluate_signal(det.decision, det.indicators, quote(v.close, after(det)))
     assert sig is not None and sig.side is Side.BUY and sig.regime is Regime.RANGING
     assert sig.reason.startswith("ranging mean reversion long") and "lower band" in sig.reason
     assert sig.inputs["band_lower"] == v.bands.lower and sig.inputs["rsi"] <= 35.0
-    assert evaluate_signal(det.decision, det.indicators, quote(v.bands.mid)) is None  # mid-band: nothing
+    assert evaluate_signal(det.decision, det.indicators, quote(v.bands.mid, after(det))) is None  # mid-band: nothing
     # The mirror image of the series gives the short at the upper band.
     mirrored = detector_fed([4.4 - c for c in range_then_dip()])
     mv = mirrored.indicators.latest
     assert mv is not None
-    short = evaluate_signal(mirrored.decision, mirrored.indicators, quote(mv.close))
+    short = evaluate_signal(mirrored.decision, mirrored.indicators, quote(mv.close, after(mirrored)))
     assert short is not None and short.side is Side.SELL and "upper band" in short.reason
 
 
 def test_no_signal_without_a_regime_or_while_a_change_is_pending() -> None:
     det = detector_for(INST, SETTINGS)
-    assert evaluate_signal(None, det.indicators, quote(2.2)) is None
+    assert evaluate_signal(None, det.indicators, quote(2.2, after(det))) is None
     closes = range_then_dip()
     partial = detector_fed(closes[:20])  # warm-up: regime unknown
     assert partial.regime is None and partial.decision is not None
-    assert evaluate_signal(partial.decision, partial.indicators, quote(closes[19])) is None
+    assert evaluate_signal(partial.decision, partial.indicators, quote(closes[19], after(partial))) is None
     full = detector_fed(closes)
     assert full.decision is not None
     v = full.indicators.latest
     assert v is not None
     pending = dataclasses.replace(full.decision, candidate=Regime.TRENDING, bars_held=1)
-    assert evaluate_signal(full.decision, full.indicators, quote(v.close)) is not None
-    assert evaluate_signal(pending, full.indicators, quote(v.close)) is None
+    assert evaluate_signal(full.decision, full.indicators, quote(v.close, after(full))) is not None
+    assert evaluate_signal(pending, full.indicators, quote(v.close, after(full))) is None
 
 
 def test_crossed_or_missing_quote_gives_nothing() -> None:
@@ -191,7 +197,7 @@ def test_signals_trigger_on_the_simulators_regimes() -> None:
                     c = pp.step()
                     h, lo = max(h, c), min(lo, c)
                     if s % 5 == 0:
-                        sig = evaluate_signal(det.decision, det.indicators, quote(c), rules)
+                        sig = evaluate_signal(det.decision, det.indicators, quote(c, minute * 60_000 + s * 1000), rules)
                         if sig is not None:
                             assert sig.regime is det.regime
                             fired[(sig.regime, sig.side)] += 1
@@ -207,7 +213,19 @@ def test_no_signal_when_the_candles_stopped() -> None:
     v = det.indicators.latest
     assert v is not None and det.decision is not None and det.decision.bar_ms == 60_000
     bar_end = v.ts_ms + 60_000
-    fresh = quote(v.close, ts_ms=bar_end + 30_000)  # half-way through the next bar
+    fresh = quote(v.close, bar_end + 30_000)  # half-way through the next bar
     assert evaluate_signal(det.decision, det.indicators, fresh) is not None
-    late = quote(v.close, ts_ms=bar_end + 2 * 60_000 + 1)  # two confirms missed
+    late = quote(v.close, bar_end + 2 * 60_000 + 1)  # two confirms missed
     assert evaluate_signal(det.decision, det.indicators, late) is None
+
+
+def test_no_signal_when_the_quote_time_or_the_bar_length_is_unknown() -> None:
+    """Issue 10 review: an unknown time scale no longer passes the feed-hole check (it read as
+    "0 bars behind", so a quote without an exchange time, or an unknown bar, let a signal through)."""
+    det = detector_fed(range_then_dip())
+    v = det.indicators.latest
+    assert v is not None and det.decision is not None
+    assert evaluate_signal(det.decision, det.indicators, quote(v.close, after(det))) is not None
+    assert evaluate_signal(det.decision, det.indicators, quote(v.close, None)) is None
+    unknown_bar = dataclasses.replace(det.decision, bar_ms=None)
+    assert evaluate_signal(unknown_bar, det.indicators, quote(v.close, after(det))) is None
