@@ -304,7 +304,9 @@ class OrderRequest:
     px: str | None = None
     cl_ord_id: str = ""
     reduce_only: bool = False
-    td_mode: str = "cross"
+    # The margin mode (tdMode) of every order is the config's `scalping.margin_mode`: required, by
+    # keyword, never a default here (a silent "cross" once bypassed the config).
+    td_mode: str = field(kw_only=True)
     attach_tp_trigger_px: str | None = None  # attached TP/SL, market execution (ordPx -1)
     attach_sl_trigger_px: str | None = None
     tag: str = ""

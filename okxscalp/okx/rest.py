@@ -462,12 +462,13 @@ class RestClient:
         sl_trigger_px: str | None = None,
         tp_trigger_px: str | None = None,
         sz: str | None = None,
-        td_mode: str = "cross",
+        td_mode: str,
         algo_cl_ord_id: str = "",
         reduce_only: bool = True,
     ) -> AlgoAck:
         """A `conditional` stop/take-profit living on the exchange, executed at market when
-        triggered. `sz` None closes the whole position (closeFraction 1). Sent once; a lost reply
+        triggered. `sz` None closes the whole position (closeFraction 1); `td_mode` is the
+        config's margin mode (required: no default). Sent once; a lost reply
         raises NetworkError/ExchangeBusy: check `algo_orders_pending` before placing another."""
         if sl_trigger_px is None and tp_trigger_px is None:
             raise ValueError("a conditional algo order needs sl_trigger_px or tp_trigger_px")

@@ -116,7 +116,7 @@ async def test_fills_are_looked_up_by_order_and_time_window_also_in_the_history(
         instrument = (await rest.instruments(inst_id=inst))[0]
         acks = []
         for side, pos_side in ((Side.BUY, PosSide.LONG), (Side.SELL, PosSide.LONG)) * 3:
-            acks.append(await rest.place_order(OrderRequest(inst, side, pos_side, "market", instrument.min_sz)))
+            acks.append(await rest.place_order(OrderRequest(inst, side, pos_side, "market", instrument.min_sz, td_mode="cross")))
         everything = await rest.fills(inst)
         assert len(everything) >= 6
         one = await rest.fills(inst, ord_id=acks[2].ord_id)

@@ -23,7 +23,7 @@ async def resting_buy(rest: RestClient, inst_id: str) -> str:
     ticker = await rest.ticker(inst_id)
     instrument = (await rest.instruments(inst_id=inst_id))[0]
     px = instrument.format_price(ticker.bid * 0.9)
-    ack = await rest.place_order(OrderRequest(inst_id, Side.BUY, PosSide.LONG, "limit", instrument.format_size(1), px))
+    ack = await rest.place_order(OrderRequest(inst_id, Side.BUY, PosSide.LONG, "limit", instrument.format_size(1), px, td_mode="cross"))
     return ack.ord_id
 
 
@@ -35,7 +35,7 @@ async def test_flatten_via_rest_cancels_closes_and_verifies(sim: Any, sim_creden
         sim.exchange.open_position_directly(BTC, "long", 1)  # not a configured symbol: left alone
         order_id = await resting_buy(rest, XRP)
         ticker = await rest.ticker(XRP)
-        await rest.place_algo_order(XRP, side="sell", pos_side="long", sl_trigger_px=f"{ticker.last * 0.5:.4f}")
+        await rest.place_algo_order(XRP, side="sell", pos_side="long", sl_trigger_px=f"{ticker.last * 0.5:.4f}", td_mode="cross")
         report = await flatten_via_rest(rest, (XRP, DOGE))
         assert report.complete, report.summary()
         assert open_positions(sim) == {(BTC, "long")}

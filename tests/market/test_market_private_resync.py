@@ -62,7 +62,7 @@ async def test_a_private_push_its_handler_could_not_take_closes_entries_until_re
     armed[0] = True
     pos_side = PosSide.LONG if (await feed.rest.account_config()).pos_mode == "long_short_mode" else None
     instrument = (await feed.rest.instruments(inst_id=XRP))[0]
-    await feed.rest.place_order(OrderRequest(XRP, Side.BUY, pos_side, "market", instrument.min_sz))
+    await feed.rest.place_order(OrderRequest(XRP, Side.BUY, pos_side, "market", instrument.min_sz, td_mode="cross"))
     await wait_until(lambda: len(runs) == 2 and coordinator.entries_allowed()[0], what="re-synced and open")
     assert runs == [False, False]
     private = next(h for h in coordinator.health() if h.name == "private")

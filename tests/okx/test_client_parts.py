@@ -4,6 +4,7 @@ error mapping, order bodies. (Socket behaviour is tested against the simulator.)
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 
 import pytest
@@ -27,7 +28,7 @@ from okxscalp.okx.errors import (
 from okxscalp.okx.limiter import EndpointLimiters, _Bucket
 from okxscalp.okx.messages import ChannelArg, WsEvent
 from okxscalp.okx.models import OrderRequest, PosSide, Side
-from okxscalp.okx.rest import _order_body, _query, new_cl_ord_id
+from okxscalp.okx.rest import RestClient, _order_body, _query, new_cl_ord_id
 from okxscalp.okx.ttl_cache import TtlCache
 from okxscalp.okx.ws import ConnectGate, WsConnection, _OpsBudget, backoff_delay
 
@@ -229,6 +230,7 @@ def test_order_body_carries_cl_ord_id_and_attached_tp_sl() -> None:
         "post_only",
         "3",
         px="0.5123",
+        td_mode="cross",
         attach_tp_trigger_px="0.53",
         attach_sl_trigger_px="0.50",
         tag="okxscalp",
@@ -246,8 +248,18 @@ def test_order_body_carries_cl_ord_id_and_attached_tp_sl() -> None:
         "tag": "okxscalp",
         "attachAlgoOrds": [{"tpTriggerPx": "0.53", "tpOrdPx": "-1", "slTriggerPx": "0.50", "slOrdPx": "-1"}],
     }
-    market = _order_body(OrderRequest("X", Side.SELL, None, "market", "1", reduce_only=True), "z")
+    market = _order_body(OrderRequest("X", Side.SELL, None, "market", "1", reduce_only=True, td_mode="isolated"), "z")
     assert "px" not in market and "posSide" not in market and market["reduceOnly"] is True
+    assert market["tdMode"] == "isolated"
+
+
+def test_margin_mode_has_no_default_in_the_client() -> None:
+    """Issue 10 review: an order or a protective stop without a margin mode was sent as "cross"
+    whatever `scalping.margin_mode` said; now the caller must name it."""
+    with pytest.raises(TypeError, match="td_mode"):
+        OrderRequest("X", Side.BUY, None, "market", "1")  # type: ignore[call-arg]
+    td_mode = inspect.signature(RestClient.place_algo_order).parameters["td_mode"]
+    assert td_mode.default is inspect.Parameter.empty and td_mode.kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_generated_cl_ord_ids_are_valid_and_unique() -> None:

@@ -52,7 +52,7 @@ async def _market_order(rest: RestClient, sim, cl_ord_id: str, side: Side = Side
     pos_side = PosSide.LONG if (await rest.account_config()).pos_mode == "long_short_mode" else None
     if pos_side is not None and side is Side.SELL:
         pos_side = PosSide.SHORT
-    return OrderRequest(INST, side, pos_side, "market", instrument.min_sz, cl_ord_id=cl_ord_id)
+    return OrderRequest(INST, side, pos_side, "market", instrument.min_sz, cl_ord_id=cl_ord_id, td_mode="cross")
 
 
 async def test_signed_calls_return_domain_objects(client: RestClient) -> None:
@@ -176,7 +176,7 @@ async def test_hundred_concurrent_ticker_reads_make_one_request(client: RestClie
 
 
 async def test_invalid_cl_ord_id_is_refused_before_sending(client: RestClient, sim) -> None:
-    request = OrderRequest(INST, Side.BUY, PosSide.LONG, "market", "1", cl_ord_id="not-alnum!")
+    request = OrderRequest(INST, Side.BUY, PosSide.LONG, "market", "1", cl_ord_id="not-alnum!", td_mode="cross")
     with pytest.raises(ValueError, match="clOrdId"):
         await client.place_order(request)
     assert sim.counters.requests[TRADE_ORDER.path] == 0
@@ -205,6 +205,7 @@ async def test_conditional_stop_place_list_cancel(client: RestClient, sim) -> No
         side=Side.SELL,
         pos_side=PosSide.LONG if long_mode else None,
         sl_trigger_px=stop_px,
+        td_mode="cross",
         algo_cl_ord_id="protect1",
     )
     assert ack.ok and ack.algo_id and sim.counters.orders_by_clordid["protect1"] == 1
@@ -227,7 +228,7 @@ async def test_conditional_stop_without_position_is_rejected(client: RestClient,
     long_mode = (await client.account_config()).pos_mode == "long_short_mode"
     with pytest.raises(OrderRejected) as info:
         await client.place_algo_order(
-            "SOL-USDT-SWAP", side=Side.SELL, pos_side=PosSide.LONG if long_mode else None, sl_trigger_px="1"
+            "SOL-USDT-SWAP", side=Side.SELL, pos_side=PosSide.LONG if long_mode else None, sl_trigger_px="1", td_mode="cross"
         )
     assert info.value.s_code == "51169"
 
@@ -308,7 +309,7 @@ async def test_network_errors_on_gets_are_retried_within_bounds(free_port, sim_c
             await rest.server_time()  # nothing listens there: refused, retried, then raised
         assert attempts == [("GET", PUBLIC_TIME.path)] * 4
         attempts.clear()
-        request = OrderRequest(INST, Side.BUY, PosSide.LONG, "market", "1", cl_ord_id="refused1")
+        request = OrderRequest(INST, Side.BUY, PosSide.LONG, "market", "1", cl_ord_id="refused1", td_mode="cross")
         with pytest.raises(AmbiguousOrderOutcome):
             await rest.place_order(request)  # not knowable: the order is looked up, never re-sent
         assert attempts == [("POST", TRADE_ORDER.path)] + [("GET", TRADE_GET_ORDER.path)] * 4
@@ -326,6 +327,7 @@ async def test_attached_tp_sl_pair_shows_up_in_pending_algos(client: RestClient,
         "market",
         request.sz,
         cl_ord_id="withtpsl1",
+        td_mode="cross",
         attach_tp_trigger_px=instrument.format_price(last * 1.5, "up"),
         attach_sl_trigger_px=instrument.format_price(last * 0.5, "down"),
     )

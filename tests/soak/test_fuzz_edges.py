@@ -134,7 +134,7 @@ async def _rest_calls(base_url: str) -> list[object]:
             lambda: client.balance(),
             lambda: client.positions(),
             lambda: client.place_order(OrderRequest(inst_id=INST, side=Side.BUY, pos_side=PosSide.LONG, ord_type="limit",
-                                                    sz="1", px="100", cl_ord_id="oxefuzz1")),
+                                                    sz="1", px="100", cl_ord_id="oxefuzz1", td_mode="cross")),
         ):
             try:
                 outcomes.append(await call())
