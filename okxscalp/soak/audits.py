@@ -265,11 +265,21 @@ def judge_bite(bite: Bite, halts: RunHalts | None) -> tuple[bool | None, str]:
         return True, f"halted '{first.reason}' {since}{note}"
     seen = ", ".join(f"'{i.reason}' +{i.start - bite.at:.2f}..+{i.end - bite.at:.2f}s" for i in matching[:3]) or "none"
     in_force = "; ".join(sorted({i.reason for i in halts.in_force(None, deadline)})) or "none"
-    shown = next((line for line in halts.status if start <= line.t <= max(bite.until, deadline) + STATUS_INTERVAL_S
-                  and re.search(rule.halt_pattern, line.halted_by, re.IGNORECASE)), None)
+    # The supervisor's line may have been folded away by the bus: what else the engine said.
+    def said(t: float, reasons: tuple[str, ...]) -> bool:
+        return any(re.search(rule.halt_pattern, r, re.IGNORECASE) for r in reasons)
+
+    early = next(((t, rs) for t, rs in halts.sightings if start <= t <= deadline and said(t, rs)), None)
+    later = [(t, rs) for t, rs in halts.sightings if deadline < t <= max(bite.until, deadline) + STATUS_INTERVAL_S]
+    if early is not None and (not rule.sustained or all(said(t, rs) for t, rs in later if t <= bite.until)):
+        sampled = f", and in each of its {sum(1 for t, _ in later if t <= bite.until)} later sightings" if rule.sustained else ""
+        return True, (f"halted: the engine said '{next(r for r in early[1] if said(early[0], (r,)))}' at "
+                      f"+{early[0] - bite.at:.2f}s (status or feed-gate line; the supervisor's line was folded){sampled}{note}")
+    shown = next(((t, rs) for t, rs in later if said(t, rs)), None)
     if shown is not None:
-        return False, (f"{UNVERIFIABLE}: the status line at +{shown.t - bite.at:.2f}s shows halted_by=\"{shown.halted_by}\", "
-                       f"but no ENTRY_GATE line says when that halt began (the bus folded it away){note}")
+        return False, (f"{UNVERIFIABLE}: the engine said '{next(r for r in shown[1] if said(shown[0], (r,)))}' at "
+                       f"+{shown[0] - bite.at:.2f}s, but no line says it held by the deadline (the bus folded the "
+                       f"supervisor's ENTRY_GATE lines){note}")
     return False, (f"no halt matching /{rule.halt_pattern}/ over {span}{note}; matching halts in that run: {seen}; "
                    f"in force at the deadline: {in_force}")
 

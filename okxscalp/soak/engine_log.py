@@ -71,13 +71,13 @@ class GateEvent:
         return m.group(2) if m else None
 
 
-def gate_events(text: str) -> list[GateEvent]:
+def gate_events(text: str, component: str = SUPERVISOR) -> list[GateEvent]:
     out = []
     for line in lines(text):
         if line.logger != FALLBACK_LOGGER or not line.message.startswith(GATE_MESSAGE):
             continue
         kv = parse_kv(line.message[len(GATE_MESSAGE):])
-        if kv.get("component") != SUPERVISOR:
+        if kv.get("component") != component:
             continue
         symbol = kv.get("symbol", "-")
         out.append(GateEvent(line.t, "" if symbol == "-" else symbol, kv.get("detail", ""),
@@ -119,3 +119,17 @@ def first_line(text: str, fragment: str, since: float = 0.0, until: float = floa
 def daily_loss_lines(text: str) -> list[tuple[float, dict[str, str]]]:
     return [(line.t, parse_kv(line.message[len(DAILY_LOSS_MESSAGE):])) for line in lines(text)
             if line.message.startswith(DAILY_LOSS_MESSAGE)]
+
+
+FEED_GATE = "ws.private"  # the feed's entry gate (market/gate.py): "entries closed: <reason>; <reason>"
+GATE_CLOSED = "entries closed: "
+
+
+def halt_sightings(text: str) -> list[tuple[float, tuple[str, ...]]]:
+    """Moments the engine said which reasons held entries closed, besides the supervisor's own
+    ENTRY_GATE lines: its status lines (`halted_by`, the supervisor's reasons at that moment) and
+    the feed gate's lines ("entries closed: …", reasons the supervisor's FEED probe reports)."""
+    out = [(s.t, tuple(r for r in s.halted_by.split("|") if r and r != "-")) for s in status_lines(text)]
+    out += [(e.t, tuple(e.detail[len(GATE_CLOSED):].split("; "))) for e in gate_events(text, FEED_GATE)
+            if e.detail.startswith(GATE_CLOSED)]
+    return sorted(out)  # a status line with no reason says entries were open then

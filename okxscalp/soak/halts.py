@@ -66,6 +66,8 @@ class RunHalts:
     # The run's status lines: the supervisor's reasons as they stood, every few seconds, never folded
     # (evidence of a halt whose ENTRY_GATE line the bus folded away).
     status: list[StatusLine] = field(default_factory=list)
+    # Every moment the engine said which reasons held (status lines and the feed gate's lines).
+    sightings: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
 
     def in_force(self, inst_id: str | None, t: float) -> list[HaltInterval]:
         """Halts covering `t` for `inst_id` (None: any symbol's)."""
@@ -79,8 +81,9 @@ class RunHalts:
         return None
 
 
-def rebuild(run: int, started: float, ended: float, events: list[GateEvent], status: list[StatusLine] | None = None) -> RunHalts:
-    out = RunHalts(run, started, ended, status=list(status or ()))
+def rebuild(run: int, started: float, ended: float, events: list[GateEvent], status: list[StatusLine] | None = None,
+            sightings: list[tuple[float, tuple[str, ...]]] | None = None) -> RunHalts:
+    out = RunHalts(run, started, ended, status=list(status or ()), sightings=list(sightings or ()))
     open_: dict[tuple[str, str], tuple[float, str]] = {("", STARTING): (started, STARTING)}
     starting = True
     for event in sorted(events, key=lambda e: e.t):

@@ -22,7 +22,7 @@ from okxscalp.okx.constants import WS_BUSINESS_PATH, WS_PRIVATE_PATH, WS_PUBLIC_
 from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.server import SIM_CREDENTIALS, SimServer
 from okxscalp.soak import audits
-from okxscalp.soak.engine_log import gate_events, status_lines
+from okxscalp.soak.engine_log import gate_events, halt_sightings, status_lines
 from okxscalp.soak.engine_process import RECONCILED_STARTUP, EngineProcess, write_config
 from okxscalp.soak.episodes import MachineryRunner
 from okxscalp.soak.halts import RunHalts, rebuild
@@ -402,8 +402,8 @@ class SoakRun:
     def _machinery_audits(self, views: list[RunView]) -> list[audits.Audit]:
         assert self.result is not None and self.engine is not None and self.machinery is not None
         r, journal = self.result, self.engine.journal_path
-        halts: dict[int, RunHalts] = {v.number: rebuild(v.number, v.started, v.ended, gate_events(v.log_text), status_lines(v.log_text))
-                                      for v in views}
+        halts: dict[int, RunHalts] = {v.number: rebuild(v.number, v.started, v.ended, gate_events(v.log_text), status_lines(v.log_text),
+                                                        halt_sightings(v.log_text)) for v in views}
         r.machinery = self.machinery.faults
         bites = [b for f in r.machinery for b in find_bites(f, views, self.tap.answers, self.tap.ws_errors)]
         r.bites = [(b, *audits.judge_bite(b, halts.get(b.run))) for b in bites]

@@ -193,7 +193,8 @@ def _bite(kind: str, at: float, until: float, recovered: float | None = None) ->
 
 
 def _run_halts(*lines: str, ended: float = T0 + 30) -> halts.RunHalts:
-    return halts.rebuild(1, T0, ended, engine_log.gate_events("\n".join([_gate(T0 + 1, "halt cleared (start-up complete): starting"), *lines])))
+    text = "\n".join([_gate(T0 + 1, "halt cleared (start-up complete): starting"), *lines])
+    return halts.rebuild(1, T0, ended, engine_log.gate_events(text), engine_log.status_lines(text), engine_log.halt_sightings(text))
 
 
 def test_a_bite_needs_a_matching_halt_within_2_s_until_the_cause_is_gone() -> None:
@@ -352,14 +353,25 @@ def test_a_halt_is_matched_to_its_clear_by_family() -> None:
     assert halts.family("flatten incomplete: order X still live") != halts.family("flatten: halted until resumed")
 
 
-def test_a_halt_seen_only_in_a_status_line_is_unverifiable() -> None:
+def _feed_gate(t: float, detail: str) -> str:
+    return f'{_stamp(t)} INFO okxscalp.fallback entry_gate component=ws.private symbol=- source=none count=1 detail="{detail}"'
+
+
+def test_a_halt_the_supervisor_line_lost_is_judged_from_what_else_the_engine_said() -> None:
+    # The bus folded the supervisor's own line away; its status lines and the feed gate's lines remain.
     bite = _bite("journal_fault", T0 + 10, T0 + 16)
-    run = _run_halts()
-    run.status = [engine_log.StatusLine(T0 + 14, "halted", "journal write failed: database or disk is full", frozenset())]
-    ok, seen = audits.judge_bite(bite, run)
+    late = _run_halts(_status(T0 + 14, halted_by='"journal write failed: database or disk is full"'))
+    ok, seen = audits.judge_bite(bite, late)
     assert ok is False and seen.startswith(audits.UNVERIFIABLE) and "+4.00s" in seen
-    audit = audits.audit_machinery_faults([MachineryFault("journal_fault", 1, T0 + 9, T0 + 16)], [bite], {1: run})
+    audit = audits.audit_machinery_faults([MachineryFault("journal_fault", 1, T0 + 9, T0 + 16)], [bite], {1: late})
     assert not audit.passed and "0/1 bites answered (wall clock), 1 unverifiable" in audit.figure
+    held = _run_halts(_status(T0 + 11, halted_by='"journal write failed: x"'), _status(T0 + 15.9, halted_by='"journal write failed: x|other"'))
+    assert audits.judge_bite(bite, held)[0] is True
+    dropped = _run_halts(_status(T0 + 11, halted_by='"journal write failed: x"'), _status(T0 + 15, halted_by="-"))
+    assert audits.judge_bite(bite, dropped)[0] is False  # sustained: not shown any more while the disk was full
+    clock = _bite("clock_skew", T0 + 10, T0 + 10)
+    gate = _run_halts(_feed_gate(T0 + 10.1, "entries closed: exchange clock jumped (-9.996s off); public feed late (5 symbol(s))"))
+    assert audits.judge_bite(clock, gate)[0] is True
 
 
 def test_a_balance_outage_is_judged_in_the_run_started_into_it() -> None:
