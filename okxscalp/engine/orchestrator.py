@@ -6,7 +6,9 @@ It wires the parts and runs them; the rules live in the parts:
 - `closes.py` — exits, closes, a flat position's finish, flatten;
 - `private_events.py` — the private stream in order (orders, positions, account);
 - `account.py` — position mode, balance, today's P&L; `leverage.py` — leverage per symbol;
-- `reconcile.py` — journal + exchange at start-up and after every private reconnect.
+- `reconcile.py` — journal + exchange at start-up and after every private reconnect;
+- `housekeeping.py` — balance, positions check, instruments and leverage read-back on timers;
+- `regime_tracker.py` — each symbol's current regime; `console_view.py` — the console's view.
 
 Start-up, in order (entries stay closed until the end):
 1. REST client, journal, parameter provider; instruments of the configured symbols.
@@ -34,11 +36,13 @@ import aiohttp
 
 from okxscalp.config import ParameterProvider
 from okxscalp.config.chains import Resolution
-from okxscalp.config.schema import AppConfig, Purpose
+from okxscalp.config.schema import AppConfig
 from okxscalp.engine.account import Account, EngineStartError, ensure_position_mode
 from okxscalp.engine.closes import CloseLifecycle
+from okxscalp.engine.console_view import build_snapshot
 from okxscalp.engine.entries import EntryContext, EntryLifecycle
 from okxscalp.engine.executor import LeverageState
+from okxscalp.engine.housekeeping import Housekeeper
 from okxscalp.engine.journal import Journal
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.parts import EngineParts
@@ -46,9 +50,10 @@ from okxscalp.engine.positions import CloseReason, PositionManager
 from okxscalp.engine.private_events import PrivateEventRouter
 from okxscalp.engine.reconcile import Reconciler
 from okxscalp.engine.regime import RegimeDetector
-from okxscalp.engine.signals import Signal, detector_for
+from okxscalp.engine.regime_tracker import RegimeTracker
+from okxscalp.engine.signals import Signal
 from okxscalp.engine.supervisor import EntrySupervisor, Halt
-from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
+from okxscalp.engine.views import EngineSnapshot
 from okxscalp.logging_setup import kv
 from okxscalp.market.bus import EventBus
 from okxscalp.market.events import FallbackEvent, FallbackKind
@@ -57,7 +62,7 @@ from okxscalp.market.feeds import FeedCoordinator, FeedUrls
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.errors import OkxError
-from okxscalp.okx.models import Candle, Instrument, inst_id_of, instrument_tradeable, symbol_of
+from okxscalp.okx.models import Instrument, inst_id_of, symbol_of
 from okxscalp.okx.rest import RestClient
 
 __all__ = ["Engine", "EngineNotRunning", "EngineStartError", "ExchangeEndpoints"]
@@ -65,14 +70,9 @@ __all__ = ["Engine", "EngineNotRunning", "EngineStartError", "ExchangeEndpoints"
 log = logging.getLogger(__name__)
 fallback_log = logging.getLogger("okxscalp.fallback")
 
-RECENT_EVENTS = 200
-HOUSEKEEPING_S = 5.0
-LEVERAGE_READBACK_S = 30.0
-WARMUP_CANDLES = 100
 SHUTDOWN_CANCEL_TIMEOUT_S = 3.0
 STARTUP_RECONCILE_RETRY_S = 1.0
 STARTUP_RECONCILE_RETRY_MAX_S = 30.0
-POSITION_CHECK_GRACE_S = 2.0  # a snapshot this close to the positions query may be newer than it
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +118,12 @@ class Engine:
         self.entry_flow: EntryLifecycle | None = None
         self.close_flow: CloseLifecycle | None = None
         self.private_events: PrivateEventRouter | None = None
+        self.housekeeper: Housekeeper | None = None
         self.instruments: dict[str, Instrument] = {}
         self.detectors: dict[str, RegimeDetector] = {}
+        self.regimes = RegimeTracker(config.scalping.regime, config.scalping.signals, self.detectors)
         self.started = asyncio.Event()  # set once start-up is complete and entries may open
-        self._early_events: list[FallbackEvent] = []
+        self.early_events: list[FallbackEvent] = []
         self.exchange_clock: ExchangeClock | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
@@ -222,54 +224,7 @@ class Engine:
         return self.supervisor.reasons()
 
     def snapshot(self) -> EngineSnapshot:
-        now = time.time()
-        halt = self.halt_reasons()
-        budget = self.rest.budget_use() if self.rest is not None else {}
-        header = HeaderView(
-            mode=self.endpoints.mode,
-            equity=self.equity,
-            entries_running=not halt,
-            halt_reasons=halt,
-            rest_budget_use=max(budget.values(), default=0.0),
-            clock_offset_ms=self.exchange_clock.offset_ms if self.exchange_clock is not None else None,
-        )
-        quotes = tuple(self._quote_view(i) for i in self.inst_ids)
-        connections = tuple(self.feed.health()) if self.feed is not None else ()
-        positions = self.manager.book.views(now) if self.manager is not None else ()
-        return EngineSnapshot(
-            header=header,
-            quotes=quotes,
-            connections=connections,
-            positions=positions,
-            recent_events=self._recent_events(),
-            event_counts=self._event_counts(),
-        )
-
-    def _recent_events(self) -> tuple[FallbackEvent, ...]:
-        events = tuple(self._early_events) + (tuple(self.bus.recent()) if self.bus is not None else ())
-        return events[-RECENT_EVENTS:]
-
-    def _event_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for event in self._early_events:
-            counts[event.kind.value] = counts.get(event.kind.value, 0) + event.count
-        if self.bus is not None:
-            for kind, n in self.bus.counts.items():
-                key = getattr(kind, "value", kind)
-                counts[key] = counts.get(key, 0) + n
-        return counts
-
-    def _quote_view(self, inst_id: str) -> QuoteView:
-        detector = self.detectors.get(inst_id)
-        regime = detector.regime.value if detector is not None and detector.regime is not None else None
-        inputs: dict[str, float] = {}
-        if detector is not None and detector.decision is not None:
-            d = detector.decision
-            inputs = {k: v for k, v in (("adx", d.adx), ("atr_pct", d.atr_pct), ("band_width_pct", d.band_width_pct)) if v is not None}
-        if self.registry is None:
-            return QuoteView(inst_id, None, None, None, "none", None, {p: False for p in Purpose}, regime, inputs)
-        f = self.registry.freshness(inst_id)
-        return QuoteView(inst_id, f.last, f.bid, f.ask, f.source, f.age_s, dict(f.satisfied), regime, inputs)
+        return build_snapshot(self)
 
     # ---- run ---------------------------------------------------------------------------------
 
@@ -310,8 +265,8 @@ class Engine:
         if missing:
             raise EngineStartError(f"configured symbols not listed by the exchange: {', '.join(missing)}")
         self.instruments.update((i, instruments[i]) for i in self.inst_ids)
-        self._check_instruments()
         self._build_parts()
+        self.housekeeper.check_instruments()
         await ensure_position_mode(self.rest, self.endpoints.mode)
         assert self.account is not None
         await self.account.refresh()
@@ -320,14 +275,14 @@ class Engine:
             await self.leverage_keeper.prepare(inst_id)
         await self._reconcile_at_startup()
         self._build_feed()
-        await self._warm_up()
+        await self.regimes.warm_up(self.rest, self.inst_ids)
         await self.feed.start()
         assert self.entry_flow is not None and self.close_flow is not None and self.private_events is not None
         self._tasks = [
             asyncio.create_task(self.private_events.run(), name="private-events"),
             asyncio.create_task(self.close_flow.sweep(), name="exit-sweep"),
             asyncio.create_task(self.entry_flow.watch_timeouts(), name="entry-timeouts"),
-            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(self.housekeeper.run(), name="housekeeping"),
             asyncio.create_task(self._bus_reader(), name="bus-reader"),
             asyncio.create_task(self.supervisor.watch(), name="halt-watch"),
         ]
@@ -362,10 +317,11 @@ class Engine:
         assert self.exchange_clock is not None
         self.exchange_clock.bus = self.bus
         self._bus_subscription = self.bus.subscribe("engine-journal")
-        for event in self._early_events:
+        for event in self.early_events:
             self.journal.record_fallback(event)
         self.registry = DataRegistry(cfg.freshness, self.bus, self.rest.ticker, inst_ids=self.inst_ids,
                                      exchange_clock=self.exchange_clock)
+        self.regimes.registry = self.registry
         self.manager = PositionManager(self.journal, lambda inst: self.instruments[inst].ct_val)
         self.account = Account(
             self.rest, self.journal, self.supervisor, cfg.scalping.daily_loss_limit_percent,
@@ -388,6 +344,7 @@ class Engine:
         self.close_flow = CloseLifecycle(parts, self.entry_flow, reconcile=reconciler.run, closing_fill_px=reconciler.closing_fill_px)
         self.manager.on_closed.append(self.close_flow.on_position_closed)
         self.private_events = PrivateEventRouter(parts, self.entry_flow, self.close_flow, reconcile=reconciler.run)
+        self.housekeeper = Housekeeper(parts, reconciler, self.leverage_keeper, self.inst_ids)
 
     async def _supervise(self) -> None:
         done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -431,70 +388,6 @@ class Engine:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
-    # ---- housekeeping ------------------------------------------------------------------------
-
-    async def _housekeeping(self) -> None:
-        """Balance every few seconds; the exchange's actual leverage read back now and then (it is
-        also taken from every positions push), so the pre-entry check compares with fresh facts."""
-        assert self.account is not None
-        last_lever = time.monotonic()
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_S)
-            await self.account.refresh()
-            await self._verify_positions()
-            if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
-                last_lever = time.monotonic()
-                await self._refresh_instruments()
-                await self.leverage_keeper.refresh()
-
-    def _check_instruments(self) -> None:
-        """Entries only on a `live` instrument (suspended, pre-open … halt that symbol)."""
-        for inst_id, instrument in self.instruments.items():
-            problem = instrument_tradeable(instrument)
-            if problem:
-                self.supervisor.set(Halt.INSTRUMENT, problem, inst_id)
-            else:
-                self.supervisor.clear(Halt.INSTRUMENT, inst_id, "instrument live")
-
-    async def _refresh_instruments(self) -> None:
-        """State and limits (max leverage) as the exchange lists them now (cached by the client)."""
-        assert self.rest is not None
-        try:
-            listed = {i.inst_id: i for i in await self.rest.instruments()}
-        except OkxError as exc:
-            log.warning("instruments refresh failed %s", kv(error=exc))
-            return
-        for inst_id in self.inst_ids:
-            if inst_id in listed:
-                self.instruments[inst_id] = listed[inst_id]
-        self._check_instruments()
-        for inst_id in self.inst_ids:
-            if inst_id not in listed:
-                self.supervisor.set(Halt.INSTRUMENT, f"{inst_id}: no longer listed by the exchange", inst_id)
-
-    async def _verify_positions(self) -> None:
-        """The exchange is the truth for sizes: a position the book holds that the exchange no
-        longer has (its close push lost in a stall or a reconnect) is settled by reconciliation."""
-        assert self.rest is not None and self.manager is not None
-        if not self.manager.book.positions or self.reconciler is None:
-            return
-        asked_at = time.time()
-        try:
-            live = {(p.inst_id, p.pos_side.value) for p in await self.rest.positions() if p.pos != 0}
-        except OkxError as exc:
-            log.warning("position check failed %s", kv(error=exc))
-            return
-        missing = [
-            key for key, pos in self.manager.book.positions.items()
-            if key not in live and (pos.snapshot is None or pos.snapshot.entry_time < asked_at - POSITION_CHECK_GRACE_S)
-        ]
-        if missing:
-            trigger = "position check: " + ",".join(f"{i}/{s}" for i, s in missing) + " gone"
-            try:
-                await self.reconciler.run(trigger)
-            except OkxError as exc:  # the next pass (HOUSEKEEPING_S) asks again; the book keeps them meanwhile
-                log.warning("position check reconcile failed %s", kv(error=exc, retry_s=HOUSEKEEPING_S))
-
     # ---- feed --------------------------------------------------------------------------------
 
     def _build_feed(self) -> None:
@@ -510,7 +403,7 @@ class Engine:
             bus=self.bus,
             fetch_candles=self.rest.candles,
             on_tick=self._on_tick,
-            on_candle=self._on_candle,
+            on_candle=self.regimes.on_candle,
             on_private=self.private_events.push,
             exchange_clock=self.exchange_clock,
         )
@@ -518,36 +411,9 @@ class Engine:
         self.supervisor.add_probe(Halt.FEED, lambda: feed.entries_allowed()[1])
         self.feed.add_reconcile_hook(self._reconcile_after_reconnect)
 
-    async def _warm_up(self) -> None:
-        assert self.rest is not None
-        regime_settings = self.config.scalping.regime
-        signal_rules = self.config.scalping.signals
-        for inst_id in self.inst_ids:
-            detector = detector_for(inst_id, regime_settings, signal_rules)
-            self.detectors[inst_id] = detector
-            try:
-                history = await self.rest.candles(inst_id, regime_settings.bar, WARMUP_CANDLES)
-            except OkxError as exc:
-                log.warning("warm-up candles failed %s", kv(inst=inst_id, error=exc))
-                continue
-            for candle in sorted(history, key=lambda c: c.ts_ms):
-                detector.on_candle(candle)
-            log.info("warm-up %s", kv(inst=inst_id, bars=len(history), regime=detector.regime.value if detector.regime else "unknown"))
-
     async def _reconcile_after_reconnect(self) -> None:
         if self.reconciler is not None:
             await self.reconciler.run("private reconnect")
-
-    def _on_candle(self, candle: Candle) -> None:
-        detector = self.detectors.get(candle.inst_id)
-        if detector is None or candle.bar != self.config.scalping.regime.bar:
-            return
-        decision = detector.on_candle(candle)
-        if decision is not None and self.registry is not None:
-            self.registry.set_regime(candle.inst_id, decision.regime, decision.inputs())
-        if decision is not None and decision.changed:
-            log.info("regime %s", kv(inst=candle.inst_id, regime=decision.regime.value if decision.regime else "?",
-                                     adx=decision.adx, atr_pct=decision.atr_pct, bw_pct=decision.band_width_pct))
 
     def _on_tick(self, inst_id: str) -> None:
         """Exits first, then entries."""
@@ -564,7 +430,7 @@ class Engine:
             return
         # Before the bus exists (start-up checks): keep it for the console and the journal directly.
         event = FallbackEvent(time.time(), component, symbol, kind, detail, source)
-        self._early_events.append(event)
+        self.early_events.append(event)
         if self.journal is not None:
             self.journal.record_fallback(event)
 

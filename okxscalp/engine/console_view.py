@@ -1,0 +1,67 @@
+"""The console's read-only view of a running engine (views.py types), built on demand."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from okxscalp.config.schema import Purpose
+from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
+from okxscalp.market.events import FallbackEvent
+
+if TYPE_CHECKING:
+    from okxscalp.engine.orchestrator import Engine
+
+RECENT_EVENTS = 200
+
+
+def build_snapshot(engine: Engine) -> EngineSnapshot:
+    now = time.time()
+    halt = engine.halt_reasons()
+    budget = engine.rest.budget_use() if engine.rest is not None else {}
+    clock = engine.exchange_clock
+    header = HeaderView(
+        mode=engine.endpoints.mode,
+        equity=engine.equity,
+        entries_running=not halt,
+        halt_reasons=halt,
+        rest_budget_use=max(budget.values(), default=0.0),
+        clock_offset_ms=clock.offset_ms if clock is not None else None,
+    )
+    return EngineSnapshot(
+        header=header,
+        quotes=tuple(quote_view(engine, i) for i in engine.inst_ids),
+        connections=tuple(engine.feed.health()) if engine.feed is not None else (),
+        positions=engine.manager.book.views(now) if engine.manager is not None else (),
+        recent_events=recent_events(engine),
+        event_counts=event_counts(engine),
+    )
+
+
+def recent_events(engine: Engine) -> tuple[FallbackEvent, ...]:
+    events = tuple(engine.early_events) + (tuple(engine.bus.recent()) if engine.bus is not None else ())
+    return events[-RECENT_EVENTS:]
+
+
+def event_counts(engine: Engine) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in engine.early_events:
+        counts[event.kind.value] = counts.get(event.kind.value, 0) + event.count
+    if engine.bus is not None:
+        for kind, n in engine.bus.counts.items():
+            key = getattr(kind, "value", kind)
+            counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def quote_view(engine: Engine, inst_id: str) -> QuoteView:
+    detector = engine.detectors.get(inst_id)
+    regime = detector.regime.value if detector is not None and detector.regime is not None else None
+    inputs: dict[str, float] = {}
+    if detector is not None and detector.decision is not None:
+        d = detector.decision
+        inputs = {k: v for k, v in (("adx", d.adx), ("atr_pct", d.atr_pct), ("band_width_pct", d.band_width_pct)) if v is not None}
+    if engine.registry is None:
+        return QuoteView(inst_id, None, None, None, "none", None, {p: False for p in Purpose}, regime, inputs)
+    f = engine.registry.freshness(inst_id)
+    return QuoteView(inst_id, f.last, f.bid, f.ask, f.source, f.age_s, dict(f.satisfied), regime, inputs)
