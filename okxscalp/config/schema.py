@@ -149,12 +149,9 @@ class SignalSettings:
 
 @dataclass(frozen=True, slots=True)
 class ScalpingSettings:
-    # Required keys, no defaults. Read them through ParameterProvider.margin_mode() /
-    # orphan_policy() / orphan_sl_percent(), which also give the key path; these three copies are
-    # for readers not yet moved to the provider and go once none is left.
-    margin_mode: str  # cross | isolated
-    orphan_policy: str  # protect | flatten
-    orphan_sl_percent: float
+    # scalping.margin_mode, orphan_policy and orphan_sl_percent are required keys with no field
+    # here: they are read only through ParameterProvider.margin_mode() / orphan_policy() /
+    # orphan_sl_percent() (or account_settings()), which also give their key paths.
     risk_per_trade_percent: float = 0.5
     max_positions: int = 3
     daily_loss_limit_percent: float = 3.0
