@@ -18,7 +18,8 @@ class FallbackKind(str, Enum):
     ENTRY_GATE = "entry_gate"  # entries closed or reopened (private stream, breaker, operator)
     MALFORMED = "malformed"  # a malformed exchange message was dropped
     ADOPTED = "adopted"  # a value taken from the exchange because the config sets none (leverage)
-    SAFETY = "safety"  # the engine's own safety actions: flatten progress, stops left, a close's unknown outcome or exit
+    SAFETY = "safety"  # the engine's own safety actions: flatten progress, stops left, a close's unknown outcome or exit;
+    # and its own machinery failing: a feed watchdog tick or a push handler that raised
     SUBSCRIPTION_REFUSED = "subscription_refused"  # the exchange refused a subscription (or accepted it again)
     POSITION = "position"  # a position's own safety: snapshot write retried, exchange stop verified or placed, TP/SL amended
     CLOCK = "clock"  # exchange clock unmeasured, stale, jumped or skewed (entries refused), or trusted again

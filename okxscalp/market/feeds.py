@@ -65,6 +65,7 @@ BUSINESS_DOWN_GRACE_S = 1.0  # business not UP this long → poll candles over R
 RECONCILE_RETRY_BASE_S = 1.0
 RECONCILE_RETRY_MAX_S = 30.0
 RECONCILE_TIMEOUT_S = 60.0  # a hook that hangs counts as failed (and is retried): the gate never waits forever
+COMPONENT_FEED = "feed"  # events of the coordinator itself (its watchdog tick)
 
 ReconcileHook = Callable[[], Awaitable[None]]
 
@@ -167,6 +168,10 @@ class FeedCoordinator:
         self._business_down_since: float | None = None
         self.poller: CandlePoller | None = None
         self.forced_reconnects: dict[str, int] = dict.fromkeys(self._conns, 0)
+        # Why the last watchdog tick failed (None: it ran): lag and silence go unchecked meanwhile,
+        # so entries are refused until a tick runs again.
+        self.tick_error: str | None = None
+        self.tick_failures = 0
         self._started = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -283,6 +288,8 @@ class FeedCoordinator:
             if breaker.is_open:
                 reasons.append(breaker.reason(now))
         reasons.extend(self._lag_reasons())
+        if self.tick_error is not None:
+            reasons.append(f"feed watchdog failing ({self.tick_error}): lag and silence are not checked")
         return (not reasons, tuple(reasons))
 
     def _lag_reasons(self) -> list[str]:
@@ -350,8 +357,12 @@ class FeedCoordinator:
         if self._on_candle is not None:
             try:
                 self._on_candle(candle)
-            except Exception:
+            except Exception as exc:  # the candle is lost to the engine's indicators: said, like a WS push's
                 log.exception("on_candle failed for a polled %s %s candle", candle.inst_id, candle.bar)
+                self.bus.emit(
+                    "candle_poll", candle.inst_id, FallbackKind.SAFETY,
+                    f"polled {candle.bar} candle dropped: its handler failed: {exc.__class__.__name__}: {exc}", "none",
+                )
 
     # --- health ---------------------------------------------------------------------------------
 
@@ -391,6 +402,14 @@ class FeedCoordinator:
         self._report_refusals(name, prev, health)
         if name == PRIVATE and was_up and is_up:
             self._resync_if_pushes_lost(prev, health)
+        elif name != PRIVATE and prev is not None and health.handler_errors > prev.handler_errors:
+            # A market-data push our own handler could not take (an engine tick that raised): the
+            # push is lost to the engine; counted in health, and said here.
+            self.bus.emit(
+                _component(name), "", FallbackKind.SAFETY,
+                f"push dropped: its handler failed (total {health.handler_errors}): {health.last_error or 'see log'}",
+                "none",
+            )
         if prev is not None and health.malformed > prev.malformed:
             self.bus.emit(
                 _component(name), "", FallbackKind.MALFORMED,
@@ -523,8 +542,35 @@ class FeedCoordinator:
             await asyncio.sleep(self._interval)
             try:
                 self.tick()
-            except Exception:
-                log.exception("feed watchdog tick failed")
+            except Exception as exc:
+                self._tick_failed(exc)
+            else:
+                self._tick_ran()
+
+    def _tick_failed(self, exc: Exception) -> None:
+        """A watchdog round that raised: lag, silence and the breaker's reset go unchecked, so
+        entries are refused (entries_allowed) until a round runs again; an event when it starts."""
+        self.tick_failures += 1
+        error = f"{exc.__class__.__name__}: {exc}"
+        if error != self.tick_error:
+            log.exception("feed watchdog tick failed")
+            if self.tick_error is None:
+                self.bus.emit(
+                    COMPONENT_FEED, "", FallbackKind.SAFETY,
+                    f"feed watchdog tick failed ({error}): entries refused until it runs again", "none",
+                )
+        self.tick_error = error
+
+    def _tick_ran(self) -> None:
+        if self.tick_error is None:
+            return
+        log.warning("feed watchdog runs again after %d failed tick(s) (last: %s)", self.tick_failures, self.tick_error)
+        self.bus.emit(
+            COMPONENT_FEED, "", FallbackKind.SAFETY,
+            f"feed watchdog runs again after {self.tick_failures} failed tick(s) (last: {self.tick_error})", "ws",
+        )
+        self.tick_error = None
+        self.tick_failures = 0
 
     def tick(self) -> None:
         """One watchdog round (called by the loop; public for tests that drive time themselves)."""
