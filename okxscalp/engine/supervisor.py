@@ -35,8 +35,10 @@ class Halt(str, Enum):
     OPERATOR_PAUSE = "operator_pause"  # `space` / SIGUSR1-style pause
     FLATTEN = "flatten"  # flatten all requested: halted until the operator resumes
     FLATTEN_INCOMPLETE = "flatten_incomplete"  # an order or position flatten could not yet remove
-    FEED = "feed"  # probe: private stream gate, reconnect-storm breaker, lagging feeds
-    CLOCK = "clock"  # probe/condition: exchange clock offset unknown or beyond tolerance
+    # probe: the feed's gate — private stream not up with every channel acked, reconciliation after
+    # a reconnect pending, reconnect-storm breaker, public feed late or silent, and the exchange
+    # clock unmeasured, stale, jumped or skewed (market/feeds.py `entries_allowed`)
+    FEED = "feed"
     DAILY_LOSS = "daily_loss"  # probe: realised loss today reached the limit, or day start unknown
     DAY_PNL_UNKNOWN = "day_pnl_unknown"  # today's realised P&L not fully known (a close without exit px)
     BALANCE = "balance"  # equity not known or too old to size against
