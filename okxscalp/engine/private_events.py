@@ -51,17 +51,17 @@ class PrivateEventRouter:
             try:
                 await self.handle(push)
             except Exception as exc:  # never carried on silently: halted until re-synced
-                self._handling_failed(push, exc)
+                self._handling_failed(getattr(push, "channel", "?"), exc)
 
     # ---- a push that could not be handled ---------------------------------------------------------
 
-    def _handling_failed(self, push: Any, exc: Exception) -> None:
-        """What the push said may be lost (a fill, a close, a size): entries halt with the reason,
-        and a reconciliation re-syncs from REST (retried with backoff until one completes); the
-        halt clears only then."""
+    def _handling_failed(self, channel: str, exc: Exception, what: str = "") -> None:
+        """What the push said may be lost (a fill, a close, a size, a position the engine did not
+        open): entries halt with the reason, and a reconciliation re-syncs from REST (retried with
+        backoff until one completes); the halt clears only then."""
         self.failures += 1
-        channel = getattr(push, "channel", "?")
-        reason = f"a private {channel} push could not be handled ({exc!r}): halted until a reconciliation re-synced"
+        what = what or f"a private {channel} push could not be handled"
+        reason = f"{what} ({exc!r}): halted until a reconciliation re-synced"
         log.error("private event handling failed %s", kv(channel=channel, error=repr(exc)), exc_info=exc)
         self.parts.event(FallbackKind.ENTRY_GATE, "", f"{reason} (failure {self.failures})", "none", "private")
         self.parts.supervisor.set(Halt.PRIVATE_EVENTS, reason)
@@ -131,5 +131,9 @@ class PrivateEventRouter:
             parts.spawn(self.closes.finish_flat(flat), f"closed {p.inst_id}")
 
     async def _adopt_unknown(self, p: Position) -> None:
+        key = f"{p.inst_id}/{p.pos_side.value}"
         if self.parts.manager.book.get(p.inst_id, p.pos_side.value) is None:
-            await self._reconcile(f"unknown position {p.inst_id}/{p.pos_side.value}")
+            try:
+                await self._reconcile(f"unknown position {key}")
+            except Exception as exc:  # a position the console would not show: halted until re-synced
+                self._handling_failed("positions", exc, f"position {key} the engine did not open could not be adopted")
