@@ -336,7 +336,7 @@ def audit_no_order_while_halted(arrivals: list[Arrival], journal: Path, halts: d
         inside = [i for i in run.in_force(a.inst_id, t) if i.start + HALT_SET_GRACE_S < t]
         # An interval ends with its clear line or with the run (killed): a clear may be that late
         # after the cause went, or lost with the process.
-        sure = [i for i in inside if i.start_known and t < i.end - end_slack]
+        sure = [i for i in inside if i.start_known and i.end_known and t < i.end - end_slack]
         what = f"{a.cl_ord_id} {a.inst_id} sent at {_hms(t)} (run {run.run}) inside halt"
         if sure:
             i = sure[0]

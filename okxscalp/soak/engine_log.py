@@ -27,6 +27,20 @@ JOURNAL_FAILED = "journal write failed"
 JOURNAL_RECOVERED = "journal writes commit again"
 
 
+_NUMBERS = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_DETAIL = re.compile(r"[(:;]")
+
+
+def shape(reason: str) -> str:
+    """A halt reason with its figures masked."""
+    return _NUMBERS.sub("#", reason)
+
+
+def family(reason: str) -> str:
+    """What a halt reason is about, without its details: "public feed late", "flatten incomplete"."""
+    return shape(_DETAIL.split(reason, maxsplit=1)[0]).strip()
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     t: float  # epoch seconds (wall)
@@ -94,6 +108,12 @@ class StatusLine:
     halted_by: str
     positions: frozenset[tuple[str, str]]  # (instId, side) as the engine shows them
 
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(r for r in self.halted_by.split("|") if r and r != "-")
+
+    def families(self) -> set[str]:
+        return {family(r) for r in self.reasons()}
+
 
 def status_lines(text: str) -> list[StatusLine]:
     out = []
@@ -129,7 +149,7 @@ def halt_sightings(text: str) -> list[tuple[float, tuple[str, ...]]]:
     """Moments the engine said which reasons held entries closed, besides the supervisor's own
     ENTRY_GATE lines: its status lines (`halted_by`, the supervisor's reasons at that moment) and
     the feed gate's lines ("entries closed: …", reasons the supervisor's FEED probe reports)."""
-    out = [(s.t, tuple(r for r in s.halted_by.split("|") if r and r != "-")) for s in status_lines(text)]
+    out = [(s.t, s.reasons()) for s in status_lines(text)]
     out += [(e.t, tuple(e.detail[len(GATE_CLOSED):].split("; "))) for e in gate_events(text, FEED_GATE)
             if e.detail.startswith(GATE_CLOSED)]
     return sorted(out)  # a status line with no reason says entries were open then

@@ -13,29 +13,22 @@ reported, never guessed:
   event is delivered up to FOLD_DELAY_S late even with count 1);
 - a clear that matches no open halt: during start-up it was set before the log could say so (its
   interval starts with the run); after start-up its "halted" line was folded away, so when it
-  began is unknown (`start_known` False).
+  began is unknown (`start_known` False);
+- a halt whose clear line was folded away: the run's status lines (every few seconds, the
+  supervisor's reasons as they stand) end it at the first one that no longer shows it, and when
+  it ended before that is unknown (`end_known` False).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from okxscalp.soak.engine_log import GateEvent, StatusLine
+from okxscalp.soak.engine_log import GateEvent, StatusLine, family, shape
+
+__all__ = ["FOLD_DELAY_S", "STARTING", "HaltInterval", "RunHalts", "family", "rebuild", "shape"]
 
 STARTING = "starting"
 FOLD_DELAY_S = 1.5  # the bus's coalescing interval (1 s) plus the watchdog tick that flushes it
-_NUMBERS = re.compile(r"[-+]?\d+(?:\.\d+)?")
-_DETAIL = re.compile(r"[(:;]")
-
-
-def shape(reason: str) -> str:
-    return _NUMBERS.sub("#", reason)
-
-
-def family(reason: str) -> str:
-    """What a halt is about, without its details: "public feed late", "flatten incomplete"."""
-    return shape(_DETAIL.split(reason, maxsplit=1)[0]).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +40,7 @@ class HaltInterval:
     end: float
     cleared: bool  # False: still in force when the run ended
     start_known: bool = True  # False: its "halted" line was lost (folded); `start` is the run's start
+    end_known: bool = True  # False: its clear line was lost; `end` is the first status line without it
 
     def applies_to(self, inst_id: str) -> bool:
         return not self.symbol or self.symbol == inst_id
@@ -83,26 +77,48 @@ class RunHalts:
 
 def rebuild(run: int, started: float, ended: float, events: list[GateEvent], status: list[StatusLine] | None = None,
             sightings: list[tuple[float, tuple[str, ...]]] | None = None) -> RunHalts:
+    """The run's halt intervals from its ENTRY_GATE events; its status lines (the supervisor's
+    reasons at that moment) end a halt whose clear line the bus folded away: at the first status
+    line without it (`end_known` False: it ended somewhere before)."""
     out = RunHalts(run, started, ended, status=list(status or ()), sightings=list(sightings or ()))
     open_: dict[tuple[str, str], tuple[float, str]] = {("", STARTING): (started, STARTING)}
+    closed_by_status: set[tuple[str, str]] = set()
     starting = True
-    for event in sorted(events, key=lambda e: e.t):
-        if not started <= event.t <= ended:
+    timeline: list[tuple[float, int, GateEvent | StatusLine]] = [(e.t, 0, e) for e in events]
+    timeline += [(line.t, 1, line) for line in out.status]
+    for t, _, item in sorted(timeline, key=lambda x: (x[0], x[1])):
+        if not started <= t <= ended:
             continue
+        if isinstance(item, StatusLine):
+            shown = item.families()
+            for key in [k for k in open_ if k[1] not in shown and open_[k][0] < t]:
+                begun = open_.pop(key)
+                out.intervals.append(HaltInterval(run, key[0], begun[1], begun[0], t, True, end_known=False))
+                closed_by_status.add(key)
+            continue
+        event = item
         if event.count > 1:
             out.folded.append(event)
         halted = event.halted_reason
         if halted is not None:
-            open_.setdefault((event.symbol, family(halted)), (event.t, halted))
+            key = (event.symbol, family(halted))
+            open_.setdefault(key, (event.t, halted))
+            closed_by_status.discard(key)
             continue
         cleared = event.cleared_reason
         if cleared is None:
             continue
-        begun = open_.pop((event.symbol, family(cleared)), None)
+        key = (event.symbol, family(cleared))
+        begun = open_.pop(key, None)
         known = True
         if begun is None:
+            if key in closed_by_status:  # the late (folded) clear of a halt a status line already ended
+                closed_by_status.discard(key)
+                continue
             out.unmatched_clears.append(event)
-            begun, known = (started, cleared), starting
+            # It began after the last status line that did not show it (or with the run).
+            before = [line.t for line in out.status if line.t < event.t and key[1] not in line.families()]
+            begun, known = (max(before, default=started), cleared), starting
         out.intervals.append(HaltInterval(run, event.symbol, begun[1], begun[0], event.t, True, known))
         if not event.symbol and cleared == STARTING:
             starting = False

@@ -392,3 +392,23 @@ def test_a_position_gets_the_grace_before_it_must_be_shown() -> None:
     assert audits.audit_positions_visible(samples, [(run, not_yet)]).figure.startswith("0 invisible")
     late = [engine_log.StatusLine(T0 + 3.1, "running", "-", frozenset())]
     assert audits.audit_positions_visible(samples, [(run, late)]).figure.startswith("1 invisible")
+
+
+def test_status_lines_end_a_halt_whose_clear_line_was_folded() -> None:
+    h = _run_halts(
+        _gate(T0 + 2, "entries halted: private stream not logged in and subscribed (reconnecting)"),
+        _status(T0 + 5),  # entries running, nothing halted: the clear's own line was folded away
+        _gate(T0 + 9, "halt cleared (cause gone): private stream not logged in and subscribed (reconnecting)", count=3),
+        _status(T0 + 10),
+        _gate(T0 + 12, "halt cleared (flatten complete): flatten incomplete: started", count=2),  # its halted line folded
+    )
+    private = next(i for i in h.intervals if i.reason.startswith("private stream"))
+    assert (private.start, private.end, private.start_known, private.end_known) == (T0 + 2, T0 + 5, True, False)
+    assert len([i for i in h.intervals if i.reason.startswith("private stream")]) == 1  # the late clear is not a new halt
+    flatten = next(i for i in h.intervals if i.reason.startswith("flatten incomplete"))
+    assert (flatten.start, flatten.start_known) == (T0 + 10, False)  # after the last status line without it
+    journal = Path("/nonexistent/journal.sqlite")
+    inside = audits.audit_no_order_while_halted([Arrival("oxe1", "X", T0 + 3, 1, True)], journal, {1: h})
+    assert "0 of 1 entry orders inside a halt, 1 unverifiable" in inside.figure
+    after = audits.audit_no_order_while_halted([Arrival("oxe2", "X", T0 + 6, 1, True)], journal, {1: h})
+    assert after.figure.startswith("0 of 1 entry orders inside a halt, 0 unverifiable")
