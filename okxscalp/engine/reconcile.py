@@ -132,17 +132,26 @@ class Reconciler:
         self.last_report: ReconcileReport | None = None
         self.runs = 0  # completed reconciliations (start-up, reconnects, unknown positions)
         self.unverified: dict[tuple[str, str], str] = {}  # position key -> why its stop is not verified
+        # clOrdId -> why: entry orders of a previous run still working that could not be cancelled
+        self.uncancelled: dict[str, str] = {}
         self._spawn = spawn
         self._recheck_task: Any = None
         # One reconciliation at a time: two overlapping runs could each see no stop and each place one.
         self._run_lock = asyncio.Lock()
         if supervisor is not None:
             supervisor.add_probe(Halt.UNPROTECTED, self.unprotected_reasons)
+            supervisor.add_probe(Halt.ORDERS_LEFT, self.orders_left_reasons)
 
     def unprotected_reasons(self) -> tuple[str, ...]:
         return tuple(
             f"unprotected: {_key_text(*key)}: exchange stop not verified ({why}); re-checking"
             for key, why in sorted(self.unverified.items())
+        )
+
+    def orders_left_reasons(self) -> tuple[str, ...]:
+        return tuple(
+            f"orders left: entry {why}; an earlier run's order may still fill; re-trying the cancel"
+            for _, why in sorted(self.uncancelled.items())
         )
 
     async def run(self, trigger: str) -> ReconcileReport:
@@ -239,6 +248,10 @@ class Reconciler:
     async def _sync_orders(self, pending: list[Order], report: ReconcileReport) -> None:
         tracked = self._tracked_entries()
         seen: set[str] = set()
+        listed = {o.cl_ord_id for o in pending}
+        for cl_ord_id in [c for c in self.uncancelled if c not in listed]:
+            # No longer working (cancelled meanwhile, or filled: then its position is reconciled below).
+            log.warning("earlier entry order no longer pending %s", kv(clOrdId=cl_ord_id, was=self.uncancelled.pop(cl_ord_id)))
         for order in pending:
             ours = order.tag == ENTRY_TAG or order.cl_ord_id.startswith(CL_ORD_PREFIX_ENTRY)
             if order.cl_ord_id in tracked:
@@ -249,8 +262,11 @@ class Reconciler:
                 try:
                     await self.rest.cancel_order(order.inst_id, ord_id=order.ord_id)
                 except OkxError as exc:
+                    # Still working: entries halt (Halt.ORDERS_LEFT) and the re-check cancels again.
                     report.problems.append(f"cancel {order.cl_ord_id}: {exc}")
+                    self.uncancelled[order.cl_ord_id] = f"{order.inst_id} {order.cl_ord_id} {order.state}: cancel failed ({exc})"
                     continue
+                self.uncancelled.pop(order.cl_ord_id, None)
                 self.journal.update_order(
                     order.cl_ord_id, state="canceled", detail=f"cancelled at reconcile ({report.trigger}): entry from a previous run"
                 )
@@ -419,28 +435,35 @@ class Reconciler:
         if was is not None:
             log.warning("protective stop verified %s", kv(position=_key_text(*key), how=how, was=was))
 
+    def _open_items(self) -> str:
+        """What a re-check is for: positions whose stop is not verified, entry orders left working."""
+        items = [f"stop of {_key_text(*k)} not verified" for k in sorted(self.unverified)]
+        items += [f"entry {c} not cancelled" for c in sorted(self.uncancelled)]
+        return ", ".join(items)
+
     def _schedule_recheck(self) -> None:
-        if not self.unverified or (self._recheck_task is not None and not self._recheck_task.done()):
+        if not (self.unverified or self.uncancelled) or (self._recheck_task is not None and not self._recheck_task.done()):
             return
         if self._spawn is None:
-            log.error("unverified stops wait for the next reconciliation %s", kv(
-                positions=",".join(_key_text(*k) for k in sorted(self.unverified)), why="no re-check task wired"))
+            log.error("re-check waits for the next reconciliation %s", kv(open=self._open_items(),
+                                                                          why="no re-check task wired"))
             return
-        self._recheck_task = self._spawn(self._recheck(), "reconcile: re-check unverified stops")
+        self._recheck_task = self._spawn(self._recheck(), "reconcile: re-check unverified stops, orders left")
 
     async def _recheck(self) -> None:
-        """Reconcile again, backing off, until every position's stop is verified (or it is gone)."""
+        """Reconcile again, backing off, until every position's stop is verified (or it is gone)
+        and every earlier entry order left working is cancelled (or gone)."""
         attempt = 0
-        while self.unverified:
+        while self.unverified or self.uncancelled:
             await asyncio.sleep(min(RECHECK_MAX_S, RECHECK_BASE_S * 2**attempt))
             attempt += 1
-            keys = ",".join(_key_text(*k) for k in sorted(self.unverified))
-            if not keys:
+            items = self._open_items()
+            if not items:
                 return
             try:
-                await self.run(f"re-check: stop of {keys} not verified")
+                await self.run(f"re-check: {items}")
             except OkxError as exc:  # positions or open orders not listed: the halt stays, try again
-                log.warning("stop re-check failed %s", kv(positions=keys, attempt=attempt, error=exc))
+                log.warning("re-check failed %s", kv(open=items, attempt=attempt, error=exc))
 
     async def closing_fill_px(
         self, snapshot: PositionSnapshot, *, ord_id: str = "", cl_ord_id: str = "", size: float | None = None
