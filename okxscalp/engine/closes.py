@@ -42,6 +42,7 @@ from okxscalp.engine.positions import (
 from okxscalp.engine.stop_cleanup import StopCleanup
 from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
+from okxscalp.market.registry import StaleData
 from okxscalp.okx.constants import CODE_POSITION_NOT_FOUND, ORDER_STATES_FINAL
 from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderNotPlaced, RequestError
 from okxscalp.okx.models import inst_id_of
@@ -88,7 +89,7 @@ class CloseLifecycle:
             if position.snapshot is not None and position.closing is None:
                 try:
                     quote = parts.registry.read(inst_id, Purpose.EXIT)
-                except Exception:
+                except StaleData:
                     continue  # the sweep reads EXIT with its bounded REST fallback
                 self.check_exit(position, quote)
 
@@ -116,8 +117,8 @@ class CloseLifecycle:
                     continue
                 try:
                     quote = await parts.registry.read_exit(position.inst_id)
-                except Exception:
-                    continue  # refusal recorded by the registry
+                except StaleData:
+                    continue  # refusal recorded by the registry (an event), asked again next sweep
                 self.check_exit(position, quote)
 
     # ---- closes ----------------------------------------------------------------------------------
@@ -178,6 +179,10 @@ class CloseLifecycle:
             (log.info if gone else log.warning)(
                 "close refused %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc,
                                        already_closed_on_exchange=gone))
+            if not gone:
+                parts.event(FallbackKind.SAFETY, position.inst_id,
+                            f"close {position.pos_side.value} {cl} refused ({exc}); decided again on the next fresh quote",
+                            "none", "closes")
             if isinstance(exc, RequestError) and exc.code == CODE_POSITION_NOT_FOUND:
                 # The exchange has no such position: something closed it (its attached TP/SL, most
                 # likely) and the push saying so is late or was lost. Never retry blindly: give the

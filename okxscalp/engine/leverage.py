@@ -27,6 +27,8 @@ from okxscalp.okx.rest import RestClient
 
 log = logging.getLogger(__name__)
 
+READ_BACK_FAILURES_HALT = 3
+
 
 class LeverageKeeper:
     def __init__(
@@ -39,6 +41,7 @@ class LeverageKeeper:
         self.rest: RestClient | None = None
         self.instruments: dict[str, Instrument] = {}
         self.emit: EmitFn | None = None
+        self.read_back_failures: dict[str, int] = {}
 
     def bind(self, rest: RestClient, instruments: dict[str, Instrument], emit: EmitFn) -> None:
         self.rest, self.instruments, self.emit = rest, instruments, emit
@@ -91,12 +94,25 @@ class LeverageKeeper:
             try:
                 infos = await self.rest.leverage_info(inst_id, self.margin_mode)
             except OkxError as exc:
-                log.warning("leverage read-back failed %s", kv(inst=inst_id, error=exc))
+                self._read_back_failed(inst_id, state, str(exc))
                 continue
             if not infos:
+                self._read_back_failed(inst_id, state, "the exchange listed no leverage")
                 continue
+            self.read_back_failures.pop(inst_id, None)
             state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
             state.mismatch = leverage_mismatch(inst_id, state, self.instruments.get(inst_id))
+            self._publish(inst_id, state)
+
+    def _read_back_failed(self, inst_id: str, state: LeverageState, why: str) -> None:
+        """The last value stands for a pass or two; after READ_BACK_FAILURES_HALT passes in a row
+        it is too old to vouch for the order's leverage: that symbol halts until one succeeds."""
+        n = self.read_back_failures[inst_id] = self.read_back_failures.get(inst_id, 0) + 1
+        log.warning("leverage read-back failed %s", kv(inst=inst_id, error=why, in_a_row=n))
+        if n == 1 and self.emit is not None:
+            self.emit(FallbackKind.SAFETY, inst_id, f"leverage read-back failed ({why}); retried every pass", "none", "leverage")
+        if n >= READ_BACK_FAILURES_HALT:
+            state.mismatch = f"{inst_id}: leverage not confirmed by the exchange for {n} read-backs in a row ({why})"
             self._publish(inst_id, state)
 
     def on_position(self, p: Position) -> None:

@@ -197,6 +197,7 @@ class Engine:
         self._require_running()
         self.supervisor.clear(Halt.OPERATOR_PAUSE, why="resumed by the operator")
         self.supervisor.clear(Halt.FLATTEN, why="resumed by the operator")
+        self.supervisor.clear(Halt.INTERNAL, why="resumed by the operator")
         self._emit(FallbackKind.ENTRY_GATE, "", "entries resumed by the operator", "operator")
 
     def request_reconnect(self, connection: str | None) -> None:
@@ -386,7 +387,12 @@ class Engine:
     def _side_done(self, task: asyncio.Task[Any]) -> None:
         self._side_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed: %r", task.get_name(), task.exception(), exc_info=task.exception())
+            exc = task.exception()
+            log.error("task %s failed: %r", task.get_name(), exc, exc_info=exc)
+            why = f"engine task '{task.get_name()}' failed ({exc!r}): check its position/orders, then resume"
+            self._emit(FallbackKind.SAFETY, "", why, "none")
+            if self.ended is None:
+                self.supervisor.set(Halt.INTERNAL, why)
 
     # ---- feed --------------------------------------------------------------------------------
 

@@ -47,6 +47,9 @@ class Halt(str, Enum):
     UNPROTECTED = "unprotected"  # a position whose exchange-side stop could not be verified
     PRIVATE_EVENTS = "private_events"  # a private push could not be handled: until a reconciliation re-synced
     STOPS_LEFT = "stops_left"  # a stop of a closed position could not be cancelled
+    # a task of the engine's own (an entry send, a close, a settle, a stop cleanup) died on an
+    # unexpected error: its work may be half done; the operator checks and resumes (`space`)
+    INTERNAL = "internal"
     ORDERS_LEFT = "orders_left"  # an entry order of a previous run is working and could not be cancelled
     LEVERAGE = "leverage"  # per symbol: leverage unresolved, out of range or mismatched
     INSTRUMENT = "instrument"  # per symbol: instrument not live (suspended, pre-open …)

@@ -47,3 +47,24 @@ async def test_actions_after_the_engine_ended_refuse_clearly(tmp_path: Path) -> 
                    lambda: engine.request_close(XRP, "long"), lambda: engine.request_reconnect(None)):
         with pytest.raises(EngineNotRunning, match="engine not running"):
             action()
+
+
+@pytest.mark.timeout(60)
+async def test_a_failed_engine_task_halts_entries_until_the_operator_resumes(tmp_path: Path) -> None:
+    from engine_helpers import running_engine
+
+    from okxscalp.engine.supervisor import Halt
+    from okxscalp.market.events import FallbackKind
+
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=4, speed=20) as server, running_engine(config, server, auto_entries=False) as engine:
+        async def broken() -> None:
+            raise RuntimeError("a bug in a side task")
+
+        engine._spawn(broken(), "close XRP-USDT-SWAP")
+        assert await wait_until(lambda: engine.supervisor.is_set(Halt.INTERNAL), 5)
+        assert any("close XRP-USDT-SWAP" in r and "failed" in r for r in engine.halt_reasons())
+        assert await wait_until(lambda: any(e.kind is FallbackKind.SAFETY and "a bug in a side task" in e.detail
+                                            for e in engine.snapshot().recent_events), 5)
+        engine.resume_entries()
+        assert not engine.supervisor.is_set(Halt.INTERNAL)
