@@ -30,6 +30,7 @@ from okxscalp.soak.taps import ENTRY_PREFIX, PROTECT_PREFIX, OrderLedger
 log = logging.getLogger("okxscalp.soak")
 
 STATE_WAIT_S = 12.0  # how long an episode waits for what it needs (a position, a working order)
+WORKING_ENTRY_WAIT_S = 25.0  # a working entry order is rarer (entries halt after each restart and fault)
 OUTCOME_WAIT_S = 12.0  # after the outage: how long the engine has to finish what it could not
 TRIGGER_OVERSHOOT = 0.002  # fills outage: the market is moved this far through the exit trigger
 ORDERS_PUSH_STALL_S = 2.5  # ... while the instrument's `orders` pushes are dropped (the close's fill with them)
@@ -193,10 +194,10 @@ class MachineryRunner:
     async def _cancel_fail_flatten(self, p: dict[str, Any]) -> None:
         """Flatten (SIGUSR1) with an entry order working while cancels fail; resume (SIGUSR2) once
         the flatten has finished, or OUTCOME_WAIT_S after the outage."""
-        working = await poll_until(lambda: bool(self._working_entries()), STATE_WAIT_S, 0.05)
+        working = await poll_until(lambda: bool(self._working_entries()), WORKING_ENTRY_WAIT_S, 0.05)
         fault = self._new("cancel_fail_flatten", p)
         if not working:
-            fault.notes.append(f"no working entry order within {STATE_WAIT_S:g}s (flatten sent anyway)")
+            fault.notes.append(f"no working entry order within {WORKING_ENTRY_WAIT_S:g}s (flatten sent anyway)")
         for path in RULES["cancel_fail_flatten"].rest_paths:
             self.server.faults.busy(p["seconds"], path)
         self.engine.send(signal.SIGUSR1)
