@@ -260,7 +260,7 @@ def judge_bite(bite: Bite, halts: RunHalts | None) -> tuple[bool | None, str]:
         ok = any(i.start <= deadline and i.end >= start for i in matching)
         span = f"[+{start - bite.at:.2f}s, +{deadline - bite.at:.2f}s]"
     if ok:
-        first = min((i for i in matching if i.end >= start), key=lambda i: (not i.start_known, i.start))
+        first = min((i for i in matching if i.start <= deadline and i.end >= start), key=lambda i: (not i.start_known, i.start))
         since = f"from +{first.start - bite.at:.2f}s" if first.start_known else f"until +{first.end - bite.at:.2f}s (start not logged)"
         return True, f"halted '{first.reason}' {since}{note}"
     seen = ", ".join(f"'{i.reason}' +{i.start - bite.at:.2f}..+{i.end - bite.at:.2f}s" for i in matching[:3]) or "none"

@@ -45,6 +45,7 @@ class MachineryRunner:
     fault_file: Path
     engine_ready: Callable[[], bool]
     faults: list[MachineryFault] = field(default_factory=list)
+    deferred: list[Episode] = field(default_factory=list)  # episodes that could not bite in their gap
 
     def _new(self, kind: str, params: dict[str, Any]) -> MachineryFault:
         number = 1 + sum(1 for f in self.faults if f.kind == kind)
@@ -100,16 +101,25 @@ class MachineryRunner:
 
     # ---- episodes ------------------------------------------------------------------------------
 
-    async def run_episode(self, episode: Episode) -> None:
+    async def run_gap(self, episodes: tuple[Episode, ...], last: bool) -> None:
+        """This gap's episodes, after any deferred from earlier gaps (an episode that could not
+        bite now waits for the next gap, except in the last one)."""
+        queue, self.deferred = [*self.deferred, *episodes], []
+        for episode in queue:
+            await self.run_episode(episode, last_chance=last)
+
+    async def run_episode(self, episode: Episode, last_chance: bool = True) -> None:
         if not await poll_until(self.engine_ready, 60, 0.2):
             fault = self._new(episode.kind, episode.params)
             fault.notes.append("engine not running: not applied")
+            return
+        if episode.kind == "cancel_fail_flatten":
+            await self._cancel_fail_flatten(episode, last_chance)
             return
         action = {
             "journal_fault": self._journal_fault,
             "refuse_subscription": self._refuse_subscription,
             "fills_outage_at_close": self._fills_outage_at_close,
-            "cancel_fail_flatten": self._cancel_fail_flatten,
             "algo_list_fail_reconcile": self._algo_list_fail_reconcile,
         }[episode.kind]
         await action(episode.params)
@@ -191,10 +201,15 @@ class MachineryRunner:
         if open_():
             fault.notes.append("the position did not close during the outage")
 
-    async def _cancel_fail_flatten(self, p: dict[str, Any]) -> None:
+    async def _cancel_fail_flatten(self, episode: Episode, last_chance: bool) -> None:
         """Flatten (SIGUSR1) with an entry order working while cancels fail; resume (SIGUSR2) once
-        the flatten has finished, or OUTCOME_WAIT_S after the outage."""
+        the flatten has finished, or OUTCOME_WAIT_S after the outage. With no working entry order
+        (entries halted meanwhile) the flatten would cancel nothing: deferred to the next gap."""
+        p = episode.params
         working = await poll_until(lambda: bool(self._working_entries()), WORKING_ENTRY_WAIT_S, 0.05)
+        if not working and not last_chance:
+            self.deferred.append(episode)
+            return
         fault = self._new("cancel_fail_flatten", p)
         if not working:
             fault.notes.append(f"no working entry order within {WORKING_ENTRY_WAIT_S:g}s (flatten sent anyway)")

@@ -251,8 +251,7 @@ class SoakRun:
         gap = (schedule.duration_s - 35) / max(len(schedule.kill_times_s), 1)
         for number, (at_s, phase) in enumerate(zip(schedule.kill_times_s, schedule.kill_phases, strict=True)):
             assert self.machinery is not None
-            for episode in schedule.episodes_in_gap(number):
-                await self.machinery.run_episode(episode)
+            await self.machinery.run_gap(schedule.episodes_in_gap(number), last=number == len(schedule.kill_times_s) - 1)
             outage = schedule.balance_outage_at(number)
             lead = BALANCE_OUTAGE_LEAD_S if outage is not None else 0.0
             delay = t_start + at_s - lead - time.monotonic()
