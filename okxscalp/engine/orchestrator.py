@@ -432,7 +432,12 @@ class Engine:
 
     def _emit(self, kind: FallbackKind, symbol: str, detail: str, source: str, component: str = "engine") -> None:
         if self.bus is not None:
-            self.bus.emit(component, symbol, kind, detail, source)
+            if kind is FallbackKind.ENTRY_GATE:
+                # Each halt and clear is its own event: folding them (the bus's storm guard) would
+                # hide which halt held when (they are few: one per change of a condition).
+                self.bus.publish(FallbackEvent(time.time(), component, symbol, kind, detail, source))
+            else:
+                self.bus.emit(component, symbol, kind, detail, source)
             return
         # Before the bus exists (start-up checks): keep it for the console and the journal directly.
         event = FallbackEvent(time.time(), component, symbol, kind, detail, source)

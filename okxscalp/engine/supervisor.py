@@ -60,8 +60,9 @@ _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _shape(reason: str) -> str:
-    """A reason without its figures: a countdown or a running P&L in it is not a new halt."""
-    return _NUMBERS.sub("#", reason)
+    """What a halt *is*, without its details: the text before its first parenthesis, figures
+    masked. A countdown, a running P&L or the list of late symbols changing is not a new halt."""
+    return _NUMBERS.sub("#", reason.split(" (", 1)[0])
 
 EmitFn = Callable[[FallbackKind, str, str, str, str], None]  # kind, symbol, detail, source, component
 Probe = Callable[[], Iterable[str]]
@@ -121,9 +122,9 @@ class EntrySupervisor:
                 now = (f"{kind.value}: cannot be checked ({exc!r})",)
             before = self._probe_seen.get(kind, {})
             current = {_shape(r): r for r in now}
+            self._probe_seen[kind] = current  # the latest wording, for the clear event
             if current.keys() == before.keys():
                 continue
-            self._probe_seen[kind] = current
             for shape, reason in current.items():
                 if shape not in before:
                     self._changed(f"entries halted: {reason}", "", kind)
@@ -186,6 +187,7 @@ class EntrySupervisor:
     def _changed(self, detail: str, inst_id: str, kind: Halt) -> None:
         self.changes += 1
         if self._emit is not None:  # the event reaches the journal and the log through the bus
-            self._emit(FallbackKind.ENTRY_GATE, inst_id, detail, "none", "supervisor")
+            # source = the halt kind, so a reader (journal, soak audits) can tell halts apart
+            self._emit(FallbackKind.ENTRY_GATE, inst_id, detail, kind.value, "supervisor")
         else:
             log.info("entry gate %s", kv(halt=kind.value, symbol=inst_id or "-", detail=detail, at=round(time.time(), 3)))
