@@ -283,21 +283,27 @@ class EntryLifecycle:
             return True
         except OkxError as exc:
             log.info("entry cancel refused %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
-            # A final state will arrive on the orders channel (or the next reconcile will fetch it),
-            # except for an order whose placement was never confirmed: ask the exchange.
-            if pending.state == "unknown":
-                await self._settle_unknown(pending)
+            # Refused: it may have filled or ended meanwhile (51400, 51401 …) and that push may be
+            # lost (a stalled channel): never wait on the push alone, ask the exchange now.
+            await self._settle_unknown(pending)
             return False
 
     async def _settle_unknown(self, pending: PendingEntry) -> None:
+        """Look an entry up by clOrdId: its state from the exchange settles it (a fill is snapshotted,
+        a final state ends tracking); a failed lookup is asked again at the next timeout tick."""
         try:
             order = await self.parts.rest.get_order(pending.inst_id, cl_ord_id=pending.cl_ord_id)
         except OkxError as exc:
             pending.cancel_requested = False  # try again at the next timeout tick
-            log.warning("entry still unknown %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
+            log.warning("entry state not known %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, error=exc))
             return
         if order is not None:
             await self.on_order(order)
+            if order.state not in ORDER_STATES_FINAL:
+                pending.cancel_requested = False  # still working: cancelled again at the next tick
+            return
+        if pending.state != "unknown":  # acknowledged once, so it exists: a lagging lookup, ask again
+            pending.cancel_requested = False
             return
         self.entries.pop(pending.cl_ord_id, None)
         self.parts.journal.update_order(pending.cl_ord_id, state="not_placed", detail="the exchange has no such order")
@@ -351,6 +357,9 @@ class EntryLifecycle:
         position.levels_on_exchange = on_exchange
         if wanted != on_exchange:
             self.levels.want(position, wanted)
+        if self._pause_after_fill_s > 0:  # test hook (soak): a window to kill -9 in, the position in the book
+            log.info("fill received, snapshot pending %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id))
+            await asyncio.sleep(self._pause_after_fill_s)
         return await self.keeper.commit(position, snapshot)
 
     @staticmethod
@@ -377,9 +386,6 @@ class EntryLifecycle:
         if order.acc_fill_sz > pending.acc_fill_sz and order.avg_px:
             pending.acc_fill_sz = order.acc_fill_sz
             pending.avg_px = order.avg_px
-            if self._pause_after_fill_s > 0:  # test hook (soak): a window to kill -9 in
-                log.info("fill received, snapshot pending %s", kv(inst=order.inst_id, clOrdId=order.cl_ord_id))
-                await asyncio.sleep(self._pause_after_fill_s)
             pending.snapshot_written = await self._snapshot_fill(ctx, order)
         parts.journal.update_order(order.cl_ord_id, state=order.state, ord_id=order.ord_id,
                                    acc_fill_sz=order.acc_fill_sz, avg_px=order.avg_px,

@@ -1,0 +1,41 @@
+"""An entry that fills while its orders push is lost (the symbol's channels stalled): its
+timeout cancel is refused (the order is done), and the engine asks the exchange at once instead of
+waiting for a push that never comes: the position is in the book, snapshotted, within seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import make_config, running_engine, sim_server, wait_until
+
+from okxscalp.config.schema import Purpose
+from okxscalp.engine.signals import Signal
+from okxscalp.okx.models import Regime, Side
+
+XRP = "XRP-USDT-SWAP"
+
+
+def short_timeout(doc: dict[str, Any]) -> None:
+    doc["order_executor"]["limit_order"]["timeout_s"] = 1.0
+
+
+@pytest.mark.timeout(90)
+async def test_a_fill_whose_push_is_lost_is_found_when_the_cancel_is_refused(tmp_path: Path) -> None:
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=short_timeout)
+    async with sim_server(seed=12, speed=10) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
+                                and not engine.halt_reasons(), 20), engine.halt_reasons()
+        assert engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry"))
+        assert await wait_until(lambda: any(c.pending.ord_id for c in engine.entries.values()), 10)
+        ctx = next(iter(engine.entries.values()))
+        limit_px = float(ctx.pending.priced.request.px)
+        server.faults.stall(60.0, inst_id=XRP)  # no orders/positions push for XRP from now on
+        server.exchange.move_price(XRP, limit_px * 0.995)  # through the limit: the buy fills
+        assert await wait_until(lambda: any(p["instId"] == XRP for p in server.exchange.positions_wire()), 10)
+        # No push: the timeout's cancel is refused (filled) and the lookup finds the fill.
+        assert await wait_until(lambda: engine.manager.book.get(XRP, "long") is not None, 15), "the fill was missed"
+        assert await wait_until(lambda: engine.entries == {}, 10)
+        assert await wait_until(lambda: bool(engine.journal.open_positions()), 10)
+        server.faults.clear()
