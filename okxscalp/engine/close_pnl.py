@@ -96,6 +96,10 @@ class ClosePnlResolver:
         # entry clOrdId -> (closed at, why it cannot be looked up at all)
         self.stuck: dict[str, tuple[float, str]] = {}
         self.resolved = 0  # closes whose exit was found later (tests, soak)
+        # "instId/side" -> since: positions known flat whose exit price is being looked up right now
+        # (the seconds of a fills lookup and its retries must not be seconds of entries on an
+        # unknown day P&L)
+        self.looking_up: dict[str, float] = {}
 
     # ---- new unknowns ------------------------------------------------------------------------
 
@@ -212,12 +216,21 @@ class ClosePnlResolver:
         today = [i for i in self.unresolved.values() if i.closed_at >= midnight]
         stuck_today = [why for closed_at, why in self.stuck.values() if closed_at >= midnight]
         supervisor = self.parts.supervisor
-        if not today and not stuck_today:
+        if not today and not stuck_today and not self.looking_up:
             supervisor.clear(Halt.DAY_PNL_UNKNOWN, why="every close of today has its exit price")
             return
         parts = [f"exit price not found yet for {i.label}, counted {i.bound:.6g} USDT" for i in today]
         parts += [f"no exit price and no way to look it up: {why}" for why in stuck_today]
+        parts += [f"{key} flat, its exit price being looked up" for key in self.looking_up]
         supervisor.set(Halt.DAY_PNL_UNKNOWN, "day P&L unknown: " + "; ".join(parts))
+
+    def lookup_started(self, key: str) -> None:
+        self.looking_up[key] = time.time()
+        self.refresh_halt()
+
+    def lookup_ended(self, key: str) -> None:
+        if self.looking_up.pop(key, None) is not None:
+            self.refresh_halt()
 
     def _event(self, item: UnresolvedClose, detail: str) -> None:
         self.parts.event(FallbackKind.SAFETY, item.inst_id, f"close {item.pos_side}: {detail}", "none", "close_pnl")

@@ -271,28 +271,45 @@ class CloseLifecycle:
 
     async def finish_flat(self, position: ManagedPosition) -> None:
         """A managed position went flat: give the closing fill a moment to arrive, look it up if
-        it did not, journal the close (with its worst case when the exit is still unknown)."""
+        it did not, journal the close (with its worst case when the exit is still unknown). From
+        the moment it is known flat until its P&L is counted, entries wait (Halt.DAY_PNL_UNKNOWN)."""
         manager = self.parts.manager
         if position.key not in manager.book.positions:
             return
-        if position.last_close_fill_px is None:
-            await asyncio.sleep(CLOSE_FILL_WAIT_S)
-        if manager.book.positions.get(position.key) is not position:
+        if position.last_close_fill_px is not None or position.snapshot is None:
+            manager.finish_close(position)
             return
-        closing = position.closing
-        if position.last_close_fill_px is None and position.snapshot is not None and (closing is None or closing.exit_px is None):
-            ord_id, cl_ord_id = closing_order_ids(position)
-            try:
-                px = await self._closing_fill_px(position.snapshot, ord_id=ord_id, cl_ord_id=cl_ord_id, size=position.size)
-            except OkxError as exc:
-                px = None
-                log.warning("closing fill not found %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
+        key = f"{position.inst_id}/{position.pos_side.value}"
+        self.pnl.lookup_started(key)
+        try:
+            await asyncio.sleep(CLOSE_FILL_WAIT_S)
             if manager.book.positions.get(position.key) is not position:
                 return
-            if px is not None and closing is not None:
-                closing.exit_px = px  # the push was missed: the engine's own close, confirmed flat
-            elif px is not None:
-                position.last_close_fill_px = px
+            closing = position.closing
+            if position.last_close_fill_px is None and (closing is None or closing.exit_px is None):
+                await self._look_up_exit(position, closing)
+            else:
+                manager.finish_close(position)
+        finally:
+            self.pnl.lookup_ended(key)  # after finish_close: an unknown exit is tracked by then
+
+    async def _look_up_exit(self, position: ManagedPosition, closing: CloseRequest | None) -> None:
+        """The closing fill's price from REST (its push was missed), then the close is journaled
+        (with its worst case when it is still not found)."""
+        manager = self.parts.manager
+        assert position.snapshot is not None
+        ord_id, cl_ord_id = closing_order_ids(position)
+        try:
+            px = await self._closing_fill_px(position.snapshot, ord_id=ord_id, cl_ord_id=cl_ord_id, size=position.size)
+        except OkxError as exc:
+            px = None
+            log.warning("closing fill not found %s", kv(inst=position.inst_id, side=position.pos_side.value, error=exc))
+        if manager.book.positions.get(position.key) is not position:
+            return
+        if px is not None and closing is not None:
+            closing.exit_px = px  # the push was missed: the engine's own close, confirmed flat
+        elif px is not None:
+            position.last_close_fill_px = px
         manager.finish_close(position)
 
     def on_position_closed(self, position: ManagedPosition, reason: str, px: float | None, pnl: float | None) -> None:
