@@ -186,7 +186,9 @@ class Reconciler:
             snapshot = journal_open.get(key)
             if managed is not None and managed.snapshot is not None:
                 self.manager.on_position(p)
-                if key in self.unverified:
+                # Its stop is verified on every reconciliation (it may have been cancelled while
+                # we were away); a fill this recent may not list its attached stop yet.
+                if key in self.unverified or managed.snapshot.entry_time < fetched_at - RECENT_ENTRY_S:
                     await self._ensure_snapshot_stop(managed, managed.snapshot, listed_algos, report)
                 continue
             if snapshot is not None:
@@ -194,10 +196,9 @@ class Reconciler:
                 report.adopted.append(_key_text(*key))
                 await self._ensure_snapshot_stop(position, snapshot, listed_algos, report)
                 continue
-            if managed is not None:  # a known orphan: keep it, refresh its numbers
+            if managed is not None:  # a known orphan: keep it, refresh its numbers, verify its stop
                 self.manager.on_position(p)
-                if key in self.unverified:
-                    await self._protect_orphan(managed, p, listed_algos, report)
+                await self._protect_orphan(managed, p, listed_algos, report)
                 continue
             note = unreadable.get(key, "no journal snapshot for this exchange position")
             await self._handle_orphan(p, note, listed_algos, report)

@@ -61,3 +61,29 @@ async def test_a_failed_algo_listing_places_no_stop_and_halts_until_verified(tmp
             assert await wait_until(lambda: not reconciler.unverified, 30), reconciler.unverified
             assert not any(r.startswith("unprotected") for r in engine.halt_reasons()), engine.halt_reasons()
             assert len(stops()) == 1
+
+
+@pytest.mark.timeout(90)
+async def test_a_reconnect_while_algo_orders_cannot_be_listed_leaves_a_held_position_unverified(tmp_path: Path) -> None:
+    """The soak's case: a private reconnect's reconciliation with the algo listing busy and a
+    position already managed. Its stop cannot be verified then (it may have been cancelled while the
+    stream was down): entries stay halted by name until a listing shows it."""
+    from okxscalp.okx.constants import WS_PRIVATE_PATH
+
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=6, speed=5) as server:
+        sim = server.exchange
+        sim.set_position_mode("long_short_mode")
+        sim.open_position_directly(XRP, "long", 10.0)  # an orphan: protected by a stop at start-up
+        async with running_engine(config, server, auto_entries=False) as engine:
+            reconciler = engine.reconciler
+            assert reconciler is not None
+            assert await wait_until(lambda: not engine.halt_reasons(), 20), engine.halt_reasons()
+            runs = reconciler.runs
+            server.faults.busy(4.0, ALGOS_PATH)
+            server.faults.drop_connections(WS_PRIVATE_PATH)
+            assert await wait_until(lambda: reconciler.runs > runs, 20)
+            assert await wait_until(lambda: any(r.startswith("unprotected") for r in engine.halt_reasons()), 10), \
+                engine.halt_reasons()
+            assert await wait_until(lambda: not reconciler.unverified and not engine.halt_reasons(), 30), \
+                engine.halt_reasons()
