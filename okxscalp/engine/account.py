@@ -229,8 +229,9 @@ class Account:
             if limit.start_day(now, equity=self.equity, equity_at_s=self.balance_wall,
                                realised_today=read.pnl, realised_since_s=read.since_s):
                 log.info("daily loss limit applied %s", kv(
-                    start_equity=limit.start_equity, realised_today=round(read.pnl, 6), equity=self.equity,
-                    limit=limit.loss_limit_amount))
+                    start_equity=f"{limit.start_equity:.4f}", realised_today=f"{read.pnl:.4f}",
+                    equity=f"{self.equity:.4f}", limit=f"{limit.loss_limit_amount:.4f}",
+                    unknown_closes=len(self.journal.unresolved_closes())))
             return
         correction = limit.resync_realised(now, realised_today=read.pnl, realised_since_s=read.since_s)
         if abs(correction) > 1e-9:
