@@ -91,3 +91,27 @@ async def running_engine(config: AppConfig, server: SimServer, **kwargs: Any) ->
         results = await asyncio.gather(task, return_exceptions=True)
         if results and isinstance(results[0], Exception):
             raise results[0]
+
+
+async def open_position(engine: Engine, inst_id: str, side: Any, regime: Any = None, deadline_s: float = 40.0) -> Any:
+    """Submit entries (in `regime`, choppy by default) until one fills and its order is done (a
+    post-only limit may time out unfilled, or be refused: then retry). Returns the managed position."""
+    from okxscalp.config.schema import Purpose
+    from okxscalp.engine.signals import Signal
+    from okxscalp.okx.models import PosSide, Regime, Side
+
+    regime = regime or Regime.CHOPPY
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    pos_side = PosSide.LONG if side is Side.BUY else PosSide.SHORT
+    while loop.time() < end:
+        position = engine.manager.book.get(inst_id, pos_side.value)
+        busy = any(c.plan.inst_id == inst_id for c in engine.entries.values())
+        if position is not None and position.snapshot is not None and not busy:
+            return position
+        ready = engine.registry.freshness(inst_id).satisfied[Purpose.ORDER] and engine.feed.entries_allowed()[0]
+        if not busy and ready:
+            engine.entry_flow.cooldown_until.pop(inst_id, None)
+            engine.submit_signal(Signal(inst_id, side, regime, f"test entry in {regime.value}"))
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {inst_id} {side.value} position within {deadline_s}s")

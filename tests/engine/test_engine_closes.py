@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import make_config, running_engine, sim_server, wait_until
+from engine_helpers import make_config, open_position, running_engine, sim_server, wait_until
 
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.journal import JournalPosition
@@ -20,7 +20,7 @@ from okxscalp.engine.positions import ManagedPosition
 from okxscalp.engine.signals import Signal
 from okxscalp.engine.supervisor import Halt
 from okxscalp.market.events import FallbackEvent, FallbackKind
-from okxscalp.okx.models import PosSide, Regime, Side
+from okxscalp.okx.models import Regime, Side
 
 XRP = "XRP-USDT-SWAP"
 DOGE = "DOGE-USDT-SWAP"
@@ -40,21 +40,6 @@ def ready(engine: Engine, inst_id: str) -> bool:
     return engine.registry.freshness(inst_id).satisfied[Purpose.ORDER] and engine.feed.entries_allowed()[0]
 
 
-async def open_position(engine: Engine, inst_id: str, side: Side, deadline_s: float = 40.0) -> ManagedPosition:
-    """Submit entries until one fills (a post-only limit may time out unfilled; then retry)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    pos_side = PosSide.LONG if side is Side.BUY else PosSide.SHORT
-    while loop.time() < end:
-        position = engine.manager.book.get(inst_id, pos_side.value)
-        busy = any(c.plan.inst_id == inst_id for c in engine.entries.values())
-        if position is not None and position.snapshot is not None and not busy:
-            return position
-        if not busy and ready(engine, inst_id):
-            engine.entry_flow.cooldown_until.pop(inst_id, None)
-            engine.submit_signal(Signal(inst_id, side, Regime.CHOPPY, "test entry"))
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {inst_id} {side.value} position within {deadline_s}s")
 
 
 def exchange_owns_both(engine: Engine, position: ManagedPosition) -> bool:

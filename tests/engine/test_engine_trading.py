@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import make_config, running_engine, sim_server, tight_exits, wait_until
+from engine_helpers import make_config, open_position, running_engine, sim_server, tight_exits, wait_until
 
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.orchestrator import Engine
 from okxscalp.engine.signals import Signal
 from okxscalp.market.events import FallbackKind
 from okxscalp.okx.constants import WS_PRIVATE_PATH
-from okxscalp.okx.models import PosSide, Regime, Side
+from okxscalp.okx.models import Regime, Side
 
 XRP = "XRP-USDT-SWAP"
 DOGE = "DOGE-USDT-SWAP"
@@ -26,21 +26,6 @@ def order_fresh(engine: Engine, inst_id: str) -> bool:
     return engine.registry.freshness(inst_id).satisfied[Purpose.ORDER]
 
 
-async def open_position(engine: Engine, inst_id: str, side: Side, regime: Regime, deadline_s: float = 40.0):
-    """Submit entries until one fills (a post-only limit may time out unfilled; then retry)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    pos_side = PosSide.LONG if side is Side.BUY else PosSide.SHORT
-    while loop.time() < end:
-        position = engine.manager.book.get(inst_id, pos_side.value)
-        busy = any(c.plan.inst_id == inst_id for c in engine.entries.values())
-        if position is not None and position.snapshot is not None and not busy:
-            return position  # the entry order is done (filled, or its unfilled rest cancelled)
-        if not busy and order_fresh(engine, inst_id):
-            engine.entry_flow.cooldown_until.pop(inst_id, None)
-            engine.submit_signal(Signal(inst_id, side, regime, f"test entry in {regime.value}"))
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {inst_id} {side.value} position within {deadline_s}s")
 
 
 @pytest.mark.timeout(120)

@@ -3,16 +3,13 @@ without it: WsConnection against the simulator's refuse_subscription fault."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
 import pytest
+from okx_ws_helpers import Recorder, running
 
 from okxscalp.config.schema import BackoffSettings, WebSocketSettings
 from okxscalp.okx.constants import WS_PRIVATE_PATH, WS_PUBLIC_PATH
-from okxscalp.okx.health import ConnectionHealth, ConnectionState
-from okxscalp.okx.messages import ChannelArg, WsPush
+from okxscalp.okx.health import ConnectionState
+from okxscalp.okx.messages import ChannelArg
 from okxscalp.okx.models import Ticker
 from okxscalp.okx.ws import ConnectGate, WsConnection
 
@@ -28,38 +25,6 @@ ACCOUNT = ChannelArg("account")
 PRIVATE_ARGS = (ORDERS, POSITIONS, ACCOUNT)
 
 
-class Recorder:
-    """Collects pushes and health reports; lets a test wait for a condition."""
-
-    def __init__(self) -> None:
-        self.pushes: list[WsPush] = []
-        self.healths: list[ConnectionHealth] = []
-        self._changed = asyncio.Event()
-
-    def on_message(self, push: WsPush) -> None:
-        self.pushes.append(push)
-        self._changed.set()
-
-    def on_health(self, health: ConnectionHealth) -> None:
-        self.healths.append(health)
-        self._changed.set()
-
-    async def wait_for(self, condition: Callable[[], bool], within_s: float = 10.0) -> None:
-        async with asyncio.timeout(within_s):
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
-
-
-@contextlib.asynccontextmanager
-async def running(conn: WsConnection) -> AsyncIterator[WsConnection]:
-    task = asyncio.create_task(conn.run())
-    try:
-        yield conn
-    finally:
-        async with asyncio.timeout(5):
-            await conn.stop()
-            await task
 
 
 def public(sim, rec: Recorder) -> WsConnection:
