@@ -71,6 +71,7 @@ class EntryLifecycle:
         self.auto_entries = auto_entries
         self.entries: dict[str, EntryContext] = {}  # clOrdId -> live entry
         self.cooldown_until: dict[str, float] = {}
+        self._looking_up: set[str] = set()  # symbols whose in-flight entries are being looked up
         self._signal_rules = parts.config.scalping.signals
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
@@ -308,6 +309,19 @@ class EntryLifecycle:
         self.entries.pop(pending.cl_ord_id, None)
         self.parts.journal.update_order(pending.cl_ord_id, state="not_placed", detail="the exchange has no such order")
         log.info("entry was never placed %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id))
+
+    async def look_up_entries_for(self, inst_id: str) -> None:
+        """The exchange shows a position on `inst_id` that the book does not hold while an entry for
+        it is in flight: that entry's fill push may be lost (or late). Ask the exchange (one lookup
+        per symbol at a time) rather than wait, so the position is never invisible for long."""
+        if inst_id in self._looking_up:
+            return
+        self._looking_up.add(inst_id)
+        try:
+            for ctx in [c for c in self.entries.values() if c.plan.inst_id == inst_id]:
+                await self._settle_unknown(ctx.pending)
+        finally:
+            self._looking_up.discard(inst_id)
 
     async def cancel_all(self, why: str) -> None:
         for ctx in list(self.entries.values()):

@@ -267,6 +267,8 @@ class Engine:
             raise EngineStartError(f"configured symbols not listed by the exchange: {', '.join(missing)}")
         self.instruments.update((i, instruments[i]) for i in self.inst_ids)
         self._build_parts()
+        # Probe halts are events from now on (start-up included), not only once trading starts.
+        self._tasks.append(asyncio.create_task(self.supervisor.watch(), name="halt-watch"))
         self.housekeeper.check_instruments()
         await ensure_position_mode(self.rest, self.endpoints.mode)
         assert self.account is not None
@@ -279,13 +281,12 @@ class Engine:
         await self.regimes.warm_up(self.rest, self.inst_ids)
         await self.feed.start()
         assert self.entry_flow is not None and self.close_flow is not None and self.private_events is not None
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self.private_events.run(), name="private-events"),
             asyncio.create_task(self.close_flow.sweep(), name="exit-sweep"),
             asyncio.create_task(self.entry_flow.watch_timeouts(), name="entry-timeouts"),
             asyncio.create_task(self.housekeeper.run(), name="housekeeping"),
             asyncio.create_task(self._bus_reader(), name="bus-reader"),
-            asyncio.create_task(self.supervisor.watch(), name="halt-watch"),
         ]
         self.supervisor.clear(Halt.STARTING, why="start-up complete")
         self.started.set()
@@ -344,6 +345,8 @@ class Engine:
         reconciler = self.reconciler
         self.close_flow = CloseLifecycle(parts, self.entry_flow, reconcile=reconciler.run, closing_fill_px=reconciler.closing_fill_px)
         self.manager.on_closed.append(self.close_flow.on_position_closed)
+        reconciler.exit_lookup_started = self.close_flow.pnl.lookup_started
+        reconciler.exit_lookup_ended = self.close_flow.pnl.lookup_ended
         self.private_events = PrivateEventRouter(parts, self.entry_flow, self.close_flow, reconcile=reconciler.run)
         self.housekeeper = Housekeeper(parts, reconciler, self.leverage_keeper, self.inst_ids)
 
@@ -439,11 +442,12 @@ class Engine:
             else:
                 self.bus.emit(component, symbol, kind, detail, source)
             return
-        # Before the bus exists (start-up checks): keep it for the console and the journal directly.
+        # Before the bus exists (start-up checks): keep it for the console, the journal and the log.
         event = FallbackEvent(time.time(), component, symbol, kind, detail, source)
         self.early_events.append(event)
         if self.journal is not None:
             self.journal.record_fallback(event)
+        self._log_event(event)
 
     async def _bus_reader(self) -> None:
         """Every delivered fallback event goes to the journal and to the log (the bus has already
@@ -454,7 +458,11 @@ class Engine:
                 continue
             if self.journal is not None:
                 self.journal.record_fallback(event)
-            level = logging.INFO if event.kind in (FallbackKind.ENTRY_GATE, FallbackKind.CANDLE_POLL) else logging.WARNING
-            fallback_log.log(level, "%s %s", event.kind.value, kv(
-                component=event.component, symbol=event.symbol or "-", source=event.source, count=event.count,
-                detail=event.detail))
+            self._log_event(event)
+
+    @staticmethod
+    def _log_event(event: FallbackEvent) -> None:
+        level = logging.INFO if event.kind in (FallbackKind.ENTRY_GATE, FallbackKind.CANDLE_POLL) else logging.WARNING
+        fallback_log.log(level, "%s %s", event.kind.value, kv(
+            component=event.component, symbol=event.symbol or "-", source=event.source, count=event.count,
+            detail=event.detail))

@@ -122,9 +122,12 @@ class PrivateEventRouter:
         parts.leverage.on_position(p)
         known = parts.manager.book.get(p.inst_id, p.pos_side.value)
         if known is None:
-            if p.pos != 0 and p.inst_id in parts.instruments and not self.entries.has_entry_for(p.inst_id):
-                # A position the engine did not open, appearing while it runs.
-                parts.spawn(self._adopt_unknown(p), f"orphan {p.inst_id}")
+            if p.pos != 0 and p.inst_id in parts.instruments:
+                if self.entries.has_entry_for(p.inst_id):
+                    # Ours, most likely: its entry's fill push is late or lost. Ask, don't wait.
+                    parts.spawn(self.entries.look_up_entries_for(p.inst_id), f"entry lookup {p.inst_id}")
+                else:  # a position the engine did not open, appearing while it runs
+                    parts.spawn(self._adopt_unknown(p), f"orphan {p.inst_id}")
             return
         flat = parts.manager.on_position(p)
         if flat is not None:

@@ -94,6 +94,10 @@ class ReconcileReport:
         )
 
 
+def _no_op(_key: str) -> None:
+    return None
+
+
 def _key_text(inst_id: str, pos_side: str) -> str:
     return f"{inst_id}/{pos_side}"
 
@@ -131,6 +135,10 @@ class Reconciler:
         self._on_entry_order = on_entry_order
         self.last_report: ReconcileReport | None = None
         self.runs = 0  # completed reconciliations (start-up, reconnects, unknown positions)
+        # Told when a position is known gone and until its close is journaled (its P&L counted):
+        # the close lifecycle halts entries meanwhile (engine/close_pnl.py). No-ops until wired.
+        self.exit_lookup_started: Callable[[str], None] = _no_op
+        self.exit_lookup_ended: Callable[[str], None] = _no_op
         self.unverified: dict[tuple[str, str], str] = {}  # position key -> why its stop is not verified
         # clOrdId -> why: entry orders of a previous run still working that could not be cancelled
         self.uncancelled: dict[str, str] = {}
@@ -215,25 +223,12 @@ class Reconciler:
             if managed is None:
                 managed = ManagedPosition(snapshot.inst_id, snapshot.pos_side, snapshot.size, snapshot, snapshot.entry_time)
                 self.manager.book.add(managed)
+            # Known gone from here on: entries wait for its P&L (closes.py counts it at finish_close).
+            self.exit_lookup_started(_key_text(*key))
             try:
-                px = managed.last_close_fill_px  # its fill push came: nothing to ask
-                if px is None:
-                    ord_id, cl_ord_id = closing_order_ids(managed)
-                    px = await self.closing_fill_px(snapshot, ord_id=ord_id, cl_ord_id=cl_ord_id, size=managed.size)
-                where = f"closing fill at {px}" if px is not None else "no closing fill found"
-            except OkxError as exc:
-                # Unknown, not zero: finish_close journals it with its worst case, and the close
-                # lifecycle keeps looking (engine/close_pnl.py).
-                px, where = None, f"closing fill query failed ({exc})"
-                report.problems.append(f"closing fill of {_key_text(*key)}: {exc}")
-            report.closed_in_journal.append(_key_text(*key))
-            if managed.closing is not None:
-                self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
-                continue
-            kind = exchange_close_reason(snapshot, px)
-            self.manager.finish_close(
-                managed, reason=f"{kind}: {CloseReason.GONE} at reconcile ({trigger}), {where}", exit_px=px
-            )
+                await self._finish_gone(managed, snapshot, trigger, report)
+            finally:
+                self.exit_lookup_ended(_key_text(*key))
         for key, managed in list(self.manager.book.positions.items()):
             if key not in on_exchange and managed.snapshot is None:
                 self.manager.finish_close(managed, reason=CloseReason.GONE)
@@ -243,6 +238,30 @@ class Reconciler:
         for problem in report.problems:
             log.warning("reconcile problem %s", kv(trigger=trigger, problem=problem))
         return report
+
+    async def _finish_gone(self, managed: ManagedPosition, snapshot: PositionSnapshot, trigger: str,
+                           report: ReconcileReport) -> None:
+        """A journal position the exchange no longer lists: its closing fill looked up, its close journaled."""
+        key = managed.key
+        try:
+            px = managed.last_close_fill_px  # its fill push came: nothing to ask
+            if px is None:
+                ord_id, cl_ord_id = closing_order_ids(managed)
+                px = await self.closing_fill_px(snapshot, ord_id=ord_id, cl_ord_id=cl_ord_id, size=managed.size)
+            where = f"closing fill at {px}" if px is not None else "no closing fill found"
+        except OkxError as exc:
+            # Unknown, not zero: finish_close journals it with its worst case, and the close
+            # lifecycle keeps looking (engine/close_pnl.py).
+            px, where = None, f"closing fill query failed ({exc})"
+            report.problems.append(f"closing fill of {_key_text(*key)}: {exc}")
+        report.closed_in_journal.append(_key_text(*key))
+        if managed.closing is not None:
+            self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
+            return
+        kind = exchange_close_reason(snapshot, px)
+        self.manager.finish_close(
+            managed, reason=f"{kind}: {CloseReason.GONE} at reconcile ({trigger}), {where}", exit_px=px
+        )
 
     # ---- orders ----------------------------------------------------------------------------
 

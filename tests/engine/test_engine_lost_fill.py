@@ -47,3 +47,31 @@ async def test_a_fill_whose_push_is_lost_is_found_when_the_cancel_is_refused(tmp
         assert await wait_until(lambda: engine.entries == {}, 10)
         assert await wait_until(lambda: bool(engine.journal.open_positions()), 10)
         server.faults.clear()
+
+
+def long_timeout(doc: dict[str, Any]) -> None:
+    doc["order_executor"]["limit_order"]["timeout_s"] = 30.0
+
+
+@pytest.mark.timeout(90)
+async def test_a_position_push_for_an_entry_in_flight_finds_its_lost_fill_at_once(tmp_path: Path) -> None:
+    """Only the orders channel is stalled: the positions push shows the position; with an entry
+    in flight for that symbol the engine looks the entry up at once instead of waiting for the
+    entry's timeout (a position the console would not show, and maybe without its stop)."""
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=long_timeout)
+    async with sim_server(seed=12, speed=2) as server, running_engine(config, server, auto_entries=False) as engine:
+        def working() -> bool:
+            return any(c.pending.ord_id and c.pending.state == "live" for c in engine.entries.values())
+
+        for _ in range(10):
+            if not engine.entries and await wait_until(lambda: not engine.halt_reasons(), 10):
+                engine.entry_flow.cooldown_until.pop(XRP, None)
+                engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry"))
+            if await wait_until(working, 3):
+                break
+        assert working(), f"no entry order working; halted by {engine.halt_reasons()}"
+        ctx = next(iter(engine.entries.values()))
+        server.faults.stall(60.0, channel="orders", inst_id=XRP)
+        server.exchange.move_price(XRP, float(ctx.pending.priced.request.px) * 0.995)
+        assert await wait_until(lambda: engine.manager.book.get(XRP, "long") is not None, 8), "the fill was missed"
+        server.faults.clear()
