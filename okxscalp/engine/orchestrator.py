@@ -267,8 +267,10 @@ class Engine:
             raise EngineStartError(f"configured symbols not listed by the exchange: {', '.join(missing)}")
         self.instruments.update((i, instruments[i]) for i in self.inst_ids)
         self._build_parts()
-        # Probe halts are events from now on (start-up included), not only once trading starts.
+        # Probe halts are events, journaled and logged as they happen, from now on (start-up
+        # included), not only once trading starts.
         self._tasks.append(asyncio.create_task(self.supervisor.watch(), name="halt-watch"))
+        self._tasks.append(asyncio.create_task(self._bus_reader(), name="bus-reader"))
         self.housekeeper.check_instruments()
         await ensure_position_mode(self.rest, self.endpoints.mode)
         assert self.account is not None
@@ -286,7 +288,6 @@ class Engine:
             asyncio.create_task(self.close_flow.sweep(), name="exit-sweep"),
             asyncio.create_task(self.entry_flow.watch_timeouts(), name="entry-timeouts"),
             asyncio.create_task(self.housekeeper.run(), name="housekeeping"),
-            asyncio.create_task(self._bus_reader(), name="bus-reader"),
         ]
         self.supervisor.clear(Halt.STARTING, why="start-up complete")
         self.started.set()
