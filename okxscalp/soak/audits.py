@@ -254,6 +254,8 @@ def judge_bite(bite: Bite, halts: RunHalts | None) -> tuple[bool | None, str]:
     matching = [i for i in halts.intervals if re.search(rule.halt_pattern, i.reason, re.IGNORECASE)]
     if rule.sustained:
         until = min(max(bite.until, deadline), halts.ended)
+        if bite.recovered_at is not None:  # held until the engine recovered, not necessarily until the fault ended
+            until = max(min(until, bite.recovered_at), deadline)
         ok = covered(matching, deadline, until)
         span = f"[+{deadline - bite.at:.2f}s, +{until - bite.at:.2f}s]"
     else:
@@ -382,6 +384,11 @@ def audit_positions_visible(samples: list[PositionSample], views: list[tuple[Run
             held = frozenset.intersection(*(s.positions for s in window))
             moments += len(held)
             missing = held - line.positions
+            # Still there in the first sample after the view (samples are 0.25 s apart): a position
+            # that closed between the last sample and the status line is gone, not invisible.
+            after = samples[hi] if hi < len(samples) else None
+            if after is not None:
+                missing &= after.positions
             if missing:
                 invisible.append(f"{_hms(line.t)} run {run.number}: " + ", ".join(f"{i}/{s}" for i, s in sorted(missing))
                                  + f" on the exchange, engine shows {sorted(line.positions) or '-'} (halted_by={line.halted_by})")

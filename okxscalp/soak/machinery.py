@@ -31,7 +31,7 @@ from okxscalp.okx.constants import (
     TRADE_FILLS_HISTORY,
     TRADE_ORDERS_ALGO_PENDING,
 )
-from okxscalp.soak.engine_log import JOURNAL_FAILED, JOURNAL_RECOVERED, first_line
+from okxscalp.soak.engine_log import DAILY_LOSS_MESSAGE, JOURNAL_FAILED, JOURNAL_RECOVERED, first_line
 
 JUDGE_WINDOW_S = 2.0
 
@@ -103,7 +103,10 @@ class Bite:
     what: str
     run: int
     until: float  # when the cause was gone (the fault's end) or the bite itself for a step
-    recovered_at: float | None = None  # the same path answered normally again
+    # the same path answered normally again; for a balance outage also the moment the engine had
+    # what the halt protects (equity and today's realised P&L: "daily loss limit applied"), which
+    # the account push over the private stream can bring while REST still fails
+    recovered_at: float | None = None
 
 
 Answers = Callable[[tuple[str, ...]], list[tuple[float, str, bool]]]
@@ -145,8 +148,16 @@ def find_bites(fault: MachineryFault, runs: list[RunView], answers: Answers, ws_
                 add(run, t, f"first injected error on {path}", end)
             elif not injected:
                 served.append((run.number, t))
-        bites = [Bite(b.fault, b.kind, b.at, b.what, b.run, b.until,
-                      next((t for n, t in served if n == b.run and t > b.at), None)) for b in bites]
+        def recovered(b: Bite) -> float | None:
+            times = [t for n, t in served if n == b.run and t > b.at]
+            if fault.kind == "balance_outage":
+                run = next((r for r in runs if r.number == b.run), None)
+                applied = first_line(run.log_text, DAILY_LOSS_MESSAGE, b.at) if run is not None else None
+                if applied is not None:
+                    times.append(applied.t)
+            return min(times, default=None)
+
+        bites = [Bite(b.fault, b.kind, b.at, b.what, b.run, b.until, recovered(b)) for b in bites]
     elif fault.kind == "refuse_subscription":
         for t, code in ws_errors(fault.started):
             if t <= end + 0.5:
