@@ -412,3 +412,13 @@ def test_status_lines_end_a_halt_whose_clear_line_was_folded() -> None:
     assert "0 of 1 entry orders inside a halt, 1 unverifiable" in inside.figure
     after = audits.audit_no_order_while_halted([Arrival("oxe2", "X", T0 + 6, 1, True)], journal, {1: h})
     assert after.figure.startswith("0 of 1 entry orders inside a halt, 0 unverifiable")
+
+
+def test_a_position_that_closed_just_before_a_status_line_is_not_invisible() -> None:
+    key = ("ETH-USDT-SWAP", "short")
+    # On the exchange until T0 + 5.1 (the last sample holding it is T0 + 5.0), then closed.
+    samples = [PositionSample(T0 + i * 0.25, frozenset({key}) if i <= 20 else frozenset(), frozenset({key}))
+               for i in range(40)]
+    run = RunView(1, T0 - 20, T0 - 10, T0 + 40, "")
+    closed = [engine_log.StatusLine(T0 + 5.1, "running", "-", frozenset())]  # the engine saw the close first
+    assert audits.audit_positions_visible(samples, [(run, closed)]).figure.startswith("0 invisible")
