@@ -15,9 +15,11 @@ import time
 
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.parts import EngineParts
+from okxscalp.engine.protection import stop_of
 from okxscalp.engine.reconcile import Reconciler
 from okxscalp.engine.supervisor import Halt
 from okxscalp.logging_setup import kv
+from okxscalp.market.events import FallbackKind
 from okxscalp.okx.errors import OkxError
 from okxscalp.okx.models import instrument_tradeable
 
@@ -41,6 +43,7 @@ class Housekeeper:
             await asyncio.sleep(HOUSEKEEPING_S)
             await self.parts.account.refresh()
             await self.verify_positions()
+            await self.verify_orphan_stops()
             if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
                 last_lever = time.monotonic()
                 await self.refresh_instruments()
@@ -71,6 +74,28 @@ class Housekeeper:
         for inst_id in self.inst_ids:
             if inst_id not in listed:
                 parts.supervisor.set(Halt.INSTRUMENT, f"{inst_id}: no longer listed by the exchange", inst_id)
+
+    async def verify_orphan_stops(self) -> None:
+        """An orphan has no engine-side exits: its exchange stop is all that protects it. A stop
+        that fired partly, or was cancelled outside the engine, is found here within a pass and
+        the reconciliation re-protects it (the orphan policy)."""
+        orphans = [p for p in self.parts.manager.book.positions.values() if p.snapshot is None and p.closing is None]
+        if not orphans:
+            return
+        try:
+            algos = await self.parts.rest.algo_orders_pending()
+        except OkxError as exc:
+            log.warning("orphan stops not listed %s", kv(error=exc, retry_s=HOUSEKEEPING_S))
+            return
+        bare = [p for p in orphans if stop_of(algos, p.inst_id, p.pos_side) is None]
+        if not bare:
+            return
+        trigger = "orphan stop missing: " + ",".join(f"{p.inst_id}/{p.pos_side.value}" for p in bare)
+        self.parts.event(FallbackKind.SAFETY, bare[0].inst_id, f"{trigger}; re-protecting", "none", "housekeeping")
+        try:
+            await self.reconciler.run(trigger)
+        except OkxError as exc:  # the next pass asks again
+            log.warning("orphan re-protect reconcile failed %s", kv(error=exc, retry_s=HOUSEKEEPING_S))
 
     async def verify_positions(self) -> None:
         """The exchange is the truth for sizes: a position the book holds that the exchange no
