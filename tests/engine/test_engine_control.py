@@ -68,3 +68,27 @@ async def test_a_failed_engine_task_halts_entries_until_the_operator_resumes(tmp
                                             for e in engine.snapshot().recent_events), 5)
         engine.resume_entries()
         assert not engine.supervisor.is_set(Halt.INTERNAL)
+
+
+@pytest.mark.timeout(60)
+async def test_an_entry_that_cannot_be_planned_is_an_event_and_sends_nothing(tmp_path: Path) -> None:
+    from engine_helpers import running_engine
+
+    from okxscalp.config.schema import Purpose
+    from okxscalp.engine.signals import Signal
+    from okxscalp.market.events import FallbackKind
+    from okxscalp.okx.models import Regime, Side
+
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=4, speed=5) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
+                                and not engine.halt_reasons(), 20), engine.halt_reasons()
+
+        def broken(*_args: object, **_kw: object) -> None:
+            raise KeyError("tp_percent")  # a parameter the provider cannot resolve (our own part failing)
+
+        engine.provider.resolve = broken  # type: ignore[method-assign]
+        engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry"))
+        assert engine.entries == {}
+        assert await wait_until(lambda: any(e.kind is FallbackKind.SAFETY and "not planned" in e.detail
+                                            for e in engine.snapshot().recent_events), 5)

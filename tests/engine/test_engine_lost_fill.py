@@ -17,6 +17,20 @@ from okxscalp.okx.models import Regime, Side
 XRP = "XRP-USDT-SWAP"
 
 
+async def working_entry(engine: Any) -> None:
+    """Submit a post-only buy until one is working on the exchange (one may be refused: it would cross)."""
+    def working() -> bool:
+        return any(c.pending.ord_id and c.pending.state == "live" for c in engine.entries.values())
+
+    for _ in range(10):
+        if not engine.entries and await wait_until(lambda: not engine.halt_reasons(), 10):
+            engine.entry_flow.cooldown_until.pop(XRP, None)
+            engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry"))
+        if await wait_until(working, 3):
+            return
+    raise AssertionError(f"no entry order working; halted by {engine.halt_reasons()}")
+
+
 def short_timeout(doc: dict[str, Any]) -> None:
     doc["order_executor"]["limit_order"]["timeout_s"] = 3.0
 
@@ -27,16 +41,7 @@ async def test_a_fill_whose_push_is_lost_is_found_when_the_cancel_is_refused(tmp
     async with sim_server(seed=12, speed=2) as server, running_engine(config, server, auto_entries=False) as engine:
         assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
                                 and not engine.halt_reasons(), 20), engine.halt_reasons()
-        def working() -> bool:
-            return any(c.pending.ord_id and c.pending.state == "live" for c in engine.entries.values())
-
-        for _ in range(10):  # a post-only entry may be refused (it would cross): try again
-            if not engine.entries and await wait_until(lambda: not engine.halt_reasons(), 10):
-                engine.entry_flow.cooldown_until.pop(XRP, None)
-                engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry"))
-            if await wait_until(working, 3):
-                break
-        assert working(), f"no entry order working; halted by {engine.halt_reasons()}"
+        await working_entry(engine)
         ctx = next(iter(engine.entries.values()))
         limit_px = float(ctx.pending.priced.request.px)
         server.faults.stall(60.0, inst_id=XRP)  # no orders/positions push for XRP from now on
@@ -60,16 +65,7 @@ async def test_a_position_push_for_an_entry_in_flight_finds_its_lost_fill_at_onc
     entry's timeout (a position the console would not show, and maybe without its stop)."""
     config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=long_timeout)
     async with sim_server(seed=12, speed=2) as server, running_engine(config, server, auto_entries=False) as engine:
-        def working() -> bool:
-            return any(c.pending.ord_id and c.pending.state == "live" for c in engine.entries.values())
-
-        for _ in range(10):
-            if not engine.entries and await wait_until(lambda: not engine.halt_reasons(), 10):
-                engine.entry_flow.cooldown_until.pop(XRP, None)
-                engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test entry"))
-            if await wait_until(working, 3):
-                break
-        assert working(), f"no entry order working; halted by {engine.halt_reasons()}"
+        await working_entry(engine)
         ctx = next(iter(engine.entries.values()))
         server.faults.stall(60.0, channel="orders", inst_id=XRP)
         server.exchange.move_price(XRP, float(ctx.pending.priced.request.px) * 0.995)
