@@ -210,12 +210,10 @@ async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
     async with contextlib.AsyncExitStack() as stack:
         sim_url = args.sim_url
         if config.exchange.profile is ExchangeProfile.SIM and not sim_url:
-            from okxscalp.sim.server import SimServer
+            from okxscalp.sim.server import SimServer, sim_server_options
 
             sim = config.exchange.sim
-            server = SimServer(
-                host=sim.host, port=sim.port, seed=sim.seed, speed=sim.speed, credentials=sim_credentials(config)
-            )
+            server = SimServer(**sim_server_options(sim))
             await server.start()
             stack.push_async_callback(server.stop)
             sim_url = server.rest_url
@@ -232,12 +230,9 @@ def _run_console(args: argparse.Namespace, config: AppConfig) -> int:
     with contextlib.ExitStack() as stack:
         sim_url = args.sim_url
         if config.exchange.profile is ExchangeProfile.SIM and not sim_url:
-            from okxscalp.sim.server import run_in_thread
+            from okxscalp.sim.server import run_in_thread, sim_server_options
 
-            sim = config.exchange.sim
-            server = stack.enter_context(
-                run_in_thread(host=sim.host, port=sim.port, seed=sim.seed, speed=sim.speed, credentials=sim_credentials(config))
-            )
+            server = stack.enter_context(run_in_thread(**sim_server_options(config.exchange.sim)))
             sim_url = server.rest_url
         exchange = exchange_for_profile(config, sim_url)
         engine = _engine_for(config, exchange)

@@ -51,6 +51,82 @@ class PositionView:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderView:
+    """One order the engine is working or has just finished with (entries, attached and standalone
+    stops, exits, closes). Finished ones stay listed for a short while so a rejection is seen."""
+
+    key: str  # stable row key: clOrdId, or algoId for an exchange-side stop
+    inst_id: str
+    role: str  # entry | tp | sl | tpsl (one algo holding both) | stop (protective) | exit | close | flatten
+    side: str  # buy | sell
+    pos_side: str  # long | short | net
+    ord_type: str  # post_only | limit | market | conditional | oco | ...
+    state: str  # sent | live | partially_filled | filled | canceled | rejected | unknown ...
+    px: float | None  # limit price, or the trigger price of a stop; None for market
+    sz: float  # contracts
+    filled: float  # contracts filled so far
+    age_s: float  # since it was sent
+    quote_age_s: float | None  # age of the quote it was priced from when sent; None if not priced from one
+    quote_source: str | None  # ws | rest | None
+    detail: str = ""  # why it ended: sCode/sMsg of a rejection (e.g. "51008 insufficient margin"), cancel reason
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    """A closed position as the journal has it."""
+
+    entry_cl_ord_id: str
+    inst_id: str
+    side: str  # long | short
+    entry_regime: str  # the regime snapshotted at entry ("" for an orphan)
+    size: float  # contracts
+    entry_px: float | None
+    exit_px: float | None  # None while the exit price is unknown
+    opened_at: float  # epoch seconds
+    closed_at: float
+    reason: str  # tp | sl | operator | flatten | gone_from_exchange | ...
+    realised_pnl: float | None  # USDT after fees; None while the exit price is unknown ...
+    pnl_bound: float | None  # ... and then its worst case
+    fees: float | None  # USDT paid (positive), None when not known
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeStats:
+    """Closed positions of one entry regime: the figure the audit needed (wins vs losses)."""
+
+    regime: str
+    count: int
+    wins: int
+    losses: int
+    win_rate: float | None  # wins / (wins + losses), None with no settled trade
+    avg_win: float | None  # USDT
+    avg_loss: float | None  # USDT, negative
+    win_loss_ratio: float | None  # avg_win / |avg_loss|: realised, None without both
+    total_pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class TradesSummary:
+    day_pnl: float | None  # today's realised P&L (worst case for unknown exits); None while unknown
+    daily_loss_limit: float | None  # USDT the day may lose before entries halt; None until day-start equity is known
+    unknown_pnl: int  # closes whose exit price is not known yet
+    by_regime: tuple[RegimeStats, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the operator should see as it happens (a toast): fill, TP/SL hit, close, order
+    rejected, breaker tripped/reset, flatten complete/incomplete. `seq` grows by one per notice."""
+
+    seq: int
+    time: float  # epoch seconds
+    kind: str  # fill | tp | sl | close | rejected | breaker | flatten
+    severity: str  # information | warning | error (Textual's toast severities)
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class HeaderView:
     mode: str  # SIM | DEMO | LIVE
     equity: float | None
@@ -58,6 +134,8 @@ class HeaderView:
     halt_reasons: tuple[str, ...]  # why entries are halted (operator, breaker, private stream, loss limit)
     rest_budget_use: float  # 0..1, the busiest endpoint's share of its budget over the last window
     clock_offset_ms: float | None  # exchange time minus local time
+    equity_age_s: float | None = None  # since the balance was last read successfully
+    balance_error: str = ""  # the last balance refresh's failure, "" once one succeeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +146,10 @@ class EngineSnapshot:
     positions: tuple[PositionView, ...]
     recent_events: tuple[FallbackEvent, ...]  # newest last, bounded
     event_counts: dict[str, int]  # by FallbackKind value
+    orders: tuple[OrderView, ...] = ()  # working orders first, then recently finished ones
+    trades: tuple[TradeView, ...] = ()  # closed positions, newest first, bounded
+    trades_summary: TradesSummary | None = None
+    notices: tuple[Notice, ...] = ()  # the most recent notices, oldest first, bounded
 
 
 class EngineControl(Protocol):

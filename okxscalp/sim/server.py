@@ -208,6 +208,19 @@ class SimServer:
             await asyncio.sleep(self.drive_interval_s)
 
 
+def sim_server_options(settings: SimSettings) -> dict[str, Any]:
+    """`SimServer` keyword arguments for a config's `exchange.sim` section: the one place a
+    simulator setting reaches the server, for the console, headless runs and the harness alike."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "seed": settings.seed,
+        "speed": settings.speed,
+        "initial_equity": settings.initial_equity_usdt,
+        "credentials": Credentials(settings.api_key, settings.api_secret, settings.passphrase),
+    }
+
+
 @contextmanager
 def run_in_thread(**kwargs: Any) -> Iterator[SimServer]:
     """A started `SimServer` on its own event loop in a daemon thread; stopped on exit.

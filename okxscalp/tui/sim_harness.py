@@ -52,10 +52,10 @@ def rest_flatten_for_sim(config: AppConfig, server: Any) -> Any:
 @contextlib.asynccontextmanager
 async def started_sim(config: AppConfig, **server_kwargs: Any) -> AsyncIterator[Any]:
     """A SimServer on this loop, on a loopback port, stopped on exit."""
-    from okxscalp.sim.server import SimServer
+    from okxscalp.sim.server import SimServer, sim_server_options
 
-    sim = config.exchange.sim
-    kwargs: dict[str, Any] = {"seed": sim.seed, "speed": sim.speed, "credentials": sim_credentials(config)}
+    kwargs = sim_server_options(config.exchange.sim)
+    kwargs["port"] = 0  # tests and screenshots: always an ephemeral port
     kwargs.update(server_kwargs)
     server = SimServer(**kwargs)
     await server.start()
