@@ -24,6 +24,7 @@ class FallbackKind(str, Enum):
     POSITION = "position"  # a position's own safety: snapshot write retried, exchange stop verified or placed, TP/SL amended
     CLOCK = "clock"  # exchange clock unmeasured, stale, jumped or skewed (entries refused), or trusted again
     ACCOUNT = "account"  # the account balance could not be read (first failure), or can again
+    ORDER_REJECTED = "order_rejected"  # the exchange refused an order (sCode/sMsg, e.g. 51008 margin, 50011 rate limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,6 +190,7 @@ KIND_STYLE: Mapping[FallbackKind, str] = {
     FallbackKind.POSITION: "bold yellow",
     FallbackKind.CLOCK: "bold red",
     FallbackKind.ACCOUNT: "bold red",
+    FallbackKind.ORDER_REJECTED: "bold red",
 }
 
 
