@@ -24,7 +24,9 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
+from textual.reactive import var
 from textual.screen import ModalScreen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
@@ -45,6 +47,7 @@ from okxscalp.tui.engine_state import (
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.log_redirect import default_log_path, logs_to_file
 from okxscalp.tui.messages import EngineSampled, EventFilterChanged
+from okxscalp.tui.notices import NoticeFeed
 from okxscalp.tui.panes.connections import ConnectionsPane
 from okxscalp.tui.panes.events import EventsPane
 from okxscalp.tui.panes.freshness import FreshnessPane
@@ -54,6 +57,9 @@ from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.event_filter import EventFilterScreen
 from okxscalp.tui.screens.help import HelpScreen
 from okxscalp.tui.screens.inspector import InspectorScreen
+from okxscalp.tui.screens.orders import OrdersScreen
+from okxscalp.tui.screens.snapshot_view import SnapshotView
+from okxscalp.tui.screens.trades import TradesScreen
 from okxscalp.tui.status_line import StatusLine
 
 # 4 Hz: ages read smoothly and a render never costs the engine more than a sliver of each second.
@@ -104,9 +110,24 @@ class ConsoleApp(App[int]):
         height: 1;
         color: $text-muted;
     }
+    /* Toasts (notices, action outcomes): a quarter of the width at the bottom right, where only the
+       events' Detail column lies at 80 columns, and at most half the height (the newest shown). */
+    ToastRack {
+        max-height: 50%;
+        scrollbar-size-vertical: 0;
+    }
+    Toast {
+        width: 25%;
+        min-width: 20;
+        max-width: 40;
+        padding: 0 1;
+        margin-top: 0;
+    }
     """
 
     BINDINGS: ClassVar[list[Binding]] = console_bindings()
+    # By the operator (space) or by a flatten, until resumed; the footer's space says Pause or Resume.
+    entries_paused: var[bool] = var(False, bindings=True)
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
 
@@ -128,7 +149,7 @@ class ConsoleApp(App[int]):
         self.refresh_hz = refresh_hz
         self.run_engine = run_engine
         self.snapshot: EngineSnapshot | None = None
-        self.entries_paused = False  # by the operator (space) or by a flatten, until resumed
+        self.notice_feed = NoticeFeed()  # which engine notices have been toasted
         self.engine_problem = ""
         self._engine_worker: Worker[None] | None = None
         # Kept, not queried: the refresh path does no DOM lookups.
@@ -192,14 +213,18 @@ class ConsoleApp(App[int]):
             bool(previous.quotes) != bool(snapshot.quotes)
         ):
             self.refresh_bindings()
+        if self.is_running:  # over any screen, dialogs included; each notice once
+            self.notice_feed.toast(snapshot.notices, self.notify)
         if not self.is_running or isinstance(self.screen, ModalScreen):
             return  # shutting down, or the panes are behind a dialog: don't spend the loop on them
         with self.batch_update():
             self.header_bar.show(header_line(snapshot.header, engine_problem=self.engine_problem))
             self.freshness_pane.show(snapshot.quotes)
             self.connections_pane.show(snapshot.connections, message.now_mono)
-            self.positions_pane.show(snapshot.positions)
+            self.positions_pane.show(snapshot.positions, snapshot.orders)
             self.events_pane.show(snapshot.recent_events, snapshot.event_counts)
+            if isinstance(self.screen, SnapshotView):  # the orders or trades view
+                self.screen.show(snapshot)
 
     # ---- engine worker --------------------------------------------------------------------------
 
@@ -284,9 +309,21 @@ class ConsoleApp(App[int]):
 
     # ---- actions --------------------------------------------------------------------------------
 
+    def _dialog_open(self) -> bool:
+        """A dialog is open over the panes. The command palette does not count: it is a modal
+        screen too, and looks beneath itself for the actions of the screen it was opened over."""
+        for screen in reversed(self.screen_stack):
+            if not isinstance(screen, CommandPalette):
+                return isinstance(screen, ModalScreen)
+        return False
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ACTIONS_BY_NAME and isinstance(self.screen, ModalScreen):
+        if action in ACTIONS_BY_NAME and self._dialog_open():
             return False  # one dialog at a time: no flatten on top of the inspector
+        if action == "pause_entries":
+            return not self.entries_paused
+        if action == "resume_entries":
+            return self.entries_paused
         snapshot = self.snapshot
         if action in NEEDS_POSITIONS:
             return bool(snapshot and snapshot.positions) or None
@@ -421,16 +458,19 @@ class ConsoleApp(App[int]):
     def _row_chosen(self) -> None:
         self.action_inspect()
 
-    def action_toggle_entries(self) -> None:
+    def action_pause_entries(self) -> None:
         if self._refused("toggle_entries"):
             return
-        if self.entries_paused:
-            if self._call_engine("resume", self.engine.resume_entries):
-                self.entries_paused = False
-                self.notify("Entries resumed.")
-        elif self._call_engine("pause", self.engine.pause_entries):
+        if self._call_engine("pause", self.engine.pause_entries):
             self.entries_paused = True
-            self.notify("Entries paused; open positions stay managed.")
+            self.notify("Entries paused; open positions stay managed. space resumes.")
+
+    def action_resume_entries(self) -> None:
+        if self._refused("toggle_entries"):
+            return
+        if self._call_engine("resume", self.engine.resume_entries):
+            self.entries_paused = False
+            self.notify("Entries resumed.")
 
     def action_filter_events(self) -> None:
         def chosen(event_filter: EventFilter | None) -> None:
@@ -442,6 +482,24 @@ class ConsoleApp(App[int]):
     @on(EventFilterChanged)
     def _filter_changed(self, message: EventFilterChanged) -> None:
         self.events_pane.set_filter(message.event_filter)
+
+    def action_orders(self) -> None:
+        """`o`: the orders view; the same key (or Esc) returns, `t` goes on to the trades view."""
+        if isinstance(self.screen, OrdersScreen):
+            self.pop_screen()
+        elif isinstance(self.screen, SnapshotView):
+            self.switch_screen(OrdersScreen(self.snapshot))
+        else:
+            self.push_screen(OrdersScreen(self.snapshot))
+
+    def action_trades(self) -> None:
+        """`t`: the trades and P&L view; the same key (or Esc) returns, `o` goes on to the orders view."""
+        if isinstance(self.screen, TradesScreen):
+            self.pop_screen()
+        elif isinstance(self.screen, SnapshotView):
+            self.switch_screen(TradesScreen(self.snapshot))
+        else:
+            self.push_screen(TradesScreen(self.snapshot))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

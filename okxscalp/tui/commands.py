@@ -51,11 +51,20 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Inspect",
         "Every parameter of the selected symbol and regime: value, source key path, chain tried (Enter too).",
     ),
+    # One key, two actions: the footer and the palette show the one that applies (Pause while
+    # entries run, Resume after a pause or a flatten); check_action hides the other.
     ConsoleAction(
-        "toggle_entries",
+        "pause_entries",
         "space",
         "Pause",
-        "Pause new entries, or resume them (after a pause or a flatten). Open positions stay managed.",
+        "Pause new entries. Open positions stay managed.",
+        key_display="space",
+    ),
+    ConsoleAction(
+        "resume_entries",
+        "space",
+        "Resume",
+        "Resume new entries after a pause or a flatten.",
         key_display="space",
     ),
     ConsoleAction(
@@ -92,7 +101,10 @@ def console_bindings() -> list[Binding]:
 
 
 class ConsoleCommands(Provider):
-    """The command palette's list of console actions (only those that make sense right now)."""
+    """The command palette's list of console actions (only those that make sense right now).
+
+    The palette is itself a modal screen: the app's check_action looks beneath it (app.py
+    `_dialog_open`), so the actions of the screen it was opened over are listed."""
 
     def _available(self) -> list[ConsoleAction]:
         app = self.app
