@@ -38,7 +38,7 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from okxscalp.okx.constants import (
@@ -46,6 +46,7 @@ from okxscalp.okx.constants import (
     CODE_ORDER_NOT_FOUND,
     CODE_PARAM_ERROR,
 )
+from okxscalp.sim.account_state import AccountStateError, export_desk, restore_desk
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.instruments import (
     DEFAULT_INST_IDS,
@@ -99,13 +100,15 @@ class SimExchange:
         tick_interval_s: float = 0.1,
         start_sim_ms: int | None = None,
         history_minutes: int = 1440,
+        start_prices: Mapping[str, float] | None = None,
     ) -> None:
         """Build the market and the account.
 
         `start_wall_s` (default: now) is the wall time at which sim time equals `start_sim_ms`
         (default: `start_wall_s` in ms, or the first replay timestamp when replaying). Pass both
         for fully reproducible timestamps. `history_minutes` of 1m candles (max 1440) exist before
-        the start, ending at the instrument's start price.
+        the start, ending at the instrument's start price: its shipped one, or `start_prices[inst_id]`
+        (a restored account's market resumes where it was saved, see persist.py).
         """
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -129,6 +132,8 @@ class SimExchange:
         master = random.Random(seed)
         for inst_id in dict.fromkeys(inst_ids):
             spec = spec_for(inst_id)
+            if start_prices and inst_id in start_prices:
+                spec = dataclasses.replace(spec, start_px=float(start_prices[inst_id]))
             self.specs[inst_id] = spec
             market = SymbolMarket(spec, random.Random(master.random()), self.tick_interval_s,
                                   self.start_sim_ms, history_minutes)
@@ -144,6 +149,9 @@ class SimExchange:
         self._set_queue(self._events)
         self._interest: set[tuple[str, str]] | None = None
         self.initial_equity = float(initial_equity)
+        # Bumped on every account change (each private push, and a position-mode change): what
+        # the account file's saver (persist.py) compares to know whether there is news to write.
+        self.account_revision = 0
         self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.now_ms, self._emit)
 
     # ------------------------------------------------------------------ clock
@@ -208,6 +216,8 @@ class SimExchange:
         self.advance_steps(round(seconds * 1000.0 / self._dt_ms))
 
     def _emit(self, event: SimEvent) -> None:
+        """The account's pushes (orders, positions, account, orders-algo): every one is a change."""
+        self.account_revision += 1
         self._events.append(event)
 
     @_locked
@@ -404,7 +414,9 @@ class SimExchange:
     def set_position_mode(self, pos_mode: str) -> dict:
         """POST /account/set-position-mode. A fresh exchange is in `long_short_mode`. SimApiError
         59000 while positions or open orders/algos exist, 51000 for an unknown mode."""
-        return self.desk.set_position_mode(pos_mode)
+        result = self.desk.set_position_mode(pos_mode)
+        self.account_revision += 1
+        return result
 
     @_locked
     def set_leverage(self, params: dict) -> list[dict]:
@@ -515,3 +527,31 @@ class SimExchange:
         """A position "created behind the engine's back": no order, no fee; `avg_px` defaults to
         the current mid. Pushes `positions` and `account`; returns the position item."""
         return self.desk.open_position_directly(inst_id, pos_side, contracts, avg_px, mgn_mode)
+
+    # ------------------------------------------------------------------ account state (persist.py)
+    @_locked
+    def export_account(self) -> dict:
+        """The account (see account_state.py) and each market's last price and trade id sequence,
+        JSON-ready. Raises AccountStateError if a figure cannot be written (not finite)."""
+        markets = {inst_id: {"last": m.last, "trade_seq": m.trade_seq} for inst_id, m in self.markets.items()}
+        return {"sim_now_ms": self.now_ms, "markets": markets, "account": export_desk(self.desk)}
+
+    @_locked
+    def restore_account(self, state: Mapping[str, Any]) -> None:
+        """Take over a saved account (from `export_account`). Trade ids continue after the saved
+        ones (a fill's tradeId never repeats). AccountStateError (nothing changed) if it is not one."""
+        markets = state.get("markets")
+        if not isinstance(markets, dict):
+            raise AccountStateError("markets: expected an object")
+        trade_seqs: dict[str, int] = {}
+        for inst_id, saved in markets.items():
+            seq = saved.get("trade_seq") if isinstance(saved, dict) else None
+            if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+                raise AccountStateError(f"markets.{inst_id}.trade_seq: expected a count, got {seq!r}")
+            if inst_id in self.markets:
+                trade_seqs[inst_id] = seq
+        restore_desk(self.desk, state.get("account"))
+        for inst_id, seq in trade_seqs.items():
+            market = self.markets[inst_id]
+            market.trade_seq = max(market.trade_seq, seq)
+        self.account_revision += 1

@@ -37,6 +37,7 @@ from okxscalp.sim.ws_api import WS_PATHS, WsHub
 
 if TYPE_CHECKING:
     from okxscalp.sim.exchange import SimExchange
+    from okxscalp.sim.persist import AccountStore
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,18 @@ class SimServer:
         ws_connections_per_s: int = WS_NEW_CONNECTIONS_PER_S,
         ws_ops_per_hour: int = WS_OPS_PER_CONNECTION_PER_HOUR,
         rate_limits: bool = True,
+        account_file: str | None = None,
+        fresh_account: bool = False,
     ) -> None:
+        """`account_file`: keep the paper account in this file across restarts (persist.py); an
+        existing one is loaded here (AccountFileError if it cannot be), `fresh_account` sets it
+        aside first. Only for a server that builds its own exchange."""
+        self.account_store: AccountStore | None = None
+        self.account_restored = False
         if exchange is None:
             from okxscalp.sim.exchange import DEFAULT_INST_IDS, SimExchange
 
-            exchange = SimExchange(
+            exchange_kwargs: dict[str, Any] = dict(
                 seed=seed,
                 speed=speed,
                 initial_equity=initial_equity,
@@ -83,6 +91,16 @@ class SimServer:
                 replay_path=replay_path,
                 tick_interval_s=tick_interval_s,
             )
+            if account_file is None:
+                exchange = SimExchange(**exchange_kwargs)
+            else:
+                from okxscalp.sim.persist import AccountStore, exchange_from_file
+
+                exchange, self.account_restored = exchange_from_file(account_file, fresh=fresh_account,
+                                                                     **exchange_kwargs)
+                self.account_store = AccountStore(account_file, exchange)
+        elif account_file is not None:
+            raise ValueError("account_file needs a SimServer that builds its own exchange")
         self.exchange = exchange
         self.host = host
         self.port = port
@@ -117,6 +135,7 @@ class SimServer:
             after_request=self.push_pending,
         )
         self._runner: web.AppRunner | None = None
+        self._account_write: asyncio.Future[bool] | None = None
         self._driver: asyncio.Task | None = None
         self._lagging = False
 
@@ -152,6 +171,13 @@ class SimServer:
         self.exchange.set_channel_interest("tickers", next(iter(self.exchange.specs)), False)
         self._driver = asyncio.create_task(self._drive(), name="okx-sim-driver")
         log.info("okx-sim listening on %s", self.rest_url)
+        store = self.account_store
+        if store is not None:
+            from okxscalp.sim.persist import describe_account
+
+            how = "restored from" if self.account_restored else "new, kept in"
+            log.info("okx-sim paper account %s %s: %s", how, store.path, describe_account(self.exchange))
+            store.save()  # the file exists from the start (a failure is logged and counted)
 
     async def stop(self) -> None:
         driver, self._driver = self._driver, None
@@ -165,6 +191,11 @@ class SimServer:
         if runner is not None:
             self.hub.close_all()
             await runner.cleanup()
+        write, self._account_write = self._account_write, None
+        if write is not None:
+            await write  # never raises: write() logs and counts its failures
+        if self.account_store is not None and driver is not None:
+            self.account_store.save()  # the last word: what the exchange holds as it stops
 
     async def __aenter__(self) -> SimServer:
         await self.start()
@@ -197,12 +228,22 @@ class SimServer:
         if events:
             self.hub.publish(events)
 
+    def _save_account_when_due(self) -> None:
+        """Start writing the account file in a worker thread when it is due and none is running."""
+        store = self.account_store
+        if store is None or (self._account_write is not None and not self._account_write.done()):
+            return
+        job = store.due()
+        if job is not None:
+            self._account_write = asyncio.ensure_future(asyncio.to_thread(store.write, *job))
+
     async def _drive(self) -> None:
         while True:
             try:
                 self.advance()
                 self.push_pending()
                 self.hub.push_regular_snapshots()
+                self._save_account_when_due()
             except Exception:  # a market bug must not silence every connection
                 log.exception("simulator market step failed")
             await asyncio.sleep(self.drive_interval_s)
