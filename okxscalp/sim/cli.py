@@ -11,6 +11,8 @@ from typing import Any
 from okxscalp.config.schema import SimSettings
 
 READY_LINE = "okx-sim listening on {url}"
+URL_HELP = ("the simulator's REST URL, e.g. http://127.0.0.1:PORT (default: the simulator of the one "
+            "okxscalp running on this host)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-key", default=defaults.api_key, help="accepted API key")
     parser.add_argument("--api-secret", default=defaults.api_secret, help="accepted API secret")
     parser.add_argument("--passphrase", default=defaults.passphrase, help="accepted passphrase")
+    parser.add_argument(
+        "--account-file", default=None, metavar="PATH",
+        help="keep the paper account (balance, positions, orders, algos, fills) in PATH across restarts",
+    )
+    parser.add_argument(
+        "--fresh-account", action="store_true",
+        help="with --account-file: start a new paper account (the old file is kept as PATH.<time>.bak)",
+    )
     parser.set_defaults(handler=_run_handler)
     actions = parser.add_subparsers(title="control a running simulator", dest="sim_action", metavar="ACTION")
 
@@ -43,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default code channel-conn-count-error) the ack then channel-conn-count-error.",
     )
     fault.add_argument("kind", help="fault kind (see above)")
-    fault.add_argument("--url", required=True, help="the simulator's REST URL, e.g. http://127.0.0.1:PORT")
+    fault.add_argument("--url", help=URL_HELP)
     fault.add_argument("--seconds", type=float, help="duration (stall, refuse, delay, storm, busy, hold)")
     fault.add_argument("--channel", help="stall: only this channel; refuse-subscription: the channel")
     fault.add_argument("--inst-id", help="stall: only this instrument")
@@ -68,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "trending|choppy|ranging --seconds S [--direction 1|-1]: push the price process into a regime.",
     )
     market.add_argument("kind", choices=["move-price", "force-regime"])
-    market.add_argument("--url", required=True, help="the simulator's REST URL")
+    market.add_argument("--url", help=URL_HELP)
     market.add_argument("--inst-id", required=True, help="instrument, e.g. XRP-USDT-SWAP")
     market.add_argument("--px", type=float, help="move-price: the new price")
     market.add_argument("--regime", help="force-regime: trending | choppy | ranging")
@@ -77,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     market.set_defaults(handler=_market_handler)
 
     counters = actions.add_parser("counters", help="print a running simulator's counters as JSON")
-    counters.add_argument("--url", required=True, help="the simulator's REST URL")
+    counters.add_argument("--url", help=URL_HELP)
     counters.set_defaults(handler=_counters_handler)
 
 
@@ -108,16 +118,21 @@ async def _serve_forever(args: argparse.Namespace) -> int:
     import signal
 
     from okxscalp.okx.auth import Credentials
+    from okxscalp.sim.persist import AccountFileError
     from okxscalp.sim.server import SimServer
 
+    if args.fresh_account and not args.account_file:
+        print("okxscalp sim: --fresh-account needs --account-file", file=sys.stderr)
+        return 2
     try:
         server = SimServer(
             host=args.host, port=args.port, seed=args.seed, speed=args.speed,
             replay_path=args.replay, tick_interval_s=args.tick_interval,
             credentials=Credentials(args.api_key, args.api_secret, args.passphrase),
+            account_file=args.account_file, fresh_account=args.fresh_account,
         )
         await server.start()
-    except (ValueError, OSError) as exc:  # bad speed / replay file, port in use: say so, no traceback
+    except (ValueError, OSError, AccountFileError) as exc:  # bad speed / replay / account file, port in use
         print(f"okxscalp sim: {exc}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
@@ -148,10 +163,31 @@ def _post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def sim_url(args: argparse.Namespace) -> str | None:
+    """`--url`, else the simulator of the one okxscalp running on this host (said on stderr);
+    None (after printing what to do) when there is none or more than one."""
+    if args.url:
+        return str(args.url)
+    from okxscalp.preflight import state_dir
+    from okxscalp.sim.discovery import SimNotFound, find_sim_url
+
+    try:
+        record = find_sim_url(state_dir())
+    except SimNotFound as exc:
+        print(f"okxscalp sim: {exc}", file=sys.stderr)
+        return None
+    print(f"using the simulator of okxscalp pid {record.pid} (journal {record.journal}): {record.url}",
+          file=sys.stderr)
+    return record.url
+
+
 def _fault_handler(args: argparse.Namespace) -> int:
     from okxscalp.sim.control import CONTROL_FAULT_PATH
 
-    status, reply = _post_json(args.url.rstrip("/") + CONTROL_FAULT_PATH, fault_request(args))
+    url = sim_url(args)
+    if url is None:
+        return 2
+    status, reply = _post_json(url.rstrip("/") + CONTROL_FAULT_PATH, fault_request(args))
     print(json.dumps(reply))
     if status != 200:
         print(f"fault refused (HTTP {status}): {reply.get('error', reply)}", file=sys.stderr)
@@ -173,7 +209,10 @@ def market_request(args: argparse.Namespace) -> dict[str, Any]:
 def _market_handler(args: argparse.Namespace) -> int:
     from okxscalp.sim.control import CONTROL_MARKET_PATH
 
-    status, reply = _post_json(args.url.rstrip("/") + CONTROL_MARKET_PATH, market_request(args))
+    url = sim_url(args)
+    if url is None:
+        return 2
+    status, reply = _post_json(url.rstrip("/") + CONTROL_MARKET_PATH, market_request(args))
     print(json.dumps(reply))
     if status != 200:
         print(f"market hook refused (HTTP {status}): {reply.get('error', reply)}", file=sys.stderr)
@@ -186,6 +225,9 @@ def _counters_handler(args: argparse.Namespace) -> int:
 
     from okxscalp.sim.control import CONTROL_COUNTERS_PATH
 
-    with urllib.request.urlopen(args.url.rstrip("/") + CONTROL_COUNTERS_PATH, timeout=10) as reply:
+    url = sim_url(args)
+    if url is None:
+        return 2
+    with urllib.request.urlopen(url.rstrip("/") + CONTROL_COUNTERS_PATH, timeout=10) as reply:
         print(json.dumps(json.loads(reply.read()), indent=2, sort_keys=True))
     return 0
