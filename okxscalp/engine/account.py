@@ -122,6 +122,15 @@ class Account:
     def balance_age_s(self) -> float | None:
         return None if self.balance_wall is None else self._clock() - self.balance_wall
 
+    def day_pnl(self) -> tuple[float | None, float | None]:
+        """Today's realised P&L (closes with an unknown exit at their worst case) and the loss the
+        day may reach before DAILY_LOSS halts entries (USDT), as the limit counts them; both None
+        while today is not started (the halt's reason says what is missing)."""
+        limit = self.daily_loss
+        if not limit.started(self._clock()):
+            return None, None
+        return limit.realised_pnl, limit.loss_limit_amount
+
     def free_margin(self, reserved: float) -> float:
         """Available margin minus what live entry orders will take once filled."""
         if self.available is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -100,6 +100,8 @@ class ClosePnlResolver:
         # (the seconds of a fills lookup and its retries must not be seconds of entries on an
         # unknown day P&L)
         self.looking_up: dict[str, float] = {}
+        # Told once an exit is found and journaled: (entry clOrdId, exit px, realised P&L, close reason)
+        self.exit_found: list[Callable[[str, float, float, str], None]] = []
 
     # ---- new unknowns ------------------------------------------------------------------------
 
@@ -202,6 +204,8 @@ class ClosePnlResolver:
             parts.account.record_realised(pnl - item.bound)
         del self.unresolved[item.entry_cl_ord_id]
         self.resolved += 1
+        for found in self.exit_found:
+            found(item.entry_cl_ord_id, px, pnl, text)
         log.info("close exit price found %s", kv(position=item.label, px=px, pnl=round(pnl, 6),
                                                  worst_case=round(item.bound, 6), attempts=item.attempts))
         self._event(item, f"exit price found: {px:g}, realised {pnl:.6g} USDT (counted {item.bound:.6g} until now)")

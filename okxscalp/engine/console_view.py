@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from okxscalp.config.schema import Purpose
-from okxscalp.engine.views import EngineSnapshot, HeaderView, QuoteView
+from okxscalp.engine.views import EngineSnapshot, HeaderView, OrderView, QuoteView, TradesSummary
 from okxscalp.market.events import FallbackEvent
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ def build_snapshot(engine: Engine) -> EngineSnapshot:
     halt = engine.halt_reasons()
     budget = engine.rest.budget_use() if engine.rest is not None else {}
     clock = engine.exchange_clock
+    account = engine.account
     header = HeaderView(
         mode=engine.endpoints.mode,
         equity=engine.equity,
@@ -27,7 +28,10 @@ def build_snapshot(engine: Engine) -> EngineSnapshot:
         halt_reasons=halt,
         rest_budget_use=max(budget.values(), default=0.0),
         clock_offset_ms=clock.offset_ms if clock is not None else None,
+        equity_age_s=account.balance_age_s() if account is not None else None,
+        balance_error=account.balance_error if account is not None else "",
     )
+    history = engine.trade_history
     return EngineSnapshot(
         header=header,
         quotes=tuple(quote_view(engine, i) for i in engine.inst_ids),
@@ -35,7 +39,33 @@ def build_snapshot(engine: Engine) -> EngineSnapshot:
         positions=engine.manager.book.views(now) if engine.manager is not None else (),
         recent_events=recent_events(engine),
         event_counts=event_counts(engine),
+        orders=order_views(engine),
+        trades=history.trades() if history is not None else (),
+        trades_summary=trades_summary(engine),
+        notices=engine.notices.recent(),
     )
+
+
+def order_views(engine: Engine) -> tuple[OrderView, ...]:
+    manager, closes = engine.manager, engine.close_flow
+    if manager is None or closes is None:
+        return engine.orders.views((), lambda _p: None, lambda _i, _s: None)
+    book = manager.book
+
+    def size_of(inst_id: str, pos_side: str) -> float | None:
+        position = book.get(inst_id, pos_side)
+        return position.size if position is not None else None
+
+    return engine.orders.views(book.positions.values(), lambda p: closes.owners.legs.get(p.key), size_of)
+
+
+def trades_summary(engine: Engine) -> TradesSummary | None:
+    """Per-regime figures, and today's P&L against the daily loss limit as the account counts them
+    (the same figures the DAILY_LOSS halt goes by)."""
+    if engine.trade_history is None:
+        return None
+    day_pnl, limit = engine.account.day_pnl() if engine.account is not None else (None, None)
+    return engine.trade_history.summary(day_pnl, limit)
 
 
 def recent_events(engine: Engine) -> tuple[FallbackEvent, ...]:

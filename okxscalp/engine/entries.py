@@ -17,7 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from okxscalp.config.schema import Purpose
-from okxscalp.engine.executor import EntryPlan, EntryRefused, PendingEntry, QuoteUsed, price_entry
+from okxscalp.engine.executor import (
+    EntryPlan,
+    EntryRefused,
+    PendingEntry,
+    QuoteUsed,
+    price_entry,
+    rejection_text,
+)
 from okxscalp.engine.exits import ExitPriceError, TpSl, levels_at
 from okxscalp.engine.journal import OrderPurpose, OrderRecord
 from okxscalp.engine.parts import EngineParts
@@ -30,7 +37,7 @@ from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
 from okxscalp.market.registry import StaleData
 from okxscalp.okx.constants import ORDER_STATES_FINAL
-from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderRejected
+from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError
 from okxscalp.okx.models import Order, symbol_of
 
 log = logging.getLogger(__name__)
@@ -250,10 +257,13 @@ class EntryLifecycle:
             return
         except OkxError as exc:
             self.entries.pop(pending.cl_ord_id, None)
-            detail = f"sCode {exc.s_code} {exc.s_msg}" if isinstance(exc, OrderRejected) else str(exc)
+            detail = rejection_text(exc)
             journal.record_order(self._record(pending, plan, state="rejected", detail=detail))
             journal.record_resolutions(request.cl_ord_id, resolutions)
             log.warning("entry rejected %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, detail=detail))
+            self.parts.event(FallbackKind.ORDER_REJECTED, request.inst_id,
+                             f"entry {request.side.value} {request.sz} @ {request.px or 'market'} ({request.cl_ord_id}) "
+                             f"rejected: {detail}", "none", "executor")
             return
         if not pending.ord_id:
             pending.ord_id = ack.ord_id

@@ -22,6 +22,7 @@ from okxscalp.engine.risk import SizeDecision, size_position
 from okxscalp.engine.signals import Signal
 from okxscalp.engine.snapshot import ExitParams
 from okxscalp.logging_setup import kv
+from okxscalp.okx.errors import OkxError, OrderRejected, RequestError
 from okxscalp.okx.models import Instrument, OrderRequest, PosSide, PriceLimit, Side, leverage_range_problem
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,17 @@ class QuoteUsed:
     bid: float
     ask: float
     ts_ms: int | None = None  # the quote's exchange timestamp (the chaos audit's true age)
+
+
+def rejection_text(exc: OkxError) -> str:
+    """Why the exchange refused an order, as the operator reads it: "51008 Order failed. Insufficient
+    USDT margin in account" (sCode and sMsg), "50011 Too Many Requests" (a request-level code), or
+    the error's own text."""
+    if isinstance(exc, OrderRejected):
+        return f"{exc.s_code} {exc.s_msg}".strip()
+    if isinstance(exc, RequestError):
+        return f"{exc.code} {exc.msg}".strip()
+    return str(exc)
 
 
 class EntryRefused(Exception):

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from okxscalp.engine.entries import EntryLifecycle
+from okxscalp.engine.notices import ERROR, INFORMATION
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import CloseReason
 from okxscalp.engine.supervisor import Halt
@@ -74,7 +75,7 @@ class Flatten:
         supervisor = self.parts.supervisor
         self._event("flatten started: cancelling every order, closing every position")
         supervisor.set(Halt.FLATTEN_INCOMPLETE, "flatten incomplete: started, nothing confirmed yet")
-        delay, passes = RETRY_FIRST_S, 0
+        delay, passes, told = RETRY_FIRST_S, 0, False
         while True:
             passes += 1
             failures = await self._act()
@@ -84,6 +85,9 @@ class Flatten:
                 break
             text = "; ".join(left)
             supervisor.set(Halt.FLATTEN_INCOMPLETE, f"flatten incomplete: {text}")
+            if not told:  # once per flatten: the header's reason follows it pass by pass
+                told = True
+                self.parts.notices.post("flatten", ERROR, "Flatten incomplete", f"{text}; retrying")
             for failure in failures:
                 self._event(f"flatten: {failure}")
             log.warning("flatten incomplete %s", kv(left=text, failures="; ".join(failures) or "-", pass_=passes,
@@ -94,6 +98,8 @@ class Flatten:
         self.completed += 1
         log.info("flatten complete %s", kv(passes=passes))
         self._event(f"flatten complete: no order and no position left (after {passes} pass(es))")
+        self.parts.notices.post("flatten", INFORMATION, "Flatten complete",
+                                f"no order and no position left (after {passes} pass(es))")
 
     async def _act(self) -> list[str]:
         """One pass of cancels and closes; returns what failed (for the events)."""

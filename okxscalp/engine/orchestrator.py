@@ -43,8 +43,10 @@ from okxscalp.engine.console_view import build_snapshot
 from okxscalp.engine.entries import EntryContext, EntryLifecycle
 from okxscalp.engine.executor import LeverageState
 from okxscalp.engine.housekeeping import Housekeeper
-from okxscalp.engine.journal import Journal
+from okxscalp.engine.journal_watch import WatchedJournal
 from okxscalp.engine.leverage import LeverageKeeper
+from okxscalp.engine.notices import NoticeBoard
+from okxscalp.engine.order_board import OrderBoard
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import CloseReason, PositionManager
 from okxscalp.engine.private_events import PrivateEventRouter
@@ -53,6 +55,7 @@ from okxscalp.engine.regime import RegimeDetector
 from okxscalp.engine.regime_tracker import RegimeTracker
 from okxscalp.engine.signals import Signal
 from okxscalp.engine.supervisor import EntrySupervisor, Halt
+from okxscalp.engine.trade_history import TradeHistory
 from okxscalp.engine.views import EngineSnapshot
 from okxscalp.logging_setup import kv
 from okxscalp.market.bus import EventBus
@@ -108,7 +111,7 @@ class Engine:
         self.inst_ids = tuple(inst_id_of(s) for s in config.symbols)
         self._session = session
         self.rest: RestClient | None = None
-        self.journal: Journal | None = None
+        self.journal: WatchedJournal | None = None
         self.manager: PositionManager | None = None
         self.reconciler: Reconciler | None = None
         self.feed: FeedCoordinator | None = None
@@ -119,6 +122,11 @@ class Engine:
         self.close_flow: CloseLifecycle | None = None
         self.private_events: PrivateEventRouter | None = None
         self.housekeeper: Housekeeper | None = None
+        # The console's orders, trades and notices: kept in memory from what the engine writes and
+        # does (journal_watch.py), never queried from the journal per snapshot.
+        self.notices = NoticeBoard()
+        self.orders = OrderBoard(self.notices)
+        self.trade_history: TradeHistory | None = None
         self.instruments: dict[str, Instrument] = {}
         self.detectors: dict[str, RegimeDetector] = {}
         self.regimes = RegimeTracker(config.scalping.regime, config.scalping.signals, self.detectors)
@@ -249,7 +257,7 @@ class Engine:
         creds = self.endpoints.credentials
         self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session)
         loop = asyncio.get_running_loop()
-        self.journal = Journal(
+        self.journal = WatchedJournal(
             self.journal_path, redact=(creds.secret, creds.passphrase, creds.api_key),
             # Called on the writer thread: the halt is already in force (the probe reads
             # `write_failure` before every order); this makes its event immediate.
@@ -267,6 +275,8 @@ class Engine:
             raise EngineStartError(f"configured symbols not listed by the exchange: {', '.join(missing)}")
         self.instruments.update((i, instruments[i]) for i in self.inst_ids)
         self._build_parts()
+        assert self.trade_history is not None
+        await self.trade_history.load(journal)  # before reconciliation, which may close positions
         # Probe halts are events, journaled and logged as they happen, from now on (start-up
         # included), not only once trading starts.
         self._tasks.append(asyncio.create_task(self.supervisor.watch(), name="halt-watch"))
@@ -334,7 +344,7 @@ class Engine:
             config=cfg, provider=self.provider, rest=self.rest, journal=self.journal, manager=self.manager,
             registry=self.registry, instruments=self.instruments, detectors=self.detectors, supervisor=self.supervisor,
             account=self.account, leverage=self.leverage_keeper, spawn=self._spawn, emit=self._emit,
-            account_settings=self.account_settings,
+            account_settings=self.account_settings, notices=self.notices,
         )
         self.entry_flow = EntryLifecycle(parts, auto_entries=self.auto_entries)
         self.entry_flow.on_entry_sent = self.on_entry_sent
@@ -346,6 +356,11 @@ class Engine:
         reconciler = self.reconciler
         self.close_flow = CloseLifecycle(parts, self.entry_flow, reconcile=reconciler.run, closing_fill_px=reconciler.closing_fill_px)
         self.manager.on_closed.append(self.close_flow.on_position_closed)
+        self.trade_history = TradeHistory(self.notices, self.manager.worst_case_pnl)
+        self.journal.watchers += [self.orders, self.trade_history]
+        self.manager.on_closed.append(self.trade_history.on_closed)
+        self.manager.on_closed.append(lambda position, reason, _px, _pnl: self.orders.position_closed(position, reason))
+        self.close_flow.pnl.exit_found.append(self.trade_history.on_exit_found)
         reconciler.exit_lookup_started = self.close_flow.pnl.lookup_started
         reconciler.exit_lookup_ended = self.close_flow.pnl.lookup_ended
         self.private_events = PrivateEventRouter(parts, self.entry_flow, self.close_flow, reconcile=reconciler.run)
@@ -460,6 +475,7 @@ class Engine:
             if self.journal is not None:
                 self.journal.record_fallback(event)
             self._log_event(event)
+            self.notices.on_event(event)
 
     @staticmethod
     def _log_event(event: FallbackEvent) -> None:

@@ -7,7 +7,7 @@ it holds no logic.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from okxscalp.config import ParameterProvider
@@ -16,6 +16,7 @@ from okxscalp.config.schema import AppConfig
 from okxscalp.engine.account import Account
 from okxscalp.engine.journal import Journal
 from okxscalp.engine.leverage import LeverageKeeper
+from okxscalp.engine.notices import NoticeBoard
 from okxscalp.engine.positions import PositionManager
 from okxscalp.engine.regime import RegimeDetector
 from okxscalp.engine.supervisor import EntrySupervisor
@@ -44,6 +45,7 @@ class EngineParts:
     spawn: SpawnFn
     emit: EmitFn
     account_settings: AccountSettings  # margin mode, orphan policy: resolved once, with their key paths
+    notices: NoticeBoard = field(default_factory=NoticeBoard)  # the console's toasts (fills, closes, flatten ...)
 
     def event(self, kind: FallbackKind, symbol: str, detail: str, source: str = "none", component: str = "engine") -> None:
         self.emit(kind, symbol, detail, source, component)
