@@ -17,7 +17,17 @@ from rich.console import Console
 from okxscalp.config.chains import ChainStep, Resolution
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.journal import JournalError
-from okxscalp.engine.views import EngineSnapshot, HeaderView, PositionView, QuoteView
+from okxscalp.engine.views import (
+    EngineSnapshot,
+    HeaderView,
+    Notice,
+    OrderView,
+    PositionView,
+    QuoteView,
+    RegimeStats,
+    TradesSummary,
+    TradeView,
+)
 from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.okx.health import ConnectionHealth, ConnectionState
 
@@ -55,6 +65,78 @@ def xrp_position(*, orphan: bool = False) -> PositionView:
     )
 
 
+def working_entry(*, quote_age_s: float | None = 0.3) -> OrderView:
+    """A BTC post-only entry waiting on the book, priced from a 0.3 s old WebSocket quote."""
+    return OrderView(
+        key="ent1btc",
+        inst_id="BTC-USDT-SWAP",
+        role="entry",
+        side="buy",
+        pos_side="long",
+        ord_type="post_only",
+        state="live",
+        px=97100.0,
+        sz=1.0,
+        filled=0.0,
+        age_s=4.2,
+        quote_age_s=quote_age_s,
+        quote_source=None if quote_age_s is None else "ws",
+    )
+
+
+def rejected_order() -> OrderView:
+    return OrderView(
+        key="ent2eth",
+        inst_id="ETH-USDT-SWAP",
+        role="entry",
+        side="sell",
+        pos_side="short",
+        ord_type="post_only",
+        state="rejected",
+        px=3457.0,
+        sz=2.0,
+        filled=0.0,
+        age_s=12.0,
+        quote_age_s=0.4,
+        quote_source="ws",
+        detail="51008 Order failed. Insufficient USDT margin in account",
+    )
+
+
+def closed_trade(
+    key: str = "ent0xrp", *, pnl: float | None = -4.4, regime: str = "choppy", closed_ago_s: float = 60.0
+) -> TradeView:
+    now = time.time()
+    return TradeView(
+        entry_cl_ord_id=key,
+        inst_id="XRP-USDT-SWAP",
+        side="long",
+        entry_regime=regime,
+        size=12.0,
+        entry_px=2.3451,
+        exit_px=None if pnl is None else 2.2982,
+        opened_at=now - closed_ago_s - 300,
+        closed_at=now - closed_ago_s,
+        reason="sl" if pnl is None or pnl < 0 else "tp",
+        realised_pnl=pnl,
+        pnl_bound=-6.1 if pnl is None else None,
+        fees=None if pnl is None else 0.03,
+    )
+
+
+def losing_regime_summary() -> TradesSummary:
+    """The audit's failure: choppy wins often but loses 4.4× what it wins."""
+    return TradesSummary(
+        day_pnl=-42.1,
+        daily_loss_limit=300.0,
+        unknown_pnl=1,
+        by_regime=(
+            RegimeStats("choppy", 10, 7, 3, 0.7, 1.0, -4.4, 1.0 / 4.4, -6.2),
+            RegimeStats("trending", 4, 2, 2, 0.5, 6.0, -2.0, 3.0, 8.0),
+        ),
+    )
+
+
 @dataclass
 class FakeEngine:
     mode: str = "SIM"
@@ -69,6 +151,10 @@ class FakeEngine:
     starting: bool = False  # start-up not complete: the halt reason is "starting"
     returns: bool = False  # run() returns at once (the engine stopped)
     closed: bool = False  # set once run() ended: control calls then raise like the real engine's
+    orders: list[OrderView] = field(default_factory=list)
+    trades: list[TradeView] = field(default_factory=list)  # newest first, as the engine lists them
+    trades_summary: TradesSummary | None = None
+    notices: list[Notice] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         now = time.monotonic()
@@ -92,6 +178,10 @@ class FakeEngine:
             tuple(self.positions),
             tuple(self.events[-200:]),
             counts,
+            orders=tuple(self.orders),
+            trades=tuple(self.trades),
+            trades_summary=self.trades_summary,
+            notices=tuple(self.notices[-50:]),
         )
 
     def _control(self, name: str, arg: Any) -> None:
@@ -153,6 +243,12 @@ class FakeEngine:
         event = FallbackEvent(time.time(), "registry", symbol, kind, detail or f"{kind.value} on {symbol}", source)
         self.events.append(event)
         return event
+
+    def add_notice(self, kind: str, title: str, text: str = "", severity: str = "information") -> Notice:
+        seq = self.notices[-1].seq + 1 if self.notices else 1
+        notice = Notice(seq, time.time(), kind, severity, title, text or title)
+        self.notices.append(notice)
+        return notice
 
     def set_state(self, name: str, state: ConnectionState, **changes: Any) -> None:
         now = time.monotonic()

@@ -1,4 +1,6 @@
-"""Open positions with their entry regime, TP/SL (prices, percents, source key paths), uPnL, age."""
+"""Open positions with their entry regime, TP/SL (prices, percents, source key paths), uPnL, age.
+The title also counts the orders working (entries among them) and recent rejections, so entries
+being worked are seen here, not only in the orders view (`o`)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from okxscalp.engine.views import PositionView
+from okxscalp.engine.views import OrderView, PositionView
 from okxscalp.tui.keyed_table import Column, KeyedTable
 from okxscalp.tui.rows import MISSING, position_key, position_row
 from okxscalp.tui.status_line import StatusLine
+from okxscalp.tui.trade_rows import positions_title
 
 POSITION_COLUMNS = (
     Column("symbol", "Symbol", 10),
@@ -61,10 +64,12 @@ class PositionsPane(Vertical):
         key = self.table.selected_key
         return self._positions.get(key) if key else None
 
-    def show(self, positions: tuple[PositionView, ...]) -> None:
+    def show(self, positions: tuple[PositionView, ...], orders: tuple[OrderView, ...] = ()) -> None:
         self._positions = {position_key(position): position for position in positions}
         self.table.sync({key: position_row(position) for key, position in self._positions.items()})
-        self.border_title = f"Positions ({len(positions)})"
+        title = positions_title(len(positions), orders)
+        if title != self.border_title:  # a title change costs a refresh of the border
+            self.border_title = title
         self._show_sources()
 
     def _show_sources(self) -> None:
