@@ -23,12 +23,16 @@ import contextlib
 import logging
 import sys
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from okxscalp.config.schema import AppConfig, ExchangeProfile
 from okxscalp.logging_setup import kv, setup_logging
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import OKX_DEMO_WS_URL, OKX_LIVE_WS_URL, OKX_REST_URL
 from okxscalp.okx.models import inst_id_of
+
+if TYPE_CHECKING:
+    from okxscalp.metrics.server import MetricsAddress
 
 log = logging.getLogger("okxscalp.app")
 
@@ -183,17 +187,30 @@ def exchange_for_profile(config: AppConfig, sim_rest_url: str | None) -> Exchang
     return Exchange(rest_url, OKX_LIVE_WS_URL, creds, "LIVE", False)
 
 
-def _engine_for(config: AppConfig, exchange: Exchange):
+def _engine_for(config: AppConfig, exchange: Exchange, metrics: MetricsAddress | None = None):
     from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
 
     return Engine(
         config,
         ExchangeEndpoints(exchange.rest_url, exchange.ws_url, exchange.credentials, mode=exchange.mode, demo=exchange.demo),
+        metrics=metrics,
     )
 
 
-def _engine_for_profile(config: AppConfig, sim_rest_url: str | None):
-    return _engine_for(config, exchange_for_profile(config, sim_rest_url))
+def _engine_for_profile(config: AppConfig, sim_rest_url: str | None, metrics: MetricsAddress | None = None):
+    return _engine_for(config, exchange_for_profile(config, sim_rest_url), metrics)
+
+
+def metrics_address(args: argparse.Namespace) -> MetricsAddress | None:
+    """`--metrics-port` / `--metrics-host` as a MetricsAddress, or None when not asked for."""
+    port, host = getattr(args, "metrics_port", None), getattr(args, "metrics_host", None)
+    if port is None:
+        if host is not None:
+            raise StartupError("--metrics-host needs --metrics-port")
+        return None
+    from okxscalp.metrics.server import MetricsAddress
+
+    return MetricsAddress(host, port) if host else MetricsAddress(port=port)
 
 
 def rest_flatten_for(config: AppConfig, exchange: Exchange):
@@ -218,7 +235,7 @@ async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
             stack.push_async_callback(server.stop)
             sim_url = server.rest_url
             log.info("simulator started %s", kv(rest=server.rest_url, seed=sim.seed, speed=sim.speed))
-        engine = _engine_for_profile(config, sim_url)
+        engine = _engine_for_profile(config, sim_url, metrics_address(args))
         return await run_headless(engine)
 
 
@@ -235,5 +252,5 @@ def _run_console(args: argparse.Namespace, config: AppConfig) -> int:
             server = stack.enter_context(run_in_thread(**sim_server_options(config.exchange.sim)))
             sim_url = server.rest_url
         exchange = exchange_for_profile(config, sim_url)
-        engine = _engine_for(config, exchange)
+        engine = _engine_for(config, exchange, metrics_address(args))
         return int(run_console(engine, rest_flatten=rest_flatten_for(config, exchange)) or 0)

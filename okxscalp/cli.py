@@ -17,6 +17,13 @@ SUBCOMMAND_MODULES = (
 )
 
 
+def tcp_port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535 (0: any free port), got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="okxscalp",
@@ -44,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--journal", default=None, help="journal SQLite path (default: from config)")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    parser.add_argument(
+        "--metrics-port",
+        type=tcp_port,
+        default=None,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; the URL is logged)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=None,
+        help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 exposes equity and positions)",
+    )
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)

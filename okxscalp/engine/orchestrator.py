@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -68,6 +68,9 @@ from okxscalp.okx.errors import OkxError
 from okxscalp.okx.models import Instrument, inst_id_of, symbol_of
 from okxscalp.okx.rest import RestClient
 
+if TYPE_CHECKING:
+    from okxscalp.metrics.server import MetricsAddress, MetricsServer
+
 __all__ = ["Engine", "EngineNotRunning", "EngineStartError", "ExchangeEndpoints"]
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,7 @@ class Engine:
         journal_path: str | None = None,
         session: aiohttp.ClientSession | None = None,
         auto_entries: bool = True,
+        metrics: MetricsAddress | None = None,
     ) -> None:
         self.config = config
         self.auto_entries = auto_entries
@@ -138,6 +142,9 @@ class Engine:
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
         self.ended: str | None = None  # why run() ended (failed or stopped); actions refuse after it
+        # Prometheus /metrics on this engine's loop while run() runs (okxscalp/metrics); None: not served.
+        self.metrics_address = metrics
+        self.metrics_server: MetricsServer | None = None
         self.supervisor = EntrySupervisor(self._emit)
         self.supervisor.set(Halt.STARTING, "starting")
         # Account-wide settings, resolved once with their key paths (config explain shows them).
@@ -240,6 +247,11 @@ class Engine:
     async def run(self) -> None:
         """Run until cancelled (or until a task fails, which is raised)."""
         try:
+            if self.metrics_address is not None:  # first: start-up (and its halts) is observable too
+                from okxscalp.metrics.server import MetricsServer
+
+                self.metrics_server = MetricsServer(self, self.metrics_address)
+                await self.metrics_server.start()
             await self._start()
             await self._supervise()
         except asyncio.CancelledError:
@@ -250,7 +262,11 @@ class Engine:
             raise
         finally:
             self.ended = self.ended or "stopped"
-            await self._shutdown()
+            try:
+                await self._shutdown()
+            finally:
+                if self.metrics_server is not None:
+                    await self.metrics_server.stop()
 
     async def _start(self) -> None:
         cfg = self.config

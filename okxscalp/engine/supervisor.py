@@ -64,6 +64,12 @@ def _shape(reason: str) -> str:
     masked. A countdown, a running P&L or the list of late symbols changing is not a new halt."""
     return _NUMBERS.sub("#", reason.split(" (", 1)[0])
 
+
+def reason_shape(reason: str) -> str:
+    """`_shape` for readers that group halts (metrics labels: bounded, one per kind of halt)."""
+    return _shape(reason)
+
+
 EmitFn = Callable[[FallbackKind, str, str, str, str], None]  # kind, symbol, detail, source, component
 Probe = Callable[[], Iterable[str]]
 
@@ -155,6 +161,19 @@ class EntrySupervisor:
             table = self._symbol_conditions.get(inst_id)
             if table:
                 out.extend(table.values())
+        return tuple(out)
+
+    def active(self) -> tuple[tuple[Halt, str, str], ...]:
+        """What `reasons()` lists, each with its kind and symbol: (kind, instId or "", reason).
+        Read-only, for the metrics endpoint (a gauge per kind)."""
+        out = [(kind, "", reason) for kind, reason in self._conditions.items()]
+        for kind, probe in self._probes:
+            try:
+                out.extend((kind, "", reason) for reason in probe())
+            except Exception as exc:  # as in reasons(): a probe that cannot answer is a reason
+                out.append((kind, "", f"{kind.value}: cannot be checked ({exc!r})"))
+        for inst_id, table in self._symbol_conditions.items():
+            out.extend((kind, inst_id, reason) for kind, reason in table.items())
         return tuple(out)
 
     @property
