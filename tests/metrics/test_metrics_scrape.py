@@ -127,8 +127,13 @@ async def test_scrape_shows_quotes_connections_halts_equity_positions_and_fallba
         assert value(s, "okxscalp_position_size_contracts", symbol=INST_IDS[0], side="long") == position.size
         assert value(s, "okxscalp_position_unrealised_pnl_usdt", symbol=INST_IDS[0], side="long") is not None
 
-        summary = engine.snapshot().trades_summary  # the console's figure, once console_view fills it
-        assert value(s, "okxscalp_day_pnl_usdt") == (summary.day_pnl if summary is not None else None)
+        summary = engine.snapshot().trades_summary
+        assert summary is not None and summary.day_pnl is not None
+        assert value(s, "okxscalp_day_pnl_usdt") == summary.day_pnl
+        assert value(s, "okxscalp_daily_loss_limit_usdt") == summary.daily_loss_limit
+        equity_age = value(s, "okxscalp_equity_age_seconds")
+        assert equity_age is not None and equity_age >= 0
+        assert sum(x.value for x in s["okxscalp_orders"]) >= 1  # the entry, its stops
 
         # The position's symbol stalls: the watchdog's lag events and the exit reads' refusals and
         # REST fallbacks are counted (every occurrence, also those the bus folded into one event).
