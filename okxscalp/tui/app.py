@@ -47,9 +47,9 @@ from okxscalp.tui.engine_state import (
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.log_redirect import default_log_path, logs_to_file
 from okxscalp.tui.messages import EngineSampled, EventFilterChanged
-from okxscalp.tui.notices import NoticeFeed
+from okxscalp.tui.notices import NoticeFeed, column_start, toast_css
 from okxscalp.tui.panes.connections import ConnectionsPane
-from okxscalp.tui.panes.events import EventsPane
+from okxscalp.tui.panes.events import EVENT_COLUMNS, EventsPane
 from okxscalp.tui.panes.freshness import FreshnessPane
 from okxscalp.tui.panes.positions import PositionsPane
 from okxscalp.tui.rows import EventFilter, header_line
@@ -110,20 +110,7 @@ class ConsoleApp(App[int]):
         height: 1;
         color: $text-muted;
     }
-    /* Toasts (notices, action outcomes): a quarter of the width at the bottom right, where only the
-       events' Detail column lies at 80 columns, and at most half the height (the newest shown). */
-    ToastRack {
-        max-height: 50%;
-        scrollbar-size-vertical: 0;
-    }
-    Toast {
-        width: 25%;
-        min-width: 20;
-        max-width: 40;
-        padding: 0 1;
-        margin-top: 0;
-    }
-    """
+    """ + toast_css(column_start(EVENT_COLUMNS, "detail"))  # toasts over the events' Detail only
 
     BINDINGS: ClassVar[list[Binding]] = console_bindings()
     # By the operator (space) or by a flatten, until resumed; the footer's space says Pause or Resume.

@@ -74,6 +74,18 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Filter the fallback event stream by symbol and kind.",
         key_display="/",
     ),
+    ConsoleAction(
+        "orders",
+        "o",
+        "Orders",
+        "Orders working and just finished: entries, stops, closes; state, price, quote age, rejections.",
+    ),
+    ConsoleAction(
+        "trades",
+        "t",
+        "Trades",
+        "Closed trades and P&L: today against the daily loss limit, win:loss per entry regime.",
+    ),
     ConsoleAction("help", "question_mark", "Help", "Show every key and what it does.", key_display="?"),
     ConsoleAction(
         "quit",

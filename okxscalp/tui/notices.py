@@ -96,6 +96,7 @@ def toast_css(left: int) -> str:
     return f"""
     ToastRack {{
         padding-left: {left};
+        scrollbar-size-vertical: 0;  /* its gutter would take two columns from every toast */
     }}
     Toast {{
         width: 1fr;
