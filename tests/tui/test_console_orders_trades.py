@@ -87,7 +87,7 @@ async def test_trades_view_flags_a_losing_regime_and_shows_an_unknown_exit_at_80
     trending = next(line for line in lines if line.startswith(" trending"))
     assert "3.00" in trending and "LOSS > WIN" not in trending
     assert "Closed trades (2)" in text
-    unknown, known = [line for line in lines if " XRP-USDT " in line and line[1:3].isdigit()]
+    unknown, known = [line for line in lines if " XRP-USDT " in line and line[:1] == " " and line[1:3].isdigit()]
     assert unknown.split()[4:8] == ["2.3451", "?", "sl", "?≥-6.10"]  # newest first, its worst case
     assert known.split()[4:9] == ["2.3451", "2.2982", "tp", "+3.20", "0.03"]  # fees: the last column fits
     assert "exit price UNKNOWN, P&L at worst -6.10" in text  # the selected trade's detail line
@@ -117,7 +117,7 @@ async def test_the_views_refresh_from_each_sample_while_open() -> None:
         assert "Closed trades (1)" in text and "-4.40" in text and "LOSS > WIN" in text
         engine.trades = [closed_trade("newer", pnl=2.5, closed_ago_s=5), closed_trade()]  # newest first
         await pilot.pause(0.3)
-        rows = [line for line in screen_text(app).splitlines() if " XRP-USDT " in line and line[1:3].isdigit()]
+        rows = [line for line in screen_text(app).splitlines() if " XRP-USDT " in line and line[:1] == " " and line[1:3].isdigit()]
         assert "+2.50" in rows[0] and "-4.40" in rows[1]
         await pilot.press("escape")
         assert not isinstance(app.screen, TradesScreen | OrdersScreen)
