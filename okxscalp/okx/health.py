@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -36,6 +37,12 @@ class ConnectionHealth:
     # until the subscription is acked (or no longer wanted).
     refused: tuple[str, ...] = ()
     handler_errors: int = 0  # pushes / reports a consumer failed to take (each one logged)
+    last_error_mono: float | None = None  # monotonic time last_error was set (the console shows its age)
+
+    def note_error(self, text: str) -> None:
+        """Set `last_error`, stamped with the time (an old error on a healthy connection reads as old)."""
+        self.last_error = text
+        self.last_error_mono = time.monotonic()
 
     def copy(self) -> ConnectionHealth:
         return ConnectionHealth(
@@ -52,4 +59,5 @@ class ConnectionHealth:
             self.breaker_open,
             self.refused,
             self.handler_errors,
+            self.last_error_mono,
         )

@@ -232,13 +232,13 @@ class WsConnection:
                 if self._handover is not None:
                     # Planned move: the successor is up and subscribed; adopt it without a gap.
                     self.health.reconnects += 1
-                    self.health.last_error = reason
+                    self.health.note_error(reason)
                     log.info("ws %s: %s", self.name, reason)
                     self._report()
                     continue
                 delay = self._next_delay()
                 self.health.reconnects += 1
-                self.health.last_error = reason
+                self.health.note_error(reason)
                 self.health.next_retry_mono = time.monotonic() + delay
                 log.warning(
                     "ws %s: %s; reconnect #%d in %.2fs", self.name, reason, self.health.reconnects, delay
@@ -528,7 +528,7 @@ class WsConnection:
         # A subscribe request carries one arg (an unsubscribe is not tracked): the refused one.
         refused = [a for a in args if self._pending.get(a) == request_id]
         if not refused:
-            self.health.last_error = f"error {why}" + (f" (request {request_id})" if request_id else "")
+            self.health.note_error(f"error {why}" + (f" (request {request_id})" if request_id else ""))
             log.error("ws %s: %s", self.name, self.health.last_error)
             self._report()
             return
@@ -542,7 +542,7 @@ class WsConnection:
         held = self._acked | self._awaiting_count
         hit = [a for a in self._desired if a.channel == channel and a in held]
         if not hit:
-            self.health.last_error = f"{_CONN_COUNT_ERROR_EVENT} for {channel}, not held on this connection"
+            self.health.note_error(f"{_CONN_COUNT_ERROR_EVENT} for {channel}, not held on this connection")
             log.error("ws %s: %s", self.name, self.health.last_error)
             self._report()
             return
@@ -571,7 +571,7 @@ class WsConnection:
             if arg in self._desired:
                 self._refused[arg] = f"{_label(arg)} subscription refused: {why}"
         self._schedule_resubscribe()
-        self.health.last_error = "; ".join(self._refused.values())
+        self.health.note_error("; ".join(self._refused.values()))
         log.error("ws %s: %s; re-subscribing with backoff", self.name, self.health.last_error)
         self._refresh_state(report=True)
 
@@ -691,7 +691,7 @@ class WsConnection:
         health and reported like a malformed frame (the feed coordinator re-syncs the private
         stream over REST when one of its pushes is lost)."""
         self.health.handler_errors += 1
-        self.health.last_error = f"{push.channel} push handler failed: {exc.__class__.__name__}: {exc}"
+        self.health.note_error(f"{push.channel} push handler failed: {exc.__class__.__name__}: {exc}")
         log.error("ws %s: %s", self.name, self.health.last_error, exc_info=exc)
         self._report()
 
