@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import CommandPalette
@@ -45,21 +45,23 @@ from okxscalp.tui.engine_state import (
     state_of,
 )
 from okxscalp.tui.keyed_table import KeyedTable
-from okxscalp.tui.log_redirect import default_log_path, logs_to_file
+from okxscalp.tui.log_redirect import default_log_path, file_log_path, logs_to_file
 from okxscalp.tui.messages import EngineSampled, EventFilterChanged
 from okxscalp.tui.notices import NoticeFeed, column_start, toast_css
 from okxscalp.tui.panes.connections import ConnectionsPane
 from okxscalp.tui.panes.events import EVENT_COLUMNS, EventsPane
 from okxscalp.tui.panes.freshness import FreshnessPane
 from okxscalp.tui.panes.positions import PositionsPane
-from okxscalp.tui.rows import EventFilter, header_line
+from okxscalp.tui.rows import EventFilter, header_line, status_text
 from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.event_filter import EventFilterScreen
 from okxscalp.tui.screens.help import HelpScreen
 from okxscalp.tui.screens.inspector import InspectorScreen
+from okxscalp.tui.screens.log_view import LogScreen
 from okxscalp.tui.screens.orders import OrdersScreen
 from okxscalp.tui.screens.snapshot_view import SnapshotView
 from okxscalp.tui.screens.trades import TradesScreen
+from okxscalp.tui.small_terminal import SmallTerminalNotice
 from okxscalp.tui.status_line import StatusLine
 
 # 4 Hz: ages read smoothly and a render never costs the engine more than a sliver of each second.
@@ -105,6 +107,7 @@ class ConsoleApp(App[int]):
     }
     #events {
         height: 1fr;
+        scrollbar-size-vertical: 1;  /* a column more for the Detail at 80 columns */
     }
     #event-counts, #position-sources {
         height: 1;
@@ -126,8 +129,15 @@ class ConsoleApp(App[int]):
         run_engine: bool = True,
         freeze_gc_after_s: float | None = None,
         rest_flatten: RestFlatten | None = None,
+        sim_url: str | None = None,
+        log_path: Path | None = None,
     ) -> None:
+        """`sim_url`: the simulator's REST URL (header when there is room, and help); `log_path`:
+        the file the console's log goes to (the log screen `l`, and help)."""
         super().__init__()
+        self.sim_url = sim_url
+        self.log_path = log_path
+        self.small_terminal = SmallTerminalNotice(id="too-small")
         self.freeze_gc_after_s = freeze_gc_after_s
         self.engine = engine
         self.rest_flatten = rest_flatten  # flatten/close for when the engine is not running
@@ -168,6 +178,7 @@ class ConsoleApp(App[int]):
         yield self.connections_pane
         yield self.positions_pane
         yield self.events_pane
+        yield self.small_terminal  # shown instead of the panes below 80×24
         # Every console key fits in 80 columns; the palette (ctrl+p) is listed in the help screen.
         yield Footer(compact=True, show_command_palette=False)
 
@@ -181,6 +192,10 @@ class ConsoleApp(App[int]):
             self.set_timer(self.freeze_gc_after_s, gc.freeze)
         self.sample_engine()
         self.freshness_pane.table.focus()
+        self.small_terminal.show_for(self.size)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.small_terminal.show_for(event.size)  # (called before App's own handler updates self.size)
 
     def sample_engine(self) -> None:
         """Timer tick: read one snapshot; rendering happens in the (replaceable) message handler."""
@@ -205,7 +220,9 @@ class ConsoleApp(App[int]):
         if not self.is_running or isinstance(self.screen, ModalScreen):
             return  # shutting down, or the panes are behind a dialog: don't spend the loop on them
         with self.batch_update():
-            self.header_bar.show(header_line(snapshot.header, engine_problem=self.engine_problem))
+            self.header_bar.show(
+                header_line(snapshot.header, engine_problem=self.engine_problem, width=self.size.width, sim_url=self.sim_url)
+            )
             self.freshness_pane.show(snapshot.quotes)
             self.connections_pane.show(snapshot.connections, message.now_mono)
             self.positions_pane.show(snapshot.positions, snapshot.orders)
@@ -489,7 +506,11 @@ class ConsoleApp(App[int]):
             self.push_screen(TradesScreen(self.snapshot))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        status = status_text(self.snapshot.header if self.snapshot else None, engine_problem=self.engine_problem)
+        self.push_screen(HelpScreen(status, log_path=self.log_path, sim_url=self.sim_url))
+
+    def action_log(self) -> None:
+        self.push_screen(LogScreen(self.log_path))
 
     async def action_quit(self) -> None:
         count = len(self.snapshot.positions) if self.snapshot else 0
@@ -516,11 +537,22 @@ class ConsoleApp(App[int]):
 
 
 def run_console(
-    engine: ConsoleEngine, *, log_path: Path | None = None, rest_flatten: RestFlatten | None = None
+    engine: ConsoleEngine,
+    *,
+    log_path: Path | None = None,
+    rest_flatten: RestFlatten | None = None,
+    sim_url: str | None = None,
 ) -> int:
-    """Run the console in this terminal until the operator quits; returns the process exit code."""
-    app = ConsoleApp(engine, freeze_gc_after_s=FREEZE_GC_AFTER_S, rest_flatten=rest_flatten)
+    """Run the console in this terminal until the operator quits; returns the process exit code.
+    `sim_url`: the simulator's REST URL when the exchange is the simulator (shown in the console)."""
     with logs_to_file(log_path or default_log_path()) as written_to:
+        app = ConsoleApp(
+            engine,
+            freeze_gc_after_s=FREEZE_GC_AFTER_S,
+            rest_flatten=rest_flatten,
+            sim_url=sim_url,
+            log_path=written_to or file_log_path(),
+        )
         # mouse=False keeps tmux/ssh text selection working (STYLE 14); TERM is left alone.
         result = app.run(mouse=False)
     if written_to is not None:

@@ -18,6 +18,8 @@ class ConsoleAction:
     help: str  # one sentence: palette help and the help screen
     dangerous: bool = False  # asks for confirmation in a modal first
     key_display: str | None = None
+    # The footer holds what fits in 80 columns; the rest is in help (?) and the palette (ctrl+p).
+    footer: bool = True
 
     @property
     def binding_id(self) -> str:
@@ -50,6 +52,7 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "p",
         "Inspect",
         "Every parameter of the selected symbol and regime: value, source key path, chain tried (Enter too).",
+        footer=False,
     ),
     # One key, two actions: the footer and the palette show the one that applies (Pause while
     # entries run, Resume after a pause or a flatten); check_action hides the other.
@@ -73,6 +76,7 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Filter",
         "Filter the fallback event stream by symbol and kind.",
         key_display="/",
+        footer=False,
     ),
     ConsoleAction(
         "orders",
@@ -86,7 +90,16 @@ CONSOLE_ACTIONS: tuple[ConsoleAction, ...] = (
         "Trades",
         "Closed trades and P&L: today against the daily loss limit, win:loss per entry regime.",
     ),
-    ConsoleAction("help", "question_mark", "Help", "Show every key and what it does.", key_display="?"),
+    ConsoleAction(
+        "log", "l", "Log", "The tail of the console's log, filtered by level and text, kept up to date.", footer=False
+    ),
+    ConsoleAction(
+        "help",
+        "question_mark",
+        "Help",
+        "Every key, what every column means, the full halt reasons, the log's path, the simulator's URL.",
+        key_display="?",
+    ),
     ConsoleAction(
         "quit",
         "q",
@@ -104,6 +117,7 @@ def console_bindings() -> list[Binding]:
             action.key,
             action.action,
             action.title,
+            show=action.footer,
             key_display=action.key_display,
             id=action.binding_id,
             tooltip=action.help,

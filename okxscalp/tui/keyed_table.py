@@ -6,34 +6,71 @@ every visible cell through rich (tens of ms per frame, p99 event-loop lag > 100 
 is turned into one cached `Strip` when (and only when) its cells change; drawing a frame is a crop
 of cached strips. The contract of STYLE 9 holds: rows are keyed, updated in place, appended or
 removed by key, columns have fixed widths, the cursor and scroll position survive every refresh.
+
+Laid out by priority (key columns first): one column may `fill` the width the others leave, a cell
+too long for its column ends (or, `keep="tail"`, starts) with "…", and a column the right edge
+would cut is left blank rather than shown in part (a price cut to its first digits misleads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from okxscalp.tui.no_color import readable_without_color
 from okxscalp.tui.rows import Cells
 
 CELL_PADDING = 1  # blank cells on each side of every column
 HORIZONTAL_STEP = 8  # columns scrolled per left/right key
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
     key: str
     label: str
-    width: int
+    width: int  # for a `fill` column, its least width
+    fill: bool = False  # takes the width the other columns leave (one per table)
+    keep: Literal["head", "tail"] = "head"  # the end of an over-long cell that stays visible
+
+
+def fit_plain(text: str, width: int, keep: Literal["head", "tail"] = "head") -> str:
+    """`text` in exactly `width` cells: padded, or cut with an ellipsis where it was cut."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    if width <= 1:
+        return ELLIPSIS[:width]
+    if keep == "tail":
+        tail = text[-(width - 1) :]
+        while cell_len(tail) > width - 1:
+            tail = tail[1:]
+        return set_cell_size(ELLIPSIS + tail, width)
+    return set_cell_size(set_cell_size(text, width - 1) + ELLIPSIS, width)
+
+
+def fit_text(text: Text, width: int, keep: Literal["head", "tail"] = "head") -> Text:
+    """Like `fit_plain`, keeping the styles of what stays."""
+    if text.cell_len <= width:
+        return text
+    if width <= 1:
+        return Text(ELLIPSIS[:width])
+    if keep == "tail":
+        tail = text[len(text.plain) - (width - 1) :]
+        return Text.assemble(ELLIPSIS, tail)
+    head = text.copy()
+    head.truncate(width, overflow="ellipsis")
+    return head
 
 
 class KeyedTable(ScrollView, can_focus=True):
@@ -115,7 +152,10 @@ class KeyedTable(ScrollView, can_focus=True):
         self._strips: dict[str, Strip] = {}  # rendered rows, rebuilt only when their cells change
         self.cursor_row = 0
         self._highlighted: str | None = None
-        self._width = sum(column.width + 2 * CELL_PADDING for column in self.columns)
+        self._widths = [column.width for column in self.columns]
+        self._width = sum(width + 2 * CELL_PADDING for width in self._widths)
+        self._laid_out_for = -1  # the view width the column widths were last computed for
+        self._frame_edge: int | None = None  # where a column cut by the right edge starts (this frame)
         self.virtual_size = Size(self._width, 1)
         self._frame_base = Style()
         self._frame_cursor = Style()
@@ -250,11 +290,37 @@ class KeyedTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._strips.clear()  # theme or focus styles changed: rows are redrawn with the new ones
 
+    def _lay_out_columns(self, view_width: int) -> None:
+        """Give a `fill` column the width the others leave in a view `view_width` wide."""
+        self._laid_out_for = view_width
+        widths = [column.width for column in self.columns]
+        for index, column in enumerate(self.columns):
+            if column.fill:
+                others = sum(w + 2 * CELL_PADDING for i, w in enumerate(widths) if i != index)
+                widths[index] = max(column.width, view_width - others - 2 * CELL_PADDING)
+        if widths != self._widths:
+            self._widths = widths
+            self._width = sum(width + 2 * CELL_PADDING for width in widths)
+            self._strips.clear()
+            self.set_reactive(KeyedTable.virtual_size, Size(self._width, len(self._order) + 1))
+            self.refresh()
+
+    def _cut_column_start(self, right_edge: int) -> int | None:
+        """Where the column that `right_edge` (a virtual x) cuts starts, or None if it cuts none."""
+        start = 0
+        for width in self._widths:
+            end = start + width + 2 * CELL_PADDING
+            if start < right_edge < end:
+                return start
+            start = end
+        return None
+
     def _strip_of(self, cells: Cells, base: Style) -> Strip:
         console = self.app.console
+        no_color = self.app.no_color
         pad = " " * CELL_PADDING
         segments: list[Segment] = []
-        for column, cell in zip(self.columns, cells, strict=True):
+        for column, width, cell in zip(self.columns, self._widths, cells, strict=True):
             if isinstance(cell, str) or not cell.spans:
                 # The common case, one style for the whole cell: one segment, padding included
                 # (every segment costs again in each filter and crop of every frame).
@@ -262,12 +328,17 @@ class KeyedTable(ScrollView, can_focus=True):
                 style = None if isinstance(cell, str) else cell.style
                 if isinstance(style, str):
                     style = console.get_style(style) if style else None
-                if cell_len(plain) != column.width:
-                    plain = set_cell_size(plain, column.width)
+                if style and no_color:
+                    style = readable_without_color(style)
+                if cell_len(plain) != width:
+                    plain = fit_plain(plain, width, column.keep)
                 segments.append(Segment(f"{pad}{plain}{pad}", style or None))
             else:
                 segments.append(Segment(pad))
-                segments.extend(Segment.adjust_line_length(list(cell.render(console)), column.width))
+                rendered = list(fit_text(cell, width, column.keep).render(console))
+                if no_color:
+                    rendered = [Segment(text, readable_without_color(style) if style else style) for text, style, _ in rendered]
+                segments.extend(Segment.adjust_line_length(rendered, width))
                 segments.append(Segment(pad))
         return Strip(Segment.apply_style(segments, base), self._width)
 
@@ -279,6 +350,13 @@ class KeyedTable(ScrollView, can_focus=True):
         # Styles are looked up once per frame, not once per line.
         self._frame_base = self.rich_style
         self._frame_cursor = self.get_component_rich_style("keyed-table--cursor")
+        view_width = self.scrollable_content_region.width
+        if view_width != self._laid_out_for and view_width > 0:
+            self._lay_out_columns(view_width)
+        scroll_x = round(self.scroll_x)
+        cut = self._cut_column_start(scroll_x + view_width)
+        # A column wider than the whole view is shown cut rather than not at all.
+        self._frame_edge = cut - scroll_x if cut is not None and cut > scroll_x else None
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
@@ -297,4 +375,7 @@ class KeyedTable(ScrollView, can_focus=True):
                 strip = self._strips[key] = self._strip_of(self._cells[key], base)
             if index == self.cursor_row:
                 strip = Strip(Segment.apply_style(strip, post_style=self._frame_cursor), strip.cell_length)
+        edge = self._frame_edge
+        if edge is not None:
+            return strip.crop(scroll_x, scroll_x + edge).extend_cell_length(width, base)
         return strip.crop_extend(scroll_x, scroll_x + width, base)

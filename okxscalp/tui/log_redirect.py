@@ -20,6 +20,15 @@ def default_log_path() -> Path:
     return state_dir() / "console.log"
 
 
+def file_log_path() -> Path | None:
+    """The file the root logger's first file handler writes to, if any (nothing to redirect then:
+    the log screen reads that file)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
 @contextlib.contextmanager
 def logs_to_file(path: Path) -> Iterator[Path | None]:
     """Yields the file the log lines go to, or None when no handler writes to the terminal."""

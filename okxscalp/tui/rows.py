@@ -87,7 +87,7 @@ def _mark(ok: bool) -> Text:
 
 
 def quote_row(quote: QuoteView) -> Cells:
-    """Symbol, last, bid, ask, source, age, one ✓/✗ per shown purpose, current regime."""
+    """Symbol, bid, ask, source, age, one ✓/✗ per shown purpose, current regime, last."""
     satisfied = [quote.satisfied.get(purpose, False) for purpose, _ in SHOWN_PURPOSES]
     if all(satisfied):
         age_style = "green"
@@ -96,17 +96,29 @@ def quote_row(quote: QuoteView) -> Cells:
     else:
         age_style = "bold red"
     source_style = {"ws": "", "rest": "yellow"}.get(quote.source, "bold red")
-    stale = "" if any(satisfied) else " STALE"
     return (
         Text(symbol_of(quote.inst_id), style="bold"),
-        format_price(quote.last),
         format_price(quote.bid),
         format_price(quote.ask),
         Text(quote.source, style=source_style),
-        Text(format_age(quote.age_s) + stale, style=age_style),
+        Text(_age_cell(quote.age_s, stale=not any(satisfied)), style=age_style),
         *(_mark(ok) for ok in satisfied),
         Text(quote.regime) if quote.regime else Text(UNKNOWN_REGIME, style="yellow"),
+        format_price(quote.last),  # last: at 80 columns it is the one off to the right
     )
+
+
+AGE_CELL_WIDTH = 10  # "4.0s STALE": the freshness pane's Age column
+
+
+def _age_cell(age_s: float | None, *, stale: bool) -> str:
+    """The age, and STALE when no purpose is satisfied, in AGE_CELL_WIDTH: the word never cut."""
+    age = format_age(age_s)
+    if not stale:
+        return age
+    if len(age) + len(" STALE") > AGE_CELL_WIDTH and age_s is not None:
+        age = f"{int(age_s // 60)}m" if age_s < 3600 else f"{int(age_s // 3600)}h"
+    return f"{age} STALE"
 
 
 def connection_row(health: ConnectionHealth, now_mono: float) -> Cells:
@@ -126,7 +138,7 @@ def connection_row(health: ConnectionHealth, now_mono: float) -> Cells:
     if health.malformed:
         notes.append(Text(f"malformed {health.malformed}", style="yellow"))
     if health.last_error:
-        notes.append(Text(health.last_error, style="red" if health.state is not ConnectionState.UP else "dim"))
+        notes.append(error_note(health, now_mono))
     note = Text("; ").join(notes) if notes else Text(MISSING)
     return (
         Text(health.name, style="bold"),
@@ -137,6 +149,15 @@ def connection_row(health: ConnectionHealth, now_mono: float) -> Cells:
         retry,
         note,
     )
+
+
+def error_note(health: ConnectionHealth, now_mono: float) -> Text:
+    """The connection's last error, its age first (a narrow column cuts the tail): on a connection
+    that is up again it is history, shown calm; on one that is not, it is the current fault."""
+    age = "" if health.last_error_mono is None else f"{format_age(now_mono - health.last_error_mono)} ago: "
+    if health.state is ConnectionState.UP:
+        return Text(f"{age}{health.last_error}", style="italic")
+    return Text(f"{age}{health.last_error}", style="red")
 
 
 def position_key(position: PositionView) -> str:
@@ -200,14 +221,28 @@ def _clock(epoch_s: float) -> str:
 
 
 def event_row(event: FallbackEvent) -> Cells:
+    """Time, symbol, kind, what was used, detail (its component and every field: Enter)."""
     kind = FallbackKind(event.kind)
+    detail = event.detail if event.count <= 1 else f"×{event.count} {event.detail}"
     return (
         _clock(event.time),
-        event.component,
         symbol_of(event.symbol) if event.symbol else MISSING,
         Text(kind.value, style=KIND_STYLE.get(kind, "")),
         event.source or MISSING,
-        event.detail,
+        detail,
+    )
+
+
+def event_fields(event: FallbackEvent) -> tuple[tuple[str, str], ...]:
+    """Every field of one event, labelled, for its detail screen."""
+    return (
+        ("time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.time)) + f".{int(event.time % 1 * 1000):03d}"),
+        ("kind", FallbackKind(event.kind).value),
+        ("symbol", event.symbol or MISSING),
+        ("component", event.component),
+        ("used", event.source or MISSING),
+        ("count", str(event.count)),
+        ("detail", event.detail),
     )
 
 
@@ -236,41 +271,115 @@ class EventFilter:
         return " ".join(parts) if parts else "all"
 
 
-def counts_line(counts: Mapping[str, int]) -> Text:
-    """`stale_refused 12 · lagging 3 …` in FallbackKind order, kinds with zero left out."""
+def counts_line(counts: Mapping[str, int], event_filter: EventFilter | None = None) -> Text:
+    """`stale_refused 12 · lagging 3 …` in FallbackKind order, kinds with zero left out. The counts
+    are the engine's totals by kind: a kind filter keeps its kind, and a symbol filter is said to
+    be not applied (the engine does not count by symbol)."""
+    kind_filter = event_filter.kind if event_filter is not None else None
     pieces = []
     for kind in FallbackKind:
         count = counts.get(kind.value, 0)
-        if count:
+        if count and kind_filter in (None, kind):
             pieces.append(Text.assemble((kind.value, KIND_STYLE.get(kind, "")), f" {count}"))
     if not pieces:
-        return Text("no fallback events", style="dim")
-    return Text(" · ").join(pieces)
+        line = Text(f"no {kind_filter.value} events" if kind_filter else "no fallback events", style="italic")
+    else:
+        line = Text(" · ").join(pieces)
+    if event_filter is not None and event_filter.symbol:
+        line.append("  (totals: every symbol)", style="italic")
+    return line
 
 
-def header_line(header: HeaderView, *, engine_problem: str = "") -> Text:
-    """Mode, equity, entries running/halted with reasons, REST budget use, clock offset."""
-    mode_style = {"SIM": "bold reverse cyan", "DEMO": "bold reverse yellow", "LIVE": "bold reverse red"}
-    parts: list[Text] = [Text(f" {header.mode} ", style=mode_style.get(header.mode, "bold reverse"))]
-    # Entries first: at 80 columns the tail of the line is what gets cut.
+HEADER_SEPARATOR = " │ "
+COMPACT_SEPARATOR = "│"
+MODE_STYLE: Mapping[str, str] = {"SIM": "bold reverse cyan", "DEMO": "bold reverse yellow", "LIVE": "bold reverse red"}
+LEAST_DETAIL = 8  # below this many columns for the halt reasons, the header goes compact first
+
+
+def _entries_part(header: HeaderView, engine_problem: str, *, compact: bool = False) -> tuple[list[Text], Text, str]:
+    """(labels before it, the entries state, its detail that may be cut: halt reasons or why the
+    engine stopped; "" when entries run)."""
+    word = "" if compact else "entries "
     if engine_problem:  # whatever the last snapshot said, a stopped engine makes no entries
         label, _, detail = engine_problem.partition(": ")
-        parts.append(Text(label, style="bold reverse red"))
-        parts.append(Text("entries STOPPED (engine not running)", style="bold red"))
-        if detail:
-            parts.append(Text(detail, style="red"))
-    elif header.entries_running:
-        parts.append(Text("entries RUNNING", style="bold green"))
-    else:
-        reasons = ", ".join(header.halt_reasons) or "unknown"
-        parts.append(Text(f"entries HALTED ({reasons})", style="bold red"))
+        return [Text(label, style="bold reverse red")], Text(f"{word}STOPPED", style="bold red"), (
+            detail or "engine not running"
+        )
+    if header.entries_running:
+        return [], Text("entries running", style="green"), ""  # the healthy state is calm
+    return [], Text(f"{word}HALTED", style="bold red"), ", ".join(header.halt_reasons) or "unknown"
+
+
+def equity_text(header: HeaderView, *, compact: bool = False) -> Text:
+    """`equity 10,000.00 4.0s`; `equity 10,000.00 (3m12s old, balance failing)` once a refresh failed."""
     equity = MISSING if header.equity is None else f"{header.equity:,.2f}"
-    parts.append(Text(f"equity {equity}"))
+    if header.balance_error:
+        age = format_age(header.equity_age_s)
+        failing = "failing" if compact else "balance failing"
+        return Text(f"equity {equity} ({age} old, {failing})", style="bold red")
+    if header.equity_age_s is None:
+        return Text(f"equity {equity}")
+    return Text.assemble(f"equity {equity} ", (format_age(header.equity_age_s), "italic"))
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+
+
+def header_line(
+    header: HeaderView, *, engine_problem: str = "", width: int | None = None, sim_url: str | None = None
+) -> Text:
+    """Mode, entries running/halted with reasons, equity with its age, REST budget use, clock
+    offset and, when there is room, the simulator's URL.
+
+    Laid out by priority for `width` columns: everything but the halt reasons (or the engine's
+    failure) always fits at 80; they get the width that is left, cut with "…" (the full list is in
+    the help screen). When even that leaves them too little, the line goes compact (narrower
+    separators and words) before cutting further."""
     budget_style = "red" if header.rest_budget_use >= 0.8 else "yellow" if header.rest_budget_use >= 0.5 else ""
-    parts.append(Text(f"REST {header.rest_budget_use:.0%}", style=budget_style))
     offset = MISSING if header.clock_offset_ms is None else f"{header.clock_offset_ms:+.0f}ms"
-    parts.append(Text(f"clock {offset}"))
-    return Text(" │ ").join(parts)
+    mode = Text(f" {header.mode} ", style=MODE_STYLE.get(header.mode, "bold reverse"))
+    sim = sim_url.removeprefix("http://") if sim_url else None
+
+    def line(*, compact: bool, room: int | None, with_sim: bool) -> Text:
+        """The line with the detail cut to `room` columns (None: whole)."""
+        labels, entries, detail = _entries_part(header, engine_problem, compact=compact)
+        state = entries.copy()
+        if detail:
+            state.append(f" ({detail if room is None else _cut(detail, room)})")
+        parts = [mode, *labels, state, equity_text(header, compact=compact)]
+        parts += [Text(f"REST {header.rest_budget_use:.0%}", style=budget_style), Text(f"clock {offset}")]
+        if with_sim and sim:
+            parts.append(Text(f"sim {sim}", style="italic"))
+        return Text(COMPACT_SEPARATOR if compact else HEADER_SEPARATOR).join(parts)
+
+    full = line(compact=False, room=None, with_sim=True)
+    if width is None or full.cell_len <= width:
+        return full
+    whole = line(compact=False, room=None, with_sim=False)
+    if whole.cell_len <= width:
+        return whole
+    for compact in (False, True):
+        room = width - line(compact=compact, room=0, with_sim=False).cell_len + 1  # +1: the "…" of room 0
+        if room >= LEAST_DETAIL or compact:
+            return line(compact=compact, room=max(room, 1), with_sim=False)
+    raise AssertionError("unreachable")
+
+
+def status_text(header: HeaderView | None, *, engine_problem: str = "") -> Text:
+    """What the header may cut at 80 columns, in full (the help screen): the entries state with
+    every halt reason or the engine's failure, and the equity with the balance refresh's error."""
+    if header is None:
+        return Text("no snapshot from the engine yet", style="italic")
+    labels, entries, detail = _entries_part(header, engine_problem)
+    line = Text(" ").join([*labels, entries])
+    if detail:
+        line.append(f" ({detail})")
+    line.append("\n")
+    line.append_text(equity_text(header))
+    if header.balance_error:
+        line.append(f"\nbalance refresh: {header.balance_error}", style="red")
+    return line
 
 
 def new_events(previous_last: FallbackEvent | None, recent: Iterable[FallbackEvent]) -> list[FallbackEvent]:

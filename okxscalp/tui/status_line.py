@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from okxscalp.tui.no_color import text_without_color
+
 
 class StatusLine(Static):
     """Redraws only when its text changes, and without a layout pass: its height is fixed at one
@@ -23,4 +25,4 @@ class StatusLine(Static):
     def show(self, text: Text) -> None:
         if text != self._shown:
             self._shown = text
-            self.update(text, layout=False)
+            self.update(text_without_color(text) if self.app.no_color else text, layout=False)

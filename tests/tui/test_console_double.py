@@ -39,7 +39,7 @@ async def test_all_four_panes_and_the_header_render_at_80x24() -> None:
         text = screen_text(app)
         for title in PANE_TITLES:
             assert title in text
-        assert "SIM" in text and "entries RUNNING" in text and "equity 10,000.00" in text
+        assert "SIM" in text and "entries running" in text and "equity 10,000.00" in text
         assert "XRP-USDT" in text and "choppy" in text
         assert engine.running  # the engine runs as the app's worker
 
@@ -302,6 +302,6 @@ async def test_a_failing_snapshot_is_shown_and_the_console_keeps_working() -> No
     async with app.run_test(size=(100, 30)) as pilot:
         assert "SNAPSHOT FAILED: RuntimeError: registry not ready" in screen_text(app)
         await pilot.pause(0.3)
-        assert "entries RUNNING" in screen_text(app)
+        assert "entries running" in screen_text(app)
         await pilot.press("space")
     assert ("pause", None) in engine.calls

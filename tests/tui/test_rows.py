@@ -40,9 +40,9 @@ def test_quote_row_marks_each_purpose_and_stale() -> None:
     fresh = [str(cell) for cell in quote_row(fresh_quote("XRP-USDT-SWAP", age_s=0.3))]
     exit_only = [str(cell) for cell in quote_row(fresh_quote("XRP-USDT-SWAP", age_s=1.5))]
     stale = [str(cell) for cell in quote_row(fresh_quote("XRP-USDT-SWAP", age_s=4.0))]
-    assert fresh[0] == "XRP-USDT" and fresh[6:9] == ["✓", "✓", "✓"]
-    assert exit_only[6:9] == ["✗", "✓", "✓"]
-    assert stale[6:9] == ["✗", "✗", "✗"] and "STALE" in stale[5]
+    assert fresh[0] == "XRP-USDT" and fresh[5:8] == ["✓", "✓", "✓"]
+    assert exit_only[5:8] == ["✗", "✓", "✓"]
+    assert stale[5:8] == ["✗", "✗", "✗"] and stale[4] == "4.0s STALE"
 
 
 def test_connection_row_counts_down_only_while_reconnecting() -> None:

@@ -16,7 +16,7 @@ CONNECTION_COLUMNS = (
     Column("last_msg", "Msg", 5),
     Column("reconnects", "Rec", 3),
     Column("retry", "Retry", 7),
-    Column("note", "Notes / last error", 64),
+    Column("note", "Notes / last error", 24, fill=True),
 )
 
 

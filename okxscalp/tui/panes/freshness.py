@@ -7,19 +7,20 @@ from textual.containers import Vertical
 
 from okxscalp.engine.views import QuoteView
 from okxscalp.tui.keyed_table import Column, KeyedTable
-from okxscalp.tui.rows import SHOWN_PURPOSES, quote_row
+from okxscalp.tui.rows import AGE_CELL_WIDTH, SHOWN_PURPOSES, quote_row
 
+# By priority: everything up to the regime fits 80 columns; Last is off to the right there.
 FRESHNESS_COLUMNS = (
     Column("symbol", "Symbol", 9),
-    Column("last", "Last", 8),
     Column("bid", "Bid", 8),
     Column("ask", "Ask", 8),
     Column("source", "Src", 4),
-    Column("age", "Age", 5),
+    Column("age", "Age", AGE_CELL_WIDTH),
     Column("order", "Ord", 3),
     Column("exit", "Ext", 3),
     Column("signal", "Sig", 3),
     Column("regime", "Regime", 8),
+    Column("last", "Last", 8),
 )
 
 

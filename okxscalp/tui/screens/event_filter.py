@@ -16,7 +16,8 @@ from okxscalp.tui.rows import EventFilter
 
 
 class EventFilterScreen(ModalScreen[EventFilter | None]):
-    """Enter applies, Escape cancels; an empty symbol and 'all kinds' clear the filter."""
+    """Enter applies (from either field), Escape cancels; an empty symbol and 'all kinds' clear the
+    filter. On the kind field ↓ or space opens the list of kinds, and Enter there picks one."""
 
     DEFAULT_CSS = """
     EventFilterScreen {
@@ -35,6 +36,9 @@ class EventFilterScreen(ModalScreen[EventFilter | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="filter.cancel"),
         Binding("ctrl+s", "apply", "Apply", id="filter.apply"),
+        # Before the Select's own Enter (which would open its list again): applies unless the
+        # list of kinds is open, where Enter picks the highlighted kind (check_action).
+        Binding("enter", "apply_on_enter", "Apply", show=False, priority=True, id="filter.apply_enter"),
     ]
 
     def __init__(self, current: EventFilter) -> None:
@@ -44,6 +48,7 @@ class EventFilterScreen(ModalScreen[EventFilter | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Filter fallback events (Enter applies, Esc cancels)"
+            box.border_subtitle = "kind: ↓ or space lists the kinds"
             yield Label("Symbol contains:")
             yield Input(value=self._current.symbol, placeholder="e.g. XRP (empty = every symbol)", id="filter-symbol")
             yield Label("Kind:")
@@ -67,6 +72,14 @@ class EventFilterScreen(ModalScreen[EventFilter | None]):
 
     @on(Input.Submitted, "#filter-symbol")
     def _submitted(self) -> None:
+        self.action_apply()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply_on_enter":
+            return not self.query_one("#filter-kind", Select).expanded
+        return True
+
+    def action_apply_on_enter(self) -> None:
         self.action_apply()
 
     def action_apply(self) -> None:

@@ -25,7 +25,9 @@ Explain = Callable[[str, str], Sequence[Resolution]]
 INSPECTOR_COLUMNS = (
     Column("name", "Parameter", 20),
     Column("value", "Value", 7),
-    Column("source", "Source key path", 70),
+    # At 80 columns a key path is longer than its column: its tail (symbol, regime, parameter)
+    # is what tells paths apart, so the head is cut; the chain below shows it whole.
+    Column("source", "Source key path", 30, fill=True, keep="tail"),
 )
 
 
