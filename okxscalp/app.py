@@ -124,6 +124,8 @@ def run_main(args: argparse.Namespace) -> int:
             setup_logging(args.log_level, secrets=(creds.api_key, creds.secret, creds.passphrase))
         if args.sim_url and profile is not ExchangeProfile.SIM:
             raise StartupError("--sim-url only applies to --exchange sim")
+        if getattr(args, "fresh_account", False) and (args.sim_url or profile is not ExchangeProfile.SIM):
+            raise StartupError("--fresh-account only applies to the embedded simulator (--exchange sim without --sim-url)")
         with instance_guard(config, creds, sim_url=args.sim_url, console=not args.headless):
             if args.headless:
                 return asyncio.run(_run_headless(args, config))
@@ -136,7 +138,11 @@ def run_main(args: argparse.Namespace) -> int:
         return 1
     except Exception as exc:
         from okxscalp.config import ConfigError
+        from okxscalp.sim.persist import AccountFileError
 
+        if isinstance(exc, AccountFileError):
+            print(f"okxscalp: cannot start: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, ConfigError):
             print(f"okxscalp: invalid config, nothing started:\n{exc}", file=sys.stderr)
             return 1
@@ -221,6 +227,29 @@ def rest_flatten_for(config: AppConfig, exchange: Exchange):
     return rest_flattener(exchange.rest_url, exchange.credentials, config.rest, inst_ids, demo=exchange.demo)
 
 
+def embedded_sim_account(args: argparse.Namespace, config: AppConfig) -> dict[str, object]:
+    """SimServer arguments that keep the embedded simulator's paper account beside the journal
+    (sim/persist.py); `--fresh-account` sets the saved one aside first."""
+    from okxscalp.sim.persist import account_file_for
+
+    return {"account_file": account_file_for(config.journal_path),
+            "fresh_account": bool(getattr(args, "fresh_account", False))}
+
+
+def recorded_sim_url(config: AppConfig, sim_url: str) -> contextlib.AbstractContextManager[object]:
+    """Record the embedded simulator's URL in the state directory while it runs, so
+    `okxscalp sim fault ...` finds it without --url (sim/discovery.py)."""
+    from okxscalp.preflight import state_dir, state_dir_problem
+    from okxscalp.sim.discovery import recorded_sim
+
+    directory = state_dir()
+    problem = state_dir_problem(directory)
+    if problem is not None:
+        log.error("simulator URL not recorded: %s", problem)
+        return contextlib.nullcontext()
+    return recorded_sim(directory, sim_url, config.journal_path)
+
+
 async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
     from okxscalp.engine.headless import run_headless
 
@@ -230,10 +259,11 @@ async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
             from okxscalp.sim.server import SimServer, sim_server_options
 
             sim = config.exchange.sim
-            server = SimServer(**sim_server_options(sim))
+            server = SimServer(**sim_server_options(sim), **embedded_sim_account(args, config))
             await server.start()
             stack.push_async_callback(server.stop)
             sim_url = server.rest_url
+            stack.enter_context(recorded_sim_url(config, sim_url))
             log.info("simulator started %s", kv(rest=server.rest_url, seed=sim.seed, speed=sim.speed))
         engine = _engine_for_profile(config, sim_url, metrics_address(args))
         return await run_headless(engine)
@@ -249,8 +279,11 @@ def _run_console(args: argparse.Namespace, config: AppConfig) -> int:
         if config.exchange.profile is ExchangeProfile.SIM and not sim_url:
             from okxscalp.sim.server import run_in_thread, sim_server_options
 
-            server = stack.enter_context(run_in_thread(**sim_server_options(config.exchange.sim)))
-            sim_url = server.rest_url
+            server = stack.enter_context(
+                run_in_thread(**sim_server_options(config.exchange.sim), **embedded_sim_account(args, config))
+            )
+            sim_url = server.rest_url  # the embedded simulator's URL (the console can show it)
+            stack.enter_context(recorded_sim_url(config, sim_url))
         exchange = exchange_for_profile(config, sim_url)
         engine = _engine_for(config, exchange, metrics_address(args))
-        return int(run_console(engine, rest_flatten=rest_flatten_for(config, exchange)) or 0)
+        return int(run_console(engine, rest_flatten=rest_flatten_for(config, exchange), sim_url=sim_url) or 0)

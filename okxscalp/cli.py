@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of starting one in-process (sim profile only)",
     )
     parser.add_argument("--journal", default=None, help="journal SQLite path (default: from config)")
+    parser.add_argument(
+        "--fresh-account",
+        action="store_true",
+        help="sim: start a new paper account with the configured equity (the saved one, "
+        "JOURNAL.sim-account.json, is kept as a .bak file)",
+    )
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     parser.add_argument(
         "--metrics-port",
