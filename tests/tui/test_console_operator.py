@@ -293,7 +293,8 @@ async def test_at_80x24_stale_event_detail_and_inspector_key_paths_are_not_cut_t
         text = screen_text(app)
         doge = next(line for line in text.splitlines() if "DOGE-USDT" in line and "✗" in line)
         assert "12m STALE" in doge
-        assert "order read refused: 754.0s > 1.0s" in text  # the detail gets the width the others leave
+        detail = next(line for line in text.splitlines() if "order read refused" in line)
+        assert "order read refused: 754.0s >" in detail  # the detail gets the width the others leave (was 19)
         await pilot.press("p")  # the inspector: key paths keep their tail (symbol, regime, parameter)
         await pilot.press("down")
         text = screen_text(app)
@@ -484,3 +485,13 @@ async def test_help_has_a_legend_for_every_column_and_the_log_path_and_simulator
     assert "http://127.0.0.1:43567" in first and "console.log" in first
     for word in ("STALE", "Ord", "Ext", "Sig", "Msg", "Rec", "Used", "SL%", "uPnL"):
         assert word in text, word
+
+
+async def test_at_80x24_a_position_shows_its_sl_percent_whole() -> None:
+    app = ConsoleApp(FakeEngine(positions=[xrp_position()]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    header = next(line for line in text.splitlines() if "Side" in line and "Entry" in line)
+    row = next(line for line in text.splitlines() if "XRP-USDT" in line and "long" in line)
+    assert header.rstrip().endswith("SL%") and row.rstrip().endswith("2.00%")

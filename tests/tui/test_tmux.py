@@ -84,6 +84,21 @@ def test_console_in_an_80x24_tmux_pane_renders_every_pane_and_quits_on_q(tmp_pat
         assert rendered, f"not every pane rendered:\n{screen}"
         assert len(screen.splitlines()) <= 24
         assert all(len(line) <= 80 for line in screen.splitlines())
+        # A halt reason in the header (space: paused by the operator) leaves equity, REST, the
+        # clock, every pane title and the footer on screen.
+        running = wait_for(lambda: "entries running" in server.capture(), START_DEADLINE_S)
+        assert running, f"start-up never completed:\n{server.capture()}"
+        server.run("send-keys", "-t", "console", "space")
+        assert wait_for(lambda: "operator" in server.capture().splitlines()[0], EXIT_DEADLINE_S), server.capture()
+        assert wait_for(lambda: "Resume" in server.capture(), EXIT_DEADLINE_S), server.capture()
+        screen = server.capture()
+        lines = screen.splitlines()
+        header = lines[0]
+        assert "HALTED (" in header and "equity " in header and "REST " in header and "clock " in header, screen
+        assert all(title in screen for title in PANE_TITLES), screen
+        footer = next(line for line in reversed(lines) if line.strip())
+        assert "Resume" in footer and "? Help" in footer and "q Quit" in footer, screen
+        assert all(len(line) <= 80 for line in lines)
         server.run("send-keys", "-t", "console", "q")
         # With open positions the console asks first; the positions stay protected on the exchange.
         if wait_for(lambda: "Quit with" in server.capture() or has_exit_code(exit_file), EXIT_DEADLINE_S) and (

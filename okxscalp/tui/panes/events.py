@@ -27,7 +27,7 @@ EVENT_COLUMNS = (
     Column("time", "Time", 8),
     Column("symbol", "Symbol", 9),
     Column("kind", "Kind", 14),  # the longest two (forced_reconnect, subscription_refused) end in …
-    Column("source", "Used", 4),
+    Column("source", "Used", 8),  # rest / ws / none, or an entry gate's halt kind (operator, breaker, …)
     Column("detail", "Detail", 30, fill=True),
 )
 

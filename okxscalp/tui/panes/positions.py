@@ -16,15 +16,16 @@ from okxscalp.tui.status_line import StatusLine
 from okxscalp.tui.trade_rows import positions_title
 
 POSITION_COLUMNS = (
+    # Symbol to SL% fill exactly 80 columns (a column the edge would cut is not shown at all).
     Column("symbol", "Symbol", 10),
     Column("side", "Side", 5),
-    Column("size", "Size", 6),
+    Column("size", "Size", 5),
     Column("entry", "Entry", 8),
     Column("regime", "Regime", 8),
     Column("tp", "TP", 8),
-    Column("tp_pct", "TP%", 6),
+    Column("tp_pct", "TP%", 5),
     Column("sl", "SL", 8),
-    Column("sl_pct", "SL%", 6),
+    Column("sl_pct", "SL%", 5),
     Column("upl", "uPnL", 8),
     Column("age", "Age", 6),
     Column("tp_source", "TP source", 44),
