@@ -19,7 +19,10 @@ from okxscalp.tui.app import ConsoleApp
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.inspector import InspectorScreen
+from okxscalp.tui.screens.orders import OrdersScreen
+from okxscalp.tui.screens.trades import TradesScreen
 from okxscalp.tui.sim_harness import all_fresh, engine_for_sim, load_shipped_config, started_sim, wait_for
+from okxscalp.tui.trade_rows import is_working
 
 log = logging.getLogger("okxscalp.tui.screenshots")
 
@@ -29,7 +32,9 @@ STALLED = "console-stalled-symbol.svg"
 RECONNECTING = "console-reconnecting.svg"
 INSPECTOR = "console-inspector.svg"
 FLATTEN = "console-flatten-confirm.svg"
-SCREENSHOT_FILES = (NORMAL, STALLED, RECONNECTING, INSPECTOR, FLATTEN)
+ORDERS = "console-orders.svg"
+TRADES = "console-trades.svg"
+SCREENSHOT_FILES = (NORMAL, ORDERS, STALLED, RECONNECTING, INSPECTOR, FLATTEN, TRADES)
 
 STALLED_SYMBOL = "DOGE-USDT-SWAP"
 INSPECTED_SYMBOL = "XRP-USDT-SWAP"
@@ -40,6 +45,7 @@ WARM_UP_S = 30.0  # connect, subscribe, first ticks
 SIM_SPEED = 6.0
 POSITION_WAIT_S = 60.0
 FAULT_WAIT_S = 15.0
+TRADE_WAIT_S = 20.0  # a close confirmed in the console is a closed trade in seconds
 
 
 async def take_screenshots(
@@ -66,6 +72,15 @@ async def take_screenshots(
                     server.exchange.force_regime(inst_id, "trending", 600.0)
                 await wait_for(snapshot_holds(lambda s: bool(s.positions)), POSITION_WAIT_S)
                 await shot(NORMAL)
+
+                # The orders view: the other symbols' entries being worked, the position's TP/SL.
+                await wait_for(
+                    snapshot_holds(lambda s: any(o.role == "entry" and is_working(o) for o in s.orders)), FAULT_WAIT_S
+                )
+                await pilot.press("o")
+                if isinstance(app.screen, OrdersScreen):
+                    await shot(ORDERS)
+                    await pilot.press("escape")
 
                 # A symbol stalls with its connection up: it turns stale and its fallbacks stream in.
                 server.faults.stall(FAULT_WAIT_S * 2, inst_id=STALLED_SYMBOL)
@@ -110,6 +125,18 @@ async def take_screenshots(
                 if isinstance(app.screen, ConfirmScreen):
                     await shot(FLATTEN)
                     await pilot.press("n")
+
+                # The trades view, after the console closed a position (x): a trade in its regime.
+                positions = app.query_one("#positions", KeyedTable)
+                positions.focus()
+                await pilot.press("x")
+                if isinstance(app.screen, ConfirmScreen):
+                    await pilot.press("y")
+                await wait_for(snapshot_holds(lambda s: bool(s.trades)), TRADE_WAIT_S)
+                await pilot.press("t")
+                if isinstance(app.screen, TradesScreen):
+                    await shot(TRADES)
+                    await pilot.press("escape")
 
                 await pilot.press("q")
                 if isinstance(app.screen, ConfirmScreen):

@@ -45,7 +45,17 @@ STATE_STYLE: Mapping[str, str] = {
     "unverified": "yellow",
     "unknown": "bold yellow",
 }
-REASON_LABEL: Mapping[str, str] = {"gone_from_exchange": "gone"}
+# The engine's close reasons (positions.CloseReason); "(x)" marks the exchange-side TP/SL leg.
+REASON_LABEL: Mapping[str, str] = {
+    "take_profit": "TP",
+    "take_profit_exchange": "TP (x)",
+    "stop_loss": "SL",
+    "stop_loss_exchange": "SL (x)",
+    "operator_close": "operator",
+    "orphan_flatten": "flatten",
+    "gone_from_exchange": "gone",
+    "closed_outside_engine": "outside",
+}
 
 # A ratio of average win to average loss below this is the audit's failure: losses outweigh wins.
 LOSING_RATIO = 1.0

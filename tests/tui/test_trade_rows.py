@@ -90,6 +90,8 @@ def test_an_unknown_exit_shows_a_question_mark_and_its_worst_case() -> None:
     assert "exit price UNKNOWN, P&L at worst -6.10" in trade_detail_line(closed_trade(pnl=None)).plain
     known = plain(trade_row(closed_trade(pnl=3.2)))
     assert known[1:] == ["XRP-USDT", "long", "choppy", "2.3451", "2.2982", "tp", "+3.20", "0.03"]
+    sl_leg = plain(trade_row(replace(closed_trade(), reason="stop_loss_exchange")))
+    assert sl_leg[6] == "SL (x)"  # the engine's reason names, short enough for the column
     assert plain(trade_row(replace(closed_trade(), reason="gone_from_exchange", entry_regime="")))[3:7:3] == [
         "orphan",
         "gone",

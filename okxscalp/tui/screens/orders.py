@@ -22,7 +22,7 @@ ORDER_COLUMNS = (
     Column("side", "Side", 4),
     Column("state", "State", 10),
     Column("price", "Price", 7),
-    Column("filled", "Fill/Sz", 7),
+    Column("filled", "Fill/Sz", 11),
     Column("age", "Age", 5),
     Column("quote", "Quote", 7),
     Column("detail", "Detail", 60),
