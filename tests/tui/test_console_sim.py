@@ -172,3 +172,31 @@ async def test_after_the_engine_failed_every_key_answers_and_f_flattens_through_
             await pilot.press("q")
             await pilot.pause()
         assert app.return_value == 1  # the engine failed: the process says so
+
+
+async def test_a_dropped_connection_that_recovered_shows_its_error_with_its_age(tmp_path: Path) -> None:
+    """Issue 11: an old last_error on a healthy connection reads as history (its age), not a fault."""
+    async with console_on_sim(tmp_path) as (app, pilot, server):
+        server.faults.drop_connections("/ws/v5/public")
+        public_recovered = holds(app, lambda s: any(
+            c.name == "public" and c.reconnects >= 1 and c.last_error and c.state.value == "up" for c in s.connections
+        ))
+        assert await wait_for(public_recovered, SETTLE_S)
+        await pilot.pause(0.3)
+        line = next(line for line in screen_text(app).splitlines() if line.strip().startswith("public"))
+    assert " ago: " in line, line
+
+
+async def test_the_real_palette_pauses_the_real_engine(tmp_path: Path) -> None:
+    from textual.command import CommandList, CommandPalette
+
+    async with console_on_sim(tmp_path) as (app, pilot, _server):
+        await pilot.press("ctrl+p")
+        assert await wait_for(lambda: isinstance(app.screen, CommandPalette), 5)
+        await pilot.press(*"pause")
+        assert await wait_for(lambda: app.screen.query_one(CommandList).option_count > 0, 5)
+        await pilot.press("enter")
+        if isinstance(app.screen, CommandPalette):
+            await pilot.press("enter")
+        assert await wait_for(holds(app, lambda s: any("operator" in r for r in s.header.halt_reasons)), SETTLE_S)
+        assert app.entries_paused
