@@ -13,8 +13,11 @@ if TYPE_CHECKING:
     from okxscalp.tui.engine_port import ConsoleEngine
 
 
-def run_console(engine: ConsoleEngine, *, rest_flatten: RestFlatten | None = None) -> int:
-    """Run the console in this terminal until the operator quits; returns the process exit code."""
+def run_console(
+    engine: ConsoleEngine, *, rest_flatten: RestFlatten | None = None, sim_url: str | None = None
+) -> int:
+    """Run the console in this terminal until the operator quits; returns the process exit code.
+    `sim_url`: the simulator's REST URL when the exchange is the simulator (shown in the console)."""
     from okxscalp.tui.app import run_console as run
 
-    return run(engine, rest_flatten=rest_flatten)
+    return run(engine, rest_flatten=rest_flatten, sim_url=sim_url)

@@ -52,6 +52,7 @@ from okxscalp.tui.panes.connections import ConnectionsPane
 from okxscalp.tui.panes.events import EVENT_COLUMNS, EventsPane
 from okxscalp.tui.panes.freshness import FreshnessPane
 from okxscalp.tui.panes.positions import PositionsPane
+from okxscalp.tui.rest_fallback import RestFallback
 from okxscalp.tui.rows import EventFilter, header_line, status_text
 from okxscalp.tui.screens.confirm import ConfirmScreen
 from okxscalp.tui.screens.event_filter import EventFilterScreen
@@ -141,8 +142,7 @@ class ConsoleApp(App[int]):
         self.freeze_gc_after_s = freeze_gc_after_s
         self.engine = engine
         self.rest_flatten = rest_flatten  # flatten/close for when the engine is not running
-        self.rest_note = ""  # the last REST flatten's outcome
-        self._rest_worker: Worker[None] | None = None
+        self.rest = RestFallback(self, rest_flatten)
         self.refresh_hz = refresh_hz
         self.run_engine = run_engine
         self.snapshot: EngineSnapshot | None = None
@@ -375,7 +375,7 @@ class ConsoleApp(App[int]):
             state = self.engine_state  # it may have failed while the dialog was open
             if state in NOT_RUNNING:
                 if not self._refused("flatten"):
-                    self._start_rest(None)
+                    self.rest.start(None)
                 return
             if self._call_engine("flatten", self.engine.request_flatten):
                 self.entries_paused = True
@@ -407,7 +407,7 @@ class ConsoleApp(App[int]):
                 return
             if self.engine_state in NOT_RUNNING:
                 if not self._refused("close_position"):
-                    self._start_rest(target)
+                    self.rest.start(target)
                 return
             if self._call_engine("close", lambda: self.engine.request_close(position.inst_id, position.side)):
                 self.notify(f"Close requested: {symbol_of(position.inst_id)} {position.side}")
@@ -420,35 +420,13 @@ class ConsoleApp(App[int]):
             confirmed,
         )
 
-    # ---- flatten / close through REST, for when the engine is not running ----------------------
-
     def _confirm_rest(self, target: Target, title: str) -> None:
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self._start_rest(target)
+        self.rest.confirm(target, title, rest_flatten_prompt(self.engine_state))
 
-        self.push_screen(ConfirmScreen(title, rest_flatten_prompt(self.engine_state)), confirmed)
-
-    def _start_rest(self, target: Target) -> None:
-        if self._rest_worker is not None and not self._rest_worker.is_finished:
-            self.notify("A REST flatten is already running; its outcome follows.", severity="warning")
-            return
-        self.notify("Flattening via REST…" if target is None else f"Closing {symbol_of(target[0])} {target[1]} via REST…")
-        self._rest_worker = self.run_worker(
-            self._run_rest(target), name="rest-flatten", group="rest-flatten", exit_on_error=False
-        )
-
-    async def _run_rest(self, target: Target) -> None:
-        assert self.rest_flatten is not None
-        try:
-            report = await self.rest_flatten(target)
-        except Exception as exc:  # the outcome must reach the operator, whatever it is
-            log.exception("console: REST flatten failed")
-            self.rest_note = f"REST flatten failed: {type(exc).__name__}: {exc}. Press the key again to retry."
-            self.notify(self.rest_note, severity="error", timeout=60)
-            return
-        self.rest_note = report.summary()
-        self.notify(self.rest_note, severity="information" if report.complete else "error", timeout=60)
+    @property
+    def rest_note(self) -> str:
+        """The last REST flatten's outcome."""
+        return self.rest.note
 
     def action_inspect(self) -> None:
         target = self._inspect_target()

@@ -55,7 +55,7 @@ class LogScreen(ModalScreen[None]):
         self._lines: list[LogLine] = []
         self.level = "INFO"
         self.text = ""
-        self.problem = ""
+        self.status = ""
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -103,7 +103,7 @@ class LogScreen(ModalScreen[None]):
         self._set_status(f"{shown} of the last {len(self._lines)} lines: {what}" if self._lines else "the log is empty")
 
     def _set_status(self, text: str) -> None:
-        self.problem = text
+        self.status = text
         self.query_one("#log-status", Static).update(text)
 
     @on(Input.Changed, "#log-text")
