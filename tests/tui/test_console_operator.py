@@ -495,3 +495,13 @@ async def test_at_80x24_a_position_shows_its_sl_percent_whole() -> None:
     header = next(line for line in text.splitlines() if "Side" in line and "Entry" in line)
     row = next(line for line in text.splitlines() if "XRP-USDT" in line and "long" in line)
     assert header.rstrip().endswith("SL%") and row.rstrip().endswith("2.00%")
+
+
+async def test_the_log_screen_says_why_it_is_empty(tmp_path: Path) -> None:
+    app = ConsoleApp(FakeEngine(), log_path=tmp_path / "missing.log")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("l")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, LogScreen)
+        assert "does not exist" in app.screen.status

@@ -56,6 +56,7 @@ class LogScreen(ModalScreen[None]):
         self.level = "INFO"
         self.text = ""
         self.status = ""
+        self._read_error = ""  # why the file could not be read at the last refresh
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -81,9 +82,15 @@ class LogScreen(ModalScreen[None]):
             return
         try:
             arrived = self._tail.read()
-        except OSError as exc:  # the operator must see why the log is empty, not an empty screen
-            self._set_status(f"cannot read {self.path}: {exc}")
+        except FileNotFoundError:
+            self._read_error = f"no log lines yet: {self.path} does not exist"
+            self._show_count()
             return
+        except OSError as exc:  # the operator must see why the log is empty, not an empty screen
+            self._read_error = f"cannot read {self.path}: {exc}"
+            self._show_count()
+            return
+        self._read_error = ""
         self._lines.extend(arrived)
         del self._lines[:-MAX_LINES]
         shown = [line.text for line in arrived if matches(line, level=self.level, text=self.text)]
@@ -98,6 +105,9 @@ class LogScreen(ModalScreen[None]):
         self._show_count()
 
     def _show_count(self) -> None:
+        if self._read_error:
+            self._set_status(self._read_error)
+            return
         shown = sum(1 for line in self._lines if matches(line, level=self.level, text=self.text))
         what = f"{self.level} and above" + (f" containing {self.text!r}" if self.text else "")
         self._set_status(f"{shown} of the last {len(self._lines)} lines: {what}" if self._lines else "the log is empty")
