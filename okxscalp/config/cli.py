@@ -67,7 +67,8 @@ def run_explain(args: argparse.Namespace) -> int:
     from okxscalp.config.loader import load_config
     from okxscalp.config.problems import ConfigError
     from okxscalp.config.provider import ParameterProvider
-    from okxscalp.okx.models import symbol_of
+    from okxscalp.config.sim_explain import sim_market_rows, sim_market_table
+    from okxscalp.okx.models import inst_id_of, symbol_of
 
     path = _config_path(args, args.config_file)
     try:
@@ -91,4 +92,7 @@ def run_explain(args: argparse.Namespace) -> int:
     for regime in [args.regime] if args.regime else list(REGIME_CHOICES):
         title = f"{symbol} · {regime}{active} · {path}"
         console.print(explain_table(title, provider.explain(symbol, regime), chain=args.chain))
+    market = sim_market_rows(config, inst_id_of(symbol))
+    if market:  # the simulator profile: the settings that shape the market these values trade in
+        console.print(sim_market_table(f"{symbol} · simulator market (exchange.sim) · {path}", market))
     return EXIT_OK

@@ -38,6 +38,11 @@ class SimSettings:
     api_secret: str = "okxscalp-sim-secret"
     passphrase: str = "okxscalp-sim-pass"
     initial_equity_usdt: float = 10_000.0
+    # How lively the simulated market is (okxscalp.sim.market.MarketDynamics). The defaults are the
+    # instrument table's own market; config/default.yaml asks for a busy session.
+    volatility: float = 1.0  # x each instrument's typical 1-minute volatility, every regime
+    swing_size: float = 0.0  # short-lived overshoot-and-return moves, in that volatility (0 = none)
+    swing_half_life_s: float = 20.0  # how fast a swing fades
 
 
 @dataclass(frozen=True, slots=True)

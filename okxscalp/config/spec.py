@@ -250,6 +250,14 @@ DOCUMENT = Section(
                         "seed": Num(integer=True, required=False),
                         "speed": Num(0, 1000, lo_open=True, required=False),
                         "initial_equity_usdt": Num(0, 1e12, lo_open=True, required=False),
+                        "volatility": Num(
+                            0, 20, lo_open=True, required=False,
+                            why="a factor on each instrument's typical 1-minute volatility",
+                        ),
+                        "swing_size": Num(0, 10, required=False, why="in units of the 1-minute volatility"),
+                        "swing_half_life_s": Num(
+                            0, 3600, lo_open=True, required=False, why="seconds for a swing to halve",
+                        ),
                         "api_key": Str(required=False),
                         "api_secret": Str(required=False),
                         "passphrase": Str(required=False),

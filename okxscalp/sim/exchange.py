@@ -55,7 +55,7 @@ from okxscalp.sim.instruments import (
     instrument_wire,
     spec_for,
 )
-from okxscalp.sim.market import SIM_BARS, SymbolMarket
+from okxscalp.sim.market import SIM_BARS, TABLE_MARKET, MarketDynamics, SymbolMarket
 from okxscalp.sim.matching import TradingDesk
 from okxscalp.sim.replay import load_replay
 
@@ -101,6 +101,7 @@ class SimExchange:
         start_sim_ms: int | None = None,
         history_minutes: int = 1440,
         start_prices: Mapping[str, float] | None = None,
+        dynamics: MarketDynamics = TABLE_MARKET,
     ) -> None:
         """Build the market and the account.
 
@@ -108,7 +109,8 @@ class SimExchange:
         (default: `start_wall_s` in ms, or the first replay timestamp when replaying). Pass both
         for fully reproducible timestamps. `history_minutes` of 1m candles (max 1440) exist before
         the start, ending at the instrument's start price: its shipped one, or `start_prices[inst_id]`
-        (a restored account's market resumes where it was saved, see persist.py).
+        (a restored account's market resumes where it was saved, see persist.py). `dynamics`: how
+        lively every market is (config exchange.sim.volatility / swing_*; market.MarketDynamics).
         """
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -136,7 +138,7 @@ class SimExchange:
                 spec = dataclasses.replace(spec, start_px=float(start_prices[inst_id]))
             self.specs[inst_id] = spec
             market = SymbolMarket(spec, random.Random(master.random()), self.tick_interval_s,
-                                  self.start_sim_ms, history_minutes)
+                                  self.start_sim_ms, history_minutes, dynamics)
             if replay is not None and inst_id in replay.inst_ids:
                 market.process.follow(replay.follower(inst_id))
             self.markets[inst_id] = market

@@ -3,12 +3,18 @@
 `SymbolMarket.step(ts_ms, events)` advances one `dt` and appends the public pushes that have
 subscribers (see the `want_*` flags, set by `SimExchange.set_channel_interest`). Wire dicts are
 built only for wanted channels so a step with no listeners costs a few microseconds.
+
+`MarketDynamics` shapes every instrument's price path alike (config `exchange.sim.volatility` and
+`exchange.sim.swing*`, see `sim_server_options`): a factor on the instrument table's typical
+1-minute volatility, and the busy session's short-lived swings (price_process.Swings). The default
+is the table's own market with no swings.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from decimal import Decimal
 
 from okxscalp.okx.constants import CANDLE_BARS
@@ -16,7 +22,7 @@ from okxscalp.sim.book import BookView
 from okxscalp.sim.candles import HIGH, LOW, MAX_BARS, OPEN, TS, VOL, VOL_CCY, CandleSeries, candle_row
 from okxscalp.sim.events import SimEvent
 from okxscalp.sim.instruments import InstrumentSpec
-from okxscalp.sim.price_process import PriceProcess
+from okxscalp.sim.price_process import NO_SWINGS, PriceProcess, Swings
 from okxscalp.sim.wire import decimals_of, fmt_fixed
 
 SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
@@ -33,9 +39,29 @@ _UTC8_MS = 8 * 3_600_000
 _HISTORY_SUBSTEPS = 6  # history is generated at 10 s resolution
 
 
+@dataclass(frozen=True, slots=True)
+class MarketDynamics:
+    """How lively every simulated market is. `volatility` multiplies each instrument's typical
+    1-minute volatility (`InstrumentSpec.vol_per_min`) in every regime, so the regimes keep their
+    shape; `swings` adds the fast overshoot-and-return component."""
+
+    volatility: float = 1.0
+    swings: Swings = NO_SWINGS
+
+    def __post_init__(self) -> None:
+        if not (self.volatility > 0 and math.isfinite(self.volatility)):
+            raise ValueError(f"volatility factor must be > 0, got {self.volatility!r}")
+
+    def vol_per_min(self, spec: InstrumentSpec) -> float:
+        return spec.vol_per_min * self.volatility
+
+
+TABLE_MARKET = MarketDynamics()
+
+
 class SymbolMarket:
     def __init__(self, spec: InstrumentSpec, rng: random.Random, dt_s: float, start_ms: int,
-                 history_minutes: int) -> None:
+                 history_minutes: int, dynamics: MarketDynamics = TABLE_MARKET) -> None:
         self.spec = spec
         self.inst_id = spec.inst_id
         self.tick = spec.tick
@@ -49,9 +75,11 @@ class SymbolMarket:
         self._p_trade = min(1.0, TRADES_PER_S * dt_s)
         self._mark_alpha = 1.0 - math.exp(-dt_s / MARK_SMOOTHING_S)
         self.candles: dict[str, CandleSeries] = {b: CandleSeries(b, CANDLE_BARS[b]) for b in SIM_BARS}
-        history = _history_1m(spec, random.Random(rng.random()), start_ms, history_minutes)
+        self.dynamics = dynamics
+        history = _history_1m(spec, random.Random(rng.random()), start_ms, history_minutes, dynamics)
         start_px = spec.start_px
-        self.process = PriceProcess(random.Random(rng.random()), start_px, spec.vol_per_min, dt_s)
+        self.process = PriceProcess(random.Random(rng.random()), start_px, dynamics.vol_per_min(spec), dt_s,
+                                    dynamics.swings)
         self._sec = self.candles["1s"]
         self._minute = self.candles["1m"]
         self._derived = [series for bar, series in self.candles.items() if bar not in ("1s", "1m")]
@@ -411,7 +439,8 @@ class SymbolMarket:
         return float(self.buy_lmt), float(self.sell_lmt)
 
 
-def _history_1m(spec: InstrumentSpec, rng: random.Random, start_ms: int, minutes: int) -> list[list[float]]:
+def _history_1m(spec: InstrumentSpec, rng: random.Random, start_ms: int, minutes: int,
+                dynamics: MarketDynamics = TABLE_MARKET) -> list[list[float]]:
     """`minutes` closed 1m bars ending just before `start_ms`, whose last close is the start price.
 
     The regime process runs forward from the start price at 10 s resolution and the path is then
@@ -420,7 +449,7 @@ def _history_1m(spec: InstrumentSpec, rng: random.Random, start_ms: int, minutes
     minutes = min(minutes, MAX_BARS)
     if minutes <= 0:
         return []
-    proc = PriceProcess(rng, spec.start_px, spec.vol_per_min, 60.0 / _HISTORY_SUBSTEPS)
+    proc = PriceProcess(rng, spec.start_px, dynamics.vol_per_min(spec), 60.0 / _HISTORY_SUBSTEPS, dynamics.swings)
     path = [spec.start_px] + [proc.step() for _ in range(minutes * _HISTORY_SUBSTEPS)]
     path.reverse()
     tick, lot, ct_val = spec.tick, spec.lot, spec.ct_value

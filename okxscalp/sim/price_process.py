@@ -8,6 +8,13 @@ Works in log price. Per regime (v = the instrument's typical 1-minute volatility
 A regime lasts 6-20 minutes of sim time, then a different one follows. `force` overrides it (tests).
 A replay path, when set, dictates the price until it runs out; the random process then resumes
 from the last replayed price.
+
+`Swings` (off by default) add the short-lived moves of a busy session on top of the regime path: a
+fast mean-reverting component (an Ornstein-Uhlenbeck process, exact at any step size) whose typical
+size is `swing` v and which halves in `swing_half_life_s`. The regime's drift and level are
+unchanged; the price overshoots and comes back within tens of seconds, the way order-flow bursts
+trade through resting orders near the touch on a real book. With swings off the random draws are
+exactly those of the plain process (same seed, same path).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 TRENDING = "trending"
 CHOPPY = "choppy"
@@ -31,6 +39,24 @@ _SHAPE: dict[str, tuple[float, float, float]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Swings:
+    """The fast component: typical size in units of the instrument's 1-minute volatility v (the
+    component's stationary standard deviation), and its half-life. size 0 = off."""
+
+    size: float = 0.0
+    half_life_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not (self.size >= 0 and math.isfinite(self.size)):
+            raise ValueError(f"swing size must be >= 0, got {self.size!r}")
+        if not (self.half_life_s > 0 and math.isfinite(self.half_life_s)):
+            raise ValueError(f"swing half-life must be > 0 s, got {self.half_life_s!r}")
+
+
+NO_SWINGS = Swings()
+
+
 class PriceProcess:
     """Call `step()` once per `dt_s` of sim time; it returns the new fair price (float)."""
 
@@ -43,13 +69,17 @@ class PriceProcess:
         "_revert_step",
         "_rng",
         "_steps",
+        "_swing",
+        "_swing_keep",
+        "_swing_kick",
         "_vol",
         "_x",
         "regime",
         "remaining_s",
     )
 
-    def __init__(self, rng: random.Random, start_px: float, vol_per_min: float, dt_s: float) -> None:
+    def __init__(self, rng: random.Random, start_px: float, vol_per_min: float, dt_s: float,
+                 swings: Swings = NO_SWINGS) -> None:
         if start_px <= 0 or dt_s <= 0:
             raise ValueError("start price and step must be positive")
         self._rng = rng
@@ -57,6 +87,10 @@ class PriceProcess:
         self._vol = vol_per_min
         self._x = math.log(start_px)
         self._anchor = self._x
+        # Exact OU step: s' = s * keep + kick * N(0, 1) keeps the stationary std at size * v.
+        self._swing = 0.0
+        self._swing_keep = math.exp(-math.log(2) / swings.half_life_s * dt_s)
+        self._swing_kick = swings.size * vol_per_min * math.sqrt(1.0 - self._swing_keep ** 2)
         self._replay: Callable[[float], float | None] | None = None
         self._steps = 0
         self.regime = REGIMES[rng.randrange(3)]
@@ -66,7 +100,7 @@ class PriceProcess:
 
     @property
     def price(self) -> float:
-        return math.exp(self._x)
+        return math.exp(self._x + self._swing)
 
     def follow(self, replay: Callable[[float], float | None]) -> None:
         """Take prices from `replay(elapsed_sim_s)` until it returns None."""
@@ -85,6 +119,7 @@ class PriceProcess:
             raise ValueError("price must be positive and finite")
         self._x = math.log(px)
         self._anchor = self._x
+        self._swing = 0.0
 
     def _enter(self, regime: str, duration_s: float, direction: int | None) -> None:
         drift, noise, half_life = _SHAPE[regime]
@@ -103,6 +138,7 @@ class PriceProcess:
             px = self._replay(self._steps * self._dt)
             if px is not None:
                 self._x = math.log(px)
+                self._swing = 0.0
                 return px
             self._replay = None
             self._anchor = self._x
@@ -110,8 +146,10 @@ class PriceProcess:
         if self._revert_step:
             x -= self._revert_step * (x - self._anchor)
         self._x = x
+        if self._swing_kick:
+            self._swing = self._swing * self._swing_keep + self._swing_kick * self._rng.gauss(0.0, 1.0)
         self.remaining_s -= self._dt
         if self.remaining_s <= 0:
             others = [r for r in REGIMES if r != self.regime]
             self._enter(others[self._rng.randrange(2)], self._rng.uniform(_MIN_STRETCH_S, _MAX_STRETCH_S), None)
-        return math.exp(x)
+        return math.exp(x + self._swing)

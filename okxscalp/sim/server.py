@@ -31,6 +31,8 @@ from okxscalp.okx.constants import WS_IDLE_CLOSE_S, WS_NEW_CONNECTIONS_PER_S, WS
 from okxscalp.sim.control import ControlApi
 from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.faults import FaultInjector
+from okxscalp.sim.market import TABLE_MARKET, MarketDynamics
+from okxscalp.sim.price_process import Swings
 from okxscalp.sim.ratelimit import RestRateLimiter
 from okxscalp.sim.rest_api import RestApi
 from okxscalp.sim.ws_api import WS_PATHS, WsHub
@@ -74,6 +76,7 @@ class SimServer:
         rate_limits: bool = True,
         account_file: str | None = None,
         fresh_account: bool = False,
+        dynamics: MarketDynamics = TABLE_MARKET,
     ) -> None:
         """`account_file`: keep the paper account in this file across restarts (persist.py); an
         existing one is loaded here (AccountFileError if it cannot be), `fresh_account` sets it
@@ -90,6 +93,7 @@ class SimServer:
                 inst_ids=inst_ids or DEFAULT_INST_IDS,
                 replay_path=replay_path,
                 tick_interval_s=tick_interval_s,
+                dynamics=dynamics,
             )
             if account_file is None:
                 exchange = SimExchange(**exchange_kwargs)
@@ -259,7 +263,13 @@ def sim_server_options(settings: SimSettings) -> dict[str, Any]:
         "speed": settings.speed,
         "initial_equity": settings.initial_equity_usdt,
         "credentials": Credentials(settings.api_key, settings.api_secret, settings.passphrase),
+        "dynamics": market_dynamics(settings),
     }
+
+
+def market_dynamics(settings: SimSettings) -> MarketDynamics:
+    """How lively the simulated markets are, from `exchange.sim.volatility` and `swing_*`."""
+    return MarketDynamics(settings.volatility, Swings(settings.swing_size, settings.swing_half_life_s))
 
 
 @contextmanager
