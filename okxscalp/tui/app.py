@@ -79,6 +79,8 @@ ENGINE_STOP_TIMEOUT_S = 10.0
 # Actions that need an engine snapshot to make sense; before the first one they are disabled.
 NEEDS_POSITIONS = frozenset({"close_position"})
 NEEDS_SYMBOLS = frozenset({"inspect"})
+# Actions on what is selected in the main screen's panes: off while the orders or trades view hides them.
+ACTS_ON_MAIN_PANES = frozenset({"close_position", "inspect", "filter_events"})
 
 
 class ConsoleApp(App[int]):
@@ -321,9 +323,18 @@ class ConsoleApp(App[int]):
                 return isinstance(screen, ModalScreen)
         return False
 
+    def _view_open(self) -> bool:
+        """The orders or trades view covers the panes (the palette over it does not count)."""
+        for screen in reversed(self.screen_stack):
+            if not isinstance(screen, CommandPalette):
+                return isinstance(screen, SnapshotView)
+        return False
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ACTIONS_BY_NAME and self._dialog_open():
             return False  # one dialog at a time: no flatten on top of the inspector
+        if action in ACTS_ON_MAIN_PANES and self._view_open():
+            return False  # `x` in the orders view must not close a position selected out of sight
         if action == "pause_entries":
             return not self.entries_paused
         if action == "resume_entries":

@@ -233,3 +233,21 @@ async def test_the_views_keys_wait_while_a_dialog_is_open() -> None:
         await pilot.press("n")
         await pilot.press("t")
         assert isinstance(app.screen, TradesScreen)
+
+
+async def test_keys_on_the_main_panes_selection_are_off_while_a_view_hides_them() -> None:
+    # `x` in the orders view would otherwise ask to close a position selected out of sight.
+    engine = FakeEngine(positions=[xrp_position()], orders=[working_entry()])
+    app = ConsoleApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        app.positions_pane.table.focus()
+        await pilot.press("o")
+        assert isinstance(app.screen, OrdersScreen)
+        await pilot.press("x", "p", "slash")
+        assert isinstance(app.screen, OrdersScreen)  # no close dialog, no inspector, no filter
+        assert engine.calls == []
+        await pilot.press("escape")
+        await pilot.press("x")
+        assert not isinstance(app.screen, OrdersScreen)  # on the main screen `x` asks again
+        assert "Close XRP" in screen_text(app)

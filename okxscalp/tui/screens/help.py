@@ -78,6 +78,30 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Detail", "why; ×N: N identical events folded into one. Enter: every field"),
         ),
     ),
+    (
+        "Orders (o)",
+        (
+            ("Symbol", "! marks a rejected order"),
+            ("Role", "entry, tp / sl (a position's attached take-profit / stop-loss), stop (protective), exit, close, flatten"),
+            ("State", "sent, live, partial, filled, canceled, REJECTED, NOT LISTED (a stop the exchange does not list)"),
+            ("Price", "limit price, or a stop's trigger price; — for market"),
+            ("Fill/Sz", "contracts filled of the order's size"),
+            ("Age", "since the order was sent"),
+            ("Quote", "age and source of the quote the order was priced from (— when not priced from one)"),
+            ("Detail", "why it ended: the exchange's code and message for a rejection (in full on the line above)"),
+        ),
+    ),
+    (
+        "Trades (t)",
+        (
+            ("day", "today's realised P&L against the daily loss limit (entries halt at the limit)"),
+            ("N/Win%", "closed positions of that entry regime, and the share that won"),
+            ("Avg win/loss", "average P&L of the winners and of the losers, USDT"),
+            ("W:L", "average win / average loss; ✗ LOSS > WIN when below 1 (the audit's failure)"),
+            ("Reason", "TP, SL (exchange or engine), operator, flatten, gone (closed outside the engine)"),
+            ("P&L/Fees", "realised P&L after fees, and the fees; ?≥x: exit price not known yet, x is the worst case"),
+        ),
+    ),
 )
 
 
