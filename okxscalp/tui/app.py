@@ -11,7 +11,6 @@ A control method that raises is reported, never allowed to take the console down
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import sys
@@ -29,7 +28,7 @@ from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import ModalScreen
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
+from textual.worker import Worker
 
 from okxscalp.engine.rest_flatten import RestFlatten, Target
 from okxscalp.engine.views import EngineSnapshot
@@ -42,8 +41,8 @@ from okxscalp.tui.engine_state import (
     flatten_requested_note,
     refusal,
     rest_flatten_prompt,
-    state_of,
 )
+from okxscalp.tui.engine_worker import EngineWorker
 from okxscalp.tui.keyed_table import KeyedTable
 from okxscalp.tui.log_redirect import default_log_path, file_log_path, logs_to_file
 from okxscalp.tui.messages import EngineSampled, EventFilterChanged
@@ -62,6 +61,7 @@ from okxscalp.tui.screens.log_view import LogScreen
 from okxscalp.tui.screens.orders import OrdersScreen
 from okxscalp.tui.screens.snapshot_view import SnapshotView
 from okxscalp.tui.screens.trades import TradesScreen
+from okxscalp.tui.selection import InspectTarget, inspect_target
 from okxscalp.tui.small_terminal import SmallTerminalNotice
 from okxscalp.tui.status_line import StatusLine
 
@@ -73,8 +73,6 @@ log = logging.getLogger("okxscalp.tui")
 # objects; freezing them out of the collector keeps full collections from pausing the loop for
 # tens of milliseconds (measured by bench/console_load.py).
 FREEZE_GC_AFTER_S = 15.0
-# How long quitting waits for the engine's own shutdown (cancel open entries, close connections).
-ENGINE_STOP_TIMEOUT_S = 10.0
 
 # Actions that need an engine snapshot to make sense; before the first one they are disabled.
 NEEDS_POSITIONS = frozenset({"close_position"})
@@ -149,8 +147,7 @@ class ConsoleApp(App[int]):
         self.run_engine = run_engine
         self.snapshot: EngineSnapshot | None = None
         self.notice_feed = NoticeFeed()  # which engine notices have been toasted
-        self.engine_problem = ""
-        self._engine_worker: Worker[None] | None = None
+        self.engine_worker = EngineWorker(engine)
         # Kept, not queried: the refresh path does no DOM lookups.
         self.header_bar = StatusLine(id="header")
         self.freshness_pane = FreshnessPane(id="freshness-pane")
@@ -186,9 +183,7 @@ class ConsoleApp(App[int]):
 
     def on_mount(self) -> None:
         if self.run_engine:
-            self._engine_worker = self.run_worker(
-                self.engine.run(), name="engine", group="engine", exit_on_error=False
-            )
+            self.engine_worker.start(self)
         self.set_interval(1.0 / self.refresh_hz, self.sample_engine)
         if self.freeze_gc_after_s is not None:
             self.set_timer(self.freeze_gc_after_s, gc.freeze)
@@ -236,16 +231,14 @@ class ConsoleApp(App[int]):
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        """The one place worker failures surface: the engine stopping is shown, never swallowed."""
-        worker = event.worker
-        if worker.name != "engine":
+        """The one place the engine's run ending surfaces: shown, never swallowed."""
+        ended = self.engine_worker.ended(event)
+        if ended is None:
             return
-        if event.state is WorkerState.ERROR:
-            self.engine_problem = f"ENGINE FAILED: {type(worker.error).__name__}: {worker.error}"
-            log.error("engine failed", exc_info=worker.error)
-            self.notify(f"{self.engine_problem}\n{self._not_running_help()}", severity="error", timeout=60)
-        elif event.state is WorkerState.SUCCESS:
-            self.engine_problem = "ENGINE STOPPED"
+        problem, failed = ended
+        if failed:
+            self.notify(f"{problem}\n{self._not_running_help()}", severity="error", timeout=60)
+        else:
             self.notify(f"The engine stopped.\n{self._not_running_help()}", severity="warning", timeout=60)
 
     def _not_running_help(self) -> str:
@@ -255,31 +248,20 @@ class ConsoleApp(App[int]):
         return f"Trading stopped; positions stay on the exchange with their stop-loss. {flatten}; q quits."
 
     @property
+    def engine_problem(self) -> str:
+        return self.engine_worker.problem
+
+    @property
+    def _engine_worker(self) -> Worker[None] | None:
+        return self.engine_worker.worker
+
+    @property
     def engine_state(self) -> EngineState:
-        worker = self._engine_worker
-        finished: EngineState | None = None
-        if worker is not None and worker.state is WorkerState.ERROR:
-            finished = EngineState.FAILED
-        elif worker is not None and worker.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
-            finished = EngineState.STOPPED
         snapshot = self.snapshot
-        return state_of(finished, snapshot.header.halt_reasons if snapshot is not None else None)
+        return self.engine_worker.state(snapshot.header.halt_reasons if snapshot is not None else None)
 
     async def stop_engine(self) -> None:
-        worker = self._engine_worker
-        if worker is None or worker.is_finished:
-            return
-        worker.cancel()
-        try:
-            await asyncio.wait_for(worker.wait(), ENGINE_STOP_TIMEOUT_S)
-        except TimeoutError:
-            self.engine_problem = "ENGINE FAILED: did not stop in time"
-            log.error("engine did not stop within %.0fs; quitting anyway", ENGINE_STOP_TIMEOUT_S)
-        except WorkerCancelled:
-            return  # the expected end of a cancel
-        except WorkerFailed as exc:
-            self.engine_problem = f"ENGINE FAILED while stopping: {exc.error!r}"
-            log.error("engine failed while stopping", exc_info=exc.error)
+        await self.engine_worker.stop()
 
     # ---- selection ------------------------------------------------------------------------------
 
@@ -287,31 +269,10 @@ class ConsoleApp(App[int]):
         focused = self.focused
         return focused.id if isinstance(focused, KeyedTable) else None
 
-    def _inspect_target(self) -> tuple[str, str | None, str] | None:
+    def _inspect_target(self) -> InspectTarget | None:
         """(instId, regime, note) of the selected position (focused) or symbol, if any."""
-        snapshot = self.snapshot
-        if snapshot is None:
-            return None
-        if self._focused_table_id() == "positions":
-            position = self.positions_pane.selected
-            if position is not None:
-                if position.entry_regime:
-                    return position.inst_id, position.entry_regime, "position's entry regime"
-                current = self._current_regime(position.inst_id)
-                return position.inst_id, current, f"ORPHAN: no entry regime; showing current ({current or 'unknown'})"
-        inst_id = self.freshness_pane.table.selected_key
-        if inst_id is None:
-            return None
-        return inst_id, self._current_regime(inst_id), "current regime"
-
-    def _current_regime(self, inst_id: str) -> str | None:
-        """The symbol's current regime; None while not detected (the inspector then says so and
-        lets the operator pick one with 1/2/3, never guessing one)."""
-        snapshot = self.snapshot
-        for quote in snapshot.quotes if snapshot else ():
-            if quote.inst_id == inst_id and quote.regime:
-                return quote.regime
-        return None
+        position = self.positions_pane.selected if self._focused_table_id() == "positions" else None
+        return inspect_target(self.snapshot, position, self.freshness_pane.table.selected_key)
 
     # ---- actions --------------------------------------------------------------------------------
 
