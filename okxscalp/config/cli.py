@@ -67,7 +67,12 @@ def run_explain(args: argparse.Namespace) -> int:
     from okxscalp.config.loader import load_config
     from okxscalp.config.problems import ConfigError
     from okxscalp.config.provider import ParameterProvider
-    from okxscalp.config.sim_explain import sim_market_rows, sim_market_table
+    from okxscalp.config.sim_explain import (
+        sim_market_rows,
+        sim_market_table,
+        strategy_threshold_rows,
+        strategy_threshold_table,
+    )
     from okxscalp.okx.models import inst_id_of, symbol_of
 
     path = _config_path(args, args.config_file)
@@ -95,4 +100,7 @@ def run_explain(args: argparse.Namespace) -> int:
     market = sim_market_rows(config, inst_id_of(symbol))
     if market:  # the simulator profile: the settings that shape the market these values trade in
         console.print(sim_market_table(f"{symbol} · simulator market (exchange.sim) · {path}", market))
+    console.print(
+        strategy_threshold_table(f"regime and signal thresholds (every symbol) · {path}", strategy_threshold_rows(config))
+    )
     return EXIT_OK

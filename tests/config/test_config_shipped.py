@@ -22,7 +22,7 @@ def test_default_config_validates_and_builds_every_section() -> None:
     assert config.websocket.ping_after_s == 25.0 and config.websocket.backoff.max_s == 5.0
     assert config.rest.limit_margin == 0.8
     assert config.scalping.max_positions == 3
-    assert config.scalping.regime.trend_min_band_atr_ratio == 4.0
+    assert config.scalping.regime.trend_min_band_atr_ratio == 3.0  # calibrated to the lively simulator
     assert config.scalping.signals.ema_slow_period == 13
     assert config.journal_path == "okxscalp-journal.sqlite"
     assert config.source_file == str(SHIPPED)

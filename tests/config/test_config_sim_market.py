@@ -11,7 +11,7 @@ from config_helpers import SHIPPED, problems, shipped_doc
 from okxscalp.cli import main as cli_main
 from okxscalp.config import load_document
 from okxscalp.config.schema import SimSettings
-from okxscalp.config.sim_explain import sim_market_rows
+from okxscalp.config.sim_explain import sim_market_rows, strategy_threshold_rows
 from okxscalp.sim.market import MarketDynamics
 from okxscalp.sim.price_process import Swings
 from okxscalp.sim.server import sim_server_options
@@ -53,3 +53,27 @@ def test_explain_rows_say_when_a_market_key_is_not_in_the_file() -> None:
     assert not rows["swing_size"].from_file and rows["swing_size"].value == 0.0
     doc["exchange"]["profile"] = "okx-demo"
     assert sim_market_rows(load_document(doc, "x.yaml"), "BTC-USDT-SWAP") == []
+
+
+def test_explain_shows_the_regime_and_signal_thresholds_with_their_key_paths(capsys: pytest.CaptureFixture[str]) -> None:
+    # The shipped simulator config calibrates them to its lively market: explain must say so.
+    assert cli_main(["--config", str(SHIPPED), "config", "explain", "XRP-USDT", "ranging"]) == 0
+    out = capsys.readouterr().out
+    assert "regime and signal thresholds" in out
+    for key_path, value in (
+        ("scalping.regime.atr_percent_choppy", "0.6"),
+        ("scalping.regime.trend_min_band_atr_ratio", "3"),
+        ("scalping.signals.reversion_rsi_low", "45"),
+        ("scalping.signals.band_edge_fraction", "0.2"),
+    ):
+        line = next(line for line in out.splitlines() if key_path in line)
+        assert f" {value} " in line, line
+
+
+def test_threshold_rows_say_when_a_key_is_not_in_the_file() -> None:
+    doc = shipped_doc()
+    del doc["scalping"]["signals"]["rsi_period"]
+    config = load_document(doc, "x.yaml")
+    rows = {row.key_path: row for row in strategy_threshold_rows(config)}
+    assert not rows["scalping.signals.rsi_period"].from_file
+    assert rows["scalping.signals.reversion_rsi_low"].from_file
