@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from okxscalp.config import default_config_path
+from okxscalp.sim.calibration import use_calm_market_thresholds
 
 STARTED_LINE = "engine started"
 RECONCILED_STARTUP = "reconciled trigger=startup"
@@ -28,6 +29,7 @@ def write_config(directory: Path, *, symbols: list[str] | None = None, exit_perc
     speed factor) and a journal in `directory`. Regime sections keep distinct values."""
     doc: dict[str, Any] = yaml.safe_load(Path(default_config_path()).read_text())
     doc["journal"]["path"] = str(directory / "journal.sqlite")
+    use_calm_market_thresholds(doc)  # the soak's simulator is the calm one
     if symbols is not None:
         doc["symbols"] = symbols
         profiles = doc["symbol_profiles"]

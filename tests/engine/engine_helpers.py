@@ -14,6 +14,7 @@ import yaml
 from okxscalp.config import default_config_path, load_config
 from okxscalp.config.schema import AppConfig
 from okxscalp.engine.orchestrator import Engine
+from okxscalp.sim.calibration import use_calm_market_thresholds
 from okxscalp.sim.server import SimServer
 
 
@@ -27,6 +28,7 @@ def make_config(
     """The shipped config with a journal in tmp_path, optionally fewer symbols and edits."""
     doc = yaml.safe_load(Path(default_config_path()).read_text())
     doc["journal"]["path"] = str(tmp_path / "journal.sqlite")
+    use_calm_market_thresholds(doc)  # these tests run against SimServer's calm market
     if symbols is not None:
         doc["symbols"] = symbols
     if mutate is not None:
