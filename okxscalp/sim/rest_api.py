@@ -57,8 +57,10 @@ from okxscalp.okx.constants import (
     TRADE_ORDERS_ALGO_PENDING,
     TRADE_ORDERS_PENDING,
     Endpoint,
+    LimitKey,
 )
 from okxscalp.sim.counters import SimCounters
+from okxscalp.sim.currencies import currencies_wire
 from okxscalp.sim.events import SimApiError
 from okxscalp.sim.faults import FaultInjector
 from okxscalp.sim.ratelimit import RestRateLimiter, limit_key
@@ -77,6 +79,15 @@ ARRAY_BODY_ENDPOINTS = frozenset({TRADE_BATCH_ORDERS, TRADE_CANCEL_ALGOS})
 # Endpoints that place orders: every clOrdId / algoClOrdId they receive is counted (duplicate audits).
 PLACE_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CLOSE_POSITION, TRADE_ORDER_ALGO})
 
+# docs funding-account-rest-api-get-currencies: "Rate Limit: 6 requests per second", rule User ID.
+ASSET_CURRENCIES = Endpoint("GET", API_PREFIX + "/asset/currencies", 6, 1.0, LimitKey.UID, True)
+
+# An unknown REST path: HTTP 404 with a JSON body in OKX's envelope, so clients that parse every
+# reply as JSON get an OKX error, not a crash. UNCONFIRMED: OKX's v5 docs do not document this reply
+# and no v5 capture was found; the code/msg follow the JSON body OKEx's gateway gave for an unknown
+# path (HTTP 404, `"code":404,"msg":"Not Found"`, quoted in github.com/ccxt/ccxt/issues/3283).
+CODE_NOT_FOUND = "404"
+MSG_NOT_FOUND = "Not Found"
 MSG_RATE_LIMIT = "Too Many Requests"
 MSG_BUSY = "Systems are busy. Please try again later."
 MSG_ALL_FAILED = "All operations failed"
@@ -182,6 +193,9 @@ class RestApi:
             TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId"), p.get("ordType")),
             TRADE_FILLS: lambda p: self._fills(p, history=False),
             TRADE_FILLS_HISTORY: lambda p: self._fills(p, history=True),
+            ASSET_CURRENCIES: lambda p: currencies_wire(
+                (spec.base_ccy for spec in exchange.specs.values()), p.get("ccy")
+            ),
         }
 
     def routes(self) -> list[web.RouteDef]:
@@ -191,7 +205,14 @@ class RestApi:
 
             return handle
 
-        return [web.route(e.method, e.path, bind(e)) for e in self._handlers]
+        known = [web.route(e.method, e.path, bind(e)) for e in self._handlers]
+        # Registered last: aiohttp tries routes in order, so only what nothing above serves lands here
+        # (a wrong method on a known path too). Limited to the API prefix: WS and control paths stay.
+        return [*known, web.route("*", API_PREFIX + "/{tail:.*}", self.not_found)]
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        self.counters.requests[request.path] += 1
+        return json_response(404, envelope(CODE_NOT_FOUND, MSG_NOT_FOUND, []))
 
     # ------------------------------------------------------------------ the pipeline
     def server_now_s(self) -> float:
@@ -319,11 +340,13 @@ class RestApi:
         return [{"ts": str(sim_ms + self.faults.skew_ms)}]
 
     def _mark_price(self, params: Params) -> list[dict]:
+        # The docs mark instType required, yet live OKX answers `?instId=...` alone (clients send
+        # exactly that; issue 12): the instrument names its type. Neither given: 51000, as OKX.
+        if params.get("instId"):
+            return [self.exchange.mark_price_wire(params["instId"])]
         inst_type = params.get("instType")
         if inst_type is None:
             raise SimApiError(CODE_PARAM_ERROR, "Parameter instType error", 400)
-        if params.get("instId"):
-            return [self.exchange.mark_price_wire(params["instId"])]
         if inst_type != "SWAP":
             return []
         return [self.exchange.mark_price_wire(inst_id) for inst_id in self.exchange.specs]
