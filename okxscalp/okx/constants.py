@@ -69,6 +69,13 @@ TRADE_ORDERS_ALGO_PENDING = _ep("GET", "/trade/orders-algo-pending", 20, LimitKe
 # docs order-book-trading-algo-trading-post-amend-algo-order: 20 requests / 2 s per UID + instId;
 # TP/SL (conditional, oco) and trigger orders only; body is one object, data[] carries sCode.
 TRADE_AMEND_ALGOS = _ep("POST", "/trade/amend-algos", 20, LimitKey.UID_INST_ID, True)
+# Bills and funding: docs trading-account-rest-api-get-bills-details-last-7-days ("5 requests per
+# second", User ID), ...-last-3-months ("5 requests per 2 seconds", User ID); public-data
+# rest-api-get-funding-rate and ...-get-funding-rate-history ("10 requests per 2 seconds", IP + instId).
+ACCOUNT_BILLS = Endpoint("GET", API_PREFIX + "/account/bills", 5, 1.0, LimitKey.UID, True)
+ACCOUNT_BILLS_ARCHIVE = _ep("GET", "/account/bills-archive", 5, LimitKey.UID, True)
+PUBLIC_FUNDING_RATE = _ep("GET", "/public/funding-rate", 10, LimitKey.IP_INST_ID, False)
+PUBLIC_FUNDING_RATE_HISTORY = _ep("GET", "/public/funding-rate-history", 10, LimitKey.IP_INST_ID, False)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     PUBLIC_TIME,
@@ -98,6 +105,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TRADE_CANCEL_ALGOS,
     TRADE_ORDERS_ALGO_PENDING,
     TRADE_AMEND_ALGOS,
+    ACCOUNT_BILLS,
+    ACCOUNT_BILLS_ARCHIVE,
+    PUBLIC_FUNDING_RATE,
+    PUBLIC_FUNDING_RATE_HISTORY,
 )
 ENDPOINT_BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 
@@ -193,6 +204,35 @@ ORDER_STATES_FINAL = frozenset({"filled", "canceled", "mmp_canceled"})
 CANCEL_SOURCE_POST_ONLY = "31"
 CANCEL_SOURCE_IOC_REMAINDER = "14"
 CANCEL_SOURCE_USER = "1"
+
+# Bill type / subType codes (docs trading-account-rest-api-get-bills-details-last-7-days, "type" and
+# "subType"): trade 2 (1 buy, 2 sell, 3 open long, 4 open short, 5 close long, 6 close short),
+# liquidation 5 (100/101 partial liquidation close long/short, 102/103 partial liquidation buy/sell,
+# 104/105 liquidation long/short, 106/107 liquidation buy/sell, 110/111 liquidation transfer in/out),
+# funding fee 8 (173 expense, 174 income). The bill's `pnl` carries the funding payment.
+BILL_TYPE_TRADE = "2"
+BILL_TYPE_LIQUIDATION = "5"
+BILL_TYPE_FUNDING_FEE = "8"
+BILL_SUB_BUY = "1"
+BILL_SUB_SELL = "2"
+BILL_SUB_OPEN_LONG = "3"
+BILL_SUB_OPEN_SHORT = "4"
+BILL_SUB_CLOSE_LONG = "5"
+BILL_SUB_CLOSE_SHORT = "6"
+BILL_SUB_PARTIAL_LIQ_CLOSE_LONG = "100"
+BILL_SUB_PARTIAL_LIQ_CLOSE_SHORT = "101"
+BILL_SUB_PARTIAL_LIQ_BUY = "102"
+BILL_SUB_PARTIAL_LIQ_SELL = "103"
+BILL_SUB_LIQ_LONG = "104"
+BILL_SUB_LIQ_SHORT = "105"
+BILL_SUB_LIQ_BUY = "106"
+BILL_SUB_LIQ_SELL = "107"
+BILL_SUB_LIQ_TRANSFER_IN = "110"
+BILL_SUB_LIQ_TRANSFER_OUT = "111"
+BILL_SUB_FUNDING_EXPENSE = "173"
+BILL_SUB_FUNDING_INCOME = "174"
+# balance_and_position push eventType for a funding settlement (docs websocket-balance-and-position-channel).
+EVENT_TYPE_FUNDING_FEE = "funding_fee"
 
 # Exchange profiles: base URLs (reference section 1). The simulator's are built at run time.
 OKX_REST_URL = "https://www.okx.com"

@@ -24,6 +24,7 @@ from okxscalp.sim.account import (
     fill_wire,
 )
 from okxscalp.sim.algos import AlgoMixin
+from okxscalp.sim.bills import BillLedger, trade_sub_type
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.ledger import LedgerMixin
 from okxscalp.sim.market import SymbolMarket
@@ -79,12 +80,17 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self._algo_seq = 0
         self._bill_seq = 0
         self._pos_seq = 0
+        self.bills = BillLedger(self._next_bill_id)
         self._rejections: deque[tuple[str, str]] = deque()
         # Per command/step: what to push once at the end.
         self._touched_positions: dict[tuple[str, str], Position] = {}
         self._balance_dirty = False
 
     # ------------------------------------------------------------------ ids and helpers
+
+    def _next_bill_id(self) -> str:
+        self._bill_seq += 1
+        return str(self._bill_seq)
 
     def _next_ord_id(self) -> str:
         self._seq += 1
@@ -391,9 +397,14 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         # the tape already traded through us, so they only take a trade id.
         trade_id = market.print_trade(px, qty, order.side, now) if exec_type == "T" else market.next_trade_id()
         pnl, position = self._apply_position(order, market, px, qty, fee, now, trade_id)
-        self._bill_seq += 1
-        fill = Fill(px, qty, now, trade_id, str(self._bill_seq), exec_type, fee, pnl, rate, market.mark_str)
+        fill = Fill(px, qty, now, trade_id, self._next_bill_id(), exec_type, fee, pnl, rate, market.mark_str)
         self.cash += fee + pnl
+        self.bills.add(
+            inst_id=order.inst_id, type_=k.BILL_TYPE_TRADE, sub_type=trade_sub_type(order.side, order.pos_side),
+            bal_chg=fee + pnl, bal=self.cash, pnl=pnl, fee=fee, sz=qty, px=px, ts_ms=now, ord_id=order.ord_id,
+            cl_ord_id=order.cl_ord_id, trade_id=trade_id, exec_type=exec_type, mgn_mode=order.td_mode,
+            tag=order.tag, fill_mark_px=market.mark_str, fill_idx_px=market.mark_str, bill_id=fill.bill_id,
+        )
         order.acc_fill_sz = round(order.acc_fill_sz + qty, 10)
         order.notional_sum += px * qty
         order.fee += fee
