@@ -3,8 +3,6 @@ stand-alone conditional/oco ones; triggered on the simulated last price; cancele
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from okxscalp.okx import constants as k
 from okxscalp.sim.account import (
     AlgoLeg,
@@ -12,6 +10,7 @@ from okxscalp.sim.account import (
     Order,
     Position,
 )
+from okxscalp.sim.desk_state import DeskState
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.market import SymbolMarket
 from okxscalp.sim.rules import (
@@ -29,26 +28,8 @@ from okxscalp.sim.rules import (
 from okxscalp.sim.wire import fmt_fixed, fmt_num
 
 
-class AlgoMixin:
-    """Part of TradingDesk: the algo book and its triggers."""
-
-    # State owned by TradingDesk (matching.py), which also provides _flush, _accept, _execute_new,
-    # _market, _refresh_active, ord_frozen and the other order-side helpers used here.
-    markets: dict[str, SymbolMarket]
-    cash: float
-    pos_mode: str
-    positions: dict[tuple[str, str], Position]
-    leverage: dict[tuple[str, str, str], float]
-    open_orders: dict[str, list[Order]]
-    algos: dict[str, list[AlgoOrder]]
-    algo_by_id: dict[str, AlgoOrder]
-    active_insts: set[str]
-    _algo_seq: int
-    _pos_seq: int
-    _touched_positions: dict[tuple[str, str], Position]
-    _balance_dirty: bool
-    _now: Callable[[], int]
-    _emit: Callable[[SimEvent], None]
+class AlgoMixin(DeskState):
+    """Part of TradingDesk: the algo book and its triggers (state declared in desk_state.py)."""
 
     def _next_algo_id(self) -> str:
         self._algo_seq += 1

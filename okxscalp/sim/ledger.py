@@ -4,17 +4,16 @@ fills (long/short and net mode), account settings, and the balance/position wire
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from okxscalp.okx import constants as k
 from okxscalp.sim.account import (
     DEFAULT_LEVER,
     MAINT_MARGIN_RATE,
-    AlgoOrder,
     Order,
     Position,
 )
-from okxscalp.sim.events import SimApiError, SimEvent
+from okxscalp.sim.desk_state import DeskState
+from okxscalp.sim.events import SimApiError
 from okxscalp.sim.market import SymbolMarket
 from okxscalp.sim.rules import (
     LONG_SHORT,
@@ -24,26 +23,9 @@ from okxscalp.sim.rules import (
 from okxscalp.sim.wire import fmt_num
 
 
-class LedgerMixin:
-    """Part of TradingDesk: everything about positions, balance and leverage."""
-
-    # State owned by TradingDesk (matching.py), which also provides _flush, _accept, _execute_new,
-    # _market, _refresh_active, ord_frozen and the other order-side helpers used here.
-    markets: dict[str, SymbolMarket]
-    cash: float
-    pos_mode: str
-    positions: dict[tuple[str, str], Position]
-    leverage: dict[tuple[str, str, str], float]
-    open_orders: dict[str, list[Order]]
-    algos: dict[str, list[AlgoOrder]]
-    algo_by_id: dict[str, AlgoOrder]
-    active_insts: set[str]
-    _algo_seq: int
-    _pos_seq: int
-    _touched_positions: dict[tuple[str, str], Position]
-    _balance_dirty: bool
-    _now: Callable[[], int]
-    _emit: Callable[[SimEvent], None]
+class LedgerMixin(DeskState):
+    """Part of TradingDesk: everything about positions, balance and leverage (state declared in
+    desk_state.py)."""
 
     def _lever_key(self, inst_id: str, mgn_mode: str, pos_side: str) -> tuple[str, str, str]:
         if mgn_mode == "isolated" and self.pos_mode == LONG_SHORT:
