@@ -45,6 +45,8 @@ MARKET_TICKER = _ep("GET", "/market/ticker", 20, LimitKey.IP, False)
 MARKET_TICKERS = _ep("GET", "/market/tickers", 20, LimitKey.IP, False)
 MARKET_BOOKS = _ep("GET", "/market/books", 40, LimitKey.IP, False)
 MARKET_CANDLES = _ep("GET", "/market/candles", 40, LimitKey.IP, False)
+# docs public-data-rest-api-get-index-tickers: 20 requests / 2 s per IP; quoteCcy or instId (e.g. BTC-USDT).
+MARKET_INDEX_TICKERS = _ep("GET", "/market/index-tickers", 20, LimitKey.IP, False)
 ACCOUNT_BALANCE = _ep("GET", "/account/balance", 10, LimitKey.UID, True)
 ACCOUNT_POSITIONS = _ep("GET", "/account/positions", 10, LimitKey.UID, True)
 ACCOUNT_CONFIG = _ep("GET", "/account/config", 5, LimitKey.UID, True)
@@ -97,6 +99,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TRADE_CANCEL_ORDER,
     TRADE_AMEND_ORDER,
     TRADE_CLOSE_POSITION,
+    MARKET_INDEX_TICKERS,
     TRADE_GET_ORDER,
     TRADE_ORDERS_PENDING,
     TRADE_FILLS,

@@ -357,6 +357,25 @@ class SimExchange:
         return self._market(inst_id).mark_item()
 
     @_locked
+    def index_tickers_wire(self, quote_ccy: str | None, index_id: str | None) -> list[dict]:
+        """GET /market/index-tickers (docs public-data-rest-api-get-index-tickers): quoteCcy or
+        instId (an index, e.g. BTC-USDT) is required (neither: 51000 here; the code OKX gives is not
+        documented). Every simulated index is quoted in USDT; an unknown index answers []."""
+        if not quote_ccy and not index_id:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter quoteCcy error")
+        return [m.index_ticker_item() for m in self._market_list
+                if (not index_id or m.index_id == index_id) and (not quote_ccy or quote_ccy == "USDT")]
+
+    @_locked
+    def shift_index(self, inst_id: str, fraction: float) -> None:
+        """Test hook: the spot index of `inst_id` moves by `fraction` (e.g. -0.01) while the swap's
+        book and `last` stay; the mark follows the index (market.SymbolMarket.shift_index)."""
+        try:
+            self._market(inst_id).shift_index(float(fraction))
+        except (TypeError, ValueError) as exc:
+            raise SimApiError(CODE_PARAM_ERROR, f"shift_index: {exc}") from exc
+
+    @_locked
     def price_limit_wire(self, inst_id: str) -> dict:
         """GET /public/price-limit item."""
         return self._market(inst_id).price_limit_item()

@@ -8,6 +8,15 @@ built only for wanted channels so a step with no listeners costs a few microseco
 `exchange.sim.swing*`, see `sim_server_options`): a factor on the instrument table's typical
 1-minute volatility, and the busy session's short-lived swings (price_process.Swings). The default
 is the table's own market with no swings.
+
+Index and mark (issue 12). OKX's index is the spot price its swaps are marked against (OKX Learn,
+"Mark price and index price of margined contracts": a weighted average of spot prices on three or
+more venues; USDT-margined swaps use the USDT index, e.g. BTC-USDT). Here the swap trades at a small
+premium `basis` over it: a slowly mean-reverting (Ornstein-Uhlenbeck) process with its own stream,
+drawn from the seed without touching the market's draws, so the index is deterministic and every
+existing path is unchanged. OKX's mark for a perpetual swap is "spot index price + moving average
+(basis)", basis = (best bid + best ask) / 2 - index (OKX perpetual swap guide, "What is mark price?");
+the moving average is an exponential one over MARK_BASIS_AVG_S.
 """
 
 from __future__ import annotations
@@ -32,7 +41,13 @@ BOOK_EPOCH_MS = 1000  # level sizes refresh once a second
 MARK_MIN_PUSH_MS = 200
 MARK_MAX_SILENCE_MS = 10_000
 LIMIT_PUSH_MS = 200
-MARK_SMOOTHING_S = 1.0
+MARK_SMOOTHING_S = 1.0  # the spot index follows the swap's mid within about a second
+INDEX_BASIS_STD = 0.0003  # the swap's typical premium over its index: 3 bp (stationary std)
+INDEX_BASIS_HALF_LIFE_S = 600.0
+MARK_BASIS_AVG_S = 60.0  # the mark's moving average of the basis
+# docs websocket-public-index-tickers-channel: pushed every 100 ms on a change, else once a minute.
+INDEX_MIN_PUSH_MS = 100
+INDEX_MAX_SILENCE_MS = 60_000
 BOOKS_DEPTH = 400  # levels per side on the `books` channel
 _DAY_MS = 86_400_000
 _UTC8_MS = 8 * 3_600_000
@@ -74,6 +89,14 @@ class SymbolMarket:
         self._dt_ms = dt_s * 1000.0
         self._p_trade = min(1.0, TRADES_PER_S * dt_s)
         self._mark_alpha = 1.0 - math.exp(-dt_s / MARK_SMOOTHING_S)
+        self._basis_avg_alpha = 1.0 - math.exp(-dt_s / MARK_BASIS_AVG_S)
+        # The basis has its own stream, seeded from a peek at the market's next draw (not a draw).
+        peek = random.Random()
+        peek.setstate(rng.getstate())
+        self._basis_rng = random.Random(f"index-basis:{peek.random()!r}")
+        self._basis_keep = math.exp(-math.log(2) / INDEX_BASIS_HALF_LIFE_S * dt_s)
+        self._basis_kick = INDEX_BASIS_STD * math.sqrt(1.0 - self._basis_keep ** 2)
+        self.basis = self._basis_rng.gauss(0.0, INDEX_BASIS_STD)
         self.candles: dict[str, CandleSeries] = {b: CandleSeries(b, CANDLE_BARS[b]) for b in SIM_BARS}
         self.dynamics = dynamics
         history = _history_1m(spec, random.Random(rng.random()), start_ms, history_minutes, dynamics)
@@ -101,7 +124,13 @@ class SymbolMarket:
         self._ask_str = f"{self.ask * self.tick:.{self.px_dec}f}"
         self._vol_ccy_dec = decimals_of(str(Decimal(spec.lot_sz) * Decimal(spec.ct_val)))
         self.last_ts = start_ms
-        self.mark = self.last
+        self.index_id = spec.family  # OKX index-tickers instId, e.g. BTC-USDT ("same as uly")
+        self._fair_mid = self.last
+        self.index = self._fair_mid / (1.0 + self.basis)
+        self._index_ticks = round(self.index / self.tick)
+        self.index_str = fmt_fixed(self._index_ticks * self.tick, self.px_dec)
+        self._basis_avg = self.mid - self.index
+        self.mark = self.index + self._basis_avg
         self._mark_ticks = round(self.mark / self.tick)
         self.mark_str = fmt_fixed(self.mark, self.px_dec)
         self.buy_lmt = self.sell_lmt = ""
@@ -110,6 +139,8 @@ class SymbolMarket:
         self.seq_id = 1
         self.ts = start_ms
         self._last_mark_push = -MARK_MAX_SILENCE_MS
+        self._last_index_push = -INDEX_MAX_SILENCE_MS
+        self._index_dirty = True
         self._last_limit_calc = start_ms
         self._last_limit_push = -LIMIT_PUSH_MS
         self._limits_dirty = True
@@ -122,6 +153,7 @@ class SymbolMarket:
         # Which public channels have listeners (SimExchange keeps these up to date).
         self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
         self.want_mark = self.want_limit = True
+        self.want_index = False  # index-tickers: only on request (SimExchange.set_channel_interest)
         self.want_books = False  # 400-level deltas: only on request (see books_snapshot_item)
         self._books_sent: tuple[int, int] = (self.bid, self.epoch)  # (best bid, epoch) the last books push showed
         self.want_candles: frozenset[str] = frozenset(SIM_BARS)
@@ -186,7 +218,23 @@ class SymbolMarket:
 
     def _step_mark(self, ts_ms: int, events: list[SimEvent]) -> None:
         mid = (self.bid + 0.5) * self.tick
-        self.mark += self._mark_alpha * (mid - self.mark)
+        self._fair_mid += self._mark_alpha * (mid - self._fair_mid)
+        self.basis = self.basis * self._basis_keep + self._basis_kick * self._basis_rng.gauss(0.0, 1.0)
+        index = self._fair_mid / (1.0 + self.basis)
+        self.index = index
+        self._basis_avg += self._basis_avg_alpha * (mid - index - self._basis_avg)
+        self.mark = index + self._basis_avg
+        index_ticks = round(index / self.tick)
+        if index_ticks != self._index_ticks:
+            self._index_ticks = index_ticks
+            self.index_str = f"{index_ticks * self.tick:.{self.px_dec}f}"
+            self._index_dirty = True
+        since_index = ts_ms - self._last_index_push
+        if (self._index_dirty and since_index >= INDEX_MIN_PUSH_MS) or since_index >= INDEX_MAX_SILENCE_MS:
+            self._index_dirty = False
+            self._last_index_push = ts_ms
+            if self.want_index:
+                events.append(SimEvent("index-tickers", self.index_id, self.index_ticker_item()))
         mark_ticks = round(self.mark / self.tick)
         if mark_ticks != self._mark_ticks:
             self._mark_ticks = mark_ticks
@@ -288,10 +336,23 @@ class SymbolMarket:
         """The fair price gaps to `px`; mark and price limits move with it at once (a gap is an
         index move too), so orders near the new price are inside the band."""
         self.process.jump_to(px)
-        self.mark = px
-        self._mark_ticks = -1  # re-format and push on the next step
+        self._fair_mid = px
+        self.index = px / (1.0 + self.basis)
+        self.mark = self.index + self._basis_avg
+        self._index_ticks = self._mark_ticks = -1  # re-format and push on the next step
         self._update_limits()
         self._limits_dirty = True
+
+    def shift_index(self, fraction: float) -> None:
+        """The spot index moves by `fraction` (e.g. -0.01) while the swap's book stays: spot sold
+        off on the other venues. The mark follows the index at once (its basis average is slow)
+        and returns to the swap's price as the average catches up; `last` does not move."""
+        if not (math.isfinite(fraction) and fraction > -1.0):
+            raise ValueError(f"index shift must be a finite fraction > -1, got {fraction!r}")
+        self.basis = (1.0 + self.basis) / (1.0 + fraction) - 1.0
+        self.index = self._fair_mid / (1.0 + self.basis)
+        self.mark = self.index + self._basis_avg
+        self._index_ticks = self._mark_ticks = -1  # re-format and push on the next step
 
     def next_trade_id(self) -> str:
         self.trade_seq += 1
@@ -402,6 +463,30 @@ class SymbolMarket:
 
     def mark_item(self) -> dict:
         return {"instType": "SWAP", "instId": self.inst_id, "markPx": self.mark_str, "ts": str(self.ts)}
+
+    def index_ticker_item(self) -> dict:
+        """GET /market/index-tickers item and `index-tickers` push (docs market-data-get-index-tickers:
+        instId, idxPx, high24h, low24h, open24h, sodUtc0, sodUtc8, ts). The index's 24 h figures are
+        the swap's, taken back by the current basis (the simulator keeps no separate spot history)."""
+        if self._day_stats_dirty:
+            self._refresh_day_stats()
+        cur = self._minute.current
+        high, low = self.high24h, self.low24h
+        if cur is not None:
+            high = max(high, cur[HIGH])
+            low = min(low, cur[LOW])
+        scale = 1.0 / (1.0 + self.basis)
+        d = self.px_dec
+        return {
+            "instId": self.index_id,
+            "idxPx": self.index_str,
+            "high24h": f"{high * scale:.{d}f}",
+            "low24h": f"{low * scale:.{d}f}",
+            "open24h": f"{self.open24h * scale:.{d}f}",
+            "sodUtc0": f"{self.sod_utc0 * scale:.{d}f}",
+            "sodUtc8": f"{self.sod_utc8 * scale:.{d}f}",
+            "ts": str(self.ts),
+        }
 
     def price_limit_item(self) -> dict:
         return {"instType": "SWAP", "instId": self.inst_id, "buyLmt": self.buy_lmt,
