@@ -8,8 +8,8 @@ are queued to every subscriber of that channel + instId.
 Protocol per okx-v5-reference.md section 3: one ack per subscribe arg echoing the client `id`,
 error events with OKX codes, login with a seconds timestamp, text `ping` -> `pong`, close 4004
 after `idle_s` of silence (no client message and, by default, no frame sent either: OKX drops a
-connection when "no data has been pushed for 30 s"), 3 new connections/s per IP, 480 subscribe /
-unsubscribe / login operations per connection per hour.
+connection when "no data has been pushed for 30 s"), 480 subscribe / unsubscribe / login operations
+per connection per hour, and new connections limited as `connection_limit_key` says.
 
 Beside it: `ws_session` (a connection and its writer), `ws_channels` (which channel lives where,
 arg matching), `ws_login` (login verification), `ws_trade` (order ops over WebSocket).
@@ -43,6 +43,7 @@ from okxscalp.okx.constants import (
 )
 from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.faults import FaultInjector, drop_count, malformed_frame
+from okxscalp.sim.instruments import INSTRUMENTS_CHANNEL
 from okxscalp.sim.ratelimit import KeyedWindows, RestRateLimiter
 from okxscalp.sim.ws_channels import (
     ACCOUNT_CHANNEL,
@@ -50,6 +51,7 @@ from okxscalp.sim.ws_channels import (
     CONN_COUNT_ERROR_EVENT,
     CONN_COUNTED_CHANNELS,
     INST_TYPES,
+    INSTRUMENTS_INST_TYPES,
     PAGED_CHANNELS,
     POSITIONS_CHANNEL,
     PRIVATE_CHANNEL_PATHS,
@@ -60,6 +62,7 @@ from okxscalp.sim.ws_channels import (
     conn_count_event,
     nonzero,
     private_match,
+    public_push_arg,
     regular_push_interval_s,
     wrong_url_msg,
 )
@@ -82,6 +85,21 @@ MSG_TOO_FREQUENT = "Requests too frequent."
 MSG_NOTICE_UPGRADE = "The connection will soon be closed for a service upgrade. Please reconnect."
 MSG_IDLE = b"No data received in 30s"
 PONG = b"pong"
+
+
+def connection_limit_key(ip: str, path: str) -> str:
+    """What new WebSocket connections are counted per: the client's IP on one service URL.
+
+    OKX docs, Overview > WebSocket > Connect: "Connection limit: 3 requests per second (based on
+    IP)". That is all OKX documents: not a window alignment, not a reply on excess. "Based on IP"
+    names the key the way the REST limits' "Rate limit rule: IP" does, and those limits count per
+    endpoint; here the endpoints are the service URLs /ws/v5/public, /private and /business. So a
+    client that opens public, private and two business connections at once (as clients do at
+    start-up) is within the limit; a 4th connection to one URL within a second is not. The second
+    is a sliding one (ratelimit.KeyedWindows: whatever passes it passes however OKX aligns its
+    seconds) and the refusal is HTTP 429 on the upgrade request, the usual reply (OKX documents
+    none). The client (okx.ws.ConnectGate) keeps to the tightest reading: 3 per second, all paths."""
+    return f"{ip} {path}"
 
 
 @dataclass(slots=True)
@@ -154,7 +172,7 @@ class WsHub:
         if self.faults.refusing():
             self.counters.connections_rejected[path] += 1
             return web.Response(status=503, text="Service Unavailable")
-        if not self._new_connections.allow(ip):
+        if not self._new_connections.allow(connection_limit_key(ip, path)):
             self.counters.connections_rejected[path] += 1
             return web.Response(status=429, text="Too Many Requests")
         # No permessage-deflate: compressing every push costs more CPU than loopback bandwidth saves.
@@ -317,6 +335,8 @@ class WsHub:
         if op == "subscribe":
             if kind == "public" and key[0] == BOOKS_CHANNEL:
                 self._subscribe_books(session, key)
+            elif kind == "public" and key[0] == INSTRUMENTS_CHANNEL:
+                self._subscribe_instruments(session, key)
             elif kind == "public":
                 self._subscribe_public(session, key)
             else:
@@ -330,6 +350,13 @@ class WsHub:
         """("public", (channel, instId)) | ("private", canonical key) | ("error", (code, msg))."""
         channel = arg["channel"]
         path = session.path
+        if path == WS_PUBLIC_PATH and channel == INSTRUMENTS_CHANNEL:
+            inst_type = arg.get("instType")
+            if not isinstance(inst_type, str) or not inst_type:
+                return "error", (WS_CODE_INVALID_ARGS, MSG_INVALID_ARGS)
+            if inst_type not in INSTRUMENTS_INST_TYPES:
+                return "error", (WS_CODE_WRONG_URL_OR_CHANNEL, wrong_url_msg(arg))
+            return "public", (channel, inst_type)
         if (path == WS_PUBLIC_PATH and channel in SIM_PUBLIC_CHANNELS) or (
             path == WS_BUSINESS_PATH and channel in SIM_CANDLE_CHANNELS
         ):
@@ -374,6 +401,22 @@ class WsHub:
         payload = orjson.dumps(
             {"arg": {"channel": key[0], "instId": key[1]}, "action": "snapshot", "data": [snapshot]}
         )
+        session.last_push = payload
+        session.enqueue(payload, self.faults.now())
+        self.counters.messages_sent[key[0]] += 1
+
+    def _subscribe_instruments(self, session: WsSession, key: tuple[str, str]) -> None:
+        """OKX docs (public-data-websocket-instruments-channel): "The full instrument list will be
+        pushed for the first time after subscription. Subsequently, the instruments will be pushed
+        if there's any change to the instrument's state". The simulator lists SWAPs only: another
+        instType is acknowledged and has nothing to push."""
+        if key in session.public_keys:
+            return
+        self._subscribe_public(session, key)
+        listed = self.exchange.instruments_wire(key[1])
+        if not listed:
+            return
+        payload = orjson.dumps({"arg": public_push_arg(*key), "data": listed})
         session.last_push = payload
         session.enqueue(payload, self.faults.now())
         self.counters.messages_sent[key[0]] += 1
@@ -503,7 +546,7 @@ class WsHub:
             if prefix is None:
                 action = b',"action":"update"' if channel == BOOKS_CHANNEL else b""
                 prefix = prefixes[(channel, inst_id)] = (  # type: ignore[index]
-                    b'{"arg":' + dumps({"channel": channel, "instId": inst_id}) + action + b',"data":['
+                    b'{"arg":' + dumps(public_push_arg(channel, inst_id)) + action + b',"data":['  # type: ignore[arg-type]
                 )
             payload = prefix + dumps(event.data) + b"]}"
             for session in subscribers:
