@@ -51,6 +51,7 @@ from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.instruments import (
     DEFAULT_INST_IDS,
     INSTRUMENT_STATES,
+    INSTRUMENTS_CHANNEL,
     InstrumentSpec,
     instrument_wire,
     spec_for,
@@ -308,7 +309,11 @@ class SimExchange:
             raise ValueError(f"no simulated instrument {inst_id!r}")
         if state not in INSTRUMENT_STATES:
             raise ValueError(f"unknown instrument state {state!r}; OKX's: {', '.join(INSTRUMENT_STATES)}")
-        self.specs[inst_id] = dataclasses.replace(spec, state=state)
+        if state == spec.state:
+            return
+        changed = self.specs[inst_id] = dataclasses.replace(spec, state=state)
+        # The `instruments` channel pushes an instrument whose state changed (keyed by instType).
+        self._events.append(SimEvent(INSTRUMENTS_CHANNEL, "SWAP", instrument_wire(changed)))
 
     @_locked
     def ticker_wire(self, inst_id: str) -> dict:

@@ -13,6 +13,10 @@ from okxscalp.sim.wire import decimals_of
 
 # GET /public/instruments `state` values for SWAP (docs public-data-rest-api-get-instruments).
 INSTRUMENT_STATES: tuple[str, ...] = ("live", "suspend", "preopen", "test", "rebase", "post_only")
+# The public WebSocket channel that lists the instruments of one instType (docs
+# public-data-websocket-instruments-channel): the full list on subscribe, then each instrument
+# whose state changes (SimExchange.set_instrument_state queues the push, keyed by instType).
+INSTRUMENTS_CHANNEL = "instruments"
 
 
 @dataclass(frozen=True, slots=True)

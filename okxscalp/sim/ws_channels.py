@@ -17,6 +17,7 @@ from okxscalp.okx.constants import (
     WS_PRIVATE_PATH,
     WS_PUBLIC_PATH,
 )
+from okxscalp.sim.instruments import INSTRUMENTS_CHANNEL
 
 WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)
 BOOKS_CHANNEL = "books"  # 400 levels: a snapshot on subscribe, then "update" deltas (reference section 4)
@@ -40,6 +41,10 @@ CONN_COUNT_EVENT = "channel-conn-count"
 CONN_COUNT_ERROR_EVENT = "channel-conn-count-error"
 PAGED_CHANNELS = frozenset({POSITIONS_CHANNEL, ACCOUNT_CHANNEL})  # pushes carry eventType/curPage/lastPage
 INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "ANY"})
+# `instruments` (public, keyed by instType, not instId): docs public-data-websocket-instruments-channel
+# names SPOT, MARGIN, SWAP, FUTURES and OPTION. Every simulated instrument is a SWAP, so the other
+# types are acknowledged and have nothing to list.
+INSTRUMENTS_INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
 SIM_INST_TYPES = frozenset({"SWAP", "ANY"})  # every simulated instrument is a SWAP
 DEFAULT_REGULAR_PUSH_MS = 5000  # positions/account regular snapshots without extraParams
 
@@ -61,6 +66,11 @@ def conn_count_event(channel: str, count: int, conn_id: str, *, refused: bool = 
     "connCount":"30","connId":"a4d3ae55"}`)."""
     event = CONN_COUNT_ERROR_EVENT if refused else CONN_COUNT_EVENT
     return {"event": event, "channel": channel, "connCount": str(count), "connId": conn_id}
+
+
+def public_push_arg(channel: str, key: str) -> dict[str, str]:
+    """The `arg` of a public push: `instType` for `instruments`, `instId` for the market channels."""
+    return {"channel": channel, "instType" if channel == INSTRUMENTS_CHANNEL else "instId": key}
 
 
 def private_match(arg: dict[str, Any], inst_id: str | None) -> bool:
