@@ -119,6 +119,9 @@ ENDPOINT_BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for 
 WS_PUBLIC_PATH = "/ws/v5/public"
 WS_PRIVATE_PATH = "/ws/v5/private"
 WS_BUSINESS_PATH = "/ws/v5/business"
+# OKX docs Overview > WebSocket > Connect: "Connection limit: 3 requests per second (based on IP)". The
+# simulator counts it per IP and service URL (sim.ws_api.connection_limit_key); the client's ConnectGate
+# keeps to 3 per second over all URLs together, which is within it under any reading.
 WS_NEW_CONNECTIONS_PER_S = 3
 WS_OPS_PER_CONNECTION_PER_HOUR = 480  # subscribe + unsubscribe + login
 WS_IDLE_CLOSE_S = 30.0
@@ -127,7 +130,10 @@ WS_CLOSE_LOGIN_FAILED = 4001
 WS_LOGIN_PREHASH_PATH = "/users/self/verify"
 
 # Public channels live on /public; candles on /business; account channels on /private.
-PUBLIC_CHANNELS = frozenset({"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price", "price-limit"})
+# `instruments` is keyed by instType, the others by instId (docs public-data-websocket-instruments-channel).
+PUBLIC_CHANNELS = frozenset(
+    {"tickers", "books5", "bbo-tbt", "books", "trades", "mark-price", "price-limit", "instruments"}
+)
 PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "balance_and_position"})
 CANDLE_CHANNEL_PREFIX = "candle"
 # Bar names OKX accepts (case matters: minutes `m`, hours `H`).
