@@ -70,7 +70,8 @@ _CONN_COUNT_ERROR_EVENT = "channel-conn-count-error"
 
 class ConnectGate:
     """Process-wide gate for new WebSocket connections: at most `per_second` dials in any second
-    (OKX: 3 new connections per second per IP, all paths together). Share one per process.
+    (OKX: "3 requests per second (based on IP)"; counted here over all paths together, the tightest
+    reading, so the client stays within it however OKX keys it). Share one per process.
 
     Dials are spaced over a window slightly longer than a second (`margin_s`): the exchange counts
     arrivals, and the handshakes of two dials do not take exactly the same time."""
