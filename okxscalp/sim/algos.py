@@ -1,5 +1,11 @@
 """TP/SL algo orders of the simulated account: attached ones (armed by their entry's fills) and
-stand-alone conditional/oco ones; triggered on the simulated last price; canceled with the position."""
+stand-alone conditional/oco ones; canceled with the position.
+
+Each leg triggers on the price its `tpTriggerPxType`/`slTriggerPxType` names: `last` (the default),
+`index` or `mark` (docs order-book-trading-trade-post-place-order, attachAlgoOrds, and
+order-book-trading-algo-trading-post-place-algo-order: "Take-profit/Stop-loss trigger price type:
+last, index, mark; the default is last"); another value is 51000 "Parameter ...TriggerPxType error".
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,15 @@ from okxscalp.sim.rules import (
     parse_number,
 )
 from okxscalp.sim.wire import fmt_fixed, fmt_num
+
+
+def trigger_price(market: SymbolMarket, trigger_type: str) -> float:
+    """The price a TP/SL leg of this trigger type watches."""
+    if trigger_type == "mark":
+        return market.mark
+    if trigger_type == "index":
+        return market.index
+    return market.last
 
 
 class AlgoMixin(DeskState):
@@ -112,13 +127,18 @@ class AlgoMixin(DeskState):
             self._push_algo(algo)
         self.active_insts.add(order.inst_id)
 
-    def _check_algo(self, algo: AlgoOrder, market: SymbolMarket, last: float) -> None:
+    def _check_algo(self, algo: AlgoOrder, market: SymbolMarket) -> None:
         closing_long = algo.close_side == "sell"
         leg = None
-        if algo.tp and (last >= algo.tp.trigger_px if closing_long else last <= algo.tp.trigger_px):
-            leg = algo.tp
-        elif algo.sl and (last <= algo.sl.trigger_px if closing_long else last >= algo.sl.trigger_px):
-            leg = algo.sl
+        tp, sl = algo.tp, algo.sl
+        if tp:
+            px = trigger_price(market, tp.trigger_type)
+            if px >= tp.trigger_px if closing_long else px <= tp.trigger_px:
+                leg = tp
+        if leg is None and sl:
+            px = trigger_price(market, sl.trigger_type)
+            if px <= sl.trigger_px if closing_long else px >= sl.trigger_px:
+                leg = sl
         if leg is None:
             return
         closable = self.closable(algo.inst_id, algo.close_side, algo.pos_side)

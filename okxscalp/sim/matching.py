@@ -428,7 +428,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
     def on_step(self, market: SymbolMarket) -> None:
         """Resting orders fill as maker: fully when the market goes through their price (the
         opposite best reaches it, or a trade prints beyond it), partly (the trade's size) when a
-        trade prints exactly at it. Then algos trigger on the last price."""
+        trade prints exactly at it. Then algos trigger on their legs' trigger prices (last, mark, index)."""
         orders = self.open_orders.get(market.inst_id)
         if orders:
             traded = market.last_ts == market.ts
@@ -448,9 +448,8 @@ class TradingDesk(LedgerMixin, AlgoMixin):
                     self._fill(order, market, px, min(order.remaining, market.last_sz), "M")
         algos = self.algos.get(market.inst_id)
         if algos:
-            last = market.last
             for algo in list(algos):
-                self._check_algo(algo, market, last)
+                self._check_algo(algo, market)
         if self._touched_positions or self._balance_dirty:
             self._flush()
 
