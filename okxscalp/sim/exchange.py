@@ -110,7 +110,8 @@ class SimExchange:
         (default: `start_wall_s` in ms, or the first replay timestamp when replaying). Pass both
         for fully reproducible timestamps. `history_minutes` of 1m candles (max 1440) exist before
         the start, ending at the instrument's start price: its shipped one, or `start_prices[inst_id]`
-        (a restored account's market resumes where it was saved, see persist.py). `dynamics`: how
+        (a restored account's market resumes where it was saved, see persist.py), or a replayed
+        instrument's first recorded price (no jump at the first step). `dynamics`: how
         lively every market is (config exchange.sim.volatility / swing_*; market.MarketDynamics).
         """
         if speed <= 0:
@@ -137,6 +138,8 @@ class SimExchange:
             spec = spec_for(inst_id)
             if start_prices and inst_id in start_prices:
                 spec = dataclasses.replace(spec, start_px=float(start_prices[inst_id]))
+            if replay is not None and inst_id in replay.inst_ids:  # starts where the recording does
+                spec = dataclasses.replace(spec, start_px=replay.first_price(inst_id))
             self.specs[inst_id] = spec
             market = SymbolMarket(spec, random.Random(master.random()), self.tick_interval_s,
                                   self.start_sim_ms, history_minutes, dynamics)

@@ -25,6 +25,11 @@ class ReplayData:
     def inst_ids(self) -> frozenset[str]:
         return frozenset(self.points)
 
+    def first_price(self, inst_id: str) -> float:
+        """The instrument's first recorded price: where its replayed market starts (REPLAY.md), so
+        its history, mark, price limits and open bar are built around the real price."""
+        return self.points[inst_id][0][1]
+
     def follower(self, inst_id: str) -> Callable[[float], float | None]:
         """`f(elapsed_sim_s)` -> the latest recorded price at that point, None after the end."""
         points = self.points[inst_id]
