@@ -93,6 +93,11 @@ class AmbiguousOrderOutcome(OkxError):
         super().__init__(f"outcome of order {cl_ord_id} on {inst_id} unknown: {cause}")
 
 
+class TradeChannelDown(OkxError):
+    """The WebSocket trade channel is not connected or not logged in (or cannot key the order):
+    raised before anything was sent, so the caller may send the same order another way."""
+
+
 class WsOpsBudgetExceeded(OkxError):
     """Refused locally: the per-connection budget of subscribe/unsubscribe/login ops is spent."""
 

@@ -53,6 +53,9 @@ class Instrument:
     state: str = "live"
     settle_ccy: str = "USDT"
     ct_type: str = "linear"
+    # GET /public/instruments `instIdCode`: the instrument key of WebSocket order operations
+    # (docs order-book-trading-trade-ws-place-order; `instId` there is delisted). None if absent.
+    inst_id_code: int | None = None
 
     @property
     def symbol(self) -> str:

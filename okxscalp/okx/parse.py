@@ -368,7 +368,18 @@ def _instrument(d: dict[str, Any]) -> Instrument:
         state=_str(d["state"]),
         settle_ccy=_opt_str(d.get("settleCcy")),
         ct_type=_opt_str(d.get("ctType")),
+        inst_id_code=_opt_inst_id_code(d.get("instIdCode")),
     )
+
+
+def _opt_inst_id_code(value: Any) -> int | None:
+    """`instIdCode` is an Integer in OKX's docs; a numeric string is read too, anything else is None
+    (the WebSocket trade channel then refuses to key an order by it: REST carries it instead)."""
+    if value.__class__ is int:
+        return value  # type: ignore[no-any-return]
+    if value.__class__ is str and value.isdigit():
+        return int(value)
+    return None
 
 
 def _order_ack(d: dict[str, Any]) -> OrderAck:

@@ -187,6 +187,12 @@ class RestClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def limiters(self) -> EndpointLimiters:
+        """The per-endpoint budgets; the WebSocket trade channel draws from the same object
+        (OKX: WS order ops share the REST limits, User ID + instId)."""
+        return self._limiters
+
     def budget_use(self) -> dict[str, float]:
         """Endpoint path → share (0..1) of its documented limit used in the last window."""
         return self._limiters.budget_use()
@@ -341,11 +347,11 @@ class RestClient:
                 request.inst_id,
                 exc,
             )
-            return await self._resolve_order(request.inst_id, cl_ord_id, str(exc))
+            return await self.resolve_order(request.inst_id, cl_ord_id, str(exc))
         if ack.ok:
             return ack
         if ack.s_code in AMBIGUOUS_ORDER_CODES:
-            return await self._resolve_order(request.inst_id, cl_ord_id, f"sCode {ack.s_code} {ack.s_msg}")
+            return await self.resolve_order(request.inst_id, cl_ord_id, f"sCode {ack.s_code} {ack.s_msg}")
         raise OrderRejected(ack.s_code, ack.s_msg, cl_ord_id=cl_ord_id, inst_id=request.inst_id)
 
     async def cancel_order(
@@ -414,7 +420,7 @@ class RestClient:
             # Like an order: the close may have been executed. Ask by clOrdId (close-position
             # takes one); OrderNotPlaced / AmbiguousOrderOutcome tell the caller what is known.
             log.warning("close-position %s on %s: ambiguous reply (%s); looking it up by clOrdId", cl_ord_id, inst_id, exc)
-            ack = await self._resolve_order(inst_id, cl_ord_id, str(exc))
+            ack = await self.resolve_order(inst_id, cl_ord_id, str(exc))
             return ClosePositionAck(inst_id, pos_side or "", ack.cl_ord_id, tag)
 
     async def get_order(
@@ -550,7 +556,7 @@ class RestClient:
 
     # --- internals --------------------------------------------------------------------------
 
-    async def _resolve_order(self, inst_id: str, cl_ord_id: str, cause: str) -> OrderAck:
+    async def resolve_order(self, inst_id: str, cl_ord_id: str, cause: str) -> OrderAck:
         """After an ambiguous send: ask the exchange by clOrdId. Found → its ack (recovered=True).
         Not found twice in a row (the second after a backoff, in case the first raced the
         placement) → OrderNotPlaced. Unanswerable within the retry bound → AmbiguousOrderOutcome."""
