@@ -247,6 +247,7 @@ class Position:
     realized_pnl: float = 0.0
     fee: float = 0.0
     trade_id: str = ""
+    funding_fee: float = 0.0  # accumulated funding (negative: paid), sim/funding.py
 
     @property
     def direction(self) -> int:
@@ -287,7 +288,7 @@ class Position:
             "cTime": str(self.c_time),
             "ccy": "USDT",
             "fee": fmt_num(self.fee),
-            "fundingFee": "0",
+            "fundingFee": fmt_num(self.funding_fee),
             "idxPx": fmt_fixed(mark, px_dec),
             "imr": fmt_num(margin) if self.mgn_mode == "cross" else "",
             "instId": self.inst_id,
@@ -314,7 +315,8 @@ class Position:
             "quoteBal": "",
             "quoteBorrowed": "",
             "quoteInterest": "",
-            "realizedPnl": fmt_num(self.realized_pnl + self.fee),
+            # docs get-positions: realizedPnl = pnl + fee + fundingFee + liqPenalty
+            "realizedPnl": fmt_num(self.realized_pnl + self.fee + self.funding_fee),
             "spotInUseAmt": "",
             "spotInUseCcy": "",
             "tradeId": self.trade_id,

@@ -22,13 +22,14 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from okxscalp.sim.account import AlgoLeg, AlgoOrder, Fill, Order, Position
+from okxscalp.sim.bills import Bill
 
 if TYPE_CHECKING:
     from okxscalp.sim.matching import TradingDesk
 
 __all__ = ["AccountStateError", "export_desk", "restore_desk"]
 
-_Record = TypeVar("_Record", AlgoLeg, AlgoOrder, Fill, Order, Position)
+_Record = TypeVar("_Record", AlgoLeg, AlgoOrder, Fill, Order, Position, Bill)
 # Fields that hold records, not scalars: encoded by hand below.
 _NESTED = {"attach", "last_fill", "tp", "sl"}
 # History carried across a restart: the newest final orders and fills. The desk keeps up to 20 000
@@ -37,6 +38,7 @@ _NESTED = {"attach", "last_fill", "tp", "sl"}
 # of its last closes).
 MAX_SAVED_FINAL_ORDERS = 2_000
 MAX_SAVED_FILLS = 5_000
+MAX_SAVED_BILLS = 5_000  # GET /account/bills(-archive) after a restart: the recent past, as fills
 
 
 class AccountStateError(ValueError):
@@ -104,6 +106,7 @@ def export_desk(desk: TradingDesk) -> dict[str, Any]:
         "open_orders": {inst_id: [o.ord_id for o in live] for inst_id, live in desk.open_orders.items() if live},
         "final_order_ids": final_ids,
         "fills": [[ts, inst_id, item] for ts, inst_id, item in fills],
+        "bills": [_scalars(b, f"bill {b.bill_id}") for b in desk.bills.bills()[-MAX_SAVED_BILLS:]],
         "sequences": {"order": desk._seq, "algo": desk._algo_seq, "bill": desk._bill_seq, "position": desk._pos_seq},
     }
 
@@ -223,6 +226,8 @@ def restore_desk(desk: TradingDesk, doc: object) -> None:
 
     positions: dict[tuple[str, str], Position] = {}
     for i, raw in enumerate(_list(body.get("positions"), "account.positions")):
+        if isinstance(raw, dict) and "funding_fee" not in raw:  # saved before funding was modelled
+            raw = {**raw, "funding_fee": 0.0}
         position = _decode(Position, raw, f"account.positions[{i}]")
         known(position.inst_id, f"account.positions[{i}]")
         positions[(position.inst_id, position.pos_side)] = position
@@ -252,6 +257,11 @@ def restore_desk(desk: TradingDesk, doc: object) -> None:
             raise AccountStateError(f"{where}: expected [ts, instId, item]")
         fills.append((_typed(row[0], int, where), known(_typed(row[1], str, where), where), _object(row[2], where)))
 
+    # Files saved before bills existed have none: the account simply has no bills yet.
+    bills = [_decode(Bill, raw, f"account.bills[{i}]") for i, raw in enumerate(_list(body.get("bills", []), "account.bills"))]
+    for i, bill in enumerate(bills):
+        known(bill.inst_id, f"account.bills[{i}]")
+
     sequences = _object(body.get("sequences"), "account.sequences")
     seq = {name: _field(sequences, name, int, "account.sequences") for name in ("order", "algo", "bill", "position")}
 
@@ -267,6 +277,7 @@ def restore_desk(desk: TradingDesk, doc: object) -> None:
     desk._final_order_ids.extend(final_ids)
     desk._fills.clear()
     desk._fills.extend(fills)
+    desk.bills.load(bills)
     desk._seq, desk._algo_seq = seq["order"], seq["algo"]
     desk._bill_seq, desk._pos_seq = seq["bill"], seq["position"]
     desk.active_insts = {i for i, o in open_orders.items() if o} | {i for i, a in live_algos.items() if a}

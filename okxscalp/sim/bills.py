@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from okxscalp.okx import constants as k
 from okxscalp.sim.wire import fmt_num
@@ -175,11 +175,7 @@ class BillLedger:
             return [b.wire() for b in reversed(found)]
         return [b.wire() for b in reversed(found[-query.limit:])] if found else []
 
-    def to_state(self) -> list[dict]:
-        return [asdict(b) for b in self._bills]
-
-    def load_state(self, rows: Iterable[dict]) -> None:
-        """Replace the bills with persisted ones (rows from `to_state`); a bad row raises."""
-        loaded = [Bill(**row) for row in rows]
+    def load(self, bills: Iterable[Bill]) -> None:
+        """Replace the bills with restored ones (account_state.py decodes and checks them)."""
         self._bills.clear()
-        self._bills.extend(loaded)
+        self._bills.extend(bills)

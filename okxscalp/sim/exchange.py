@@ -47,7 +47,16 @@ from okxscalp.okx.constants import (
     CODE_PARAM_ERROR,
 )
 from okxscalp.sim.account_state import AccountStateError, export_desk, restore_desk
+from okxscalp.sim.bills import BILLS_LIMIT_MAX, BillQuery
 from okxscalp.sim.events import SimApiError, SimEvent
+from okxscalp.sim.funding import (
+    BALANCE_AND_POSITION,
+    HISTORY_LIMIT_MAX,
+    MAX_FUNDING_RATE,
+    MIN_FUNDING_RATE,
+    FundingBook,
+    balance_and_position_snapshot,
+)
 from okxscalp.sim.instruments import (
     DEFAULT_INST_IDS,
     INSTRUMENT_STATES,
@@ -84,7 +93,7 @@ MAX_BOOK_DEPTH = 400
 MAX_PENDING_EVENTS = 200_000
 # `advance` replays at most this much wall time (x speed) in one call; beyond it the clock jumps.
 MAX_CATCH_UP_WALL_S = 600.0
-_PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo"})
+_PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo", BALANCE_AND_POSITION})
 
 
 class SimExchange:
@@ -159,6 +168,8 @@ class SimExchange:
         # the account file's saver (persist.py) compares to know whether there is news to write.
         self.account_revision = 0
         self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.now_ms, self._emit)
+        # Funding periods on sim time: 8-hourly settlements at 00/08/16 UTC (funding.py).
+        self.funding = FundingBook(list(self.markets), self.start_sim_ms)
 
     # ------------------------------------------------------------------ clock
     def sim_now_ms(self, wall_s: float) -> int:
@@ -202,6 +213,7 @@ class SimExchange:
                 market.step(ts_ms, self._events)
                 if active and market.inst_id in active:
                     self.desk.on_step(market)
+            self.funding.on_step(ts_ms, self.markets, self.desk)
         if len(self._events) > MAX_PENDING_EVENTS:
             self._trim_events()
 
@@ -387,6 +399,59 @@ class SimExchange:
     def price_limit_wire(self, inst_id: str) -> dict:
         """GET /public/price-limit item."""
         return self._market(inst_id).price_limit_item()
+
+    # ------------------------------------------------------------------ funding and bills
+    @_locked
+    def funding_rate_wire(self, inst_id: str | None) -> list[dict]:
+        """GET /public/funding-rate: the current period of `inst_id`, or of every swap for `ANY`
+        (docs public-data rest-api-get-funding-rate)."""
+        if inst_id == "ANY":
+            return [f.wire(self.markets[i], self.now_ms) for i, f in self.funding.by_inst.items()]
+        market = self._market(inst_id)
+        return [self.funding.by_inst[market.inst_id].wire(market, self.now_ms)]
+
+    @_locked
+    def funding_rate_history_wire(self, inst_id: str | None, after: int | None = None, before: int | None = None,
+                                  limit: int = HISTORY_LIMIT_MAX) -> list[dict]:
+        """GET /public/funding-rate-history: settled periods, newest first; `after`/`before` are
+        fundingTime bounds (ms), `limit` 1..400 (default 400)."""
+        market = self._market(inst_id)
+        if limit < 1 or limit > HISTORY_LIMIT_MAX:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter limit error")
+        return self.funding.by_inst[market.inst_id].history_wire(after=after, before=before, limit=limit,
+                                                                 now_ms=self.now_ms)
+
+    @_locked
+    def bills_wire(self, query: BillQuery, *, archive: bool = False) -> list[dict]:
+        """GET /account/bills (last 7 days) or, `archive`, /account/bills-archive (3 months)."""
+        if query.limit < 1 or query.limit > BILLS_LIMIT_MAX:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter limit error")
+        return self.desk.bills.query(query, now_ms=self.now_ms, archive=archive)
+
+    @_locked
+    def balance_and_position_snapshot(self) -> dict:
+        """The balance_and_position channel's first push to a new subscriber."""
+        return balance_and_position_snapshot(self.desk, self.now_ms)
+
+    @_locked
+    def set_funding_rate(self, inst_id: str, rate: float | None) -> None:
+        """Test control: `inst_id`'s current period shows and settles at `rate` (within OKX's
+        min/max funding rate) until set back with None (the modelled rate again)."""
+        market = self._market(inst_id)
+        if rate is not None and not MIN_FUNDING_RATE <= float(rate) <= MAX_FUNDING_RATE:
+            raise SimApiError(CODE_PARAM_ERROR, f"funding rate {rate} outside [{MIN_FUNDING_RATE}, {MAX_FUNDING_RATE}]")
+        self.funding.by_inst[market.inst_id].forced_rate = None if rate is None else float(rate)
+
+    @_locked
+    def settle_funding_now(self, inst_id: str | None = None) -> list[dict]:
+        """Test control: settle funding now (sim time) for `inst_id` (default: every instrument)
+        at the current rate, as the 8-hourly settlement would; the schedule is unchanged. Returns
+        the funding bills written (one per open position)."""
+        inst_ids = [self._market(inst_id).inst_id] if inst_id else list(self.markets)
+        bills: list[dict] = []
+        for one in inst_ids:
+            bills.extend(self.funding.settle_now(one, self.markets[one], self.desk, self.now_ms))
+        return bills
 
     # ------------------------------------------------------------------ test hooks (market)
     @_locked

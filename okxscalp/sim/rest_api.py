@@ -21,6 +21,8 @@ from aiohttp import web
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import (
     ACCOUNT_BALANCE,
+    ACCOUNT_BILLS,
+    ACCOUNT_BILLS_ARCHIVE,
     ACCOUNT_CONFIG,
     ACCOUNT_LEVERAGE_INFO,
     ACCOUNT_POSITIONS,
@@ -40,6 +42,8 @@ from okxscalp.okx.constants import (
     MARKET_INDEX_TICKERS,
     MARKET_TICKER,
     MARKET_TICKERS,
+    PUBLIC_FUNDING_RATE,
+    PUBLIC_FUNDING_RATE_HISTORY,
     PUBLIC_INSTRUMENTS,
     PUBLIC_MARK_PRICE,
     PUBLIC_PRICE_LIMIT,
@@ -60,6 +64,7 @@ from okxscalp.okx.constants import (
     Endpoint,
     LimitKey,
 )
+from okxscalp.sim.bills import BILLS_LIMIT_MAX, BillQuery
 from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.currencies import currencies_wire
 from okxscalp.sim.events import SimApiError
@@ -145,6 +150,28 @@ def int_param(params: Params, name: str, default: int | None) -> int | None:
         raise SimApiError(CODE_PARAM_ERROR, f"Parameter {name} error", 400) from None
 
 
+# docs get-bills-details: instType SPOT/MARGIN/SWAP/FUTURES/OPTION, mgnMode isolated/cross,
+# ctType linear/inverse; a value outside these is 51000.
+_BILL_INST_TYPES = frozenset({"SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"})
+_BILL_MGN_MODES = frozenset({"isolated", "cross"})
+_BILL_CT_TYPES = frozenset({"linear", "inverse"})
+
+
+def bill_query(params: Params) -> BillQuery:
+    """GET /account/bills(-archive) filters, checked like OKX (51000 "Parameter <name> error")."""
+    for name, allowed in (("instType", _BILL_INST_TYPES), ("mgnMode", _BILL_MGN_MODES), ("ctType", _BILL_CT_TYPES)):
+        if name in params and params[name] not in allowed:
+            raise SimApiError(CODE_PARAM_ERROR, f"Parameter {name} error", 400)
+    limit = int_param(params, "limit", BILLS_LIMIT_MAX)
+    return BillQuery(
+        inst_type=params.get("instType"), inst_id=params.get("instId"), ccy=params.get("ccy"),
+        mgn_mode=params.get("mgnMode"), ct_type=params.get("ctType"), type_=params.get("type"),
+        sub_type=params.get("subType"), after=int_param(params, "after", None),
+        before=int_param(params, "before", None), begin_ms=int_param(params, "begin", None),
+        end_ms=int_param(params, "end", None), limit=BILLS_LIMIT_MAX if limit is None else limit,
+    )
+
+
 class RestApi:
     def __init__(
         self,
@@ -195,6 +222,13 @@ class RestApi:
             TRADE_ORDERS_ALGO_PENDING: lambda p: exchange.algo_orders_pending(p.get("instId"), p.get("ordType")),
             TRADE_FILLS: lambda p: self._fills(p, history=False),
             TRADE_FILLS_HISTORY: lambda p: self._fills(p, history=True),
+            ACCOUNT_BILLS: lambda p: exchange.bills_wire(bill_query(p), archive=False),
+            ACCOUNT_BILLS_ARCHIVE: lambda p: exchange.bills_wire(bill_query(p), archive=True),
+            PUBLIC_FUNDING_RATE: lambda p: exchange.funding_rate_wire(p.get("instId")),
+            PUBLIC_FUNDING_RATE_HISTORY: lambda p: exchange.funding_rate_history_wire(
+                p.get("instId"), int_param(p, "after", None), int_param(p, "before", None),
+                int(int_param(p, "limit", 400) or 0),
+            ),
             ASSET_CURRENCIES: lambda p: currencies_wire(
                 (spec.base_ccy for spec in exchange.specs.values()), p.get("ccy")
             ),

@@ -47,6 +47,7 @@ from okxscalp.sim.instruments import INSTRUMENTS_CHANNEL
 from okxscalp.sim.ratelimit import KeyedWindows, RestRateLimiter
 from okxscalp.sim.ws_channels import (
     ACCOUNT_CHANNEL,
+    BALANCE_AND_POSITION_CHANNEL,
     BOOKS_CHANNEL,
     CONN_COUNT_ERROR_EVENT,
     CONN_COUNTED_CHANNELS,
@@ -369,7 +370,7 @@ class WsHub:
         if PRIVATE_CHANNEL_PATHS.get(channel) == path:
             if not session.logged_in:
                 return "error", (WS_CODE_PLEASE_LOGIN, MSG_PLEASE_LOGIN)
-            if channel != ACCOUNT_CHANNEL and arg.get("instType") not in INST_TYPES:
+            if channel not in (ACCOUNT_CHANNEL, BALANCE_AND_POSITION_CHANNEL) and arg.get("instType") not in INST_TYPES:
                 return "error", (WS_CODE_INVALID_ARGS, MSG_INVALID_ARGS)
             inst_id = arg.get("instId")
             if any(arg.get(k) is not None and not isinstance(arg[k], str) for k in ("instId", "instFamily", "extraParams")):
@@ -446,6 +447,8 @@ class WsHub:
         # OKX sends positions and account snapshots right after the subscription.
         if channel in PAGED_CHANNELS:
             self._snapshot(session, arg, push_arg)
+        elif channel == BALANCE_AND_POSITION_CHANNEL:
+            self._send_private(session, push_arg, [self.exchange.balance_and_position_snapshot()], snapshot=True)
 
     def _count_channel_connection(self, session: WsSession, channel: str) -> bool:
         """OKX tells each new subscriber how many connections carry the channel; past 30 the

@@ -27,11 +27,15 @@ ORDERS_CHANNEL = "orders"
 POSITIONS_CHANNEL = "positions"
 ACCOUNT_CHANNEL = "account"
 ORDERS_ALGO_CHANNEL = "orders-algo"
+# docs websocket-balance-and-position-channel: no instType; a snapshot on subscribe, then pushes
+# with the eventType that caused them (the simulator pushes funding_fee settlements).
+BALANCE_AND_POSITION_CHANNEL = "balance_and_position"
 # Login-only channels and the path each lives on.
 PRIVATE_CHANNEL_PATHS = {
     ORDERS_CHANNEL: WS_PRIVATE_PATH,
     POSITIONS_CHANNEL: WS_PRIVATE_PATH,
     ACCOUNT_CHANNEL: WS_PRIVATE_PATH,
+    BALANCE_AND_POSITION_CHANNEL: WS_PRIVATE_PATH,
     ORDERS_ALGO_CHANNEL: WS_BUSINESS_PATH,
 }
 SIM_PRIVATE_CHANNELS = frozenset(PRIVATE_CHANNEL_PATHS)
