@@ -47,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="inject a fault into a running simulator",
         description="Kinds: stall, drop-connections, refuse-connections, delay-messages, send-malformed, "
         "rate-limit-storm, busy, reject-next-order, skew-time, notice-upgrade, "
-        "drop-response-after-accept, timeout-after-accept, refuse-subscription, clear. "
+        "drop-response-after-accept, timeout-after-accept, drop-ws-trade-replies, delay-ws-trade-replies, "
+        "refuse-subscription, clear. "
+        "drop-ws-trade-replies [--count N] [--op OP] / delay-ws-trade-replies --seconds S [--count N] [--op OP]: "
+        "the next WebSocket trade ops (order, batch-orders, cancel-order, amend-order) are executed and "
+        "their reply lost / sent late. "
         "refuse-subscription --channel orders [--code 60xxx --msg TEXT] --seconds S | --count N "
         "[--path P] [--terminate-existing]: subscribes to the channel answered with an error event, or "
         "(default code channel-conn-count-error) the ack then channel-conn-count-error.",
@@ -64,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fault.add_argument("--endpoint", help="REST path for storm / busy / *-after-accept, e.g. /api/v5/trade/order")
     fault.add_argument("--code", help="reject-next-order: sCode; refuse-subscription: 60xxx or channel-conn-count-error")
     fault.add_argument("--msg", help="reject-next-order: sMsg; refuse-subscription: the error event's msg")
-    fault.add_argument("--count", type=int, help="reject-next-order / *-after-accept / refuse-subscription: how many")
+    fault.add_argument("--count", type=int, help="reject-next-order / *-after-accept / *-ws-trade-replies / refuse-subscription: how many")
+    fault.add_argument("--op", help="*-ws-trade-replies: only this WebSocket trade op (default every op)")
     fault.add_argument(
         "--terminate-existing", action="store_true", default=None,
         help="refuse-subscription (channel-conn-count-error): existing holders of the channel lose it too",
@@ -101,7 +106,7 @@ def fault_request(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds, "channel": args.channel, "inst_id": args.inst_id, "path": args.path,
         "fraction": args.fraction, "ms": ms, "frame": args.frame, "endpoint_path": args.endpoint,
         "code": args.code, "msg": args.msg, "count": args.count,
-        "terminate_existing": args.terminate_existing,
+        "terminate_existing": args.terminate_existing, "op": args.op,
     }
     return {"kind": kind, **{k: v for k, v in given.items() if v is not None}}
 

@@ -40,6 +40,8 @@ FAULT_KINDS = (
     "notice_upgrade",
     "drop_response_after_accept",
     "timeout_after_accept",
+    "drop_ws_trade_replies",
+    "delay_ws_trade_replies",
     "refuse_subscription",
     "clear",
 )

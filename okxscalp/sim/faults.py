@@ -95,6 +95,20 @@ class AfterAccept:
     hold_s: float | None
 
 
+# The WebSocket trade ops (docs order-book-trading-trade-ws-*), as named in a request's `op`.
+WS_TRADE_OP_NAMES = ("order", "batch-orders", "cancel-order", "amend-order")
+
+
+@dataclass(slots=True)
+class TradeReplyFault:
+    """WebSocket trade ops (`op`, every op if None) whose next `remaining` replies are lost
+    (`hold_s` None) or sent `hold_s` late, after the op was executed."""
+
+    remaining: int
+    hold_s: float | None
+    op: str | None
+
+
 class FaultInjector:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -112,6 +126,7 @@ class FaultInjector:
         self.busy_until: dict[str | None, float] = {}  # endpoint path (None = all) -> until
         self.skew_ms = 0
         self.after_accept: dict[str, AfterAccept] = {}
+        self.trade_replies: list[TradeReplyFault] = []
         self.refusals: list[SubscriptionRefusal] = []
 
     def bind(
@@ -162,6 +177,20 @@ class FaultInjector:
     ) -> None:
         """The next `count` requests to `endpoint_path` are executed and answered `seconds` late."""
         self.after_accept[endpoint_path] = AfterAccept(count, seconds)
+
+    def drop_ws_trade_replies(self, count: int = 1, op: str | None = None) -> None:
+        """The next `count` WebSocket trade ops (`op`: order, batch-orders, cancel-order or
+        amend-order; every op if None) are executed, and their reply is never sent. The connection
+        stays open and the orders pushes they cause still go out: the client cannot tell from the
+        reply whether its order exists (the WebSocket twin of drop_response_after_accept)."""
+        self.trade_replies.append(TradeReplyFault(_positive_count(count), None, _trade_op(op)))
+
+    def delay_ws_trade_replies(self, seconds: float, count: int = 1, op: str | None = None) -> None:
+        """The next `count` WebSocket trade ops (`op`, or every op) are executed at once and
+        answered `seconds` late (their orders pushes are not held back)."""
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        self.trade_replies.append(TradeReplyFault(_positive_count(count), float(seconds), _trade_op(op)))
 
     def refuse_subscription(
         self,
@@ -304,6 +333,19 @@ class FaultInjector:
             del self.after_accept[endpoint_path]
         return AfterAccept(1, pending.hold_s)
 
+    def take_ws_trade_reply_fault(self, op: str) -> TradeReplyFault | None:
+        """Consume one pending reply fault that covers `op`, if any (the oldest first)."""
+        faults = self.trade_replies
+        if not faults:
+            return None
+        for fault in faults:
+            if fault.op is None or fault.op == op:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    faults.remove(fault)
+                return TradeReplyFault(1, fault.hold_s, op)
+        return None
+
     # ------------------------------------------------------------------ plumbing
     @staticmethod
     def _require(value: Any) -> Any:
@@ -326,6 +368,18 @@ class FaultInjector:
 
         loop.call_soon_threadsafe(run)
         return done.result(timeout=10)
+
+
+def _positive_count(count: int) -> int:
+    if int(count) <= 0:
+        raise ValueError(f"count must be > 0, got {count}")
+    return int(count)
+
+
+def _trade_op(op: str | None) -> str | None:
+    if op is not None and op not in WS_TRADE_OP_NAMES:
+        raise ValueError(f"unknown WebSocket trade op {op!r}; ops: {', '.join(WS_TRADE_OP_NAMES)}")
+    return op
 
 
 def drop_count(open_connections: int, fraction: float) -> int:

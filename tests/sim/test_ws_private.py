@@ -183,17 +183,18 @@ async def test_ws_trade_ops_place_amend_cancel_and_batch(sim: Any, sim_credentia
 
         bid = float(sim.exchange.ticker_wire(INST)["bidPx"])
         px = f"{bid * 0.95:.1f}"
-        base = {"instId": INST, "tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "limit", "px": px}
+        code = sim.exchange.specs[INST].inst_id_code  # the WS order ops' instrument key (instId is delisted there)
+        base = {"instIdCode": code, "tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "limit", "px": px}
         placed = await op("order", [{**base, "sz": "0.01", "clOrdId": "wsop1"}], "a1")
         assert placed["code"] == "0" and placed["data"][0]["sCode"] == "0" and placed["inTime"] and placed["outTime"]
         ord_id = placed["data"][0]["ordId"]
-        amended = await op("amend-order", [{"instId": INST, "ordId": ord_id, "newSz": "0.02"}], "a2")
+        amended = await op("amend-order", [{"instIdCode": code, "ordId": ord_id, "newSz": "0.02"}], "a2")
         assert amended["code"] == "0", amended
-        canceled = await op("cancel-order", [{"instId": INST, "ordId": ord_id}], "a3")
+        canceled = await op("cancel-order", [{"instIdCode": code, "ordId": ord_id}], "a3")
         assert canceled["code"] == "0", canceled
         batch = await op("batch-orders", [{**base, "sz": "0.01"}, {**base, "sz": "0.015"}], "a4")
         assert batch["code"] == "2" and [i["sCode"] == "0" for i in batch["data"]] == [True, False]
-        failed = await op("cancel-order", [{"instId": INST, "ordId": ord_id}], "a5")
+        failed = await op("cancel-order", [{"instIdCode": code, "ordId": ord_id}], "a5")
         assert failed["code"] == "1" and failed["data"][0]["sCode"] == "51400"
         malformed = await op("order", [], "a6")
         assert (malformed["code"], malformed["data"]) == ("60013", [])
