@@ -41,6 +41,8 @@ PUBLIC_TIME = _ep("GET", "/public/time", 10, LimitKey.IP, False)
 PUBLIC_INSTRUMENTS = _ep("GET", "/public/instruments", 20, LimitKey.IP_INST_TYPE, False)
 PUBLIC_PRICE_LIMIT = _ep("GET", "/public/price-limit", 20, LimitKey.IP, False)
 PUBLIC_MARK_PRICE = _ep("GET", "/public/mark-price", 10, LimitKey.IP_INST_ID, False)
+# docs public-data-rest-api-get-position-tiers: "10 requests per 2 seconds", rule IP.
+PUBLIC_POSITION_TIERS = _ep("GET", "/public/position-tiers", 10, LimitKey.IP, False)
 MARKET_TICKER = _ep("GET", "/market/ticker", 20, LimitKey.IP, False)
 MARKET_TICKERS = _ep("GET", "/market/tickers", 20, LimitKey.IP, False)
 MARKET_BOOKS = _ep("GET", "/market/books", 40, LimitKey.IP, False)
@@ -84,6 +86,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     PUBLIC_INSTRUMENTS,
     PUBLIC_PRICE_LIMIT,
     PUBLIC_MARK_PRICE,
+    PUBLIC_POSITION_TIERS,
     MARKET_TICKER,
     MARKET_TICKERS,
     MARKET_BOOKS,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from okxscalp.sim.liquidation import PositionMargin
 from okxscalp.sim.wire import fmt_fixed, fmt_num
 
 TAKER_FEE_RATE = 0.0005
 MAKER_FEE_RATE = 0.0002
-MAINT_MARGIN_RATE = 0.004
 DEFAULT_LEVER = 10.0
 FILLS_KEPT_MS = 3 * 86_400_000  # GET /trade/fills: the last 3 days
 FILLS_HISTORY_KEPT_MS = 90 * 86_400_000  # GET /trade/fills-history: the last 3 months
@@ -149,7 +149,9 @@ class Order:
     algo_cl_ord_id: str = ""
     last_fill: Fill | None = None
     amend_result: str = ""
+    amend_source: str = ""  # "4": the size was cut to the position (matching.TradingDesk._fit_closing)
     req_id: str = ""
+    category: str = "normal"  # full_liquidation for the exchange's liquidation order (liquidation.py)
 
     @property
     def remaining(self) -> float:
@@ -173,13 +175,14 @@ class Order:
             "algoClOrdId": self.algo_cl_ord_id,
             "algoId": self.algo_id,
             "amendResult": self.amend_result,
+            "amendSource": self.amend_source,
             "attachAlgoClOrdId": "",
             "attachAlgoOrds": [a.attach_wire() for a in self.attach],
             "avgPx": avg_px,
             "cTime": str(self.c_time),
             "cancelSource": self.cancel_source,
             "cancelSourceReason": self.cancel_source_reason,
-            "category": "normal",
+            "category": self.category,
             "ccy": "USDT",
             "clOrdId": self.cl_ord_id,
             "code": "0",
@@ -248,6 +251,7 @@ class Position:
     fee: float = 0.0
     trade_id: str = ""
     funding_fee: float = 0.0  # accumulated funding (negative: paid), sim/funding.py
+    margin: float = 0.0  # isolated: the margin set at open, grown by adds, shrunk pro rata by closes
 
     @property
     def direction(self) -> int:
@@ -266,18 +270,16 @@ class Position:
         return (px - self.avg_px) * self.size * ct_val * self.direction
 
     def wire(self, *, lever: float, mark: float, last: float, ct_val: float, px_dec: int, sz_dec: int,
-             now_ms: int) -> dict:
+             now_ms: int, risk: PositionMargin) -> dict:
+        """GET /account/positions item and `positions` push item (docs trading-account "Get
+        positions"): `margin` isolated only, `imr` cross only, `mmr` the maintenance requirement,
+        `mgnRatio` the maintenance margin ratio, `liqPx` the estimated liquidation price."""
         size = self.size
         notional = size * ct_val * mark
-        margin = notional / lever if lever else 0.0
+        margin = self.margin if self.mgn_mode == "isolated" else notional / lever if lever else 0.0
         upl = self.upl(mark, ct_val)
         upl_last = self.upl(last, ct_val)
-        direction = self.direction
-        if size and direction:
-            liq = self.avg_px * (1 - direction * (1.0 / lever - MAINT_MARGIN_RATE))
-            liq_px = fmt_fixed(max(liq, 0.0), px_dec)
-        else:
-            liq_px = ""
+        liq_px = fmt_fixed(risk.liq_px, px_dec) if size and risk.liq_px is not None else ""
         pos_str = fmt_fixed(self.pos, sz_dec)
         return {
             "adl": "1" if size else "",
@@ -290,7 +292,7 @@ class Position:
             "fee": fmt_num(self.fee),
             "fundingFee": fmt_num(self.funding_fee),
             "idxPx": fmt_fixed(mark, px_dec),
-            "imr": fmt_num(margin) if self.mgn_mode == "cross" else "",
+            "imr": fmt_num(risk.imr) if risk.imr is not None else "",
             "instId": self.inst_id,
             "instType": "SWAP",
             "interest": "",
@@ -298,11 +300,11 @@ class Position:
             "lever": fmt_num(lever),
             "liqPenalty": "0",
             "liqPx": liq_px,
-            "margin": fmt_num(margin) if self.mgn_mode == "isolated" else "",
+            "margin": fmt_num(risk.margin) if risk.margin is not None else "",
             "markPx": fmt_fixed(mark, px_dec),
             "mgnMode": self.mgn_mode,
-            "mgnRatio": fmt_num(margin / (notional * MAINT_MARGIN_RATE)) if notional else "",
-            "mmr": fmt_num(notional * MAINT_MARGIN_RATE),
+            "mgnRatio": fmt_num(risk.mgn_ratio) if size and risk.mgn_ratio is not None else "",
+            "mmr": fmt_num(risk.mmr),
             "notionalUsd": fmt_num(notional),
             "optVal": "",
             "pTime": str(now_ms),

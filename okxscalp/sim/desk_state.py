@@ -5,9 +5,11 @@ order-side helpers the mixins call."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from okxscalp.sim.account import AlgoOrder, Order, Position
+from okxscalp.sim.bills import BillLedger
 from okxscalp.sim.events import SimEvent
 from okxscalp.sim.market import SymbolMarket
 
@@ -22,6 +24,9 @@ class DeskState:
     algos: dict[str, list[AlgoOrder]]
     algo_by_id: dict[str, AlgoOrder]
     active_insts: set[str]
+    bills: BillLedger
+    orders: dict[str, Order]
+    _fills: deque[tuple[int, str, dict]]
     _algo_seq: int
     _pos_seq: int
     _bill_seq: int

@@ -214,6 +214,7 @@ class SimExchange:
                 if active and market.inst_id in active:
                     self.desk.on_step(market)
             self.funding.on_step(ts_ms, self.markets, self.desk)
+            self.desk.liquidate_due()  # on the step's mark prices (sim/liquidation.py)
         if len(self._events) > MAX_PENDING_EVENTS:
             self._trim_events()
 

@@ -8,19 +8,32 @@ import math
 from okxscalp.okx import constants as k
 from okxscalp.sim.account import (
     DEFAULT_LEVER,
-    MAINT_MARGIN_RATE,
+    TAKER_FEE_RATE,
+    Fill,
     Order,
     Position,
+    fill_wire,
 )
 from okxscalp.sim.desk_state import DeskState
-from okxscalp.sim.events import SimApiError
+from okxscalp.sim.events import SimApiError, SimEvent
+from okxscalp.sim.liquidation import (
+    EVENT_TYPE_LIQUIDATION,
+    FULL_LIQUIDATION,
+    PositionMargin,
+    bankruptcy_px,
+    cross_bankruptcy_pnls,
+    cross_liq_px,
+    isolated_liq_px,
+    margin_ratio,
+)
 from okxscalp.sim.market import SymbolMarket
 from okxscalp.sim.rules import (
     LONG_SHORT,
     NET,
     ORD_ID_BASE,
 )
-from okxscalp.sim.wire import fmt_num
+from okxscalp.sim.tiers import tier_of, tiers_for
+from okxscalp.sim.wire import fmt_fixed, fmt_num
 
 
 class LedgerMixin(DeskState):
@@ -57,6 +70,13 @@ class LedgerMixin(DeskState):
             return (order.side == "sell") == (order.pos_side == "long")
         return order.reduce_only
 
+    # ---- margin (tiers.py for the rates, liquidation.py for the rule) -----------------------------
+
+    def maint_rate(self, position: Position) -> float:
+        """The maintenance margin rate of the position's tier (by its size in contracts)."""
+        spec = self.markets[position.inst_id].spec
+        return tier_of(tiers_for(spec.family, spec.max_lever), position.size).mmr
+
     def upl_total(self) -> float:
         total = 0.0
         for (inst_id, _), position in self.positions.items():
@@ -64,16 +84,52 @@ class LedgerMixin(DeskState):
             total += position.upl(market.mark, market.ct_val)
         return total
 
+    def _cross_imr(self, position: Position) -> float:
+        market = self.markets[position.inst_id]
+        lever = self.lever_of(position.inst_id, position.mgn_mode, position.pos_side)
+        return position.size * market.ct_val * market.mark / lever
+
     def imr_total(self) -> float:
-        total = 0.0
-        for (inst_id, _), position in self.positions.items():
-            market = self.markets[inst_id]
-            lever = self.lever_of(inst_id, position.mgn_mode, position.pos_side)
-            total += position.size * market.ct_val * market.mark / lever
-        return total
+        """Cross positions' initial margin at the mark plus isolated positions' own margin."""
+        return sum(p.margin if p.mgn_mode == "isolated" else self._cross_imr(p) for p in self.positions.values())
+
+    def _iso_margin_total(self) -> float:
+        return sum(p.margin for p in self.positions.values() if p.mgn_mode == "isolated")
+
+    def _maint(self, position: Position, with_fee: bool) -> float:
+        """Maintenance requirement at the mark (USDT); `with_fee` adds the liquidation fee (taker)."""
+        market = self.markets[position.inst_id]
+        rate = self.maint_rate(position) + (TAKER_FEE_RATE if with_fee else 0.0)
+        return position.size * market.ct_val * market.mark * rate
+
+    def cross_equity(self) -> float:
+        """What carries the cross positions: balance less isolated margin, plus cross P&L."""
+        cross_upl = sum(p.upl(self.markets[p.inst_id].mark, self.markets[p.inst_id].ct_val)
+                        for p in self.positions.values() if p.mgn_mode == "cross")
+        return self.cash - self._iso_margin_total() + cross_upl
+
+    def cross_maint(self) -> float:
+        return sum(self._maint(p, True) for p in self.positions.values() if p.mgn_mode == "cross" and p.size)
+
+    def position_margin(self, position: Position) -> PositionMargin:
+        market = self.markets[position.inst_id]
+        qty = position.size * market.ct_val
+        rate = self.maint_rate(position) + TAKER_FEE_RATE
+        mmr = self._maint(position, False)
+        direction = position.direction
+        if position.mgn_mode == "isolated":
+            upl = position.upl(market.mark, market.ct_val)
+            ratio = margin_ratio(position.margin + upl, self._maint(position, True))
+            liq = isolated_liq_px(direction, position.avg_px, position.margin, qty, rate) if direction else None
+            return PositionMargin(mmr, ratio, liq, None, position.margin)
+        equity, maint = self.cross_equity(), self.cross_maint()
+        liq = cross_liq_px(direction, market.mark, qty, equity, maint, rate) if direction else None
+        return PositionMargin(mmr, margin_ratio(equity, maint), liq, self._cross_imr(position), None)
 
     def avail_eq(self) -> float:
-        return self.cash + self.upl_total() - self.imr_total() - self.ord_frozen()
+        cross_upl = sum(p.upl(self.markets[p.inst_id].mark, self.markets[p.inst_id].ct_val)
+                        for p in self.positions.values() if p.mgn_mode == "cross")
+        return self.cash + cross_upl - self.imr_total() - self.ord_frozen()
 
     def balance_wire(self) -> dict:
         now = str(self._now())
@@ -81,20 +137,22 @@ class LedgerMixin(DeskState):
         imr = self.imr_total()
         frozen = self.ord_frozen()
         eq = self.cash + upl
-        avail = max(0.0, eq - imr - frozen)
-        iso_eq = sum(p.size * self.markets[i].ct_val * self.markets[i].mark
-                     / self.lever_of(i, p.mgn_mode, p.pos_side) + p.upl(self.markets[i].mark, self.markets[i].ct_val)
-                     for (i, _), p in self.positions.items() if p.mgn_mode == "isolated")
+        avail = max(0.0, self.avail_eq())
+        iso_upl = sum(p.upl(self.markets[p.inst_id].mark, self.markets[p.inst_id].ct_val)
+                      for p in self.positions.values() if p.mgn_mode == "isolated")
+        iso_eq = self._iso_margin_total() + iso_upl
         notional = sum(p.size * self.markets[i].ct_val * self.markets[i].mark for (i, _), p in self.positions.items())
-        mmr = notional * MAINT_MARGIN_RATE
+        mmr = sum(self._maint(p, False) for p in self.positions.values())
+        ratio = margin_ratio(self.cross_equity(), self.cross_maint())
+        mgn_ratio = fmt_num(ratio) if ratio is not None else ""
         detail = {
             "accAvgPx": "", "availBal": fmt_num(max(0.0, self.cash - imr - frozen)), "availEq": fmt_num(avail),
             "borrowFroz": "", "cashBal": fmt_num(self.cash), "ccy": "USDT", "clSpotInUseAmt": "",
             "coinUsdPrice": "1", "colBorrAutoConversion": "0", "collateralEnabled": False,
             "collateralRestrict": False, "crossLiab": "", "disEq": fmt_num(eq), "eq": fmt_num(eq),
             "eqUsd": fmt_num(eq), "fixedBal": "0", "frozenBal": fmt_num(imr + frozen), "imr": fmt_num(imr),
-            "interest": "", "isoEq": fmt_num(iso_eq), "isoLiab": "", "isoUpl": "0", "liab": "", "maxLoan": "",
-            "maxSpotInUseAmt": "", "mgnRatio": fmt_num(eq / mmr) if mmr else "", "mmr": fmt_num(mmr),
+            "interest": "", "isoEq": fmt_num(iso_eq), "isoLiab": "", "isoUpl": fmt_num(iso_upl), "liab": "",
+            "maxLoan": "", "maxSpotInUseAmt": "", "mgnRatio": mgn_ratio, "mmr": fmt_num(mmr),
             "notionalLever": fmt_num(notional / eq if eq > 0 else 0.0), "openAvgPx": "",
             "ordFrozen": fmt_num(frozen), "rewardBal": "0", "smtSyncEq": "0", "spotBal": "",
             "spotCopyTradingEq": "0", "spotInUseAmt": "", "spotIsoBal": "0", "spotUpl": "", "spotUplRatio": "",
@@ -103,7 +161,7 @@ class LedgerMixin(DeskState):
         }
         return {
             "adjEq": "", "availEq": fmt_num(avail), "borrowFroz": "", "details": [detail], "imr": fmt_num(imr),
-            "isoEq": fmt_num(iso_eq), "mgnRatio": fmt_num(eq / mmr) if mmr else "", "mmr": fmt_num(mmr),
+            "isoEq": fmt_num(iso_eq), "mgnRatio": mgn_ratio, "mmr": fmt_num(mmr),
             "notionalUsd": fmt_num(notional),
             "notionalUsdForBorrow": "", "notionalUsdForFutures": "", "notionalUsdForOption": "",
             "notionalUsdForSwap": "", "ordFroz": fmt_num(frozen), "totalEq": fmt_num(eq), "uTime": now,
@@ -114,7 +172,8 @@ class LedgerMixin(DeskState):
         market = self.markets[position.inst_id]
         lever = self.lever_of(position.inst_id, position.mgn_mode, position.pos_side)
         return position.wire(lever=lever, mark=market.mark, last=market.last, ct_val=market.ct_val,
-                             px_dec=market.px_dec, sz_dec=market.sz_dec, now_ms=self._now())
+                             px_dec=market.px_dec, sz_dec=market.sz_dec, now_ms=self._now(),
+                             risk=self.position_margin(position))
 
     def positions_wire(self, inst_id: str | None) -> list[dict]:
         return [self.position_wire(p) for (i, _), p in self.positions.items()
@@ -198,12 +257,14 @@ class LedgerMixin(DeskState):
             if self._is_closing(order):
                 closed = min(qty, position.pos)
                 pnl = (px - position.avg_px) * closed * ct_val * (1 if key[1] == "long" else -1)
+                self._release_margin(position, closed)
                 position.pos = round(position.pos - closed, 10)
             else:
                 new = position.pos + qty
                 position.avg_px = (position.avg_px * position.pos + px * qty) / new
                 position.pos = round(new, 10)
                 position.mgn_mode = order.td_mode
+                self._add_margin(position, px * qty * ct_val)
         else:
             delta = qty if order.side == "buy" else -qty
             cur = position.pos
@@ -212,12 +273,16 @@ class LedgerMixin(DeskState):
                 position.avg_px = (position.avg_px * abs(cur) + px * qty) / abs(new)
                 position.pos = round(new, 10)
                 position.mgn_mode = order.td_mode
+                self._add_margin(position, px * qty * ct_val)
             else:
                 closed = min(abs(delta), abs(cur))
                 pnl = (px - position.avg_px) * closed * ct_val * (1 if cur > 0 else -1)
+                self._release_margin(position, closed)
                 new = round(cur + delta, 10)
                 if new != 0 and (new > 0) != (cur > 0):
                     position.avg_px = px  # flipped: the rest opens at this price
+                    position.mgn_mode = order.td_mode
+                    self._add_margin(position, px * abs(new) * ct_val)
                 position.pos = new
         position.realized_pnl += pnl
         position.fee += fee
@@ -225,6 +290,18 @@ class LedgerMixin(DeskState):
         position.u_time = now
         self._touched_positions[key] = position
         return pnl, position
+
+    def _add_margin(self, position: Position, notional: float) -> None:
+        """Isolated: an open or add puts notional / leverage into the position's own margin."""
+        if position.mgn_mode == "isolated":
+            position.margin += notional / self.lever_of(position.inst_id, "isolated", position.pos_side)
+
+    @staticmethod
+    def _release_margin(position: Position, closed: float) -> None:
+        """Isolated: a partial close frees its share of the margin (all of it when flat)."""
+        size = position.size
+        if position.mgn_mode == "isolated" and size > 0:
+            position.margin = max(0.0, position.margin * (1.0 - min(closed, size) / size))
 
     def open_position_directly(self, inst_id: str, pos_side: str, contracts: float, avg_px: float | None,
                                mgn_mode: str = "cross") -> dict:
@@ -252,3 +329,98 @@ class LedgerMixin(DeskState):
         position = self.positions[key]
         self._flush()
         return self.position_wire(position)
+
+    # ---- liquidation (liquidation.py: the rule) ---------------------------------------------------
+
+    def liquidate_due(self) -> None:
+        """Every market step: an isolated position whose margin ratio is at or below 100% is
+        liquidated in full at its bankruptcy price; when the account's cross margin ratio is,
+        every cross position is, together taking the cross equity to zero."""
+        if not self.positions:
+            return
+        for position in list(self.positions.values()):
+            if position.mgn_mode != "isolated" or not position.size:
+                continue
+            market = self.markets[position.inst_id]
+            ratio = margin_ratio(position.margin + position.upl(market.mark, market.ct_val),
+                                 self._maint(position, True))
+            if ratio is not None and ratio <= 1.0:
+                qty = position.size * market.ct_val
+                self._liquidate(position, bankruptcy_px(position.direction, position.avg_px, position.margin, qty))
+        cross = [p for p in self.positions.values() if p.mgn_mode == "cross" and p.size]
+        if cross:
+            ratio = margin_ratio(self.cross_equity(), self.cross_maint())
+            if ratio is not None and ratio <= 1.0:
+                self._liquidate_cross(cross)
+        if self._touched_positions or self._balance_dirty:
+            self._flush()
+
+    def _liquidate_cross(self, cross: list[Position]) -> None:
+        markets = [self.markets[p.inst_id] for p in cross]
+        upls = [p.upl(m.mark, m.ct_val) for p, m in zip(cross, markets, strict=True)]
+        maints = [self._maint(p, True) for p in cross]
+        pnls = cross_bankruptcy_pnls(upls, maints, self.cross_equity())
+        for position, market, pnl in zip(cross, markets, pnls, strict=True):
+            qty = position.size * market.ct_val
+            self._liquidate(position, max(position.avg_px + pnl / (qty * position.direction), 0.0))
+
+    def _liquidate(self, position: Position, px: float) -> None:
+        """The exchange's full-liquidation order takes the whole position at `px` (no fee: at the
+        bankruptcy price nothing is left to charge it from): the `orders` push with category
+        full_liquidation, a liquidation bill (type 5), the position push (pos 0) and a
+        balance_and_position push with eventType liquidation."""
+        market = self.markets[position.inst_id]
+        now = self._now()
+        size = position.size
+        close_side = "sell" if position.direction > 0 else "buy"
+        px = round(px / market.tick) * market.tick
+        for order in list(self.open_orders.get(position.inst_id, ())):
+            if order.pos_side == position.pos_side and self._is_closing(order):  # nothing left to close
+                self._finish(order, "canceled", "0", "the position was liquidated")
+                self._push_order(order)
+        order = Order(
+            ord_id=self._next_ord_id(), cl_ord_id="", tag="", inst_id=position.inst_id, side=close_side,
+            pos_side=position.pos_side, ord_type="market", td_mode=position.mgn_mode, px=0.0, px_str="", sz=size,
+            reduce_only=True, lever=fmt_num(self.lever_of(position.inst_id, position.mgn_mode, position.pos_side)),
+            c_time=now, category=FULL_LIQUIDATION,
+        )
+        trade_id = market.next_trade_id()
+        pnl, _ = self._apply_position(order, market, px, size, 0.0, now, trade_id)
+        position.margin = 0.0
+        fill = Fill(px, size, now, trade_id, self._next_bill_id(), "T", 0.0, pnl, 0.0, market.mark_str)
+        self.cash += pnl
+        sub_type = self._liquidation_sub_type(position.pos_side, close_side)
+        self.bills.add(
+            inst_id=position.inst_id, type_=k.BILL_TYPE_LIQUIDATION, sub_type=sub_type, bal_chg=pnl, bal=self.cash,
+            pnl=pnl, fee=0.0, sz=size, px=px, ts_ms=now, ord_id=order.ord_id, trade_id=trade_id, exec_type="T",
+            mgn_mode=position.mgn_mode, fill_mark_px=market.mark_str, fill_idx_px=market.mark_str, bill_id=fill.bill_id,
+        )
+        self.orders[order.ord_id] = order
+        order.acc_fill_sz, order.notional_sum, order.pnl, order.last_fill, order.u_time = size, px * size, pnl, fill, now
+        self._finish(order, "filled")
+        item = fill_wire(order, fill, market.px_dec, market.sz_dec)
+        item["subType"] = sub_type
+        self._fills.append((now, order.inst_id, item))
+        self._push_order(order, fill)
+        self._position_closed(position)
+        self._emit(SimEvent("balance_and_position", None, {
+            "pTime": str(now), "eventType": EVENT_TYPE_LIQUIDATION,
+            "balData": [{"ccy": "USDT", "cashBal": fmt_num(self.cash), "uTime": str(now)}],
+            "posData": [{
+                "posId": position.pos_id, "tradeId": trade_id, "instId": position.inst_id, "instType": "SWAP",
+                "mgnMode": position.mgn_mode, "posSide": position.pos_side, "pos": "0", "ccy": "USDT", "posCcy": "",
+                "avgPx": fmt_fixed(position.avg_px, market.px_dec), "uTime": str(now),
+            }],
+            "trades": [{"instId": position.inst_id, "tradeId": trade_id}],
+        }))
+        self._balance_dirty = True
+
+    @staticmethod
+    def _liquidation_sub_type(pos_side: str, close_side: str) -> str:
+        """Bill subType (docs Get bills details): 104/105 liquidation long/short (long/short mode),
+        106/107 liquidation buy/sell (net mode)."""
+        if pos_side == "long":
+            return k.BILL_SUB_LIQ_LONG
+        if pos_side == "short":
+            return k.BILL_SUB_LIQ_SHORT
+        return k.BILL_SUB_LIQ_BUY if close_side == "buy" else k.BILL_SUB_LIQ_SELL

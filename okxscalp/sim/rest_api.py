@@ -46,6 +46,7 @@ from okxscalp.okx.constants import (
     PUBLIC_FUNDING_RATE_HISTORY,
     PUBLIC_INSTRUMENTS,
     PUBLIC_MARK_PRICE,
+    PUBLIC_POSITION_TIERS,
     PUBLIC_PRICE_LIMIT,
     PUBLIC_TIME,
     TRADE_AMEND_ALGOS,
@@ -71,6 +72,7 @@ from okxscalp.sim.events import SimApiError
 from okxscalp.sim.faults import FaultInjector
 from okxscalp.sim.ratelimit import RestRateLimiter, limit_key
 from okxscalp.sim.rest_auth import rest_auth_problem
+from okxscalp.sim.tiers import position_tiers_wire
 
 if TYPE_CHECKING:
     from okxscalp.sim.exchange import SimExchange
@@ -198,6 +200,9 @@ class RestApi:
             PUBLIC_INSTRUMENTS: lambda p: exchange.instruments_wire(p.get("instType"), p.get("instId")),
             PUBLIC_PRICE_LIMIT: lambda p: [exchange.price_limit_wire(p.get("instId"))],
             PUBLIC_MARK_PRICE: self._mark_price,
+            PUBLIC_POSITION_TIERS: lambda p: position_tiers_wire(
+                p, {spec.family: spec.max_lever for spec in exchange.specs.values()}
+            ),
             MARKET_TICKER: lambda p: [exchange.ticker_wire(p.get("instId"))],
             MARKET_TICKERS: lambda p: exchange.tickers_wire(p.get("instType")),
             MARKET_BOOKS: lambda p: [exchange.books_wire(p.get("instId"), int_param(p, "sz", 1))],
