@@ -73,6 +73,17 @@ TRADE_ORDERS_ALGO_PENDING = _ep("GET", "/trade/orders-algo-pending", 20, LimitKe
 # docs order-book-trading-algo-trading-post-amend-algo-order: 20 requests / 2 s per UID + instId;
 # TP/SL (conditional, oco) and trigger orders only; body is one object, data[] carries sCode.
 TRADE_AMEND_ALGOS = _ep("POST", "/trade/amend-algos", 20, LimitKey.UID_INST_ID, True)
+# Batch cancel/amend: docs order-book-trading-trade-post-{cancel,amend}-multiple-orders: ≤20 orders a
+# request, "300 orders per 2 seconds" per User ID + Instrument ID, counted per order; a batch of one
+# uses the single-order bucket (cancel-order / amend-order).
+TRADE_CANCEL_BATCH_ORDERS = _ep("POST", "/trade/cancel-batch-orders", 300, LimitKey.UID_INST_ID, True)
+TRADE_AMEND_BATCH_ORDERS = _ep("POST", "/trade/amend-batch-orders", 300, LimitKey.UID_INST_ID, True)
+# Finished orders: docs order-book-trading-trade-get-order-history-last-7-days (40 / 2 s per User ID)
+# and ...-last-3-months (orders-history-archive, 20 / 2 s per User ID); instType required on both.
+TRADE_ORDERS_HISTORY = _ep("GET", "/trade/orders-history", 40, LimitKey.UID, True)
+TRADE_ORDERS_HISTORY_ARCHIVE = _ep("GET", "/trade/orders-history-archive", 20, LimitKey.UID, True)
+# docs trading-account-rest-api-get-fee-rates: 5 / 2 s per User ID, instType required.
+ACCOUNT_TRADE_FEE = _ep("GET", "/account/trade-fee", 5, LimitKey.UID, True)
 # Bills and funding: docs trading-account-rest-api-get-bills-details-last-7-days ("5 requests per
 # second", User ID), ...-last-3-months ("5 requests per 2 seconds", User ID); public-data
 # rest-api-get-funding-rate and ...-get-funding-rate-history ("10 requests per 2 seconds", IP + instId).
@@ -111,6 +122,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TRADE_CANCEL_ALGOS,
     TRADE_ORDERS_ALGO_PENDING,
     TRADE_AMEND_ALGOS,
+    TRADE_CANCEL_BATCH_ORDERS,
+    TRADE_AMEND_BATCH_ORDERS,
+    TRADE_ORDERS_HISTORY,
+    TRADE_ORDERS_HISTORY_ARCHIVE,
+    ACCOUNT_TRADE_FEE,
     ACCOUNT_BILLS,
     ACCOUNT_BILLS_ARCHIVE,
     PUBLIC_FUNDING_RATE,

@@ -1,7 +1,8 @@
 """The simulated account as plain JSON-ready data, and back: what `persist.py` writes to a file.
 
 Everything `TradingDesk` owns is carried: cash, position mode, leverage settings, positions,
-orders (open and the final ones it still answers GET /trade/order for, each with its last fill),
+orders (open and the final ones it still answers GET /trade/order and orders-history for, each
+with its last fill),
 algo orders (live ones, and attached ones not armed yet or no longer live that an order still
 lists), the fills history and the id sequences (so new ids never repeat old ones). Not carried:
 per-command scratch (what to push at the end of a step) and test hooks (queued rejections).
@@ -275,6 +276,8 @@ def restore_desk(desk: TradingDesk, doc: object) -> None:
     desk.algo_by_id = {algo.algo_id: algo for algos in live_algos.values() for algo in algos}
     desk._final_order_ids.clear()
     desk._final_order_ids.extend(final_ids)
+    # orders-history lists the saved final orders again (the newest MAX_SAVED_FINAL_ORDERS).
+    desk.order_history.replace(orders[ord_id] for ord_id in final_ids if ord_id in orders)
     desk._fills.clear()
     desk._fills.extend(fills)
     desk.bills.load(bills)

@@ -67,7 +67,9 @@ from okxscalp.sim.instruments import (
 )
 from okxscalp.sim.market import SIM_BARS, TABLE_MARKET, MarketDynamics, SymbolMarket
 from okxscalp.sim.matching import TradingDesk
+from okxscalp.sim.order_history import OrderHistoryQuery, history_item, paginate
 from okxscalp.sim.replay import load_replay
+from okxscalp.sim.trade_fee import trade_fee_item
 
 __all__ = ["DEFAULT_INST_IDS", "SimApiError", "SimEvent", "SimExchange"]
 
@@ -93,6 +95,7 @@ MAX_BOOK_DEPTH = 400
 MAX_PENDING_EVENTS = 200_000
 # `advance` replays at most this much wall time (x speed) in one call; beyond it the clock jumps.
 MAX_CATCH_UP_WALL_S = 600.0
+_ALL_FILLS = 1 << 31  # a `limit` above any number of kept fills: scan them all, then filter and page
 _PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo", BALANCE_AND_POSITION})
 
 
@@ -579,11 +582,60 @@ class SimExchange:
     def fills(
         self, inst_id: str | None = None, limit: int = 100, *, ord_id: str | None = None,
         begin_ms: int | None = None, end_ms: int | None = None, history: bool = False,
+        inst_ids: frozenset[str] | None = None, sub_type: str | None = None,
+        after: int | None = None, before: int | None = None,
     ) -> list[dict]:
         """GET /trade/fills: the last 3 days of sim time (`history`: GET /trade/fills-history, the
-        last 3 months), newest first, at most `limit` (<= 100); filters `ordId`, `begin`/`end` (ts ms)."""
-        return self.desk.fills(inst_id, max(1, min(int(limit), 100)), ord_id=ord_id, begin_ms=begin_ms,
-                               end_ms=end_ms, history=history)
+        last 3 months), newest first, at most `limit` (<= 100); filters `ordId`, `begin`/`end` (ts ms),
+        `inst_ids` (what instId/instFamily select), `subType`, and the billId cursors `after`
+        (older than) / `before` (newer than; the ones just newer, still newest first)."""
+        limit = max(1, min(int(limit), 100))
+        if inst_ids is None and sub_type is None and after is None and before is None:
+            return self.desk.fills(inst_id, limit, ord_id=ord_id, begin_ms=begin_ms, end_ms=end_ms, history=history)
+        every = self.desk.fills(inst_id, _ALL_FILLS, ord_id=ord_id, begin_ms=begin_ms, end_ms=end_ms, history=history)
+        wanted = [f for f in every if (inst_ids is None or f["instId"] in inst_ids)
+                  and (sub_type is None or f["subType"] == sub_type)]
+        return paginate(wanted, lambda f: int(f["billId"]), after=after, before=before, limit=limit)
+
+    @_locked
+    def cancel_orders(self, items: list[dict]) -> list[dict]:
+        """POST /trade/cancel-batch-orders: `cancel_order` for each item, one data item each."""
+        return [self._batch_item(self.desk.cancel_order, item, ("ordId", "clOrdId")) for item in items]
+
+    @_locked
+    def amend_orders(self, items: list[dict]) -> list[dict]:
+        """POST /trade/amend-batch-orders: `amend_order` for each item, one data item each."""
+        return [self._batch_item(self.desk.amend_order, item, ("ordId", "clOrdId", "reqId")) for item in items]
+
+    def _batch_item(self, command: Callable[[dict], dict], item: dict, echoed: tuple[str, ...]) -> dict:
+        """One order of a batch. What a lone request refuses as a whole (no ordId/clOrdId, junk)
+        fails only its own item here, with that code as its sCode, so the others still run.
+        UNCONFIRMED: the docs show only successful batch items; OKX's place batch reports
+        per-order parameter errors the same way (sCode per item)."""
+        try:
+            return command(item)
+        except SimApiError as exc:
+            failed = {name: str(item.get(name) or "") for name in echoed}
+            failed.update(ts=str(self.now_ms), sCode=exc.code, sMsg=exc.msg)
+            if "reqId" in echoed:
+                failed["subCode"] = ""
+            return failed
+
+    @_locked
+    def orders_history(self, query: OrderHistoryQuery, *, archive: bool) -> list[dict]:
+        """GET /trade/orders-history (`archive`: -archive): finished orders, newest first (order_history.py)."""
+        orders = self.desk.order_history.select(query, now_ms=self.now_ms, archive=archive)
+        return [history_item(self.desk.order_wire(o, o.last_fill)) for o in orders]
+
+    @property
+    def families(self) -> dict[str, str]:
+        """Instrument id -> instrument family (BTC-USDT-SWAP -> BTC-USDT)."""
+        return {inst_id: spec.family for inst_id, spec in self.specs.items()}
+
+    @_locked
+    def trade_fee(self, inst_type: str, group_id: str | None) -> list[dict]:
+        """GET /account/trade-fee item for `inst_type` (trade_fee.py): the rates fills are charged at."""
+        return [trade_fee_item(inst_type, self.now_ms, group_id)]
 
     @_locked
     def place_algo_order(self, params: dict) -> dict:

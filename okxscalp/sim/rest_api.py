@@ -28,6 +28,7 @@ from okxscalp.okx.constants import (
     ACCOUNT_POSITIONS,
     ACCOUNT_SET_LEVERAGE,
     ACCOUNT_SET_POSITION_MODE,
+    ACCOUNT_TRADE_FEE,
     API_PREFIX,
     CODE_ALL_FAILED,
     CODE_BUSY,
@@ -50,9 +51,11 @@ from okxscalp.okx.constants import (
     PUBLIC_PRICE_LIMIT,
     PUBLIC_TIME,
     TRADE_AMEND_ALGOS,
+    TRADE_AMEND_BATCH_ORDERS,
     TRADE_AMEND_ORDER,
     TRADE_BATCH_ORDERS,
     TRADE_CANCEL_ALGOS,
+    TRADE_CANCEL_BATCH_ORDERS,
     TRADE_CANCEL_ORDER,
     TRADE_CLOSE_POSITION,
     TRADE_FILLS,
@@ -61,6 +64,8 @@ from okxscalp.okx.constants import (
     TRADE_ORDER,
     TRADE_ORDER_ALGO,
     TRADE_ORDERS_ALGO_PENDING,
+    TRADE_ORDERS_HISTORY,
+    TRADE_ORDERS_HISTORY_ARCHIVE,
     TRADE_ORDERS_PENDING,
     Endpoint,
     LimitKey,
@@ -70,6 +75,15 @@ from okxscalp.sim.counters import SimCounters
 from okxscalp.sim.currencies import currencies_wire
 from okxscalp.sim.events import SimApiError
 from okxscalp.sim.faults import FaultInjector
+from okxscalp.sim.order_history import history_query
+from okxscalp.sim.query_params import (
+    SIM_INST_TYPE,
+    id_param,
+    limit_param,
+    param_error,
+    selected_inst_ids,
+    wants_swaps,
+)
 from okxscalp.sim.ratelimit import RestRateLimiter, limit_key
 from okxscalp.sim.rest_auth import rest_auth_problem
 from okxscalp.sim.tiers import position_tiers_wire
@@ -81,9 +95,19 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_ORDERS = 20
 MAX_POSITION_INST_IDS = 10
+FILLS_LIMIT_MAX = 100  # fills and fills-history: "The maximum is 100; The default is 100"
 TRADE_PREFIX = API_PREFIX + "/trade/"
 # Endpoints whose body is a JSON array of items, each counted against the limit.
-ARRAY_BODY_ENDPOINTS = frozenset({TRADE_BATCH_ORDERS, TRADE_CANCEL_ALGOS})
+ARRAY_BODY_ENDPOINTS = frozenset(
+    {TRADE_BATCH_ORDERS, TRADE_CANCEL_ALGOS, TRADE_CANCEL_BATCH_ORDERS, TRADE_AMEND_BATCH_ORDERS}
+)
+# A batch of one order counts against the single-order endpoint's budget (docs: "If there is only
+# one order in the request, it will consume the rate limit of `Place order`/`Cancel order`/`Amend order`").
+SINGLE_ORDER_BUCKET = {
+    TRADE_BATCH_ORDERS: TRADE_ORDER,
+    TRADE_CANCEL_BATCH_ORDERS: TRADE_CANCEL_ORDER,
+    TRADE_AMEND_BATCH_ORDERS: TRADE_AMEND_ORDER,
+}
 # Endpoints that place orders: every clOrdId / algoClOrdId they receive is counted (duplicate audits).
 PLACE_ENDPOINTS = frozenset({TRADE_ORDER, TRADE_BATCH_ORDERS, TRADE_CLOSE_POSITION, TRADE_ORDER_ALGO})
 
@@ -218,6 +242,11 @@ class RestApi:
             TRADE_BATCH_ORDERS: lambda orders: [exchange.place_order(o) for o in orders],
             TRADE_CANCEL_ORDER: lambda p: [exchange.cancel_order(p)],
             TRADE_AMEND_ORDER: lambda p: [exchange.amend_order(p)],
+            TRADE_CANCEL_BATCH_ORDERS: lambda items: exchange.cancel_orders(items),
+            TRADE_AMEND_BATCH_ORDERS: lambda items: exchange.amend_orders(items),
+            TRADE_ORDERS_HISTORY: lambda p: self._orders_history(p, archive=False),
+            TRADE_ORDERS_HISTORY_ARCHIVE: lambda p: self._orders_history(p, archive=True),
+            ACCOUNT_TRADE_FEE: self._trade_fee,
             TRADE_CLOSE_POSITION: lambda p: [exchange.close_position(p)],
             TRADE_GET_ORDER: lambda p: [exchange.get_order(p.get("instId"), p.get("ordId"), p.get("clOrdId"))],
             TRADE_ORDERS_PENDING: lambda p: exchange.orders_pending(p.get("instId")),
@@ -293,7 +322,9 @@ class RestApi:
             status, reply = self._call(endpoint, params)
         finally:
             self._after()
-        if path.startswith(TRADE_PREFIX):
+        # Trade POSTs answer with the gateway's times; GET /trade/... replies carry none (docs
+        # response examples of orders-history, fills-history).
+        if path.startswith(TRADE_PREFIX) and endpoint.method == "POST":
             reply["inTime"] = in_time
             reply["outTime"] = self._micros()
         after_accept = faults.take_after_accept(path) if endpoint.method == "POST" else None
@@ -358,7 +389,7 @@ class RestApi:
         uid = self.exchange.uid
         if endpoint in ARRAY_BODY_ENDPOINTS:
             # Counted per order; a batch of one uses the single-order bucket (reference section 6).
-            bucket = TRADE_ORDER if endpoint is TRADE_BATCH_ORDERS and len(params) == 1 else endpoint
+            bucket = SINGLE_ORDER_BUCKET.get(endpoint, endpoint) if len(params) == 1 else endpoint
             per_inst: dict[str, int] = {}
             for order in params:
                 inst = str(order.get("instId", ""))
@@ -393,12 +424,33 @@ class RestApi:
         return [self.exchange.mark_price_wire(inst_id) for inst_id in self.exchange.specs]
 
     def _fills(self, params: Params, *, history: bool) -> list[dict]:
-        if history and not params.get("instType"):  # required by fills-history only
-            raise SimApiError(CODE_PARAM_ERROR, "Parameter instType error", 400)
+        # docs order-book-trading-trade-get-transaction-details-last-3-{days,months}: instType
+        # (required by fills-history only), instFamily, instId, ordId, subType, after/before
+        # (billId), begin/end (ts), limit (max 100, default 100).
+        if not wants_swaps(params, required=history):
+            return []
+        by_family = "instFamily" in params or "uly" in params
         return self.exchange.fills(
-            params.get("instId"), int_param(params, "limit", 100), ord_id=params.get("ordId"),
-            begin_ms=int_param(params, "begin", None), end_ms=int_param(params, "end", None), history=history,
+            params.get("instId"), limit_param(params, FILLS_LIMIT_MAX), ord_id=params.get("ordId"),
+            begin_ms=id_param(params, "begin"), end_ms=id_param(params, "end"), history=history,
+            inst_ids=selected_inst_ids(params, self.exchange.families) if by_family else None,
+            sub_type=params.get("subType"), after=id_param(params, "after"), before=id_param(params, "before"),
         )
+
+    def _orders_history(self, params: Params, *, archive: bool) -> list[dict]:
+        query = history_query(params, self.exchange.families)  # order_history.py: docs and filters
+        return [] if query is None else self.exchange.orders_history(query, archive=archive)
+
+    def _trade_fee(self, params: Params) -> list[dict]:
+        # docs trading-account-rest-api-get-fee-rates: instType required; "Only one of groupId and
+        # instId/instFamily can be passed in". instId/instFamily select nothing finer here: the
+        # account has one fee tier for every simulated contract (trade_fee.py).
+        if not wants_swaps(params, required=True):
+            return []
+        group_id = params.get("groupId")
+        if group_id is not None and ("instId" in params or "instFamily" in params or "uly" in params):
+            raise param_error("groupId")
+        return self.exchange.trade_fee(SIM_INST_TYPE, group_id)
 
     def _candles(self, params: Params) -> list[list[str]]:
         return self.exchange.candles_wire(
