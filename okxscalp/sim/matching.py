@@ -28,7 +28,6 @@ from okxscalp.sim.bills import BillLedger, trade_sub_type
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.ledger import LedgerMixin
 from okxscalp.sim.market import SymbolMarket
-from okxscalp.sim.order_history import OrderHistory
 from okxscalp.sim.rules import (
     CODE_POSITION_NOT_EXIST,
     LONG_SHORT,
@@ -71,7 +70,6 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, list[Order]] = {}  # inst_id -> live orders, oldest first
         self._final_order_ids: deque[str] = deque()
-        self.order_history = OrderHistory()  # GET /trade/orders-history(-archive)
         self.positions: dict[tuple[str, str], Position] = {}
         self.algos: dict[str, list[AlgoOrder]] = {}  # inst_id -> active algos
         self.algo_by_id: dict[str, AlgoOrder] = {}
@@ -101,7 +99,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
     def _market(self, inst_id: object) -> SymbolMarket:
         market = self.markets.get(str(inst_id)) if inst_id else None
         if market is None:
-            raise OrderProblem(k.CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
+            raise OrderProblem(k.CODE_INST_NOT_FOUND, "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
         return market
 
     # ------------------------------------------------------------------ balance
@@ -308,7 +306,6 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             orders.remove(order)
         self._balance_dirty = True
         self._final_order_ids.append(order.ord_id)
-        self.order_history.record(order)
         if len(self._final_order_ids) > _MAX_FINAL_ORDERS:
             self.orders.pop(self._final_order_ids.popleft(), None)
         self._refresh_active(order.inst_id)
@@ -468,7 +465,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         inst_id = params.get("instId")
         if not inst_id or inst_id not in self.markets:
             return {"ordId": ord_id, "clOrdId": cl_ord_id, "ts": str(now), "sCode": k.CODE_INST_NOT_FOUND,
-                    "sMsg": f"Instrument ID {inst_id} doesn't exist."}
+                    "sMsg": "Instrument ID, Instrument ID code, or Spread ID doesn't exist."}
         order = self.find_order(str(inst_id), ord_id, cl_ord_id)
         if order is None or not order.is_open:
             return {"ordId": ord_id, "clOrdId": cl_ord_id, "ts": str(now), "sCode": k.CODE_CANCEL_FAILED,
@@ -493,7 +490,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             raise SimApiError(k.CODE_PARAM_ERROR, "Parameter ordId or clOrdId error")
         inst_id = params.get("instId")
         if not inst_id or inst_id not in self.markets:
-            return item(k.CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
+            return item(k.CODE_INST_NOT_FOUND, "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
         market = self.markets[str(inst_id)]
         try:
             cxl_on_fail = parse_flag(params, "cxlOnFail")
@@ -565,7 +562,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         if not inst_id:
             raise SimApiError(k.CODE_PARAM_ERROR, "Parameter instId error")
         if inst_id not in self.markets:
-            raise SimApiError(k.CODE_INST_NOT_FOUND, f"Instrument ID {inst_id} doesn't exist.")
+            raise SimApiError(k.CODE_INST_NOT_FOUND, "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
         mgn_mode = params.get("mgnMode")
         if mgn_mode not in ("cross", "isolated"):
             raise SimApiError(k.CODE_PARAM_ERROR, "Parameter mgnMode error")

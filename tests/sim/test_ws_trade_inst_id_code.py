@@ -143,3 +143,14 @@ async def test_reply_faults_through_the_control_endpoint(sim: Any) -> None:
         async with http.post(sim.rest_url + CONTROL_FAULT_PATH, json={"kind": "drop_ws_trade_replies", "op": "x"}) as reply:
             assert reply.status == 400
     assert [(f.remaining, f.hold_s, f.op) for f in sim.faults.trade_replies] == [(2, None, "amend-order"), (1, 1.5, None)]
+
+
+async def test_rest_order_ops_without_inst_id_name_no_python_none(sim: Any, sim_credentials: Credentials) -> None:
+    from tests.sim.test_ws_private import signed_post
+
+    order = {"tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1"}
+    for path, body in (("/api/v5/trade/order", order), ("/api/v5/trade/cancel-order", {"ordId": "1"}),
+                       ("/api/v5/trade/amend-order", {"ordId": "1", "newSz": "1"})):
+        reply = await signed_post(sim, sim_credentials, path, body)
+        assert reply["code"] == "1" and reply["data"][0]["sCode"] == "51001", reply
+        assert reply["data"][0]["sMsg"] == "Instrument ID, Instrument ID code, or Spread ID doesn't exist.", reply
