@@ -28,6 +28,7 @@ from okxscalp.sim.bills import BillLedger, trade_sub_type
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.ledger import LedgerMixin
 from okxscalp.sim.market import SymbolMarket
+from okxscalp.sim.order_history import OrderHistory
 from okxscalp.sim.rules import (
     CODE_POSITION_NOT_EXIST,
     LONG_SHORT,
@@ -70,6 +71,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, list[Order]] = {}  # inst_id -> live orders, oldest first
         self._final_order_ids: deque[str] = deque()
+        self.order_history = OrderHistory()  # GET /trade/orders-history(-archive)
         self.positions: dict[tuple[str, str], Position] = {}
         self.algos: dict[str, list[AlgoOrder]] = {}  # inst_id -> active algos
         self.algo_by_id: dict[str, AlgoOrder] = {}
@@ -306,6 +308,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             orders.remove(order)
         self._balance_dirty = True
         self._final_order_ids.append(order.ord_id)
+        self.order_history.record(order)
         if len(self._final_order_ids) > _MAX_FINAL_ORDERS:
             self.orders.pop(self._final_order_ids.popleft(), None)
         self._refresh_active(order.inst_id)
