@@ -47,6 +47,11 @@ MARKET_TICKER = _ep("GET", "/market/ticker", 20, LimitKey.IP, False)
 MARKET_TICKERS = _ep("GET", "/market/tickers", 20, LimitKey.IP, False)
 MARKET_BOOKS = _ep("GET", "/market/books", 40, LimitKey.IP, False)
 MARKET_CANDLES = _ep("GET", "/market/candles", 40, LimitKey.IP, False)
+# docs order-book-trading-market-data-get-candlesticks-history: 20 requests / 2 s per IP; rows like
+# /market/candles from recent years, `limit` max HISTORY_CANDLES_MAX_LIMIT (default 100).
+MARKET_HISTORY_CANDLES = _ep("GET", "/market/history-candles", 20, LimitKey.IP, False)
+# The docs' maximum since 2025 (100 before: github.com/ccxt/ccxt/issues/26705 quotes the change).
+HISTORY_CANDLES_MAX_LIMIT = 300
 # docs public-data-rest-api-get-index-tickers: 20 requests / 2 s per IP; quoteCcy or instId (e.g. BTC-USDT).
 MARKET_INDEX_TICKERS = _ep("GET", "/market/index-tickers", 20, LimitKey.IP, False)
 ACCOUNT_BALANCE = _ep("GET", "/account/balance", 10, LimitKey.UID, True)
@@ -102,6 +107,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     MARKET_TICKERS,
     MARKET_BOOKS,
     MARKET_CANDLES,
+    MARKET_HISTORY_CANDLES,
     ACCOUNT_BALANCE,
     ACCOUNT_POSITIONS,
     ACCOUNT_CONFIG,

@@ -43,6 +43,7 @@ from okxscalp.okx.constants import (
     DEMO_HEADER,
     MARKET_BOOKS,
     MARKET_CANDLES,
+    MARKET_HISTORY_CANDLES,
     MARKET_TICKER,
     MARKET_TICKERS,
     PUBLIC_INSTRUMENTS,
@@ -271,6 +272,27 @@ class RestClient:
             return parse.parse_candles(env.data, inst_id, bar)
 
         return list(await self._cache.get(("candles", *params.values()), 0.0, fetch))
+
+    async def history_candles(
+        self,
+        inst_id: str,
+        bar: str = "1m",
+        limit: int = 100,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> list[Candle]:
+        """GET /market/history-candles (docs order-book-trading-market-data-get-candlesticks-history):
+        bars from recent years, `after`/`before` exclusive open-time bounds. Oldest first; not cached."""
+        params = {
+            "instId": inst_id,
+            "bar": bar,
+            "after": None if after is None else str(after),
+            "before": None if before is None else str(before),
+            "limit": str(limit),
+        }
+        env = await self._get(MARKET_HISTORY_CANDLES, params, inst_id=inst_id)
+        return parse.parse_candles(env.data, inst_id, bar)
 
     async def mark_price(self, inst_id: str) -> MarkPrice:
         async def fetch() -> MarkPrice:

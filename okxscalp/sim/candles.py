@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from okxscalp.sim.wire import fmt_fixed, fmt_num
 
@@ -15,7 +16,7 @@ TS, OPEN, HIGH, LOW, CLOSE, VOL, VOL_CCY, VOL_QUOTE = range(8)
 class CandleSeries:
     """One bar size for one instrument. `update` is called on every price step."""
 
-    __slots__ = ("bar", "bar_ms", "closed", "current", "end_ms", "last_emit_s")
+    __slots__ = ("archive", "bar", "bar_ms", "closed", "current", "end_ms", "last_emit_s")
 
     def __init__(self, bar: str, bar_s: int) -> None:
         self.bar = bar
@@ -24,6 +25,15 @@ class CandleSeries:
         self.current: list[float] | None = None
         self.end_ms = 0  # end of the open bar (exclusive)
         self.last_emit_s = -1  # sim second of the last open-bar push (<= 1 push/s per bar)
+        # Where a bar pushed out of `closed` goes (sim/history.py keeps the 1m ones for
+        # /market/history-candles); None: it is dropped.
+        self.archive: Callable[[list[float]], None] | None = None
+
+    def _keep(self, bar: list[float]) -> None:
+        closed = self.closed
+        if self.archive is not None and len(closed) == closed.maxlen:
+            self.archive(closed[0])
+        closed.append(bar)
 
     def update(self, ts_ms: int, px: float, vol: float, vol_ccy: float) -> list[float] | None:
         """Fold one price (and traded volume) in; returns the bar that just closed, if any."""
@@ -45,12 +55,12 @@ class CandleSeries:
         start = ts_ms - ts_ms % self.bar_ms
         closed = self.current
         if closed is not None:
-            self.closed.append(closed)
+            self._keep(closed)
             # A bar with no step in it (the clock jumped) is a flat bar at the previous close.
             # (only as many as the deque keeps)
             gap_ts = max(closed[TS] + self.bar_ms, start - MAX_BARS * self.bar_ms)
             while gap_ts < start:
-                self.closed.append([gap_ts, closed[CLOSE], closed[CLOSE], closed[CLOSE], closed[CLOSE], 0.0, 0.0, 0.0])
+                self._keep([gap_ts, closed[CLOSE], closed[CLOSE], closed[CLOSE], closed[CLOSE], 0.0, 0.0, 0.0])
                 gap_ts += self.bar_ms
         self.current = [float(start), px, px, px, px, vol, vol_ccy, vol_ccy * px]
         self.end_ms = start + self.bar_ms
@@ -81,11 +91,11 @@ class CandleSeries:
         cur = self.current
         if cur is None or ts_ms < self.end_ms:
             return None
-        self.closed.append(cur)
+        self._keep(cur)
         start = ts_ms - ts_ms % self.bar_ms
         gap_ts = max(cur[TS] + self.bar_ms, start - MAX_BARS * self.bar_ms)
         while gap_ts < start:
-            self.closed.append([gap_ts, cur[CLOSE], cur[CLOSE], cur[CLOSE], cur[CLOSE], 0.0, 0.0, 0.0])
+            self._keep([gap_ts, cur[CLOSE], cur[CLOSE], cur[CLOSE], cur[CLOSE], 0.0, 0.0, 0.0])
             gap_ts += self.bar_ms
         self.current = None
         return cur

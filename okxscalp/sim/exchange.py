@@ -57,6 +57,7 @@ from okxscalp.sim.funding import (
     FundingBook,
     balance_and_position_snapshot,
 )
+from okxscalp.sim.history import CandleHistory
 from okxscalp.sim.instruments import (
     DEFAULT_INST_IDS,
     INSTRUMENT_STATES,
@@ -145,6 +146,7 @@ class SimExchange:
         self.start_sim_ms = int(start_sim_ms)
         self.specs: dict[str, InstrumentSpec] = {}
         self.markets: dict[str, SymbolMarket] = {}
+        self.histories: dict[str, CandleHistory] = {}  # /market/history-candles (sim/history.py)
         master = random.Random(seed)
         for inst_id in dict.fromkeys(inst_ids):
             spec = spec_for(inst_id)
@@ -158,6 +160,7 @@ class SimExchange:
             if replay is not None and inst_id in replay.inst_ids:
                 market.process.follow(replay.follower(inst_id))
             self.markets[inst_id] = market
+            self.histories[inst_id] = CandleHistory(market, seed)
         self._market_list = list(self.markets.values())
         self._steps_done = 0
         self._events: list[SimEvent] = []
@@ -374,6 +377,18 @@ class SimExchange:
         if limit < 1:
             raise SimApiError(CODE_PARAM_ERROR, "Parameter limit error")
         return market.candles_rows(bar, after, before, min(limit, MAX_CANDLE_LIMIT))
+
+    @_locked
+    def history_candles_wire(self, inst_id: str | None, bar: str = "1m", after: int | None = None,
+                             before: int | None = None, limit: int = 100) -> list[list[str]]:
+        """GET /market/history-candles rows, newest first: the kept bars, then days of older ones
+        (sim/history.py); `after`/`before` as for candles_wire; `limit` is capped at 300."""
+        market = self._market(inst_id)
+        if bar not in market.candles:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter bar error")
+        if limit < 1:
+            raise SimApiError(CODE_PARAM_ERROR, "Parameter limit error")
+        return self.histories[market.inst_id].rows(bar, after, before, limit)
 
     @_locked
     def mark_price_wire(self, inst_id: str) -> dict:

@@ -40,6 +40,7 @@ from okxscalp.okx.constants import (
     CODE_SYSTEM_ERROR,
     MARKET_BOOKS,
     MARKET_CANDLES,
+    MARKET_HISTORY_CANDLES,
     MARKET_INDEX_TICKERS,
     MARKET_TICKER,
     MARKET_TICKERS,
@@ -231,6 +232,7 @@ class RestApi:
             MARKET_TICKERS: lambda p: exchange.tickers_wire(p.get("instType")),
             MARKET_BOOKS: lambda p: [exchange.books_wire(p.get("instId"), int_param(p, "sz", 1))],
             MARKET_CANDLES: self._candles,
+            MARKET_HISTORY_CANDLES: lambda p: self._candles(p, history=True),
             MARKET_INDEX_TICKERS: lambda p: exchange.index_tickers_wire(p.get("quoteCcy"), p.get("instId")),
             ACCOUNT_BALANCE: lambda p: [exchange.balance_wire()],
             ACCOUNT_POSITIONS: self._positions,
@@ -452,8 +454,9 @@ class RestApi:
             raise param_error("groupId")
         return self.exchange.trade_fee(SIM_INST_TYPE, group_id)
 
-    def _candles(self, params: Params) -> list[list[str]]:
-        return self.exchange.candles_wire(
+    def _candles(self, params: Params, *, history: bool = False) -> list[list[str]]:
+        wire = self.exchange.history_candles_wire if history else self.exchange.candles_wire
+        return wire(
             params.get("instId"),
             params.get("bar", "1m"),
             int_param(params, "after", None),

@@ -1,0 +1,1 @@
+"""Backtest: recorded or downloaded market data through the engine (issue 14)."""
