@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from okxscalp.sim.wire import decimals_of
+from okxscalp.okx.models import Instrument
+from okxscalp.sim.wire import decimals_of, fmt_num
 
 # GET /public/instruments `state` values for SWAP (docs public-data-rest-api-get-instruments).
 INSTRUMENT_STATES: tuple[str, ...] = ("live", "suspend", "preopen", "test", "rebase", "post_only")
@@ -19,22 +20,19 @@ INSTRUMENT_STATES: tuple[str, ...] = ("live", "suspend", "preopen", "test", "reb
 INSTRUMENTS_CHANNEL = "instruments"
 
 
-@dataclass(frozen=True, slots=True)
-class InstrumentSpec:
-    inst_id: str
-    ct_val: str  # contract value in the base currency
-    tick_sz: str
-    lot_sz: str
-    min_sz: str
-    max_lever: int
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstrumentSpec(Instrument):
+    """An instrument as the engine reads it (okx.models.Instrument: instId, ctVal, tickSz, lotSz,
+    minSz, lever, state, the tick/lot grid) plus what the simulator needs to make its market.
+
+    `state` (GET /public/instruments: live, suspend, preopen, test, rebase, post_only; reference
+    section 6) is changed by SimExchange.set_instrument_state (an instrument that stops trading)."""
+
     start_px: float  # where the simulated price starts
     vol_per_min: float  # typical 1-minute relative volatility, scales every regime
     depth_unit: float  # contracts on a typical top-of-book level
-    inst_id_code: int
+    inst_id_code: int  # always set here (an exchange's list may omit it)
     max_mkt_sz: str = "12000"
-    # GET /public/instruments `state`: live, suspend, preopen, test, rebase, post_only (reference §6).
-    # SimExchange.set_instrument_state changes it (an instrument that stops trading).
-    state: str = "live"
 
     @property
     def base_ccy(self) -> str:
@@ -45,16 +43,9 @@ class InstrumentSpec:
         return self.inst_id.rsplit("-", 1)[0]
 
     @property
-    def tick(self) -> float:
-        return float(self.tick_sz)
-
-    @property
-    def lot(self) -> float:
-        return float(self.lot_sz)
-
-    @property
-    def ct_value(self) -> float:
-        return float(self.ct_val)
+    def max_lever(self) -> int:
+        """The wire's `lever` (a whole number for these swaps); the tier tables are keyed by it."""
+        return int(self.max_leverage)
 
     @property
     def px_decimals(self) -> int:
@@ -65,14 +56,22 @@ class InstrumentSpec:
         return decimals_of(self.lot_sz)
 
 
+def _swap(inst_id: str, ct_val: float, tick_sz: str, lever: int, start_px: float, vol_per_min: float,
+          depth_unit: float, inst_id_code: int, max_mkt_sz: str = "12000") -> InstrumentSpec:
+    """A USDT linear swap with OKX's lot 0.01 and minimum size 0.01."""
+    return InstrumentSpec(inst_id, ct_val, tick_sz, "0.01", "0.01", float(lever), start_px=start_px,
+                          vol_per_min=vol_per_min, depth_unit=depth_unit, inst_id_code=inst_id_code,
+                          max_mkt_sz=max_mkt_sz)
+
+
 SHIPPED: dict[str, InstrumentSpec] = {
     s.inst_id: s
     for s in (
-        InstrumentSpec("BTC-USDT-SWAP", "0.01", "0.1", "0.01", "0.01", 100, 95_000.0, 0.0008, 40.0, 10459),
-        InstrumentSpec("ETH-USDT-SWAP", "0.1", "0.01", "0.01", "0.01", 100, 3_400.0, 0.0010, 60.0, 10461, "20000"),
-        InstrumentSpec("SOL-USDT-SWAP", "1", "0.01", "0.01", "0.01", 50, 180.0, 0.0014, 80.0, 10462, "30000"),
-        InstrumentSpec("XRP-USDT-SWAP", "100", "0.0001", "0.01", "0.01", 50, 2.2, 0.0015, 120.0, 10463, "30000"),
-        InstrumentSpec("DOGE-USDT-SWAP", "1000", "0.00001", "0.01", "0.01", 50, 0.35, 0.0018, 150.0, 10464, "30000"),
+        _swap("BTC-USDT-SWAP", 0.01, "0.1", 100, 95_000.0, 0.0008, 40.0, 10459),
+        _swap("ETH-USDT-SWAP", 0.1, "0.01", 100, 3_400.0, 0.0010, 60.0, 10461, "20000"),
+        _swap("SOL-USDT-SWAP", 1.0, "0.01", 50, 180.0, 0.0014, 80.0, 10462, "30000"),
+        _swap("XRP-USDT-SWAP", 100.0, "0.0001", 50, 2.2, 0.0015, 120.0, 10463, "30000"),
+        _swap("DOGE-USDT-SWAP", 1000.0, "0.00001", 50, 0.35, 0.0018, 150.0, 10464, "30000"),
     )
 }
 DEFAULT_INST_IDS: tuple[str, ...] = tuple(SHIPPED)
@@ -81,12 +80,12 @@ DEFAULT_INST_IDS: tuple[str, ...] = tuple(SHIPPED)
 # profile derived from a hash of the name, so the same name always gets the same instrument.
 _SYNTH_PROFILES = (
     # ct_val, tick_sz, start_px, max_lever
-    ("0.01", "0.1", 40_000.0, 100),
-    ("0.1", "0.01", 2_000.0, 75),
-    ("1", "0.001", 60.0, 50),
-    ("10", "0.0001", 4.0, 50),
-    ("100", "0.00001", 0.5, 50),
-    ("1000", "0.000001", 0.05, 20),
+    (0.01, "0.1", 40_000.0, 100),
+    (0.1, "0.01", 2_000.0, 75),
+    (1.0, "0.001", 60.0, 50),
+    (10.0, "0.0001", 4.0, 50),
+    (100.0, "0.00001", 0.5, 50),
+    (1000.0, "0.000001", 0.05, 20),
 )
 
 
@@ -102,9 +101,7 @@ def spec_for(inst_id: str) -> InstrumentSpec:
     ct_val, tick_sz, base_px, lever = _SYNTH_PROFILES[digest % len(_SYNTH_PROFILES)]
     start_px = base_px * (0.6 + (digest >> 8) % 1000 / 1000.0)
     vol = 0.0008 + ((digest >> 20) % 100) / 100 * 0.0012
-    return InstrumentSpec(
-        inst_id, ct_val, tick_sz, "0.01", "0.01", lever, start_px, vol, 50.0, 20000 + digest % 10000
-    )
+    return _swap(inst_id, ct_val, tick_sz, lever, start_px, vol, 50.0, 20000 + digest % 10000)
 
 
 def instrument_wire(spec: InstrumentSpec) -> dict:
@@ -116,8 +113,8 @@ def instrument_wire(spec: InstrumentSpec) -> dict:
         "category": "1",
         "contTdSwTime": "",
         "ctMult": "1",
-        "ctType": "linear",
-        "ctVal": spec.ct_val,
+        "ctType": spec.ct_type,
+        "ctVal": fmt_num(spec.ct_val),
         "ctValCcy": spec.base_ccy,
         "expTime": "",
         "futureSettlement": False,
@@ -145,7 +142,7 @@ def instrument_wire(spec: InstrumentSpec) -> dict:
         "preMktSwTime": "",
         "quoteCcy": "",
         "ruleType": "normal",
-        "settleCcy": "USDT",
+        "settleCcy": spec.settle_ccy,
         "state": spec.state,
         "stk": "",
         "tickSz": spec.tick_sz,

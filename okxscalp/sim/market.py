@@ -32,7 +32,7 @@ from okxscalp.sim.candles import HIGH, LOW, MAX_BARS, OPEN, TS, VOL, VOL_CCY, Ca
 from okxscalp.sim.events import SimEvent
 from okxscalp.sim.instruments import InstrumentSpec
 from okxscalp.sim.price_process import NO_SWINGS, PriceProcess, Swings
-from okxscalp.sim.wire import decimals_of, fmt_fixed
+from okxscalp.sim.wire import decimals_of, fmt_fixed, fmt_num
 
 SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
 PRICE_LIMIT_BAND = 0.02  # buyLmt / sellLmt = mark +- 2%
@@ -81,7 +81,7 @@ class SymbolMarket:
         self.inst_id = spec.inst_id
         self.tick = spec.tick
         self.lot = spec.lot
-        self.ct_val = spec.ct_value
+        self.ct_val = spec.ct_val
         self.px_dec = spec.px_decimals
         self.sz_dec = spec.sz_decimals
         self.book = BookView(spec.depth_unit, self.lot, self.tick, self.px_dec, self.sz_dec)
@@ -122,7 +122,7 @@ class SymbolMarket:
         self._last_sz_str = f"{0.0:.{self.sz_dec}f}"
         self._bid_str = f"{self.bid * self.tick:.{self.px_dec}f}"
         self._ask_str = f"{self.ask * self.tick:.{self.px_dec}f}"
-        self._vol_ccy_dec = decimals_of(str(Decimal(spec.lot_sz) * Decimal(spec.ct_val)))
+        self._vol_ccy_dec = decimals_of(str(Decimal(spec.lot_sz) * Decimal(fmt_num(spec.ct_val))))
         self.last_ts = start_ms
         self.index_id = spec.family  # OKX index-tickers instId, e.g. BTC-USDT ("same as uly")
         self._fair_mid = self.last
@@ -537,7 +537,7 @@ def _history_1m(spec: InstrumentSpec, rng: random.Random, start_ms: int, minutes
     proc = PriceProcess(rng, spec.start_px, dynamics.vol_per_min(spec), 60.0 / _HISTORY_SUBSTEPS, dynamics.swings)
     path = [spec.start_px] + [proc.step() for _ in range(minutes * _HISTORY_SUBSTEPS)]
     path.reverse()
-    tick, lot, ct_val = spec.tick, spec.lot, spec.ct_value
+    tick, lot, ct_val = spec.tick, spec.lot, spec.ct_val
     first_ts = start_ms - start_ms % 60_000 - minutes * 60_000
     bars: list[list[float]] = []
     for m in range(minutes):
