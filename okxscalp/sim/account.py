@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from okxscalp.sim.bills import trade_sub_type
 from okxscalp.sim.liquidation import PositionMargin
 from okxscalp.sim.wire import fmt_fixed, fmt_num
 
@@ -340,7 +341,9 @@ def fill_wire(order: Order, fill: Fill, px_dec: int, sz_dec: int) -> dict:
         "ordId": order.ord_id,
         "clOrdId": order.cl_ord_id,
         "billId": fill.bill_id,
-        "subType": "1" if order.side == "buy" else "2",
+        # docs ...-get-transaction-details-last-3-months, subType: 1 buy / 2 sell (net mode), 3-6
+        # open/close long/short (long/short mode): the same code as the fill's trade bill.
+        "subType": trade_sub_type(order.side, order.pos_side),
         "tag": order.tag,
         "fillPx": fmt_fixed(fill.px, px_dec),
         "fillSz": fmt_fixed(fill.sz, sz_dec),

@@ -29,8 +29,8 @@ ARCHIVE_KEPT_MS = 90 * DAY_MS  # orders-history-archive: the last 3 months
 CANCELED_UNFILLED_KEPT_MS = 2 * 3_600_000  # orders-history: "only reserved for 2 hours"
 HISTORY_LIMIT_MAX = 100  # "The maximum is 100; The default is 100"
 MAX_ORDERS_KEPT = 20_000
-# `category` values a request may filter on (docs, request parameters); every simulated order is
-# `normal`, which OKX does not list as a filter value.
+# `category` values a request may filter on (docs, request parameters); `normal`, what most orders
+# are, is not one of them.
 HISTORY_CATEGORIES = frozenset({"twap", "adl", "full_liquidation", "partial_liquidation", "delivery", "ddh"})
 # The documented response parameters of both endpoints that apply to SWAP (the order object minus
 # what only the `orders` push and GET /trade/order carry: fillFee, fillPnl, amendResult, reqId, ...).
@@ -83,8 +83,7 @@ class OrderHistoryQuery:
             (self.inst_ids is None or order.inst_id in self.inst_ids)
             and (self.ord_types is None or order.ord_type in self.ord_types)
             and (self.state is None or order.state == self.state)
-            # Only `normal` orders are simulated: any documented category filter finds none.
-            and self.category is None
+            and (self.category is None or order.category == self.category)
             and (self.begin_ms is None or order.c_time >= self.begin_ms)
             and (self.end_ms is None or order.c_time <= self.end_ms)
         )

@@ -74,8 +74,13 @@ def test_query_from_params_filters_and_validates() -> None:
     assert history_query({"instType": "FUTURES"}, FAMILIES) is None  # a documented type, no simulated orders
     history = OrderHistory()
     history.record(finished(1, "filled", 1.0, NOW))
+    liquidation = finished(2, "filled", 1.0, NOW)
+    liquidation.category = "full_liquidation"
+    history.record(liquidation)
+    by_category = history_query({"instType": "SWAP", "category": "full_liquidation"}, FAMILIES)
+    assert by_category is not None and ids(history.select(by_category, now_ms=NOW, archive=False)) == ["2"]
     adl = history_query({"instType": "SWAP", "category": "adl"}, FAMILIES)
-    assert adl is not None and history.select(adl, now_ms=NOW, archive=False) == []  # every order is `normal`
+    assert adl is not None and history.select(adl, now_ms=NOW, archive=False) == []
     for bad in ({}, {"instType": "PERP"}, {"instType": "SWAP", "state": "live"},
                 {"instType": "SWAP", "category": "normal"}, {"instType": "SWAP", "before": "-1"},
                 {"instType": "SWAP", "begin": "soon"}, {"instType": "SWAP", "limit": "0"}):

@@ -276,10 +276,26 @@ def test_fills_history_pages_by_bill_id_and_filters(server: SimServer) -> None:
         "data"]] == bills[-3:-1]
     one_order = trade.get_fills_history(instType="SWAP", ordId=ord_ids[1])["data"]
     assert one_order and {f["ordId"] for f in one_order} == {ord_ids[1]}
+    # long/short mode: 3 open long, 5 close long (docs subType; the same code as the fill's bill)
+    assert {f["subType"] for f in trade.get_fills_history(instType="SWAP", ordId=ord_ids[0])["data"]} == {"3"}
+    assert {f["subType"] for f in one_order} == {"5"}
     assert {f["instId"] for f in trade.get_fills_history(instType="SWAP", instFamily="DOGE-USDT")["data"]} == {inst}
     assert trade.get_fills_history(instType="SPOT", instId=inst)["data"] == []
     assert trade.get_fills(instType="SPOT", instId=inst)["data"] == []  # /trade/fills: instType optional
     assert trade.get_fills_history(instType="")["code"] == CODE_PARAM_ERROR
+
+
+def test_fills_sub_type_follows_the_position_mode_and_filters() -> None:
+    ex = SimExchange(seed=5, inst_ids=["BTC-USDT-SWAP"], start_wall_s=0.0, start_sim_ms=1_700_000_000_000)
+    ex.advance_sim_seconds(1)
+    order = {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "ordType": "market", "sz": "1"}
+    ex.place_order({**order, "side": "sell", "posSide": "short"})
+    ex.place_order({**order, "side": "buy", "posSide": "short"})
+    assert [f["subType"] for f in ex.fills(limit=100, history=True)] == ["6", "4"]  # close / open short
+    assert [f["subType"] for f in ex.fills(limit=100, history=True, sub_type="4")] == ["4"]
+    ex.set_position_mode("net_mode")
+    ex.place_order({**order, "side": "buy"})
+    assert ex.fills(limit=1)[0]["subType"] == "1"  # net mode: buy
 
 
 # ---------------------------------------------------------------------- trade-fee
