@@ -3,7 +3,7 @@ types, rejection codes and messages, and parsing of request parameters (referenc
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from okxscalp.okx import constants as k
 
@@ -49,7 +49,14 @@ def parse_flag(params: dict, key: str) -> bool:
 
 
 def on_grid(text: str, step: str) -> bool:
-    return Decimal(text) % Decimal(step) == 0
+    """Whether `text` is a whole multiple of `step`. Beyond the default 28 digits (sz=1e+26 on a
+    0.01 grid) Decimal cannot divide: such a value counts as off the grid, so it is refused, not raised."""
+    with localcontext() as ctx:
+        ctx.prec = 64
+        try:
+            return Decimal(text) % Decimal(step) == 0
+        except InvalidOperation:
+            return False
 
 
 def parse_number(params: dict, key: str, *, required: bool = True) -> tuple[float, str] | None:

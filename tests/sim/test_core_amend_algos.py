@@ -135,3 +135,14 @@ def test_amend_algos_answers_junk_with_okx_errors(armed, body, with_id):
     assert all(isinstance(v, str) for v in item.values())
     assert item["sCode"] == "0" or item["sCode"].isdigit()
     ex.drain_events()
+
+
+def test_amend_algos_with_a_size_beyond_decimal_precision_is_answered_not_raised(armed):
+    """Found by the property test above: newSz=1e+26 on a 0.01 lot grid overflowed Decimal's 28 digits."""
+    ex, algo_id = armed
+    try:
+        item = ex.amend_algos({"instId": BTC, "algoId": algo_id, "newSz": 1e26})
+    except SimApiError as err:
+        assert err.code == "51000"
+        return
+    assert item["sCode"].isdigit()
