@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,52 @@ class ReplayData:
 def load_replay(path: str | Path) -> ReplayData:
     """Read a `.csv` or `.jsonl` replay file; raises ReplayFormatError with file:line on bad input."""
     p = Path(path)
+    return _build(p, read_replay_records(p))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayTick:
+    """One recorded price (REPLAY.md "Ticks"); `sz`/`side` when the file has them."""
+
+    ts_ms: int
+    inst_id: str
+    px: float
+    sz: float | None = None
+    side: str | None = None
+    line: int = 0  # where it was read (1-based)
+
+    def points(self) -> list[tuple[int, float]]:
+        return [(self.ts_ms, self.px)]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayCandle:
+    """One recorded bar (REPLAY.md "Candles"), `ts_ms` its open time."""
+
+    ts_ms: int
+    inst_id: str
+    bar: str
+    o: float
+    h: float
+    low: float
+    c: float
+    vol: float | None = None
+    line: int = 0
+
+    def points(self) -> list[tuple[int, float]]:
+        """Four prices inside the bar: open, the extreme nearer the open's side, the other, close."""
+        bar_ms = CANDLE_BARS[self.bar] * 1000
+        first, second = (self.low, self.h) if self.c >= self.o else (self.h, self.low)
+        ts = self.ts_ms
+        return [(ts, self.o), (ts + bar_ms // 4, first), (ts + bar_ms // 2, second), (ts + bar_ms * 3 // 4, self.c)]
+
+
+ReplayRecord = ReplayTick | ReplayCandle
+
+
+def read_replay_records(path: str | Path) -> list[ReplayRecord]:
+    """Every record of a replay file, checked, in file order (the backtest's reader uses this too)."""
+    p = Path(path)
     if not p.is_file():
         raise ReplayFormatError(f"{p}: replay file not found")
     if p.suffix.lower() == ".csv":
@@ -72,7 +119,7 @@ def load_replay(path: str | Path) -> ReplayData:
                 if not isinstance(obj, dict):
                     raise ReplayFormatError(f"{p}:{n}: each line must be a JSON object")
                 records.append((n, obj))
-    return _build(p, records)
+    return [_record(p, n, rec) for n, rec in records]
 
 
 def _numbered(p: Path, rows: Iterable[dict], start: int) -> Iterable[tuple[int, dict]]:
@@ -82,21 +129,38 @@ def _numbered(p: Path, rows: Iterable[dict], start: int) -> Iterable[tuple[int, 
         yield n, row
 
 
-def _build(p: Path, records: list[tuple[int, dict]]) -> ReplayData:
+def _record(p: Path, n: int, rec: dict) -> ReplayRecord:
+    try:
+        inst_id = str(rec["instId"])
+        ts = int(rec["ts"])
+        if rec.get("px") not in (None, ""):
+            side = _optional(rec, "side")
+            if side is not None and side not in ("buy", "sell"):
+                raise ValueError(f"side must be buy or sell, got {side!r}")
+            sz = _optional(rec, "sz")
+            return ReplayTick(ts, inst_id, _positive(rec["px"], "px"),
+                              None if sz is None else _positive(sz, "sz"), side, n)
+        return _candle(rec, ts, inst_id, n)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ReplayFormatError(f"{p}:{n}: {exc!r} (see okxscalp/sim/REPLAY.md)") from exc
+
+
+def _optional(rec: dict, key: str) -> str | None:
+    value = rec.get(key)
+    return None if value in (None, "") else str(value)
+
+
+def _positive(value: object, name: str) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not (number > 0 and math.isfinite(number)):
+        raise ValueError(f"{name} must be a positive number")
+    return number
+
+
+def _build(p: Path, records: list[ReplayRecord]) -> ReplayData:
     points: dict[str, list[tuple[int, float]]] = {}
-    for n, rec in records:
-        try:
-            inst_id = str(rec["instId"])
-            ts = int(rec["ts"])
-            if rec.get("px") not in (None, ""):
-                px = float(rec["px"])
-                if px <= 0:
-                    raise ValueError("px must be positive")
-                points.setdefault(inst_id, []).append((ts, px))
-            else:
-                points.setdefault(inst_id, []).extend(_candle_points(rec, ts))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ReplayFormatError(f"{p}:{n}: {exc!r} (see okxscalp/sim/REPLAY.md)") from exc
+    for record in records:
+        points.setdefault(record.inst_id, []).extend(record.points())
     if not points:
         raise ReplayFormatError(f"{p}: no records")
     for series in points.values():
@@ -105,14 +169,16 @@ def _build(p: Path, records: list[tuple[int, dict]]) -> ReplayData:
     return ReplayData(first, points)
 
 
-def _candle_points(rec: dict, ts: int) -> list[tuple[int, float]]:
-    """A candle becomes four prices inside its bar: open, the nearer extreme, the other, close."""
-    bar = str(rec.get("bar", "1m"))
+def _candle(rec: dict, ts: int, inst_id: str, n: int) -> ReplayCandle:
+    bar = str(rec.get("bar") or "1m")
     if bar not in CANDLE_BARS:
         raise ValueError(f"unknown bar {bar!r}")
     o, h, low, c = (float(rec[k]) for k in ("o", "h", "l", "c"))
-    if min(o, h, low, c) <= 0 or not (low <= min(o, c) and h >= max(o, c)):
+    if not all(math.isfinite(x) for x in (o, h, low, c)) or min(o, h, low, c) <= 0 \
+            or not (low <= min(o, c) and h >= max(o, c)):
         raise ValueError("candle needs 0 < l <= o,c <= h")
-    bar_ms = CANDLE_BARS[bar] * 1000
-    first, second = (low, h) if c >= o else (h, low)
-    return [(ts, o), (ts + bar_ms // 4, first), (ts + bar_ms // 2, second), (ts + bar_ms * 3 // 4, c)]
+    vol = _optional(rec, "vol")
+    volume = None if vol is None else float(vol)
+    if volume is not None and not (volume >= 0 and math.isfinite(volume)):
+        raise ValueError("vol must be a number >= 0")
+    return ReplayCandle(ts, inst_id, bar, o, h, low, c, volume, n)
