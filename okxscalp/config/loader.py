@@ -17,6 +17,7 @@ from okxscalp.config.schema import (
     AppConfig,
     ExchangeSettings,
     FreshnessSettings,
+    OrderEntrySettings,
     RestSettings,
     ScalpingSettings,
     WebSocketSettings,
@@ -81,6 +82,7 @@ def build_config(document: dict[str, Any], file: str) -> AppConfig:
         rest=_fill(RestSettings, document.get("rest", {})),
         scalping=_fill(ScalpingSettings, document["scalping"]),
         journal_path=document["journal"]["path"],
+        order_entry=_fill(OrderEntrySettings, document.get("order_entry", {})),
         document=frozen,
     )
 

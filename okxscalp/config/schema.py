@@ -118,6 +118,17 @@ class RestSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderEntrySettings:
+    """How orders go out (engine/order_route.py). `ws`: the private WebSocket's trade channel (OKX v5
+    "WebSocket trade": op order / cancel-order / amend-order), REST while it is down, each REST use
+    an event; `rest`: REST only. `rest_fallback: false` halts entries while the channel is down
+    (cancels and closes still go out over REST, with an event)."""
+
+    transport: str = "ws"  # ws | rest
+    rest_fallback: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class RegimeSettings:
     """Regime detector thresholds (SPEC 3.5)."""
 
@@ -175,5 +186,6 @@ class AppConfig:
     rest: RestSettings
     scalping: ScalpingSettings
     journal_path: str
+    order_entry: OrderEntrySettings = field(default_factory=OrderEntrySettings)
     # The whole validated document, for ParameterProvider (it reports key paths into it).
     document: dict[str, Any] = field(repr=False, default_factory=dict)

@@ -202,6 +202,7 @@ SYMBOL = Str(pattern=SYMBOL_PATTERN.pattern, hint="a symbol like XRP-USDT (not t
 REGIME_KEY = Str(choices=REGIMES)
 MARGIN_MODES: tuple[str, ...] = ("cross", "isolated")  # tdMode of every order, mgnMode of leverage/closes
 ORPHAN_POLICIES: tuple[str, ...] = ("protect", "flatten")
+ORDER_TRANSPORTS: tuple[str, ...] = ("ws", "rest")  # engine/order_route.py
 LEVERAGE = Num(1, 125, required=False)  # OKX swaps: 0.01..125; below 1 is never what a scalper means
 POSITION_MULTIPLIER = Num(0, 10, lo_open=True)
 TP_SL_MODE = Str(choices=("percent", "atr"))
@@ -323,6 +324,14 @@ DOCUMENT = Section(
                 "retry_max_s": Num(0, 600, lo_open=True, required=False),
                 "ticker_cache_ttl_s": Num(0, 5, lo_open=True, required=False),
                 "instruments_cache_ttl_s": Num(0, 86_400, lo_open=True, required=False),
+            },
+            required=False,
+        ),
+        "order_entry": Section(
+            {
+                # docs: WebSocket trade (op order / cancel-order / amend-order on /ws/v5/private)
+                "transport": Str(choices=ORDER_TRANSPORTS, required=False),
+                "rest_fallback": Bool(required=False),
             },
             required=False,
         ),

@@ -31,6 +31,7 @@ from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG, prefixed_cl_o
 from okxscalp.engine.exit_owner import ExitOwnership
 from okxscalp.engine.flatten import Flatten
 from okxscalp.engine.journal import OrderPurpose
+from okxscalp.engine.order_route import CLOSE_SIZE_CODES, close_as_order
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import (
     CloseReason,
@@ -44,7 +45,14 @@ from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
 from okxscalp.market.registry import StaleData
 from okxscalp.okx.constants import CODE_POSITION_NOT_FOUND, ORDER_STATES_FINAL
-from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError, OrderNotPlaced, RequestError
+from okxscalp.okx.errors import (
+    AmbiguousOrderOutcome,
+    OkxError,
+    OrderNotPlaced,
+    OrderRejected,
+    RequestError,
+    TradeChannelDown,
+)
 from okxscalp.okx.models import inst_id_of
 
 log = logging.getLogger(__name__)
@@ -157,8 +165,7 @@ class CloseLifecycle:
                         f"close {position.pos_side.value} {cl} sent without its journal row ({committed.exception()})",
                         "none", "closes")
         try:
-            await parts.rest.close_position(position.inst_id, parts.account_settings.margin_mode, position.pos_side.value,
-                                            cl_ord_id=cl, tag=EXIT_TAG)
+            await self._send_close_order(position, cl)
         except AmbiguousOrderOutcome as exc:
             # It may have been executed: neither rejected nor retried. Looked up by clOrdId until
             # its state is known; no other close is decided for the position meanwhile.
@@ -202,6 +209,34 @@ class CloseLifecycle:
         if position.closing is not None and position.closing.cl_ord_id == cl:
             position.closing.state = "live"
         journal.update_order(cl, state="live")
+
+    async def _send_close_order(self, position: ManagedPosition, cl: str) -> None:
+        """Over the WebSocket trade channel when configured and ready (a market order of the known
+        size on the reduce side: order_route.close_as_order), else REST close-position; a size
+        refusal over WS, or a size not known exactly, goes to close-position too. Each REST close
+        while WS is configured is an ORDER_VIA_REST event (order_route.py). Same clOrdId either way:
+        a close refused by sCode was never placed, so the id is free."""
+        parts = self.parts
+        route, mode = parts.orders, parts.account_settings.margin_mode
+        what = f"close {position.pos_side.value} {cl}"
+        why = ""
+        if route.wants_ws:
+            request = close_as_order(position.inst_id, position.pos_side, position.size,
+                                     parts.instruments.get(position.inst_id), cl_ord_id=cl, td_mode=mode, tag=EXIT_TAG)
+            if isinstance(request, str):
+                why = f"not as a WS order: {request}"
+            elif route.ws_ready():
+                try:
+                    await route.place_close(request)
+                    return
+                except TradeChannelDown as exc:
+                    why = f"trade channel refused it ({exc})"
+                except OrderRejected as exc:
+                    if isinstance(exc, OrderNotPlaced) or exc.s_code not in CLOSE_SIZE_CODES:
+                        raise
+                    why = f"size {request.sz} refused over WS (sCode {exc.s_code} {exc.s_msg})"
+            route.note_rest_close(position.inst_id, what, why)
+        await parts.rest.close_position(position.inst_id, mode, position.pos_side.value, cl_ord_id=cl, tag=EXIT_TAG)
 
     def _release(self, position: ManagedPosition, cl: str) -> None:
         """The close `cl` did not happen: decide again on the next fresh quote."""

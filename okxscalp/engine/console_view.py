@@ -6,7 +6,14 @@ import time
 from typing import TYPE_CHECKING
 
 from okxscalp.config.schema import Purpose
-from okxscalp.engine.views import EngineSnapshot, HeaderView, OrderView, QuoteView, TradesSummary
+from okxscalp.engine.views import (
+    EngineSnapshot,
+    HeaderView,
+    OrderView,
+    QuoteView,
+    TradeChannelView,
+    TradesSummary,
+)
 from okxscalp.market.events import FallbackEvent
 
 if TYPE_CHECKING:
@@ -43,6 +50,23 @@ def build_snapshot(engine: Engine) -> EngineSnapshot:
         trades=history.trades() if history is not None else (),
         trades_summary=trades_summary(engine),
         notices=engine.notices.recent(),
+        trade_channel=trade_channel_view(engine),
+    )
+
+
+def trade_channel_view(engine: Engine) -> TradeChannelView | None:
+    route = engine.order_route
+    if route is None:
+        return None
+    r = route.state()
+    channel = route.channel
+    if channel is None:
+        return TradeChannelView(r.transport, "rest", via_rest=r.via_rest, fallback_since_wall=r.fallback_since_wall,
+                                rest_fallback_allowed=r.rest_fallback_allowed)
+    h = channel.health()
+    return TradeChannelView(
+        r.transport, str(getattr(h.state, "value", h.state)), h.since_mono, h.last_error or "", h.sent, h.replied,
+        h.timeouts, h.last_rtt_ms, r.via_rest, r.fallback_since_wall, r.rest_fallback_allowed,
     )
 
 

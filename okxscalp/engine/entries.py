@@ -27,6 +27,7 @@ from okxscalp.engine.executor import (
 )
 from okxscalp.engine.exits import ExitPriceError, TpSl, levels_at
 from okxscalp.engine.journal import OrderPurpose, OrderRecord
+from okxscalp.engine.order_route import EntryRouteClosed
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.risk import check_position_limits
 from okxscalp.engine.signals import Signal, evaluate_signal
@@ -35,7 +36,7 @@ from okxscalp.engine.snapshot_keeper import SnapshotKeeper
 from okxscalp.engine.tpsl_sync import LevelsSync
 from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
-from okxscalp.market.registry import StaleData
+from okxscalp.market.registry import Quote, StaleData
 from okxscalp.okx.constants import ORDER_STATES_FINAL
 from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError
 from okxscalp.okx.models import Order, symbol_of
@@ -49,6 +50,30 @@ EXIT_PARAM_NAMES = (
     "tp_min_percent", "tp_max_percent", "sl_min_percent", "sl_max_percent",
 )
 PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"
+
+
+class QuoteAgedAtSend(Exception):
+    """Raised by an entry's last check, right before its frame is written (after any wait for the
+    rate budget): the quote it was priced from is now older than the ORDER budget. Nothing is sent.
+    Not an OkxError: the clients pass it through untouched, never mistaking it for a lost reply."""
+
+    def __init__(self, inst_id: str, age_s: float, budget_s: float) -> None:
+        self.inst_id = inst_id
+        self.age_s = age_s
+        self.budget_s = budget_s
+        super().__init__(f"quote aged {age_s:.3f}s > ORDER budget {budget_s:g}s while waiting to send")
+
+
+def order_fresh_at_send(age_now_s: Callable[[Quote], float], quote: Quote) -> Callable[[], None]:
+    """The `before_send` check of an entry: the quote's true age now against its ORDER budget."""
+    budget = quote.budget_s
+
+    def check() -> None:
+        age = age_now_s(quote)
+        if age > budget:
+            raise QuoteAgedAtSend(quote.inst_id, age, budget)
+
+    return check
 
 
 def env_seconds(name: str) -> float:
@@ -211,7 +236,7 @@ class EntryLifecycle:
         r = priced.request
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
-        parts.spawn(self._send(pending, plan), f"entry {r.cl_ord_id}")
+        parts.spawn(self._send(pending, plan, order_fresh_at_send(parts.registry.age_now_s, quote)), f"entry {r.cl_ord_id}")
 
     def _reserved_margin(self) -> float:
         """What the live entry orders will take once filled: concurrent entries must not each
@@ -236,17 +261,27 @@ class EntryLifecycle:
             position_cl_ord_id=r.cl_ord_id,
         )
 
-    async def _send(self, pending: PendingEntry, plan: EntryPlan) -> None:
+    async def _send(self, pending: PendingEntry, plan: EntryPlan, before_send: Callable[[], None] | None = None) -> None:
         """Journal the order (write-ahead: an order the exchange may hold is always in the journal
         with its quote's age), send it, then journal the reply and the resolutions. Serialising the
         resolutions costs about a millisecond, so it waits until the order is out. Order pushes that
-        arrive meanwhile update `pending`; the record written after the reply carries that state."""
-        rest, journal = self.parts.rest, self.parts.journal
+        arrive meanwhile update `pending`; the record written after the reply carries that state.
+        `before_send` re-checks the quote's age at the moment of sending (order_route.py decides
+        WS or REST); a quote that aged past its budget meanwhile is a stale refusal, nothing sent."""
+        orders, journal = self.parts.orders, self.parts.journal
         request = pending.priced.request
         journal.record_order(self._record(pending, plan, state="sent"))
         resolutions = [v for v in plan.resolutions.values() if v is not None]
         try:
-            ack = await rest.place_order(request)
+            ack = await orders.place_entry(request, before_send)
+        except (QuoteAgedAtSend, EntryRouteClosed) as exc:
+            self.entries.pop(pending.cl_ord_id, None)
+            journal.record_order(self._record(pending, plan, state="not_placed", detail=f"not sent: {exc}"))
+            journal.record_resolutions(request.cl_ord_id, resolutions)
+            log.info("entry not sent %s", kv(inst=request.inst_id, clOrdId=request.cl_ord_id, why=exc))
+            kind = FallbackKind.STALE_REFUSED if isinstance(exc, QuoteAgedAtSend) else FallbackKind.ORDER_VIA_REST
+            self.parts.event(kind, request.inst_id, f"entry {request.cl_ord_id} not sent: {exc}", "none", "executor")
+            return
         except AmbiguousOrderOutcome as exc:
             # It may be on the exchange: stay tracked (by clOrdId) so a push, the timeout's
             # cancel or the next reconciliation settles it; never assume either way.
@@ -287,9 +322,8 @@ class EntryLifecycle:
     async def cancel(self, pending: PendingEntry, why: str) -> bool:
         """Ask the exchange to cancel an entry. True once the request was accepted (its final
         state still arrives on the orders channel); False when it was refused."""
-        rest = self.parts.rest
         try:
-            await rest.cancel_order(pending.inst_id, ord_id=pending.ord_id or None, cl_ord_id=None if pending.ord_id else pending.cl_ord_id)
+            await self.parts.orders.cancel(pending.inst_id, ord_id=pending.ord_id or None, cl_ord_id=None if pending.ord_id else pending.cl_ord_id)
             log.info("entry cancel requested %s", kv(inst=pending.inst_id, clOrdId=pending.cl_ord_id, why=why, filled=pending.acc_fill_sz))
             return True
         except OkxError as exc:

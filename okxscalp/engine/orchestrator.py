@@ -47,6 +47,7 @@ from okxscalp.engine.journal_watch import WatchedJournal
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.notices import NoticeBoard
 from okxscalp.engine.order_board import OrderBoard
+from okxscalp.engine.order_route import OrderRoute, OrderTransport
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import CloseReason, PositionManager
 from okxscalp.engine.private_events import PrivateEventRouter
@@ -67,6 +68,8 @@ from okxscalp.okx.auth import Credentials
 from okxscalp.okx.errors import OkxError
 from okxscalp.okx.models import Instrument, inst_id_of, symbol_of
 from okxscalp.okx.rest import RestClient
+from okxscalp.okx.ws import ConnectGate
+from okxscalp.okx.ws_trade import WsTradeChannel, WsTradeSettings
 
 if TYPE_CHECKING:
     from okxscalp.metrics.server import MetricsAddress, MetricsServer
@@ -126,6 +129,9 @@ class Engine:
         self.close_flow: CloseLifecycle | None = None
         self.private_events: PrivateEventRouter | None = None
         self.housekeeper: Housekeeper | None = None
+        self.trade_channel: WsTradeChannel | None = None  # the WebSocket trade channel (order_entry.transport ws)
+        self.order_route: OrderRoute | None = None
+        self._connect_gate = ConnectGate()  # one per process: every WebSocket dial (feed, trade channel) passes it
         # The console's orders, trades and notices: kept in memory from what the engine writes and
         # does (journal_watch.py), never queried from the journal per snapshot.
         self.notices = NoticeBoard()
@@ -307,6 +313,8 @@ class Engine:
         await self._reconcile_at_startup()
         self._build_feed()
         await self.regimes.warm_up(self.rest, self.inst_ids)
+        if self.trade_channel is not None:
+            await self.trade_channel.start()
         await self.feed.start()
         assert self.entry_flow is not None and self.close_flow is not None and self.private_events is not None
         self._tasks += [
@@ -356,8 +364,9 @@ class Engine:
             self.rest, self.journal, self.supervisor, cfg.scalping.daily_loss_limit_percent,
             emit=self._emit, ct_val_of=lambda inst_id: self.instruments[inst_id].ct_val,
         )
+        self.order_route = self._build_order_route()
         parts = EngineParts(
-            config=cfg, provider=self.provider, rest=self.rest, journal=self.journal, manager=self.manager,
+            config=cfg, provider=self.provider, rest=self.rest, orders=self.order_route, journal=self.journal, manager=self.manager,
             registry=self.registry, instruments=self.instruments, detectors=self.detectors, supervisor=self.supervisor,
             account=self.account, leverage=self.leverage_keeper, spawn=self._spawn, emit=self._emit,
             account_settings=self.account_settings, notices=self.notices,
@@ -402,6 +411,11 @@ class Engine:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.trade_channel is not None:  # after the entries' cancels, which may use it
+            try:
+                await self.trade_channel.stop()
+            except Exception as exc:  # shutting down: say so and go on closing the rest
+                log.warning("shutdown: trade channel did not stop cleanly %s", kv(error=repr(exc)))
         if self.feed is not None:
             try:
                 await self.feed.stop()
@@ -429,6 +443,24 @@ class Engine:
             if self.ended is None:
                 self.supervisor.set(Halt.INTERNAL, why)
 
+    # ---- orders ------------------------------------------------------------------------------
+
+    def _build_order_route(self) -> OrderRoute:
+        """The trade channel (same credentials and REST budgets as the REST client) when the config
+        asks for WebSocket order entry, and the route every order takes (order_route.py)."""
+        assert self.rest is not None
+        settings = self.config.order_entry
+        if settings.transport == OrderTransport.WS.value:
+            ws = self.config.websocket
+            self.trade_channel = WsTradeChannel(
+                self.endpoints.ws_url, self.endpoints.credentials, self.rest, connect_gate=self._connect_gate,
+                settings=WsTradeSettings(connect_timeout_s=ws.connect_timeout_s, pong_timeout_s=ws.pong_timeout_s,
+                                         backoff=ws.backoff),
+            )
+        route = OrderRoute(self.rest, self.trade_channel, settings, self._emit)
+        self.supervisor.add_probe(Halt.TRADE_CHANNEL, route.entry_route_closed)
+        return route
+
     # ---- feed --------------------------------------------------------------------------------
 
     def _build_feed(self) -> None:
@@ -447,6 +479,7 @@ class Engine:
             on_candle=self.regimes.on_candle,
             on_private=self.private_events.push,
             exchange_clock=self.exchange_clock,
+            connect_gate=self._connect_gate,
         )
         feed = self.feed
         self.supervisor.add_probe(Halt.FEED, lambda: feed.entries_allowed()[1])

@@ -17,6 +17,7 @@ from okxscalp.engine.account import Account
 from okxscalp.engine.journal import Journal
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.notices import NoticeBoard
+from okxscalp.engine.order_route import OrderRoute
 from okxscalp.engine.positions import PositionManager
 from okxscalp.engine.regime import RegimeDetector
 from okxscalp.engine.supervisor import EntrySupervisor
@@ -45,6 +46,7 @@ class EngineParts:
     spawn: SpawnFn
     emit: EmitFn
     account_settings: AccountSettings  # margin mode, orphan policy: resolved once, with their key paths
+    orders: OrderRoute  # how orders go out: the WebSocket trade channel or REST (order_route.py)
     notices: NoticeBoard = field(default_factory=NoticeBoard)  # the console's toasts (fills, closes, flatten ...)
 
     def event(self, kind: FallbackKind, symbol: str, detail: str, source: str = "none", component: str = "engine") -> None:

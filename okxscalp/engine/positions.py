@@ -56,6 +56,7 @@ class CloseReason:
     ORPHAN_FLATTEN = "orphan_flatten"
     GONE = "gone_from_exchange"
     OUTSIDE = "closed_outside_engine"  # flat on the exchange, neither near the TP nor the SL
+    LIQUIDATION = "liquidation"  # the exchange liquidated it (orders push category *_liquidation)
 
 
 @dataclass(slots=True)
@@ -96,6 +97,10 @@ class ManagedPosition:
     # state of bringing them to the snapshot's levels (engine/tpsl_sync.py).
     levels_on_exchange: tuple[str, str] = ("", "")
     levels_note: str = ""
+    funding: float = 0.0  # accumulated funding the exchange reports (`fundingFee`; negative: paid)
+    liq_px: float | None = None  # the exchange's estimated liquidation price (`liqPx`)
+    mark_px: float | None = None
+    liquidated_by: str = ""  # the category of the exchange order that liquidated it ("" = not liquidated)
 
     @property
     def key(self) -> PositionKey:
@@ -126,6 +131,8 @@ class ManagedPosition:
                 inst_id=self.inst_id, side=self.pos_side.value, size=self.size, entry_px=self.avg_px,
                 entry_regime=None, tp_px=None, sl_px=None, tp_percent=None, sl_percent=None,
                 tp_source="", sl_source="", upl=self.upl, age_s=max(0.0, now_wall - self.opened_wall), orphan=True,
+                funding=self.funding,
+                liq_px=self.liq_px, liq_distance_percent=self.liq_distance_percent(),
             )
         p = s.exit_params
         tp_source = p.tp_atr_multiplier.source_path if p.mode.value == "atr" else p.tp_percent.source_path
@@ -136,8 +143,15 @@ class ManagedPosition:
             tp_percent=s.tp_distance_percent, sl_percent=s.sl_distance_percent,
             tp_source=tp_source, sl_source=sl_source, upl=self.upl,
             age_s=max(0.0, now_wall - s.entry_time), orphan=False,
-            unsnapshotted=self.unsnapshotted, status=self.status(),
+            unsnapshotted=self.unsnapshotted, status=self.status(), funding=self.funding,
+            liq_px=self.liq_px, liq_distance_percent=self.liq_distance_percent(),
         )
+
+    def liq_distance_percent(self) -> float | None:
+        """How far the mark is from the liquidation price, in % of the mark (None = not known)."""
+        if self.liq_px is None or self.mark_px is None or not self.mark_px > 0:
+            return None
+        return abs(self.mark_px - self.liq_px) / self.mark_px * 100.0
 
 
 def realised_pnl(snapshot: PositionSnapshot, exit_px: float, size: float, ct_val: float) -> float:
@@ -290,6 +304,9 @@ class PositionManager:
         if position is None:
             return None
         position.upl = p.upl
+        position.liq_px = p.liq_px
+        if p.mark_px is not None:
+            position.mark_px = p.mark_px
         if p.lever is not None:
             position.lever = p.lever
         if p.avg_px is not None and p.pos != 0:
@@ -308,6 +325,8 @@ class PositionManager:
         position.last_close_fill_px = order.avg_px
         position.last_close_fill_cl_ord_id = order.cl_ord_id
         position.last_close_fill_ord_id = order.ord_id
+        if order.is_liquidation:
+            position.liquidated_by = order.category
         if position.closing and position.closing.cl_ord_id == order.cl_ord_id:
             position.closing.exit_px = order.avg_px
             position.closing.state = order.state
@@ -320,6 +339,9 @@ class PositionManager:
             position.closing.exit_px if position.closing and position.closing.exit_px is not None else position.last_close_fill_px
         )
         detail = position.closing.detail if position.closing is not None else ""
+        if reason is None and position.liquidated_by:
+            reason = CloseReason.LIQUIDATION
+            detail = f"{position.liquidated_by} by the exchange at {px} (bankruptcy price)"
         if reason is None:
             closing = position.closing
             exchange_won = (

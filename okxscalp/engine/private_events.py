@@ -108,6 +108,10 @@ class PrivateEventRouter:
         if order.cl_ord_id in self.entries.entries:
             await self.entries.on_order(order)
             return
+        if order.is_liquidation and order.fill_sz > 0:  # the exchange's own order: never ours, said at once
+            parts.event(FallbackKind.POSITION, order.inst_id,
+                        f"LIQUIDATED by the exchange ({order.category}): {order.pos_side.value} {order.fill_sz:g} "
+                        f"contracts at {order.fill_px}", "exchange", "private")
         if order.reduce_only or order.cl_ord_id.startswith(CL_ORD_PREFIX_EXIT) or order.tag == EXIT_TAG or (
             manager.book.get(order.inst_id, order.pos_side.value) is not None and order.side is close_side_for(order.pos_side)
         ):

@@ -255,8 +255,9 @@ class Reconciler:
             px, where = None, f"closing fill query failed ({exc})"
             report.problems.append(f"closing fill of {_key_text(*key)}: {exc}")
         report.closed_in_journal.append(_key_text(*key))
-        if managed.closing is not None:
-            self.manager.finish_close(managed, exit_px=px)  # the engine's own close, confirmed
+        if managed.closing is not None or managed.liquidated_by:
+            # the engine's own close, confirmed; or the exchange's liquidation (its push told us)
+            self.manager.finish_close(managed, exit_px=px)
             return
         kind = exchange_close_reason(snapshot, px)
         self.manager.finish_close(

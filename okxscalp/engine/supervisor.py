@@ -53,6 +53,9 @@ class Halt(str, Enum):
     ORDERS_LEFT = "orders_left"  # an entry order of a previous run is working and could not be cancelled
     LEVERAGE = "leverage"  # per symbol: leverage unresolved, out of range or mismatched
     INSTRUMENT = "instrument"  # per symbol: instrument not live (suspended, pre-open …)
+    # probe: WebSocket order entry configured with `order_entry.rest_fallback: false` and the trade
+    # channel not ready (engine/order_route.py); cleared when the channel is logged in again
+    TRADE_CHANNEL = "trade_channel"
 
 
 WATCH_S = 0.25  # how often probe results are compared, to emit their changes as events

@@ -139,6 +139,25 @@ class HeaderView:
 
 
 @dataclass(frozen=True, slots=True)
+class TradeChannelView:
+    """How orders go out (engine/order_route.py): the WebSocket trade channel's health and the REST
+    fallbacks. `state` is the channel's (okx/ws_trade.py: connecting, logged_in, down), or "rest"
+    when the config asks for REST order entry (no channel)."""
+
+    transport: str  # configured: ws | rest
+    state: str
+    since_mono: float | None = None  # monotonic time the state was entered
+    last_error: str = ""
+    sent: int = 0  # ops written to the channel
+    replied: int = 0
+    timeouts: int = 0  # ops whose reply did not come in time (settled by clOrdId)
+    last_rtt_ms: float | None = None
+    via_rest: int = 0  # orders sent over REST while WS was configured (each an order_via_rest event)
+    fallback_since_wall: float | None = None  # epoch s the current run of REST sends began; None: on WS
+    rest_fallback_allowed: bool = True  # order_entry.rest_fallback
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     header: HeaderView
     quotes: tuple[QuoteView, ...]
@@ -150,6 +169,7 @@ class EngineSnapshot:
     trades: tuple[TradeView, ...] = ()  # closed positions, newest first, bounded
     trades_summary: TradesSummary | None = None
     notices: tuple[Notice, ...] = ()  # the most recent notices, oldest first, bounded
+    trade_channel: TradeChannelView | None = None  # None: the engine has not built its order route yet
 
 
 class EngineControl(Protocol):

@@ -459,6 +459,13 @@ class DataRegistry:
 
     # --- internals ---------------------------------------------------------------------------
 
+    def age_now_s(self, quote: Quote) -> float:
+        """The true age now of a quote read earlier, measured as a read measures it (exchange
+        seconds): the ORDER budget is checked again at the moment an order is sent."""
+        slot = self._slots.get(quote.inst_id)
+        delay = slot.delay if slot is not None else 0.0
+        return self._age(quote.recv_mono, quote.ts_ms, delay, self._clock())
+
     def _ws_quote(self, inst_id: str, purpose: Purpose) -> Quote:
         budget = self._budgets[purpose]
         slot = self._slots.get(inst_id)

@@ -201,6 +201,9 @@ class AttachedAlgo:
     sl_ord_px: float | None
 
 
+LIQUIDATION_CATEGORIES = frozenset({"full_liquidation", "partial_liquidation"})
+
+
 @dataclass(slots=True)
 class Order:
     inst_id: str
@@ -225,6 +228,13 @@ class Order:
     tag: str = ""
     trade_id: str = ""
     attached: list[AttachedAlgo] = field(default_factory=list)
+    # docs trade "Order channel" `category`: normal | twap | adl | full_liquidation |
+    # partial_liquidation | delivery | ddh: the exchange's own orders say why they exist.
+    category: str = "normal"
+
+    @property
+    def is_liquidation(self) -> bool:
+        return self.category in LIQUIDATION_CATEGORIES
 
     @property
     def is_open(self) -> bool:
@@ -258,6 +268,10 @@ class Position:
     mgn_mode: str
     u_time_ms: int
     pos_id: str = ""
+    # `fundingFee`: the position's accumulated funding, negative when paid (docs get-positions,
+    # websocket-positions-channel); 0 when the field is absent or empty.
+    funding_fee: float = 0.0
+    liq_px: float | None = None  # `liqPx`, the exchange's estimated liquidation price ("" = None)
 
 
 @dataclass(slots=True)

@@ -286,6 +286,7 @@ def _order(d: dict[str, Any]) -> Order:
         tag=_opt_str(d.get("tag")),
         trade_id=_opt_str(d.get("tradeId")),
         attached=[_attached(a) for a in _items(attached)],
+        category=_opt_str(d.get("category")) or "normal",
     )
 
 
@@ -323,6 +324,8 @@ def _position(d: dict[str, Any]) -> Position:
         mgn_mode=_str(d["mgnMode"]),
         u_time_ms=_int(d["uTime"]),
         pos_id=_opt_str(d.get("posId")),
+        funding_fee=_num_or_zero(d.get("fundingFee")),
+        liq_px=_positive_or_none(d.get("liqPx")),
     )
 
 

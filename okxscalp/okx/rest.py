@@ -348,17 +348,19 @@ class RestClient:
 
     # --- trading ----------------------------------------------------------------------------
 
-    async def place_order(self, request: OrderRequest) -> OrderAck:
+    async def place_order(self, request: OrderRequest, *, before_send: Callable[[], None] | None = None) -> OrderAck:
         """Send one order, once. Returns the ack (sCode 0), or raises:
         OrderRejected (definitive sCode), OrderNotPlaced (reply lost, exchange says no such order),
         AmbiguousOrderOutcome (reply lost and the lookup could not tell), RateLimited/ExchangeBusy/
-        AuthError/RequestError (request refused before placing). Never re-sends by itself."""
+        AuthError/RequestError (request refused before placing). Never re-sends by itself.
+        `before_send` runs after any wait for the budget, right before the request is written;
+        whatever it raises propagates and nothing is sent (the engine's last freshness check)."""
         cl_ord_id = request.cl_ord_id or new_cl_ord_id()
         if not _CL_ORD_ID.fullmatch(cl_ord_id):
             raise ValueError(f"clOrdId must be 1-32 alphanumerics, got {cl_ord_id!r}")
         body = _order_body(request, cl_ord_id)
         try:
-            env = await self._request(TRADE_ORDER, body=body, inst_id=request.inst_id)
+            env = await self._request(TRADE_ORDER, body=body, inst_id=request.inst_id, before_send=before_send)
             ack = _single_ack(env, "place order")
         except OkxError as exc:
             if not _is_ambiguous(exc):
@@ -651,6 +653,7 @@ class RestClient:
         body: Mapping[str, Any] | list[Any] | None = None,
         inst_id: str = "",
         inst_type: str = "",
+        before_send: Callable[[], None] | None = None,
     ) -> parse.Envelope:
         """One attempt: budget, sign, send, classify. Returns envelopes with code 0/1/2."""
         request_path = endpoint.path + (_query(params) if params else "")
@@ -658,6 +661,8 @@ class RestClient:
         if endpoint.private and self._credentials is None:
             raise AuthError("", "credentials required", http_status=0, path=endpoint.path)
         await self._limiters.acquire(endpoint, inst_id=inst_id, inst_type=inst_type)
+        if before_send is not None:
+            before_send()  # may raise: then nothing is sent
         # Signed only now: a timestamp taken before a long wait for the budget could be outside
         # OKX's 30 s window by the time the request leaves (50102).
         headers: dict[str, str] = {"Content-Type": "application/json"}

@@ -221,7 +221,7 @@ class ConsoleApp(App[int]):
                 header_line(snapshot.header, engine_problem=self.engine_problem, width=self.size.width, sim_url=self.sim_url)
             )
             self.freshness_pane.show(snapshot.quotes)
-            self.connections_pane.show(snapshot.connections, message.now_mono)
+            self.connections_pane.show(snapshot.connections, message.now_mono, snapshot.trade_channel)
             self.positions_pane.show(snapshot.positions, snapshot.orders)
             self.events_pane.show(snapshot.recent_events, snapshot.event_counts)
             if isinstance(self.screen, SnapshotView):  # the orders or trades view

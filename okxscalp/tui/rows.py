@@ -212,6 +212,7 @@ KIND_STYLE: Mapping[FallbackKind, str] = {
     FallbackKind.CLOCK: "bold red",
     FallbackKind.ACCOUNT: "bold red",
     FallbackKind.ORDER_REJECTED: "bold red",
+    FallbackKind.ORDER_VIA_REST: "yellow",
 }
 
 

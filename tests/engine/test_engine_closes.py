@@ -37,6 +37,13 @@ def quick(doc: dict[str, Any]) -> None:
         doc["symbol_profiles"]["DOGE-USDT"][regime].update(tp_percent=tp, sl_percent=sl)
     doc["order_executor"]["limit_order"]["timeout_s"] = 2.0
     doc["rest"]["max_retries"] = 1
+
+
+def quick_rest(doc: dict[str, Any]) -> None:
+    """`quick`, with every order over REST (order_entry.transport rest): for the tests of REST
+    close-position's own faults (over WS a close is a market order: test_engine_ws_orders.py)."""
+    quick(doc)
+    doc["order_entry"] = {"transport": "rest", "rest_fallback": True}
     doc["rest"]["retry_base_s"] = 0.05
 
 
@@ -166,7 +173,7 @@ async def test_exchange_attached_tp_owns_the_exit_and_the_engine_sends_no_close(
 
 @pytest.mark.timeout(90)
 async def test_engine_closes_at_the_stop_when_the_exchange_stop_is_missing(tmp_path: Path) -> None:
-    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=quick)
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=quick_rest)
     async with sim_server(seed=9, speed=30) as server, running_engine(config, server, auto_entries=False) as engine:
         assert await wait_until(lambda: ready(engine, XRP), 10)
         position = await open_position(engine, XRP, Side.BUY)
@@ -247,7 +254,7 @@ async def test_stops_that_cannot_be_cancelled_halt_the_symbol_until_confirmed_go
 
 @pytest.mark.timeout(60)
 async def test_close_with_a_lost_reply_is_unknown_then_settled_by_lookup(tmp_path: Path) -> None:
-    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=quick)
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=quick_rest)
     async with sim_server(seed=9, speed=30) as server, running_engine(config, server, auto_entries=False) as engine:
         assert await wait_until(lambda: ready(engine, XRP), 10)
         position = await open_position(engine, XRP, Side.BUY)

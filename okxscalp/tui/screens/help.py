@@ -52,6 +52,11 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Rec", "reconnects so far"),
             ("Retry", "countdown to the next attempt while reconnecting or refused"),
             ("Notes", "BREAKER OPEN, lagging symbols, malformed frames, the last error and its age"),
+            ("trade", "how orders go out: the WebSocket trade channel's state, logged_in, connecting or down "
+                      "(rest: REST order entry by config); "
+                      "Msg: its last round trip; Rec: replies that never came (settled by clOrdId); Notes: "
+                      "orders sent over REST while WS was configured (order_via_rest events; 'now, since' while it "
+                      "lasts), REST fallback off (entries halt while the channel is down), ops sent/replied"),
         ),
     ),
     (
