@@ -48,6 +48,11 @@ class PositionView:
     # What the console should say beside the row when not empty: why the snapshot is not written,
     # what protects the position on the exchange, a TP/SL amend under way.
     status: str = ""
+    funding: float = 0.0  # USDT of funding settled on it so far (the exchange's fundingFee; negative: paid)
+    # The exchange's estimated liquidation price (`liqPx`; None: none reachable or not reported) and
+    # how far the mark is from it, in % of the mark.
+    liq_px: float | None = None
+    liq_distance_percent: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +90,10 @@ class TradeView:
     opened_at: float  # epoch seconds
     closed_at: float
     reason: str  # tp | sl | operator | flatten | gone_from_exchange | ...
-    realised_pnl: float | None  # USDT after fees; None while the exit price is unknown ...
+    realised_pnl: float | None  # USDT after fees and funding; None while the exit price is unknown ...
     pnl_bound: float | None  # ... and then its worst case
     fees: float | None  # USDT paid (positive), None when not known
+    funding: float = 0.0  # USDT of funding settled while it was open (negative: paid); in realised_pnl
 
 
 @dataclass(frozen=True, slots=True)
