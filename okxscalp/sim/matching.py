@@ -25,6 +25,13 @@ from okxscalp.sim.account import (
 )
 from okxscalp.sim.algos import AlgoMixin
 from okxscalp.sim.bills import BillLedger, trade_sub_type
+from okxscalp.sim.closing_fit import (
+    AMEND_SOURCE_REDUCE_ONLY,
+    AMEND_SOURCE_USER_OVERRIDDEN,
+    CANCEL_SOURCE_REDUCE_ONLY,
+    MSG_REDUCE_ONLY_CANCELED,
+    over_position,
+)
 from okxscalp.sim.events import SimApiError, SimEvent
 from okxscalp.sim.ledger import LedgerMixin
 from okxscalp.sim.market import SymbolMarket
@@ -296,6 +303,34 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self.open_orders.setdefault(order.inst_id, []).append(order)
         self.active_insts.add(order.inst_id)
         self._balance_dirty = True  # margin gets frozen
+        if self._is_closing(order):
+            self._fit_closing(order.inst_id, order.pos_side, new=order)
+
+    def _fit_closing(self, inst_id: str, pos_side: str, *, new: Order | None = None,
+                     amended: Order | None = None) -> None:
+        """Keep the pending closing orders of one position within it: OKX cuts (amendSource 4) or
+        cancels (cancelSource 22) the less favorable ones instead of refusing an order
+        (closing_fit.py cites the rule). `new` (being placed) and `amended` (the user's amend being
+        applied) are pushed by their caller."""
+        orders = [o for o in self.open_orders.get(inst_id, ()) if o.pos_side == pos_side and self._is_closing(o)]
+        if not orders:
+            return
+        lot = self.markets[inst_id].lot
+        for side in ("buy", "sell"):
+            same = [o for o in orders if o.side == side]
+            if not same:
+                continue
+            for order, allotted in over_position(same, self.closable(inst_id, side, pos_side), lot):
+                if allotted <= 0:
+                    self._finish(order, "canceled", CANCEL_SOURCE_REDUCE_ONLY, MSG_REDUCE_ONLY_CANCELED)
+                else:
+                    order.sz = round(order.acc_fill_sz + allotted, 10)
+                    order.amend_source = (AMEND_SOURCE_USER_OVERRIDDEN if order is amended
+                                          else AMEND_SOURCE_REDUCE_ONLY)
+                    order.u_time = self._now()
+                    self._balance_dirty = True
+                if order is not new and order is not amended:
+                    self._push_order(order)
 
     def _finish(self, order: Order, state: str, source: str = "", reason: str = "") -> None:
         """Move an order to a final state and out of the open lists."""
@@ -324,6 +359,9 @@ class TradingDesk(LedgerMixin, AlgoMixin):
     # ------------------------------------------------------------------ execution
 
     def _execute_new(self, order: Order) -> None:
+        if not order.is_open:  # canceled on acceptance: the position is covered by better closing orders
+            self._push_order(order)
+            return
         market = self.markets[order.inst_id]
         buy = order.side == "buy"
         crosses = order.ord_type in ("market", "optimal_limit_ioc") or (
@@ -399,6 +437,8 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         # Our taker fills print on the public tape (and move `last`); maker fills happen because
         # the tape already traded through us, so they only take a trade id.
         trade_id = market.print_trade(px, qty, order.side, now) if exec_type == "T" else market.next_trade_id()
+        held = self.positions.get(self._pos_key(order.inst_id, order.pos_side))
+        held_before = held.size if held is not None else 0.0
         pnl, position = self._apply_position(order, market, px, qty, fee, now, trade_id)
         fill = Fill(px, qty, now, trade_id, self._next_bill_id(), exec_type, fee, pnl, rate, market.mark_str)
         self.cash += fee + pnl
@@ -424,6 +464,8 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self._arm_attached(order)
         if position.pos == 0:
             self._position_closed(position)  # after the fill push: its TP/SL go with it
+        if position.size < held_before - 1e-12:
+            self._fit_closing(order.inst_id, position.pos_side)  # the position shrank under its closing orders
         return True
 
     # ------------------------------------------------------------------ per-step work
@@ -534,9 +576,12 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             order.px_str = fmt_fixed(new_px[0], market.px_dec)
         order.amend_result, order.req_id, order.u_time = "0", req_id, now
         self._balance_dirty = True
+        if self._is_closing(order):
+            self._fit_closing(order.inst_id, order.pos_side, amended=order)
         self._push_order(order)
         order.amend_result = ""
-        self._execute_amended(order, market)
+        if order.is_open:
+            self._execute_amended(order, market)
         self._flush()
         return item("0", "", order)
 
