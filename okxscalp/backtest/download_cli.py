@@ -11,7 +11,10 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from okxscalp.backtest.download import DownloadResult
 
 EXIT_OK, EXIT_STOPPED, EXIT_USAGE = 0, 1, 2
 
@@ -55,7 +58,8 @@ def run_download(args: argparse.Namespace) -> int:
 
 async def _download(inst_ids: list[str], bar: str, days: float, out: Path, base_url: str) -> int:
     from okxscalp.backtest.download import DownloadError, download
-    from okxscalp.okx.errors import OkxError
+    from okxscalp.okx.constants import CODE_INST_NOT_FOUND
+    from okxscalp.okx.errors import OkxError, RequestError
     from okxscalp.okx.rest import RestClient
 
     bars = _ProgressBars()
@@ -66,10 +70,25 @@ async def _download(inst_ids: list[str], bar: str, days: float, out: Path, base_
     except DownloadError as exc:
         print(f"download: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RequestError as exc:
+        if exc.code != CODE_INST_NOT_FOUND:
+            return _stopped(exc, out)
+        print(f"download: the exchange has no such instrument ({exc.msg or exc.code}); "
+              f"{out} keeps what was fetched before it", file=sys.stderr)
+        return EXIT_USAGE
     except OkxError as exc:
-        print(f"download stopped: {exc}. {out} keeps every bar fetched so far; run the same command "
-              "again to continue.", file=sys.stderr)
-        return EXIT_STOPPED
+        return _stopped(exc, out)
+    _summary(result, bar, out)
+    return EXIT_OK
+
+
+def _stopped(exc: Exception, out: Path) -> int:
+    print(f"download stopped: {exc}. {out} keeps every bar fetched so far; run the same command "
+          "again to continue.", file=sys.stderr)
+    return EXIT_STOPPED
+
+
+def _summary(result: DownloadResult, bar: str, out: Path) -> None:
     span = f"{_utc(result.start_ms)} .. {_utc(result.end_ms)} UTC"
     if result.torn_line_cut:
         print(f"{out}: cut off a torn last line left by an interrupted run", file=sys.stderr)
@@ -83,7 +102,6 @@ async def _download(inst_ids: list[str], bar: str, days: float, out: Path, base_
         print(f"{sym.inst_id}: {sym.written} {bar} bars written{resumed}"
               + (f"; {'; '.join(notes)}" if notes else ""))
     print(f"{out}: {span}")
-    return EXIT_OK
 
 
 def _utc(ts_ms: int) -> str:

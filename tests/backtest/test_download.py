@@ -141,3 +141,22 @@ def test_cli_downloads_from_a_running_simulator(tmp_path: Path, capsys: pytest.C
     written = len(stamps(rows_of(out), "XRP-USDT-SWAP"))
     assert written in (287, 288) and f"XRP-USDT-SWAP: {written} 1m bars written" in printed.out
     assert main(["download", "XRP-USDT-PERP", "--out", str(out)]) == 2
+
+
+def test_cli_names_a_missing_instrument_and_stops_clearly_on_a_rate_limit_storm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from okxscalp.sim.server import run_in_thread
+
+    out = tmp_path / "doge.csv"
+    with run_in_thread(inst_ids=[BTC]) as sim:
+        assert main(["download", "DOGE-USDT", "--days", "0.1", "--out", str(out), "--base-url", sim.rest_url]) == 2
+        assert "the exchange has no such instrument" in capsys.readouterr().err
+        sim.faults.rate_limit_storm(MARKET_HISTORY_CANDLES.path, 60.0)
+        out = tmp_path / "btc.csv"
+        assert main(["download", "BTC-USDT", "--days", "0.1", "--out", str(out), "--base-url", sim.rest_url]) == 1
+        err = capsys.readouterr().err
+        assert "download stopped" in err and "run the same command again to continue" in err
+        sim.faults.rate_limit_storm(MARKET_HISTORY_CANDLES.path, 0.0)
+        assert main(["download", "BTC-USDT", "--days", "0.1", "--out", str(out), "--base-url", sim.rest_url]) == 0
+    assert len(stamps(rows_of(out), BTC)) in (143, 144)
