@@ -58,6 +58,7 @@ BENCHES: dict[str, tuple[str, tuple[Target, ...]]] = {
         "signal-triggering tick → order request on the socket, in-process",
         (Target("p99_ms", "p99 (ms)", "<", 5.0),),
     ),
+    "ws_trade_rtt.py": ("WebSocket trade op frame → reply over loopback (no target: informs tick_to_order)", ()),
     "console_load.py": (
         "event-loop lag, 20 symbols × 100 msgs/s, console running",
         (Target("console_lag_p99_ms", "p99 lag with console (ms)", "<", 10.0),),

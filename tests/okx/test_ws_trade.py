@@ -215,3 +215,11 @@ async def test_malformed_frames_are_counted_and_the_channel_stays_up(
     await wait_for(lambda: channel.health().malformed >= 1)
     assert channel.ready
     assert (await channel.place_order(await market_order(rest))).ok
+
+
+async def test_a_service_upgrade_notice_moves_to_a_new_connection(
+    channel: WsTradeChannel, rest: RestClient, sim: Any
+) -> None:
+    assert sim.faults.notice_upgrade(path=WS_PRIVATE_PATH) >= 1
+    await wait_for(lambda: channel.health().reconnects == 1 and channel.ready)
+    assert (await channel.place_order(await market_order(rest))).ok
