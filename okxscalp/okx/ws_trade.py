@@ -53,6 +53,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from okxscalp.config.schema import BackoffSettings
 from okxscalp.okx import parse
@@ -325,7 +326,8 @@ class WsTradeChannel:
             raise TradeChannelDown(f"trade channel {self._state}: {op} on {inst_id} not sent")
         await self._limiters.acquire(endpoint, inst_id=inst_id)
         ws = self._ws
-        if ws is None or not self._logged_in or self._draining:
+        # Not OPEN: websockets would refuse to write (nothing sent), so say so before before_send.
+        if ws is None or not self._logged_in or self._draining or ws.state is not State.OPEN:
             raise TradeChannelDown(f"trade channel went {self._state} during the budget wait: {op} on {inst_id} not sent")
         if before_send is not None:
             before_send()
