@@ -223,3 +223,36 @@ async def test_a_service_upgrade_notice_moves_to_a_new_connection(
     assert sim.faults.notice_upgrade(path=WS_PRIVATE_PATH) >= 1
     await wait_for(lambda: channel.health().reconnects == 1 and channel.ready)
     assert (await channel.place_order(await market_order(rest))).ok
+
+
+def test_reply_parsing_is_typed_and_malformed_replies_raise_malformed() -> None:
+    from okxscalp.okx.errors import MalformedMessage, RequestError
+    from okxscalp.okx.ws_trade import _single_ack
+
+    ok = {"id": "1", "op": "order", "code": "0", "msg": "",
+          "data": [{"ordId": "9", "clOrdId": "a", "ts": "1", "sCode": "0", "sMsg": ""}]}
+    assert _single_ack(ok, "order").ord_id == "9"
+    failed = {**ok, "code": "1", "data": [{"ordId": "", "clOrdId": "a", "sCode": "51008", "sMsg": "no margin"}]}
+    assert _single_ack(failed, "order").s_code == "51008"
+    with pytest.raises(RateLimited):
+        _single_ack({"id": "1", "op": "order", "code": "50011", "msg": "Too Many Requests", "data": []}, "order")
+    with pytest.raises(RequestError) as invalid:
+        _single_ack({"id": "1", "op": "order", "code": "60013", "msg": "Invalid args", "data": []}, "order")
+    assert invalid.value.code == "60013"
+    with pytest.raises(RequestError):
+        _single_ack({"id": "1", "event": "error", "code": "60011", "msg": "Please log in"}, "order")
+    for broken in ({"id": "1", "op": "order"}, {**ok, "data": []}, {**ok, "data": [{"ordId": "9"}]}, {**ok, "data": "x"}):
+        with pytest.raises(MalformedMessage):
+            _single_ack(broken, "order")
+
+
+def test_order_args_are_rest_body_keyed_by_inst_id_code() -> None:
+    from okxscalp.okx.ws_trade import _order_args
+
+    request = OrderRequest(INST, Side.SELL, PosSide.SHORT, "limit", "0.05", px="95000.1", cl_ord_id="c1",
+                           reduce_only=True, td_mode="isolated", attach_sl_trigger_px="96000", tag="t")
+    assert _order_args(request, "c1", 10459) == {
+        "instIdCode": 10459, "tdMode": "isolated", "side": "sell", "ordType": "limit", "sz": "0.05",
+        "clOrdId": "c1", "posSide": "short", "px": "95000.1", "reduceOnly": True, "tag": "t",
+        "attachAlgoOrds": [{"slTriggerPx": "96000", "slOrdPx": "-1"}],
+    }
