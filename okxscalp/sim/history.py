@@ -154,10 +154,10 @@ class CandleHistory:
         if bar not in ("1s", "1m") and minute_now is not None:
             live = series.live_row(minute_now)
         kept = series.rows_newest_first(live)
-        # A kept bar that began before the simulator's history (its first minutes are deep history)
-        # is rebuilt from the minutes below, so it is whole.
-        split = int(kept[-1][0][TS]) if kept else None
-        if split is not None and split < self.anchor_ts and bar != "1s":
+        # A closed kept bar that began before the simulator's history (its first minutes are deep
+        # history) is rebuilt from the minutes below, so it is whole. (An open one stays: it only
+        # happens without history, `history_minutes` < the bar.)
+        if kept and kept[-1][1] and kept[-1][0][TS] < self.anchor_ts and bar != "1s":
             kept.pop()
         for row, confirmed in kept:
             ts = row[TS]
@@ -172,6 +172,10 @@ class CandleHistory:
             return out
         bar_ms = series.bar_ms
         top = int(kept[-1][0][TS]) if kept else (self.anchor_ts // bar_ms + 1) * bar_ms
+        # Only whole bars are rebuilt: none reaching past the newest closed minute.
+        minutes = market.candles["1m"].closed
+        closed_until = int(minutes[-1][TS]) + 60_000 if minutes else self.anchor_ts
+        top = min(top, closed_until - closed_until % bar_ms)
         if after is not None:
             top = min(top, after + bar_ms - 1 - (after - 1) % bar_ms)  # first bar start >= after
         start = top - bar_ms

@@ -140,3 +140,13 @@ async def test_served_over_http_with_its_documented_rate_limit(sim_factory: Any)
                 statuses.append((reply.status, (await reply.json())["code"]))
     assert (429, CODE_RATE_LIMIT) in statuses
     assert sim.counters.http_429[MARKET_HISTORY_CANDLES.path] >= 1
+
+
+def test_without_kept_history_the_open_bar_stays_open_and_older_bars_are_whole() -> None:
+    start = START_MS + 3_600_000  # inside a 4H bar
+    ex = SimExchange(seed=1, inst_ids=[INST], start_wall_s=0.0, start_sim_ms=start + 123, history_minutes=0)
+    assert int(ex.history_candles_wire(INST, "4H", None, None, 1)[0][0]) + 4 * 3_600_000 <= start  # none open yet
+    ex.advance(400.0)
+    rows = ex.history_candles_wire(INST, "4H", None, None, 3)
+    assert [(int(r[0]), r[8]) for r in rows] == [
+        (START_MS, "0"), (START_MS - 4 * 3_600_000, "1"), (START_MS - 8 * 3_600_000, "1")]
