@@ -410,7 +410,11 @@ class WsTradeChannel:
                 await self._gate.wait()
                 if self._stopping:
                     break
-                reason = await self._session()
+                try:
+                    reason = await self._session()
+                except Exception as exc:  # a bug here must not end the channel for good: logged, retried
+                    log.exception("ws trade: session failed")
+                    reason = f"internal error: {exc.__class__.__name__}: {exc}"
                 self._fail_pending(reason)
                 self._mark_tried()
                 if self._stopping:
