@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from okxscalp.backtest.data import read_market_data
 from okxscalp.backtest.download import DownloadError, download, scan_file, swap_inst_id
 from okxscalp.cli import main
 from okxscalp.okx.constants import MARKET_HISTORY_CANDLES
 from okxscalp.okx.rest import RestClient
+from okxscalp.sim.replay import load_replay
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,6 +59,9 @@ async def test_two_days_of_two_symbols_page_back_within_the_rate_limit(sim_facto
         assert ts[0] == result.start_ms
         assert_reaches_the_end(ts, result, index)
     assert all(s.absent == 0 for s in result.symbols)
+    # The file is a replay file: the simulator replays it and the backtest reads it.
+    assert load_replay(out).inst_ids == {BTC, ETH}
+    assert len(read_market_data([out]).records) == len(rows)
     # The bars are the exchange's: the simulator serves the same ones to anybody who asks.
     first = rows[0]
     served = sim.exchange.history_candles_wire(BTC, "1m", int(first[0]) + MINUTE, int(first[0]) - 1, 1)[0]
