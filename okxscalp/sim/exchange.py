@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import random
 import threading
 import time
@@ -173,7 +174,8 @@ class SimExchange:
         # Bumped on every account change (each private push, and a position-mode change): what
         # the account file's saver (persist.py) compares to know whether there is news to write.
         self.account_revision = 0
-        self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.now_ms, self._emit)
+        self._command_at_ms: int | None = None  # see command_ms
+        self.desk = TradingDesk(self.markets, self.initial_equity, lambda: self.command_ms, self._emit)
         # Funding periods on sim time: 8-hourly settlements at 00/08/16 UTC (funding.py).
         self.funding = FundingBook(list(self.markets), self.start_sim_ms)
 
@@ -186,6 +188,17 @@ class SimExchange:
     def now_ms(self) -> int:
         """Sim time of the last step taken (what commands and REST answers are stamped with)."""
         return self.start_sim_ms + int(self._steps_done * self._dt_ms)
+
+    @property
+    def command_ms(self) -> int:
+        """The time a command (place, cancel, amend, close...) is processed at: the sim time of the
+        wall time the market was last brought to by `advance`, never before the last step. OKX
+        stamps an order's `ts` when "the order request processing is finished" (docs
+        order-book-trading-trade-post-place-order, response `ts`), so an order's ts/cTime/uTime and
+        its taker fills come after the request's inTime, not snapped back to the market step.
+        Inside the steps (resting fills, TP/SL triggers) it is the step's time."""
+        at = self._command_at_ms
+        return self.now_ms if at is None else max(self.now_ms, at)
 
     @_locked
     def advance(self, wall_s: float) -> None:
@@ -206,10 +219,13 @@ class SimExchange:
             self.skipped_steps += skipped
             behind = self._max_catch_up_steps
         self.advance_steps(behind)
+        # Rounded up: a request's processing ends after it arrived, within the millisecond.
+        self._command_at_ms = self.start_sim_ms + math.ceil((wall_s - self.start_wall_s) * self.speed * 1000.0)
 
     @_locked
     def advance_steps(self, count: int) -> None:
         """Take `count` market steps (tests and benches drive the clock this way)."""
+        self._command_at_ms = None  # commands are stamped with the step's time until `advance` says more
         markets = self._market_list
         for _ in range(max(0, count)):
             self._steps_done += 1
