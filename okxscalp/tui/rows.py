@@ -165,7 +165,8 @@ def position_key(position: PositionView) -> str:
 
 
 def position_row(position: PositionView) -> Cells:
-    """Symbol, side, size, entry, entry regime (ORPHAN when none), TP/SL, uPnL, age, sources."""
+    """Symbol, side, size, entry, entry regime (ORPHAN when none), TP/SL, uPnL, age, liquidation
+    price and distance, sources."""
     if position.orphan:
         symbol = Text(f"!{symbol_of(position.inst_id)}", style="bold red")
         regime = Text("ORPHAN", style="bold reverse red")
@@ -191,9 +192,21 @@ def position_row(position: PositionView) -> Cells:
         format_percent(position.sl_percent),
         format_signed(position.upl),
         format_age(position.age_s),
+        format_price(position.liq_px),
+        liq_distance_cell(position),
         tp_source,
         position.sl_source or MISSING,
     )
+
+
+def liq_distance_cell(position: PositionView) -> Text:
+    """Distance from the mark to the exchange's liquidation price, % of the mark: bold red when the
+    liquidation would come before the stop (nearer than the SL), "—" when none is reachable."""
+    distance = position.liq_distance_percent
+    if distance is None:
+        return Text(MISSING, style="dim")
+    nearer_than_stop = position.sl_percent is not None and distance <= position.sl_percent
+    return Text(format_percent(distance), style="bold red" if nearer_than_stop else "")
 
 
 KIND_STYLE: Mapping[FallbackKind, str] = {

@@ -55,6 +55,7 @@ REASON_LABEL: Mapping[str, str] = {
     "orphan_flatten": "flatten",
     "gone_from_exchange": "gone",
     "closed_outside_engine": "outside",
+    "liquidation": "LIQUIDATED",
 }
 
 # A ratio of average win to average loss below this is the audit's failure: losses outweigh wins.

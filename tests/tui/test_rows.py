@@ -99,4 +99,30 @@ def test_an_unsnapshotted_position_is_marked_and_its_status_shown() -> None:
     cells = position_row(view)
     texts = [str(c) for c in cells]
     assert texts[0] == "!XRP-USDT" and "UNSNAPSHOTTED" in texts[4]
-    assert "exchange SL verified" in texts[11]
+    assert "exchange SL verified" in texts[column_index("tp_source")]
+
+
+def column_index(key: str) -> int:
+    from okxscalp.tui.panes.positions import POSITION_COLUMNS
+
+    return next(i for i, column in enumerate(POSITION_COLUMNS) if column.key == key)
+
+
+def test_a_position_shows_its_liquidation_price_and_distance() -> None:
+    from okxscalp.engine.views import PositionView
+    from okxscalp.tui.panes.positions import POSITION_COLUMNS
+    from okxscalp.tui.rows import position_row
+
+    view = PositionView(
+        inst_id="XRP-USDT-SWAP", side="long", size=10.0, entry_px=0.5, entry_regime="choppy", tp_px=0.51,
+        sl_px=0.49, tp_percent=2.0, sl_percent=2.0, tp_source="tp", sl_source="sl", upl=0.0, age_s=3.0,
+        orphan=False, liq_px=0.4, liq_distance_percent=20.0,
+    )
+    cells = position_row(view)
+    assert len(cells) == len(POSITION_COLUMNS)
+    assert str(cells[column_index("liq")]) == "0.40000" and str(cells[column_index("liq_pct")]) == "20.00%"
+    assert "red" not in str(cells[column_index("liq_pct")].style)  # the stop comes first
+    near = position_row(replace(view, liq_px=0.495, liq_distance_percent=1.0))[column_index("liq_pct")]
+    assert "red" in str(near.style)  # liquidation would come before the stop
+    none = position_row(replace(view, liq_px=None, liq_distance_percent=None))
+    assert str(none[column_index("liq")]) == str(none[column_index("liq_pct")]) == "—"

@@ -1,4 +1,5 @@
-"""Open positions with their entry regime, TP/SL (prices, percents, source key paths), uPnL, age.
+"""Open positions with their entry regime, TP/SL (prices, percents, source key paths), uPnL, age,
+the exchange's liquidation price and the distance to it.
 The title also counts the orders working (entries among them) and recent rejections, so entries
 being worked are seen here, not only in the orders view (`o`)."""
 
@@ -28,6 +29,8 @@ POSITION_COLUMNS = (
     Column("sl_pct", "SL%", 5),
     Column("upl", "uPnL", 8),
     Column("age", "Age", 6),
+    Column("liq", "Liq", 8),  # the exchange's estimated liquidation price (liqPx)
+    Column("liq_pct", "Liq%", 5),  # mark to liqPx, % of the mark (red: nearer than the SL)
     Column("tp_source", "TP source", 44),
     Column("sl_source", "SL source", 44),
 )

@@ -70,6 +70,9 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("SL/SL%", "stop-loss price, and its distance from entry in percent"),
             ("uPnL", "unrealised P&L in USDT"),
             ("Age", "since the entry filled"),
+            ("Liq/Liq%", "the exchange's estimated liquidation price (liqPx: mark price at which the position's "
+                         "margin ratio reaches 100%), and the mark's distance from it in percent; red when nearer "
+                         "than the SL (the exchange would liquidate before the stop); — when none is reachable"),
             ("sources", "the config key paths TP and SL came from (the line under the table)"),
         ),
     ),
@@ -103,7 +106,8 @@ LEGEND: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("N/Win%", "closed positions of that entry regime, and the share that won"),
             ("Avg win/loss", "average P&L of the winners and of the losers, USDT"),
             ("W:L", "average win / average loss; ✗ LOSS > WIN when below 1 (the audit's failure)"),
-            ("Reason", "TP, SL (exchange or engine), operator, flatten, gone (closed outside the engine)"),
+            ("Reason", "TP, SL (exchange or engine), operator, flatten, gone (closed outside the engine), "
+                       "LIQUIDATED (the exchange liquidated it)"),
             ("P&L/Fees", "realised P&L after fees, and the fees; ?≥x: exit price not known yet, x is the worst case"),
         ),
     ),
