@@ -163,8 +163,26 @@ SCHEMA_V3 = """
 ALTER TABLE orders ADD COLUMN quote_ts_ms INTEGER;
 """
 
+# v4: funding settlements paid or received on open positions (engine/funding.py): one row per
+# settlement the engine learnt of, tied to its position's entry clOrdId ('' for an orphan); `total`
+# is the position's accumulated fundingFee after it, as the exchange reported it.
+SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS funding (
+    id                 INTEGER PRIMARY KEY,
+    inst_id            TEXT    NOT NULL,
+    pos_side           TEXT    NOT NULL,
+    position_cl_ord_id TEXT    NOT NULL DEFAULT '',
+    amount             REAL    NOT NULL,
+    total              REAL    NOT NULL,
+    ts_ms              INTEGER NOT NULL,
+    recorded_at        REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS funding_by_time ON funding (recorded_at);
+CREATE INDEX IF NOT EXISTS funding_by_position ON funding (position_cl_ord_id);
+"""
+
 # MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BATCH_MAX = 500
@@ -234,6 +252,19 @@ class JournalPosition:
     @property
     def pnl_unknown(self) -> bool:
         return self.state == "closed" and self.realised_pnl is None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRecord:
+    """One funding settlement on a position: `amount` USDT received (negative: paid)."""
+
+    inst_id: str
+    pos_side: str
+    position_cl_ord_id: str  # the entry clOrdId of the position ('' for an orphan)
+    amount: float
+    total: float  # the position's accumulated funding after this settlement (exchange `fundingFee`)
+    ts_ms: int  # exchange time of the push that reported it
+    recorded_at: float = 0.0  # 0 -> now when written
 
 
 @dataclass(frozen=True, slots=True)
@@ -812,6 +843,29 @@ class Journal:
 
         return self._submit(f"fill {fill.inst_id} {fill.trade_id}", op)
 
+    def record_funding(self, record: FundingRecord) -> concurrent.futures.Future[None]:
+        row = (record.inst_id, record.pos_side, record.position_cl_ord_id, record.amount, record.total,
+               record.ts_ms, record.recorded_at or time.time())
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                """INSERT INTO funding (inst_id, pos_side, position_cl_ord_id, amount, total, ts_ms, recorded_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                row,
+            )
+
+        return self._submit(f"funding {record.inst_id} {record.pos_side}", op)
+
+    def funding(self, position_cl_ord_id: str | None = None) -> list[FundingRecord]:
+        """Funding settlements (of one position), oldest first."""
+        sql = "SELECT * FROM funding" + (" WHERE position_cl_ord_id = ?" if position_cl_ord_id is not None else "")
+        rows = self._query(sql + " ORDER BY id", (position_cl_ord_id,) if position_cl_ord_id is not None else ())
+        return [
+            FundingRecord(r["inst_id"], r["pos_side"], r["position_cl_ord_id"], r["amount"], r["total"], r["ts_ms"],
+                          r["recorded_at"])
+            for r in rows
+        ]
+
     def record_fallback(self, event: FallbackEvent) -> concurrent.futures.Future[None] | None:
         """Queue a fallback event. Returns None (and counts `dropped_fallbacks`) when more than
         `max_pending` writes are queued (`max_pending_while_failing` while writes fail): events are
@@ -917,7 +971,8 @@ class Journal:
         return [self._position(r) for r in rows]
 
     def realised_pnl_since(self, epoch_s: float, ct_val_of: Callable[[str], float] | None = None) -> float:
-        """Sum of realised PnL of positions closed at or after `epoch_s` (daily loss limit),
+        """Sum of realised PnL of positions closed at or after `epoch_s` (daily loss limit), plus the
+        funding settled since then (paid or received, open positions included),
         conservatively: a close whose exit price is not known yet counts with its worst case
         (`realised_pnl_bound`), never as 0. A row from before that column (both NULL) is bounded
         here by the loss at its snapshot's SL, which needs `ct_val_of` (instId -> contract value);
@@ -937,7 +992,10 @@ class Journal:
         ]
         for position in unbounded:
             total += _loss_at_stop(position, ct_val_of)
-        return total
+        # Funding settled since then is realised too (paid: negative), on open positions as well.
+        funding = self._query("SELECT COALESCE(SUM(amount), 0.0) AS pnl FROM funding WHERE recorded_at >= ?",
+                              (epoch_s,))
+        return total + float(funding[0]["pnl"])
 
     def unresolved_closes(self) -> list[JournalPosition]:
         """Closed positions whose exit price (so realised P&L) is not known yet, oldest first."""

@@ -42,6 +42,7 @@ from okxscalp.engine.closes import CloseLifecycle
 from okxscalp.engine.console_view import build_snapshot
 from okxscalp.engine.entries import EntryContext, EntryLifecycle
 from okxscalp.engine.executor import LeverageState
+from okxscalp.engine.funding import FundingWatch
 from okxscalp.engine.housekeeping import Housekeeper
 from okxscalp.engine.journal_watch import WatchedJournal
 from okxscalp.engine.leverage import LeverageKeeper
@@ -299,6 +300,10 @@ class Engine:
         self._build_parts()
         assert self.trade_history is not None
         await self.trade_history.load(journal)  # before reconciliation, which may close positions
+        assert self.private_events is not None and self.private_events.funding is not None
+        # What the journal holds of each position's funding: a settlement made while the engine was
+        # down is the difference from the exchange's total at the next positions push.
+        self.private_events.funding.load(await asyncio.to_thread(journal.funding))
         # Probe halts are events, journaled and logged as they happen, from now on (start-up
         # included), not only once trading starts.
         self._tasks.append(asyncio.create_task(self.supervisor.watch(), name="halt-watch"))
@@ -389,6 +394,8 @@ class Engine:
         reconciler.exit_lookup_started = self.close_flow.pnl.lookup_started
         reconciler.exit_lookup_ended = self.close_flow.pnl.lookup_ended
         self.private_events = PrivateEventRouter(parts, self.entry_flow, self.close_flow, reconcile=reconciler.run)
+        self.private_events.funding = FundingWatch(self.journal, self.notices, parts.event, parts.account.record_realised,
+                                                   [self.trade_history.funding_recorded])
         self.housekeeper = Housekeeper(parts, reconciler, self.leverage_keeper, self.inst_ids)
 
     async def _supervise(self) -> None:

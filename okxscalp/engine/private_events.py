@@ -16,6 +16,7 @@ from typing import Any
 from okxscalp.engine.closes import CloseLifecycle
 from okxscalp.engine.entries import EntryLifecycle
 from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG, close_side_for
+from okxscalp.engine.funding import FundingWatch
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.supervisor import Halt
 from okxscalp.logging_setup import kv
@@ -37,6 +38,7 @@ class PrivateEventRouter:
         self._reconcile = reconcile
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.failures = 0  # pushes whose handling raised (tests, soak probes)
+        self.funding: FundingWatch | None = None  # funding settlements from positions pushes (set at build)
         self._resync: asyncio.Task[Any] | None = None
         self._resync_again = False
         entries.keeper.resync = reconcile  # a position closed before its snapshot committed
@@ -133,6 +135,8 @@ class PrivateEventRouter:
                 else:  # a position the engine did not open, appearing while it runs
                     parts.spawn(self._adopt_unknown(p), f"orphan {p.inst_id}")
             return
+        if self.funding is not None:  # before a flat position leaves the book: its last settlement counts
+            self.funding.on_position(known, p)
         flat = parts.manager.on_position(p)
         if flat is not None:
             parts.spawn(self.closes.finish_flat(flat), f"closed {p.inst_id}")

@@ -11,6 +11,9 @@ whole size are tallied on both sides (the opening entry and whatever closed it: 
 close, or the exchange's attached TP/SL); its realised P&L is then the journal's (gross) P&L minus
 them, else the gross P&L with fees unknown.
 
+Funding: what the position paid or received while open (the journal's `funding` rows, engine/
+funding.py) is added to its realised P&L next to the fees, and shown on its own.
+
 `regime_stats` is the figure the audit needed: per entry regime, how many trades won and lost, the
 average win and loss and the realised win:loss ratio (avg win / |avg loss|). A regime that loses
 4.4× what it wins shows a ratio of about 0.23.
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from okxscalp.engine.journal import Journal, JournalPosition
+from okxscalp.engine.journal import FundingRecord, Journal, JournalPosition
 from okxscalp.engine.notices import INFORMATION, WARNING, NoticeBoard
 from okxscalp.engine.views import RegimeStats, TradesSummary, TradeView
 from okxscalp.logging_setup import kv
@@ -118,19 +121,20 @@ class TradeRecord:
     gross_pnl: float | None  # the journal's realised P&L (before fees); None while the exit is unknown
     pnl_bound: float | None  # its worst case meanwhile
     fees: FeeTally | None
+    funding: float = 0.0  # settled while it was open (negative: paid)
 
     def view(self) -> TradeView:
         paid = self.fees.paid(self.size) if self.fees is not None else None
-        realised = None if self.gross_pnl is None else self.gross_pnl - (paid or 0.0)
+        realised = None if self.gross_pnl is None else self.gross_pnl - (paid or 0.0) + self.funding
         return TradeView(
             entry_cl_ord_id=self.entry_cl_ord_id, inst_id=self.inst_id, side=self.side, entry_regime=self.entry_regime,
             size=self.size, entry_px=self.entry_px, exit_px=self.exit_px, opened_at=self.opened_at,
             closed_at=self.closed_at, reason=self.reason, realised_pnl=realised,
-            pnl_bound=self.pnl_bound if self.gross_pnl is None else None, fees=paid,
+            pnl_bound=self.pnl_bound if self.gross_pnl is None else None, fees=paid, funding=self.funding,
         )
 
 
-def record_of(row: JournalPosition, fees: FeeTally | None) -> TradeRecord:
+def record_of(row: JournalPosition, fees: FeeTally | None, funding: float = 0.0) -> TradeRecord:
     snap = row.snapshot
     return TradeRecord(
         entry_cl_ord_id=row.entry_cl_ord_id, inst_id=row.inst_id, side=row.pos_side, entry_regime=row.entry_regime,
@@ -138,7 +142,7 @@ def record_of(row: JournalPosition, fees: FeeTally | None) -> TradeRecord:
         exit_px=row.close_px, opened_at=row.opened_at,
         closed_at=row.closed_at if row.closed_at is not None else row.opened_at,
         reason=short_reason(row.close_reason), gross_pnl=row.realised_pnl,
-        pnl_bound=row.realised_pnl_bound if row.realised_pnl is None else None, fees=fees,
+        pnl_bound=row.realised_pnl_bound if row.realised_pnl is None else None, fees=fees, funding=funding,
     )
 
 
@@ -177,25 +181,31 @@ class TradeHistory:
         self.records: list[TradeRecord] = []  # oldest first
         self._index: dict[str, TradeRecord] = {}  # entry clOrdId -> record
         self.tallies = FeeTallies()
+        self.funding: dict[str, float] = {}  # entry clOrdId -> funding settled on it (negative: paid)
         self._version = 0  # bumped on every change: the views are rebuilt only then
         self._cached: tuple[int, tuple[TradeView, ...], tuple[RegimeStats, ...], int] | None = None
 
     # ---- start-up ----------------------------------------------------------------------------
 
     async def load(self, journal: Journal) -> None:
-        """Closed positions and every fill, read once (off the event loop)."""
-        rows, fills = await asyncio.to_thread(lambda: (journal.positions("closed"), journal.fills()))
-        self.load_rows(rows, fills)
-        log.info("trade history loaded %s", kv(closed=len(rows), fills=len(fills)))
+        """Closed positions, every fill and every funding settlement, read once (off the event loop)."""
+        rows, fills, funding = await asyncio.to_thread(
+            lambda: (journal.positions("closed"), journal.fills(), journal.funding()))
+        self.load_rows(rows, fills, funding)
+        log.info("trade history loaded %s", kv(closed=len(rows), fills=len(fills), funding=len(funding)))
 
-    def load_rows(self, rows: list[JournalPosition], fills: list[Fill]) -> None:
+    def load_rows(self, rows: list[JournalPosition], fills: list[Fill], funding: Iterable[FundingRecord] = ()) -> None:
+        for settled in funding:
+            if settled.position_cl_ord_id:
+                entry = settled.position_cl_ord_id
+                self.funding[entry] = self.funding.get(entry, 0.0) + settled.amount
         by_entry: dict[str, FeeTally] = {}
         for fill in fills:
             tally = self.tallies.add(fill)
             if tally is not None:
                 by_entry[tally.entry_cl_ord_id] = tally
         for row in sorted(rows, key=lambda r: r.closed_at or r.opened_at):
-            self._add(record_of(row, by_entry.get(row.entry_cl_ord_id)))
+            self._add(record_of(row, by_entry.get(row.entry_cl_ord_id), self.funding.get(row.entry_cl_ord_id, 0.0)))
 
     # ---- live --------------------------------------------------------------------------------
 
@@ -205,6 +215,17 @@ class TradeHistory:
     def order_updated(self, cl_ord_id: str, state: str, acc_fill_sz: float | None, avg_px: float | None,
                       detail: str | None, ord_id: str | None = None) -> None:
         """Orders reach trades through their fills."""
+
+    def funding_recorded(self, settled: FundingRecord) -> None:
+        """A funding settlement the engine journaled (funding.FundingWatch.on_charge)."""
+        entry = settled.position_cl_ord_id
+        if not entry:
+            return  # an orphan's: no trade
+        self.funding[entry] = self.funding.get(entry, 0.0) + settled.amount
+        record = self._index.get(entry)
+        if record is not None:
+            record.funding = self.funding[entry]
+            self._version += 1
 
     def fill_recorded(self, fill: Fill) -> None:
         if self.tallies.add(fill) is not None:
@@ -224,6 +245,7 @@ class TradeHistory:
             opened_at=snap.entry_time, closed_at=self._clock(), reason=reason, gross_pnl=pnl,
             pnl_bound=self._worst_case_of(position) if pnl is None else None,
             fees=self.tallies.of(position.inst_id, position.pos_side.value, snap.entry_cl_ord_id),
+            funding=self.funding.get(snap.entry_cl_ord_id, 0.0),
         )
         self._add(record)
         self._close_notice(record)
@@ -261,6 +283,8 @@ class TradeHistory:
             pnl = f"P&L {view.realised_pnl:+.4f} USDT after {view.fees:.4f} fees"
         else:
             pnl = f"P&L {view.realised_pnl:+.4f} USDT before fees"
+        if view.funding and view.realised_pnl is not None:
+            pnl += f", funding {view.funding:+.4f} included"
         self.notices.post(kind, severity, title,
                           f"{record.inst_id} {record.side} {record.size:g}{where} ({reason}): {pnl}")
 

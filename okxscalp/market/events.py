@@ -25,6 +25,7 @@ class FallbackKind(str, Enum):
     CLOCK = "clock"  # exchange clock unmeasured, stale, jumped or skewed (entries refused), or trusted again
     ACCOUNT = "account"  # the account balance could not be read (first failure), or can again
     ORDER_REJECTED = "order_rejected"  # the exchange refused an order (sCode/sMsg, e.g. 51008 margin, 50011 rate limit)
+    FUNDING = "funding"  # a funding settlement paid or received on an open position (engine/funding.py)
     # WebSocket order entry configured, an order (entry, cancel, close) went over REST: the trade
     # channel was not ready (engine/order_route.py); source "ws" when orders go over WS again
     ORDER_VIA_REST = "order_via_rest"

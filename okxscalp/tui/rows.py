@@ -225,6 +225,7 @@ KIND_STYLE: Mapping[FallbackKind, str] = {
     FallbackKind.CLOCK: "bold red",
     FallbackKind.ACCOUNT: "bold red",
     FallbackKind.ORDER_REJECTED: "bold red",
+    FallbackKind.FUNDING: "cyan",
     FallbackKind.ORDER_VIA_REST: "yellow",
 }
 

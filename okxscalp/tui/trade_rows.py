@@ -252,6 +252,8 @@ def trade_detail_line(trade: TradeView | None) -> Text:
     else:
         line.append_text(format_signed(trade.realised_pnl))
         line.append(" after fees" if trade.fees is not None else " (fees unknown)")
+        if trade.funding:  # settled while it was open, included in the P&L
+            line.append(f" and funding {trade.funding:+.4f}")
     opened = time.strftime("%m-%d %H:%M:%S", time.localtime(trade.opened_at))
     closed = time.strftime("%H:%M:%S", time.localtime(trade.closed_at))
     line.append(" · ")
