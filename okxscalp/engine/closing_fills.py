@@ -35,6 +35,7 @@ class ClosingFill:
     size: float
     ord_ids: tuple[str, ...]
     source: str  # how it was found, for the journal and the log
+    liquidation: str = ""  # the liquidation category when the exchange's liquidation made the fills
 
 
 def up_to(fills: list[Fill], size: float) -> list[Fill]:
@@ -71,6 +72,11 @@ def closing_order_ids(position: ManagedPosition) -> tuple[str, str]:
     return "", position.closing.cl_ord_id if position.closing is not None else ""
 
 
+def liquidation_of(fills: list[Fill]) -> str:
+    """The liquidation category of the first liquidation fill among `fills` ("" = none)."""
+    return next((f.liquidation for f in fills if f.liquidation), "")
+
+
 async def fills_of_order(rest: RestClient, inst_id: str, ord_id: str) -> tuple[list[Fill], str]:
     """One order's fills: the recent list first, then the 3-month history."""
     fills = await rest.fills(inst_id, FILLS_PAGE, ord_id=ord_id)
@@ -93,7 +99,7 @@ async def find_closing_fill(
         fills, where = await fills_of_order(rest, inst_id, ord_id)
         if fills:
             px, filled = average_px(sorted(fills, key=lambda f: f.ts_ms))
-            return ClosingFill(px, filled, (ord_id,), where)
+            return ClosingFill(px, filled, (ord_id,), where, liquidation_of(fills))
         # Not a fill of that order: something else closed it. Look after the entry below.
     entry_fills, _ = await fills_of_order(rest, inst_id, snapshot.entry_ord_id)
     if not entry_fills:
@@ -105,7 +111,7 @@ async def find_closing_fill(
             used = up_to(closing, size)
             px, filled = average_px(used, size)
             ord_ids = tuple(dict.fromkeys(f.ord_id for f in used))
-            return ClosingFill(px, filled, ord_ids, f"{name} after the entry's fills")
+            return ClosingFill(px, filled, ord_ids, f"{name} after the entry's fills", liquidation_of(used))
     return None
 
 

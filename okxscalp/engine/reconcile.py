@@ -497,6 +497,10 @@ class Reconciler:
         )
         if found is None:
             return None
+        if found.liquidation:  # the exchange liquidated it (its orders push was missed): say so
+            managed = self.manager.book.get(snapshot.inst_id, snapshot.pos_side.value)
+            if managed is not None:
+                managed.liquidated_by = found.liquidation
         log.info("closing fill found %s", kv(inst=snapshot.inst_id, side=snapshot.pos_side.value, px=found.px,
                                               size=found.size, orders=",".join(found.ord_ids), how=found.source))
         return found.px

@@ -202,6 +202,10 @@ class AttachedAlgo:
 
 
 LIQUIDATION_CATEGORIES = frozenset({"full_liquidation", "partial_liquidation"})
+LIQUIDATION_BY_FILL_SUB_TYPE = {
+    **dict.fromkeys(("100", "101", "102", "103"), "partial_liquidation"),
+    **dict.fromkeys(("104", "105", "106", "107"), "full_liquidation"),
+}
 
 
 @dataclass(slots=True)
@@ -254,6 +258,14 @@ class Fill:
     fee: float
     exec_type: str
     ts_ms: int
+    # `subType` (docs Get transaction details: the bill subType): 100-103 partial liquidation,
+    # 104-107 full liquidation; "" when not given.
+    sub_type: str = ""
+
+    @property
+    def liquidation(self) -> str:
+        """The liquidation category this fill belongs to ("" = an ordinary trade)."""
+        return LIQUIDATION_BY_FILL_SUB_TYPE.get(self.sub_type, "")
 
 
 @dataclass(slots=True)

@@ -356,6 +356,7 @@ def _fill(d: dict[str, Any]) -> Fill:
         fee=_num_or_zero(d.get("fee")),
         exec_type=_opt_str(d.get("execType")),
         ts_ms=_int(d.get("fillTime") or d["ts"]),
+        sub_type=_opt_str(d.get("subType")),
     )
 
 

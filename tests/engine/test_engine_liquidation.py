@@ -60,3 +60,31 @@ async def test_liquidated_position_is_journaled_and_shown_as_liquidation(tmp_pat
         assert events and events[0].symbol == XRP
         trades = engine.snapshot().trades if hasattr(engine.snapshot(), "trades") else ()
         assert all(t.reason == "liquidation" for t in trades if getattr(t, "inst_id", "") == XRP)
+
+
+async def test_liquidation_whose_push_was_missed_is_found_by_its_fills(tmp_path: Path) -> None:
+    """The liquidation order's push is lost (orders channel stalled): the position goes flat, the
+    closing fill is looked up over REST, and its subType (104: liquidation long) says liquidation."""
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=quick)
+    async with sim_server(speed=10, seed=5) as server, running_engine(config, server) as engine:
+        assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
+                                and not engine.halt_reasons(), 20)
+        position = await open_position(engine, XRP, Side.BUY)
+        thin_account(server, position.size * 100.0 * position.snapshot.entry_px)
+        assert await wait_until(lambda: position.liq_px is not None, 15)
+        snapshot = position.snapshot
+        entry = snapshot.entry_cl_ord_id
+        server.faults.stall(60, "orders", XRP)
+        server.exchange.move_price(XRP, (position.liq_px + snapshot.sl_px) / 2)
+
+        def closed() -> Any:
+            engine.journal.flush()
+            return next((p for p in engine.journal.positions("closed") if p.entry_cl_ord_id == entry), None)
+
+        assert await wait_until(lambda: closed() is not None, 30)
+        row = closed()
+        (liq_order,) = [o for o in server.exchange.desk.orders.values() if o.category == "full_liquidation"]
+        pushed = [e for e in engine.snapshot().recent_events if e.kind is FallbackKind.POSITION and "LIQUIDATED" in e.detail]
+        assert not pushed  # the push never came: the fills told
+        assert row.close_reason.startswith("liquidation") and "gone_from_exchange" not in row.close_reason
+        assert row.realised_pnl == pytest.approx(liq_order.pnl, rel=1e-6)
