@@ -3,7 +3,10 @@
 Level sizes are a pure function of (price level, epoch), so the book is identical whoever looks
 at it and whenever: matching, REST and WebSocket views agree, and outputs stay deterministic no
 matter which channels have subscribers. Level i (0 = best) sits i ticks behind the best price.
-Our own resting orders are not shown in the book (they fill when the market trades through).
+The account's own resting orders are shown on top (`own`: price level -> contracts and order
+count, kept by SymbolMarket.set_own_orders): OKX's book is everyone's orders, ours included. Matching
+reads `size` (the synthetic depth only: the account does not trade against itself); what is shown
+(`size_str`, `wire_levels`) adds ours. Rows with our orders are built fresh, never cached.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def level_orders(ticks: int, epoch: int) -> int:
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("_cache_epoch", "_rows", "depth_unit", "lot", "px_dec", "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_rows", "depth_unit", "lot", "own", "px_dec", "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -41,12 +44,16 @@ class BookView:
         # step, so most rows of the next books5 push were already formatted.
         self._rows: dict[int, list[str]] = {}
         self._cache_epoch = -1
+        self.own: dict[int, tuple[float, int]] = {}  # ticks -> (contracts, orders) of the account's resting orders
 
     def size(self, ticks: int, epoch: int) -> float:
         return level_size(ticks, epoch, self.depth_unit, self.lot)
 
     def size_str(self, ticks: int, epoch: int) -> str:
-        """The size string of one level (from the row cache when it is there)."""
+        """The size string of one level as shown (from the row cache when it is there)."""
+        own = self.own
+        if own and ticks in own:
+            return self._own_row(ticks, epoch)[1]
         if epoch == self._cache_epoch:
             row = self._rows.get(ticks)
             if row is not None:
@@ -59,11 +66,15 @@ class BookView:
             self._rows = {}
             self._cache_epoch = epoch
         rows = self._rows
+        own = self.own
         out = []
         for i in range(depth):
             t = best_ticks + direction * i
             if t <= 0:
                 break
+            if own and t in own:
+                out.append(self._own_row(t, epoch))
+                continue
             row = rows.get(t)
             if row is None:
                 sz = level_size(t, epoch, self.depth_unit, self.lot)
@@ -72,3 +83,9 @@ class BookView:
                 rows[t] = row
             out.append(row)
         return out
+
+    def _own_row(self, ticks: int, epoch: int) -> list[str]:
+        own_sz, own_orders = self.own[ticks]
+        sz = level_size(ticks, epoch, self.depth_unit, self.lot) + own_sz
+        return [f"{ticks * self.tick:.{self.px_dec}f}", f"{sz:.{self.sz_dec}f}", "0",
+                str(level_orders(ticks, epoch) + own_orders)]

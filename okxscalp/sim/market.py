@@ -156,6 +156,7 @@ class SymbolMarket:
         self.want_index = False  # index-tickers: only on request (SimExchange.set_channel_interest)
         self.want_books = False  # 400-level deltas: only on request (see books_snapshot_item)
         self._books_sent: tuple[int, int] = (self.bid, self.epoch)  # (best bid, epoch) the last books push showed
+        self._own_changed: set[int] = set()  # levels our resting orders changed since the last books push
         self.want_candles: frozenset[str] = frozenset(SIM_BARS)
         self.sink: list[SimEvent] = []  # where out-of-step pushes go; SimExchange points it at its queue
 
@@ -434,6 +435,7 @@ class SymbolMarket:
         old_bid, old_epoch = self._books_sent
         bid, epoch = self.bid, self.epoch
         self._books_sent = (bid, epoch)
+        own_changed, self._own_changed = self._own_changed, set()
         book, depth = self.book, BOOKS_DEPTH
         old_asks = range(old_bid + 1, old_bid + 1 + depth)
         new_asks = range(bid + 1, bid + 1 + depth)
@@ -443,8 +445,9 @@ class SymbolMarket:
             asks = book.wire_levels(bid + 1, 1, depth, epoch)
             bids = book.wire_levels(bid, -1, depth, epoch)
         else:
-            asks = [book.wire_levels(t, 1, 1, epoch)[0] for t in new_asks if t not in old_asks]
-            bids = [book.wire_levels(t, 1, 1, epoch)[0] for t in reversed(new_bids) if t not in old_bids]
+            asks = [book.wire_levels(t, 1, 1, epoch)[0] for t in new_asks if t not in old_asks or t in own_changed]
+            bids = [book.wire_levels(t, 1, 1, epoch)[0] for t in reversed(new_bids)
+                    if t not in old_bids or t in own_changed]
         gone_asks = [t for t in old_asks if t not in new_asks]
         gone_bids = [t for t in old_bids if t not in new_bids]
         tick, d = self.tick, self.px_dec
@@ -452,6 +455,30 @@ class SymbolMarket:
         bids = sorted(bids + [[f"{t * tick:.{d}f}", "0", "0", "0"] for t in gone_bids], key=lambda r: -float(r[0]))
         return {"asks": asks, "bids": bids, "ts": str(self.ts), "checksum": 0, "prevSeqId": self.seq_id - 1,
                 "seqId": self.seq_id}
+
+    def set_own_orders(self, levels: dict[int, tuple[float, int]]) -> None:
+        """The account's resting orders by price level (ticks -> (contracts, orders)), shown in the
+        book on top of the synthetic depth (SymbolMarket's book is everyone's; ours are in it).
+        A change is a book update: the book channels showing a changed level are pushed at once."""
+        book = self.book
+        old = book.own
+        if levels == old:
+            return
+        changed = {t for t in old.keys() | levels.keys() if old.get(t) != levels.get(t)}
+        book.own = dict(levels)
+        self.seq_id += 1
+        events = self.sink
+        bid, ask = self.bid, self.ask
+        if self.want_books:
+            self._own_changed |= changed
+            events.append(SimEvent("books", self.inst_id, self._books_update_item()))
+        if self.want_books5 and any(bid - 5 < t <= bid or ask <= t < ask + 5 for t in changed):
+            events.append(SimEvent("books5", self.inst_id, self.books5_item()))
+        if bid in changed or ask in changed:
+            if self.want_bbo:
+                events.append(SimEvent("bbo-tbt", self.inst_id, self._bbo_item()))
+            if self.want_tickers:
+                events.append(SimEvent("tickers", self.inst_id, self.ticker_item()))
 
     def books5_item(self) -> dict:
         item = self.books_item(5)

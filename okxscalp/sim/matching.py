@@ -63,6 +63,7 @@ from okxscalp.sim.wire import fmt_fixed, fmt_num
 _MAX_SWEEP_LEVELS = 5000
 _MAX_FINAL_ORDERS = 20_000
 _MAX_FILLS = 20_000
+_RESTING_TYPES = frozenset({"limit", "post_only"})  # the order types that can rest in the book
 
 
 class TradingDesk(LedgerMixin, AlgoMixin):
@@ -94,6 +95,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         # Per command/step: what to push once at the end.
         self._touched_positions: dict[tuple[str, str], Position] = {}
         self._balance_dirty = False
+        self._book_dirty: set[str] = set()  # instruments whose orders changed: their book is redrawn at _flush
 
     # ------------------------------------------------------------------ ids and helpers
 
@@ -176,7 +178,10 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             self._rejections.append((code, msg))
 
     def _flush(self) -> None:
-        """Push positions touched by this command/step, then the account once if it changed."""
+        """Show changed resting orders in the book, push positions touched by this command/step,
+        then the account once if it changed."""
+        if self._book_dirty:
+            self._show_resting()
         for position in self._touched_positions.values():
             self._emit(SimEvent("positions", position.inst_id, self.position_wire(position)))
             if not position.size:
@@ -188,6 +193,22 @@ class TradingDesk(LedgerMixin, AlgoMixin):
 
     def _push_order(self, order: Order, fill: Fill | None = None) -> None:
         self._emit(SimEvent("orders", order.inst_id, self.order_wire(order, fill)))
+        self._book_dirty.add(order.inst_id)
+
+    def _show_resting(self) -> None:
+        """The account's resting limit orders are in the public book at their price levels
+        (SymbolMarket.set_own_orders): added when they rest, resized by fills and amends, gone
+        when filled or canceled."""
+        for inst_id in self._book_dirty:
+            market = self.markets[inst_id]
+            levels: dict[int, tuple[float, int]] = {}
+            for order in self.open_orders.get(inst_id, ()):
+                if order.ord_type in _RESTING_TYPES and order.is_open and order.remaining > 0:
+                    ticks = round(order.px / market.tick)
+                    size, count = levels.get(ticks, (0.0, 0))
+                    levels[ticks] = (size + order.remaining, count + 1)
+            market.set_own_orders(levels)
+        self._book_dirty.clear()
 
     # ------------------------------------------------------------------ settings
 
@@ -495,7 +516,7 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         if algos:
             for algo in list(algos):
                 self._check_algo(algo, market)
-        if self._touched_positions or self._balance_dirty:
+        if self._touched_positions or self._balance_dirty or self._book_dirty:
             self._flush()
 
     # ------------------------------------------------------------------ cancel / amend / close
