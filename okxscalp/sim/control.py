@@ -6,7 +6,10 @@ The fault body is `{"kind": "<FaultInjector method>", <its keyword arguments>}`,
 `{"kind": "refuse_subscription", "channel": "orders", "seconds": 10}`; kinds may use dashes
 (`drop-connections`); `send_malformed` takes the frame kind as `frame`. The market body moves the
 simulated market for tests and demos: `{"kind": "move_price", "inst_id": "...", "px": 0.5}` or
-`{"kind": "force_regime", "inst_id": "...", "regime": "trending", "duration_s": 60, "direction": -1}`. Only loopback peers may use it.
+`{"kind": "force_regime", "inst_id": "...", "regime": "trending", "duration_s": 60, "direction": -1}`;
+funding: `{"kind": "set_funding_rate", "inst_id": "...", "rate": 0.0005}` (`null`: the modelled rate
+again) and `{"kind": "settle_funding_now", "inst_id": "..."}` (every instrument without it; the
+result lists the funding bills written). Only loopback peers may use it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from okxscalp.sim.faults import FaultInjector
 CONTROL_FAULT_PATH = "/sim/control/fault"
 CONTROL_COUNTERS_PATH = "/sim/control/counters"
 CONTROL_MARKET_PATH = "/sim/control/market"
-MARKET_HOOKS = ("move_price", "force_regime")
+MARKET_HOOKS = ("move_price", "force_regime", "set_funding_rate", "settle_funding_now")
 FAULT_KINDS = (
     "stall",
     "drop_connections",

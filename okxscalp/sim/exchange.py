@@ -20,7 +20,11 @@ How the I/O shell (sim-server) drives it
 - Our account's taker fills print on the public tape (trades, last, candles) with the fill's
   tradeId; resting orders fill as maker, fully when the market goes through their price, partly
   (the trade's size) when a trade prints exactly at it. Own orders are not shown in the book. Isolated margin is computed like cross (notional / lever); there is
-  no liquidation and no funding.
+  no liquidation.
+- Funding (funding.py): each instrument's rate follows OKX's formula on the simulated premium; open
+  positions settle every 8 hours of sim time (00/08/16 UTC), writing type-8 bills and pushing
+  positions, account and balance_and_position (eventType funding_fee). `set_funding_rate` and
+  `settle_funding_now` drive it in tests (also via POST /sim/control/market).
 
 Every public method takes one re-entrant lock (uncontended: ~0.1 us), so hooks may be called from
 another thread than the one advancing the market.

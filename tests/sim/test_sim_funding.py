@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from okxscalp.okx import constants as k
 from okxscalp.okx.auth import Credentials
 from okxscalp.sim.bills import BillQuery
+from okxscalp.sim.control import CONTROL_MARKET_PATH
 from okxscalp.sim.events import SimApiError
 from okxscalp.sim.exchange import SimExchange
 from okxscalp.sim.funding import (
@@ -283,3 +285,21 @@ async def test_balance_and_position_snapshot_then_funding_fee_push(sim: Any, sim
     finally:
         await ws.close()
         await asyncio.sleep(0)
+
+
+def test_control_endpoint_sets_the_rate_and_settles(server: SimServer) -> None:
+    trade = sdk(Trade.TradeAPI, server.rest_url)
+    inst = "SOL-USDT-SWAP"
+    placed = trade.place_order(instId=inst, tdMode="cross", side="sell", posSide="short", ordType="market", sz="1")
+    assert placed["code"] == "0", placed
+
+    def control(body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(server.rest_url + CONTROL_MARKET_PATH, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return json.loads(reply.read())
+
+    assert control({"kind": "set_funding_rate", "inst_id": inst, "rate": 0.0002}) == {"ok": True, "result": None}
+    settled = control({"kind": "settle_funding_now", "inst_id": inst})
+    assert settled["ok"] and [(b["instId"], b["subType"]) for b in settled["result"]] == [(inst, "174")]
+    assert control({"kind": "set_funding_rate", "inst_id": inst, "rate": None})["ok"]
