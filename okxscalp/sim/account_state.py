@@ -22,7 +22,7 @@ import typing
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from okxscalp.sim.account import AlgoLeg, AlgoOrder, Fill, Order, Position
+from okxscalp.sim.account import DEFAULT_LEVER, AlgoLeg, AlgoOrder, Fill, Order, Position
 from okxscalp.sim.bills import Bill
 
 if TYPE_CHECKING:
@@ -173,9 +173,27 @@ def _decode_algo(doc: object, index: int) -> AlgoOrder:
                    sl=_decode_leg(body.get("sl"), where + ".sl"))
 
 
+def _margin_at_open(raw: dict[str, Any], markets: dict[str, Any], leverage: dict[tuple[str, str, str], float],
+                    pos_mode: str) -> float:
+    """An isolated position saved before its margin was kept: the margin it opened with (size x
+    avgPx at its leverage, ledger.py's rule); a cross one has none of its own. A field that is not
+    there or not a number is left to the decoder to refuse."""
+    inst_id, mgn_mode, pos_side = raw.get("inst_id"), raw.get("mgn_mode"), raw.get("pos_side")
+    pos, avg_px = raw.get("pos"), raw.get("avg_px")
+    if mgn_mode != "isolated" or inst_id not in markets or not isinstance(pos, int | float) \
+            or not isinstance(avg_px, int | float):
+        return 0.0
+    market = markets[inst_id]
+    side = str(pos_side) if pos_mode == "long_short_mode" else ""
+    lever = leverage.get((str(inst_id), "isolated", side), min(DEFAULT_LEVER, float(market.spec.max_lever)))
+    return abs(float(pos)) * market.ct_val * float(avg_px) / lever
+
+
 def _decode_order(doc: object, index: int, algo_table: dict[str, AlgoOrder]) -> Order:
     where = f"account.orders[{index}]"
     body = _object(doc, where)
+    if "category" not in body:  # saved before liquidation orders existed: an ordinary order
+        body = {**body, "category": "normal"}
     attach = []
     for algo_id in _list(body.get("attach", []), where + ".attach"):
         algo = algo_table.get(algo_id) if isinstance(algo_id, str) else None
@@ -229,6 +247,8 @@ def restore_desk(desk: TradingDesk, doc: object) -> None:
     for i, raw in enumerate(_list(body.get("positions"), "account.positions")):
         if isinstance(raw, dict) and "funding_fee" not in raw:  # saved before funding was modelled
             raw = {**raw, "funding_fee": 0.0}
+        if isinstance(raw, dict) and "margin" not in raw:  # saved before isolated margin was kept
+            raw = {**raw, "margin": _margin_at_open(raw, markets, leverage, pos_mode)}
         position = _decode(Position, raw, f"account.positions[{i}]")
         known(position.inst_id, f"account.positions[{i}]")
         positions[(position.inst_id, position.pos_side)] = position

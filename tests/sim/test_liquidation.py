@@ -109,3 +109,17 @@ async def test_position_tiers_endpoint(sim: Any) -> None:
         async with http.get(sim.rest_url + "/api/v5/public/position-tiers?instType=SWAP&tdMode=cross") as reply:
             body = await reply.json()
         assert reply.status == 400 and body["code"] == k.CODE_PARAM_ERROR
+
+
+def test_an_account_saved_before_isolated_margin_restores_with_its_opening_margin() -> None:
+    ex, wire = _exchange("isolated", 10)
+    doc = ex.export_account()
+    account = doc["account"]
+    for position in account["positions"]:
+        del position["margin"]  # as saved before isolated margin was kept
+    for order in account["orders"]:
+        order.pop("category", None)
+    after = SimExchange(seed=4)
+    after.restore_account(doc)
+    (restored,) = after.positions_wire(INST)
+    assert restored["margin"] == wire["margin"] == "475" and restored["liqPx"] == wire["liqPx"]
