@@ -58,8 +58,11 @@ async def test_liquidated_position_is_journaled_and_shown_as_liquidation(tmp_pat
         assert row.realised_pnl == pytest.approx(liq_order.pnl, rel=1e-6)
         events = [e for e in engine.snapshot().recent_events if e.kind is FallbackKind.POSITION and "LIQUIDATED" in e.detail]
         assert events and events[0].symbol == XRP
-        trades = engine.snapshot().trades if hasattr(engine.snapshot(), "trades") else ()
-        assert all(t.reason == "liquidation" for t in trades if getattr(t, "inst_id", "") == XRP)
+        assert await wait_until(lambda: any(t.entry_cl_ord_id == entry for t in engine.snapshot().trades), 10)
+        (trade,) = [t for t in engine.snapshot().trades if t.entry_cl_ord_id == entry]
+        entry_fee = server.exchange.desk.orders[snapshot.entry_ord_id].fee  # the trade's P&L is after fees
+        assert trade.reason == "liquidation" and trade.realised_pnl == pytest.approx(liq_order.pnl + entry_fee, rel=1e-6)
+        assert not any(v.inst_id == XRP for v in engine.snapshot().positions)
 
 
 async def test_liquidation_whose_push_was_missed_is_found_by_its_fills(tmp_path: Path) -> None:
