@@ -199,20 +199,22 @@ class FundingBook:
 def bp_position_item(position: Position, market: SymbolMarket, ts_ms: int) -> dict:
     """A `posData` item of balance_and_position (docs websocket-balance-and-position-channel)."""
     return {
-        "avgPx": fmt_fixed(position.avg_px, market.px_dec), "ccy": "USDT", "instId": position.inst_id,
-        "instType": "SWAP", "mgnMode": position.mgn_mode, "pos": fmt_fixed(position.pos, market.sz_dec),
+        "avgPx": fmt_fixed(position.avg_px, market.px_dec) if position.size else "", "ccy": "USDT",
+        "instId": position.inst_id, "instType": "SWAP", "mgnMode": position.mgn_mode,
+        "pos": fmt_fixed(position.pos, market.sz_dec) if position.size else "0",
         "posCcy": "", "posId": position.pos_id, "posSide": position.pos_side, "tradeId": position.trade_id,
         "uTime": str(ts_ms),
     }
 
 
-def balance_and_position_item(desk: TradingDesk, event_type: str, pos_data: list[dict], ts_ms: int) -> dict:
+def balance_and_position_item(desk: TradingDesk, event_type: str, pos_data: list[dict], ts_ms: int,
+                              trades: list[dict] | None = None) -> dict:
     """One balance_and_position data item: the USDT cash balance and the positions that changed
-    (a snapshot lists every non-zero position)."""
+    (a snapshot lists every non-zero position); `trades` the fills behind it ({instId, tradeId})."""
     return {
         "pTime": str(ts_ms), "eventType": event_type,
         "balData": [{"ccy": "USDT", "cashBal": fmt_num(desk.cash), "uTime": str(ts_ms)}],
-        "posData": pos_data, "trades": [],
+        "posData": pos_data, "trades": trades or [],
     }
 
 

@@ -33,6 +33,7 @@ from okxscalp.sim.closing_fit import (
     over_position,
 )
 from okxscalp.sim.events import SimApiError, SimEvent
+from okxscalp.sim.funding import BALANCE_AND_POSITION, balance_and_position_item, bp_position_item
 from okxscalp.sim.ledger import LedgerMixin
 from okxscalp.sim.market import SymbolMarket
 from okxscalp.sim.order_history import OrderHistory
@@ -482,6 +483,11 @@ class TradingDesk(LedgerMixin, AlgoMixin):
             order.state = "partially_filled"
         self._fills.append((now, order.inst_id, fill_wire(order, fill, market.px_dec, market.sz_dec)))
         self._push_order(order, fill)
+        # docs websocket-balance-and-position-channel: a fill pushes the cash balance and the position
+        # it changed (eventType filled) with the trade behind them.
+        self._emit(SimEvent(BALANCE_AND_POSITION, None, balance_and_position_item(
+            self, "filled", [bp_position_item(position, market, now)], now,
+            trades=[{"instId": order.inst_id, "tradeId": trade_id}])))
         self._arm_attached(order)
         if position.pos == 0:
             self._position_closed(position)  # after the fill push: its TP/SL go with it

@@ -266,7 +266,7 @@ def test_sdk_account_bills_and_archive(server: SimServer) -> None:
 # ---------------------------------------------------------------------------------- WebSocket
 
 
-async def test_balance_and_position_snapshot_then_funding_fee_push(sim: Any, sim_credentials: Credentials) -> None:
+async def test_balance_and_position_snapshot_then_filled_and_funding_fee_pushes(sim: Any, sim_credentials: Credentials) -> None:
     sim.exchange.open_position_directly(INST, "long", 2, None)
     ws = await logged_in(sim, sim_credentials)
     try:
@@ -276,6 +276,15 @@ async def test_balance_and_position_snapshot_then_funding_fee_push(sim: Any, sim
         snapshot = await recv_until(ws, push_of("balance_and_position"))
         item = snapshot["data"][0]
         assert item["eventType"] == "snapshot" and item["posData"][0]["instId"] == INST
+        ack = sim.exchange.place_order({"instId": INST, "tdMode": "cross", "side": "buy", "posSide": "long",
+                                        "ordType": "market", "sz": "1"})
+        assert ack["sCode"] == "0"
+        sim.push_pending()
+        filled = (await recv_until(ws, push_of("balance_and_position")))["data"][0]
+        fill = sim.exchange.fills(INST)[0]
+        assert filled["eventType"] == "filled"
+        assert filled["trades"] == [{"instId": INST, "tradeId": fill["tradeId"]}]
+        assert float(filled["posData"][0]["pos"]) == 3
         sim.exchange.set_funding_rate(INST, 0.0001)
         sim.exchange.settle_funding_now(INST)
         sim.push_pending()
