@@ -1,5 +1,5 @@
 """Command line: `okxscalp [--exchange ...] [--headless]` runs the engine (console by default);
-subcommands `sim`, `config`, `screenshots`, `download` are registered by the package that owns them."""
+subcommands `sim`, `config`, `screenshots`, `download`, `report` are registered by the package that owns them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = (
     "okxscalp.config.cli",
     "okxscalp.tui.cli",
     "okxscalp.backtest.download_cli",
+    "okxscalp.backtest.report_cli",
 )
 
 
