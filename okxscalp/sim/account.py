@@ -119,6 +119,7 @@ class Fill:
     pnl: float
     fee_rate: float
     mark_px: str
+    idx_px: str  # the index price at the fill (market.SymbolMarket.index)
 
 
 @dataclass(slots=True)
@@ -270,8 +271,8 @@ class Position:
     def upl(self, px: float, ct_val: float) -> float:
         return (px - self.avg_px) * self.size * ct_val * self.direction
 
-    def wire(self, *, lever: float, mark: float, last: float, ct_val: float, px_dec: int, sz_dec: int,
-             now_ms: int, risk: PositionMargin) -> dict:
+    def wire(self, *, lever: float, mark: float, index: float, last: float, ct_val: float, px_dec: int,
+             sz_dec: int, now_ms: int, risk: PositionMargin) -> dict:
         """GET /account/positions item and `positions` push item (docs trading-account "Get
         positions"): `margin` isolated only, `imr` cross only, `mmr` the maintenance requirement,
         `mgnRatio` the maintenance margin ratio, `liqPx` the estimated liquidation price."""
@@ -292,7 +293,7 @@ class Position:
             "ccy": "USDT",
             "fee": fmt_num(self.fee),
             "fundingFee": fmt_num(self.funding_fee),
-            "idxPx": fmt_fixed(mark, px_dec),
+            "idxPx": fmt_fixed(index, px_dec),
             "imr": fmt_num(risk.imr) if risk.imr is not None else "",
             "instId": self.inst_id,
             "instType": "SWAP",
@@ -347,7 +348,7 @@ def fill_wire(order: Order, fill: Fill, px_dec: int, sz_dec: int) -> dict:
         "tag": order.tag,
         "fillPx": fmt_fixed(fill.px, px_dec),
         "fillSz": fmt_fixed(fill.sz, sz_dec),
-        "fillIdxPx": fill.mark_px,
+        "fillIdxPx": fill.idx_px,
         "fillPnl": fmt_num(fill.pnl),
         "fillPxVol": "",
         "fillPxUsd": "",

@@ -171,7 +171,7 @@ class LedgerMixin(DeskState):
     def position_wire(self, position: Position) -> dict:
         market = self.markets[position.inst_id]
         lever = self.lever_of(position.inst_id, position.mgn_mode, position.pos_side)
-        return position.wire(lever=lever, mark=market.mark, last=market.last, ct_val=market.ct_val,
+        return position.wire(lever=lever, mark=market.mark, index=market.index, last=market.last, ct_val=market.ct_val,
                              px_dec=market.px_dec, sz_dec=market.sz_dec, now_ms=self._now(),
                              risk=self.position_margin(position))
 
@@ -387,13 +387,14 @@ class LedgerMixin(DeskState):
         trade_id = market.next_trade_id()
         pnl, _ = self._apply_position(order, market, px, size, 0.0, now, trade_id)
         position.margin = 0.0
-        fill = Fill(px, size, now, trade_id, self._next_bill_id(), "T", 0.0, pnl, 0.0, market.mark_str)
+        fill = Fill(px, size, now, trade_id, self._next_bill_id(), "T", 0.0, pnl, 0.0, market.mark_str,
+                    market.index_str)
         self.cash += pnl
         sub_type = self._liquidation_sub_type(position.pos_side, close_side)
         self.bills.add(
             inst_id=position.inst_id, type_=k.BILL_TYPE_LIQUIDATION, sub_type=sub_type, bal_chg=pnl, bal=self.cash,
             pnl=pnl, fee=0.0, sz=size, px=px, ts_ms=now, ord_id=order.ord_id, trade_id=trade_id, exec_type="T",
-            mgn_mode=position.mgn_mode, fill_mark_px=market.mark_str, fill_idx_px=market.mark_str, bill_id=fill.bill_id,
+            mgn_mode=position.mgn_mode, fill_mark_px=market.mark_str, fill_idx_px=market.index_str, bill_id=fill.bill_id,
         )
         self.orders[order.ord_id] = order
         order.acc_fill_sz, order.notional_sum, order.pnl, order.last_fill, order.u_time = size, px * size, pnl, fill, now

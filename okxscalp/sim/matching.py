@@ -462,13 +462,14 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         held = self.positions.get(self._pos_key(order.inst_id, order.pos_side))
         held_before = held.size if held is not None else 0.0
         pnl, position = self._apply_position(order, market, px, qty, fee, now, trade_id)
-        fill = Fill(px, qty, now, trade_id, self._next_bill_id(), exec_type, fee, pnl, rate, market.mark_str)
+        fill = Fill(px, qty, now, trade_id, self._next_bill_id(), exec_type, fee, pnl, rate, market.mark_str,
+                    market.index_str)
         self.cash += fee + pnl
         self.bills.add(
             inst_id=order.inst_id, type_=k.BILL_TYPE_TRADE, sub_type=trade_sub_type(order.side, order.pos_side),
             bal_chg=fee + pnl, bal=self.cash, pnl=pnl, fee=fee, sz=qty, px=px, ts_ms=now, ord_id=order.ord_id,
             cl_ord_id=order.cl_ord_id, trade_id=trade_id, exec_type=exec_type, mgn_mode=order.td_mode,
-            tag=order.tag, fill_mark_px=market.mark_str, fill_idx_px=market.mark_str, bill_id=fill.bill_id,
+            tag=order.tag, fill_mark_px=market.mark_str, fill_idx_px=market.index_str, bill_id=fill.bill_id,
         )
         order.acc_fill_sz = round(order.acc_fill_sz + qty, 10)
         order.notional_sum += px * qty

@@ -84,3 +84,19 @@ async def test_rest_index_tickers_by_index_id(sim: Any) -> None:
     assert reply.status == 200 and body["code"] == "0"
     (item,) = body["data"]
     assert set(item) == INDEX_FIELDS and item["instId"] == "ETH-USDT" and float(item["idxPx"]) > 0
+
+
+def test_positions_fills_and_bills_carry_the_index_not_the_mark() -> None:
+    ex = make()
+    ex.shift_index("BTC-USDT-SWAP", -0.01)
+    ex.advance_sim_seconds(300.0)  # the mark's basis average caught up; the index is still well below
+    market = ex.markets["BTC-USDT-SWAP"]
+    assert market.index < market.mark * 0.995
+    item = ex.place_order({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "posSide": "long",
+                           "ordType": "market", "sz": "1"})
+    assert item["sCode"] == "0"
+    (fill,) = ex.fills("BTC-USDT-SWAP", 10)
+    assert fill["fillIdxPx"] == market.index_str and fill["fillMarkPx"] == market.mark_str
+    (position,) = ex.positions_wire("BTC-USDT-SWAP")
+    assert float(position["idxPx"]) == pytest.approx(market.index, abs=market.tick)
+    assert float(position["idxPx"]) < float(position["markPx"]) * 0.995
