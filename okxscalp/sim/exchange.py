@@ -52,16 +52,10 @@ from okxscalp.okx.constants import (
     CODE_PARAM_ERROR,
 )
 from okxscalp.sim.account_state import AccountStateError, export_desk, restore_desk
+from okxscalp.sim.balance_position import BALANCE_AND_POSITION, balance_and_position_snapshot
 from okxscalp.sim.bills import BILLS_LIMIT_MAX, BillQuery
 from okxscalp.sim.events import SimApiError, SimEvent
-from okxscalp.sim.funding import (
-    BALANCE_AND_POSITION,
-    HISTORY_LIMIT_MAX,
-    MAX_FUNDING_RATE,
-    MIN_FUNDING_RATE,
-    FundingBook,
-    balance_and_position_snapshot,
-)
+from okxscalp.sim.funding import HISTORY_LIMIT_MAX, MAX_FUNDING_RATE, MIN_FUNDING_RATE, FundingBook
 from okxscalp.sim.history import CandleHistory
 from okxscalp.sim.instruments import (
     DEFAULT_INST_IDS,

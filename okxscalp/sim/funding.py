@@ -30,15 +30,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from okxscalp.okx import constants as k
+from okxscalp.sim.balance_position import BALANCE_AND_POSITION, balance_and_position_item, bp_position_item
 from okxscalp.sim.events import SimEvent
-from okxscalp.sim.wire import fmt_fixed, fmt_num
+from okxscalp.sim.wire import fmt_num
 
 if TYPE_CHECKING:
-    from okxscalp.sim.account import Position
     from okxscalp.sim.market import SymbolMarket
     from okxscalp.sim.matching import TradingDesk
 
-BALANCE_AND_POSITION = "balance_and_position"  # the private channel OKX pushes funding_fee events on
 FUNDING_INTERVAL_MS = 8 * 3_600_000  # 00:00 / 08:00 / 16:00 UTC
 PREMIUM_SAMPLE_MS = 60_000  # the premium index is sampled once a minute
 INTEREST_RATE = 0.0001  # 0.03 % a day over three periods
@@ -194,34 +193,6 @@ class FundingBook:
         Returns the funding bills written."""
         settled = self.by_inst[inst_id].settle(ts_ms, scheduled=False)
         return settle_positions(desk, market, settled.realized_rate, ts_ms)
-
-
-def bp_position_item(position: Position, market: SymbolMarket, ts_ms: int) -> dict:
-    """A `posData` item of balance_and_position (docs websocket-balance-and-position-channel)."""
-    return {
-        "avgPx": fmt_fixed(position.avg_px, market.px_dec) if position.size else "", "ccy": "USDT",
-        "instId": position.inst_id, "instType": "SWAP", "mgnMode": position.mgn_mode,
-        "pos": fmt_fixed(position.pos, market.sz_dec) if position.size else "0",
-        "posCcy": "", "posId": position.pos_id, "posSide": position.pos_side, "tradeId": position.trade_id,
-        "uTime": str(ts_ms),
-    }
-
-
-def balance_and_position_item(desk: TradingDesk, event_type: str, pos_data: list[dict], ts_ms: int,
-                              trades: list[dict] | None = None) -> dict:
-    """One balance_and_position data item: the USDT cash balance and the positions that changed
-    (a snapshot lists every non-zero position); `trades` the fills behind it ({instId, tradeId})."""
-    return {
-        "pTime": str(ts_ms), "eventType": event_type,
-        "balData": [{"ccy": "USDT", "cashBal": fmt_num(desk.cash), "uTime": str(ts_ms)}],
-        "posData": pos_data, "trades": trades or [],
-    }
-
-
-def balance_and_position_snapshot(desk: TradingDesk, ts_ms: int) -> dict:
-    """What a new balance_and_position subscriber gets first (eventType `snapshot`)."""
-    pos_data = [bp_position_item(p, desk.markets[p.inst_id], ts_ms) for p in desk.positions.values() if p.size]
-    return balance_and_position_item(desk, "snapshot", pos_data, ts_ms)
 
 
 def settle_positions(desk: TradingDesk, market: SymbolMarket, rate: float, ts_ms: int) -> list[dict]:

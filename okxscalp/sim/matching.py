@@ -24,6 +24,7 @@ from okxscalp.sim.account import (
     fill_wire,
 )
 from okxscalp.sim.algos import AlgoMixin
+from okxscalp.sim.balance_position import BALANCE_AND_POSITION, balance_and_position_item, bp_position_item
 from okxscalp.sim.bills import BillLedger, trade_sub_type
 from okxscalp.sim.closing_fit import (
     AMEND_SOURCE_REDUCE_ONLY,
@@ -33,7 +34,6 @@ from okxscalp.sim.closing_fit import (
     over_position,
 )
 from okxscalp.sim.events import SimApiError, SimEvent
-from okxscalp.sim.funding import BALANCE_AND_POSITION, balance_and_position_item, bp_position_item
 from okxscalp.sim.ledger import LedgerMixin
 from okxscalp.sim.market import SymbolMarket
 from okxscalp.sim.order_history import OrderHistory
