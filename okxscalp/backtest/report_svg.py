@@ -73,8 +73,10 @@ def price_svg(inst_id: str, series: Sequence[tuple[float, float]], traded: Seque
     times = [t for t, _ in drawn] + [t for t, _ in traded] + [m.time for m in marks]
     if not values:
         return _empty(title, "no price recorded")
-    frame = _Frame(min(times), max(times), min(values), max(values))
-    body: list[str] = []
+    lo, hi = min(values), max(values)
+    margin = (hi - lo) * 0.06  # the marks stay inside the plot
+    frame = _Frame(min(times), max(times), lo - margin, hi + margin)
+    body = _legend()
     if len(drawn) > 1:
         body.append(_polyline(frame, drawn, "#afb8c1", 1.0, "series"))
     if len(traded) > 1:
@@ -92,6 +94,20 @@ def price_svg(inst_id: str, series: Sequence[tuple[float, float]], traded: Seque
             body.append(f'<circle class="exit" cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="none" stroke="{colour}" '
                         f'stroke-width="2"><title>{tip}</title></circle>')
     return _svg(title, frame, body, "price")
+
+
+_LEGEND = (("▲ long entry", "#0969da"), ("▼ short entry", "#bc4c00"), ("○ TP", EXIT_COLOURS["tp"]),
+           ("○ SL", EXIT_COLOURS["sl"]), ("○ liquidation", EXIT_COLOURS["liquidation"]),
+           ("○ operator / other", "#6e7781"))
+
+
+def _legend() -> list[str]:
+    """One text per entry (a renderer need not lay out tspans in an end-anchored line)."""
+    out, x = [], 420
+    for text, colour in _LEGEND:
+        out.append(f'<text x="{x}" y="18" font-size="11" fill="{colour}">{escape(text)}</text>')
+        x += 12 + 6 * len(text)
+    return out
 
 
 def _polyline(frame: _Frame, points: Sequence[tuple[float, float]], colour: str, width: float, cls: str) -> str:
