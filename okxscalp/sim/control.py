@@ -29,7 +29,7 @@ from okxscalp.sim.faults import FaultInjector
 CONTROL_FAULT_PATH = "/sim/control/fault"
 CONTROL_COUNTERS_PATH = "/sim/control/counters"
 CONTROL_MARKET_PATH = "/sim/control/market"
-MARKET_HOOKS = ("move_price", "force_regime", "set_funding_rate", "settle_funding_now")
+MARKET_HOOKS = ("move_price", "force_regime", "set_funding_rate", "settle_funding_now", "set_scheduled_funding")
 FAULT_KINDS = (
     "stall",
     "drop_connections",

@@ -476,6 +476,14 @@ class SimExchange:
         self.funding.by_inst[market.inst_id].forced_rate = None if rate is None else float(rate)
 
     @_locked
+    def set_scheduled_funding(self, on: bool) -> None:
+        """Test control: whether the 8-hourly settlements charge open positions (on by default, as
+        OKX). Tests asserting exact P&L over sim hours at a high speed factor turn it off, so a
+        settlement that happens to fall inside them cannot move the figures; settle_funding_now
+        still charges."""
+        self.funding.charges_positions = bool(on)
+
+    @_locked
     def settle_funding_now(self, inst_id: str | None = None) -> list[dict]:
         """Test control: settle funding now (sim time) for `inst_id` (default: every instrument)
         at the current rate, as the 8-hourly settlement would; the schedule is unchanged. Returns

@@ -344,6 +344,11 @@ class SymbolMarket:
         self._update_limits()
         self._limits_dirty = True
 
+    def announce_index(self) -> None:
+        """Push the index at the next step whatever its change (a new subscriber's first push)."""
+        self._index_dirty = True
+        self._last_index_push = -INDEX_MAX_SILENCE_MS
+
     def shift_index(self, fraction: float) -> None:
         """The spot index moves by `fraction` (e.g. -0.01) while the swap's book stays: spot sold
         off on the other venues. The mark follows the index at once (its basis average is slow)

@@ -51,6 +51,7 @@ from okxscalp.sim.ws_channels import (
     BOOKS_CHANNEL,
     CONN_COUNT_ERROR_EVENT,
     CONN_COUNTED_CHANNELS,
+    INDEX_TICKERS_CHANNEL,
     INST_TYPES,
     INSTRUMENTS_INST_TYPES,
     PAGED_CHANNELS,
@@ -358,6 +359,13 @@ class WsHub:
             if inst_type not in INSTRUMENTS_INST_TYPES:
                 return "error", (WS_CODE_WRONG_URL_OR_CHANNEL, wrong_url_msg(arg))
             return "public", (channel, inst_type)
+        if path == WS_PUBLIC_PATH and channel == INDEX_TICKERS_CHANNEL:  # keyed by index, not instrument
+            index_id = arg.get("instId")
+            if not isinstance(index_id, str) or not index_id:
+                return "error", (WS_CODE_INVALID_ARGS, MSG_INVALID_ARGS)
+            if index_id not in self.exchange.index_markets:
+                return "error", (WS_CODE_WRONG_URL_OR_CHANNEL, wrong_url_msg(arg))
+            return "public", (channel, index_id)
         if (path == WS_PUBLIC_PATH and channel in SIM_PUBLIC_CHANNELS) or (
             path == WS_BUSINESS_PATH and channel in SIM_CANDLE_CHANNELS
         ):

@@ -21,6 +21,8 @@ from okxscalp.sim.instruments import INSTRUMENTS_CHANNEL
 
 WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)
 BOOKS_CHANNEL = "books"  # 400 levels: a snapshot on subscribe, then "update" deltas (reference section 4)
+# docs websocket-public-index-tickers-channel: arg instId is an index (e.g. BTC-USDT), on /public.
+INDEX_TICKERS_CHANNEL = "index-tickers"
 SIM_PUBLIC_CHANNELS = frozenset({"tickers", "books5", "bbo-tbt", "trades", "mark-price", "price-limit", BOOKS_CHANNEL})
 SIM_CANDLE_CHANNELS = frozenset(CANDLE_CHANNEL_PREFIX + bar for bar in CANDLE_BARS)
 ORDERS_CHANNEL = "orders"

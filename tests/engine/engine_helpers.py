@@ -51,8 +51,12 @@ def tight_exits(doc: dict[str, Any], tp: float = 0.25, sl: float = 0.25) -> None
 
 
 @contextlib.asynccontextmanager
-async def sim_server(**kwargs: Any) -> AsyncIterator[SimServer]:
+async def sim_server(*, scheduled_funding: bool = False, **kwargs: Any) -> AsyncIterator[SimServer]:
+    """A started SimServer. Its 8-hourly funding settlements charge positions only when asked: at
+    these speed factors a test may span one (00/08/16 UTC of sim time, which runs from the wall
+    clock), and it would move the P&L the test asserts. Funding tests settle on demand."""
     server = SimServer(**kwargs)
+    server.exchange.set_scheduled_funding(scheduled_funding)
     await server.start()
     try:
         yield server

@@ -116,6 +116,17 @@ def test_scheduled_settlement_on_sim_time_charges_a_long() -> None:
     assert ex.funding_rate_wire(INST)[0]["fundingTime"] == str(BEFORE_0800_MS + 60_000 + FUNDING_INTERVAL_MS)
 
 
+def test_scheduled_settlements_can_leave_positions_alone_for_exact_pnl_tests() -> None:
+    ex = exchange_at(BEFORE_0800_MS)
+    ex.open_position_directly(INST, "long", 3, 50_000.0)
+    ex.set_scheduled_funding(False)
+    cash_before = ex.desk.cash
+    ex.advance_sim_seconds(61.0)
+    assert ex.desk.cash == cash_before and not ex.bills_wire(BillQuery(type_=k.BILL_TYPE_FUNDING_FEE))
+    assert len(ex.funding_rate_history_wire(INST)) == 1  # the period settled all the same
+    assert ex.settle_funding_now(INST)  # on demand it still charges
+
+
 def test_a_short_receives_a_positive_rate_and_flat_instruments_pay_nothing() -> None:
     ex = exchange_at(BEFORE_0800_MS)
     ex.open_position_directly(INST, "short", 2, 50_000.0)

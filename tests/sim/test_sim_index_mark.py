@@ -4,12 +4,15 @@ the swap's mid, deterministic under the seed; the mark is index + moving average
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import aiohttp
 import pytest
+import websockets
 
-from okxscalp.okx.constants import CODE_PARAM_ERROR
+from okxscalp.okx.constants import CODE_PARAM_ERROR, WS_CODE_WRONG_URL_OR_CHANNEL, WS_PUBLIC_PATH
 from okxscalp.sim.exchange import SimExchange
 from okxscalp.sim.market import INDEX_BASIS_STD
 
@@ -100,3 +103,18 @@ def test_positions_fills_and_bills_carry_the_index_not_the_mark() -> None:
     (position,) = ex.positions_wire("BTC-USDT-SWAP")
     assert float(position["idxPx"]) == pytest.approx(market.index, abs=market.tick)
     assert float(position["idxPx"]) < float(position["markPx"]) * 0.995
+
+
+async def test_ws_index_tickers_channel_pushes_the_index_by_index_id(sim: Any) -> None:
+    async with websockets.connect(sim.ws_url + WS_PUBLIC_PATH) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "index-tickers", "instId": "NOPE-USDT"}]}))
+        refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert refused["event"] == "error" and refused["code"] == WS_CODE_WRONG_URL_OR_CHANNEL
+        arg = {"channel": "index-tickers", "instId": "BTC-USDT"}
+        await ws.send(json.dumps({"op": "subscribe", "args": [arg]}))
+        ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert ack["event"] == "subscribe" and ack["arg"] == arg
+        push = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert push["arg"] == arg
+        (item,) = push["data"]
+        assert set(item) == INDEX_FIELDS and item["instId"] == "BTC-USDT" and float(item["idxPx"]) > 0
