@@ -161,6 +161,8 @@ class SimExchange:
             self.markets[inst_id] = market
             self.histories[inst_id] = CandleHistory(market, seed)
         self._market_list = list(self.markets.values())
+        # Index id (e.g. BTC-USDT) -> its swap's market: the index-tickers channel is keyed by index.
+        self.index_markets: dict[str, SymbolMarket] = {m.index_id: m for m in self._market_list}
         self._steps_done = 0
         self._events: list[SimEvent] = []
         self.dropped_events = 0
@@ -290,7 +292,7 @@ class SimExchange:
             self._interest.add(key)
         else:
             self._interest.discard(key)
-        market = self.markets.get(inst_id)
+        market = self.markets.get(inst_id) or self.index_markets.get(inst_id)
         if market is not None:
             self._apply_interest(market)
 
@@ -305,6 +307,10 @@ class SimExchange:
         market.want_trades = ("trades", inst_id) in wanted
         market.want_mark = ("mark-price", inst_id) in wanted
         market.want_limit = ("price-limit", inst_id) in wanted
+        want_index = ("index-tickers", market.index_id) in wanted
+        if want_index and not market.want_index:
+            market.announce_index()  # a new subscriber gets the index at the next step
+        market.want_index = want_index
         market.want_candles = frozenset(b for b in SIM_BARS if ("candle" + b, inst_id) in wanted)
 
     # ------------------------------------------------------------------ market data (REST)
