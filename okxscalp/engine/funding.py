@@ -75,14 +75,16 @@ class FundingWatch:
         amount = new_funding(self.known.get(key, 0.0), p.funding_fee)
         if amount is None:
             return None
-        self.known[key] = p.funding_fee
         record = FundingRecord(
             inst_id=p.inst_id, pos_side=p.pos_side.value,
             position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot is not None else "",
             amount=amount, total=p.funding_fee, ts_ms=p.u_time_ms,
         )
-        self.charges += 1
+        # Journaled first: if the write cannot even be queued (it raises), the total stays unknown
+        # and the resync after the failed push sees the same charge again.
         self.journal.record_funding(record)
+        self.known[key] = p.funding_fee
+        self.charges += 1
         self.record_realised(amount)
         what = "received" if amount > 0 else "paid"
         detail = (f"funding {what}: {amount:+.6f} USDT on {p.pos_side.value} {abs(p.pos):g} "
