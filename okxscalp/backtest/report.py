@@ -176,7 +176,6 @@ class BacktestReport:
     refusals: Refusals
     marks: tuple[Mark, ...]
     prices: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)  # inst -> (time s, px)
-    fill_prices: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)  # the journal's fills
     unreadable: tuple[str, ...] = ()  # positions whose snapshot cannot be read (why)
 
     @property
@@ -233,7 +232,6 @@ def build_report(
         refusals=_refusals(contents),
         marks=tuple(_marks(contents.positions)),
         prices={inst: tuple((ts / 1000.0, px) for ts, px in series) for inst, series in (prices or {}).items()},
-        fill_prices=_fill_prices(contents),
         unreadable=tuple(p.snapshot_error for p in contents.positions if p.snapshot_error),
     )
 
@@ -337,13 +335,13 @@ def _union_length(intervals: Iterable[tuple[float, float]], window: tuple[float,
 
 
 def _span(contents: JournalContents) -> tuple[float, float]:
-    """From the first to the last thing the journal recorded (epoch seconds)."""
+    """From the first to the last thing the journal recorded (epoch seconds, the engine's clock)."""
     times: list[float] = []
     for p in contents.positions:
         times.append(p.opened_at)
         if p.closed_at is not None:
             times.append(p.closed_at)
-    times += [f.ts_ms / 1000.0 for f in contents.fills]
+    # not fills' ts_ms: that is the exchange's clock (ahead of ours in a simulator run at speed > 1)
     times += [o.created_at for o in contents.orders]
     times += [e.time for e in contents.fallbacks]
     times += [f.recorded_at for f in contents.funding or ()]
@@ -403,13 +401,6 @@ def _refusals(contents: JournalContents) -> Refusals:
             "and fallback events, not each declined signal",
         ),
     )
-
-
-def _fill_prices(contents: JournalContents) -> dict[str, tuple[tuple[float, float], ...]]:
-    out: dict[str, list[tuple[float, float]]] = {}
-    for f in contents.fills:
-        out.setdefault(f.inst_id, []).append((f.ts_ms / 1000.0, f.fill_px))
-    return {inst: tuple(points) for inst, points in sorted(out.items())}
 
 
 def _marks(positions: Iterable[JournalPosition]) -> list[Mark]:

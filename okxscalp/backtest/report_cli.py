@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_UNREADABLE = 0, 2
+WIDTH_WHEN_PIPED = 140
 
 
 def register(subparsers: Any) -> None:
@@ -57,7 +58,10 @@ def run_report(args: argparse.Namespace) -> int:
             print(f"report: price file {args.prices}: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
     report = build_report(contents, prices=prices, start_equity=args.start_equity)
-    print_report(report, Console())
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: wide enough for every table, not the 80 default
+        console = Console(width=WIDTH_WHEN_PIPED)
+    print_report(report, console)
     if args.html:
         out = Path(args.html)
         out.write_text(render_html(report), encoding="utf-8")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -32,14 +33,15 @@ class Section:
     rows: tuple[tuple[Cell, ...], ...]
     notes: tuple[str, ...] = ()  # lines under the table
     flags: tuple[str, ...] = ()  # "!" lines under the table
+    text_in_last: bool = False  # the last column is free text: only it wraps in a terminal
 
 
 def sections(report: BacktestReport, fallback_rows: int | None = None) -> list[Section]:
     """The report's tables, in order. `fallback_rows`: list only the newest N fallback rows."""
     return [
         _summary(report),
-        _groups("Per entry regime", report.by_regime),
-        _groups("Per symbol", report.by_symbol),
+        *_groups("Per entry regime", report.by_regime),
+        *_groups("Per symbol", report.by_symbol),
         _exits(report),
         _refusals(report),
         _fallbacks(report, fallback_rows),
@@ -91,24 +93,33 @@ def _summary(report: BacktestReport) -> Section:
     )
 
 
-def _groups(title: str, groups: Sequence[GroupStats]) -> Section:
-    headers = ("", "trades", "win rate", "avg win", "avg loss", "win:loss", "break-even win rate",
-               "P&L (USDT)", "fees", "median TP", "median SL", "median hold", "exposure")
-    rows = []
-    flags = []
+def _groups(title: str, groups: Sequence[GroupStats]) -> list[Section]:
+    """Two tables (narrow enough for an 80-column terminal): results, then levels and timing."""
+    results, timing, flags = [], [], []
     for g in groups:
         s = g.stats
         ratio_flag = g.low_win_loss or g.below_breakeven
-        rows.append((
+        results.append((
             Cell(g.name, bool(g.flags)), Cell(str(s.count)), Cell(_pct(s.win_rate), ratio_flag),
-            Cell(_signed(s.avg_win)), Cell(_signed(s.avg_loss)), Cell(_ratio(s.win_loss_ratio), ratio_flag),
-            Cell(_pct(g.breakeven_win_rate)), Cell(_signed(s.total_pnl)),
-            Cell(f"{g.fees:.4f}" + (f" ({g.fees_unknown} unknown)" if g.fees_unknown else "")),
-            Cell(_atr(g.median_tp_atr), g.far_tp), Cell(_atr(g.median_sl_atr)), Cell(_duration(g.median_hold_s)),
-            Cell(_pct(g.exposure)),
+            Cell(_short(s.avg_win)), Cell(_short(s.avg_loss)), Cell(_ratio(s.win_loss_ratio), ratio_flag),
+            Cell(_pct(g.breakeven_win_rate)), Cell(_short(s.total_pnl)),
+            Cell(f"{g.fees:.4g}" + ("*" if g.fees_unknown else "")),
+        ))
+        timing.append((
+            Cell(g.name, g.far_tp), Cell(_atr(g.median_tp_atr), g.far_tp), Cell(_atr(g.median_sl_atr)),
+            Cell(str(g.without_atr)), Cell(_duration(g.median_hold_s)), Cell(_pct(g.exposure)),
         ))
         flags += [f"{g.name}: {f}" for f in g.flags]
-    return Section(title, headers, tuple(rows), (), tuple(flags))
+    return [
+        Section(title, ("", "trades", "win %", "avg win", "avg loss", "win:loss", "b/e win %", "P&L", "fees"),
+                tuple(results),
+                ("USDT, after fees and funding; b/e win %: the win rate this win:loss needs to break even"
+                 + ("; *: some trades' fees not known (counted before fees)" if any(g.fees_unknown for g in groups)
+                    else ""),),
+                tuple(flags)),
+        Section(f"{title}: TP/SL at entry, holding, exposure",
+                ("", "median TP", "median SL", "no ATR", "median hold", "exposure"), tuple(timing)),
+    ]
 
 
 def _exits(report: BacktestReport) -> Section:
@@ -144,13 +155,14 @@ def _fallbacks(report: BacktestReport, limit: int | None) -> Section:
     shown = report.fallbacks if limit is None else report.fallbacks[-limit:]
     total = sum(report.fallback_counts.values())
     rows = tuple(
-        (Cell(_clock(e.time)), Cell(e.kind.value), Cell(e.symbol), Cell(e.component), Cell(e.source), Cell(e.detail))
+        (Cell(_clock(e.time)), Cell(e.kind.value), Cell(e.symbol or "-"), Cell(f"{e.detail} [{e.component}: {e.source}]"))
         for e in shown
     )
     notes = [f"by kind: {_counts(report.fallback_counts)}" if total else "none recorded"]
     if len(shown) < total:
         notes.append(f"the newest {len(shown)} of {total} rows are listed")
-    return Section("Fallback events", ("time", "kind", "symbol", "component", "source", "detail"), rows, tuple(notes))
+    return Section("Fallback events", ("time", "kind", "symbol", "detail [component: what was used]"), rows,
+                   tuple(notes), text_in_last=True)
 
 
 # ---- terminal ----------------------------------------------------------------------------------
@@ -158,9 +170,11 @@ def _fallbacks(report: BacktestReport, limit: int | None) -> Section:
 def print_report(report: BacktestReport, console: Console) -> None:
     for section in sections(report, FALLBACK_ROWS_IN_TEXT):
         show_header = any(section.headers)
-        table = Table(title=section.title, title_justify="left", show_header=show_header, header_style="bold")
+        table = Table(title=section.title, title_justify="left", show_header=show_header, header_style="bold",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+        last = len(section.headers) - 1
         for i, header in enumerate(section.headers):
-            table.add_column(header, overflow="fold", no_wrap=i == 0)
+            table.add_column(header, overflow="fold", no_wrap=i == 0 or (section.text_in_last and i < last))
         for row in section.rows:
             table.add_row(*(Text(c.text, style="bold red") if c.flagged else Text(c.text) for c in row))
         console.print(table)
@@ -216,10 +230,8 @@ def render_html(report: BacktestReport) -> str:
     for section in secs[1:]:
         parts.append(_html_section(section))
     parts.append("<h2>Prices, entries and exits</h2>")
-    instruments = sorted({m.inst_id for m in report.marks} | set(report.prices) | set(report.fill_prices))
-    for inst in instruments:
-        parts.append(price_svg(inst, report.prices.get(inst, ()), report.fill_prices.get(inst, ()),
-                               [m for m in report.marks if m.inst_id == inst]))
+    for inst in sorted({m.inst_id for m in report.marks} | set(report.prices)):
+        parts.append(price_svg(inst, report.prices.get(inst, ()), [m for m in report.marks if m.inst_id == inst]))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -250,8 +262,9 @@ def _amount(x: float) -> str:
     return f"{x:.4f} USDT"
 
 
-def _signed(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.4f}"
+def _short(x: float | None) -> str:
+    """Four significant figures, signed: +43.53, -560.5, +0.001234."""
+    return "-" if x is None else f"{x:+.4g}"
 
 
 def _pct(x: float | None) -> str:

@@ -63,14 +63,15 @@ def equity_svg(points: Sequence[EquityPoint], title: str = "Realised equity (USD
     return _svg(title, frame, body, "equity")
 
 
-def price_svg(inst_id: str, series: Sequence[tuple[float, float]], traded: Sequence[tuple[float, float]],
-              marks: Sequence[Mark]) -> str:
-    """`series` (a replay file's prices, drawn underneath) and `traded` (the journal's fill prices),
-    with entries (triangles: up long, down short) and exits (circles coloured by cause)."""
+def price_svg(inst_id: str, series: Sequence[tuple[float, float]], marks: Sequence[Mark]) -> str:
+    """`series` (a price file's, drawn underneath) and the prices the journal traded at (entry and
+    exit fills, joined in time order), with entries (triangles: up long, down short) and exits
+    (circles coloured by cause)."""
     title = f"{inst_id} price, entries and exits"
     drawn = reduce_series(series)
-    values = [px for _, px in drawn] + [px for _, px in traded] + [m.px for m in marks]
-    times = [t for t, _ in drawn] + [t for t, _ in traded] + [m.time for m in marks]
+    traded = [(m.time, m.px) for m in sorted(marks, key=lambda m: m.time)]
+    values = [px for _, px in drawn] + [px for _, px in traded]
+    times = [t for t, _ in drawn] + [t for t, _ in traded]
     if not values:
         return _empty(title, "no price recorded")
     lo, hi = min(values), max(values)
@@ -80,7 +81,7 @@ def price_svg(inst_id: str, series: Sequence[tuple[float, float]], traded: Seque
     if len(drawn) > 1:
         body.append(_polyline(frame, drawn, "#afb8c1", 1.0, "series"))
     if len(traded) > 1:
-        body.append(_polyline(frame, traded, "#57606a", 1.2, "fills"))
+        body.append(_polyline(frame, traded, "#57606a", 1.2, "traded"))
     for m in marks:
         x, y = frame.x(m.time), frame.y(m.px)
         tip = escape(f"{m.kind} {m.side} {m.label} @ {m.px:g} {_clock(m.time)}")

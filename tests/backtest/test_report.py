@@ -4,6 +4,7 @@ through the real Journal API, every figure checked against values computed by ha
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -259,7 +260,7 @@ def test_cli_prints_and_writes_html_with_the_price_file_underneath(
     assert "realised win:loss 0.23" in printed and f"HTML written to {out}" in printed
     page = out.read_text()
     assert page.count('class="series"') == 1  # XRP's recorded prices under its marks
-    assert page.count('class="fills"') == 2
+    assert page.count('class="traded"') == 2  # each symbol's entry and exit prices joined
 
 
 def test_cli_refuses_what_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -293,3 +294,17 @@ def test_exit_cause(reason: str, cause: str) -> None:
 def test_union_length_merges_overlaps_and_clips_to_the_window() -> None:
     assert _union_length([(0, 10), (5, 15), (20, 30), (-5, 2)], (0, 25)) == 20  # [0,15] + [20,25]
     assert _union_length([], (0, 10)) == 0
+
+
+def test_the_window_is_the_engines_clock_not_the_exchanges(tmp_path: Path) -> None:
+    """Fills carry the exchange's timestamp, which a simulator at speed > 1 runs ahead of the
+    engine's clock: it must not stretch the window (and so the exposure)."""
+    path = tmp_path / "journal.sqlite"
+    with Journal(str(path)) as journal:
+        write_run(journal)
+        late = _fill("o1", "o-o1", ETH, Side.BUY, PosSide.LONG, 3000.0, -0.03, 40_000)
+        journal.record_fill(replace(late, trade_id="t-late"))
+        journal.flush()
+    report = build_report(read_journal(path))
+    assert report.window == (T0, T0 + 4000)
+    assert report.totals.exposure == pytest.approx(0.6)
