@@ -361,6 +361,11 @@ class CloseLifecycle:
             self.parts.account.record_realised(pnl)
         elif position.snapshot is not None:
             self.pnl.on_unknown_close(position)
+        if reason == CloseReason.LIQUIDATION:  # however it was learnt (push or fills): the operator is told
+            pnl_text = f"{pnl:+.4f} USDT" if pnl is not None else "unknown yet"
+            self.parts.event(FallbackKind.POSITION, position.inst_id,
+                             f"closed by LIQUIDATION ({position.liquidated_by}) at {px}: realised P&L {pnl_text}",
+                             "exchange")
         self.stops.start(position.inst_id, position.pos_side)
         closing = position.closing
         if closing is not None and closing.state not in ORDER_STATES_FINAL and closing.cl_ord_id not in self._settling:

@@ -89,5 +89,7 @@ async def test_liquidation_whose_push_was_missed_is_found_by_its_fills(tmp_path:
         (liq_order,) = [o for o in server.exchange.desk.orders.values() if o.category == "full_liquidation"]
         pushed = [e for e in engine.snapshot().recent_events if e.kind is FallbackKind.POSITION and "LIQUIDATED" in e.detail]
         assert not pushed  # the push never came: the fills told
+        told = [e for e in engine.snapshot().recent_events if "closed by LIQUIDATION" in e.detail]
+        assert told and told[0].symbol == XRP and f"{liq_order.pnl:+.4f}" in told[0].detail
         assert row.close_reason.startswith("liquidation") and "gone_from_exchange" not in row.close_reason
         assert row.realised_pnl == pytest.approx(liq_order.pnl, rel=1e-6)
