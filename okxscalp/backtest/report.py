@@ -6,8 +6,8 @@ a live or demo journal today and on a backtest's journal alike. Rendering is rep
 Trades are the journal's closed positions, valued exactly as the console values them
 (engine/trade_history.py: `FeeTallies` assigns fills to positions, `record_of(...).view()` gives the
 P&L after fees, `regime_stats` the per-group wins/losses/averages/win:loss): one implementation.
-Funding: the journal's funding rows are added to the trade they were settled on (unless the trade
-view already carries them); a journal without the funding table says "not recorded", never 0.
+Funding: the journal's funding rows are summed per position and counted in its trade as the console
+counts them (`record_of(..., funding)`); a journal without the funding table says "not recorded", never 0.
 A close whose exit price is not known yet counts at its worst case (as the daily loss limit and
 the console count it) and is counted in `pnl_unknown`; a trade whose fees are not all tallied
 counts before fees and is counted in `fees_unknown`.
@@ -257,11 +257,7 @@ def _funding_by_entry(contents: JournalContents) -> dict[str, float]:
 
 
 def _trade_row(position: JournalPosition, fees: FeeTally | None, funding: float) -> TradeRow:
-    view = record_of(position, fees).view()
-    if funding and not view.funding:  # the view does not carry funding: add the journal's
-        realised = None if view.realised_pnl is None else view.realised_pnl + funding
-        bound = None if view.pnl_bound is None else view.pnl_bound + funding
-        view = replace(view, realised_pnl=realised, pnl_bound=bound, funding=funding)
+    view = record_of(position, fees, funding).view()
     snap = position.snapshot
     tp_atr = sl_atr = None
     if snap is not None and snap.atr_at_entry is not None and snap.atr_at_entry > 0:
