@@ -308,3 +308,13 @@ def test_the_window_is_the_engines_clock_not_the_exchanges(tmp_path: Path) -> No
     report = build_report(read_journal(path))
     assert report.window == (T0, T0 + 4000)
     assert report.totals.exposure == pytest.approx(0.6)
+
+
+def test_a_long_price_series_is_drawn_from_its_lows_and_highs() -> None:
+    from okxscalp.backtest.report_svg import MAX_POINTS, reduce_series
+
+    series = [(float(i), 100.0 + (i % 97) - (200.0 if i == 5001 else 0.0)) for i in range(20_000)]
+    reduced = reduce_series(series)
+    assert len(reduced) <= MAX_POINTS + 2
+    assert min(p for _, p in reduced) == -46.0 and max(p for _, p in reduced) == 196.0  # the one dip is kept
+    assert [t for t, _ in reduced] == sorted(t for t, _ in reduced)
