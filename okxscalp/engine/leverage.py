@@ -22,12 +22,31 @@ from okxscalp.engine.supervisor import EmitFn, EntrySupervisor, Halt
 from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
 from okxscalp.okx.errors import OkxError
-from okxscalp.okx.models import Instrument, Position, symbol_of
+from okxscalp.okx.models import Instrument, LeverageInfo, Position, symbol_of
 from okxscalp.okx.rest import RestClient
 
 log = logging.getLogger(__name__)
 
 READ_BACK_FAILURES_HALT = 3
+
+
+ISOLATED = "isolated"
+ISOLATED_POS_SIDES = ("long", "short")
+
+
+def _agrees(infos: list[LeverageInfo], wanted: float, pos_side: str | None) -> bool:
+    """Whether the exchange lists `wanted` for that side (any side when `pos_side` is None)."""
+    levers = [i.lever for i in infos if pos_side is None or i.pos_side == pos_side]
+    return bool(levers) and all(abs(lever - wanted) <= 1e-9 for lever in levers)
+
+
+def exchange_lever(infos: list[LeverageInfo], wanted: float) -> float | None:
+    """The exchange's leverage as one figure: `wanted` when every listed side agrees, else the first
+    side that differs (so a long/short pair set apart by hand reads as a mismatch), None if none listed."""
+    for info in infos:
+        if abs(info.lever - wanted) > 1e-9:
+            return info.lever
+    return wanted if infos else None
 
 
 class LeverageKeeper:
@@ -65,12 +84,19 @@ class LeverageKeeper:
         try:
             levers = [p.lever for p in await self.rest.positions(inst_id) if p.pos != 0 and p.inst_id == inst_id]
             state.resolution = self.provider.resolve_leverage(symbol_of(inst_id), levers or None, instrument=instrument)
+            wanted = float(state.resolution.value)
             infos = await self.rest.leverage_info(inst_id, mode)
-            exchange_lever = infos[0].lever if infos else None
-            if exchange_lever is None or abs(exchange_lever - float(state.resolution.value)) > 1e-9:
-                replies = await self.rest.set_leverage(inst_id, f"{float(state.resolution.value):g}", mode)
-                infos = replies or await self.rest.leverage_info(inst_id, mode)
-            state.exchange_lever = infos[0].lever if infos else None
+            # Isolated margin in long/short mode keeps one leverage per side and set-leverage needs
+            # posSide (docs trading-account-rest-api-set-leverage); cross keeps one for the instrument.
+            sides = ISOLATED_POS_SIDES if mode == ISOLATED else (None,)
+            changed = False
+            for side in sides:
+                if not _agrees(infos, wanted, side):
+                    await self.rest.set_leverage(inst_id, f"{wanted:g}", mode, side)
+                    changed = True
+            if changed:
+                infos = await self.rest.leverage_info(inst_id, mode)
+            state.exchange_lever = exchange_lever(infos, wanted)
             state.reported_by = "set-leverage/leverage-info"
             state.mismatch = leverage_mismatch(inst_id, state, instrument)
         except (LeverageUnavailable, OkxError) as exc:  # no entries for it until a later read-back resolves it
@@ -100,7 +126,7 @@ class LeverageKeeper:
                 self._read_back_failed(inst_id, state, "the exchange listed no leverage")
                 continue
             self.read_back_failures.pop(inst_id, None)
-            state.exchange_lever, state.reported_by = infos[0].lever, "leverage-info"
+            state.exchange_lever, state.reported_by = exchange_lever(infos, float(state.resolution.value)), "leverage-info"
             state.mismatch = leverage_mismatch(inst_id, state, self.instruments.get(inst_id))
             self._publish(inst_id, state)
 

@@ -58,3 +58,26 @@ async def test_a_suspended_instrument_halts_its_entries(tmp_path: Path) -> None:
             assert not engine.supervisor.is_set(Halt.INSTRUMENT, DOGE)
             assert any("suspend" in r for r in engine.supervisor.reasons(XRP))
             assert not engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "test"))
+
+
+def isolated_margin(doc: dict[str, Any]) -> None:
+    doc["scalping"]["margin_mode"] = "isolated"
+
+
+@pytest.mark.timeout(90)
+async def test_isolated_margin_sets_and_reads_back_the_leverage_of_each_side(tmp_path: Path) -> None:
+    """OKX keeps an isolated leverage per posSide in long/short mode and set-leverage needs posSide
+    there (51000 "Parameter posSide error" without it): the engine sets both sides, and a side set
+    apart by hand afterwards reads as a mismatch."""
+    config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=isolated_margin)
+    async with sim_server(seed=5, speed=20) as server:
+        async with running_engine(config, server, auto_entries=False) as engine:
+            state = engine.leverage[XRP]
+            assert state.resolution is not None and not state.mismatch
+            wanted = float(state.resolution.value)
+            levers = {i["posSide"]: float(i["lever"]) for i in server.exchange.leverage_info("isolated", XRP)}
+            assert levers == {"long": wanted, "short": wanted}
+            assert not engine.supervisor.is_set(Halt.LEVERAGE, XRP)
+            server.exchange.set_leverage({"instId": XRP, "lever": f"{wanted + 1:g}", "mgnMode": "isolated", "posSide": "short"})
+            await engine.leverage_keeper.refresh()
+            assert engine.supervisor.is_set(Halt.LEVERAGE, XRP)
