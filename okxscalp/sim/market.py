@@ -94,9 +94,11 @@ class SymbolMarket:
         peek = random.Random()
         peek.setstate(rng.getstate())
         self._basis_rng = random.Random(f"index-basis:{peek.random()!r}")
-        self._basis_keep = math.exp(-math.log(2) / INDEX_BASIS_HALF_LIFE_S * dt_s)
+        # The basis moves once a second (the book's epoch): exact OU steps of 1 s, cheap per step.
+        self._basis_keep = math.exp(-math.log(2) / INDEX_BASIS_HALF_LIFE_S * BOOK_EPOCH_MS / 1000.0)
         self._basis_kick = INDEX_BASIS_STD * math.sqrt(1.0 - self._basis_keep ** 2)
         self.basis = self._basis_rng.gauss(0.0, INDEX_BASIS_STD)
+        self._basis_epoch = start_ms // BOOK_EPOCH_MS
         self.candles: dict[str, CandleSeries] = {b: CandleSeries(b, CANDLE_BARS[b]) for b in SIM_BARS}
         self.dynamics = dynamics
         history = _history_1m(spec, random.Random(rng.random()), start_ms, history_minutes, dynamics)
@@ -220,7 +222,9 @@ class SymbolMarket:
     def _step_mark(self, ts_ms: int, events: list[SimEvent]) -> None:
         mid = (self.bid + 0.5) * self.tick
         self._fair_mid += self._mark_alpha * (mid - self._fair_mid)
-        self.basis = self.basis * self._basis_keep + self._basis_kick * self._basis_rng.gauss(0.0, 1.0)
+        if self.epoch != self._basis_epoch:
+            self._basis_epoch = self.epoch
+            self.basis = self.basis * self._basis_keep + self._basis_kick * self._basis_rng.gauss(0.0, 1.0)
         index = self._fair_mid / (1.0 + self.basis)
         self.index = index
         self._basis_avg += self._basis_avg_alpha * (mid - index - self._basis_avg)
