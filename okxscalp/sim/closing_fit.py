@@ -6,8 +6,8 @@ for the remaining amount ... If the total of all closing position amounts exceed
 positions, orders will be sorted by price. The system will automatically cancel or modify the less
 favorable orders (those filled later) so that the final total of all closing position amounts equals
 the amount of the pending positions." (OKX announcement "OKX to upgrade the position-closing feature
-for futures and perpetual contracts", 19 June 2023, hedge mode: every closing order there is
-reduce-only). The orders channel documents the outcome for reduce-only orders generally (docs
+for futures and perpetual contracts", 19 June 2023, okx.com/help/okx-to-upgrade-the-position-closing-
+feature-for-futures-and-perpetual; hedge mode: every closing order there is reduce-only). The orders channel documents the outcome for reduce-only orders generally (docs
 websocket-private-order-channel, `amendSource`): "4: Order quantity amended by system due to
 reduce-only, including a new order placed by the user whose quantity is overriden by the system,
 and an existing pending order amended by the system due to other pending orders"; an order left
