@@ -744,4 +744,5 @@ class SimExchange:
         for inst_id, seq in trade_seqs.items():
             market = self.markets[inst_id]
             market.trade_seq = max(market.trade_seq, seq)
+        self.desk.show_resting_orders()  # the restored resting orders are in the book again
         self.account_revision += 1

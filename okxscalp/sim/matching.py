@@ -196,6 +196,11 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         self._emit(SimEvent("orders", order.inst_id, self.order_wire(order, fill)))
         self._book_dirty.add(order.inst_id)
 
+    def show_resting_orders(self) -> None:
+        """Redraw every instrument's resting orders in the book (after the account is restored)."""
+        self._book_dirty.update(self.markets)
+        self._show_resting()
+
     def _show_resting(self) -> None:
         """The account's resting limit orders are in the public book at their price levels
         (SymbolMarket.set_own_orders): added when they rest, resized by fills and amends, gone

@@ -127,3 +127,15 @@ async def test_rest_books_show_the_resting_order(sim: Any) -> None:
     epoch = int(book["ts"]) // 1000  # level sizes are drawn per second (book.py)
     size = level_size(ticks, epoch, market.spec.depth_unit, market.lot)
     assert float(row[1]) == pytest.approx(size + 9)
+
+
+def test_a_restored_account_shows_its_resting_orders_in_the_book() -> None:
+    ex = make()
+    ticks = ex.markets[BTC].bid - 6
+    rest_buy(ex, ticks, "3")
+    saved = ex.export_account()
+    again = make()
+    again.restore_account(saved)
+    size, orders = synthetic(again, ticks)
+    row = level(again, ticks)
+    assert float(row[1]) == pytest.approx(size + 3) and int(row[3]) == orders + 1
