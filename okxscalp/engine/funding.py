@@ -68,6 +68,8 @@ class FundingWatch:
     def on_position(self, position: ManagedPosition, p: Position) -> FundingRecord | None:
         """A positions push (or REST row) for a managed position: journal what it newly paid or got."""
         key = position_funding_key(position)
+        if p.funding_fee is None:  # not in this row: nothing learnt (reading it as 0 would be a charge)
+            return None
         position.funding = p.funding_fee
         if position.snapshot is None and key not in self.known:
             self.known[key] = p.funding_fee  # an orphan's first sight: the baseline, not a charge

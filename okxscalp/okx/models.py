@@ -281,8 +281,9 @@ class Position:
     u_time_ms: int
     pos_id: str = ""
     # `fundingFee`: the position's accumulated funding, negative when paid (docs get-positions,
-    # websocket-positions-channel); 0 when the field is absent or empty.
-    funding_fee: float = 0.0
+    # websocket-positions-channel); None when the field is absent or empty (never read as 0: the
+    # engine journals a change of this total as a funding charge).
+    funding_fee: float | None = None
     liq_px: float | None = None  # `liqPx`, the exchange's estimated liquidation price ("" = None)
 
 

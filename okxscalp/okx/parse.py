@@ -324,7 +324,7 @@ def _position(d: dict[str, Any]) -> Position:
         mgn_mode=_str(d["mgnMode"]),
         u_time_ms=_int(d["uTime"]),
         pos_id=_opt_str(d.get("posId")),
-        funding_fee=_num_or_zero(d.get("fundingFee")),
+        funding_fee=_opt_num(d.get("fundingFee")),
         liq_px=_positive_or_none(d.get("liqPx")),
     )
 

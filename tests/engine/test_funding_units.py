@@ -19,11 +19,18 @@ from okxscalp.engine.positions import ManagedPosition
 from okxscalp.engine.trade_history import TradeRecord
 from okxscalp.market.events import FallbackKind
 from okxscalp.okx.models import Position, PosSide
+from okxscalp.okx.parse import parse_positions
+
+# One positions row as OKX documents it (docs websocket-positions-channel), the fields parse needs.
+POSITION_ROW = {
+    "instId": "XRP-USDT-SWAP", "posSide": "long", "pos": "10", "avgPx": "0.5", "markPx": "0.5", "upl": "0",
+    "lever": "10", "mgnMode": "cross", "uTime": "1700000000000", "posId": "1", "fundingFee": "-0.4",
+}
 
 XRP = "XRP-USDT-SWAP"
 
 
-def push(funding_fee: float, pos: float = 10.0) -> Position:
+def push(funding_fee: float | None, pos: float = 10.0) -> Position:
     return Position(XRP, PosSide.LONG, pos, 0.5, 0.5, 0.0, 10.0, "cross", 1_700_000_000_000, "1", funding_fee=funding_fee)
 
 
@@ -88,6 +95,19 @@ def test_watch_journals_each_settlement_of_our_position_and_what_a_restart_misse
         assert charge is not None and charge.amount == pytest.approx(-0.3)
         journal.flush()
         assert sum(r.amount for r in journal.funding("E1")) == pytest.approx(-0.5)
+
+
+def test_a_row_without_fundingfee_is_not_a_charge(tmp_path: Path) -> None:
+    """A push that does not carry `fundingFee` says nothing about funding: read as 0 it would journal
+    the whole known total back as income."""
+    assert parse_positions([{**POSITION_ROW, "fundingFee": ""}])[0].funding_fee is None
+    with Journal(str(tmp_path / "j.db")) as journal:
+        calls = Calls()
+        funding = watch(journal, calls)
+        position = ours("E1")
+        assert funding.on_position(position, push(-0.4)) is not None
+        assert funding.on_position(position, push(None)) is None
+        assert position.funding == -0.4 and calls.realised == [pytest.approx(-0.4)]
 
 
 def test_an_orphans_first_total_is_its_baseline(tmp_path: Path) -> None:
