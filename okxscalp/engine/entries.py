@@ -13,8 +13,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.executor import (
@@ -39,7 +40,7 @@ from okxscalp.market.events import FallbackKind
 from okxscalp.market.registry import Quote, StaleData
 from okxscalp.okx.constants import ORDER_STATES_FINAL
 from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError
-from okxscalp.okx.models import Order, symbol_of
+from okxscalp.okx.models import Order, OrderAck, symbol_of
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ def order_fresh_at_send(age_now_s: Callable[[Quote], float], quote: Quote) -> Ca
     return check
 
 
+async def _raised(exc: Exception) -> OrderAck:
+    raise exc
+
+
 def env_seconds(name: str) -> float:
     """A test hook's seconds from the environment (0 = off); never settable from a config."""
     raw = os.environ.get(name, "")
@@ -105,6 +110,8 @@ class EntryLifecycle:
         self.cooldown_until: dict[str, float] = {}
         self._looking_up: set[str] = set()  # symbols whose in-flight entries are being looked up
         self._signal_rules = parts.config.scalping.signals
+        # (instId, regime) -> (leverage resolution, parameters, exit params): see _resolved
+        self._resolved_cache: dict[tuple[str, Any], tuple[Any, dict[str, Any], ExitParams]] = {}
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
         # Test hook for the kill -9 soak: seconds to wait between an entry fill and its snapshot
@@ -174,14 +181,8 @@ class EntryLifecycle:
 
     def _plan(self, signal: Signal) -> EntryPlan:
         parts = self.parts
-        sym = symbol_of(signal.inst_id)
-        regime = signal.regime
-        res = {name: parts.provider.resolve(name, sym, regime) for name in EXIT_PARAM_NAMES}
-        for name in ("tp_sl_mode", "limit_offset_percent", "use_market_order", "entry_timeout_s", "position_multiplier"):
-            res[name] = parts.provider.resolve(name, sym, regime)
         state = parts.leverage.states[signal.inst_id]
-        res["leverage"] = state.resolution
-        exit_params = ExitParams.from_resolutions(res["tp_sl_mode"], **{n: res[n] for n in EXIT_PARAM_NAMES})
+        res, exit_params = self._resolved(signal.inst_id, signal.regime, state.resolution)
         detector = parts.detectors[signal.inst_id]
         decision = detector.decision
         return EntryPlan(
@@ -197,6 +198,23 @@ class EntryLifecycle:
             resolutions=res,
             regime_inputs=decision.inputs() if decision is not None else {},
         )
+
+    def _resolved(self, inst_id: str, regime: Any, leverage: Any) -> tuple[dict[str, Any], ExitParams]:
+        """The plan's parameters for (symbol, regime), resolved once and kept (tick → order stays
+        lean): the config does not change while the engine runs; the leverage resolution does, and
+        a new one resolves again. The dict is shared by the plans that use it: read only."""
+        key = (inst_id, regime)
+        cached = self._resolved_cache.get(key)
+        if cached is not None and cached[0] is leverage:
+            return cached[1], cached[2]
+        provider, sym = self.parts.provider, symbol_of(inst_id)
+        res = {name: provider.resolve(name, sym, regime) for name in EXIT_PARAM_NAMES}
+        for name in ("tp_sl_mode", "limit_offset_percent", "use_market_order", "entry_timeout_s", "position_multiplier"):
+            res[name] = provider.resolve(name, sym, regime)
+        res["leverage"] = leverage
+        exit_params = ExitParams.from_resolutions(res["tp_sl_mode"], **{n: res[n] for n in EXIT_PARAM_NAMES})
+        self._resolved_cache[key] = (leverage, res, exit_params)
+        return res, exit_params
 
     def _enter(self, signal: Signal, trigger_mono: float) -> None:
         """Signal → priced order → sent. Synchronous up to the send (tick → order latency)."""
@@ -236,7 +254,16 @@ class EntryLifecycle:
         r = priced.request
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
-        parts.spawn(self._send(pending, plan, order_fresh_at_send(parts.registry.age_now_s, quote)), f"entry {r.cl_ord_id}")
+        # Write-ahead: the row is queued before any byte of the order can leave.
+        parts.journal.record_order(self._record(pending, plan, state="sent"))
+        before_send = order_fresh_at_send(parts.registry.age_now_s, quote)
+        # Over WS the frame is written right here when the channel can take it at once (no task hop);
+        # otherwise the send task takes the route's way (WS after a budget wait, or REST).
+        try:
+            sent = parts.orders.send_entry_now(r, before_send)
+        except QuoteAgedAtSend as exc:  # aged during pricing: refused in the send task, like any other
+            sent = _raised(exc)
+        parts.spawn(self._send(pending, plan, before_send, sent), f"entry {r.cl_ord_id}")
 
     def _reserved_margin(self) -> float:
         """What the live entry orders will take once filled: concurrent entries must not each
@@ -261,19 +288,22 @@ class EntryLifecycle:
             position_cl_ord_id=r.cl_ord_id,
         )
 
-    async def _send(self, pending: PendingEntry, plan: EntryPlan, before_send: Callable[[], None] | None = None) -> None:
+    async def _send(
+        self, pending: PendingEntry, plan: EntryPlan, before_send: Callable[[], None] | None = None,
+        sent: Coroutine[Any, Any, OrderAck] | None = None,
+    ) -> None:
         """Journal the order (write-ahead: an order the exchange may hold is always in the journal
         with its quote's age), send it, then journal the reply and the resolutions. Serialising the
         resolutions costs about a millisecond, so it waits until the order is out. Order pushes that
         arrive meanwhile update `pending`; the record written after the reply carries that state.
         `before_send` re-checks the quote's age at the moment of sending (order_route.py decides
-        WS or REST); a quote that aged past its budget meanwhile is a stale refusal, nothing sent."""
+        WS or REST); a quote that aged past its budget meanwhile is a stale refusal, nothing sent.
+        `sent`: the frame is already written (order_route.send_entry_now): its reply."""
         orders, journal = self.parts.orders, self.parts.journal
         request = pending.priced.request
-        journal.record_order(self._record(pending, plan, state="sent"))
         resolutions = [v for v in plan.resolutions.values() if v is not None]
         try:
-            ack = await orders.place_entry(request, before_send)
+            ack = await (sent if sent is not None else orders.place_entry(request, before_send))
         except (QuoteAgedAtSend, EntryRouteClosed) as exc:
             self.entries.pop(pending.cl_ord_id, None)
             journal.record_order(self._record(pending, plan, state="not_placed", detail=f"not sent: {exc}"))

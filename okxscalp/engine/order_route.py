@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -63,6 +63,10 @@ class TradeChannel(Protocol):
     def health(self) -> Any: ...
 
     async def place_order(self, request: OrderRequest, *, before_send: BeforeSend | None = None) -> OrderAck: ...
+
+    def send_order_now(
+        self, request: OrderRequest, *, before_send: BeforeSend | None = None,
+    ) -> Coroutine[Any, Any, OrderAck] | None: ...
 
     async def cancel_order(self, inst_id: str, *, ord_id: str | None = None, cl_ord_id: str | None = None) -> OrderAck: ...
 
@@ -135,6 +139,18 @@ class OrderRoute:
                                    "REST fallback forbidden (order_entry.rest_fallback: false)")
         self._on_rest(request.inst_id, f"entry {request.cl_ord_id}")
         return await self.rest.place_order(request, before_send=before_send)
+
+    def send_entry_now(self, request: OrderRequest, before_send: BeforeSend | None = None) -> Coroutine[Any, Any, OrderAck] | None:
+        """The tick path's fast way out: over WS, the frame written before this returns (no task
+        hop between the decision and the socket). None, nothing sent, when WS is not the way now or
+        the channel cannot write without waiting: then `place_entry` (in a task) decides. The
+        returned coroutine waits for the reply (run it in a task)."""
+        if not self._try_ws():
+            return None
+        reply = self.channel.send_order_now(request, before_send=before_send)  # type: ignore[union-attr]
+        if reply is not None:
+            self._on_ws()
+        return reply
 
     async def place_close(self, request: OrderRequest) -> OrderAck:
         """A close as an order (a market order on the reduce side): over WS only. REST closes are

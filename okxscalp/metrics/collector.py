@@ -36,7 +36,7 @@ P = "okxscalp_"
 
 # Parts read from the snapshot (left out together when the snapshot itself cannot be built) and
 # parts read from the engine's accessors.
-SNAPSHOT_PARTS = ("quotes", "connections", "fallbacks", "account", "positions", "orders", "clock")
+SNAPSHOT_PARTS = ("quotes", "connections", "fallbacks", "account", "positions", "orders", "clock", "trade_channel")
 ENGINE_PARTS = ("engine", "halts", "rest", "bus")
 PARTS = ("snapshot", *ENGINE_PARTS, *SNAPSHOT_PARTS)
 
@@ -78,6 +78,7 @@ class EngineCollector(Collector):
                 ("positions", lambda: self._positions(s)),
                 ("orders", lambda: self._orders(s)),
                 ("clock", lambda: self._exchange_clock(s)),
+                ("trade_channel", lambda: self._trade_channel(s)),
             ]
         for part, read in readers:
             try:
@@ -287,6 +288,27 @@ class EngineCollector(Collector):
         for (role, state), n in sorted(counts.items()):
             orders.add_metric([role, state], n)
         return [orders]
+
+    def _trade_channel(self, snap: EngineSnapshot) -> list[Metric]:
+        """How orders go out (engine/order_route.py): the WebSocket trade channel's state and
+        figures, and the orders sent over REST while WS was configured."""
+        view = snap.trade_channel
+        if view is None:
+            return []
+        state = GaugeMetricFamily(P + "trade_channel_state", "Order route: 1 for the trade channel's current state.",
+                                  labels=["transport", "state"])
+        state.add_metric([view.transport, view.state], 1.0)
+        ops = CounterMetricFamily(P + "trade_channel_ops", "Trade channel ops by outcome (sent, replied, no reply in time).",
+                                  labels=["outcome"])
+        for outcome, n in (("sent", view.sent), ("replied", view.replied), ("timeout", view.timeouts)):
+            ops.add_metric([outcome], n)
+        via_rest = CounterMetricFamily(P + "orders_via_rest", "Orders sent over REST while WebSocket order entry was configured.",
+                                       value=view.via_rest)
+        families: list[Metric] = [state, ops, via_rest]
+        if view.last_rtt_ms is not None:
+            families.append(GaugeMetricFamily(P + "trade_channel_rtt_seconds", "The trade channel's last op round trip.",
+                                              value=view.last_rtt_ms / 1000.0))
+        return families
 
     def _exchange_clock(self, snap: EngineSnapshot) -> list[Metric]:
         offset_ms = snap.header.clock_offset_ms

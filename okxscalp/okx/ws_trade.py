@@ -46,7 +46,7 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,8 +257,47 @@ class WsTradeChannel:
         if code is None:
             code = await self._code_for(inst_id)
         args = _order_args(request, cl_ord_id, code)
+        return await self._placed(self._call(TRADE_ORDER, "order", inst_id, args, before_send), inst_id, cl_ord_id)
+
+    def send_order_now(
+        self, request: OrderRequest, *, before_send: Callable[[], None] | None = None
+    ) -> Coroutine[Any, Any, OrderAck] | None:
+        """`place_order` with the frame written before this returns, in the caller's own step (the
+        tick path: no task hop between the decision and the socket). None, with nothing sent, when
+        that cannot be done without waiting: not logged in, the instIdCode not loaded, or the order
+        budget spent (then use `place_order`). Otherwise the returned coroutine waits for the reply
+        with `place_order`'s semantics (run it in a task). `before_send` as in `place_order`."""
+        cl_ord_id = request.cl_ord_id or new_cl_ord_id()
+        if not _CL_ORD_ID.fullmatch(cl_ord_id):
+            raise ValueError(f"clOrdId must be 1-32 alphanumerics, got {cl_ord_id!r}")
+        inst_id = request.inst_id
+        code = self._codes.get(inst_id)
+        ws = self._ws
+        if (code is None or ws is None or not self.ready or ws.state is not State.OPEN
+                or not self._limiters.has_capacity(TRADE_ORDER, inst_id=inst_id)):
+            return None
+        _complete_now(self._limiters.acquire(TRADE_ORDER, inst_id=inst_id))  # capacity: no wait
+        if before_send is not None:
+            before_send()
+        self._next_id += 1
+        request_id = str(self._next_id)
+        frame = orjson.dumps({"id": request_id, "op": "order", "args": [_order_args(request, cl_ord_id, code)]})
+        future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = _Pending(future, "order")
+        sent_mono = self._last_sent_mono = time.monotonic()
+        # What `ws.send` does for one text frame (websockets' send_context: state OPEN, checked
+        # above), without its await: the frame is on the transport when this returns.
+        ws.protocol.send_text(frame)
+        ws.send_data()
+        self._sent += 1
+        reply = self._reply(request_id, future, sent_mono, "order", inst_id)
+        return self._placed(reply, inst_id, cl_ord_id)
+
+    async def _placed(self, reply_of: Coroutine[Any, Any, dict[str, Any]], inst_id: str, cl_ord_id: str) -> OrderAck:
+        """An `order` op's outcome from its reply: the ack, the typed rejection, or the lookup by
+        clOrdId after an ambiguous end."""
         try:
-            reply = await self._call(TRADE_ORDER, "order", inst_id, args, before_send)
+            reply = await reply_of
             ack = self._ack(reply, "order")
         except TradeChannelDown:
             raise
@@ -343,6 +382,13 @@ class WsTradeChannel:
             self._pending.pop(request_id, None)
             raise _NoReply(f"ws {op}: connection closed while sending ({exc})") from None
         self._sent += 1
+        return await self._reply(request_id, future, sent_mono, op, inst_id)
+
+    async def _reply(
+        self, request_id: str, future: asyncio.Future[tuple[dict[str, Any], float]], sent_mono: float, op: str,
+        inst_id: str,
+    ) -> dict[str, Any]:
+        """The reply of a written frame, or _NoReply after reply_timeout_s."""
         try:
             async with asyncio.timeout(self._settings.reply_timeout_s):
                 reply, recv_mono = await future
@@ -638,6 +684,16 @@ class WsTradeChannel:
         count = self._malformed
         if count <= _MALFORMED_LOG_FIRST or count % _MALFORMED_LOG_EVERY == 0:
             log.warning("ws trade: dropped frame #%d (%s): %r", count, reason, raw[:200])
+
+
+def _complete_now(step: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that finishes without suspending (a budget acquire with capacity)."""
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    step.close()
+    raise RuntimeError("budget acquire suspended although the limiter had capacity")
 
 
 def _order_args(request: OrderRequest, cl_ord_id: str, inst_id_code: int) -> dict[str, Any]:

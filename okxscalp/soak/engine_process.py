@@ -37,6 +37,9 @@ def write_config(directory: Path, *, symbols: list[str] | None = None, exit_perc
         for symbol in symbols:  # synthetic simulator symbols borrow a shipped profile
             profiles.setdefault(symbol, copy.deepcopy(template))
     doc["scalping"]["max_positions"] = max_positions
+    # Orders over the WebSocket trade channel, REST as the visible fallback (issue 13): the audits
+    # (no stale-priced order, no duplicate clOrdId, every exchange order journaled) hold for it.
+    doc["order_entry"] = {"transport": "ws", "rest_fallback": True}
     limits = doc["scalping"]["exit_limits"]
     limits["tp_min_percent"] = 0.05
     limits["sl_min_percent"] = 0.05

@@ -24,6 +24,7 @@ from okxscalp.engine.signals import Signal
 from okxscalp.engine.supervisor import Halt
 from okxscalp.market.events import FallbackKind
 from okxscalp.market.registry import Quote
+from okxscalp.metrics.collector import EngineCollector
 from okxscalp.okx.constants import TRADE_CANCEL_ORDER, TRADE_CLOSE_POSITION, TRADE_ORDER, WS_PRIVATE_PATH
 from okxscalp.okx.models import Instrument, PosSide, Regime, Side
 
@@ -149,6 +150,12 @@ async def test_entry_cancel_and_close_go_over_the_websocket(tmp_path: Path) -> N
         assert ws_ops["order"] >= 2  # the entry and the close, as WS `order` ops
         assert engine.order_route.via_ws >= 2 and engine.order_route.via_rest == 0
         assert not route_events(engine)
+        view = engine.snapshot().trade_channel
+        assert view is not None and (view.transport, view.state, view.via_rest) == ("ws", "logged_in", 0)
+        assert view.sent >= 2 and view.last_rtt_ms is not None
+        families = {m.name: m for m in EngineCollector(engine).collect()}
+        assert [s.labels for s in families["okxscalp_trade_channel_state"].samples] == [{"transport": "ws", "state": "logged_in"}]
+        assert families["okxscalp_orders_via_rest"].samples[0].value == 0
 
     # A resting entry cancelled after its timeout: the cancel goes over WS as well.
     config = make_config(tmp_path, symbols=["XRP-USDT"], mutate=resting_entries, name="resting.yaml")
