@@ -1,0 +1,414 @@
+"""The clock the engine reads: live (the OS clocks) or virtual (a backtest's simulated time).
+
+One code path for live and backtest (DESIGN.md): the engine reads time through a `Clock` and waits
+through asyncio. In a backtest the asyncio loop is a `VirtualTimeEventLoop`: `loop.time()` is
+simulated time, and when nothing is runnable, nothing is ready on any socket, and nothing is in
+flight (bytes between two of our sockets, a connect under way, work in a thread the loop awaits),
+the loop jumps straight to its next timer instead of sleeping. Every `asyncio.sleep`, `wait_for`,
+`call_later`, aiohttp timeout and websockets keepalive therefore runs in simulated time, and
+computation and loopback I/O take no simulated time at all.
+
+Determinism: virtual time only moves to a timer's own deadline; I/O is collected only once nothing
+is in flight, and ready sockets are handed to the loop in registration order (not the kernel's
+readiness order); work awaited from threads (run_in_executor, to_thread, Clock.wait_thread: the
+journal writer) is resolved when the loop is idle at the current instant, in submission order. So
+the same inputs run the same callbacks in the same order.
+
+Prior art: looptime (nolar/looptime) and aiotools' VirtualClock fast-forward `loop.time()` from
+the selector's timeout; neither waits for loopback bytes in flight, which matters here because the
+engine and the simulator talk over real sockets in one process (Linux may defer loopback delivery
+to ksoftirqd under load, so "select(0) saw nothing" alone does not mean "nothing is coming").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fcntl
+import selectors
+import socket
+import struct
+import termios
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+# Virtual loop.time() starts here, not at 0: code that treats a falsy timestamp as "never" must
+# not misread the first instant of a backtest.
+VIRTUAL_MONO_ORIGIN_S = 1_000_000.0
+# While something is in flight, the loop waits for it in real time in slices this long, then
+# checks again (a slice ends early as soon as anything becomes ready).
+REAL_POLL_S = 0.0005
+# Loopback bytes land within microseconds (a delayed ACK of a FIN within 200 ms): waiting longer
+# than this for them means the in-flight reading is wrong, and the run stops rather than hangs.
+SETTLE_LIMIT_S = 5.0
+# A thread job the loop awaits (a journal commit) finishing later than this is treated as stuck.
+THREAD_WAIT_LIMIT_S = 60.0
+
+# struct tcp_info offsets (linux/include/uapi/linux/tcp.h); bytes_sent/bytes_retrans need Linux >= 4.19.
+_TCP_INFO_LEN = 232
+_TCPI_STATE = 0
+_TCPI_BYTES_RECEIVED = 128  # u64: payload bytes received in order (rcv_nxt)
+_TCPI_NOTSENT_BYTES = 144  # u32: written by us, not yet handed to IP (window, Nagle, cork)
+_TCPI_BYTES_SENT = 200  # u64: payload bytes transmitted, retransmits included
+_TCPI_BYTES_RETRANS = 208  # u64
+# TCP states whose next step is a packet already on its way on loopback (tcp_states.h).
+_TCP_SYN_SENT, _TCP_SYN_RECV, _TCP_FIN_WAIT1, _TCP_CLOSING, _TCP_LAST_ACK = 2, 3, 4, 11, 9
+_TCP_LISTEN = 10
+_STATES_IN_FLIGHT = frozenset({_TCP_SYN_SENT, _TCP_SYN_RECV, _TCP_FIN_WAIT1, _TCP_CLOSING, _TCP_LAST_ACK})
+
+
+class VirtualClockStuck(RuntimeError):
+    """The virtual loop saw bytes in flight that never arrived."""
+
+
+class Clock(Protocol):
+    """What the engine reads time through. `mono_s` shares its base with the running loop's
+    `time()`, so deadlines computed from it compare with asyncio's own."""
+
+    def wall_s(self) -> float:
+        """Seconds since the epoch (journal timestamps, exchange-clock offsets, ages of wall stamps)."""
+        ...
+
+    def mono_s(self) -> float:
+        """Monotonic seconds (freshness ages, cooldowns, watchdogs, deadlines)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        ...
+
+    async def wait_thread(self, future: concurrent.futures.Future[T]) -> T:
+        """Await work running in another thread (the journal writer). On a virtual clock the
+        work takes no simulated time and resolves at a deterministic point (see
+        VirtualTimeEventLoop.await_thread)."""
+        ...
+
+
+class LiveClock:
+    """The OS clocks: what live and demo runs use."""
+
+    def wall_s(self) -> float:
+        return time.time()
+
+    def mono_s(self) -> float:
+        return time.monotonic()  # asyncio's default loop.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def wait_thread(self, future: concurrent.futures.Future[T]) -> T:
+        return await asyncio.wrap_future(future)
+
+
+class VirtualClock:
+    """The simulated time of a `VirtualTimeEventLoop` (a backtest)."""
+
+    def __init__(self, loop: VirtualTimeEventLoop) -> None:
+        self._loop = loop
+
+    def wall_s(self) -> float:
+        return self._loop.wall_s()
+
+    def mono_s(self) -> float:
+        return self._loop.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def wait_thread(self, future: concurrent.futures.Future[T]) -> T:
+        return await self._loop.await_thread(future)
+
+
+class _TcpProbe:
+    """A non-owning view of one TCP socket the loop registered (by fd), for reading TCP_INFO.
+    The socket object is only a handle: it is detached, never closed, when dropped."""
+
+    __slots__ = ("fd", "local", "peer", "sock")
+
+    def __init__(self, fd: int, sock: socket.socket) -> None:
+        self.fd = fd
+        self.sock = sock
+        self.local: Any = sock.getsockname()
+        self.peer: Any = None
+
+    def drop(self) -> None:
+        self.sock.detach()  # idempotent; the fd stays its owner's
+
+    def __del__(self) -> None:
+        self.sock.detach()  # before the socket object's own finaliser could close the fd
+
+
+def _unread_bytes(sock: socket.socket) -> int:
+    """Bytes in a socket's receive queue (FIONREAD)."""
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int(struct.unpack("i", buf)[0])
+
+
+def _tcp_probe(fd: int) -> _TcpProbe | None:
+    """A probe when `fd` is a TCP socket (the self-pipe, files and UDP are not)."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # not a socket: nothing of ours can be in flight on it
+        return None
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        sock.detach()
+        return None
+    try:
+        return _TcpProbe(fd, sock)
+    except OSError:  # closed between the two calls
+        sock.detach()
+        return None
+
+
+class InFlightMeter:
+    """Whether bytes between two TCP sockets of this process are still on their way.
+
+    For a connected pair (a, b) both registered here, a's payload is in flight while a has
+    transmitted more than b has received in order (bytes_sent - bytes_retrans > b's
+    bytes_received), or holds written bytes back (notsent, e.g. Nagle) while b has read
+    everything (with unread data in b, they wait for b to read: not in flight, or we would
+    deadlock). Unacknowledged bytes are not used:
+    loopback delays ACKs (up to 40 ms) long after the peer holds the data. A connect or close
+    whose packets are still travelling counts too (SYN_SENT, SYN_RECV, FIN_WAIT1, CLOSING,
+    LAST_ACK). A socket whose peer is not ours (a real exchange) is never waited on: virtual time
+    is only for runs whose every socket is in this loop."""
+
+    def __init__(self) -> None:
+        self._probes: dict[int, _TcpProbe] = {}
+
+    def __len__(self) -> int:
+        return len(self._probes)
+
+    def track(self, fd: int) -> None:
+        old = self._probes.pop(fd, None)
+        if old is not None:
+            old.drop()  # the fd may now be another socket: probe it afresh
+        probe = _tcp_probe(fd)
+        if probe is not None:
+            self._probes[fd] = probe
+
+    def close(self) -> None:
+        for probe in self._probes.values():
+            probe.drop()
+        self._probes.clear()
+
+    def in_flight(self) -> bool:
+        if not self._probes:
+            return False
+        # A connection's two ends: (local, peer) of one is (peer, local) of the other. Accepted
+        # sockets share their listener's local address, so the pair is the key, not the address.
+        received_by: dict[tuple[Any, Any], tuple[_TcpProbe, int]] = {}
+        sends: list[tuple[tuple[Any, Any], int, int]] = []  # (peer's key, payload sent, held back)
+        gone: list[int] = []
+        for fd, probe in self._probes.items():
+            try:
+                info = probe.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+            except OSError:  # closed (EBADF) or reused by a non-socket: forget it
+                gone.append(fd)
+                continue
+            state = info[_TCPI_STATE]
+            if state in _STATES_IN_FLIGHT:
+                self._forget(gone)
+                return True
+            if state == _TCP_LISTEN:
+                continue
+            if probe.peer is None:
+                try:
+                    probe.peer = probe.sock.getpeername()
+                except OSError:  # not connected (closed by its peer): nothing to send
+                    continue
+            (received,) = struct.unpack_from("Q", info, _TCPI_BYTES_RECEIVED)
+            (notsent,) = struct.unpack_from("I", info, _TCPI_NOTSENT_BYTES)
+            sent, retrans = struct.unpack_from("QQ", info, _TCPI_BYTES_SENT)
+            received_by[(probe.local, probe.peer)] = (probe, received)
+            sends.append(((probe.peer, probe.local), sent - retrans, notsent))
+        self._forget(gone)
+        for peer_key, sent, notsent in sends:
+            peer = received_by.get(peer_key)
+            if peer is None:
+                continue  # the other end is not ours
+            if sent > peer[1]:
+                return True
+            # Bytes TCP holds back (Nagle waiting for an ACK) are on their way unless the peer
+            # has unread data: then they wait for a full window, i.e. for the peer to read.
+            if notsent and not _unread_bytes(peer[0].sock):
+                return True
+        return False
+
+    def _forget(self, fds: list[int]) -> None:
+        for fd in fds:
+            probe = self._probes.pop(fd, None)
+            if probe is not None:
+                probe.drop()
+
+
+class _VirtualTimeSelector(selectors.BaseSelector):
+    """The loop's selector: real I/O readiness, virtual waiting (see VirtualTimeEventLoop)."""
+
+    def __init__(self) -> None:
+        self._inner = selectors.DefaultSelector()
+        self._order: dict[int, int] = {}  # fd -> registration sequence (the order events are handed out)
+        self._next_seq = 0
+        self.meter = InFlightMeter()
+        self.loop: VirtualTimeEventLoop | None = None
+        self.fast_forwards = 0
+        self.real_waits = 0
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = self._inner.register(fileobj, events, data)
+        self._order[key.fd] = self._next_seq
+        self._next_seq += 1
+        self.meter.track(key.fd)
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        # The fd stays metered: a transport that paused reading still has bytes coming to it.
+        return self._inner.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._inner.modify(fileobj, events, data)
+
+    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
+        return self._inner.get_map()
+
+    def close(self) -> None:
+        self.meter.close()
+        self._inner.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        # Settle first: collect I/O only once every byte sent has landed, so one run and the
+        # next see the same set of ready sockets in one poll. Bytes in flight land on their own.
+        if self.meter.in_flight():
+            self._settle()
+        events = self._inner.select(0)
+        if events or timeout == 0:
+            return self._ordered(events)
+        loop = self.loop
+        assert loop is not None
+        if loop.deliver_thread_results():
+            # Idle at this instant with thread work awaited: it finished (in real time, no
+            # simulated time), and its results are now ready callbacks, in submission order.
+            self.real_waits += 1
+            return self._ordered(self._inner.select(0))
+        if timeout is None:
+            # No timer and nothing in flight: only another thread (call_soon_threadsafe) can
+            # wake the loop, exactly as in a live loop.
+            return self._ordered(self._inner.select(None))
+        loop.fast_forward(timeout)
+        self.fast_forwards += 1
+        return []
+
+    def _settle(self) -> None:
+        """Wait (real time) until no byte between our sockets is on its way; raise if that
+        never happens rather than spin: a wrong reading must not hang a backtest."""
+        give_up = time.monotonic() + SETTLE_LIMIT_S
+        while self.meter.in_flight():
+            if time.monotonic() > give_up:
+                raise VirtualClockStuck(f"bytes between this loop's sockets still in flight after "
+                                        f"{SETTLE_LIMIT_S:.0f} s of real time")
+            self._inner.select(REAL_POLL_S)
+            self.real_waits += 1
+
+    def _ordered(self, events: list[tuple[selectors.SelectorKey, int]]) -> list[tuple[selectors.SelectorKey, int]]:
+        if len(events) < 2:
+            return events
+        order = self._order
+        return sorted(events, key=lambda event: order.get(event[0].fd, -1))
+
+
+class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop on simulated time. `time()` starts at VIRTUAL_MONO_ORIGIN_S and
+    `wall_s()` at `start_wall_s`; both move only when the loop jumps to its next timer."""
+
+    def __init__(self, start_wall_s: float) -> None:
+        self._now = VIRTUAL_MONO_ORIGIN_S
+        self._start_wall_s = float(start_wall_s)
+        self._thread_jobs: list[tuple[concurrent.futures.Future[Any], asyncio.Future[Any]]] = []
+        selector = _VirtualTimeSelector()
+        super().__init__(selector)
+        selector.loop = self
+        self._virtual_selector = selector
+        self.clock = VirtualClock(self)
+
+    # ------------------------------------------------------------------ time
+    def time(self) -> float:
+        return self._now
+
+    def wall_s(self) -> float:
+        return self._start_wall_s + (self._now - VIRTUAL_MONO_ORIGIN_S)
+
+    def fast_forward(self, timeout: float) -> None:
+        """Jump to the earliest timer (exactly its deadline), at most `timeout` ahead."""
+        target = self._now + timeout
+        scheduled = self._scheduled  # asyncio's timer heap; its head is the next deadline
+        if scheduled:
+            target = min(target, scheduled[0].when())
+        if target > self._now:
+            self._now = target
+
+    # ------------------------------------------------------------------ work outside the loop
+    @property
+    def held(self) -> int:
+        """Thread jobs the loop awaits and has not delivered yet."""
+        return len(self._thread_jobs)
+
+    def await_thread(self, job: concurrent.futures.Future[T]) -> asyncio.Future[T]:
+        """An asyncio future for work in another thread, delivered deterministically: when the
+        loop is next idle at the current simulated instant, it waits (real time) for every such
+        job and resolves them in submission order, so thread timing never reorders the run."""
+        result: asyncio.Future[T] = self.create_future()
+        result.add_done_callback(lambda done: job.cancel() if done.cancelled() else None)
+        self._thread_jobs.append((job, result))
+        return result
+
+    def deliver_thread_results(self) -> bool:
+        """Resolve every awaited thread job (see await_thread); False when there were none."""
+        jobs, self._thread_jobs = self._thread_jobs, []
+        if not jobs:
+            return False
+        _, still_running = concurrent.futures.wait([job for job, _ in jobs], timeout=THREAD_WAIT_LIMIT_S)
+        if still_running:
+            raise VirtualClockStuck(f"{len(still_running)} thread job(s) the loop awaits still running after "
+                                    f"{THREAD_WAIT_LIMIT_S:.0f} s of real time")
+        for job, result in jobs:
+            if result.cancelled():
+                continue
+            if job.cancelled():
+                result.cancel()
+            elif (error := job.exception()) is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(job.result())
+        return True
+
+    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """As asyncio's, with the result delivered through await_thread (asyncio.to_thread too)."""
+        self._check_closed()
+        if executor is None:
+            executor = self._default_executor
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        return self.await_thread(executor.submit(func, *args))
+
+    # ------------------------------------------------------------------ counters
+    @property
+    def fast_forwards(self) -> int:
+        return self._virtual_selector.fast_forwards
+
+    @property
+    def real_waits(self) -> int:
+        return self._virtual_selector.real_waits
+
+
+def run_virtual(main: Callable[[], Awaitable[T]], start_wall_s: float) -> T:
+    """`asyncio.run` on a fresh VirtualTimeEventLoop whose wall clock starts at `start_wall_s`."""
+    with asyncio.Runner(loop_factory=lambda: VirtualTimeEventLoop(start_wall_s)) as runner:
+        return runner.run(main())  # type: ignore[arg-type]
+
+
+def clock_of(loop: asyncio.AbstractEventLoop) -> Clock:
+    """The clock matching a loop: virtual on a VirtualTimeEventLoop, live otherwise."""
+    return loop.clock if isinstance(loop, VirtualTimeEventLoop) else LiveClock()
