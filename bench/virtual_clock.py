@@ -8,6 +8,11 @@ Three cases, each on a fresh VirtualTimeEventLoop:
 - `ws_push`: 1 h (10 min) of 0.1 s steps, each pushing one ticker-sized frame from a websockets
   server to a client on the same loop over loopback (the simulator -> engine shape): what real
   sockets and the in-flight meter add per step.
+- `sim_tickers`: the real simulator (SimServer, 5 shipped instruments, 0.1 s steps, speed 1) on
+  the virtual loop, one WebSocket subscriber to tickers of all 5, for 1 h (10 min): what the
+  simulator's market and pushes cost per simulated second. Until DESIGN.md's edit 4 gives
+  SimServer a clock, this bench points the simulator's wall reads at the loop's wall (a bridge,
+  restored after the case).
 - `meter`: one InFlightMeter reading with the 4 connections the engine holds (8 metered sockets).
 Last line: `RESULT {json}` (bench/run_all.py convention).
 """
@@ -23,9 +28,16 @@ import time
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from okxscalp.backtest.clock import VIRTUAL_MONO_ORIGIN_S, InFlightMeter, run_virtual
+import okxscalp.sim.server as sim_server_module
+from okxscalp.backtest.clock import VIRTUAL_MONO_ORIGIN_S, InFlightMeter, VirtualTimeEventLoop, run_virtual
+from okxscalp.sim.exchange import SimExchange
+from okxscalp.sim.instruments import DEFAULT_INST_IDS
+from okxscalp.sim.server import SimServer
 
 START_WALL_S = 1_732_435_200.0
+# The simulator drives its market every 20 ms of wall time at speed 1 (server.py) to keep fills
+# prompt; under virtual time a drive between two 0.1 s steps has nothing to do, so drive per step.
+DRIVE_INTERVAL_S = 0.1
 TICKER_FRAME = ('{"arg":{"channel":"tickers","instId":"BTC-USDT-SWAP"},"data":[{"instType":"SWAP",'
                 '"instId":"BTC-USDT-SWAP","last":"97000.1","lastSz":"0.01","askPx":"97000.2","askSz":"5",'
                 '"bidPx":"97000.1","bidSz":"3","ts":"1732435200000"}]}')
@@ -93,6 +105,49 @@ def ws_push_case(hours: float) -> dict[str, float]:
             "ws_push_sim_s_per_wall_s": round(sim_s / wall, 1), "ws_push_us_per_step": round(wall / steps * 1e6, 2)}
 
 
+class _LoopWallTime:
+    """Stands in for the `time` module inside okxscalp/sim/server.py: its `time()` is the loop's
+    simulated wall (the bridge until SimServer takes a clock)."""
+
+    def __init__(self, loop: VirtualTimeEventLoop) -> None:
+        self.time = loop.wall_s
+        self.monotonic = loop.time
+
+
+def sim_tickers_case(hours: float) -> dict[str, float]:
+    async def main() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeEventLoop)
+        exchange = SimExchange(seed=7, speed=1.0, start_wall_s=loop.wall_s(), start_sim_ms=int(START_WALL_S * 1000),
+                               inst_ids=DEFAULT_INST_IDS, tick_interval_s=0.1, history_minutes=60)
+        server = SimServer(exchange, host="127.0.0.1", port=0, drive_interval_s=DRIVE_INTERVAL_S)
+        server.rest._wall_clock = loop.wall_s
+        server.hub._wall_clock = loop.wall_s
+        sim_server_module.time = _LoopWallTime(loop)  # type: ignore[assignment]
+        frames = 0
+        try:
+            await server.start()
+            async with connect(f"{server.ws_url}/ws/v5/public") as client:
+                args = [{"channel": "tickers", "instId": inst_id} for inst_id in DEFAULT_INST_IDS]
+                await client.send(json.dumps({"op": "subscribe", "args": args}))
+                end = loop.time() + hours * 3600.0
+                while loop.time() < end:
+                    await client.recv()
+                    frames += 1
+        finally:
+            await server.stop()
+            sim_server_module.time = time
+        return frames, exchange.now_ms - int(START_WALL_S * 1000)
+
+    started = time.perf_counter()
+    frames, sim_ms = run_virtual(main, START_WALL_S)
+    wall = time.perf_counter() - started
+    sim_s = sim_ms / 1000.0
+    return {"sim_tickers_sim_s": sim_s, "sim_tickers_wall_s": round(wall, 3), "sim_tickers_frames": frames,
+            "sim_tickers_sim_s_per_wall_s": round(sim_s / wall, 1),
+            "sim_tickers_us_per_step": round(wall / (sim_s * 10) * 1e6, 1)}
+
+
 def meter_case(readings: int) -> dict[str, float]:
     listener = socket.create_server(("127.0.0.1", 0))
     pairs = []
@@ -128,6 +183,10 @@ def main() -> None:
     result.update(ws_push_case(1 / 6 if args.quick else 1.0))
     print(f"ws_push: {result['ws_push_sim_s']:.0f} sim s in {result['ws_push_wall_s']:.2f} wall s "
           f"= {result['ws_push_sim_s_per_wall_s']:,.0f} sim s per wall s ({result['ws_push_us_per_step']} us per step)")
+    result.update(sim_tickers_case(1 / 6 if args.quick else 1.0))
+    print(f"sim_tickers: {result['sim_tickers_sim_s']:.0f} sim s in {result['sim_tickers_wall_s']:.2f} wall s "
+          f"= {result['sim_tickers_sim_s_per_wall_s']:,.0f} sim s per wall s ({result['sim_tickers_frames']:,} "
+          f"ticker frames, {result['sim_tickers_us_per_step']} us per 5-symbol step)")
     result.update(meter_case(20_000))
     print(f"meter:   {result['meter_us_per_reading']} us per in-flight reading of 8 sockets")
     print("RESULT " + json.dumps(result))
