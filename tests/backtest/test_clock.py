@@ -16,12 +16,14 @@ from aiohttp import web
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
+import okxscalp.backtest.clock as clock_module
 import okxscalp.sim.server as sim_server_module
 from okxscalp.backtest.clock import (
     VIRTUAL_MONO_ORIGIN_S,
     InFlightMeter,
     LiveClock,
     VirtualClock,
+    VirtualClockStuck,
     VirtualTimeEventLoop,
     clock_of,
     run_virtual,
@@ -337,6 +339,27 @@ def test_two_runs_give_identical_traces() -> None:
     assert busy_scenario() == first
 
 
+def test_bytes_that_never_land_stop_the_run_instead_of_hanging_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A wrong in-flight reading (or bytes that never arrive) must fail loudly, not spin forever.
+    monkeypatch.setattr(clock_module, "SETTLE_LIMIT_S", 0.05)
+    loop = VirtualTimeEventLoop(START_WALL_S)
+    client, server = tcp_pair()
+    try:
+        loop.add_reader(server.fileno(), lambda: None)  # metered from now on
+        sleeper = loop.create_task(asyncio.sleep(1.0))
+        with monkeypatch.context() as patch:
+            patch.setattr(InFlightMeter, "in_flight", lambda self: True)
+            with pytest.raises(VirtualClockStuck, match="still in flight"):
+                loop.run_until_complete(sleeper)
+        sleeper.cancel()
+        loop.run_until_complete(asyncio.gather(sleeper, return_exceptions=True))
+        loop.remove_reader(server.fileno())
+    finally:
+        client.close()
+        server.close()
+        loop.close()
+
+
 # ---------------------------------------------------------------------------- live
 def test_live_clock_reads_the_os_clocks() -> None:
     async def main() -> tuple[float, float, float]:
@@ -345,6 +368,8 @@ def test_live_clock_reads_the_os_clocks() -> None:
         before = time.time()
         wall = clock.wall_s()
         await clock.sleep(0)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert await clock.wait_thread(pool.submit(sum, [1, 2, 3])) == 6
         return before, wall, clock.mono_s() - asyncio.get_running_loop().time()
 
     before, wall, mono_minus_loop = asyncio.run(main())
