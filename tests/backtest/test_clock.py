@@ -169,6 +169,7 @@ def corked_round_trip_trace() -> list[str]:
             writer.write(b"pong:" + await reader.readexactly(4))
             await writer.drain()
             writer.close()
+            await writer.wait_closed()
 
         server = await asyncio.start_server(answer, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -181,6 +182,7 @@ def corked_round_trip_trace() -> list[str]:
         trace.append(f"{reply.decode()} at {elapsed(loop):.3f}")
         await asyncio.sleep(0.2)
         writer.close()
+        await writer.wait_closed()
         server.close()
         await server.wait_closed()
         return trace
@@ -291,6 +293,34 @@ def test_a_thread_waking_an_idle_loop_without_timers() -> None:
     assert run_virtual(main, START_WALL_S) == 0.0
 
 
+def test_a_task_spinning_on_sleep_0_still_gets_its_io() -> None:
+    """The loop polls I/O mostly when idle; a task polling with sleep(0) keeps it busy, and must
+    still see the reply (no hang, no simulated time spent)."""
+
+    async def main() -> tuple[bytes, float]:
+        loop = asyncio.get_running_loop()
+
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(await reader.readexactly(5))
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(b"hello")
+        read = asyncio.ensure_future(reader.readexactly(5))
+        while not read.done():  # noqa: ASYNC110 -- the spin is what this test is about
+            await asyncio.sleep(0)
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return read.result(), elapsed(loop)
+
+    assert run_virtual(main, START_WALL_S) == (b"hello", 0.0)
+
+
 # ---------------------------------------------------------------------------- determinism
 def busy_scenario() -> list[str]:
     """Five TCP clients talking to one server on the loop at staggered virtual times, timers
@@ -300,12 +330,16 @@ def busy_scenario() -> list[str]:
         loop = asyncio.get_running_loop()
         trace: list[str] = []
 
+        handlers: list[asyncio.Task[None]] = []
+
         async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            handlers.append(asyncio.current_task())  # type: ignore[arg-type]
             while line := await reader.readline():
                 trace.append(f"{elapsed(loop):.3f} server got {line.decode().strip()}")
                 writer.write(line.upper())
                 await writer.drain()
             writer.close()
+            await writer.wait_closed()
 
         server = await asyncio.start_server(serve_client, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
@@ -326,6 +360,7 @@ def busy_scenario() -> list[str]:
         for n in range(5):
             loop.call_later(0.05 * n, lambda n=n: trace.append(f"{elapsed(loop):.3f} timer {n}"))
         await asyncio.gather(*(client(n) for n in range(5)))
+        await asyncio.gather(*handlers)
         server.close()
         await server.wait_closed()
         return trace
