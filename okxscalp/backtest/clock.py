@@ -211,6 +211,9 @@ class InFlightMeter:
             except OSError:  # closed (EBADF) or reused by a non-socket: forget it
                 gone.append(fd)
                 continue
+            if len(info) < _TCPI_BYTES_RETRANS + 8:
+                raise VirtualClockStuck("this kernel's TCP_INFO has no bytes_sent (Linux >= 4.19 needed): "
+                                        "the virtual clock cannot tell whether loopback bytes are in flight")
             state = info[_TCPI_STATE]
             if state in _STATES_IN_FLIGHT:
                 self._forget(gone)
