@@ -254,8 +254,6 @@ class EntryLifecycle:
         r = priced.request
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
-        # Write-ahead: the row is queued before any byte of the order can leave.
-        parts.journal.record_order(self._record(pending, plan, state="sent"))
         before_send = order_fresh_at_send(parts.registry.age_now_s, quote)
         # Over WS the frame is written right here when the channel can take it at once (no task hop);
         # otherwise the send task takes the route's way (WS after a budget wait, or REST).
@@ -263,6 +261,12 @@ class EntryLifecycle:
             sent = parts.orders.send_entry_now(r, before_send)
         except QuoteAgedAtSend as exc:  # aged during pricing: refused in the send task, like any other
             sent = _raised(exc)
+        finally:
+            # The write-ahead row, queued in the same step as the write (no await between them: no
+            # push, reconciliation or console read can see the order first, and a crash loses both
+            # until the writer commits, as it would with the row first). Queued right after the
+            # frame, the journal's writer thread does not take the GIL in the middle of the write.
+            parts.journal.record_order(self._record(pending, plan, state="sent"))
         parts.spawn(self._send(pending, plan, before_send, sent), f"entry {r.cl_ord_id}")
 
     def _reserved_margin(self) -> float:
@@ -292,8 +296,8 @@ class EntryLifecycle:
         self, pending: PendingEntry, plan: EntryPlan, before_send: Callable[[], None] | None = None,
         sent: Coroutine[Any, Any, OrderAck] | None = None,
     ) -> None:
-        """Journal the order (write-ahead: an order the exchange may hold is always in the journal
-        with its quote's age), send it, then journal the reply and the resolutions. Serialising the
+        """Send the order (its write-ahead row, with its quote's age, was queued by `_enter` in the
+        same step as the send or before it), then journal the reply and the resolutions. Serialising the
         resolutions costs about a millisecond, so it waits until the order is out. Order pushes that
         arrive meanwhile update `pending`; the record written after the reply carries that state.
         `before_send` re-checks the quote's age at the moment of sending (order_route.py decides

@@ -84,6 +84,20 @@ async def close_and_wait(engine: Engine, inst_id: str, side: str) -> None:
     assert await wait_until(lambda: engine.manager.book.get(inst_id, side) is None, 20)
 
 
+async def submit_tracked(engine: Engine, signal: Signal, within_s: float = 10.0) -> str:
+    """Submit `signal` until an entry is tracked (a quote that is not ORDER-fresh at pricing refuses
+    it before any order exists: asked again); returns its clOrdId."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while loop.time() < deadline:
+        if order_fresh(engine, signal.inst_id) and not engine.halt_reasons():
+            engine.entry_flow.cooldown_until.pop(signal.inst_id, None)
+            if engine.submit_signal(signal) and engine.entries:
+                return next(iter(engine.entries))
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {signal.inst_id} entry tracked within {within_s}s")
+
+
 async def ws_ready(engine: Engine) -> bool:
     return await wait_until(lambda: engine.trade_channel is not None and engine.trade_channel.ready, 15)
 
@@ -163,8 +177,7 @@ async def test_entry_cancel_and_close_go_over_the_websocket(tmp_path: Path) -> N
         ws_ops = tap_ws_ops(server)
         assert await ws_ready(engine)
         assert await wait_until(lambda: order_fresh(engine, XRP) and not engine.halt_reasons(), 20)
-        assert engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "resting entry"))
-        cl = next(iter(engine.entries))
+        cl = await submit_tracked(engine, Signal(XRP, Side.BUY, Regime.CHOPPY, "resting entry"))
         assert await wait_until(lambda: cl not in engine.entries, 15)
         assert server.exchange.get_order(XRP, cl_ord_id=cl)["state"] == "canceled"
         assert rest_orders(server, ws_ops)[:2] == (0, 0)
@@ -248,11 +261,11 @@ async def test_quote_aged_during_the_rate_limit_wait_is_not_sent(tmp_path: Path)
         limiters = engine.rest.limiters
         budget_s = engine.config.freshness.order_s
         # Queue enough acquisitions ahead of the entry that its turn comes after > budget_s.
-        hogs = [asyncio.create_task(limiters.acquire(TRADE_ORDER, inst_id=XRP)) for _ in range(int(60 * budget_s) + 20)]
+        # (~24 tokens/s at the default margin: 120 queued are ~5 s, far past the 1 s ORDER budget)
+        hogs = [asyncio.create_task(limiters.acquire(TRADE_ORDER, inst_id=XRP)) for _ in range(int(100 * budget_s) + 20)]
         await asyncio.sleep(0)
         stale_before = engine.bus.counts[FallbackKind.STALE_REFUSED.value]
-        assert engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "entry behind a spent budget"))
-        cl = next(iter(engine.entries))
+        cl = await submit_tracked(engine, Signal(XRP, Side.BUY, Regime.CHOPPY, "entry behind a spent budget"), 2.0)
         assert await wait_until(lambda: cl not in engine.entries, 30)
         await asyncio.gather(*hogs)
         engine.journal.flush()
