@@ -31,7 +31,11 @@ import struct
 import termios
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
+
+from okxscalp.clock import Clock, LiveClock
+
+__all__ = ["Clock", "LiveClock", "VirtualClock", "VirtualClockStuck", "VirtualTimeEventLoop", "clock_of", "run_virtual"]
 
 T = TypeVar("T")
 
@@ -65,44 +69,6 @@ _STATES_IN_FLIGHT = frozenset({_TCP_SYN_SENT, _TCP_SYN_RECV, _TCP_FIN_WAIT1, _TC
 
 class VirtualClockStuck(RuntimeError):
     """The virtual loop saw bytes in flight that never arrived."""
-
-
-class Clock(Protocol):
-    """What the engine reads time through. `mono_s` shares its base with the running loop's
-    `time()`, so deadlines computed from it compare with asyncio's own."""
-
-    def wall_s(self) -> float:
-        """Seconds since the epoch (journal timestamps, exchange-clock offsets, ages of wall stamps)."""
-        ...
-
-    def mono_s(self) -> float:
-        """Monotonic seconds (freshness ages, cooldowns, watchdogs, deadlines)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        ...
-
-    async def wait_thread(self, future: concurrent.futures.Future[T]) -> T:
-        """Await work running in another thread (the journal writer). On a virtual clock the
-        work takes no simulated time and resolves at a deterministic point (see
-        VirtualTimeEventLoop.await_thread)."""
-        ...
-
-
-class LiveClock:
-    """The OS clocks: what live and demo runs use."""
-
-    def wall_s(self) -> float:
-        return time.time()
-
-    def mono_s(self) -> float:
-        return time.monotonic()  # asyncio's default loop.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    async def wait_thread(self, future: concurrent.futures.Future[T]) -> T:
-        return await asyncio.wrap_future(future)
 
 
 class VirtualClock:
