@@ -10,9 +10,7 @@ Three cases, each on a fresh VirtualTimeEventLoop:
   sockets and the in-flight meter add per step.
 - `sim_tickers`: the real simulator (SimServer, 5 shipped instruments, 0.1 s steps, speed 1) on
   the virtual loop, one WebSocket subscriber to tickers of all 5, for 1 h (10 min): what the
-  simulator's market and pushes cost per simulated second. Until DESIGN.md's edit 4 gives
-  SimServer a clock, this bench points the simulator's wall reads at the loop's wall (a bridge,
-  restored after the case).
+  simulator's market and pushes cost per simulated second (SimServer(clock=the loop's clock)).
 - `meter`: one InFlightMeter reading with the 4 connections the engine holds (8 metered sockets).
 Last line: `RESULT {json}` (bench/run_all.py convention).
 """
@@ -28,7 +26,6 @@ import time
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-import okxscalp.sim.server as sim_server_module
 from okxscalp.backtest.clock import VIRTUAL_MONO_ORIGIN_S, InFlightMeter, VirtualTimeEventLoop, run_virtual
 from okxscalp.sim.exchange import SimExchange
 from okxscalp.sim.instruments import DEFAULT_INST_IDS
@@ -105,25 +102,13 @@ def ws_push_case(hours: float) -> dict[str, float]:
             "ws_push_sim_s_per_wall_s": round(sim_s / wall, 1), "ws_push_us_per_step": round(wall / steps * 1e6, 2)}
 
 
-class _LoopWallTime:
-    """Stands in for the `time` module inside okxscalp/sim/server.py: its `time()` is the loop's
-    simulated wall (the bridge until SimServer takes a clock)."""
-
-    def __init__(self, loop: VirtualTimeEventLoop) -> None:
-        self.time = loop.wall_s
-        self.monotonic = loop.time
-
-
 def sim_tickers_case(hours: float) -> dict[str, float]:
     async def main() -> tuple[int, int]:
         loop = asyncio.get_running_loop()
         assert isinstance(loop, VirtualTimeEventLoop)
         exchange = SimExchange(seed=7, speed=1.0, start_wall_s=loop.wall_s(), start_sim_ms=int(START_WALL_S * 1000),
                                inst_ids=DEFAULT_INST_IDS, tick_interval_s=0.1, history_minutes=60)
-        server = SimServer(exchange, host="127.0.0.1", port=0, drive_interval_s=DRIVE_INTERVAL_S)
-        server.rest._wall_clock = loop.wall_s
-        server.hub._wall_clock = loop.wall_s
-        sim_server_module.time = _LoopWallTime(loop)  # type: ignore[assignment]
+        server = SimServer(exchange, host="127.0.0.1", port=0, drive_interval_s=DRIVE_INTERVAL_S, clock=loop.clock)
         frames = 0
         try:
             await server.start()
@@ -136,7 +121,6 @@ def sim_tickers_case(hours: float) -> dict[str, float]:
                     frames += 1
         finally:
             await server.stop()
-            sim_server_module.time = time
         return frames, exchange.now_ms - int(START_WALL_S * 1000)
 
     started = time.perf_counter()

@@ -68,7 +68,7 @@ from okxscalp.sim.instruments import (
 from okxscalp.sim.market import SIM_BARS, TABLE_MARKET, MarketDynamics, SymbolMarket
 from okxscalp.sim.matching import TradingDesk
 from okxscalp.sim.order_history import OrderHistoryQuery, history_item, paginate
-from okxscalp.sim.replay import load_replay
+from okxscalp.sim.replay import ReplayData, load_replay
 from okxscalp.sim.trade_fee import trade_fee_item
 
 __all__ = ["DEFAULT_INST_IDS", "SimApiError", "SimEvent", "SimExchange"]
@@ -95,6 +95,10 @@ MAX_BOOK_DEPTH = 400
 MAX_PENDING_EVENTS = 200_000
 # `advance` replays at most this much wall time (x speed) in one call; beyond it the clock jumps.
 MAX_CATCH_UP_WALL_S = 600.0
+# A wall time this close below a step's instant counts as at it: a float wall near 1.7e9 s has
+# 0.24 us resolution, so a driver waking exactly on a step deadline (injected clock, SimServer)
+# may read a few tenths of a microsecond short of it and would otherwise miss the step.
+WALL_TOLERANCE_MS = 0.001
 _ALL_FILLS = 1 << 31  # a `limit` above any number of kept fills: scan them all, then filter and page
 _PRIVATE_CHANNELS = frozenset({"orders", "positions", "account", "orders-algo", BALANCE_AND_POSITION})
 
@@ -108,6 +112,7 @@ class SimExchange:
         initial_equity: float = 10_000.0,
         inst_ids: Sequence[str] = DEFAULT_INST_IDS,
         replay_path: str | None = None,
+        replay: ReplayData | None = None,
         start_wall_s: float | None = None,
         uid: str = DEFAULT_UID,
         tick_interval_s: float = 0.1,
@@ -123,7 +128,8 @@ class SimExchange:
         for fully reproducible timestamps. `history_minutes` of 1m candles (max 1440) exist before
         the start, ending at the instrument's start price: its shipped one, or `start_prices[inst_id]`
         (a restored account's market resumes where it was saved, see persist.py), or a replayed
-        instrument's first recorded price (no jump at the first step). `dynamics`: how
+        instrument's first recorded price (no jump at the first step); `replay` is such a recording
+        already in memory (the backtest's records, sim/replay.py replay_data). `dynamics`: how
         lively every market is (config exchange.sim.volatility / swing_*; market.MarketDynamics).
         """
         if speed <= 0:
@@ -139,7 +145,10 @@ class SimExchange:
         self.tick_interval_s = float(tick_interval_s)
         self._dt_ms = self.tick_interval_s * 1000.0
         self.start_wall_s = time.time() if start_wall_s is None else float(start_wall_s)
-        replay = load_replay(replay_path) if replay_path else None
+        if replay_path and replay is not None:
+            raise ValueError("give replay_path or replay (records in memory), not both")
+        if replay_path:
+            replay = load_replay(replay_path)
         if start_sim_ms is None:
             start_sim_ms = replay.first_ts_ms if replay is not None else int(self.start_wall_s * 1000)
         self.start_sim_ms = int(start_sim_ms)
@@ -182,7 +191,7 @@ class SimExchange:
     # ------------------------------------------------------------------ clock
     def sim_now_ms(self, wall_s: float) -> int:
         """Sim time (ms) at a wall time: start + (wall - start_wall) * speed."""
-        return self.start_sim_ms + int((wall_s - self.start_wall_s) * self.speed * 1000.0)
+        return self.start_sim_ms + int((wall_s - self.start_wall_s) * self.speed * 1000.0 + WALL_TOLERANCE_MS)
 
     @property
     def now_ms(self) -> int:
@@ -220,7 +229,8 @@ class SimExchange:
             behind = self._max_catch_up_steps
         self.advance_steps(behind)
         # Rounded up: a request's processing ends after it arrived, within the millisecond.
-        self._command_at_ms = self.start_sim_ms + math.ceil((wall_s - self.start_wall_s) * self.speed * 1000.0)
+        self._command_at_ms = self.start_sim_ms + math.ceil(
+            (wall_s - self.start_wall_s) * self.speed * 1000.0 - WALL_TOLERANCE_MS)
 
     @_locked
     def advance_steps(self, count: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -16,6 +17,19 @@ class ReplayFormatError(ValueError):
     """The replay file cannot be read; the message names the file and line."""
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedGap:
+    """No recorded price for `inst_id` after `start_ms` until `end_ms`."""
+
+    inst_id: str
+    start_ms: int
+    end_ms: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_ms - self.start_ms) / 1000.0
+
+
 @dataclass
 class ReplayData:
     first_ts_ms: int
@@ -25,6 +39,23 @@ class ReplayData:
     @property
     def inst_ids(self) -> frozenset[str]:
         return frozenset(self.points)
+
+    @property
+    def last_ts_ms(self) -> int:
+        """The latest recorded instant of any instrument (where a replay of the data ends)."""
+        return max(series[-1][0] for series in self.points.values())
+
+    def gaps(self, min_gap_ms: int) -> list[RecordedGap]:
+        """Stretches longer than `min_gap_ms` between consecutive recorded prices of one
+        instrument, by start time: the recording had nothing there, so a replay pushes
+        nothing there either (the backtest stalls the instrument's channels, sim/faults.py)."""
+        found: list[RecordedGap] = []
+        for inst_id, series in self.points.items():
+            for (before, _), (after, _) in itertools.pairwise(series):
+                if after - before > min_gap_ms:
+                    found.append(RecordedGap(inst_id, before, after))
+        found.sort(key=lambda gap: (gap.start_ms, gap.inst_id))
+        return found
 
     def first_price(self, inst_id: str) -> float:
         """The instrument's first recorded price: where its replayed market starts (REPLAY.md), so
@@ -158,11 +189,17 @@ def _positive(value: object, name: str) -> float:
 
 
 def _build(p: Path, records: list[ReplayRecord]) -> ReplayData:
+    return replay_data(records, source=str(p))
+
+
+def replay_data(records: Iterable[ReplayRecord], source: str = "records") -> ReplayData:
+    """The price paths of checked records already in memory (a file's, or the backtest's, which
+    reads its data files once and hands the records here: one parser, one way to build paths)."""
     points: dict[str, list[tuple[int, float]]] = {}
     for record in records:
         points.setdefault(record.inst_id, []).extend(record.points())
     if not points:
-        raise ReplayFormatError(f"{p}: no records")
+        raise ReplayFormatError(f"{source}: no records")
     for series in points.values():
         series.sort(key=lambda item: item[0])
     first = min(series[0][0] for series in points.values())

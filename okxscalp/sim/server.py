@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from okxscalp.clock import Clock, LiveClock
 from okxscalp.config.schema import SimSettings
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.constants import WS_IDLE_CLOSE_S, WS_NEW_CONNECTIONS_PER_S, WS_OPS_PER_CONNECTION_PER_HOUR
@@ -40,6 +40,7 @@ from okxscalp.sim.ws_api import WS_PATHS, WsHub
 if TYPE_CHECKING:
     from okxscalp.sim.exchange import SimExchange
     from okxscalp.sim.persist import AccountStore
+    from okxscalp.sim.replay import ReplayData
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class SimServer:
         inst_ids: Sequence[str] | None = None,
         initial_equity: float = _DEFAULTS.initial_equity_usdt,
         replay_path: str | None = None,
+        replay: ReplayData | None = None,
         tick_interval_s: float = 0.1,
         ws_idle_s: float = WS_IDLE_CLOSE_S,
         ws_idle_counts_pushes: bool = True,
@@ -77,10 +79,19 @@ class SimServer:
         account_file: str | None = None,
         fresh_account: bool = False,
         dynamics: MarketDynamics = TABLE_MARKET,
+        clock: Clock | None = None,
     ) -> None:
         """`account_file`: keep the paper account in this file across restarts (persist.py); an
         existing one is loaded here (AccountFileError if it cannot be), `fresh_account` sets it
-        aside first. Only for a server that builds its own exchange."""
+        aside first. Only for a server that builds its own exchange.
+
+        `clock`: every time the simulator reads (the market's advance, the exchange's start wall,
+        rate-limit windows, timed faults, auth windows, /public/time). None: the OS clocks, with
+        the driver on a relative timer as always; given (a backtest's VirtualClock): the driver
+        wakes on absolute step deadlines of that clock (backtest/DESIGN.md "Speed"). `replay`:
+        recorded prices already in memory (sim/replay.py), instead of `replay_path`."""
+        self.clock: Clock = clock if clock is not None else LiveClock()
+        self._step_deadlines = clock is not None
         self.account_store: AccountStore | None = None
         self.account_restored = False
         if exchange is None:
@@ -92,9 +103,12 @@ class SimServer:
                 initial_equity=initial_equity,
                 inst_ids=inst_ids or DEFAULT_INST_IDS,
                 replay_path=replay_path,
+                replay=replay,
                 tick_interval_s=tick_interval_s,
                 dynamics=dynamics,
             )
+            if clock is not None:
+                exchange_kwargs["start_wall_s"] = clock.wall_s()
             if account_file is None:
                 exchange = SimExchange(**exchange_kwargs)
             else:
@@ -103,19 +117,21 @@ class SimServer:
                 exchange, self.account_restored = exchange_from_file(account_file, fresh=fresh_account,
                                                                      **exchange_kwargs)
                 self.account_store = AccountStore(account_file, exchange)
-        elif account_file is not None:
-            raise ValueError("account_file needs a SimServer that builds its own exchange")
+        elif account_file is not None or replay is not None:
+            raise ValueError("account_file and replay need a SimServer that builds its own exchange")
         self.exchange = exchange
         self.host = host
         self.port = port
         self.credentials = credentials
         if drive_interval_s is None:
             step_wall_s = exchange.tick_interval_s / exchange.speed
-            drive_interval_s = min(MAX_DRIVE_INTERVAL_S, max(MIN_DRIVE_INTERVAL_S, step_wall_s))
+            # On an injected clock the driver wakes on step deadlines: one wake-up per step, none idle.
+            most = step_wall_s if clock is not None else MAX_DRIVE_INTERVAL_S
+            drive_interval_s = min(most, max(MIN_DRIVE_INTERVAL_S, step_wall_s))
         self.drive_interval_s = drive_interval_s
         self.counters = SimCounters()
-        self.faults = FaultInjector()
-        limiter = RestRateLimiter(enabled=rate_limits)  # WS trade ops share the REST order budgets
+        self.faults = FaultInjector(clock=self.clock.mono_s)
+        limiter = RestRateLimiter(enabled=rate_limits, clock=self.clock.mono_s)  # WS trade ops share the REST order budgets
         self.hub = WsHub(
             exchange=exchange,
             credentials=credentials,
@@ -128,6 +144,8 @@ class SimServer:
             idle_counts_pushes=ws_idle_counts_pushes,
             connections_per_s=ws_connections_per_s,
             ops_per_hour=ws_ops_per_hour,
+            wall_clock=self.clock.wall_s,
+            mono_clock=self.clock.mono_s,
         )
         self.rest = RestApi(
             exchange=exchange,
@@ -137,6 +155,7 @@ class SimServer:
             limiter=limiter,
             before_request=self.advance,
             after_request=self.push_pending,
+            wall_clock=self.clock.wall_s,
         )
         self._runner: web.AppRunner | None = None
         self._account_write: asyncio.Future[bool] | None = None
@@ -214,7 +233,7 @@ class SimServer:
     # ------------------------------------------------------------------ the market clock
     def advance(self) -> None:
         exchange = self.exchange
-        now = time.time()
+        now = self.clock.wall_s()
         behind = exchange.sim_now_ms(now) - exchange.now_ms
         if behind > MAX_STEPS_PER_ADVANCE * exchange.tick_interval_s * 1000.0:
             if not self._lagging:
@@ -242,6 +261,9 @@ class SimServer:
             self._account_write = asyncio.ensure_future(asyncio.to_thread(store.write, *job))
 
     async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        first = loop.time()
+        rounds = 0
         while True:
             try:
                 self.advance()
@@ -250,7 +272,23 @@ class SimServer:
                 self._save_account_when_due()
             except Exception:  # a market bug must not silence every connection
                 log.exception("simulator market step failed")
-            await asyncio.sleep(self.drive_interval_s)
+            if not self._step_deadlines:
+                await asyncio.sleep(self.drive_interval_s)
+                continue
+            # On an injected clock: wake exactly at first + n x interval (one multiplication, no
+            # sum of sleeps), so float drift never lands a drive just before the step it is for.
+            rounds += 1
+            woken: asyncio.Future[None] = loop.create_future()
+            timer = loop.call_at(first + rounds * self.drive_interval_s, _wake, woken)
+            try:
+                await woken
+            finally:
+                timer.cancel()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def sim_server_options(settings: SimSettings) -> dict[str, Any]:

@@ -129,6 +129,7 @@ class WsHub:
         after_command: Callable[[], None],
         limiter: RestRateLimiter,
         wall_clock: Callable[[], float] = time.time,
+        mono_clock: Callable[[], float] = time.monotonic,
         idle_s: float,
         idle_counts_pushes: bool = True,
         connections_per_s: int,
@@ -152,8 +153,8 @@ class WsHub:
             after_command=after_command,
             server_now_s=self.server_now_s,
         )
-        self._new_connections = KeyedWindows(connections_per_s, 1.0)
-        self._ops = KeyedWindows(ops_per_hour, 3600.0)
+        self._new_connections = KeyedWindows(connections_per_s, 1.0, mono_clock)
+        self._ops = KeyedWindows(ops_per_hour, 3600.0, mono_clock)
         self.sessions: dict[str, list[WsSession]] = {path: [] for path in WS_PATHS}
         self._public: dict[tuple[str, str], list[WsSession]] = {}
         self._private: dict[str, list[tuple[WsSession, dict[str, Any], bytes]]] = {

@@ -17,7 +17,6 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 import okxscalp.backtest.clock as clock_module
-import okxscalp.sim.server as sim_server_module
 from okxscalp.backtest.clock import (
     VIRTUAL_MONO_ORIGIN_S,
     InFlightMeter,
@@ -414,29 +413,17 @@ def test_live_clock_reads_the_os_clocks() -> None:
 
 
 # ---------------------------------------------------------------------------- the simulator on the loop
-class LoopWallTime:
-    """Stands in for the `time` module inside okxscalp/sim/server.py (its one wall read, the
-    market's advance) until SimServer takes a clock (DESIGN.md, edit 4)."""
-
-    def __init__(self, loop: VirtualTimeEventLoop) -> None:
-        self.time = loop.wall_s
-        self.monotonic = loop.time
-
-
-def simulator_ticker_stream(minutes: float, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str, int]]:
+def simulator_ticker_stream(minutes: float) -> list[tuple[str, int, str, int]]:
     """The real simulator (5 instruments, 0.1 s steps, speed 1) on the virtual loop, one
     subscriber to their tickers: (instId, ts, last, virtual wall ms at receipt) per push."""
 
     async def main() -> list[tuple[str, int, str, int]]:
         loop = asyncio.get_running_loop()
         assert isinstance(loop, VirtualTimeEventLoop)
-        monkeypatch.setattr(sim_server_module, "time", LoopWallTime(loop))
         start_ms = int(START_WALL_S * 1000)
         exchange = SimExchange(seed=11, speed=1.0, start_wall_s=loop.wall_s(), start_sim_ms=start_ms,
                                inst_ids=DEFAULT_INST_IDS, tick_interval_s=0.1, history_minutes=60)
-        server = SimServer(exchange, host="127.0.0.1", port=0, drive_interval_s=0.1)
-        server.rest._wall_clock = loop.wall_s
-        server.hub._wall_clock = loop.wall_s
+        server = SimServer(exchange, host="127.0.0.1", port=0, drive_interval_s=0.1, clock=loop.clock)
         stream: list[tuple[str, int, str, int]] = []
         await server.start()
         try:
@@ -455,11 +442,11 @@ def simulator_ticker_stream(minutes: float, monkeypatch: pytest.MonkeyPatch) -> 
     return run_virtual(main, START_WALL_S)
 
 
-def test_the_simulator_market_runs_on_virtual_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = simulator_ticker_stream(2.0, monkeypatch)
+def test_the_simulator_market_runs_on_virtual_time() -> None:
+    first = simulator_ticker_stream(2.0)
     assert {inst_id for inst_id, *_ in first} == set(DEFAULT_INST_IDS)
     assert len(first) > 2 * 60 * 5  # live pacing: several pushes per instrument per second
     # Every push is stamped with the step it reports, at most one 0.1 s step before receipt.
     assert all(0 <= received - ts <= 100 for _, ts, _, received in first)
     assert first[-1][1] - first[0][1] >= 119_000
-    assert simulator_ticker_stream(2.0, monkeypatch) == first  # same seed, same clock: same market
+    assert simulator_ticker_stream(2.0) == first  # same seed, same clock: same market
