@@ -1,5 +1,5 @@
 """Command line: `okxscalp [--exchange ...] [--headless]` runs the engine (console by default);
-subcommands `sim`, `config`, `screenshots`, `download`, `report` are registered by the package that owns them."""
+subcommands `sim`, `config`, `screenshots`, `download`, `report`, `backtest` are registered by the package that owns them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "okxscalp.tui.cli",
     "okxscalp.backtest.download_cli",
     "okxscalp.backtest.report_cli",
+    "okxscalp.backtest.backtest_cli",
 )
 
 
@@ -24,6 +25,13 @@ def tcp_port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535 (0: any free port), got {port}")
     return port
+
+
+def positive_mb(text: str) -> int:
+    megabytes = int(text)
+    if megabytes < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (MB), got {megabytes}")
+    return megabytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-host",
         default=None,
         help="address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 exposes equity and positions)",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        default=None,
+        help="record the public market data the engine receives into DIR (rec-*.jsonl.gz: gzip'd, rotated, "
+        "oldest deleted beyond --record-max-mb); `okxscalp backtest --data DIR/rec-*.jsonl.gz` replays it",
+    )
+    parser.add_argument(
+        "--record-max-mb",
+        type=positive_mb,
+        default=None,
+        help="total size the recordings in --record DIR may take (default 2048 MB)",
     )
     subparsers = parser.add_subparsers(title="subcommands", dest="command", metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:
