@@ -32,6 +32,7 @@ from okxscalp.okx.constants import OKX_DEMO_WS_URL, OKX_LIVE_WS_URL, OKX_REST_UR
 from okxscalp.okx.models import inst_id_of
 
 if TYPE_CHECKING:
+    from okxscalp.market.recorder import RecorderSettings
     from okxscalp.metrics.server import MetricsAddress
 
 log = logging.getLogger("okxscalp.app")
@@ -193,18 +194,37 @@ def exchange_for_profile(config: AppConfig, sim_rest_url: str | None) -> Exchang
     return Exchange(rest_url, OKX_LIVE_WS_URL, creds, "LIVE", False)
 
 
-def _engine_for(config: AppConfig, exchange: Exchange, metrics: MetricsAddress | None = None):
+def _engine_for(config: AppConfig, exchange: Exchange, metrics: MetricsAddress | None = None,
+                record: RecorderSettings | None = None):
     from okxscalp.engine.orchestrator import Engine, ExchangeEndpoints
 
     return Engine(
         config,
         ExchangeEndpoints(exchange.rest_url, exchange.ws_url, exchange.credentials, mode=exchange.mode, demo=exchange.demo),
         metrics=metrics,
+        record=record,
     )
 
 
-def _engine_for_profile(config: AppConfig, sim_rest_url: str | None, metrics: MetricsAddress | None = None):
-    return _engine_for(config, exchange_for_profile(config, sim_rest_url), metrics)
+def _engine_for_profile(config: AppConfig, sim_rest_url: str | None, metrics: MetricsAddress | None = None,
+                        record: RecorderSettings | None = None):
+    return _engine_for(config, exchange_for_profile(config, sim_rest_url), metrics, record)
+
+
+def recorder_settings(args: argparse.Namespace) -> RecorderSettings | None:
+    """`--record DIR` / `--record-max-mb` as RecorderSettings, or None when not asked for."""
+    directory, max_mb = getattr(args, "record", None), getattr(args, "record_max_mb", None)
+    if directory is None:
+        if max_mb is not None:
+            raise StartupError("--record-max-mb needs --record DIR")
+        return None
+    from pathlib import Path
+
+    from okxscalp.market.recorder import RecorderSettings
+
+    if max_mb is None:
+        return RecorderSettings(Path(directory))
+    return RecorderSettings(Path(directory), max_total_bytes=max_mb * 1024 * 1024)
 
 
 def metrics_address(args: argparse.Namespace) -> MetricsAddress | None:
@@ -265,7 +285,7 @@ async def _run_headless(args: argparse.Namespace, config: AppConfig) -> int:
             sim_url = server.rest_url
             stack.enter_context(recorded_sim_url(config, sim_url))
             log.info("simulator started %s", kv(rest=server.rest_url, seed=sim.seed, speed=sim.speed))
-        engine = _engine_for_profile(config, sim_url, metrics_address(args))
+        engine = _engine_for_profile(config, sim_url, metrics_address(args), recorder_settings(args))
         return await run_headless(engine)
 
 
@@ -285,5 +305,5 @@ def _run_console(args: argparse.Namespace, config: AppConfig) -> int:
             sim_url = server.rest_url  # the embedded simulator's URL (the console can show it)
             stack.enter_context(recorded_sim_url(config, sim_url))
         exchange = exchange_for_profile(config, sim_url)
-        engine = _engine_for(config, exchange, metrics_address(args))
+        engine = _engine_for(config, exchange, metrics_address(args), recorder_settings(args))
         return int(run_console(engine, rest_flatten=rest_flatten_for(config, exchange), sim_url=sim_url) or 0)

@@ -2,7 +2,8 @@
 
 Formats (chosen by extension, then content):
 - the simulator's replay files (okxscalp/sim/REPLAY.md; `.csv`, `.jsonl`), parsed by sim/replay.py
-  (the one parser of that format): ticks -> `Tick`, candles -> `Bar`. `okxscalp download` writes these.
+  (the one parser of that format): ticks -> `Tick`, candles -> `Bar`. `okxscalp download` writes these;
+  `okxscalp --record DIR` writes gzip'd ones (`rec-*.jsonl.gz`, REPLAY.md "Recordings").
 - OKX's GET /api/v5/market/history-candles reply saved to a file (`.json`, or any non-CSV name):
   one reply `{"code":"0","msg":"","data":[[ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm],...]}`, a
   JSON array of replies or of rows, or one reply per line (docs order-book-trading-market-data-get-
@@ -161,6 +162,8 @@ def detect_format(p: Path) -> str:
     suffix = p.suffix.lower()
     if suffix == ".zip":
         return FORMAT_OKX_TRADES
+    if suffix == ".gz":  # a recording (market/recorder.py): replay JSON lines, gzip'd
+        return FORMAT_REPLAY
     if suffix == ".csv":
         with p.open(newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), [])

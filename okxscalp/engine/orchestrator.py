@@ -64,6 +64,7 @@ from okxscalp.market.bus import EventBus
 from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.market.exchange_clock import ExchangeClock
 from okxscalp.market.feeds import FeedCoordinator, FeedUrls
+from okxscalp.market.recorder import MarketRecorder, RecorderSettings
 from okxscalp.market.registry import DataRegistry
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.errors import OkxError
@@ -110,6 +111,7 @@ class Engine:
         session: aiohttp.ClientSession | None = None,
         auto_entries: bool = True,
         metrics: MetricsAddress | None = None,
+        record: RecorderSettings | None = None,
     ) -> None:
         self.config = config
         self.auto_entries = auto_entries
@@ -152,6 +154,8 @@ class Engine:
         # Prometheus /metrics on this engine's loop while run() runs (okxscalp/metrics); None: not served.
         self.metrics_address = metrics
         self.metrics_server: MetricsServer | None = None
+        # `--record DIR`: the public market data the feed delivers, written off the hot path (market/recorder.py).
+        self.recorder = MarketRecorder(record) if record is not None else None
         self.supervisor = EntrySupervisor(self._emit)
         self.supervisor.set(Halt.STARTING, "starting")
         # Account-wide settings, resolved once with their key paths (config explain shows them).
@@ -320,6 +324,9 @@ class Engine:
         await self.regimes.warm_up(self.rest, self.inst_ids)
         if self.trade_channel is not None:
             await self.trade_channel.start()
+        if self.recorder is not None:
+            self.recorder.start()
+            self._tasks.append(asyncio.create_task(self.recorder.report_periodically(self._emit), name="recorder-report"))
         await self.feed.start()
         assert self.entry_flow is not None and self.close_flow is not None and self.private_events is not None
         self._tasks += [
@@ -428,6 +435,8 @@ class Engine:
                 await self.feed.stop()
             except Exception as exc:  # shutting down: say so and go on closing the rest
                 log.warning("shutdown: feed did not stop cleanly %s", kv(error=repr(exc)))
+        if self.recorder is not None:  # after the feed: all it delivered is written, the file closed
+            await asyncio.to_thread(self.recorder.stop)
         if self.rest is not None:
             await self.rest.close()
         if self.journal is not None:
@@ -483,7 +492,8 @@ class Engine:
             bus=self.bus,
             fetch_candles=self.rest.candles,
             on_tick=self._on_tick,
-            on_candle=self.regimes.on_candle,
+            on_candle=self.regimes.on_candle if self.recorder is None else self.recorder.recording_candles(self.regimes.on_candle),
+            on_public=None if self.recorder is None else self.recorder.record_push,
             on_private=self.private_events.push,
             exchange_clock=self.exchange_clock,
             connect_gate=self._connect_gate,

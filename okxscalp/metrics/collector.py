@@ -37,7 +37,7 @@ P = "okxscalp_"
 # Parts read from the snapshot (left out together when the snapshot itself cannot be built) and
 # parts read from the engine's accessors.
 SNAPSHOT_PARTS = ("quotes", "connections", "fallbacks", "account", "positions", "orders", "clock", "trade_channel")
-ENGINE_PARTS = ("engine", "halts", "rest", "bus")
+ENGINE_PARTS = ("engine", "halts", "rest", "bus", "recorder")
 PARTS = ("snapshot", *ENGINE_PARTS, *SNAPSHOT_PARTS)
 
 
@@ -67,6 +67,7 @@ class EngineCollector(Collector):
             ("halts", self._halts),
             ("rest", self._rest),
             ("bus", self._bus),
+            ("recorder", self._recorder),
         ]
         if snap is not None:
             s = snap
@@ -159,6 +160,27 @@ class EngineCollector(Collector):
             for sub in bus.subscriptions:
                 dropped.add_metric([sub.name], sub.dropped)
         return [dropped]
+
+    def _recorder(self) -> list[Metric]:
+        """`--record DIR` (market/recorder.py): nothing when the engine does not record."""
+        recorder = self._engine.recorder
+        if recorder is None:
+            return []
+        c = recorder.counters()
+        pushes = CounterMetricFamily(
+            P + "recorder_pushes", "Market pushes the recorder did not write: queue full (dropped) or a write failure (lost).",
+            labels=["outcome"],
+        )
+        pushes.add_metric(["dropped"], c.dropped)
+        pushes.add_metric(["lost"], c.lost)
+        return [
+            pushes,
+            CounterMetricFamily(P + "recorder_records", "Market records written to the recording.", value=c.records),
+            CounterMetricFamily(P + "recorder_write_failures", "Recording writes that failed.", value=c.write_failures),
+            GaugeMetricFamily(P + "recorder_recording", "1 while recording; 0 while stopped by a write failure.",
+                              value=_flag(c.recording)),
+            GaugeMetricFamily(P + "recorder_queued", "Market pushes waiting for the recorder's writer.", value=c.queued),
+        ]
 
     # ---- parts read from the snapshot --------------------------------------------------------
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import itertools
 import json
+import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from okxscalp.okx.constants import CANDLE_BARS
+
+log = logging.getLogger(__name__)
+
+# A record's optional `ch` (a recording's, okxscalp/market/recorder.py): these channels are prices
+# (a tick); records of any other channel (books5, mark-price, candle1m, ...) are context, skipped.
+PRICE_CHANNELS = frozenset({"tickers", "trades"})
 
 
 class ReplayFormatError(ValueError):
@@ -138,8 +146,18 @@ def read_replay_records(path: str | Path) -> list[ReplayRecord]:
         with p.open(newline="") as fh:
             records = list(_numbered(p, csv.DictReader(fh), start=2))
     else:
-        records = []
-        with p.open() as fh:
+        records = _json_lines(p)
+    return [_record(p, n, rec) for n, rec in records if not _is_context(rec)]
+
+
+def _json_lines(p: Path) -> list[tuple[int, dict]]:
+    """(line, object) of a JSON-lines file; `.gz` is read through gzip (a recording). A gzip
+    stream cut short (the recording process died before closing its file) keeps the lines that
+    were completely flushed, with a warning naming the file."""
+    records: list[tuple[int, dict]] = []
+    n = 0
+    with (gzip.open(p, "rt", encoding="utf-8") if p.suffix.lower() == ".gz" else p.open()) as fh:
+        try:
             for n, line in enumerate(fh, start=1):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
@@ -150,7 +168,18 @@ def read_replay_records(path: str | Path) -> list[ReplayRecord]:
                 if not isinstance(obj, dict):
                     raise ReplayFormatError(f"{p}:{n}: each line must be a JSON object")
                 records.append((n, obj))
-    return [_record(p, n, rec) for n, rec in records]
+        except EOFError:
+            log.warning("%s: the gzip stream ends early (its recorder did not close it); "
+                        "read %d complete line(s), the rest is lost", p, n)
+        except gzip.BadGzipFile as exc:
+            raise ReplayFormatError(f"{p}: not a gzip file ({exc})") from exc
+    return records
+
+
+def _is_context(rec: dict) -> bool:
+    """A recording's record of a channel that is not a price (REPLAY.md "Recordings")."""
+    channel = rec.get("ch")
+    return channel is not None and channel not in PRICE_CHANNELS
 
 
 def _numbered(p: Path, rows: Iterable[dict], start: int) -> Iterable[tuple[int, dict]]:
