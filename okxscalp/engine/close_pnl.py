@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -113,7 +112,7 @@ class ClosePnlResolver:
         bound = self.parts.manager.worst_case_pnl(position)
         ord_id, cl_ord_id = closing_order_ids(position)
         item = UnresolvedClose(snap.entry_cl_ord_id, position.inst_id, position.pos_side.value, snap, position.size,
-                               bound, time.time(), ord_id, cl_ord_id)
+                               bound, self.parts.clock.wall_s(), ord_id, cl_ord_id)
         self.parts.account.record_realised(bound)  # the worst case now, the difference once known
         self._track(item, f"exit price unknown: counted as its worst case {bound:.6g} USDT until found")
 
@@ -123,7 +122,7 @@ class ClosePnlResolver:
         try:
             rows = self.parts.journal.unresolved_closes()
         except JournalError as exc:
-            self.stuck["*"] = (time.time(), f"unresolved closes not readable from the journal ({exc})")
+            self.stuck["*"] = (self.parts.clock.wall_s(), f"unresolved closes not readable from the journal ({exc})")
             log.error("unresolved closes not readable %s", kv(error=exc))
             self.refresh_halt()
             return
@@ -135,7 +134,7 @@ class ClosePnlResolver:
 
     def _resume_row(self, row: JournalPosition) -> None:
         snap = row.snapshot
-        closed_at = row.closed_at if row.closed_at is not None else time.time()
+        closed_at = row.closed_at if row.closed_at is not None else self.parts.clock.wall_s()
         if snap is None:  # nothing to look it up with: shown, halted, never guessed
             self.stuck[row.entry_cl_ord_id] = (closed_at, (
                 f"{row.inst_id}/{row.pos_side} ({row.entry_cl_ord_id}) has an unreadable snapshot ({row.snapshot_error})"
@@ -191,7 +190,7 @@ class ClosePnlResolver:
             rows = await asyncio.to_thread(parts.journal.unresolved_closes)
             old = next((r.close_reason for r in rows if r.entry_cl_ord_id == item.entry_cl_ord_id), None)
             text = resolved_text(old or CloseReason.GONE, item.snapshot, px)
-            written = await asyncio.wrap_future(
+            written = await parts.clock.wait_thread(
                 parts.journal.settle_close_pnl(item.entry_cl_ord_id, reason=text, close_px=px, realised_pnl=pnl)
             )
         except JournalError as exc:
@@ -200,7 +199,7 @@ class ClosePnlResolver:
         if not written:
             log.warning("resolved close had no journal row %s", kv(position=item.label, px=px))
         # The worst case was counted on the day of the close; only that day's figure is corrected.
-        if utc_midnight(item.closed_at) == utc_midnight(time.time()):
+        if utc_midnight(item.closed_at) == utc_midnight(self.parts.clock.wall_s()):
             parts.account.record_realised(pnl - item.bound)
         del self.unresolved[item.entry_cl_ord_id]
         self.resolved += 1
@@ -216,7 +215,7 @@ class ClosePnlResolver:
 
     def refresh_halt(self) -> None:
         """Halted while a close of today has no exit price; the reason names each one."""
-        midnight = utc_midnight(time.time())
+        midnight = utc_midnight(self.parts.clock.wall_s())
         today = [i for i in self.unresolved.values() if i.closed_at >= midnight]
         stuck_today = [why for closed_at, why in self.stuck.values() if closed_at >= midnight]
         supervisor = self.parts.supervisor
@@ -229,7 +228,7 @@ class ClosePnlResolver:
         supervisor.set(Halt.DAY_PNL_UNKNOWN, "day P&L unknown: " + "; ".join(parts))
 
     def lookup_started(self, key: str) -> None:
-        self.looking_up[key] = time.time()
+        self.looking_up[key] = self.parts.clock.wall_s()
         self.refresh_halt()
 
     def lookup_ended(self, key: str) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,7 +26,7 @@ from okxscalp.config.schema import Purpose
 from okxscalp.engine.close_pnl import ClosePnlResolver, ClosingFillLookup
 from okxscalp.engine.closing_fills import closing_order_ids
 from okxscalp.engine.entries import EntryLifecycle
-from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG, prefixed_cl_ord_id
+from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG
 from okxscalp.engine.exit_owner import ExitOwnership
 from okxscalp.engine.flatten import Flatten
 from okxscalp.engine.journal import OrderPurpose
@@ -135,8 +134,8 @@ class CloseLifecycle:
         self, position: ManagedPosition, reason: str, detail: str, purpose: OrderPurpose,
         *, quote: tuple[str, float, float, int] | None = None, decided_px: float | None = None,
     ) -> None:
-        cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
-        position.closing = CloseRequest(reason, detail, cl, time.monotonic(), decided_px)
+        cl = self.parts.cl_ord_ids.new(CL_ORD_PREFIX_EXIT)
+        position.closing = CloseRequest(reason, detail, cl, self.parts.clock.mono_s(), decided_px)
         src, age, budget, ts_ms = quote if quote is not None else (None, None, None, None)
         recorded = self.parts.journal.record_order(exit_order_record(
             position, cl, purpose, quote_source=src, quote_age_s=age, quote_budget_s=budget, quote_ts_ms=ts_ms,
@@ -151,7 +150,8 @@ class CloseLifecycle:
         # it, so a kill -9 right after the exchange accepts it never leaves an order we don't know.
         # Except while the journal cannot commit (disk full): reducing exposure comes first; the
         # row is held by the journal and lands once it recovers, and the operator is told.
-        committed = asyncio.wrap_future(recorded)
+        # Through the clock: in a backtest the commit takes no simulated time (okxscalp/clock.py).
+        committed = asyncio.ensure_future(parts.clock.wait_thread(recorded))
         while not committed.done():
             await asyncio.wait({committed}, timeout=CLOSE_ROW_WAIT_S)
             if not committed.done() and journal.write_failure is not None:

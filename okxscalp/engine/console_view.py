@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from okxscalp.config.schema import Purpose
@@ -23,7 +22,7 @@ RECENT_EVENTS = 200
 
 
 def build_snapshot(engine: Engine) -> EngineSnapshot:
-    now = time.time()
+    now = engine.clock.wall_s()
     halt = engine.halt_reasons()
     budget = engine.rest.budget_use() if engine.rest is not None else {}
     clock = engine.exchange_clock

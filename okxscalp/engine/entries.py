@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.executor import (
+    CL_ORD_PREFIX_ENTRY,
     EntryPlan,
     EntryRefused,
     PendingEntry,
@@ -133,7 +133,7 @@ class EntryLifecycle:
         return self.parts.manager.book.inst_ids() | {c.plan.inst_id for c in self.entries.values()}
 
     def cool_down(self, inst_id: str) -> None:
-        self.cooldown_until[inst_id] = time.monotonic() + ENTRY_COOLDOWN_S
+        self.cooldown_until[inst_id] = self.parts.clock.mono_s() + ENTRY_COOLDOWN_S
 
     # ---- from a tick to an order -------------------------------------------------------------
 
@@ -141,7 +141,7 @@ class EntryLifecycle:
         """Called for every ticker: cheapest checks first, the gates only once a signal stands."""
         if not self.auto_entries or self.parts.supervisor.halted_for_all:
             return
-        now = time.monotonic()
+        now = self.parts.clock.mono_s()
         if now < self.cooldown_until.get(inst_id, 0.0):
             return
         parts = self.parts
@@ -176,7 +176,7 @@ class EntryLifecycle:
         if not check_position_limits(inst_id, self.busy_inst_ids(), self.parts.config.scalping.max_positions).allowed:
             return False
         self.cool_down(inst_id)
-        self._enter(signal, time.monotonic())
+        self._enter(signal, self.parts.clock.mono_s())
         return True
 
     def _plan(self, signal: Signal) -> EntryPlan:
@@ -244,12 +244,12 @@ class EntryLifecycle:
                 plan, used, parts.registry.price_limit(inst_id),
                 equity=equity, available_margin=parts.account.free_margin(self._reserved_margin()),
                 risk_per_trade_percent=parts.config.scalping.risk_per_trade_percent,
-                td_mode=parts.account_settings.margin_mode,
+                td_mode=parts.account_settings.margin_mode, cl_ord_id=parts.cl_ord_ids.new(CL_ORD_PREFIX_ENTRY),
             )
         except EntryRefused as exc:
             log.info("entry refused %s", kv(inst=inst_id, reason=exc.reason))
             return
-        pending = PendingEntry(priced, time.monotonic())
+        pending = PendingEntry(priced, parts.clock.mono_s())
         self.entries[pending.cl_ord_id] = EntryContext(plan, pending)
         r = priced.request
         if self.on_entry_sent is not None:
@@ -346,7 +346,7 @@ class EntryLifecycle:
     async def watch_timeouts(self) -> None:
         while True:
             await asyncio.sleep(ENTRY_TIMEOUT_TICK_S)
-            now = time.monotonic()
+            now = self.parts.clock.mono_s()
             for ctx in list(self.entries.values()):
                 p = ctx.pending
                 if (p.ord_id or p.state == "unknown") and not p.cancel_requested and p.expired(now):

@@ -13,10 +13,10 @@ that age was checked against, and with the parameter resolutions it was built fr
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from okxscalp.clock import Clock
 from okxscalp.engine.exits import ExitPriceError, TpSl, compute_tp_sl
 from okxscalp.engine.risk import SizeDecision, size_position
 from okxscalp.engine.signals import Signal
@@ -80,16 +80,29 @@ def close_side_for(pos_side: PosSide) -> Side:
     return Side.SELL if pos_side is PosSide.LONG else Side.BUY
 
 
-_counter = 0
+CL_ORD_SEQ_MODULUS = 100_000  # the counter's five digits
 
 
-def prefixed_cl_ord_id(prefix: str) -> str:
-    """Readable and unique across restarts: prefix + ms clock + a per-process counter (≤ 32 chars).
-    (The client's `new_cl_ord_id` is random; the engine's prefix tells its entries, exits and
-    protective stops apart on the exchange after a restart.)"""
-    global _counter
-    _counter = (_counter + 1) % 100_000
-    return f"{prefix}{int(time.time() * 1000)}{_counter:05d}"
+def prefixed_cl_ord_id(prefix: str, now_s: float, seq: int) -> str:
+    """Readable and unique across restarts: prefix + ms clock + a counter (≤ 32 chars; OKX
+    clOrdId: up to 32 alphanumerics, Trade › Place order). (The client's `new_cl_ord_id` is
+    random; the engine's prefix tells its entries, exits and protective stops apart on the
+    exchange after a restart.)"""
+    return f"{prefix}{int(now_s * 1000)}{seq % CL_ORD_SEQ_MODULUS:05d}"
+
+
+class ClOrdIds:
+    """One engine's client order ids: its clock's wall time and its own counter, so two engines in
+    one process (two backtest runs) number their orders alike, and a backtest's ids are its
+    simulated time."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._seq = 0
+
+    def new(self, prefix: str) -> str:
+        self._seq = (self._seq + 1) % CL_ORD_SEQ_MODULUS
+        return prefixed_cl_ord_id(prefix, self._clock.wall_s(), self._seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +190,7 @@ def price_entry(
     available_margin: float,
     risk_per_trade_percent: float,
     td_mode: str,
+    cl_ord_id: str,
 ) -> PricedEntry:
     """The order for a plan, priced from an ORDER-fresh `quote` (pure, no I/O). Raises EntryRefused."""
     inst = plan.instrument
@@ -212,7 +226,7 @@ def price_entry(
         ord_type=ord_type,
         sz=size.sz,
         px=px_text,
-        cl_ord_id=prefixed_cl_ord_id(CL_ORD_PREFIX_ENTRY),
+        cl_ord_id=cl_ord_id,
         td_mode=td_mode,
         attach_tp_trigger_px=tpsl.tp_px_str,
         attach_sl_trigger_px=tpsl.sl_px_str,

@@ -21,7 +21,6 @@ logged; the engine taking a leg over is an event (a fallback the operator should
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +100,7 @@ class ExitOwnership:
         if snap is None:
             return None
         legs = self.legs.get(position.key)
-        now = time.monotonic()
+        now = self.parts.clock.mono_s()
         if legs is None or now - legs.checked_mono >= VERIFY_EVERY_S:
             self._verify_soon(position, now)
         decision = exit_decision(snap, quote)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.parts import EngineParts
@@ -38,14 +37,14 @@ class Housekeeper:
         self.inst_ids = inst_ids
 
     async def run(self) -> None:
-        last_lever = time.monotonic()
+        last_lever = self.parts.clock.mono_s()
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
             await self.parts.account.refresh()
             await self.verify_positions()
             await self.verify_orphan_stops()
-            if time.monotonic() - last_lever >= LEVERAGE_READBACK_S:
-                last_lever = time.monotonic()
+            if self.parts.clock.mono_s() - last_lever >= LEVERAGE_READBACK_S:
+                last_lever = self.parts.clock.mono_s()
                 await self.refresh_instruments()
                 await self.leverage.refresh()
 
@@ -103,7 +102,7 @@ class Housekeeper:
         manager = self.parts.manager
         if not manager.book.positions:
             return
-        asked_at = time.time()
+        asked_at = self.parts.clock.wall_s()
         try:
             live = {(p.inst_id, p.pos_side.value) for p in await self.parts.rest.positions() if p.pos != 0}
         except OkxError as exc:

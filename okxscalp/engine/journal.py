@@ -37,7 +37,6 @@ applied. A journal written by a newer build (higher version) is refused, never g
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import json
@@ -45,12 +44,12 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
+from okxscalp.clock import Clock, LiveClock
 from okxscalp.engine.instance_lock import InstanceLockError, lock_journal
 from okxscalp.engine.journal_faults import (
     JOURNAL_FAULT_FILE_ENV,
@@ -181,8 +180,15 @@ CREATE INDEX IF NOT EXISTS funding_by_time ON funding (recorded_at);
 CREATE INDEX IF NOT EXISTS funding_by_position ON funding (position_cl_ord_id);
 """
 
+# v5: how many occurrences a fallback event stands for. The bus folds a storm of identical events
+# (component, symbol, kind) into one event carrying its `count` (market/bus.py); without the count
+# a storm of 500 refused reads read back as one. Rows written before v5 stood for one each.
+SCHEMA_V5 = """
+ALTER TABLE fallback_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+"""
+
 # MIGRATIONS[i] takes the schema from version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BATCH_MAX = 500
@@ -320,8 +326,12 @@ class Journal:
         max_pending: int = 100_000,
         max_pending_while_failing: int = 1_000,
         on_write_failure_change: Callable[[str | None], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.path = path
+        # The engine's clock: every time stamp is read on the caller's side (never in the writer
+        # thread), and awaiting the writer goes through it (a backtest: no simulated time passes).
+        self._clock: Clock = clock if clock is not None else LiveClock()
         self._redact = tuple(s for s in redact if s)
         self.max_pending = max_pending
         # While writes fail nothing drains the queue: fallback events are shed much earlier then
@@ -400,6 +410,7 @@ class Journal:
             )
             row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
             current = row[0] or 0
+            applied_at = self._clock.wall_s()
             if current > SCHEMA_VERSION:
                 conn.execute("ROLLBACK")
                 raise JournalError(
@@ -411,7 +422,7 @@ class Journal:
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version + 1, time.time()),
+                    (version + 1, applied_at),
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -616,7 +627,7 @@ class Journal:
         self._submit("flush", lambda conn: None).result(timeout)
 
     async def aflush(self) -> None:
-        await asyncio.wrap_future(self._submit("flush", lambda conn: None))
+        await self._clock.wait_thread(self._submit("flush", lambda conn: None))
 
     def close(self) -> None:
         """Commit what is queued, stop the writer, close the connections, release the lock.
@@ -649,7 +660,7 @@ class Journal:
 
     def _snapshot_op(self, snapshot: PositionSnapshot) -> Callable[[sqlite3.Connection], int]:
         payload = self._scrub(snapshot.to_json())
-        now = time.time()
+        now = self._clock.wall_s()
 
         def op(conn: sqlite3.Connection) -> int:
             conn.execute(
@@ -681,7 +692,7 @@ class Journal:
         fut = self._submit(
             f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot)
         )
-        return await asyncio.wrap_future(fut)
+        return await self._clock.wait_thread(fut)
 
     def write_snapshot_blocking(self, snapshot: PositionSnapshot, timeout: float | None = 30.0) -> int:
         """The same for code outside the event loop (blocks the calling thread until committed)."""
@@ -702,7 +713,8 @@ class Journal:
         """Mark a position closed. The future's result is False when no open position had that
         entry clOrdId (already closed, or never journalled). With the exit price unknown,
         `realised_pnl` is None and `realised_pnl_bound` its worst case (see `settle_close_pnl`)."""
-        when = closed_at if closed_at is not None else time.time()
+        now = self._clock.wall_s()
+        when = closed_at if closed_at is not None else now
         reason_text = self._scrub(reason)
 
         def op(conn: sqlite3.Connection) -> bool:
@@ -710,7 +722,7 @@ class Journal:
                 """UPDATE positions SET state = 'closed', closed_at = ?, close_reason = ?, close_px = ?,
                        realised_pnl = ?, realised_pnl_bound = ?, updated_at = ?
                    WHERE entry_cl_ord_id = ? AND state = 'open'""",
-                (when, reason_text, close_px, realised_pnl, realised_pnl_bound, time.time(), entry_cl_ord_id),
+                (when, reason_text, close_px, realised_pnl, realised_pnl_bound, now, entry_cl_ord_id),
             )
             return cur.rowcount == 1
 
@@ -723,13 +735,14 @@ class Journal:
         """A closed position's exit: found (px and P&L, the bound cleared), or still unknown with
         its worst case (`realised_pnl` None, `realised_pnl_bound` set). False if no closed row."""
         reason_text = self._scrub(reason)
+        now = self._clock.wall_s()
 
         def op(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
                 """UPDATE positions SET close_reason = ?, close_px = ?, realised_pnl = ?, realised_pnl_bound = ?,
                        updated_at = ?
                    WHERE entry_cl_ord_id = ? AND state = 'closed'""",
-                (reason_text, close_px, realised_pnl, realised_pnl_bound, time.time(), entry_cl_ord_id),
+                (reason_text, close_px, realised_pnl, realised_pnl_bound, now, entry_cl_ord_id),
             )
             return cur.rowcount == 1
 
@@ -737,7 +750,7 @@ class Journal:
 
     def record_order(self, order: OrderRecord) -> concurrent.futures.Future[None]:
         """Insert an order, or replace everything but `created_at` if its clOrdId is known."""
-        now = time.time()
+        now = self._clock.wall_s()
         row = (
             order.cl_ord_id,
             order.ord_id,
@@ -800,7 +813,7 @@ class Journal:
             acc_fill_sz,
             avg_px,
             self._scrub(detail),
-            updated_at if updated_at is not None else time.time(),
+            updated_at if updated_at is not None else self._clock.wall_s(),
             cl_ord_id,
         )
 
@@ -830,7 +843,7 @@ class Journal:
             fill.fee,
             fill.exec_type,
             fill.ts_ms,
-            time.time(),
+            self._clock.wall_s(),
         )
 
         def op(conn: sqlite3.Connection) -> bool:
@@ -845,7 +858,7 @@ class Journal:
 
     def record_funding(self, record: FundingRecord) -> concurrent.futures.Future[None]:
         row = (record.inst_id, record.pos_side, record.position_cl_ord_id, record.amount, record.total,
-               record.ts_ms, record.recorded_at or time.time())
+               record.ts_ms, record.recorded_at or self._clock.wall_s())
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -881,11 +894,13 @@ class Journal:
             _enum_value(event.kind),
             self._scrub(event.detail),
             event.source,
+            event.count,  # occurrences this (folded) event stands for
         )
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO fallback_events (time, component, symbol, kind, detail, source) VALUES (?, ?, ?, ?, ?, ?)",
+                """INSERT INTO fallback_events (time, component, symbol, kind, detail, source, count)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 row,
             )
 
@@ -897,7 +912,7 @@ class Journal:
         """Journal the parameter resolutions an entry used. Each item needs `name`, `value`,
         `source_path` and `chain` (config's `Resolution`; `note` is kept when present); the chain
         is stored as JSON."""
-        when = recorded_at if recorded_at is not None else time.time()
+        when = recorded_at if recorded_at is not None else self._clock.wall_s()
         rows = [
             (
                 position_cl_ord_id,
@@ -1081,6 +1096,7 @@ class Journal:
                 kind=FallbackKind(r["kind"]),
                 detail=r["detail"],
                 source=r["source"],
+                count=r["count"],
             )
             for r in rows
         ]

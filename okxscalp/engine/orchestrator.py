@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from okxscalp.clock import Clock, LiveClock
 from okxscalp.config import ParameterProvider
 from okxscalp.config.chains import Resolution
 from okxscalp.config.schema import AppConfig
@@ -41,7 +42,7 @@ from okxscalp.engine.account import Account, EngineStartError, ensure_position_m
 from okxscalp.engine.closes import CloseLifecycle
 from okxscalp.engine.console_view import build_snapshot
 from okxscalp.engine.entries import EntryContext, EntryLifecycle
-from okxscalp.engine.executor import LeverageState
+from okxscalp.engine.executor import ClOrdIds, LeverageState
 from okxscalp.engine.funding import FundingWatch
 from okxscalp.engine.housekeeping import Housekeeper
 from okxscalp.engine.journal_watch import WatchedJournal
@@ -112,7 +113,16 @@ class Engine:
         auto_entries: bool = True,
         metrics: MetricsAddress | None = None,
         record: RecorderSettings | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
     ) -> None:
+        # Every time read, wait for the journal thread and clOrdId of this engine goes through this
+        # one clock: the OS clocks live, a VirtualTimeEventLoop's simulated time in a backtest.
+        self.clock: Clock = clock if clock is not None else LiveClock()
+        # Seeds the clients' backoff jitter (a backtest: the same run, the same delays); None is
+        # live: each client draws from its own unseeded generator.
+        self.seed = seed
+        self.cl_ord_ids = ClOrdIds(self.clock)
         self.config = config
         self.auto_entries = auto_entries
         self.endpoints = endpoints
@@ -134,11 +144,11 @@ class Engine:
         self.housekeeper: Housekeeper | None = None
         self.trade_channel: WsTradeChannel | None = None  # the WebSocket trade channel (order_entry.transport ws)
         self.order_route: OrderRoute | None = None
-        self._connect_gate = ConnectGate()  # one per process: every WebSocket dial (feed, trade channel) passes it
+        self._connect_gate = ConnectGate(clock=self.clock.mono_s)  # one per process: every WebSocket dial (feed, trade channel) passes it
         # The console's orders, trades and notices: kept in memory from what the engine writes and
         # does (journal_watch.py), never queried from the journal per snapshot.
-        self.notices = NoticeBoard()
-        self.orders = OrderBoard(self.notices)
+        self.notices = NoticeBoard(clock=self.clock.wall_s)
+        self.orders = OrderBoard(self.notices, clock=self.clock.wall_s)
         self.trade_history: TradeHistory | None = None
         self.instruments: dict[str, Instrument] = {}
         self.detectors: dict[str, RegimeDetector] = {}
@@ -156,7 +166,7 @@ class Engine:
         self.metrics_server: MetricsServer | None = None
         # `--record DIR`: the public market data the feed delivers, written off the hot path (market/recorder.py).
         self.recorder = MarketRecorder(record) if record is not None else None
-        self.supervisor = EntrySupervisor(self._emit)
+        self.supervisor = EntrySupervisor(self._emit, wall_clock=self.clock.wall_s)
         self.supervisor.set(Halt.STARTING, "starting")
         # Account-wide settings, resolved once with their key paths (config explain shows them).
         self.account_settings = self.provider.account_settings()
@@ -282,19 +292,23 @@ class Engine:
     async def _start(self) -> None:
         cfg = self.config
         creds = self.endpoints.credentials
-        self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session)
+        clock = self.clock
+        self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session,
+                               wall_clock=clock.wall_s, mono_clock=clock.mono_s, rng=self._rng("rest"))
         loop = asyncio.get_running_loop()
         self.journal = WatchedJournal(
             self.journal_path, redact=(creds.secret, creds.passphrase, creds.api_key),
             # Called on the writer thread: the halt is already in force (the probe reads
             # `write_failure` before every order); this makes its event immediate.
             on_write_failure_change=lambda _failure: loop.call_soon_threadsafe(self.supervisor.poll),
+            clock=clock,
         )
         journal = self.journal
         self.supervisor.add_probe(Halt.JOURNAL, lambda: (journal.write_failure,) if journal.write_failure else ())
         # Ages are in the exchange's time, from a clock measured on /public/time round trips
         # (market/exchange_clock.py); a failure to measure it is a halt reason, never a guess.
-        self.exchange_clock = ExchangeClock.from_settings(self.rest.server_time, cfg.freshness)
+        self.exchange_clock = ExchangeClock.from_settings(self.rest.server_time, cfg.freshness,
+                                                          mono=clock.mono_s, wall=clock.wall_s)
         await self.exchange_clock.start()
         instruments = {i.inst_id: i for i in await self.rest.instruments()}
         missing = [i for i in self.inst_ids if i not in instruments]
@@ -362,38 +376,39 @@ class Engine:
         """Market data (bus, registry), account, positions and the lifecycles that share them."""
         assert self.rest is not None and self.journal is not None
         cfg = self.config
-        self.bus = EventBus()
+        clock = self.clock
+        self.bus = EventBus(clock=clock.mono_s, wall_clock=clock.wall_s)
         assert self.exchange_clock is not None
         self.exchange_clock.bus = self.bus
         self._bus_subscription = self.bus.subscribe("engine-journal")
         for event in self.early_events:
             self.journal.record_fallback(event)
         self.registry = DataRegistry(cfg.freshness, self.bus, self.rest.ticker, inst_ids=self.inst_ids,
-                                     exchange_clock=self.exchange_clock)
+                                     exchange_clock=self.exchange_clock, clock=clock.mono_s)
         self.regimes.registry = self.registry
-        self.manager = PositionManager(self.journal, lambda inst: self.instruments[inst].ct_val)
+        self.manager = PositionManager(self.journal, lambda inst: self.instruments[inst].ct_val, wall_clock=clock.wall_s)
         self.account = Account(
             self.rest, self.journal, self.supervisor, cfg.scalping.daily_loss_limit_percent,
-            emit=self._emit, ct_val_of=lambda inst_id: self.instruments[inst_id].ct_val,
+            emit=self._emit, ct_val_of=lambda inst_id: self.instruments[inst_id].ct_val, clock=clock.wall_s,
         )
         self.order_route = self._build_order_route()
         parts = EngineParts(
             config=cfg, provider=self.provider, rest=self.rest, orders=self.order_route, journal=self.journal, manager=self.manager,
             registry=self.registry, instruments=self.instruments, detectors=self.detectors, supervisor=self.supervisor,
             account=self.account, leverage=self.leverage_keeper, spawn=self._spawn, emit=self._emit,
-            account_settings=self.account_settings, notices=self.notices,
+            account_settings=self.account_settings, notices=self.notices, clock=clock, cl_ord_ids=self.cl_ord_ids,
         )
         self.entry_flow = EntryLifecycle(parts, auto_entries=self.auto_entries)
         self.entry_flow.on_entry_sent = self.on_entry_sent
         self.reconciler = Reconciler(
             self.rest, self.journal, self.manager, self.instruments, self.account_settings,
             tracked_entries=self.entry_flow.tracked, on_entry_order=self.entry_flow.on_order,
-            supervisor=self.supervisor, spawn=self._spawn,
+            supervisor=self.supervisor, spawn=self._spawn, clock=clock, cl_ord_ids=self.cl_ord_ids,
         )
         reconciler = self.reconciler
         self.close_flow = CloseLifecycle(parts, self.entry_flow, reconcile=reconciler.run, closing_fill_px=reconciler.closing_fill_px)
         self.manager.on_closed.append(self.close_flow.on_position_closed)
-        self.trade_history = TradeHistory(self.notices, self.manager.worst_case_pnl)
+        self.trade_history = TradeHistory(self.notices, self.manager.worst_case_pnl, clock=clock.wall_s)
         self.journal.watchers += [self.orders, self.trade_history]
         self.manager.on_closed.append(self.trade_history.on_closed)
         self.manager.on_closed.append(lambda position, reason, _px, _pnl: self.orders.position_closed(position, reason))
@@ -472,8 +487,9 @@ class Engine:
                 self.endpoints.ws_url, self.endpoints.credentials, self.rest, connect_gate=self._connect_gate,
                 settings=WsTradeSettings(connect_timeout_s=ws.connect_timeout_s, pong_timeout_s=ws.pong_timeout_s,
                                          backoff=ws.backoff),
+                rng=self._rng("ws-trade"), clock=self.clock.mono_s, wall_clock=self.clock.wall_s,
             )
-        route = OrderRoute(self.rest, self.trade_channel, settings, self._emit)
+        route = OrderRoute(self.rest, self.trade_channel, settings, self._emit, wall_clock=self.clock.wall_s)
         self.supervisor.add_probe(Halt.TRADE_CHANNEL, route.entry_route_closed)
         return route
 
@@ -497,6 +513,9 @@ class Engine:
             on_private=self.private_events.push,
             exchange_clock=self.exchange_clock,
             connect_gate=self._connect_gate,
+            clock=self.clock.mono_s,
+            wall_clock=self.clock.wall_s,
+            rng=self._rng("feed"),
         )
         feed = self.feed
         self.supervisor.add_probe(Halt.FEED, lambda: feed.entries_allowed()[1])
@@ -515,17 +534,22 @@ class Engine:
 
     # ---- events ------------------------------------------------------------------------------
 
+    def _rng(self, client: str) -> random.Random | None:
+        """A client's jitter generator: seeded from the engine's seed and the client's name (a str
+        seed hashes the same in every process), or None live (the client draws an unseeded one)."""
+        return None if self.seed is None else random.Random(f"{self.seed}:{client}")
+
     def _emit(self, kind: FallbackKind, symbol: str, detail: str, source: str, component: str = "engine") -> None:
         if self.bus is not None:
             if kind is FallbackKind.ENTRY_GATE:
                 # Each halt and clear is its own event: folding them (the bus's storm guard) would
                 # hide which halt held when (they are few: one per change of a condition).
-                self.bus.publish(FallbackEvent(time.time(), component, symbol, kind, detail, source))
+                self.bus.publish(FallbackEvent(self.clock.wall_s(), component, symbol, kind, detail, source))
             else:
                 self.bus.emit(component, symbol, kind, detail, source)
             return
         # Before the bus exists (start-up checks): keep it for the console, the journal and the log.
-        event = FallbackEvent(time.time(), component, symbol, kind, detail, source)
+        event = FallbackEvent(self.clock.wall_s(), component, symbol, kind, detail, source)
         self.early_events.append(event)
         if self.journal is not None:
             self.journal.record_fallback(event)

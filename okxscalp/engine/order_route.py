@@ -91,7 +91,9 @@ class RouteState:
 class OrderRoute:
     """See the module docstring. `channel` None: no trade channel (transport rest)."""
 
-    def __init__(self, rest: RestClient, channel: TradeChannel | None, settings: OrderEntrySettings, emit: EmitFn) -> None:
+    def __init__(self, rest: RestClient, channel: TradeChannel | None, settings: OrderEntrySettings, emit: EmitFn,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self._wall_clock = wall_clock  # the engine's clock: a backtest's episodes are in simulated time
         self.rest = rest
         self.channel = channel
         self.transport = OrderTransport(settings.transport)
@@ -215,7 +217,7 @@ class OrderRoute:
             return
         self.via_rest += 1
         if self._fallback_since_wall is None:
-            self._fallback_since_wall = time.time()
+            self._fallback_since_wall = self._wall_clock()
         self._fallback_in_episode += 1
         since = time.strftime("%H:%M:%S", time.localtime(self._fallback_since_wall))
         self._emit(FallbackKind.ORDER_VIA_REST, inst_id,

@@ -10,10 +10,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from okxscalp.clock import Clock
 from okxscalp.config import ParameterProvider
 from okxscalp.config.provider import AccountSettings
 from okxscalp.config.schema import AppConfig
 from okxscalp.engine.account import Account
+from okxscalp.engine.executor import ClOrdIds
 from okxscalp.engine.journal import Journal
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.notices import NoticeBoard
@@ -47,6 +49,8 @@ class EngineParts:
     emit: EmitFn
     account_settings: AccountSettings  # margin mode, orphan policy: resolved once, with their key paths
     orders: OrderRoute  # how orders go out: the WebSocket trade channel or REST (order_route.py)
+    clock: Clock  # every time read and journal wait (okxscalp/clock.py): live, or a backtest's simulated time
+    cl_ord_ids: ClOrdIds  # the engine's client order ids (its clock and its own counter)
     notices: NoticeBoard = field(default_factory=NoticeBoard)  # the console's toasts (fills, closes, flatten ...)
 
     def event(self, kind: FallbackKind, symbol: str, detail: str, source: str = "none", component: str = "engine") -> None:

@@ -215,8 +215,10 @@ class PositionBook:
 class PositionManager:
     """Snapshots entries, tracks sizes from the exchange, journals closes."""
 
-    def __init__(self, journal: Journal, ct_val_of: Callable[[str], float]) -> None:
+    def __init__(self, journal: Journal, ct_val_of: Callable[[str], float],
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.journal = journal
+        self._wall_clock = wall_clock  # the engine's clock: entry times of a backtest are simulated
         self.book = PositionBook()
         self._ct_val_of = ct_val_of
         # Called after a close is journaled: (position, reason, exit px, realised PnL).
@@ -243,7 +245,7 @@ class PositionManager:
         if order.avg_px is None or order.acc_fill_sz <= 0:
             raise ValueError(f"{order.inst_id} {order.cl_ord_id}: fill without avgPx/accFillSz")
         existing = self.book.get(order.inst_id, order.pos_side.value)
-        entry_time = existing.snapshot.entry_time if existing and existing.snapshot else time.time()
+        entry_time = existing.snapshot.entry_time if existing and existing.snapshot else self._wall_clock()
         return build_snapshot(
             inst_id=order.inst_id,
             pos_side=order.pos_side,
@@ -289,7 +291,7 @@ class PositionManager:
     def add_orphan(self, exchange: Position, note: str) -> ManagedPosition:
         position = ManagedPosition(
             exchange.inst_id, exchange.pos_side, abs(exchange.pos), None,
-            exchange.u_time_ms / 1000.0 if exchange.u_time_ms else time.time(),
+            exchange.u_time_ms / 1000.0 if exchange.u_time_ms else self._wall_clock(),
             avg_px=exchange.avg_px, upl=exchange.upl, lever=exchange.lever, orphan_note=note,
         )
         self.book.add(position)

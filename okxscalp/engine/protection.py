@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from okxscalp.engine.executor import close_side_for, prefixed_cl_ord_id
+from okxscalp.engine.executor import close_side_for
 from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
 from okxscalp.logging_setup import kv
 from okxscalp.okx.errors import OkxError
@@ -54,11 +54,13 @@ async def place_protective_stop(
     sl_px: str,
     td_mode: str,
     why: str,
+    algo_cl_ord_id: str,
     position_cl_ord_id: str = "",
 ) -> str:
     """Place a reduce-only stop for the whole position at `sl_px` (a tick-grid string), journaled
-    before it is sent. Returns its algoId; raises OkxError (journaled as rejected) when refused."""
-    algo_cl = prefixed_cl_ord_id(PROTECT_PREFIX)
+    before it is sent (as `algo_cl_ord_id`: the engine's ClOrdIds.new(PROTECT_PREFIX)). Returns its
+    algoId; raises OkxError (journaled as rejected) when refused."""
+    algo_cl = algo_cl_ord_id
     close_side = close_side_for(pos_side)
     journal.record_order(
         OrderRecord(

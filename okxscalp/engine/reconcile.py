@@ -26,19 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from okxscalp.clock import Clock, LiveClock
 from okxscalp.config.provider import AccountSettings
 from okxscalp.engine.closing_fills import closing_order_ids, find_closing_fill
 from okxscalp.engine.executor import (
     CL_ORD_PREFIX_ENTRY,
     CL_ORD_PREFIX_EXIT,
     ENTRY_TAG,
+    ClOrdIds,
     close_side_for,
-    prefixed_cl_ord_id,
 )
 from okxscalp.engine.journal import Journal, OrderPurpose, OrderRecord
 from okxscalp.engine.parts import SpawnFn
@@ -49,7 +49,7 @@ from okxscalp.engine.positions import (
     PositionManager,
     exchange_close_reason,
 )
-from okxscalp.engine.protection import describe_stop, place_protective_stop, stop_of
+from okxscalp.engine.protection import PROTECT_PREFIX, describe_stop, place_protective_stop, stop_of
 from okxscalp.engine.snapshot import PositionSnapshot
 from okxscalp.engine.supervisor import EntrySupervisor, Halt
 from okxscalp.logging_setup import kv
@@ -125,7 +125,12 @@ class Reconciler:
         on_entry_order: Callable[[Order], Awaitable[None]],
         supervisor: EntrySupervisor | None = None,
         spawn: SpawnFn | None = None,
+        clock: Clock | None = None,
+        cl_ord_ids: ClOrdIds | None = None,
     ) -> None:
+        # The engine's clock and clOrdIds (a backtest: simulated time); live ones when not given.
+        self.clock: Clock = clock if clock is not None else LiveClock()
+        self.cl_ord_ids = cl_ord_ids if cl_ord_ids is not None else ClOrdIds(self.clock)
         self.rest = rest
         self.journal = journal
         self.manager = manager
@@ -170,7 +175,7 @@ class Reconciler:
 
     async def _run(self, trigger: str) -> ReconcileReport:
         report = ReconcileReport(trigger)
-        fetched_at = time.time()
+        fetched_at = self.clock.wall_s()
         exchange_positions = [p for p in await self.rest.positions() if p.pos != 0 and p.inst_id in self.instruments]
         pending = await self.rest.orders_pending()
         listed_algos = await self._pending_stops(report)  # None: not listed, nothing concluded from it
@@ -378,7 +383,7 @@ class Reconciler:
         try:
             position.protect_algo_id = await place_protective_stop(
                 self.rest, self.journal, inst_id=position.inst_id, pos_side=position.pos_side, sl_px=sl_px,
-                td_mode=self.settings.margin_mode, why=why,
+                td_mode=self.settings.margin_mode, why=why, algo_cl_ord_id=self.cl_ord_ids.new(PROTECT_PREFIX),
                 position_cl_ord_id=position.snapshot.entry_cl_ord_id if position.snapshot else "",
             )
         except OkxError as exc:
@@ -408,7 +413,7 @@ class Reconciler:
             if position.closing is not None:
                 return  # its close is on the way; the fill or the next reconciliation settles it
             note = position.orphan_note
-            cl = prefixed_cl_ord_id(CL_ORD_PREFIX_EXIT)
+            cl = self.cl_ord_ids.new(CL_ORD_PREFIX_EXIT)
             self.journal.record_order(
                 OrderRecord(
                     cl_ord_id=cl, inst_id=p.inst_id, side=close_side_for(p.pos_side).value, ord_type="market",
@@ -422,7 +427,7 @@ class Reconciler:
                 self.journal.update_order(cl, state="rejected", detail=str(exc))
                 self._mark_unverified(key, f"orphan flatten failed: {exc}", report)
                 return
-            position.closing = CloseRequest(CloseReason.ORPHAN_FLATTEN, note, cl, time.monotonic())
+            position.closing = CloseRequest(CloseReason.ORPHAN_FLATTEN, note, cl, self.clock.mono_s())
             report.flattened.append(_key_text(*key))
             self._mark_verified(key, f"orphan close {cl} sent")
             return

@@ -65,7 +65,8 @@ class _Pass:
     problems: list[str] = field(default_factory=list)
 
 
-async def flatten_via_rest(rest: RestClient, inst_ids: Collection[str], target: Target = None) -> RestFlattenReport:
+async def flatten_via_rest(rest: RestClient, inst_ids: Collection[str], target: Target = None,
+                           *, mono: Callable[[], float] = time.monotonic) -> RestFlattenReport:
     """See the module docstring. `target` narrows it to one position (its orders are left alone)."""
     ours = set(inst_ids) if target is None else {target[0]}
     sides = None if target is None else {target[1]}
@@ -74,7 +75,7 @@ async def flatten_via_rest(rest: RestClient, inst_ids: Collection[str], target: 
         await _cancel_orders(rest, ours, run)
     closed = await _close_positions(rest, ours, sides, run)
     await _cancel_stops(rest, closed, sides, run)
-    left, verified = await _still_open(rest, ours, sides, orders_too=target is None)
+    left, verified = await _still_open(rest, ours, sides, orders_too=target is None, mono=mono)
     what = "flatten" if target is None else f"close {symbol_of(target[0])} {target[1]}"
     report = RestFlattenReport(tuple(run.done), tuple(run.problems), tuple(left), verified, what)
     (log.warning if not report.complete else log.info)("rest flatten %s", kv(result=report.summary()))
@@ -131,17 +132,17 @@ async def _cancel_stops(rest: RestClient, inst_ids: set[str], sides: set[str] | 
 
 
 async def _still_open(
-    rest: RestClient, ours: set[str], sides: set[str] | None, *, orders_too: bool
+    rest: RestClient, ours: set[str], sides: set[str] | None, *, orders_too: bool, mono: Callable[[], float],
 ) -> tuple[list[str], bool]:
     """What is still on the exchange, listed again until clean or VERIFY_FOR_S; (left, listed)."""
-    deadline = time.monotonic() + VERIFY_FOR_S
+    deadline = mono() + VERIFY_FOR_S
     while True:
         try:
             left = await _listing(rest, ours, sides, orders_too=orders_too)
             listed = True
         except OkxError as exc:
             left, listed = [f"listing failed: {exc}"], False
-        if (listed and not left) or time.monotonic() >= deadline:
+        if (listed and not left) or mono() >= deadline:
             return left, listed
         await asyncio.sleep(VERIFY_EVERY_S)
 

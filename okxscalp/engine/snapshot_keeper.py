@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import ManagedPosition, PositionKey
-from okxscalp.engine.protection import describe_stop, place_protective_stop, stop_of
+from okxscalp.engine.protection import PROTECT_PREFIX, describe_stop, place_protective_stop, stop_of
 from okxscalp.engine.snapshot import PositionSnapshot
 from okxscalp.engine.supervisor import Halt
 from okxscalp.logging_setup import kv
@@ -95,7 +94,7 @@ class SnapshotKeeper:
         journal = self.parts.journal
         failures = 0
         retry_s = RETRY_MIN_S
-        started = time.monotonic()
+        started = self.parts.clock.mono_s()
         try:
             while True:
                 snapshot = self._desired[key]
@@ -108,7 +107,7 @@ class SnapshotKeeper:
                         break
                     failures += 1
                     held = journal.write_failure or "the journal has not committed it yet"
-                    await self._failed(position, f"not committed after {time.monotonic() - started:.1f}s: {held}",
+                    await self._failed(position, f"not committed after {self.parts.clock.mono_s() - started:.1f}s: {held}",
                                        held, failures, f"still waiting for it, next check in {wait_s * 2:g}s")
                     wait_s = min(wait_s * 2, RETRY_MAX_S)
                 error = write.exception()
@@ -121,7 +120,7 @@ class SnapshotKeeper:
                     continue
                 if self._desired[key] is not snapshot:
                     continue  # a later fill changed it meanwhile: write that one
-                self._committed(position, snapshot, failures, time.monotonic() - started)
+                self._committed(position, snapshot, failures, self.parts.clock.mono_s() - started)
                 break
         finally:
             if self._writers.get(key) is asyncio.current_task():
@@ -202,6 +201,7 @@ class SnapshotKeeper:
                 algo_id = await place_protective_stop(
                     rest, parts.journal, inst_id=position.inst_id, pos_side=position.pos_side, sl_px=sl,
                     td_mode=parts.account_settings.margin_mode, position_cl_ord_id=position.snapshot.entry_cl_ord_id,
+                    algo_cl_ord_id=parts.cl_ord_ids.new(PROTECT_PREFIX),
                     why=f"no stop listed for {key[0]}/{key[1]} (snapshot not written): SL {sl} from the fill's snapshot",
                 )
                 position.protect_algo_id = algo_id

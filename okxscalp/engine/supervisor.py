@@ -80,10 +80,11 @@ Probe = Callable[[], Iterable[str]]
 class EntrySupervisor:
     """Holds the halt conditions; see the module docstring."""
 
-    __slots__ = ("_conditions", "_emit", "_probe_seen", "_probes", "_symbol_conditions", "changes")
+    __slots__ = ("_conditions", "_emit", "_probe_seen", "_probes", "_symbol_conditions", "_wall_clock", "changes")
 
-    def __init__(self, emit: EmitFn | None = None) -> None:
+    def __init__(self, emit: EmitFn | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self._emit = emit
+        self._wall_clock = wall_clock  # the engine's clock (the log's `at`: simulated in a backtest)
         self._conditions: dict[Halt, str] = {}
         self._symbol_conditions: dict[str, dict[Halt, str]] = {}
         self._probes: list[tuple[Halt, Probe]] = []
@@ -212,4 +213,4 @@ class EntrySupervisor:
             # source = the halt kind, so a reader (journal, soak audits) can tell halts apart
             self._emit(FallbackKind.ENTRY_GATE, inst_id, detail, kind.value, "supervisor")
         else:
-            log.info("entry gate %s", kv(halt=kind.value, symbol=inst_id or "-", detail=detail, at=round(time.time(), 3)))
+            log.info("entry gate %s", kv(halt=kind.value, symbol=inst_id or "-", detail=detail, at=round(self._wall_clock(), 3)))

@@ -370,13 +370,16 @@ class ExchangeClock:
 
     @classmethod
     def from_settings(
-        cls, fetch_server_ms: FetchServerMs, freshness: FreshnessSettings, bus: EventBus | None = None
+        cls, fetch_server_ms: FetchServerMs, freshness: FreshnessSettings, bus: EventBus | None = None,
+        *, mono: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
     ) -> ExchangeClock:
         return cls(
             fetch_server_ms,
             sync_interval_s=freshness.clock_sync_interval_s,
             tolerance_s=freshness.clock_tolerance_s,
             bus=bus,
+            mono=mono,
+            wall=wall,
         )
 
     # --- reads ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -109,6 +110,8 @@ class FeedCoordinator:
         watchdog_interval_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         exchange_clock: ExchangeClock | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         for bar in bars:
             if bar not in CANDLE_BARS:
@@ -125,27 +128,30 @@ class FeedCoordinator:
         self._on_private = on_private
         self._on_public = on_public
         self._interval = watchdog_interval_s
+        # The engine's clock (okxscalp/clock.py), for this coordinator and its connections.
         self._clock = clock
+        self._wall_clock = wall_clock
         self._exchange_clock = exchange_clock
         self._runs_clock = False  # this coordinator started the clock's sync loop (and stops it)
         self._late: dict[str, float] = {}  # public instId -> arrival age while its tickers are late
         self._tickers_silent = False  # every public tickers pair silent with the connection up
-        gate = connect_gate or ConnectGate()
+        gate = connect_gate or ConnectGate(clock=clock)
 
         self._conns: dict[str, WsConnection] = {
             PUBLIC: WsConnection(
                 PUBLIC, urls.public, self._settings, on_message=self._public_push,
-                on_health=self._health_reporter(PUBLIC), connect_gate=gate,
+                on_health=self._health_reporter(PUBLIC), connect_gate=gate, clock=clock, wall_clock=wall_clock, rng=rng,
             ),
             BUSINESS: WsConnection(
                 BUSINESS, urls.business, self._settings, on_message=self._business_push,
-                on_health=self._health_reporter(BUSINESS), connect_gate=gate,
+                on_health=self._health_reporter(BUSINESS), connect_gate=gate, clock=clock, wall_clock=wall_clock, rng=rng,
             ),
         }
         if credentials is not None:
             self._conns[PRIVATE] = WsConnection(
                 PRIVATE, urls.private, self._settings, credentials=credentials,
                 on_message=self._private_push, on_health=self._health_reporter(PRIVATE), connect_gate=gate,
+                clock=clock, wall_clock=wall_clock, rng=rng,
             )
         self._private_args = tuple(private_args)
 
@@ -533,7 +539,7 @@ class FeedCoordinator:
         """Exchange time now, from the WS feed's clock-offset estimate (follows sim time); wall
         time when no market data has arrived yet."""
         now_ms = self.registry.exchange_now_ms()
-        return int(time.time() * 1000) if now_ms is None else now_ms
+        return int(self._wall_clock() * 1000) if now_ms is None else now_ms
 
     # --- the periodic tick -------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class MetricsServer:
     def __init__(self, engine: Engine, address: MetricsAddress) -> None:
         self.address = address
         self.registry = CollectorRegistry(auto_describe=False)
-        self.collector = EngineCollector(engine)
+        self.collector = EngineCollector(engine, clock=engine.clock.mono_s)  # the engine's clock: health ages in its time
         self.registry.register(self.collector)
         self.url: str | None = None  # http://host:port/metrics once bound
         self._runner: web.AppRunner | None = None

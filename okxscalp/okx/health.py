@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -39,10 +38,11 @@ class ConnectionHealth:
     handler_errors: int = 0  # pushes / reports a consumer failed to take (each one logged)
     last_error_mono: float | None = None  # monotonic time last_error was set (the console shows its age)
 
-    def note_error(self, text: str) -> None:
-        """Set `last_error`, stamped with the time (an old error on a healthy connection reads as old)."""
+    def note_error(self, text: str, now_mono: float) -> None:
+        """Set `last_error`, stamped with `now_mono`, the connection's clock (an old error on a
+        healthy connection reads as old)."""
         self.last_error = text
-        self.last_error_mono = time.monotonic()
+        self.last_error_mono = now_mono
 
     def copy(self) -> ConnectionHealth:
         return ConnectionHealth(

@@ -160,6 +160,7 @@ class RestClient:
         demo: bool = False,
         session: aiohttp.ClientSession | None = None,
         wall_clock: Callable[[], float] = time.time,
+        mono_clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
@@ -168,10 +169,13 @@ class RestClient:
         self._demo = demo
         self._session = session
         self._owns_session = session is None
+        # The engine's clock (okxscalp/clock.py): the OS clocks live, simulated time in a backtest.
         self._wall_clock = wall_clock
-        self._rng = rng or random.Random()
-        self._limiters = EndpointLimiters(self._settings.limit_margin)
-        self._cache = TtlCache()
+        self._mono_clock = mono_clock
+        # Retry jitter: unseeded live; a backtest passes a seeded one (same run, same delays).
+        self._rng = rng if rng is not None else random.Random()
+        self._limiters = EndpointLimiters(self._settings.limit_margin, clock=mono_clock)
+        self._cache = TtlCache(mono_clock)
         self._timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -229,7 +233,7 @@ class RestClient:
                     if ticker.inst_id == inst_id:
                         return ticker
             env = await self._get(MARKET_TICKER, {"instId": inst_id}, inst_id=inst_id)
-            tickers = parse.parse_tickers(env.data, time.monotonic())
+            tickers = parse.parse_tickers(env.data, self._mono_clock())
             if not tickers:
                 raise MalformedMessage(f"ticker {inst_id}: empty data")
             return tickers[0]
@@ -242,7 +246,7 @@ class RestClient:
 
         async def fetch() -> list[Ticker]:
             env = await self._get(MARKET_TICKERS, {"instType": inst_type})
-            tickers = parse.parse_tickers(env.data, time.monotonic())
+            tickers = parse.parse_tickers(env.data, self._mono_clock())
             for ticker in tickers:
                 self._cache.put(("ticker", ticker.inst_id), ttl, ticker)
             return tickers

@@ -107,15 +107,16 @@ class ConnectGate:
 class _OpsBudget:
     """subscribe + unsubscribe + login requests on one connection: ≤ 480 per hour (OKX)."""
 
-    def __init__(self, limit: int = WS_OPS_PER_CONNECTION_PER_HOUR) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, limit: int = WS_OPS_PER_CONNECTION_PER_HOUR) -> None:
         self.limit = limit
+        self._clock = clock
         self._times: deque[float] = deque()
 
     def reset(self) -> None:
         self._times.clear()
 
     def take(self, n: int, what: str, connection: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         while self._times and self._times[0] <= now - _OPS_WINDOW_S:
             self._times.popleft()
         if len(self._times) + n > self.limit:
@@ -143,6 +144,8 @@ class WsConnection:
         connect_gate: ConnectGate | None = None,
         on_event: Callable[[WsEvent], None] | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
         self.url = url
@@ -153,8 +156,12 @@ class WsConnection:
         self._on_event = on_event
         # A private gate only when none is given; production passes the one process-wide gate.
         self._gate = connect_gate or ConnectGate()
-        self._rng = rng or random.Random()
-        self.health = ConnectionHealth(name, ConnectionState.CONNECTING, time.monotonic())
+        # The engine's clock (okxscalp/clock.py): the OS clocks live, simulated time in a backtest.
+        self._clock = clock
+        self._wall_clock = wall_clock
+        # Reconnect jitter: unseeded live; a backtest passes a seeded one.
+        self._rng = rng if rng is not None else random.Random()
+        self.health = ConnectionHealth(name, ConnectionState.CONNECTING, clock())
 
         self._desired: dict[ChannelArg, None] = {}  # insertion-ordered set of wanted subscriptions
         self._acked: set[ChannelArg] = set()
@@ -169,7 +176,7 @@ class WsConnection:
         self._resubscribe_at: float | None = None  # monotonic time of the next re-subscribe
         self._resubscribes = 0  # refused re-subscribe rounds on this connection
         self._refusal_rounds = 0  # refused rounds since the last UP (all connections): the backoff
-        self._ops = _OpsBudget()
+        self._ops = _OpsBudget(self._clock)
 
         self._ws: ClientConnection | None = None
         self._connected_mono = 0.0
@@ -217,7 +224,7 @@ class WsConnection:
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
         self._poke = asyncio.Event()
-        self.health.since_mono = time.monotonic()
+        self.health.since_mono = self._clock()
         self._report()  # the first report: connecting
         try:
             while not self._stopping:
@@ -233,14 +240,14 @@ class WsConnection:
                 if self._handover is not None:
                     # Planned move: the successor is up and subscribed; adopt it without a gap.
                     self.health.reconnects += 1
-                    self.health.note_error(reason)
+                    self.health.note_error(reason, self._clock())
                     log.info("ws %s: %s", self.name, reason)
                     self._report()
                     continue
                 delay = self._next_delay()
                 self.health.reconnects += 1
-                self.health.note_error(reason)
-                self.health.next_retry_mono = time.monotonic() + delay
+                self.health.note_error(reason, self._clock())
+                self.health.next_retry_mono = self._clock() + delay
                 log.warning(
                     "ws %s: %s; reconnect #%d in %.2fs", self.name, reason, self.health.reconnects, delay
                 )
@@ -370,7 +377,7 @@ class WsConnection:
                 return f"connect failed: {exc.__class__.__name__}: {exc}"
             self._ops.reset()
         self._ws = ws
-        self._connected_mono = self._last_sent_mono = time.monotonic()
+        self._connected_mono = self._last_sent_mono = self._clock()
         heartbeat = asyncio.create_task(self._heartbeat(ws), name=f"ws-{self.name}-heartbeat")
         try:
             if self._stopping:
@@ -399,7 +406,7 @@ class WsConnection:
             self._ops.take(1, "login", self.name)
             self._set_state(ConnectionState.LOGGING_IN)
             self._set_ack_deadline()
-            login = {"op": "login", "args": [ws_login_args(self._credentials, time.time())]}
+            login = {"op": "login", "args": [ws_login_args(self._credentials, self._wall_clock())]}
             await self._send(ws, orjson.dumps(login).decode())
         else:
             await self._subscribe_all(ws)
@@ -435,7 +442,7 @@ class WsConnection:
         recv = ws.recv
         health = self.health
         on_message = self._on_message
-        monotonic = time.monotonic
+        monotonic = self._clock
         while True:
             raw = await recv(decode=False)
             now = monotonic()
@@ -529,7 +536,7 @@ class WsConnection:
         # A subscribe request carries one arg (an unsubscribe is not tracked): the refused one.
         refused = [a for a in args if self._pending.get(a) == request_id]
         if not refused:
-            self.health.note_error(f"error {why}" + (f" (request {request_id})" if request_id else ""))
+            self.health.note_error(f"error {why}" + (f" (request {request_id})" if request_id else ""), self._clock())
             log.error("ws %s: %s", self.name, self.health.last_error)
             self._report()
             return
@@ -543,7 +550,7 @@ class WsConnection:
         held = self._acked | self._awaiting_count
         hit = [a for a in self._desired if a.channel == channel and a in held]
         if not hit:
-            self.health.note_error(f"{_CONN_COUNT_ERROR_EVENT} for {channel}, not held on this connection")
+            self.health.note_error(f"{_CONN_COUNT_ERROR_EVENT} for {channel}, not held on this connection", self._clock())
             log.error("ws %s: %s", self.name, self.health.last_error)
             self._report()
             return
@@ -572,7 +579,7 @@ class WsConnection:
             if arg in self._desired:
                 self._refused[arg] = f"{_label(arg)} subscription refused: {why}"
         self._schedule_resubscribe()
-        self.health.note_error("; ".join(self._refused.values()))
+        self.health.note_error("; ".join(self._refused.values()), self._clock())
         log.error("ws %s: %s; re-subscribing with backoff", self.name, self.health.last_error)
         self._refresh_state(report=True)
 
@@ -580,7 +587,7 @@ class WsConnection:
         if self._resubscribe_at is not None or self._ws is None:
             return
         delay = backoff_delay(self._settings.backoff, self._refusal_rounds, self._rng)
-        self._resubscribe_at = self.health.next_retry_mono = time.monotonic() + delay
+        self._resubscribe_at = self.health.next_retry_mono = self._clock() + delay
         if self._poke is not None:
             self._poke.set()  # the heartbeat task sends it
 
@@ -635,7 +642,7 @@ class WsConnection:
         try:
             await self._gate.wait()
             ws = await self._dial()
-            ops = _OpsBudget()
+            ops = _OpsBudget(self._clock)
             wanted = list(self._desired)
             acked: set[ChannelArg] = set()
             if wanted:
@@ -648,7 +655,7 @@ class WsConnection:
             async with asyncio.timeout(self._settings.connect_timeout_s):
                 while not acked.issuperset(wanted):
                     raw = await ws.recv(decode=False)
-                    now = time.monotonic()
+                    now = self._clock()
                     self.health.last_message_mono = now
                     self.health.messages += 1
                     try:
@@ -692,12 +699,12 @@ class WsConnection:
         health and reported like a malformed frame (the feed coordinator re-syncs the private
         stream over REST when one of its pushes is lost)."""
         self.health.handler_errors += 1
-        self.health.note_error(f"{push.channel} push handler failed: {exc.__class__.__name__}: {exc}")
+        self.health.note_error(f"{push.channel} push handler failed: {exc.__class__.__name__}: {exc}", self._clock())
         log.error("ws %s: %s", self.name, self.health.last_error, exc_info=exc)
         self._report()
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
-        self._last_sent_mono = time.monotonic()
+        self._last_sent_mono = self._clock()
         await ws.send(text)
 
     def _echoed_arg(self, echo: ChannelArg, req_id: str) -> ChannelArg:
@@ -720,7 +727,7 @@ class WsConnection:
         idle rule), so a busy feed still gets a ping every ping_after_s."""
         settings = self._settings
         while True:
-            now = time.monotonic()
+            now = self._clock()
             last = max(self.health.last_message_mono or 0.0, self._connected_mono)
             wake_at = min(last, self._last_sent_mono) + settings.ping_after_s
             if self._ping_sent_mono is not None:
@@ -770,7 +777,7 @@ class WsConnection:
     # --- state ------------------------------------------------------------------------------
 
     def _set_ack_deadline(self) -> None:
-        self._ack_deadline = time.monotonic() + self._settings.connect_timeout_s
+        self._ack_deadline = self._clock() + self._settings.connect_timeout_s
         if self._poke is not None:
             self._poke.set()
 
@@ -846,7 +853,7 @@ class WsConnection:
         if self.health.state is state:
             return
         self.health.state = state
-        self.health.since_mono = time.monotonic()
+        self.health.since_mono = self._clock()
         self._report()
 
     def _report(self) -> None:

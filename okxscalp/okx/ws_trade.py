@@ -150,6 +150,8 @@ class WsTradeChannel:
         settings: WsTradeSettings | None = None,
         connect_gate: ConnectGate | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = ws_base_url.rstrip("/") + WS_PRIVATE_PATH
         self._credentials = credentials
@@ -158,7 +160,11 @@ class WsTradeChannel:
         self._limiters = limiter if limiter is not None else rest.limiters
         self._settings = settings or WsTradeSettings()
         self._gate = connect_gate or ConnectGate()
-        self._rng = rng or random.Random()
+        # The engine's clock (okxscalp/clock.py): the OS clocks live, simulated time in a backtest.
+        self._clock = clock
+        self._wall_clock = wall_clock
+        # Reconnect jitter: unseeded live; a backtest passes a seeded one.
+        self._rng = rng if rng is not None else random.Random()
         self._codes: dict[str, int] = {}  # instId -> instIdCode
 
         self._ws: ClientConnection | None = None
@@ -179,7 +185,7 @@ class WsTradeChannel:
         self._ping_sent_mono: float | None = None
 
         self._state = STATE_DOWN
-        self._since_mono = time.monotonic()
+        self._since_mono = self._clock()
         self._last_error = ""
         self._sent = 0
         self._replied = 0
@@ -284,7 +290,7 @@ class WsTradeChannel:
         frame = orjson.dumps({"id": request_id, "op": "order", "args": [_order_args(request, cl_ord_id, code)]})
         future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, "order")
-        sent_mono = self._last_sent_mono = time.monotonic()
+        sent_mono = self._last_sent_mono = self._clock()
         # What `ws.send` does for one text frame (websockets' send_context: state OPEN, checked
         # above), without its await: the frame is on the transport when this returns.
         ws.protocol.send_text(frame)
@@ -375,7 +381,7 @@ class WsTradeChannel:
         frame = orjson.dumps({"id": request_id, "op": op, "args": [args]})
         future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, op)
-        sent_mono = self._last_sent_mono = time.monotonic()
+        sent_mono = self._last_sent_mono = self._clock()
         try:
             await ws.send(frame, text=True)
         except ConnectionClosed as exc:
@@ -501,13 +507,13 @@ class WsTradeChannel:
         except Exception as exc:  # OSError, TimeoutError, websockets handshake errors: all end the try
             return f"connect failed: {exc.__class__.__name__}: {exc}"
         self._ws = ws
-        self._last_recv_mono = self._last_sent_mono = time.monotonic()
+        self._last_recv_mono = self._last_sent_mono = self._clock()
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="ws-trade-heartbeat")
         try:
             if self._stopping:
                 return "stopped"
-            login = {"op": "login", "args": [ws_login_args(self._credentials, time.time())]}
-            self._last_sent_mono = time.monotonic()
+            login = {"op": "login", "args": [ws_login_args(self._credentials, self._wall_clock())]}
+            self._last_sent_mono = self._clock()
             await ws.send(orjson.dumps(login), text=True)
             await self._read(ws)
             return self._end_reason or "connection ended"
@@ -527,7 +533,7 @@ class WsTradeChannel:
     async def _read(self, ws: ClientConnection) -> None:
         recv = ws.recv
         pending = self._pending
-        monotonic = time.monotonic
+        monotonic = self._clock
         loads = orjson.loads
         while True:
             raw = await recv(decode=False)
@@ -602,9 +608,9 @@ class WsTradeChannel:
         """Login deadline; text ping after ping_after_s of silence either way, pong within
         pong_timeout_s or the session ends (and reconnects)."""
         settings = self._settings
-        login_deadline = time.monotonic() + settings.connect_timeout_s
+        login_deadline = self._clock() + settings.connect_timeout_s
         while True:
-            now = time.monotonic()
+            now = self._clock()
             if not self._logged_in:
                 if now >= login_deadline:
                     self._end_session(f"login not acknowledged within {settings.connect_timeout_s:g}s")
@@ -674,7 +680,7 @@ class WsTradeChannel:
     def _set_state(self, state: str) -> None:
         if state != self._state:
             self._state = state
-            self._since_mono = time.monotonic()
+            self._since_mono = self._clock()
 
     def _note_error(self, text: str) -> None:
         self._last_error = text
