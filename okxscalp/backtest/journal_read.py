@@ -115,6 +115,8 @@ def _fallback(r: sqlite3.Row) -> FallbackEvent:
     return FallbackEvent(
         time=r["time"], component=r["component"], symbol=r["symbol"], kind=FallbackKind(r["kind"]),
         detail=r["detail"], source=r["source"],
+        # schema 5 keeps how many occurrences a folded event stands for; an older row stood for one
+        count=r["count"] if "count" in r.keys() else 1,
     )
 
 

@@ -24,9 +24,10 @@ Figures:
 - TP and SL distances at entry in multiples of the ATR recorded in the snapshot (`atr_at_entry`,
   the ATR of the regime bar at entry); the median of a group beyond FAR_TP_ATR is flagged: a TP
   that far is rarely reached within a scalp's holding time.
-- refusals: the journal keeps one row per delivered fallback event (market/bus.py folds storms
-  into one event with a `count`, but the table has no count column), so stale refusals are
-  reported as rows (each at least one refused read); the purpose named is the latest folded one.
+- refusals: the journal keeps one row per delivered fallback event; market/bus.py folds a storm
+  into one event with a `count`, which the journal keeps (schema 5; a row of an older journal
+  stands for one), so refused reads are the sum of the counts; the purpose named is the latest
+  folded one.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ class EquityPoint:
 class Refusals:
     """What the run refused, as the journal has it."""
 
-    stale_rows: int  # fallback rows of kind stale_refused (each ≥ 1 refused read; counts not journalled)
+    stale_refused: int  # refused reads: the sum of the stale_refused rows' counts
+    stale_rows: int  # fallback rows of kind stale_refused (each stands for `count` refused reads)
     stale_by_purpose: dict[str, int]
     stale_by_symbol: dict[str, int]
     rejected_orders: int  # orders the exchange refused (state rejected)
@@ -374,24 +376,26 @@ def _refusals(contents: JournalContents) -> Refusals:
     by_purpose: Counter[str] = Counter()
     for e in stale:
         match = _PURPOSE_IN_DETAIL.match(e.detail)
-        by_purpose[match.group(1) if match else "unnamed"] += 1
+        by_purpose[match.group(1) if match else "unnamed"] += e.count
+    by_symbol: Counter[str] = Counter()
+    for e in stale:
+        by_symbol[e.symbol] += e.count
     rejected = [o for o in contents.orders if o.state == "rejected"]
     entries = [o for o in contents.orders if o.purpose == OrderPurpose.ENTRY.value]
     aged = [o for o in entries if o.quote_age_s is not None]
     over = [o for o in aged if o.quote_budget_s is not None and o.quote_age_s is not None
             and o.quote_age_s > o.quote_budget_s]
     return Refusals(
+        stale_refused=sum(e.count for e in stale),
         stale_rows=len(stale),
         stale_by_purpose=dict(sorted(by_purpose.items())),
-        stale_by_symbol=dict(sorted(Counter(e.symbol for e in stale).items())),
+        stale_by_symbol=dict(sorted(by_symbol.items())),
         rejected_orders=len(rejected),
         rejected_by_purpose=dict(sorted(Counter(o.purpose for o in rejected).items())),
         entries_sent=len(entries),
         entry_quotes_over_budget=len(over),
         oldest_entry_quote_s=max((o.quote_age_s for o in aged if o.quote_age_s is not None), default=None),
         missing=(
-            "the number of refused reads: the bus folds a storm into one event with a count, and the "
-            "journal's fallback_events table has no count column (each row is at least one refusal)",
             "the purpose of every folded refusal: a row names the latest one only",
             "entries declined for other reasons (halts, risk limits, cooldowns): the journal records orders "
             "and fallback events, not each declined signal",

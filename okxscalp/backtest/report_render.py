@@ -135,7 +135,7 @@ def _exits(report: BacktestReport) -> Section:
 def _refusals(report: BacktestReport) -> Section:
     r = report.refusals
     rows = [
-        ("Stale-data refusals (journal rows)", str(r.stale_rows)),
+        ("Stale-data refusals (refused reads)", f"{r.stale_refused}  ({r.stale_rows} journal rows)"),
         ("  by purpose", _counts(r.stale_by_purpose)),
         ("  by symbol", _counts(r.stale_by_symbol)),
         ("Orders the exchange rejected", f"{r.rejected_orders}  {_counts(r.rejected_by_purpose)}".rstrip()),

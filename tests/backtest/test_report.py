@@ -190,13 +190,13 @@ def test_a_regime_losing_4_4x_its_wins_reads_0_23_and_is_flagged(report: Backtes
 
 def test_refusals_and_fallbacks(report: BacktestReport) -> None:
     r = report.refusals
-    assert r.stale_rows == 3
+    assert r.stale_rows == 3 and r.stale_refused == 3
     assert r.stale_by_purpose == {"order": 2, "signal": 1}
     assert r.stale_by_symbol == {ETH: 1, XRP: 2}
     assert (r.rejected_orders, r.rejected_by_purpose) == (1, {"entry": 1})
     assert (r.entries_sent, r.entry_quotes_over_budget) == (8, 0)
     assert r.oldest_entry_quote_s == pytest.approx(0.5)
-    assert any("count column" in m for m in r.missing)
+    assert not any("count column" in m for m in r.missing)
     assert report.fallback_counts == {"entry_gate": 1, "rest_fallback": 1, "stale_refused": 3}
     assert len(report.fallbacks) == 5
 
@@ -237,10 +237,25 @@ def test_the_same_report_from_an_open_journal_and_read_only_while_it_is_held(tmp
     assert from_file.totals.stats.count == 8
 
 
+def test_a_folded_storm_of_refusals_counts_every_refused_read(journal_path: Path) -> None:
+    # The bus folds a storm into one event with its count (market/bus.py): 500 refused reads, one row.
+    with Journal(str(journal_path)) as journal:
+        journal.record_fallback(FallbackEvent(T0 + 2650, "registry", XRP, FallbackKind.STALE_REFUSED,
+                                              "order read: age 12.000s > budget 1s", "none", count=500))
+        journal.flush()
+        from_api = build_report(journal_contents(journal)).refusals
+    from_file = build_report(read_journal(journal_path)).refusals
+    assert from_file == from_api
+    assert (from_file.stale_rows, from_file.stale_refused) == (4, 503)
+    assert from_file.stale_by_purpose == {"order": 502, "signal": 1}
+    assert from_file.stale_by_symbol == {ETH: 1, XRP: 502}
+    assert "503  (4 journal rows)" in render_text(build_report(read_journal(journal_path)), width=200)
+
+
 def test_a_journal_without_funding_says_so(journal_path: Path) -> None:
     with sqlite3.connect(journal_path) as conn:  # back to schema 3: no funding table
         conn.execute("DROP TABLE funding")
-        conn.execute("DELETE FROM schema_version WHERE version = 4")
+        conn.execute("DELETE FROM schema_version WHERE version >= 4")
     contents = read_journal(journal_path)
     assert contents.funding is None and contents.schema_version == 3
     report = build_report(contents)
