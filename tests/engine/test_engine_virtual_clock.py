@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,4 +117,5 @@ def test_without_a_clock_the_engine_reads_the_os_clocks(tmp_path: Path) -> None:
     server = SimServer(host="127.0.0.1", port=0)
     engine = Engine.for_sim(config, server)
     assert isinstance(engine.clock, LiveClock) and engine.seed is None
+    assert engine.clock.mono_s is time.monotonic and engine.clock.wall_s is time.time  # no extra call live
     assert engine._rng("rest") is None  # live jitter stays unseeded
