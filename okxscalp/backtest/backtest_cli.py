@@ -60,7 +60,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     from okxscalp.config import default_config_path, load_config
     from okxscalp.config.loader import ConfigError
 
-    config_paths = list(args.compare) if args.compare else [args.config or default_config_path()]
+    config_paths = [str(p) for p in (args.compare or [args.config or default_config_path()])]
     try:
         configs = [load_config(path) for path in config_paths]
     except ConfigError as exc:
@@ -94,8 +94,7 @@ def _run_and_report(args: argparse.Namespace, config_paths: list[str], configs: 
     if not console.is_terminal:  # piped or redirected: wide enough for every table, not the 80 default
         console = Console(width=WIDTH_WHEN_PIPED)
     runs: list[tuple[str, BacktestRun, BacktestReport]] = []
-    for path, config in zip(config_paths, configs, strict=True):
-        name = Path(path).stem
+    for name, config in zip(run_names(config_paths), configs, strict=True):
         journal = out / f"{name}.journal.sqlite"
         result = _one_run(name, config, data, journal, args.seed, console)
         if isinstance(result, int):
@@ -116,6 +115,14 @@ def _run_and_report(args: argparse.Namespace, config_paths: list[str], configs: 
         Path(args.html).write_text(page, encoding="utf-8")
         console.print(f"backtest: HTML written to {args.html}")
     return EXIT_OK
+
+
+def run_names(config_paths: list[str]) -> list[str]:
+    """A name per run (its config file's stem), numbered when two stems are alike."""
+    stems = [Path(path).stem for path in config_paths]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [f"{n}-{stem}" for n, stem in enumerate(stems, start=1)]
 
 
 def _one_run(name: str, config: AppConfig, data: Any, journal: Path, seed: int | None,

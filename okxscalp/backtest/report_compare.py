@@ -38,7 +38,7 @@ def comparison_rows(reports: Named) -> list[tuple[str, list[str]]]:
     add("Max drawdown (USDT)", lambda r: f"{r.max_drawdown:.4f}")
     add("Exposure", lambda r: _pct(r.totals.exposure))
     add("Median TP / SL at entry (ATR)", lambda r: f"{_num(r.totals.median_tp_atr)} / {_num(r.totals.median_sl_atr)}")
-    add("Refused stale reads (rows)", lambda r: str(r.refusals.stale_rows))
+    add("Refused stale reads", lambda r: str(r.refusals.stale_refused))
     add("Fallback events (rows)", lambda r: str(sum(r.fallback_counts.values())))
     regimes = sorted({g.name for _, r in reports for g in r.by_regime})
     for regime in regimes:

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from okxscalp.backtest.backtest_cli import run_names
 from okxscalp.backtest.data import read_market_data
 from okxscalp.backtest.journal_read import read_journal
 from okxscalp.backtest.report import build_report
@@ -157,6 +158,11 @@ def test_the_command_backtests_hours_of_real_xrp_candles_and_writes_the_report(
     assert (out / "default.journal.sqlite").exists() and (out / "backtest.log").exists()
     page = html.read_text()
     assert "<svg" in page and "XRP-USDT-SWAP" in page
+
+
+def test_runs_of_configs_with_the_same_file_name_get_their_own_journals() -> None:
+    assert run_names(["a/config.yaml", "b/other.yaml"]) == ["config", "other"]
+    assert run_names(["a/config.yaml", "b/config.yaml"]) == ["1-config", "2-config"]
 
 
 def test_unreadable_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
