@@ -30,7 +30,7 @@ from okxscalp.engine.executor import CL_ORD_PREFIX_EXIT, EXIT_TAG
 from okxscalp.engine.exit_owner import ExitOwnership
 from okxscalp.engine.flatten import Flatten
 from okxscalp.engine.journal import OrderPurpose
-from okxscalp.engine.order_route import CLOSE_SIZE_CODES, close_as_order
+from okxscalp.engine.order_route import CLOSE_NO_POSITION_CODES, CLOSE_SIZE_CODES, close_as_order
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import (
     CloseReason,
@@ -83,6 +83,9 @@ class CloseLifecycle:
                                  reconcile=reconcile)
         self.close_errors: dict[PositionKey, str] = {}  # the last refusal of a close, until one is accepted
         self._settling: set[str] = set()  # clOrdIds of closes being looked up
+        # Positions whose close as a WS order was refused for its size: their next close is REST
+        # close-position (order_route.CLOSE_SIZE_CODES), with the reason for its event.
+        self._size_refused: dict[PositionKey, str] = {}
         # Entry clOrdIds of the latest closes: a close finished twice (the flat push and a
         # reconciliation racing) is counted once.
         self._finished: deque[str] = deque(maxlen=FINISHED_KEPT)
@@ -190,7 +193,9 @@ class CloseLifecycle:
                 parts.event(FallbackKind.SAFETY, position.inst_id,
                             f"close {position.pos_side.value} {cl} refused ({exc}); decided again on the next fresh quote",
                             "none", "closes")
-            if isinstance(exc, RequestError) and exc.code == CODE_POSITION_NOT_FOUND:
+            no_position = (isinstance(exc, RequestError) and exc.code == CODE_POSITION_NOT_FOUND) or (
+                isinstance(exc, OrderRejected) and exc.s_code in CLOSE_NO_POSITION_CODES)
+            if no_position:
                 # The exchange has no such position: something closed it (its attached TP/SL, most
                 # likely) and the push saying so is late or was lost. Never retry blindly: give the
                 # push a moment, then let reconciliation settle it from REST.
@@ -219,22 +224,23 @@ class CloseLifecycle:
         parts = self.parts
         route, mode = parts.orders, parts.account_settings.margin_mode
         what = f"close {position.pos_side.value} {cl}"
-        why = ""
+        why = self._size_refused.get(position.key, "")
         if route.wants_ws:
             request = close_as_order(position.inst_id, position.pos_side, position.size,
                                      parts.instruments.get(position.inst_id), cl_ord_id=cl, td_mode=mode, tag=EXIT_TAG)
             if isinstance(request, str):
                 why = f"not as a WS order: {request}"
-            elif route.ws_ready():
+            elif not why and route.ws_ready():
                 try:
                     await route.place_close(request)
                     return
                 except TradeChannelDown as exc:
                     why = f"trade channel refused it ({exc})"
                 except OrderRejected as exc:
-                    if isinstance(exc, OrderNotPlaced) or exc.s_code not in CLOSE_SIZE_CODES:
-                        raise
-                    why = f"size {request.sz} refused over WS (sCode {exc.s_code} {exc.s_msg})"
+                    if not isinstance(exc, OrderNotPlaced) and exc.s_code in CLOSE_SIZE_CODES:
+                        # Refused, so not placed: decided again (CLOSE_RETRY_S), then over REST.
+                        self._size_refused[position.key] = f"size {request.sz} refused over WS (sCode {exc.s_code})"
+                    raise
             route.note_rest_close(position.inst_id, what, why)
         await parts.rest.close_position(position.inst_id, mode, position.pos_side.value, cl_ord_id=cl, tag=EXIT_TAG)
 
@@ -357,6 +363,7 @@ class CloseLifecycle:
             self._finished.append(entry)
         self.owners.forget(position)
         self.close_errors.pop(position.key, None)
+        self._size_refused.pop(position.key, None)
         if pnl is not None:
             self.parts.account.record_realised(pnl)
         elif position.snapshot is not None:

@@ -254,6 +254,10 @@ class EntryLifecycle:
         r = priced.request
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
+        # Write-ahead: the row is queued before any byte of the order can leave (its commit starts on
+        # the writer thread meanwhile; queued after the write, a kill -9 right after the exchange took
+        # the order lost the row: soak, "entry accepted, reply not yet received").
+        parts.journal.record_order(self._record(pending, plan, state="sent"))
         before_send = order_fresh_at_send(parts.registry.age_now_s, quote)
         # Over WS the frame is written right here when the channel can take it at once (no task hop);
         # otherwise the send task takes the route's way (WS after a budget wait, or REST).
@@ -261,12 +265,6 @@ class EntryLifecycle:
             sent = parts.orders.send_entry_now(r, before_send)
         except QuoteAgedAtSend as exc:  # aged during pricing: refused in the send task, like any other
             sent = _raised(exc)
-        finally:
-            # The write-ahead row, queued in the same step as the write (no await between them: no
-            # push, reconciliation or console read can see the order first, and a crash loses both
-            # until the writer commits, as it would with the row first). Queued right after the
-            # frame, the journal's writer thread does not take the GIL in the middle of the write.
-            parts.journal.record_order(self._record(pending, plan, state="sent"))
         parts.spawn(self._send(pending, plan, before_send, sent), f"entry {r.cl_ord_id}")
 
     def _reserved_margin(self) -> float:

@@ -38,10 +38,13 @@ BeforeSend = Callable[[], None]
 COMPONENT = "order_route"
 
 
-# sCodes that say a close's size did not fit the position (reference: error codes): 51020 below the
-# minimum size, 51121 not a multiple of lotSz, 51169/51170 nothing (or the other side) to reduce.
-# The close then goes over REST close-position, which needs no size.
-CLOSE_SIZE_CODES = frozenset({"51020", "51121", "51169", "51170"})
+# sCodes that say a close's size did not fit (reference: error codes): 51020 below the minimum
+# size, 51121 not a multiple of lotSz. The position's next close goes over REST close-position,
+# which needs no size (with its own clOrdId: one clOrdId is never sent twice).
+CLOSE_SIZE_CODES = frozenset({"51020", "51121"})
+# 51169: no position in this direction to reduce or close: gone (its TP/SL, most likely), like
+# close-position's 51023.
+CLOSE_NO_POSITION_CODES = frozenset({"51169"})
 
 
 class OrderTransport(str, Enum):
