@@ -49,7 +49,7 @@ from okxscalp.engine.journal_watch import WatchedJournal
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.notices import NoticeBoard
 from okxscalp.engine.order_board import OrderBoard
-from okxscalp.engine.order_route import OrderRoute, OrderTransport
+from okxscalp.engine.order_route import TRADE_CONNECTION, OrderRoute, OrderTransport
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.positions import CloseReason, PositionManager
 from okxscalp.engine.private_events import PrivateEventRouter
@@ -237,7 +237,16 @@ class Engine:
         self._emit(FallbackKind.ENTRY_GATE, "", "entries resumed by the operator", "operator")
 
     def request_reconnect(self, connection: str | None) -> None:
+        """Reconnect one connection by its console name (the feed's public | business | private, or
+        `trade`: the WebSocket trade channel), or with None all of them."""
         self._require_running()
+        if connection in (None, TRADE_CONNECTION) and self.trade_channel is not None:
+            self._emit(FallbackKind.FORCED_RECONNECT, "", "reconnect: operator request", "reconnect", "ws." + TRADE_CONNECTION)
+            self.trade_channel.request_reconnect("operator request")
+        if connection == TRADE_CONNECTION:
+            if self.trade_channel is None:
+                raise ValueError("no trade channel to reconnect (order_entry.transport: rest)")
+            return
         if self.feed is not None:
             self.feed.request_reconnect(connection)
 

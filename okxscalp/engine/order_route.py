@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 EmitFn = Callable[..., None]  # (kind, symbol, detail, source, component)
 BeforeSend = Callable[[], None]
 COMPONENT = "order_route"
+TRADE_CONNECTION = "trade"  # the trade channel's name in the console (connections pane row, `r`)
 
 
 # sCodes that say a close's size did not fit (reference: error codes): 51020 below the minimum
