@@ -4,7 +4,9 @@ and REST (issue 13).
 - `order_entry.transport: ws` (config): orders go over the trade channel (okx/ws_trade.py, OKX v5
   "WebSocket trade" section: `op` `order`, `cancel-order`, `amend-order` on /ws/v5/private) while it
   is ready; otherwise over REST, and every such REST use is an ORDER_VIA_REST event (kind, how many
-  since when: folded by the bus like every other kind). The first order over WS again says so.
+  since when: folded by the bus like every other kind). The channel logging in again ends the
+  episode with an event that says how many went over REST (or, for a REST use while the channel
+  stayed logged in, the next order over WS does).
 - `order_entry.rest_fallback: false`: entries are not sent over REST; while the channel is down
   they halt (`Halt.TRADE_CHANNEL`, a probe on `entry_route_closed`). Cancels and closes still go
   out over REST, each with its event: a position is never left without a way out.
@@ -61,6 +63,8 @@ class EntryRouteClosed(OkxError):
 class TradeChannel(Protocol):
     """What the route needs of okx/ws_trade.py's WsTradeChannel."""
 
+    on_logged_in: Callable[[], None] | None  # set by the route: called each time a session logs in
+
     @property
     def ready(self) -> bool: ...
 
@@ -107,6 +111,8 @@ class OrderRoute:
         self.via_rest = 0
         self._fallback_since_wall: float | None = None
         self._fallback_in_episode = 0
+        if channel is not None:
+            channel.on_logged_in = self._on_channel_logged_in
 
     # ---- state -------------------------------------------------------------------------------
 
@@ -209,12 +215,20 @@ class OrderRoute:
 
     def _on_ws(self) -> None:
         self.via_ws += 1
-        if self._fallback_since_wall is not None:
-            since, count = self._fallback_since_wall, self._fallback_in_episode
-            self._fallback_since_wall, self._fallback_in_episode = None, 0
-            self._emit(FallbackKind.ORDER_VIA_REST, "",
-                       f"orders over the WebSocket trade channel again, after {count} over REST since "
-                       f"{time.strftime('%H:%M:%S', time.localtime(since))}", "ws", COMPONENT)
+        if self._fallback_since_wall is not None:  # REST was used while the channel stayed logged in
+            self._end_fallback_episode("")
+
+    def _on_channel_logged_in(self) -> None:
+        if self.wants_ws and self._fallback_since_wall is not None:
+            self._end_fallback_episode("trade channel logged in again: ")
+
+    def _end_fallback_episode(self, why: str) -> None:
+        since, count = self._fallback_since_wall, self._fallback_in_episode
+        assert since is not None
+        self._fallback_since_wall, self._fallback_in_episode = None, 0
+        self._emit(FallbackKind.ORDER_VIA_REST, "",
+                   f"{why}orders over the WebSocket trade channel again, after {count} over REST since "
+                   f"{time.strftime('%H:%M:%S', time.localtime(since))}", "ws", COMPONENT)
 
     def _on_rest(self, inst_id: str, what: str, why: str = "") -> None:
         if not self.wants_ws:

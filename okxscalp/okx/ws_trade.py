@@ -194,6 +194,9 @@ class WsTradeChannel:
         self._malformed = 0
         self._reconnects = 0
         self._last_rtt_ms: float | None = None
+        # Called (on the loop) each time a session logs in: the order route closes a REST fallback
+        # episode then, not at the next order.
+        self.on_logged_in: Callable[[], None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -580,6 +583,11 @@ class WsTradeChannel:
             self._set_state(STATE_LOGGED_IN)
             self._mark_tried()
             log.info("ws trade: logged in")
+            if self.on_logged_in is not None:
+                try:
+                    self.on_logged_in()
+                except Exception:  # the listener's bug must not end a good session; logged
+                    log.exception("ws trade: on_logged_in listener failed")
         elif event == "error":
             if not self._logged_in:
                 raise _SessionEnded(f"login refused: code {code} {msg}")

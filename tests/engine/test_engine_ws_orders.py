@@ -205,15 +205,25 @@ async def test_trade_channel_dropped_orders_go_over_rest_then_back_to_ws(tmp_pat
         assert engine.order_route.via_rest == 1
         view = engine.snapshot().trade_channel
         assert view is not None and view.via_rest == 1 and view.fallback_since_wall is not None
-        # The channel logs in again by itself; the next entry goes over WS and says so.
+        # The channel logs in again by itself, and that ends the episode with its event at once
+        # (not at the next order), the REST uses it closes in its text.
+        ws_orders_before, via_ws_before = ws_ops["order"], engine.order_route.via_ws
         assert await ws_ready(engine)
+
+        def back_on_ws() -> list[Any]:
+            return [e for e in route_events(engine) if e.source == "ws"]
+
+        assert await wait_until(lambda: bool(back_on_ws()), 5), route_events(engine)
+        assert "logged in again" in back_on_ws()[-1].detail and "again, after 1 over REST" in back_on_ws()[-1].detail
+        assert engine.snapshot().trade_channel.fallback_since_wall is None
+        assert (ws_ops["order"], engine.order_route.via_ws) == (ws_orders_before, via_ws_before)  # no order said so
+        # The next entry goes over WS, and no second "back" event for it.
         assert await wait_until(lambda: not engine.halt_reasons(), 30)
         placed_before = rest_orders(server, ws_ops)[0]
         await open_position(engine, XRP, Side.SELL, Regime.CHOPPY)
         assert rest_orders(server, ws_ops)[0] == placed_before
-        back = [e for e in route_events(engine) if e.source == "ws"]
-        assert back and "again, after 1 over REST" in back[-1].detail
-        assert engine.snapshot().trade_channel.fallback_since_wall is None
+        assert ws_ops["order"] == ws_orders_before + 1
+        assert len(back_on_ws()) == 1
         # No order lost: every entry the simulator saw is in the journal.
         engine.journal.flush()
         for cl in server.counters.orders_by_clordid:
