@@ -30,7 +30,8 @@ import socket
 import struct
 import termios
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from asyncio import selector_events
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 from okxscalp.clock import Clock, LiveClock
@@ -61,6 +62,13 @@ _TCPI_BYTES_RECEIVED = 128  # u64: payload bytes received in order (rcv_nxt)
 _TCPI_NOTSENT_BYTES = 144  # u32: written by us, not yet handed to IP (window, Nagle, cork)
 _TCPI_BYTES_SENT = 200  # u64: payload bytes transmitted, retransmits included
 _TCPI_BYTES_RETRANS = 208  # u64
+# The five fields above in one unpack (native order, no alignment): state, bytes_received,
+# notsent_bytes, bytes_sent, bytes_retrans.
+_TCPI_FIELDS = struct.Struct(
+    f"=B{_TCPI_BYTES_RECEIVED - 1}xQ{_TCPI_NOTSENT_BYTES - _TCPI_BYTES_RECEIVED - 8}xI"
+    f"{_TCPI_BYTES_SENT - _TCPI_NOTSENT_BYTES - 4}xQQ"
+)
+assert _TCPI_FIELDS.size == _TCPI_BYTES_RETRANS + 8
 # TCP states whose next step is a packet already on its way on loopback (tcp_states.h).
 _TCP_SYN_SENT, _TCP_SYN_RECV, _TCP_FIN_WAIT1, _TCP_CLOSING, _TCP_LAST_ACK = 2, 3, 4, 11, 9
 _TCP_LISTEN = 10
@@ -109,6 +117,11 @@ class _TcpProbe:
         self.sock.detach()  # before the socket object's own finaliser could close the fd
 
 
+def _fd_of(fileobj: Any) -> int:
+    """The fd of what add_reader/add_writer accept: an fd, or an object with fileno()."""
+    return fileobj if isinstance(fileobj, int) else int(fileobj.fileno())
+
+
 def _unread_bytes(sock: socket.socket) -> int:
     """Bytes in a socket's receive queue (FIONREAD)."""
     buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
@@ -146,14 +159,17 @@ class InFlightMeter:
 
     def __init__(self) -> None:
         self._probes: dict[int, _TcpProbe] = {}
+        self._by_pair: dict[tuple[Any, Any], _TcpProbe] = {}  # (local, peer) -> probe, once paired
+        # Set by each reading: nothing in flight AND nothing held back (notsent) anywhere, so no
+        # byte can be put on its way again until this process writes, connects or closes.
+        self.quiescent = False
+        self.readings = 0
 
     def __len__(self) -> int:
         return len(self._probes)
 
     def track(self, fd: int) -> None:
-        old = self._probes.pop(fd, None)
-        if old is not None:
-            old.drop()  # the fd may now be another socket: probe it afresh
+        self._forget([fd])  # the fd may now be another socket: probe it afresh
         probe = _tcp_probe(fd)
         if probe is not None:
             self._probes[fd] = probe
@@ -162,25 +178,47 @@ class InFlightMeter:
         for probe in self._probes.values():
             probe.drop()
         self._probes.clear()
+        self._by_pair.clear()
 
     def in_flight(self) -> bool:
-        if not self._probes:
-            return False
+        """Whether anything is in flight between any two of our sockets (reads every one)."""
+        return self._read(self._probes.values())
+
+    def in_flight_of(self, written: Collection[int]) -> bool:
+        """As in_flight, when only the fds `written` wrote since a reading found every socket
+        quiescent: then only they and their peers can have bytes on their way (reads those)."""
+        probes = self._probes
+        chosen: dict[int, _TcpProbe] = {}
+        for fd in written:
+            probe = probes.get(fd)
+            if probe is None:
+                continue  # not a metered TCP socket
+            if probe.peer is None:
+                return self.in_flight()  # not paired yet: read everything
+            chosen[fd] = probe
+            peer = self._by_pair.get((probe.peer, probe.local))
+            if peer is not None:
+                chosen[peer.fd] = peer
+        return self._read(chosen.values())
+
+    def _read(self, probes: Iterable[_TcpProbe]) -> bool:
+        self.readings += 1
+        self.quiescent = False
         # A connection's two ends: (local, peer) of one is (peer, local) of the other. Accepted
         # sockets share their listener's local address, so the pair is the key, not the address.
         received_by: dict[tuple[Any, Any], tuple[_TcpProbe, int]] = {}
         sends: list[tuple[tuple[Any, Any], int, int]] = []  # (peer's key, payload sent, held back)
         gone: list[int] = []
-        for fd, probe in self._probes.items():
+        for probe in probes:
             try:
                 info = probe.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
             except OSError:  # closed (EBADF) or reused by a non-socket: forget it
-                gone.append(fd)
+                gone.append(probe.fd)
                 continue
-            if len(info) < _TCPI_BYTES_RETRANS + 8:
+            if len(info) < _TCPI_FIELDS.size:
                 raise VirtualClockStuck("this kernel's TCP_INFO has no bytes_sent (Linux >= 4.19 needed): "
                                         "the virtual clock cannot tell whether loopback bytes are in flight")
-            state = info[_TCPI_STATE]
+            state, received, notsent, sent, retrans = _TCPI_FIELDS.unpack_from(info)
             if state in _STATES_IN_FLIGHT:
                 self._forget(gone)
                 return True
@@ -191,13 +229,14 @@ class InFlightMeter:
                     probe.peer = probe.sock.getpeername()
                 except OSError:  # not connected (closed by its peer): nothing to send
                     continue
-            (received,) = struct.unpack_from("Q", info, _TCPI_BYTES_RECEIVED)
-            (notsent,) = struct.unpack_from("I", info, _TCPI_NOTSENT_BYTES)
-            sent, retrans = struct.unpack_from("QQ", info, _TCPI_BYTES_SENT)
+                self._by_pair[(probe.local, probe.peer)] = probe
             received_by[(probe.local, probe.peer)] = (probe, received)
             sends.append(((probe.peer, probe.local), sent - retrans, notsent))
         self._forget(gone)
+        held_back = False
         for peer_key, sent, notsent in sends:
+            if notsent:
+                held_back = True  # released by an ACK or a read, not by a write of ours
             peer = received_by.get(peer_key)
             if peer is None:
                 continue  # the other end is not ours
@@ -207,12 +246,15 @@ class InFlightMeter:
             # has unread data: then they wait for a full window, i.e. for the peer to read.
             if notsent and not _unread_bytes(peer[0].sock):
                 return True
+        self.quiescent = not held_back
         return False
 
     def _forget(self, fds: list[int]) -> None:
         for fd in fds:
             probe = self._probes.pop(fd, None)
             if probe is not None:
+                if probe.peer is not None and self._by_pair.get((probe.local, probe.peer)) is probe:
+                    del self._by_pair[(probe.local, probe.peer)]
                 probe.drop()
 
 
@@ -228,19 +270,35 @@ class _VirtualTimeSelector(selectors.BaseSelector):
         self.fast_forwards = 0
         self.real_waits = 0
         self._busy_polls_skipped = 0
+        # TCP_INFO is read only where something can have been put on its way since a reading
+        # found every socket quiescent: the fds in `written_fds` (each write or EOF of this loop's
+        # transports, each write readiness handed out: a buffered write about to be sent) and
+        # their peers; every socket after `changed` (a connect, close or registration change,
+        # a sock_* send); none when neither happened (VirtualTimeEventLoop sets both). Sockets
+        # the loop cannot see written (fds given to the public add_reader/add_writer: `raw_fds`;
+        # TLS transports: `always_meter`) keep every reading.
+        self.changed = True
+        self.written_fds: set[int] = set()
+        self.raw_fds: set[int] = set()
+        self.always_meter = False
+        self.check_skips = False  # tests: take the skipped reading anyway and fail if it was needed
+        self.skipped_readings = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = self._inner.register(fileobj, events, data)
         self._order[key.fd] = self._next_seq
         self._next_seq += 1
         self.meter.track(key.fd)
+        self.changed = True  # a new socket: connecting, or just accepted
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
         # The fd stays metered: a transport that paused reading still has bytes coming to it.
+        self.changed = True
         return self._inner.unregister(fileobj)
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        self.changed = True
         return self._inner.modify(fileobj, events, data)
 
     def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
@@ -261,8 +319,22 @@ class _VirtualTimeSelector(selectors.BaseSelector):
         self._busy_polls_skipped = 0
         # Settle first: collect I/O only once every byte sent has landed, so one run and the
         # next see the same set of ready sockets in one poll. Bytes in flight land on their own.
-        if self.meter.in_flight():
-            self._settle()
+        meter = self.meter
+        if self.changed or not meter.quiescent or self.raw_fds or self.always_meter:
+            self.changed = False  # cleared before the reading: a write after it sets it again
+            self.written_fds.clear()
+            if meter.in_flight():
+                self._settle(None)
+        elif self.written_fds:
+            written, self.written_fds = self.written_fds, set()
+            if meter.in_flight_of(written):
+                self._settle(written)
+            elif self.check_skips:
+                self._check_skipped("a reading of the written sockets")
+        else:
+            self.skipped_readings += 1
+            if self.check_skips:
+                self._check_skipped("a skipped reading")
         events = self._inner.select(0)
         if events or timeout == 0:
             return self._ordered(events)
@@ -281,11 +353,17 @@ class _VirtualTimeSelector(selectors.BaseSelector):
         self.fast_forwards += 1
         return []
 
-    def _settle(self) -> None:
-        """Wait (real time) until no byte between our sockets is on its way; raise if that
-        never happens rather than spin: a wrong reading must not hang a backtest."""
+    def _check_skipped(self, what: str) -> None:
+        if self.meter.in_flight():
+            raise VirtualClockStuck(f"{what} missed bytes in flight (a write this loop did not count)")
+
+    def _settle(self, written: set[int] | None) -> None:
+        """Wait (real time) until no byte between our sockets is on its way (see select for
+        `written`); raise if that never happens rather than spin: a wrong reading must not hang
+        a backtest."""
         give_up = time.monotonic() + SETTLE_LIMIT_S
-        while self.meter.in_flight():
+        meter = self.meter
+        while meter.in_flight() if written is None else meter.in_flight_of(written):
             if time.monotonic() > give_up:
                 raise VirtualClockStuck(f"bytes between this loop's sockets still in flight after "
                                         f"{SETTLE_LIMIT_S:.0f} s of real time")
@@ -293,25 +371,126 @@ class _VirtualTimeSelector(selectors.BaseSelector):
             self.real_waits += 1
 
     def _ordered(self, events: list[tuple[selectors.SelectorKey, int]]) -> list[tuple[selectors.SelectorKey, int]]:
+        for key, mask in events:
+            if mask & selectors.EVENT_WRITE:
+                self.written_fds.add(key.fd)  # its callback sends a buffered write (or ends a connect)
         if len(events) < 2:
             return events
         order = self._order
         return sorted(events, key=lambda event: order.get(event[0].fd, -1))
 
 
+class _MeteredSocketTransport(selector_events._SelectorSocketTransport):  # type: ignore[name-defined,misc]
+    """asyncio's socket transport, telling the loop's selector whenever it may put bytes on the
+    wire (write, EOF, close), so the in-flight meter is read only when something was sent."""
+
+    def __init__(self, loop: VirtualTimeEventLoop, *args: Any, **kwargs: Any) -> None:
+        self._metered_selector = loop._virtual_selector
+        super().__init__(loop, *args, **kwargs)
+
+    def write(self, data: Any) -> None:
+        self._metered_selector.written_fds.add(self._sock_fd)
+        super().write(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        self._metered_selector.written_fds.add(self._sock_fd)
+        super().writelines(list_of_data)
+
+    def write_eof(self) -> None:
+        self._metered_selector.written_fds.add(self._sock_fd)
+        super().write_eof()
+
+    def close(self) -> None:
+        self._metered_selector.changed = True
+        super().close()
+
+    def abort(self) -> None:
+        self._metered_selector.changed = True
+        super().abort()
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        super()._call_connection_lost(exc)
+        self._metered_selector.changed = True  # the socket was closed just now (FIN or RST sent)
+
+
 class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     """An asyncio loop on simulated time. `time()` starts at VIRTUAL_MONO_ORIGIN_S and
-    `wall_s()` at `start_wall_s`; both move only when the loop jumps to its next timer."""
+    `wall_s()` at `start_wall_s`; both move only when the loop jumps to its next timer.
 
-    def __init__(self, start_wall_s: float) -> None:
+    Its socket transports and sock_* methods tell the selector of every write, connect and close,
+    so the in-flight reading covers only the sockets written since every socket was last found
+    quiescent, and is skipped when none was (most idle iterations of a backtest). `check_meter_skips` (tests) takes the skipped
+    reading anyway and raises VirtualClockStuck if it found bytes in flight."""
+
+    def __init__(self, start_wall_s: float, *, check_meter_skips: bool = False) -> None:
         self._now = VIRTUAL_MONO_ORIGIN_S
         self._start_wall_s = float(start_wall_s)
         self._thread_jobs: list[tuple[concurrent.futures.Future[Any], asyncio.Future[Any]]] = []
         selector = _VirtualTimeSelector()
+        selector.check_skips = check_meter_skips
         super().__init__(selector)
         selector.loop = self
         self._virtual_selector = selector
         self.clock = VirtualClock(self)
+
+    # ------------------------------------------------------------------ writes the meter must see
+    def _make_socket_transport(self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None,
+                               server: Any = None) -> Any:
+        return _MeteredSocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, *args: Any, **kwargs: Any) -> Any:
+        self._virtual_selector.always_meter = True  # its raw transport is built without the hook above
+        return super()._make_ssl_transport(*args, **kwargs)
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        super().add_reader(fd, callback, *args)
+        self._virtual_selector.raw_fds.add(_fd_of(fd))  # written behind the loop's back, maybe
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        super().add_writer(fd, callback, *args)
+        self._virtual_selector.raw_fds.add(_fd_of(fd))
+
+    def remove_reader(self, fd: Any) -> bool:
+        removed = super().remove_reader(fd)
+        self._forget_raw(fd)
+        return removed
+
+    def remove_writer(self, fd: Any) -> bool:
+        removed = super().remove_writer(fd)
+        self._forget_raw(fd)
+        return removed
+
+    def _forget_raw(self, fd: Any) -> None:
+        number = _fd_of(fd)
+        if number not in self._virtual_selector.get_map():
+            self._virtual_selector.raw_fds.discard(number)
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        self._virtual_selector.changed = True
+        await super().sock_sendall(sock, data)
+
+    async def sock_sendto(self, sock: socket.socket, data: Any, address: Any) -> int:
+        self._virtual_selector.changed = True
+        return await super().sock_sendto(sock, data, address)  # type: ignore[misc]
+
+    async def sock_sendfile(self, sock: socket.socket, file: Any, offset: int = 0, count: int | None = None,
+                            *, fallback: bool = True) -> int:
+        self._virtual_selector.changed = True
+        return await super().sock_sendfile(sock, file, offset, count, fallback=fallback)
+
+    async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+        self._virtual_selector.changed = True
+        await super().sock_connect(sock, address)
+
+    @property
+    def meter_readings(self) -> int:
+        """In-flight readings taken (each reads TCP_INFO of every metered socket)."""
+        return self._virtual_selector.meter.readings
+
+    @property
+    def meter_readings_skipped(self) -> int:
+        """Readings skipped because nothing was written since every socket was last quiescent."""
+        return self._virtual_selector.skipped_readings
 
     # ------------------------------------------------------------------ time
     def time(self) -> float:
@@ -384,9 +563,11 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         return self._virtual_selector.real_waits
 
 
-def run_virtual(main: Callable[[], Awaitable[T]], start_wall_s: float) -> T:
-    """`asyncio.run` on a fresh VirtualTimeEventLoop whose wall clock starts at `start_wall_s`."""
-    with asyncio.Runner(loop_factory=lambda: VirtualTimeEventLoop(start_wall_s)) as runner:
+def run_virtual(main: Callable[[], Awaitable[T]], start_wall_s: float, *, check_meter_skips: bool = False) -> T:
+    """`asyncio.run` on a fresh VirtualTimeEventLoop whose wall clock starts at `start_wall_s`
+    (`check_meter_skips`: tests, see VirtualTimeEventLoop)."""
+    loop_factory = lambda: VirtualTimeEventLoop(start_wall_s, check_meter_skips=check_meter_skips)  # noqa: E731
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(main())  # type: ignore[arg-type]
 
 

@@ -321,7 +321,7 @@ def test_a_task_spinning_on_sleep_0_still_gets_its_io() -> None:
 
 
 # ---------------------------------------------------------------------------- determinism
-def busy_scenario() -> list[str]:
+def busy_scenario(*, check_meter_skips: bool = False) -> list[str]:
     """Five TCP clients talking to one server on the loop at staggered virtual times, timers
     and thread work in between: everything that can reorder does so here."""
 
@@ -364,13 +364,57 @@ def busy_scenario() -> list[str]:
         await server.wait_closed()
         return trace
 
-    return run_virtual(main, START_WALL_S)
+    return run_virtual(main, START_WALL_S, check_meter_skips=check_meter_skips)
 
 
 def test_two_runs_give_identical_traces() -> None:
     first = busy_scenario()
     assert len(first) > 60
     assert busy_scenario() == first
+
+
+def test_readings_of_written_sockets_only_and_skipped_ones_miss_nothing() -> None:
+    # check_meter_skips takes a full reading after every narrowed or skipped one and raises if
+    # it finds bytes in flight: the write counting must see every write of the scenario.
+    assert busy_scenario(check_meter_skips=True) == busy_scenario()
+
+
+def test_an_idle_loop_with_open_connections_reads_no_tcp_info() -> None:
+    """Nothing written since the sockets were last quiescent: no TCP_INFO reading at all while
+    the loop idles through timers; the next write is read again (its reply lands at once)."""
+
+    async def main() -> tuple[int, int, bytes, float]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, VirtualTimeEventLoop)
+
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(5):
+                writer.write(data)
+            writer.close()
+
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(b"hello")
+        assert await reader.readexactly(5) == b"hello"
+        await asyncio.sleep(0.1)  # the echo's write is read once, then all is quiescent
+        readings, skipped = loop.meter_readings, loop.meter_readings_skipped
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+        idle_readings, idle_skips = loop.meter_readings - readings, loop.meter_readings_skipped - skipped
+        started = elapsed(loop)
+        writer.write(b"again")
+        reply = await reader.readexactly(5)
+        took = elapsed(loop) - started
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return idle_readings, idle_skips, reply, took
+
+    idle_readings, idle_skips, reply, took = run_virtual(main, START_WALL_S)
+    assert idle_readings == 0
+    assert idle_skips >= 100
+    assert (reply, took) == (b"again", 0.0)
 
 
 def test_bytes_that_never_land_stop_the_run_instead_of_hanging_it(monkeypatch: pytest.MonkeyPatch) -> None:
