@@ -26,8 +26,10 @@ Figures:
   that far is rarely reached within a scalp's holding time.
 - refusals: the journal keeps one row per delivered fallback event; market/bus.py folds a storm
   into one event with a `count`, which the journal keeps (schema 5; a row of an older journal
-  stands for one), so refused reads are the sum of the counts; the purpose named is the latest
-  folded one.
+  stands for one), so refused reads are the sum of the counts. The bus folds refusals per purpose
+  (a row of an older journal names the latest folded one). A stale window seen by the entry read
+  watch (engine/entry_reads.py) is a refusal row at its start and one at its end carrying the
+  window's further refused reads.
 """
 
 from __future__ import annotations
@@ -396,7 +398,6 @@ def _refusals(contents: JournalContents) -> Refusals:
         entry_quotes_over_budget=len(over),
         oldest_entry_quote_s=max((o.quote_age_s for o in aged if o.quote_age_s is not None), default=None),
         missing=(
-            "the purpose of every folded refusal: a row names the latest one only",
             "entries declined for other reasons (halts, risk limits, cooldowns): the journal records orders "
             "and fallback events, not each declined signal",
         ),

@@ -42,6 +42,7 @@ from okxscalp.engine.account import Account, EngineStartError, ensure_position_m
 from okxscalp.engine.closes import CloseLifecycle
 from okxscalp.engine.console_view import build_snapshot
 from okxscalp.engine.entries import EntryContext, EntryLifecycle
+from okxscalp.engine.entry_reads import EntryReadWatch
 from okxscalp.engine.executor import ClOrdIds, LeverageState
 from okxscalp.engine.funding import FundingWatch
 from okxscalp.engine.housekeeping import Housekeeper
@@ -142,6 +143,7 @@ class Engine:
         self.close_flow: CloseLifecycle | None = None
         self.private_events: PrivateEventRouter | None = None
         self.housekeeper: Housekeeper | None = None
+        self.entry_reads: EntryReadWatch | None = None  # SIGNAL/ORDER reads every second per symbol
         self.trade_channel: WsTradeChannel | None = None  # the WebSocket trade channel (order_entry.transport ws)
         self.order_route: OrderRoute | None = None
         self._connect_gate = ConnectGate(clock=self.clock.mono_s)  # one per process: every WebSocket dial (feed, trade channel) passes it
@@ -358,6 +360,10 @@ class Engine:
             asyncio.create_task(self.entry_flow.watch_timeouts(), name="entry-timeouts"),
             asyncio.create_task(self.housekeeper.run(), name="housekeeping"),
         ]
+        if self.auto_entries:  # the engine decides entries itself: a silent symbol is on record as refused reads
+            assert self.registry is not None
+            self.entry_reads = EntryReadWatch(self.registry, self.inst_ids, self.clock)
+            self._tasks.append(asyncio.create_task(self.entry_reads.run(), name="entry-reads"))
         self.supervisor.clear(Halt.STARTING, why="start-up complete")
         self.started.set()
         if self.supervisor.is_set(Halt.FLATTEN):  # requested while starting: carried out now

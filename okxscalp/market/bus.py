@@ -5,7 +5,9 @@ Publishing is a plain synchronous call that never blocks and never awaits: when 
 is full its *oldest* event is dropped and that reader's `dropped` counter goes up, so a slow or
 stuck reader loses history but can never slow the engine or the other readers.
 
-Bounded under storms: `emit()` coalesces identical events. The key is (component, symbol, kind).
+Bounded under storms: `emit()` coalesces identical events. The key is (component, symbol, kind,
+fold), `fold` an optional finer distinction of the emitter's (the registry's refusals: the purpose,
+so a folded row never mixes SIGNAL and ORDER reads).
 The first occurrence is delivered at once; further occurrences of the same key within
 `coalesce_s` are only counted. The next occurrence after the interval (or `flush()`, which the
 feed coordinator calls on every watchdog tick, once the interval has passed) delivers one event
@@ -101,7 +103,7 @@ class EventBus:
         self._subs: list[Subscription] = []
         self._recent: deque[FallbackEvent] = deque(maxlen=recent_size)
         self._counts: dict[str, int] = {kind.value: 0 for kind in FallbackKind}
-        self._windows: dict[tuple[str, str, FallbackKind], _Window] = {}
+        self._windows: dict[tuple[str, str, FallbackKind, str], _Window] = {}
         self.published = 0  # events delivered (after coalescing)
 
     # --- readers ------------------------------------------------------------------------------
@@ -136,11 +138,14 @@ class EventBus:
             self._counts[event.kind.value] = self._counts.get(event.kind.value, 0) + event.count
         self._deliver(event)
 
-    def emit(self, component: str, symbol: str, kind: FallbackKind, detail: str, source: str) -> None:
-        """Record one fallback occurrence; delivered at once or folded into a counted event."""
+    def emit(
+        self, component: str, symbol: str, kind: FallbackKind, detail: str, source: str, *, fold: str = ""
+    ) -> None:
+        """Record one fallback occurrence; delivered at once or folded into a counted event (with
+        the occurrences of the same component, symbol, kind and `fold`)."""
         self._counts[kind.value] += 1
         now = self._clock()
-        key = (component, symbol, kind)
+        key = (component, symbol, kind, fold)
         window = self._windows.get(key)
         if window is not None and now - window.start < self._coalesce_s:
             window.suppressed += 1
@@ -163,7 +168,7 @@ class EventBus:
                 continue
             del self._windows[key]
             if window.suppressed:
-                component, symbol, kind = key
+                component, symbol, kind, _fold = key
                 self._deliver(
                     FallbackEvent(
                         self._wall(), component, symbol, kind, window.detail, window.source, window.suppressed

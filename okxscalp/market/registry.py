@@ -53,6 +53,7 @@ SOURCE_REST = "rest"
 DEFAULT_CANDLE_HISTORY = 500  # closed candles kept per symbol and bar
 
 _INF = float("inf")
+_DELAY_SHOWN_S = 0.0005  # an arrival age that rounds to 0.000 s is not named beside a silence
 
 RestQuote = Callable[[str], Awaitable[Ticker]]
 
@@ -316,12 +317,15 @@ class DataRegistry:
 
     # --- reads -------------------------------------------------------------------------------
 
-    def read(self, inst_id: str, purpose: Purpose) -> Quote:
-        """A WS quote within the purpose's budget, or StaleData (also emitted as an event)."""
+    def read(self, inst_id: str, purpose: Purpose, *, report: bool = True) -> Quote:
+        """A WS quote within the purpose's budget, or StaleData (also emitted as an event).
+        `report=False`: the same rule, and the caller accounts for the refusal itself (the entry
+        read watch folds a stale window's repeated reads into one event: engine/entry_reads.py)."""
         try:
             return self._ws_quote(inst_id, purpose)
         except StaleData as stale:
-            self._refused(stale)
+            if report:
+                self._refused(stale)
             raise
 
     async def read_exit(self, inst_id: str) -> Quote:
@@ -472,10 +476,19 @@ class DataRegistry:
         ticker = slot.ticker if slot is not None else None
         if ticker is None:
             raise StaleData(inst_id, purpose, None, budget)
-        late = slot.late  # type: ignore[union-attr]
-        age = self._age(ticker.recv_mono, ticker.ts_ms, slot.delay, self._clock())  # type: ignore[union-attr]
+        now = self._clock()
+        age = self._age(ticker.recv_mono, ticker.ts_ms, slot.delay, now)  # type: ignore[union-attr]
         if age > budget:
-            raise StaleData(inst_id, purpose, age, budget, f"arrived {late:.3f}s old: delivery delay" if late else "")
+            late = slot.late  # type: ignore[union-attr]
+            # The cause the operator reads: none coming (a stall, a gap) when the age beyond the
+            # ticker's arrival age alone exceeds the budget, else a ticker that came late.
+            silent = age - late
+            if silent > budget:
+                why = f"no ticker received for {silent:.3f}s" + (
+                    f" (the last arrived {late:.3f}s old)" if late >= _DELAY_SHOWN_S else "")
+            else:
+                why = f"arrived {late:.3f}s old: delivery delay"
+            raise StaleData(inst_id, purpose, age, budget, why)
         return Quote(
             inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_WS, age, budget, purpose,
             ticker.ts_ms, ticker.recv_mono,
@@ -496,4 +509,5 @@ class DataRegistry:
         detail = f"{stale.purpose.value} read: age {age} > budget {stale.budget_s:g}s"
         if stale.detail:
             detail += f"; {stale.detail}"
-        self.bus.emit(COMPONENT, stale.inst_id, FallbackKind.STALE_REFUSED, detail, "none")
+        # folded per purpose: a row of a storm names the purpose of every read it stands for
+        self.bus.emit(COMPONENT, stale.inst_id, FallbackKind.STALE_REFUSED, detail, "none", fold=stale.purpose.value)

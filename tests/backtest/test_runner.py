@@ -16,6 +16,7 @@ from okxscalp.backtest.data import read_market_data
 from okxscalp.backtest.journal_read import read_journal
 from okxscalp.backtest.report import build_report
 from okxscalp.backtest.report_compare import comparison_rows
+from okxscalp.backtest.report_render import render_text
 from okxscalp.backtest.runner import (
     BacktestError,
     BacktestRun,
@@ -94,7 +95,7 @@ def test_two_runs_of_the_same_backtest_write_the_same_journal(tmp_path: Path) ->
 
 
 @pytest.mark.timeout(120)
-def test_a_recorded_gap_is_replayed_as_silence_and_no_entry_is_made_in_it(tmp_path: Path) -> None:
+def test_a_recorded_gap_is_replayed_as_silence_refused_reads_and_no_entry(tmp_path: Path) -> None:
     run = _run(tmp_path, "gap", _ticks(tmp_path))
     assert run.gaps == (RecordedGap(XRP, *GAP),)
     contents = read_journal(run.journal_path)
@@ -105,15 +106,29 @@ def test_a_recorded_gap_is_replayed_as_silence_and_no_entry_is_made_in_it(tmp_pa
     assert any(e.kind is FallbackKind.ENTRY_GATE and e.detail.startswith("entries closed: public feed lagging")
                for e in in_gap)
     assert not any(e.kind is FallbackKind.LAGGING for e in contents.fallbacks if e.time < start_s)
+    # The entry's reads, made every second whether or not a ticker comes (engine/entry_reads.py), are
+    # refused in the gap: SIGNAL (deciding) and ORDER (pricing), each one row when its window opens ...
+    refused = [e for e in in_gap if e.kind is FallbackKind.STALE_REFUSED and e.symbol == XRP]
+    opened = {e.detail.split(" ")[0]: e for e in refused if e.component == "registry"}
+    assert set(opened) == {"signal", "order"} and all("no ticker received" in e.detail for e in opened.values())
+    assert opened["order"].time < opened["signal"].time  # the 1 s budget runs out before the 3 s one
+    assert not any(e.kind is FallbackKind.STALE_REFUSED for e in contents.fallbacks if e.time < start_s)
+    # ... and one when the prices come back, carrying the window's further refused reads
+    closed = [e for e in contents.fallbacks if e.kind is FallbackKind.STALE_REFUSED and e.component == "entry-reads"]
+    assert sorted(e.detail.split(" ")[0] for e in closed) == ["order", "signal"]
+    assert all(end_s <= e.time <= end_s + 2.0 and "fresh again" in e.detail for e in closed)
     conn = sqlite3.connect(run.journal_path)
     entries = [t for (t,) in conn.execute("SELECT created_at FROM orders WHERE purpose = 'entry'")]
     conn.close()
     assert entries and not [t for t in entries if start_s <= t <= end_s]
     report = build_report(contents, window=(run.start_s, run.end_s))
     assert report.fallback_counts.get("lagging", 0) >= 1
-    # Refused reads are counted as the journal has them (none here: the engine reads prices on
-    # tickers, and there are none in a silence; entries were closed before the next one came).
-    assert report.refusals.stale_rows == sum(1 for e in contents.fallbacks if e.kind is FallbackKind.STALE_REFUSED)
+    # In the report: about 9 refused ORDER reads (ages 1-10 s) and 7 SIGNAL (3-10 s), all of XRP.
+    refusals = report.refusals
+    assert refusals.stale_by_purpose == {"order": pytest.approx(9, abs=1), "signal": pytest.approx(7, abs=1)}
+    assert refusals.stale_by_symbol == {XRP: refusals.stale_refused} and refusals.stale_rows == 4
+    text = render_text(report)
+    assert f"{refusals.stale_refused}  (4 journal rows)" in text and "order " in text and "signal " in text
 
 
 def test_a_journal_already_there_is_not_overwritten(tmp_path: Path) -> None:
