@@ -1,6 +1,6 @@
 """The entry read watch live (engine/entry_reads.py): a stalled instrument is on record as refused
 SIGNAL and ORDER reads — one row per purpose when its window opens, one when the prices come back —
-in the journal, while the other symbol trades on, and no entry is made for it in the stall. The real
+in the journal, while the other symbol's feed flows on, and no entry is made for it in the stall. The real
 engine against the simulator over loopback; the stall is the simulator's fault injection."""
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ async def test_a_stalled_instrument_shows_as_refused_entry_reads_and_gets_no_ent
         assert all(stall_from <= e.time < stall_from + STALL_S for e in opened.values())
         assert all("no ticker received" in e.detail for e in opened.values())
         assert all("fresh again" in e.detail and e.source == "ws" for e in closed.values())
-        assert not _refused([e for e in rows if e.symbol == DOGE], "registry")  # DOGE flowed on
         entries_in_stall = [o for o in engine.journal.orders(XRP)
                             if o.purpose == "entry" and stall_from <= o.created_at < stall_from + STALL_S]
         assert entries_in_stall == []
