@@ -407,11 +407,13 @@ def audit_positions_visible(samples: list[PositionSample], views: list[tuple[Run
 
 @dataclass(frozen=True, slots=True)
 class RestartPnl:
-    """The journal's closed positions (closed_at wall, realised P&L or None) just before a restart."""
+    """The journal's closed positions (closed_at wall, realised P&L or None) and funding
+    settlements (recorded_at wall, amount) just before a restart."""
 
     run: int
     started: float
     closed: tuple[tuple[float, float | None], ...]
+    funding: tuple[tuple[float, float], ...] = ()
 
 
 def journal_closed(journal: Path) -> tuple[tuple[float, float | None], ...]:
@@ -419,14 +421,25 @@ def journal_closed(journal: Path) -> tuple[tuple[float, float | None], ...]:
         journal, "SELECT closed_at, realised_pnl FROM positions WHERE state = 'closed' AND closed_at IS NOT NULL"))
 
 
+def journal_funding(journal: Path) -> tuple[tuple[float, float], ...]:
+    """The journal's funding settlements (engine/funding.py, journal v4+): realised P&L of the day
+    too (Journal.realised_pnl_since counts them); none in a journal older than the table."""
+    if not journal_rows(journal, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'funding'"):
+        return ()
+    return tuple((float(r["recorded_at"]), float(r["amount"])) for r in journal_rows(
+        journal, "SELECT recorded_at, amount FROM funding"))
+
+
 def audit_daily_loss_restarts(restarts: list[RestartPnl], logs: dict[int, str], journal: Path,
                               entries_by_run: dict[int, int]) -> Audit:
     """After every restart, the engine's line of the daily-loss state it applied (`daily loss limit
     applied start_equity=… realised_today=X …`, engine/account.py) must carry today's realised P&L
-    from the journal as it stood at the restart, plus the closes the new run made before the line.
+    from the journal as it stood at the restart, plus what the new run journaled before the line:
+    closed positions and funding settled (paid or received, Journal.realised_pnl_since).
     A close whose P&L is unknown (NULL) may only make the applied figure lower (conservative)."""
     name = "the daily-loss limit survives every restart (today's realised P&L re-applied)"
     final = journal_closed(journal)
+    final_funding = journal_funding(journal)
     ok: list[int] = []
     failures: list[str] = []
     unapplied: list[int] = []
@@ -443,7 +456,9 @@ def audit_daily_loss_restarts(restarts: list[RestartPnl], logs: dict[int, str], 
         midnight = t // 86_400 * 86_400
         rows = [(c, p) for c, p in r.closed if midnight <= c <= r.started]
         rows += [(c, p) for c, p in final if r.started < c <= t and c >= midnight]
-        expected = sum(p for _, p in rows if p is not None)
+        funding = [a for f, a in r.funding if midnight <= f <= r.started]
+        funding += [a for f, a in final_funding if r.started < f <= t and f >= midnight]
+        expected = sum(p for _, p in rows if p is not None) + sum(funding)
         unknown = sum(1 for _, p in rows if p is None)
         try:
             got = float(kv["realised_today"])
@@ -455,7 +470,8 @@ def audit_daily_loss_restarts(restarts: list[RestartPnl], logs: dict[int, str], 
         worst = max(worst, abs(diff))
         problems = []
         if abs(diff) > tolerance and not (unknown and diff < 0):
-            problems.append(f"realised_today {got} ≠ journal {expected:.4f}" + (f" ({unknown} closes of unknown P&L)" if unknown else ""))
+            problems.append(f"realised_today {got} ≠ journal {expected:.4f}" + (f" ({unknown} closes of unknown P&L)" if unknown else "")
+                            + (f" (funding {sum(funding):+.4f} of it)" if funding else ""))
         if "unknown_closes" in kv and kv["unknown_closes"] != str(unknown):
             problems.append(f"unknown_closes {kv['unknown_closes']} ≠ journal {unknown}")
         if problems:

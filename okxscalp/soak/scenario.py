@@ -272,8 +272,9 @@ class SoakRun:
                 record.orphan_opened = self._open_orphan()
             before = self._our_positions()
             next_phase = schedule.kill_phases[number + 1] if number + 1 < len(schedule.kill_phases) else None
+            journal = self.engine.journal_path  # type: ignore[union-attr]
             self.restart_pnl.append(audits.RestartPnl(len(self.engine.runs) + 1, time.time(),  # type: ignore[union-attr]
-                                                      audits.journal_closed(self.engine.journal_path)))  # type: ignore[union-attr]
+                                                      audits.journal_closed(journal), audits.journal_funding(journal)))
             if await self._start_engine(next_phase):
                 record.restart_positions, record.restart_unknown = await self._restart_audit(before)
 

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from okxscalp.market.delay import DEFAULT_WINDOW_S as DELAY_WINDOW_S
 from okxscalp.okx.constants import TRADE_FILLS_HISTORY, WS_PUBLIC_PATH
 from okxscalp.soak import audits, engine_log, halts
@@ -422,3 +424,27 @@ def test_a_position_that_closed_just_before_a_status_line_is_not_invisible() -> 
     run = RunView(1, T0 - 20, T0 - 10, T0 + 40, "")
     closed = [engine_log.StatusLine(T0 + 5.1, "running", "-", frozenset())]  # the engine saw the close first
     assert audits.audit_positions_visible(samples, [(run, closed)]).figure.startswith("0 invisible")
+
+
+def test_daily_loss_restarts_count_the_funding_the_journal_holds(tmp_path: Path) -> None:
+    """The engine re-applies Journal.realised_pnl_since (closed positions + funding settled today);
+    the audit's figure must be the same sum (a soak whose simulator crossed a funding time failed
+    it by exactly the funding journaled)."""
+    from okxscalp.engine.journal import FundingRecord, Journal
+
+    path = tmp_path / "journal.sqlite"
+    with Journal(str(path)) as journal:
+        journal.record_funding(FundingRecord("XRP-USDT-SWAP", "long", "oxe1", -1.0391, -1.0391, 1, T0 + 1))
+        journal.record_funding(FundingRecord("XRP-USDT-SWAP", "long", "oxe1", 0.5, -0.5391, 2, T0 - 86_400))  # yesterday
+        journal.flush()
+        before = audits.RestartPnl(2, T0 + 10, audits.journal_closed(path), audits.journal_funding(path))
+        journal.record_funding(FundingRecord("XRP-USDT-SWAP", "long", "oxe1", -0.25, -0.7891, 3, T0 + 10.5))  # new run, before its line
+        journal.record_funding(FundingRecord("XRP-USDT-SWAP", "long", "oxe1", -7.0, -7.7891, 4, T0 + 12))  # after it
+        journal.flush()
+        applied = journal.realised_pnl_since(MIDNIGHT) - (-7.0)  # what the engine had at T0 + 11
+    assert applied == pytest.approx(-1.2891)
+    line = lambda x: f"{_stamp(T0 + 11)} INFO okxscalp.engine.account daily loss limit applied start_equity=10000 realised_today={x} equity=9985 limit=300"  # noqa: E731
+    assert audits.audit_daily_loss_restarts([before], {2: line(f"{applied:.4f}")}, path, {2: 1}).passed
+    without = audits.audit_daily_loss_restarts([before], {2: line("0")}, path, {2: 1})
+    assert not without.passed and "≠ journal -1.2891 (funding -1.2891 of it)" in without.detail
+    assert audits.journal_funding(_orders_journal(tmp_path / "old.sqlite", [])) == ()  # a journal without the table
