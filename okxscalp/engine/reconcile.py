@@ -200,8 +200,10 @@ class Reconciler:
             if managed is not None and managed.snapshot is not None:
                 self.manager.on_position(p)
                 # Its stop is verified on every reconciliation (it may have been cancelled while
-                # we were away); a fill this recent may not list its attached stop yet.
-                if key in self.unverified or managed.snapshot.entry_time < fetched_at - RECENT_ENTRY_S:
+                # we were away); a fill this recent may not list its attached stop yet. A listing
+                # that failed verified nothing, recent or not: the position is unverified.
+                if (key in self.unverified or listed_algos is None
+                        or managed.snapshot.entry_time < fetched_at - RECENT_ENTRY_S):
                     await self._ensure_snapshot_stop(managed, managed.snapshot, listed_algos, report)
                 continue
             if snapshot is not None:

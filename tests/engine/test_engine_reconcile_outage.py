@@ -87,3 +87,49 @@ async def test_a_reconnect_while_algo_orders_cannot_be_listed_leaves_a_held_posi
                 engine.halt_reasons()
             assert await wait_until(lambda: not reconciler.unverified and not engine.halt_reasons(), 30), \
                 engine.halt_reasons()
+
+
+@pytest.mark.timeout(90)
+async def test_a_reconnect_whose_algo_listing_fails_leaves_a_recent_position_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The soak's case (algo_list_fail_reconcile): a private reconnect right after an entry filled.
+    A position filled within RECENT_ENTRY_S is not re-checked against a listing (its attached stop
+    may not be listed yet); when the listing failed, nothing was verified either: old code left it
+    neither verified nor unverified and the reconciliation cleared its halt with entries open."""
+    from okxscalp.engine import reconcile
+    from okxscalp.okx.constants import WS_PRIVATE_PATH
+
+    monkeypatch.setattr(reconcile, "RECENT_ENTRY_S", 3600.0)  # every managed position counts as just filled
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=6, speed=5) as server:
+        sim = server.exchange
+        sim.set_position_mode("long_short_mode")
+        item = sim.open_position_directly(XRP, "long", 10.0)
+        avg_px = float(item["avgPx"])
+        snapshot = dataclasses.replace(
+            make_snapshot("okxsRECENT1", XRP, 10.0), entry_time=time.time() - 1.0, entry_px=avg_px,
+            tp_px=round(avg_px * 1.03, 4), sl_px=round(avg_px * 0.98, 4),
+        )
+        with Journal(config.journal_path) as journal:
+            journal.write_snapshot_blocking(snapshot)
+        sim.place_algo_order({
+            "instId": XRP, "tdMode": "cross", "side": "sell", "posSide": "long", "ordType": "conditional",
+            "closeFraction": "1", "slTriggerPx": f"{snapshot.sl_px}", "slOrdPx": "-1", "algoClOrdId": "oxpRECENT1",
+        })
+        async with running_engine(config, server, auto_entries=False) as engine:
+            reconciler = engine.reconciler
+            assert reconciler is not None
+            assert engine.manager.book.get(XRP, "long") is not None  # adopted with its snapshot
+            assert await wait_until(lambda: not engine.halt_reasons(), 20), engine.halt_reasons()
+            runs = reconciler.runs
+            server.faults.busy(4.0, ALGOS_PATH)
+            server.faults.drop_connections(WS_PRIVATE_PATH)
+            assert await wait_until(lambda: reconciler.runs > runs, 20)
+            report = reconciler.last_report
+            assert report is not None and f"{XRP}/long" in report.unverified, report
+            assert any(r.startswith("unprotected") for r in engine.halt_reasons()), engine.halt_reasons()
+            # The outage ends: a re-check lists the stop (no second one placed) and entries open.
+            assert await wait_until(lambda: not reconciler.unverified and not engine.halt_reasons(), 30), \
+                engine.halt_reasons()
+            assert len([a for a in sim.algo_orders_pending(XRP) if a["posSide"] == "long" and a["slTriggerPx"]]) == 1
