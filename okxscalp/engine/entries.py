@@ -230,8 +230,8 @@ class EntryLifecycle:
             return
         try:
             quote = parts.registry.read(inst_id, Purpose.ORDER)
-        except StaleData as exc:
-            parts.event(FallbackKind.STALE_REFUSED, inst_id, f"entry not sent: no ORDER-fresh price ({exc})", "none", "executor")
+        except StaleData as exc:  # the registry's read already emitted the refusal (one event per refused read)
+            log.info("entry not sent %s", kv(inst=inst_id, why=f"no ORDER-fresh price ({exc})"))
             return
         equity = parts.account.equity
         if equity is None:  # Halt.BALANCE closes entries first; never size against an assumed 0
