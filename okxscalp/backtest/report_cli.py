@@ -1,4 +1,4 @@
-"""`okxscalp report JOURNAL [--html FILE] [--prices FILE] [--start-equity USDT]` (report.py).
+"""`okxscalp report JOURNAL [--html FILE] [--svg DIR] [--prices FILE] [--start-equity USDT]` (report.py).
 
 Reads the journal read-only, so it works on the journal of an engine that is running, of a
 finished live/demo run, or of a backtest. Exit codes: 0 done, 2 the journal or the price file
@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("journal", metavar="JOURNAL", help="the engine's journal (journal.path in the config)")
     parser.add_argument("--html", metavar="FILE", default=None, help="also write the report as one HTML file")
+    parser.add_argument("--svg", metavar="DIR", default=None,
+                        help="also write the report as pictures into DIR: report.svg (the terminal report), "
+                             "equity.svg and price-<instId>.svg")
     parser.add_argument("--prices", metavar="FILE", default=None,
                         help="a replay/backtest price file (okxscalp/sim/REPLAY.md) drawn under the marks")
     parser.add_argument("--start-equity", metavar="USDT", type=float, default=None,
@@ -41,7 +44,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     from okxscalp.backtest.journal_read import read_journal
     from okxscalp.backtest.report import build_report
-    from okxscalp.backtest.report_render import print_report, render_html
+    from okxscalp.backtest.report_render import print_report, render_html, render_svgs
     from okxscalp.engine.journal import JournalError
     from okxscalp.sim.replay import ReplayFormatError, load_replay
 
@@ -66,4 +69,10 @@ def run_report(args: argparse.Namespace) -> int:
         out = Path(args.html)
         out.write_text(render_html(report), encoding="utf-8")
         print(f"report: HTML written to {out}")
+    if args.svg:
+        folder = Path(args.svg)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, svg in render_svgs(report).items():
+            (folder / name).write_text(svg, encoding="utf-8")
+        print(f"report: pictures written to {folder}")
     return EXIT_OK

@@ -192,6 +192,21 @@ def render_text(report: BacktestReport, width: int = 140) -> str:
     return console.export_text()
 
 
+def render_svgs(report: BacktestReport, width: int = 120) -> dict[str, str]:
+    """The report as pictures, by file name: the terminal report (`report.svg`, as rich draws it),
+    the equity curve (`equity.svg`) and one price chart per symbol (`price-<instId>.svg`)."""
+    console = Console(width=width, record=True, file=_Discard())
+    print_report(report, console)
+    pictures = {
+        "report.svg": console.export_svg(title=f"okxscalp report {report.source}"),
+        "equity.svg": equity_svg(report.equity),
+    }
+    for inst in sorted({m.inst_id for m in report.marks} | set(report.prices)):
+        marks = [m for m in report.marks if m.inst_id == inst]
+        pictures[f"price-{inst}.svg"] = price_svg(inst, report.prices.get(inst, ()), marks)
+    return pictures
+
+
 class _Discard:
     """A file for a recording Console: the text is taken with export_text."""
 

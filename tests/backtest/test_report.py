@@ -278,6 +278,16 @@ def test_cli_prints_and_writes_html_with_the_price_file_underneath(
     assert page.count('class="traded"') == 2  # each symbol's entry and exit prices joined
 
 
+def test_cli_writes_the_report_as_pictures(journal_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    assert main(["report", str(journal_path), "--svg", str(folder)]) == 0
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["equity.svg", "price-ETH-USDT-SWAP.svg", f"price-{XRP}.svg", "report.svg"]
+    terminal = (folder / "report.svg").read_text()
+    assert terminal.startswith("<svg") and "win:loss" in terminal.replace("&#160;", " ")
+    assert (folder / "equity.svg").read_text().startswith("<svg")
+
+
 def test_cli_refuses_what_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path / "missing.sqlite")]) == 2
     assert "no such file" in capsys.readouterr().err
