@@ -116,11 +116,13 @@ class MachineryRunner:
         if episode.kind == "cancel_fail_flatten":
             await self._cancel_fail_flatten(episode, last_chance)
             return
+        if episode.kind == "algo_list_fail_reconcile":
+            await self._algo_list_fail_reconcile(episode, last_chance)
+            return
         action = {
             "journal_fault": self._journal_fault,
             "refuse_subscription": self._refuse_subscription,
             "fills_outage_at_close": self._fills_outage_at_close,
-            "algo_list_fail_reconcile": self._algo_list_fail_reconcile,
         }[episode.kind]
         await action(episode.params)
 
@@ -226,13 +228,22 @@ class MachineryRunner:
         self.engine.send(signal.SIGUSR2)
         fault.marks["resume"] = time.time()
 
-    async def _algo_list_fail_reconcile(self, p: dict[str, Any]) -> None:
+    async def _algo_list_fail_reconcile(self, episode: Episode, last_chance: bool) -> None:
         """/trade/orders-algo-pending answers 50013 around a private reconnect (its reconciliation
-        lists the stops): no stop may be placed on the strength of a list that could not be read."""
+        lists the stops): no stop may be placed on the strength of a list that could not be read,
+        and entries stay halted while a held position's stop is unverified. With no position there
+        is no stop to verify (engine/reconcile.py halts by position, Halt.UNPROTECTED; an entry
+        brings its own attached stop): the fault cannot bite, so it waits for the next gap, and is
+        not applied if none has a position."""
+        p = episode.params
         have = await poll_until(lambda: bool(self._positions()), STATE_WAIT_S, 0.1)
+        if not have and not last_chance:
+            self.deferred.append(episode)
+            return
         fault = self._new("algo_list_fail_reconcile", p)
         if not have:
-            fault.notes.append(f"no position within {STATE_WAIT_S:g}s (reconnect done anyway)")
+            fault.notes.append(f"no position within {STATE_WAIT_S:g}s in any gap: not applied (nothing to protect)")
+            return
         for path in RULES["algo_list_fail_reconcile"].rest_paths:
             self.server.faults.busy(p["seconds"], path)
         self.server.faults.drop_connections(WS_PRIVATE_PATH)
