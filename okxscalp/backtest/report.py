@@ -106,7 +106,7 @@ class GroupStats:
     exposure: float | None  # exposure_s / window; None for an empty window
     median_tp_atr: float | None
     median_sl_atr: float | None
-    without_atr: int  # trades whose snapshot has no ATR at entry
+    without_atr: int  # entries (closed or still open) whose snapshot has no ATR at entry
     breakeven_win_rate: float | None  # 1 / (1 + win:loss)
     flags: tuple[str, ...]  # what is wrong, in words (empty: nothing flagged)
 
@@ -204,6 +204,7 @@ def build_report(
                    for p in closed), key=lambda r: r.view.closed_at)
     intervals = [(p.inst_id, p.entry_regime, p.opened_at, p.closed_at if p.closed_at is not None else span[1])
                  for p in contents.positions]
+    at_entry = [(p.inst_id, p.entry_regime or "orphan", *_exits_in_atr(p)) for p in contents.positions]
     closed_ids = {p.entry_cl_ord_id for p in closed}
     unattributed = [f for f in contents.funding or () if f.position_cl_ord_id not in closed_ids]
     equity = _equity(span[0], rows, [(f.recorded_at, f.amount, f"funding {f.inst_id}") for f in unattributed])
@@ -212,15 +213,17 @@ def build_report(
     return BacktestReport(
         source=contents.source,
         window=span,
-        totals=_group("all", rows, [(a, b) for _, _, a, b in intervals], span),
+        totals=_group("all", rows, [(a, b) for _, _, a, b in intervals], span, [(t, s) for _, _, t, s in at_entry]),
         by_symbol=tuple(
             _group(inst, [r for r in rows if r.view.inst_id == inst],
-                   [(a, b) for i, _, a, b in intervals if i == inst], span)
+                   [(a, b) for i, _, a, b in intervals if i == inst], span,
+                   [(t, s) for i, _, t, s in at_entry if i == inst])
             for inst in sorted({i for i, _, _, _ in intervals})
         ),
         by_regime=tuple(
             _group(reg, [r for r in rows if (r.view.entry_regime or "orphan") == reg],
-                   [(a, b) for _, g, a, b in intervals if g == reg], span)
+                   [(a, b) for _, g, a, b in intervals if (g or "orphan") == reg], span,
+                   [(t, s) for _, g, t, s in at_entry if g == reg])
             for reg in sorted({g or "orphan" for _, g, _, _ in intervals})
         ),
         trades=tuple(rows),
@@ -262,22 +265,28 @@ def _funding_by_entry(contents: JournalContents) -> dict[str, float]:
 
 def _trade_row(position: JournalPosition, fees: FeeTally | None, funding: float) -> TradeRow:
     view = record_of(position, fees, funding).view()
-    snap = position.snapshot
-    tp_atr = sl_atr = None
-    if snap is not None and snap.atr_at_entry is not None and snap.atr_at_entry > 0:
-        tp_atr = abs(snap.tp_px - snap.entry_px) / snap.atr_at_entry
-        sl_atr = abs(snap.sl_px - snap.entry_px) / snap.atr_at_entry
+    tp_atr, sl_atr = _exits_in_atr(position)
     return TradeRow(
         view=view, cause=exit_cause(position.close_reason or ""),
         hold_s=max(0.0, view.closed_at - view.opened_at), tp_atr=tp_atr, sl_atr=sl_atr,
     )
 
 
+def _exits_in_atr(position: JournalPosition) -> tuple[float | None, float | None]:
+    """|TP − entry| and |SL − entry| in ATRs at entry (the snapshot's `atr_at_entry`), or None."""
+    snap = position.snapshot
+    if snap is None or snap.atr_at_entry is None or snap.atr_at_entry <= 0:
+        return None, None
+    return abs(snap.tp_px - snap.entry_px) / snap.atr_at_entry, abs(snap.sl_px - snap.entry_px) / snap.atr_at_entry
+
+
 def _group(name: str, rows: Sequence[TradeRow], intervals: Sequence[tuple[float, float]],
-           window: tuple[float, float]) -> GroupStats:
+           window: tuple[float, float], at_entry: Sequence[tuple[float | None, float | None]]) -> GroupStats:
+    """`at_entry`: TP/SL in ATRs of every position the group entered, closed or still open — a TP
+    so far that it never fills leaves its position open, and must count here most of all."""
     stats = _stats(name, [r.view for r in rows])
-    tp = [r.tp_atr for r in rows if r.tp_atr is not None]
-    sl = [r.sl_atr for r in rows if r.sl_atr is not None]
+    tp = [t for t, _ in at_entry if t is not None]
+    sl = [s for _, s in at_entry if s is not None]
     exposure_s = _union_length(intervals, window)
     length = window[1] - window[0]
     ratio = stats.win_loss_ratio
@@ -294,7 +303,7 @@ def _group(name: str, rows: Sequence[TradeRow], intervals: Sequence[tuple[float,
         exposure=exposure_s / length if length > 0 else None,
         median_tp_atr=statistics.median(tp) if tp else None,
         median_sl_atr=statistics.median(sl) if sl else None,
-        without_atr=sum(1 for r in rows if r.tp_atr is None),
+        without_atr=sum(1 for t, _ in at_entry if t is None),
         breakeven_win_rate=1.0 / (1.0 + ratio) if ratio is not None else None,
         flags=(),
     )

@@ -78,7 +78,7 @@ def _summary(report: BacktestReport) -> Section:
         ("Exposure (time in market)", f"{_pct(t.exposure)}  ({_duration(t.exposure_s)})"),
         ("Median holding time", _duration(t.median_hold_s)),
         ("Median TP / SL at entry", f"{_atr(t.median_tp_atr)} / {_atr(t.median_sl_atr)}"
-                                    + (f"  ({t.without_atr} trades without ATR at entry)" if t.without_atr else "")),
+                                    + (f"  ({t.without_atr} entries without ATR at entry)" if t.without_atr else "")),
     ]
     notes = []
     if t.pnl_unknown:

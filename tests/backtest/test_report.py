@@ -278,6 +278,22 @@ def test_cli_prints_and_writes_html_with_the_price_file_underneath(
     assert page.count('class="traded"') == 2  # each symbol's entry and exit prices joined
 
 
+def test_a_tp_so_far_that_it_never_fills_is_plain_while_its_position_is_still_open(tmp_path: Path) -> None:
+    """The position of a TP forty ATRs away stays open to the end: its distance at entry must count
+    (and be flagged) although no trade closed."""
+    path = tmp_path / "open.sqlite"
+    with Journal(str(path)) as journal:
+        journal.write_snapshot_blocking(_snapshot("far", XRP, PosSide.LONG, Regime.TRENDING, 0, 2.0, 2.4, 1.99, 0.01))
+        journal.record_fill(_fill("far", "o-far", XRP, Side.BUY, PosSide.LONG, 2.0, -0.04, 0))
+        journal.flush()
+    report = build_report(read_journal(path))
+    assert report.trades == () and report.open_at_end == 1
+    (trending,) = report.by_regime
+    assert trending.median_tp_atr == pytest.approx(40.0) and trending.median_sl_atr == pytest.approx(1.0)
+    assert report.totals.median_tp_atr == pytest.approx(40.0)
+    assert any("median TP 40.0 ATR" in flag for flag in trending.flags)
+
+
 def test_cli_writes_the_report_as_pictures(journal_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "pics"
     assert main(["report", str(journal_path), "--svg", str(folder)]) == 0
