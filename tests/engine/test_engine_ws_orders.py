@@ -193,6 +193,10 @@ async def test_trade_channel_dropped_orders_go_over_rest_then_back_to_ws(tmp_pat
         assert await ws_ready(engine)
         assert await wait_until(lambda: order_fresh(engine, XRP) and not engine.halt_reasons(), 20)
         await open_position(engine, XRP, Side.BUY, Regime.CHOPPY)
+
+        def back_on_ws() -> list[Any]:
+            return [e for e in route_events(engine) if e.source == "ws"]
+
         # Every /private connection dropped and new ones refused for a while: the close goes over
         # REST close-position, with its event.
         server.faults.refuse_connections(3.0)
@@ -200,19 +204,17 @@ async def test_trade_channel_dropped_orders_go_over_rest_then_back_to_ws(tmp_pat
         assert await wait_until(lambda: not engine.trade_channel.ready, 5)
         await close_and_wait(engine, XRP, "long")
         assert rest_orders(server, ws_ops)[2] == 1
-        events = route_events(engine)
-        assert events and events[-1].source == "rest" and "close long" in events[-1].detail
+        events = [e for e in route_events(engine) if e.source == "rest"]
+        assert events and "close long" in events[-1].detail
         assert engine.order_route.via_rest == 1
         view = engine.snapshot().trade_channel
-        assert view is not None and view.via_rest == 1 and view.fallback_since_wall is not None
+        # (On a loaded machine the channel may be logged in again by now, which ends the episode.)
+        assert view is not None and view.via_rest == 1
+        assert view.fallback_since_wall is not None or back_on_ws()
         # The channel logs in again by itself, and that ends the episode with its event at once
         # (not at the next order), the REST uses it closes in its text.
         ws_orders_before, via_ws_before = ws_ops["order"], engine.order_route.via_ws
         assert await ws_ready(engine)
-
-        def back_on_ws() -> list[Any]:
-            return [e for e in route_events(engine) if e.source == "ws"]
-
         assert await wait_until(lambda: bool(back_on_ws()), 5), route_events(engine)
         assert "logged in again" in back_on_ws()[-1].detail and "again, after 1 over REST" in back_on_ws()[-1].detail
         assert engine.snapshot().trade_channel.fallback_since_wall is None
