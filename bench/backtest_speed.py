@@ -17,6 +17,10 @@ path ~19 % (on_tick/consider 7 %, parse 5 %, websockets recv 3 %), the clock's i
 is idle, i.e. after every 0.1 s step), REST round trips ~10 % (the exchange clock's 1 s
 /public/time samples 5 %, balance and pending-algo polls), feed watchdog tick 3.5 %, the
 simulator's WS writer 3 %, halt watch 2 %.
+
+After the meter reads only written sockets (clock.py, 2026-11-30, load 1.3-1.6, back to back with
+the code before): 24 h in 264.4 wall s = 327 simulated s per wall s (before: 334.8 s = 258); the
+meter is ~2 % of the profile. Target 480 still not met; see bench/backtest_speed_notes.md.
 """
 
 from __future__ import annotations
