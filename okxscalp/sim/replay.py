@@ -198,11 +198,24 @@ def _record(p: Path, n: int, rec: dict) -> ReplayRecord:
             if side is not None and side not in ("buy", "sell"):
                 raise ValueError(f"side must be buy or sell, got {side!r}")
             sz = _optional(rec, "sz")
-            return ReplayTick(ts, inst_id, _positive(rec["px"], "px"),
-                              None if sz is None else _positive(sz, "sz"), side, n)
+            return ReplayTick(ts, inst_id, _tick_price(rec), None if sz is None else _positive(sz, "sz"), side, n)
         return _candle(rec, ts, inst_id, n)
     except (KeyError, ValueError, TypeError) as exc:
         raise ReplayFormatError(f"{p}:{n}: {exc!r} (see okxscalp/sim/REPLAY.md)") from exc
+
+
+def _tick_price(rec: dict) -> float:
+    """A tick's price. A recorded ticker with its book top replays as the book's mid, not `px`
+    (its `last`): `last` is the last trade, which stays put while the book moves until the next
+    trade (steps or seconds later) and sits on the bid or the ask; the simulator's price process is
+    the fair price its book is built on (best bid = the price floored to the tick, sim/market.py),
+    so the mid of a one-tick book gives back that book exactly (REPLAY.md "Recordings")."""
+    if rec.get("ch") == "tickers" and rec.get("bid") not in (None, "") and rec.get("ask") not in (None, ""):
+        bid, ask = _positive(rec["bid"], "bid"), _positive(rec["ask"], "ask")
+        if ask < bid:
+            raise ValueError(f"ask {ask} below bid {bid}")
+        return (bid + ask) / 2.0
+    return _positive(rec["px"], "px")
 
 
 def _optional(rec: dict, key: str) -> str | None:

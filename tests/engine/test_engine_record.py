@@ -1,5 +1,5 @@
 """`okxscalp --record DIR`: the real engine against the simulator records what the feed delivers,
-and the backtest's reader gives back exactly the tickers the simulator served (same ts, same px)."""
+and the backtest's reader gives back exactly the tickers the simulator served (same ts, same book)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ INST_IDS = ["XRP-USDT-SWAP", "DOGE-USDT-SWAP"]
 
 
 async def watch_tickers(ws_url: str, seen: set[tuple[int, str, float]], subscribed: asyncio.Event) -> None:
-    """An independent subscriber: every ticker the simulator pushes, as (ts, instId, last)."""
+    """An independent subscriber: every ticker the simulator pushes, as (ts, instId, book mid): a
+    recorded ticker replays as its book's mid (sim/REPLAY.md "Recordings")."""
     async with websockets.connect(ws_url + WS_PUBLIC_PATH, ping_interval=None) as ws:
         await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "tickers", "instId": i} for i in INST_IDS]}))
         acks = 0
@@ -36,7 +37,7 @@ async def watch_tickers(ws_url: str, seen: set[tuple[int, str, float]], subscrib
                 if acks == len(INST_IDS):
                     subscribed.set()
             for row in message.get("data", ()):
-                seen.add((int(row["ts"]), row["instId"], float(row["last"])))
+                seen.add((int(row["ts"]), row["instId"], (float(row["bidPx"]) + float(row["askPx"])) / 2.0))
 
 
 @pytest.mark.timeout(90)
