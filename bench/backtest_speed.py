@@ -114,9 +114,12 @@ def profiled(data: Path, out: Path, lines: int) -> tuple[float, float, str, str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--quick", action="store_true", help="1 h of data instead of --hours")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-lines", type=int, default=60)
     args = parser.parse_args()
+    if args.quick:
+        args.hours = 1.0
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "sim-1m-5-symbols.csv"
         made = time.perf_counter()

@@ -62,6 +62,15 @@ BENCHES: dict[str, tuple[str, tuple[Target, ...]]] = {
             Target("rest_p99_ms", "REST p99 (ms)", "<", 5.0),
         ),
     ),
+    "backtest_speed.py": (
+        "okxscalp backtest: 24 h of 5 symbols' 1m candles on the virtual clock (issue 14)",
+        (Target("sim_s_per_wall_s", "simulated s per wall s", ">=", 480.0),),
+    ),
+    "virtual_clock.py": ("the virtual-time event loop alone (no target: informs backtest_speed)", ()),
+    "recorder_cost.py": (
+        "--record: cost on the feed path per recorded push",
+        (Target("push_ns", "ns per recorded push", "<", 1000.0),),
+    ),
     "ws_trade_rtt.py": ("WebSocket trade op frame → reply over loopback (no target: informs tick_to_order)", ()),
     "console_load.py": (
         "event-loop lag, 20 symbols × 100 msgs/s, console running",
@@ -111,6 +120,8 @@ def run_bench(script: str, quick: bool) -> tuple[dict[str, float] | None, str, f
 NOTES: dict[str, str] = {
     "tick_to_order.py": (BENCH_DIR / "tick_to_order_notes.md").read_text()
     if (BENCH_DIR / "tick_to_order_notes.md").exists() else "",
+    "backtest_speed.py": (BENCH_DIR / "backtest_speed_notes.md").read_text()
+    if (BENCH_DIR / "backtest_speed_notes.md").exists() else "",
 }
 
 
