@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from okxscalp.config.schema import Purpose
@@ -40,7 +41,7 @@ from okxscalp.market.events import FallbackKind
 from okxscalp.market.registry import Quote, StaleData
 from okxscalp.okx.constants import ORDER_STATES_FINAL
 from okxscalp.okx.errors import AmbiguousOrderOutcome, OkxError
-from okxscalp.okx.models import Order, OrderAck, symbol_of
+from okxscalp.okx.models import Order, OrderAck, OrderRequest, symbol_of
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,22 @@ def order_fresh_at_send(age_now_s: Callable[[Quote], float], quote: Quote) -> Ca
             raise QuoteAgedAtSend(quote.inst_id, age, budget)
 
     return check
+
+
+def entry_record(
+    r: OrderRequest, used: QuoteUsed, signal_reason: str, size_reason: str, *, state: str, ord_id: str = "",
+    acc_fill_sz: float = 0.0, avg_px: float | None = None, detail: str = "",
+) -> OrderRecord:
+    """An entry's journal record, from immutable values only (the write-ahead row is built from
+    them on the journal's writer thread)."""
+    return OrderRecord(
+        cl_ord_id=r.cl_ord_id, inst_id=r.inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
+        purpose=OrderPurpose.ENTRY.value, state=state, pos_side=r.pos_side.value if r.pos_side else "",
+        px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
+        quote_ts_ms=used.ts_ms, ord_id=ord_id, acc_fill_sz=acc_fill_sz, avg_px=avg_px,
+        detail=detail or f"{signal_reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {size_reason}",
+        position_cl_ord_id=r.cl_ord_id,
+    )
 
 
 async def _raised(exc: Exception) -> OrderAck:
@@ -256,8 +273,10 @@ class EntryLifecycle:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
         # Write-ahead: the row is queued before any byte of the order can leave (its commit starts on
         # the writer thread meanwhile; queued after the write, a kill -9 right after the exchange took
-        # the order lost the row: soak, "entry accepted, reply not yet received").
-        parts.journal.record_order(self._record(pending, plan, state="sent"))
+        # the order lost the row: soak, "entry accepted, reply not yet received"). Queued as the
+        # values it is made of: the record and its row are built on the writer thread, not here.
+        parts.journal.record_order_ahead(
+            r.cl_ord_id, partial(entry_record, r, priced.quote, plan.signal.reason, priced.size.reason, state="sent"))
         before_send = order_fresh_at_send(parts.registry.age_now_s, quote)
         # Over WS the frame is written right here when the channel can take it at once (no task hop);
         # otherwise the send task takes the route's way (WS after a budget wait, or REST).
@@ -279,16 +298,10 @@ class EntryLifecycle:
         return reserved
 
     def _record(self, pending: PendingEntry, plan: EntryPlan, *, state: str, detail: str = "") -> OrderRecord:
-        r, used, priced = pending.priced.request, pending.priced.quote, pending.priced
-        return OrderRecord(
-            cl_ord_id=r.cl_ord_id, inst_id=r.inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
-            purpose=OrderPurpose.ENTRY.value, state=state, pos_side=r.pos_side.value if r.pos_side else "",
-            px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
-            quote_ts_ms=used.ts_ms,
-            ord_id=pending.ord_id, acc_fill_sz=pending.acc_fill_sz, avg_px=pending.avg_px,
-            detail=detail or f"{plan.signal.reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {priced.size.reason}",
-            position_cl_ord_id=r.cl_ord_id,
-        )
+        priced = pending.priced
+        return entry_record(priced.request, priced.quote, plan.signal.reason, priced.size.reason, state=state,
+                            ord_id=pending.ord_id, acc_fill_sz=pending.acc_fill_sz, avg_px=pending.avg_px,
+                            detail=detail)
 
     async def _send(
         self, pending: PendingEntry, plan: EntryPlan, before_send: Callable[[], None] | None = None,

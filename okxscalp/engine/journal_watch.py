@@ -12,8 +12,10 @@ is a bug in a view, not in trading: it is logged as an error and counted, and th
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -47,6 +49,30 @@ class WatchedJournal(Journal):
         for watcher in self.watchers:
             self._tell(watcher.order_recorded, scrubbed)
         return future
+
+    def record_order_ahead(self, cl_ord_id: str, build: Callable[[], OrderRecord]) -> None:
+        """The write-ahead row: the watchers hear of it right after the current step of the loop
+        (the order's send), not before it (building the record is what the hot path avoids)."""
+        super().record_order_ahead(cl_ord_id, build)
+        if not self.watchers:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called off the loop: nothing to wait for, told now
+            self._tell_built(build)
+            return
+        loop.call_soon(self._tell_built, build)
+
+    def _tell_built(self, build: Callable[[], OrderRecord]) -> None:
+        try:
+            order = build()
+        except Exception as exc:  # the journal's writer reports the same failure as a lost write
+            self.watch_failures += 1
+            log.error("journal watcher: write-ahead record not built %s", kv(error=repr(exc)), exc_info=exc)
+            return
+        scrubbed = order if not order.detail else replace(order, detail=self._scrub(order.detail) or "")
+        for watcher in self.watchers:
+            self._tell(watcher.order_recorded, scrubbed)
 
     def update_order(
         self,
