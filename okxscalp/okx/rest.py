@@ -98,6 +98,7 @@ from okxscalp.okx.models import (
     PriceLimit,
     Ticker,
 )
+from okxscalp.okx.order_body import MARKET_ORDER_PX, order_fields
 from okxscalp.okx.ttl_cache import TtlCache
 
 __all__ = [
@@ -118,7 +119,6 @@ log = logging.getLogger(__name__)
 
 _CL_ORD_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 SWAP = "SWAP"
-_MARKET_ORDER_PX = "-1"  # attached TP/SL ordPx -1 = execute at market when triggered
 _ALGO_CANCEL_BATCH = 10  # cancel-algos takes at most 10 orders per request
 
 
@@ -362,7 +362,7 @@ class RestClient:
         cl_ord_id = request.cl_ord_id or new_cl_ord_id()
         if not _CL_ORD_ID.fullmatch(cl_ord_id):
             raise ValueError(f"clOrdId must be 1-32 alphanumerics, got {cl_ord_id!r}")
-        body = _order_body(request, cl_ord_id)
+        body = order_fields(request, cl_ord_id, "instId", request.inst_id)
         try:
             env = await self._request(TRADE_ORDER, body=body, inst_id=request.inst_id, before_send=before_send)
             ack = _single_ack(env, "place order")
@@ -526,10 +526,10 @@ class RestClient:
                 body["reduceOnly"] = True
         if sl_trigger_px is not None:
             body["slTriggerPx"] = sl_trigger_px
-            body["slOrdPx"] = _MARKET_ORDER_PX
+            body["slOrdPx"] = MARKET_ORDER_PX
         if tp_trigger_px is not None:
             body["tpTriggerPx"] = tp_trigger_px
-            body["tpOrdPx"] = _MARKET_ORDER_PX
+            body["tpOrdPx"] = MARKET_ORDER_PX
         env = await self._request(TRADE_ORDER_ALGO, body=body, inst_id=inst_id)
         acks = parse.parse_algo_acks(env.data)
         if not acks:
@@ -562,8 +562,8 @@ class RestClient:
         docs order-book-trading-algo-trading-post-amend-algo-order."""
         body = {
             "instId": inst_id, "algoId": algo_id,
-            "newTpTriggerPx": new_tp_trigger_px, "newTpOrdPx": _MARKET_ORDER_PX,
-            "newSlTriggerPx": new_sl_trigger_px, "newSlOrdPx": _MARKET_ORDER_PX,
+            "newTpTriggerPx": new_tp_trigger_px, "newTpOrdPx": MARKET_ORDER_PX,
+            "newSlTriggerPx": new_sl_trigger_px, "newSlOrdPx": MARKET_ORDER_PX,
         }
         env = await self._request(TRADE_AMEND_ALGOS, body=body, inst_id=inst_id)
         acks = parse.parse_algo_acks(env.data)
@@ -730,35 +730,6 @@ def _order_ref(inst_id: str, ord_id: str | None, cl_ord_id: str | None) -> dict[
     if cl_ord_id:
         ref["clOrdId"] = cl_ord_id
     return ref
-
-
-def _order_body(request: OrderRequest, cl_ord_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "instId": request.inst_id,
-        "tdMode": request.td_mode,
-        "side": getattr(request.side, "value", request.side),
-        "ordType": request.ord_type,
-        "sz": request.sz,
-        "clOrdId": cl_ord_id,
-    }
-    if request.pos_side is not None:
-        body["posSide"] = getattr(request.pos_side, "value", request.pos_side)
-    if request.px is not None:
-        body["px"] = request.px
-    if request.reduce_only:
-        body["reduceOnly"] = True
-    if request.tag:
-        body["tag"] = request.tag
-    attach: dict[str, str] = {}
-    if request.attach_tp_trigger_px:
-        attach["tpTriggerPx"] = request.attach_tp_trigger_px
-        attach["tpOrdPx"] = _MARKET_ORDER_PX
-    if request.attach_sl_trigger_px:
-        attach["slTriggerPx"] = request.attach_sl_trigger_px
-        attach["slOrdPx"] = _MARKET_ORDER_PX
-    if attach:
-        body["attachAlgoOrds"] = [attach]
-    return body
 
 
 def _single_ack(env: parse.Envelope, what: str) -> OrderAck:

@@ -81,6 +81,7 @@ from okxscalp.okx.errors import (
 )
 from okxscalp.okx.limiter import EndpointLimiters
 from okxscalp.okx.models import OrderAck, OrderRequest
+from okxscalp.okx.order_body import order_fields
 from okxscalp.okx.rest import RestClient, new_cl_ord_id
 from okxscalp.okx.ws import ConnectGate, backoff_delay
 
@@ -93,7 +94,6 @@ STATE_LOGGED_IN = "logged_in"
 STATE_DOWN = "down"
 SWAP = "SWAP"
 _CL_ORD_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # OKX: case-sensitive alphanumerics, ≤ 32 (as REST)
-_MARKET_ORDER_PX = "-1"  # attached TP/SL ordPx -1 = execute at market when triggered (as REST)
 _ABANDONED_KEPT = 1024  # ids of requests that gave up, remembered to recognise their late reply
 _MALFORMED_LOG_FIRST = 10
 _MALFORMED_LOG_EVERY = 100
@@ -265,7 +265,7 @@ class WsTradeChannel:
         code = self._codes.get(inst_id)
         if code is None:
             code = await self._code_for(inst_id)
-        args = _order_args(request, cl_ord_id, code)
+        args = order_fields(request, cl_ord_id, "instIdCode", code)
         return await self._placed(self._call(TRADE_ORDER, "order", inst_id, args, before_send), inst_id, cl_ord_id)
 
     def send_order_now(
@@ -290,7 +290,7 @@ class WsTradeChannel:
             before_send()
         self._next_id += 1
         request_id = str(self._next_id)
-        frame = orjson.dumps({"id": request_id, "op": "order", "args": [_order_args(request, cl_ord_id, code)]})
+        frame = orjson.dumps({"id": request_id, "op": "order", "args": [order_fields(request, cl_ord_id, "instIdCode", code)]})
         future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, "order")
         sent_mono = self._last_sent_mono = self._clock()
@@ -708,36 +708,6 @@ def _complete_now(step: Coroutine[Any, Any, None]) -> None:
         return
     step.close()
     raise RuntimeError("budget acquire suspended although the limiter had capacity")
-
-
-def _order_args(request: OrderRequest, cl_ord_id: str, inst_id_code: int) -> dict[str, Any]:
-    """The `args` item of an `order` op: RestClient's order body keyed by instIdCode."""
-    args: dict[str, Any] = {
-        "instIdCode": inst_id_code,
-        "tdMode": request.td_mode,
-        "side": getattr(request.side, "value", request.side),
-        "ordType": request.ord_type,
-        "sz": request.sz,
-        "clOrdId": cl_ord_id,
-    }
-    if request.pos_side is not None:
-        args["posSide"] = getattr(request.pos_side, "value", request.pos_side)
-    if request.px is not None:
-        args["px"] = request.px
-    if request.reduce_only:
-        args["reduceOnly"] = True
-    if request.tag:
-        args["tag"] = request.tag
-    if request.attach_tp_trigger_px or request.attach_sl_trigger_px:
-        attach: dict[str, str] = {}
-        if request.attach_tp_trigger_px:
-            attach["tpTriggerPx"] = request.attach_tp_trigger_px
-            attach["tpOrdPx"] = _MARKET_ORDER_PX
-        if request.attach_sl_trigger_px:
-            attach["slTriggerPx"] = request.attach_sl_trigger_px
-            attach["slOrdPx"] = _MARKET_ORDER_PX
-        args["attachAlgoOrds"] = [attach]
-    return args
 
 
 def _single_ack(reply: dict[str, Any], op: str) -> OrderAck:

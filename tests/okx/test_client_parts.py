@@ -28,7 +28,8 @@ from okxscalp.okx.errors import (
 from okxscalp.okx.limiter import EndpointLimiters, _Bucket
 from okxscalp.okx.messages import ChannelArg, WsEvent
 from okxscalp.okx.models import OrderRequest, PosSide, Side
-from okxscalp.okx.rest import RestClient, _order_body, _query, new_cl_ord_id
+from okxscalp.okx.order_body import order_fields
+from okxscalp.okx.rest import RestClient, _query, new_cl_ord_id
 from okxscalp.okx.ttl_cache import TtlCache
 from okxscalp.okx.ws import ConnectGate, WsConnection, _OpsBudget, backoff_delay
 
@@ -235,7 +236,7 @@ def test_order_body_carries_cl_ord_id_and_attached_tp_sl() -> None:
         attach_sl_trigger_px="0.50",
         tag="okxscalp",
     )
-    body = _order_body(request, "abc123")
+    body = order_fields(request, "abc123", "instId", request.inst_id)
     assert body == {
         "instId": "XRP-USDT-SWAP",
         "tdMode": "cross",
@@ -248,7 +249,8 @@ def test_order_body_carries_cl_ord_id_and_attached_tp_sl() -> None:
         "tag": "okxscalp",
         "attachAlgoOrds": [{"tpTriggerPx": "0.53", "tpOrdPx": "-1", "slTriggerPx": "0.50", "slOrdPx": "-1"}],
     }
-    market = _order_body(OrderRequest("X", Side.SELL, None, "market", "1", reduce_only=True, td_mode="isolated"), "z")
+    market = order_fields(OrderRequest("X", Side.SELL, None, "market", "1", reduce_only=True, td_mode="isolated"), "z",
+                          "instId", "X")
     assert "px" not in market and "posSide" not in market and market["reduceOnly"] is True
     assert market["tdMode"] == "isolated"
 

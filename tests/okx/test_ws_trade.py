@@ -247,11 +247,11 @@ def test_reply_parsing_is_typed_and_malformed_replies_raise_malformed() -> None:
 
 
 def test_order_args_are_rest_body_keyed_by_inst_id_code() -> None:
-    from okxscalp.okx.ws_trade import _order_args
+    from okxscalp.okx.order_body import order_fields
 
     request = OrderRequest(INST, Side.SELL, PosSide.SHORT, "limit", "0.05", px="95000.1", cl_ord_id="c1",
                            reduce_only=True, td_mode="isolated", attach_sl_trigger_px="96000", tag="t")
-    assert _order_args(request, "c1", 10459) == {
+    assert order_fields(request, "c1", "instIdCode", 10459) == {
         "instIdCode": 10459, "tdMode": "isolated", "side": "sell", "ordType": "limit", "sz": "0.05",
         "clOrdId": "c1", "posSide": "short", "px": "95000.1", "reduceOnly": True, "tag": "t",
         "attachAlgoOrds": [{"slTriggerPx": "96000", "slOrdPx": "-1"}],
