@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from real_data import REAL_XRP
 
 from okxscalp.backtest.data import (
     FORMAT_OKX_CANDLES,
@@ -24,7 +25,6 @@ from okxscalp.backtest.data import (
 )
 from okxscalp.okx.constants import MARKET_HISTORY_CANDLES
 
-REAL_XRP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "xrp-usdt-swap-5m-2021-11-15_18.csv"
 XRP = "XRP-USDT-SWAP"
 T0 = 1_700_006_400_000  # a whole hour
 
@@ -38,7 +38,6 @@ def row(ts: int, o: str, h: str, low: str, c: str, confirm: str = "1") -> list[s
 
 
 # ---------------------------------------------------------------------------- replay files
-@pytest.mark.skipif(not REAL_XRP.is_file(), reason="shared/data is not next to the repository")
 def test_the_real_xrp_file_parses_into_bars() -> None:
     data = read_market_data([REAL_XRP])
     bars = data.records

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from real_data import REAL_XRP
 
 from okxscalp.backtest.backtest_cli import run_names
 from okxscalp.backtest.data import read_market_data
@@ -34,7 +35,6 @@ from okxscalp.sim.replay import RecordedGap
 XRP = "XRP-USDT-SWAP"
 T0_MS = 1_732_435_200_000
 GAP = (T0_MS + 120_000, T0_MS + 130_000)  # no recorded price for 10 s
-REAL_XRP = Path(__file__).resolve().parents[3] / "shared" / "data" / "xrp-usdt-swap-5m-2021-11-15_18.csv"
 
 
 def _ticks(tmp_path: Path, minutes: float = 4.0) -> Path:

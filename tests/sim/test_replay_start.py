@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
+from real_data import REAL_XRP
 
 from okxscalp.sim.exchange import SimExchange
 from okxscalp.sim.instruments import SHIPPED
 
 XRP = "XRP-USDT-SWAP"
 BTC = "BTC-USDT-SWAP"
-REAL_XRP = Path("/work/shared/data/xrp-usdt-swap-5m-2021-11-15_18.csv")  # see its README
 
 
 def first_open(path: Path) -> float:
@@ -21,7 +20,6 @@ def first_open(path: Path) -> float:
         return float(next(csv.DictReader(fh))["o"])
 
 
-@pytest.mark.skipif(not REAL_XRP.is_file(), reason="shared real XRP data not present")
 def test_replayed_xrp_starts_at_its_first_recorded_price() -> None:
     first = first_open(REAL_XRP)
     assert abs(first / SHIPPED[XRP].start_px - 1) > 0.4  # the table's XRP is elsewhere: a jump would show
