@@ -55,18 +55,20 @@ def entry_limit_price(
         raise EntryPriceError(f"{instrument.inst_id}: unusable quote bid={bid} ask={ask}")
     if offset_percent < 0:
         raise EntryPriceError(f"{instrument.inst_id}: negative offset {offset_percent}%")
+    # Both candidates are grid strings already: the chosen one is returned as it is (snapping a
+    # grid price again gives the same string; that was one of the ~8 snaps on tick → order).
     if side is Side.BUY:
-        raw = bid * (1.0 - offset_percent / 100.0)
-        px = float(instrument.format_price(raw, "down"))
+        text = instrument.format_price(bid * (1.0 - offset_percent / 100.0), "down")
         if price_limit is not None and price_limit.enabled and price_limit.buy_limit is not None:
-            px = min(px, float(instrument.format_price(price_limit.buy_limit, "down")))
-        text = instrument.format_price(px, "down")
+            band_text = instrument.format_price(price_limit.buy_limit, "down")
+            if float(band_text) < float(text):
+                text = band_text
     else:
-        raw = ask * (1.0 + offset_percent / 100.0)
-        px = float(instrument.format_price(raw, "up"))
+        text = instrument.format_price(ask * (1.0 + offset_percent / 100.0), "up")
         if price_limit is not None and price_limit.enabled and price_limit.sell_limit is not None:
-            px = max(px, float(instrument.format_price(price_limit.sell_limit, "up")))
-        text = instrument.format_price(px, "up")
+            band_text = instrument.format_price(price_limit.sell_limit, "up")
+            if float(band_text) > float(text):
+                text = band_text
     if float(text) <= 0:
         raise EntryPriceError(f"{instrument.inst_id}: entry price {text} is not positive")
     return text

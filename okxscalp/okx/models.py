@@ -119,10 +119,17 @@ def leverage_range_problem(lever: float, instrument: Instrument) -> str | None:
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING, "trunc": ROUND_DOWN}
 
 
+# An instrument's grid steps as Decimals, parsed once (a few per symbol): pricing an entry snaps
+# about eight values, on the tick → order path.
+_STEP_DECIMALS: dict[str, Decimal] = {}
+
+
 def _snap(value: float, step: str, rounding: str) -> str:
     if not math.isfinite(value):
         raise ValueError(f"cannot snap non-finite value {value!r} to grid {step}")
-    step_d = Decimal(step)
+    step_d = _STEP_DECIMALS.get(step)
+    if step_d is None:
+        step_d = _STEP_DECIMALS[step] = Decimal(step)
     units = (Decimal(repr(value)) / step_d).to_integral_value(rounding=_ROUNDING[rounding])
     snapped = (units * step_d).quantize(step_d)
     return format(snapped, "f")

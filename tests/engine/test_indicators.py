@@ -379,3 +379,14 @@ def test_gaps_in_confirmed_bars_are_counted() -> None:
     for i in (0, 1, 2, 5, 6, 10):
         s.on_candle(candle(i * 60_000, 2.0 + 0.001 * i))
     assert (s.gaps, s.missing_bars, s.bars) == (2, 5, 6)
+
+
+def test_rsi_clone_carries_every_field() -> None:
+    """Rsi.__copy__ names its fields one by one (peek runs on every ticker): a field added to
+    __slots__ and not to the clone would peek from a half-copied state."""
+    rsi = Rsi(3)
+    for x in (1.0, 1.2, 0.9, 1.1, 1.3):
+        rsi.update(x)
+    clone = rsi.__copy__()
+    for name in Rsi.__slots__:
+        assert getattr(clone, name) == getattr(rsi, name), name
