@@ -125,7 +125,13 @@ class TradeRecord:
 
     def view(self) -> TradeView:
         paid = self.fees.paid(self.size) if self.fees is not None else None
-        realised = None if self.gross_pnl is None else self.gross_pnl - (paid or 0.0) + self.funding
+        # Fees not tallied yet: the P&L stands before fees, and the view says so with `fees` None.
+        if self.gross_pnl is None:
+            realised = None
+        elif paid is None:
+            realised = self.gross_pnl + self.funding
+        else:
+            realised = self.gross_pnl - paid + self.funding
         return TradeView(
             entry_cl_ord_id=self.entry_cl_ord_id, inst_id=self.inst_id, side=self.side, entry_regime=self.entry_regime,
             size=self.size, entry_px=self.entry_px, exit_px=self.exit_px, opened_at=self.opened_at,
@@ -146,6 +152,14 @@ def record_of(row: JournalPosition, fees: FeeTally | None, funding: float = 0.0)
     )
 
 
+def _counted_pnl(trade: TradeView) -> float:
+    """A trade's P&L in a total: its realised P&L, else its worst case while the exit is unknown. A
+    close with neither (no exit price and no bound) adds nothing; it shows as unknown on its own row."""
+    if trade.realised_pnl is not None:
+        return trade.realised_pnl
+    return trade.pnl_bound if trade.pnl_bound is not None else 0.0
+
+
 def regime_stats(trades: Iterable[TradeView]) -> tuple[RegimeStats, ...]:
     """Per entry regime (sorted by name): trades, wins (P&L > 0) and losses (< 0) among those with
     a known P&L, win rate, average win and loss, the realised win:loss ratio, and the total P&L
@@ -157,7 +171,7 @@ def regime_stats(trades: Iterable[TradeView]) -> tuple[RegimeStats, ...]:
     for regime, group in sorted(by_regime.items()):
         wins = [t.realised_pnl for t in group if t.realised_pnl is not None and t.realised_pnl > 0]
         losses = [t.realised_pnl for t in group if t.realised_pnl is not None and t.realised_pnl < 0]
-        total = sum(t.realised_pnl if t.realised_pnl is not None else (t.pnl_bound or 0.0) for t in group)
+        total = sum(_counted_pnl(t) for t in group)
         avg_win = sum(wins) / len(wins) if wins else None
         avg_loss = sum(losses) / len(losses) if losses else None
         settled = len(wins) + len(losses)
