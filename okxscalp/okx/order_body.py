@@ -41,3 +41,15 @@ def order_fields(request: OrderRequest, cl_ord_id: str, key: str, instrument: st
             attach["slOrdPx"] = MARKET_ORDER_PX
         fields["attachAlgoOrds"] = [attach]
     return fields
+
+
+def add_amendment(fields: dict[str, Any], new_sz: str | None, new_px: str | None, cxl_on_fail: bool) -> None:
+    """An amend's changes on top of its order reference (docs "Amend order", REST and WebSocket)."""
+    if new_sz is None and new_px is None:
+        raise ValueError("amend needs new_sz or new_px")
+    if new_sz is not None:
+        fields["newSz"] = new_sz
+    if new_px is not None:
+        fields["newPx"] = new_px
+    if cxl_on_fail:
+        fields["cxlOnFail"] = True

@@ -98,7 +98,7 @@ from okxscalp.okx.models import (
     PriceLimit,
     Ticker,
 )
-from okxscalp.okx.order_body import MARKET_ORDER_PX, order_fields
+from okxscalp.okx.order_body import MARKET_ORDER_PX, add_amendment, order_fields
 from okxscalp.okx.ttl_cache import TtlCache
 
 __all__ = [
@@ -406,14 +406,7 @@ class RestClient:
         cxl_on_fail: bool = False,
     ) -> OrderAck:
         body: dict[str, Any] = _order_ref(inst_id, ord_id, cl_ord_id)
-        if new_sz is None and new_px is None:
-            raise ValueError("amend needs new_sz or new_px")
-        if new_sz is not None:
-            body["newSz"] = new_sz
-        if new_px is not None:
-            body["newPx"] = new_px
-        if cxl_on_fail:
-            body["cxlOnFail"] = True
+        add_amendment(body, new_sz, new_px, cxl_on_fail)
         env = await self._request(TRADE_AMEND_ORDER, body=body, inst_id=inst_id)
         ack = _single_ack(env, "amend order")
         if not ack.ok:

@@ -81,7 +81,7 @@ from okxscalp.okx.errors import (
 )
 from okxscalp.okx.limiter import EndpointLimiters
 from okxscalp.okx.models import OrderAck, OrderRequest
-from okxscalp.okx.order_body import order_fields
+from okxscalp.okx.order_body import add_amendment, order_fields
 from okxscalp.okx.rest import RestClient, new_cl_ord_id
 from okxscalp.okx.ws import ConnectGate, backoff_delay
 
@@ -346,12 +346,7 @@ class WsTradeChannel:
         if new_sz is None and new_px is None:
             raise ValueError("amend needs new_sz or new_px")
         args = await self._order_ref(inst_id, ord_id, cl_ord_id)
-        if new_sz is not None:
-            args["newSz"] = new_sz
-        if new_px is not None:
-            args["newPx"] = new_px
-        if cxl_on_fail:
-            args["cxlOnFail"] = True
+        add_amendment(args, new_sz, new_px, cxl_on_fail)
         reply = await self._call(TRADE_AMEND_ORDER, "amend-order", inst_id, args, None)
         ack = self._ack(reply, "amend-order")
         if not ack.ok:
