@@ -188,6 +188,10 @@ async def test_toasts_leave_every_panes_key_columns_visible_at_80x24() -> None:
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         clock = controlled_feed(app)
         await pilot.pause(0.2)
+        for _ in range(50):  # a loaded machine: wait for the footer's first paint, not a fixed time
+            if "Quit" in screen_text(app).splitlines()[-1]:
+                break
+            await pilot.pause(0.1)
         before = screen_text(app).splitlines()
         for index in range(5):  # a burst, as a flatten of five positions makes: one toast
             engine.add_notice(
