@@ -321,7 +321,7 @@ class SimExchange:
         if want_index and not market.want_index:
             market.announce_index()  # a new subscriber gets the index at the next step
         market.want_index = want_index
-        market.want_candles = frozenset(b for b in SIM_BARS if ("candle" + b, inst_id) in wanted)
+        market.want_candles = tuple(b for b in SIM_BARS if ("candle" + b, inst_id) in wanted)  # ordered
 
     # ------------------------------------------------------------------ market data (REST)
     def _market(self, inst_id: str | None) -> SymbolMarket:

@@ -159,7 +159,9 @@ class SymbolMarket:
         self.want_books = False  # 400-level deltas: only on request (see books_snapshot_item)
         self._books_sent: tuple[int, int] = (self.bid, self.epoch)  # (best bid, epoch) the last books push showed
         self._own_changed: set[int] = set()  # levels our resting orders changed since the last books push
-        self.want_candles: frozenset[str] = frozenset(SIM_BARS)
+        # In SIM_BARS order, not a frozenset: a set of strings iterates in a per-process order
+        # (PYTHONHASHSEED), which would reorder one step's candle pushes between runs.
+        self.want_candles: tuple[str, ...] = SIM_BARS
         self.sink: list[SimEvent] = []  # where out-of-step pushes go; SimExchange points it at its queue
 
     # ------------------------------------------------------------------ stepping

@@ -96,7 +96,9 @@ class TradingDesk(LedgerMixin, AlgoMixin):
         # Per command/step: what to push once at the end.
         self._touched_positions: dict[tuple[str, str], Position] = {}
         self._balance_dirty = False
-        self._book_dirty: set[str] = set()  # instruments whose orders changed: their book is redrawn at _flush
+        # Instruments whose orders changed: their book is redrawn at _flush, in this (insertion) order —
+        # a set of strings would order the book pushes by PYTHONHASHSEED, differently in every process.
+        self._book_dirty: dict[str, None] = {}
 
     # ------------------------------------------------------------------ ids and helpers
 
@@ -194,11 +196,11 @@ class TradingDesk(LedgerMixin, AlgoMixin):
 
     def _push_order(self, order: Order, fill: Fill | None = None) -> None:
         self._emit(SimEvent("orders", order.inst_id, self.order_wire(order, fill)))
-        self._book_dirty.add(order.inst_id)
+        self._book_dirty[order.inst_id] = None
 
     def show_resting_orders(self) -> None:
         """Redraw every instrument's resting orders in the book (after the account is restored)."""
-        self._book_dirty.update(self.markets)
+        self._book_dirty.update(dict.fromkeys(self.markets))
         self._show_resting()
 
     def _show_resting(self) -> None:
