@@ -301,8 +301,10 @@ class Reconciler:
                 report.cancelled_orders.append(order.cl_ord_id)
             elif not order.cl_ord_id.startswith(CL_ORD_PREFIX_EXIT):
                 log.warning("foreign open order left alone %s", kv(inst=order.inst_id, ordId=order.ord_id, clOrdId=order.cl_ord_id))
-        # Tracked entries the exchange no longer lists as pending reached a final state meanwhile.
-        for cl_ord_id in tracked.keys() - seen:
+        # Tracked entries the exchange no longer lists as pending reached a final state meanwhile;
+        # asked in the order they were tracked (`keys() - seen` is a set: its order, and so the order
+        # of the queries and journal rows, would follow PYTHONHASHSEED).
+        for cl_ord_id in [c for c in tracked if c not in seen]:
             inst_id = tracked[cl_ord_id]
             try:
                 order = await self.rest.get_order(inst_id, cl_ord_id=cl_ord_id)
