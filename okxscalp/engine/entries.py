@@ -31,6 +31,7 @@ from okxscalp.engine.exits import ExitPriceError, TpSl, levels_at
 from okxscalp.engine.journal import OrderPurpose, OrderRecord
 from okxscalp.engine.order_route import EntryRouteClosed
 from okxscalp.engine.parts import EngineParts
+from okxscalp.engine.reason_text import ReasonText, text_of
 from okxscalp.engine.risk import check_position_limits
 from okxscalp.engine.signals import Signal, evaluate_signal
 from okxscalp.engine.snapshot import ExitParams, PositionSnapshot
@@ -79,17 +80,18 @@ def order_fresh_at_send(age_now_s: Callable[[Quote], float], quote: Quote) -> Ca
 
 
 def entry_record(
-    r: OrderRequest, used: QuoteUsed, signal_reason: str, size_reason: str, *, state: str, ord_id: str = "",
-    acc_fill_sz: float = 0.0, avg_px: float | None = None, detail: str = "",
+    r: OrderRequest, used: QuoteUsed, signal_reason: ReasonText, size_reason: ReasonText, *, state: str,
+    ord_id: str = "", acc_fill_sz: float = 0.0, avg_px: float | None = None, detail: str = "",
 ) -> OrderRecord:
     """An entry's journal record, from immutable values only (the write-ahead row is built from
-    them on the journal's writer thread)."""
+    them on the journal's writer thread, reasons written there too)."""
     return OrderRecord(
         cl_ord_id=r.cl_ord_id, inst_id=r.inst_id, side=r.side.value, ord_type=r.ord_type, sz=r.sz,
         purpose=OrderPurpose.ENTRY.value, state=state, pos_side=r.pos_side.value if r.pos_side else "",
         px=r.px, quote_source=used.source, quote_age_s=used.age_s, quote_budget_s=used.budget_s,
         quote_ts_ms=used.ts_ms, ord_id=ord_id, acc_fill_sz=acc_fill_sz, avg_px=avg_px,
-        detail=detail or f"{signal_reason}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; {size_reason}",
+        detail=detail or (f"{text_of(signal_reason)}; tp {r.attach_tp_trigger_px} sl {r.attach_sl_trigger_px}; "
+                          f"{text_of(size_reason)}"),
         position_cl_ord_id=r.cl_ord_id,
     )
 
@@ -107,6 +109,20 @@ def env_seconds(name: str) -> float:
         log.warning("ignored %s", kv(env=name, value=raw, why="not a number"))
         return 0.0
     return value if value > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanParams:
+    """A (symbol, regime)'s entry parameters, resolved through the provider once per leverage
+    resolution: the Resolutions (journaled with every order) and the numbers the plan uses."""
+
+    leverage: Any  # the leverage Resolution these were resolved with
+    resolutions: dict[str, Any]
+    exit_params: ExitParams
+    offset_percent: float
+    use_market_order: bool
+    timeout_s: float
+    position_multiplier: float
 
 
 @dataclass(slots=True)
@@ -127,8 +143,8 @@ class EntryLifecycle:
         self.cooldown_until: dict[str, float] = {}
         self._looking_up: set[str] = set()  # symbols whose in-flight entries are being looked up
         self._signal_rules = parts.config.scalping.signals
-        # (instId, regime) -> (leverage resolution, parameters, exit params): see _resolved
-        self._resolved_cache: dict[tuple[str, Any], tuple[Any, dict[str, Any], ExitParams]] = {}
+        # (instId, regime) -> its parameters: see _resolved
+        self._resolved_cache: dict[tuple[str, Any], PlanParams] = {}
         # tick → order latency probe (bench): (trigger ticker recv_mono, clOrdId), called as the send starts
         self.on_entry_sent: Callable[[float, str], None] | None = None
         # Test hook for the kill -9 soak: seconds to wait between an entry fill and its snapshot
@@ -199,39 +215,46 @@ class EntryLifecycle:
     def _plan(self, signal: Signal) -> EntryPlan:
         parts = self.parts
         state = parts.leverage.states[signal.inst_id]
-        res, exit_params = self._resolved(signal.inst_id, signal.regime, state.resolution)
-        detector = parts.detectors[signal.inst_id]
-        decision = detector.decision
+        p = self._resolved(signal.inst_id, signal.regime, state.resolution)
+        decision = parts.detectors[signal.inst_id].decision
         return EntryPlan(
             signal=signal,
             instrument=parts.instruments[signal.inst_id],
-            exit_params=exit_params,
+            exit_params=p.exit_params,
             atr=decision.atr if decision is not None else None,
-            offset_percent=float(res["limit_offset_percent"].value),
-            use_market_order=res["use_market_order"].value is True,
-            timeout_s=float(res["entry_timeout_s"].value),
-            position_multiplier=float(res["position_multiplier"].value),
+            offset_percent=p.offset_percent,
+            use_market_order=p.use_market_order,
+            timeout_s=p.timeout_s,
+            position_multiplier=p.position_multiplier,
             leverage=state.resolution,
-            resolutions=res,
-            regime_inputs=decision.inputs() if decision is not None else {},
+            resolutions=p.resolutions,
+            regime_decision=decision,
         )
 
-    def _resolved(self, inst_id: str, regime: Any, leverage: Any) -> tuple[dict[str, Any], ExitParams]:
+    def _resolved(self, inst_id: str, regime: Any, leverage: Any) -> PlanParams:
         """The plan's parameters for (symbol, regime), resolved once and kept (tick → order stays
         lean): the config does not change while the engine runs; the leverage resolution does, and
-        a new one resolves again. The dict is shared by the plans that use it: read only."""
+        a new one resolves again. Shared by the plans that use it: read only."""
         key = (inst_id, regime)
         cached = self._resolved_cache.get(key)
-        if cached is not None and cached[0] is leverage:
-            return cached[1], cached[2]
+        if cached is not None and cached.leverage is leverage:
+            return cached
         provider, sym = self.parts.provider, symbol_of(inst_id)
         res = {name: provider.resolve(name, sym, regime) for name in EXIT_PARAM_NAMES}
         for name in ("tp_sl_mode", "limit_offset_percent", "use_market_order", "entry_timeout_s", "position_multiplier"):
             res[name] = provider.resolve(name, sym, regime)
         res["leverage"] = leverage
-        exit_params = ExitParams.from_resolutions(res["tp_sl_mode"], **{n: res[n] for n in EXIT_PARAM_NAMES})
-        self._resolved_cache[key] = (leverage, res, exit_params)
-        return res, exit_params
+        params = PlanParams(
+            leverage=leverage,
+            resolutions=res,
+            exit_params=ExitParams.from_resolutions(res["tp_sl_mode"], **{n: res[n] for n in EXIT_PARAM_NAMES}),
+            offset_percent=float(res["limit_offset_percent"].value),
+            use_market_order=res["use_market_order"].value is True,
+            timeout_s=float(res["entry_timeout_s"].value),
+            position_multiplier=float(res["position_multiplier"].value),
+        )
+        self._resolved_cache[key] = params
+        return params
 
     def _enter(self, signal: Signal, trigger_mono: float) -> None:
         """Signal → priced order → sent. Synchronous up to the send (tick → order latency)."""
@@ -276,7 +299,7 @@ class EntryLifecycle:
         # the order lost the row: soak, "entry accepted, reply not yet received"). Queued as the
         # values it is made of: the record and its row are built on the writer thread, not here.
         parts.journal.record_order_ahead(
-            r.cl_ord_id, partial(entry_record, r, priced.quote, plan.signal.reason, priced.size.reason, state="sent"))
+            r.cl_ord_id, partial(entry_record, r, priced.quote, plan.signal.why, priced.size.why, state="sent"))
         before_send = order_fresh_at_send(parts.registry.age_now_s, quote)
         # Over WS the frame is written right here when the channel can take it at once (no task hop);
         # otherwise the send task takes the route's way (WS after a budget wait, or REST).
@@ -299,7 +322,7 @@ class EntryLifecycle:
 
     def _record(self, pending: PendingEntry, plan: EntryPlan, *, state: str, detail: str = "") -> OrderRecord:
         priced = pending.priced
-        return entry_record(priced.request, priced.quote, plan.signal.reason, priced.size.reason, state=state,
+        return entry_record(priced.request, priced.quote, plan.signal.why, priced.size.why, state=state,
                             ord_id=pending.ord_id, acc_fill_sz=pending.acc_fill_sz, avg_px=pending.avg_px,
                             detail=detail)
 

@@ -13,11 +13,12 @@ that age was checked against, and with the parameter resolutions it was built fr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from okxscalp.clock import Clock
 from okxscalp.engine.exits import ExitPriceError, TpSl, compute_tp_sl
+from okxscalp.engine.regime import RegimeDecision
 from okxscalp.engine.risk import SizeDecision, size_position
 from okxscalp.engine.signals import Signal
 from okxscalp.engine.snapshot import ExitParams
@@ -155,7 +156,13 @@ class EntryPlan:
     position_multiplier: float
     leverage: Any  # the leverage Resolution
     resolutions: dict[str, Any]
-    regime_inputs: dict[str, Any] = field(default_factory=dict)
+    regime_decision: RegimeDecision | None = None  # the detector's, at entry (immutable)
+
+    @property
+    def regime_inputs(self) -> dict[str, Any]:
+        """The regime decision's inputs at entry (built when the snapshot is written, not on the
+        tick → order path)."""
+        return self.regime_decision.inputs() if self.regime_decision is not None else {}
 
     @property
     def inst_id(self) -> str:

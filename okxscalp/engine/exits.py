@@ -33,8 +33,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
+from okxscalp.engine.reason_text import ReasonText, text_of
 from okxscalp.engine.snapshot import ExitParams, PositionSnapshot, ResolvedParam
 from okxscalp.okx.models import Instrument, PosSide, Regime, Side
 
@@ -62,7 +64,11 @@ class TpSl:
     sl_clamped: bool
     mode: TpSlMode
     atr: float | None
-    explanation: str
+    why: ReasonText  # how they were computed, with the numbers and config paths (written when read)
+
+    @property
+    def explanation(self) -> str:
+        return text_of(self.why)
 
 
 def _num(p: Any, label: str) -> float:
@@ -112,20 +118,13 @@ def compute_tp_sl(
     if mode is TpSlMode.PERCENT:
         tp_raw = _num(params.tp_percent, "tp_percent")
         sl_raw = _num(params.sl_percent, "sl_percent")
-        how = f"percent mode: tp {tp_raw}% ({params.tp_percent.source_path}), sl {sl_raw}% ({params.sl_percent.source_path})"
     else:
         if atr is None or not atr > 0:
             raise ExitPriceError(f"atr mode needs an ATR > 0 at entry, got {atr!r}")
-        tp_mult = _num(params.tp_atr_multiplier, "tp_atr_multiplier")
-        sl_mult = _num(params.sl_atr_multiplier, "sl_atr_multiplier")
-        tp_raw = 100.0 * atr * tp_mult / entry_px
-        sl_raw = 100.0 * atr * sl_mult / entry_px
-        how = (
-            f"atr mode: ATR {atr:.6g} x tp {tp_mult} ({params.tp_atr_multiplier.source_path}) = {tp_raw:.4f}%, "
-            f"x sl {sl_mult} ({params.sl_atr_multiplier.source_path}) = {sl_raw:.4f}%"
-        )
+        tp_raw = 100.0 * atr * _num(params.tp_atr_multiplier, "tp_atr_multiplier") / entry_px
+        sl_raw = 100.0 * atr * _num(params.sl_atr_multiplier, "sl_atr_multiplier") / entry_px
     if tp_raw <= 0 or sl_raw <= 0:
-        raise ExitPriceError(f"TP/SL distances must be > 0 ({how})")
+        raise ExitPriceError(f"TP/SL distances must be > 0 ({_distances_text(mode, params, atr, tp_raw, sl_raw)})")
     tp_pct, tp_clamped = _clamp(
         tp_raw,
         _num(params.tp_min_percent, "tp_min_percent"),
@@ -158,15 +157,6 @@ def compute_tp_sl(
         raise ExitPriceError(f"{instrument.inst_id}: TP {tp_str} is not beyond entry {entry_px}")
     tp_dist = abs(tp_px - entry_px) / entry_px * 100
     sl_dist = abs(sl_px - entry_px) / entry_px * 100
-    clamps = []
-    if tp_clamped:
-        clamps.append(f"tp clamped {tp_raw:.4f}% -> {tp_pct:.4f}%")
-    if sl_clamped:
-        clamps.append(f"sl clamped {sl_raw:.4f}% -> {sl_pct:.4f}%")
-    explanation = (
-        f"{how}; {'; '.join(clamps) + '; ' if clamps else ''}{pos_side.value} entry {entry_px}: "
-        f"TP {tp_str} ({tp_dist:.4f}%), SL {sl_str} ({sl_dist:.4f}%); percents of price, no leverage scaling"
-    )
     return TpSl(
         tp_px=tp_px,
         sl_px=sl_px,
@@ -180,7 +170,33 @@ def compute_tp_sl(
         sl_clamped=sl_clamped,
         mode=mode,
         atr=atr if mode is TpSlMode.ATR else None,
-        explanation=explanation,
+        why=partial(_tp_sl_text, pos_side, entry_px, params, mode, atr, (tp_raw, sl_raw), (tp_pct, sl_pct),
+                    (tp_str, sl_str), (tp_dist, sl_dist)),
+    )
+
+
+def _distances_text(mode: TpSlMode, params: ExitParams, atr: float | None, tp_raw: float, sl_raw: float) -> str:
+    if mode is TpSlMode.PERCENT:
+        return (f"percent mode: tp {tp_raw}% ({params.tp_percent.source_path}), "
+                f"sl {sl_raw}% ({params.sl_percent.source_path})")
+    return (
+        f"atr mode: ATR {atr:.6g} x tp {float(params.tp_atr_multiplier.value)} ({params.tp_atr_multiplier.source_path}) "
+        f"= {tp_raw:.4f}%, x sl {float(params.sl_atr_multiplier.value)} ({params.sl_atr_multiplier.source_path}) "
+        f"= {sl_raw:.4f}%"
+    )
+
+
+def _tp_sl_text(
+    pos_side: PosSide, entry_px: float, params: ExitParams, mode: TpSlMode, atr: float | None,
+    raw: tuple[float, float], clamped: tuple[float, float], prices: tuple[str, str], distances: tuple[float, float],
+) -> str:
+    """compute_tp_sl's explanation, from the (immutable) values it computed: (tp, sl) pairs."""
+    clamps = [f"{what} clamped {before:.4f}% -> {after:.4f}%"
+              for what, before, after in zip(("tp", "sl"), raw, clamped, strict=True) if after != before]
+    return (
+        f"{_distances_text(mode, params, atr, *raw)}; {'; '.join(clamps) + '; ' if clamps else ''}"
+        f"{pos_side.value} entry {entry_px}: TP {prices[0]} ({distances[0]:.4f}%), SL {prices[1]} ({distances[1]:.4f}%); "
+        "percents of price, no leverage scaling"
     )
 
 
@@ -201,7 +217,7 @@ def levels_at(
     return TpSl(
         tp_px=tp_px, sl_px=sl_px, tp_px_str=tp_px_str, sl_px_str=sl_px_str,
         tp_distance_percent=tp_dist, sl_distance_percent=sl_dist, tp_raw_percent=tp_dist, sl_raw_percent=sl_dist,
-        tp_clamped=False, sl_clamped=False, mode=TpSlMode(params.mode.value), atr=None, explanation=explanation,
+        tp_clamped=False, sl_clamped=False, mode=TpSlMode(params.mode.value), atr=None, why=explanation,
     )
 
 

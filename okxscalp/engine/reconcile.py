@@ -156,12 +156,16 @@ class Reconciler:
             supervisor.add_probe(Halt.ORDERS_LEFT, self.orders_left_reasons)
 
     def unprotected_reasons(self) -> tuple[str, ...]:
+        if not self.unverified:  # the usual answer, asked before every entry: no words to write
+            return ()
         return tuple(
             f"unprotected: {_key_text(*key)}: exchange stop not verified ({why}); re-checking"
             for key, why in sorted(self.unverified.items())
         )
 
     def orders_left_reasons(self) -> tuple[str, ...]:
+        if not self.uncancelled:
+            return ()
         return tuple(
             f"orders left: entry {why}; an earlier run's order may still fill; re-trying the cancel"
             for _, why in sorted(self.uncancelled.items())

@@ -19,8 +19,10 @@ import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+from okxscalp.engine.reason_text import ReasonText, text_of
 from okxscalp.okx.models import Instrument
 
 
@@ -30,8 +32,12 @@ class SizeDecision:
 
     sz: str | None
     contracts: float  # float(sz), 0.0 when no trade
-    reason: str
+    why: ReasonText  # written when read (reason_text.py)
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return text_of(self.why)
 
     @property
     def ok(self) -> bool:
@@ -101,23 +107,29 @@ def size_position(
             f"{raw:.6g} contracts by {limit} (risk {risk_amount:.4g} USDT / {risk_per_contract:.6g} per contract; "
             f"margin allows {by_margin:.6g}) rounds to {sz}, below minSz {instrument.min_sz}"
         )
-    reason = (
-        f"{sz} contracts: risk {risk_amount:.4g} USDT ({risk_per_trade_percent}% of {equity:.2f} x "
-        f"{position_multiplier}) / ({sl_distance:.6g} SL distance x ctVal {instrument.ct_val}) = {by_risk:.6g}"
-        + (f", capped by margin {available_margin:.2f} x {leverage}x = {by_margin:.6g}" if capped else "")
-        + f", rounded down to lotSz {instrument.lot_sz}"
+    return SizeDecision(sz, contracts, partial(_sized_text, sz, inputs), inputs)
+
+
+def _sized_text(sz: str, x: dict[str, Any]) -> str:
+    capped = (
+        f", capped by margin {x['available_margin']:.2f} x {x['leverage']}x = {x['contracts_by_margin']:.6g}"
+        if x["margin_capped"] else ""
     )
-    return SizeDecision(sz, contracts, reason, inputs)
+    return (
+        f"{sz} contracts: risk {x['risk_amount']:.4g} USDT ({x['risk_per_trade_percent']}% of {x['equity']:.2f} x "
+        f"{x['position_multiplier']}) / ({x['sl_distance']:.6g} SL distance x ctVal {x['ct_val']}) = "
+        f"{x['contracts_by_risk']:.6g}{capped}, rounded down to lotSz {x['lot_sz']}"
+    )
 
 
 def _floor_to_lot(contracts: float, instrument: Instrument) -> str:
     """Round down to the lot grid, except that a value within a millionth of a lot below a grid
     point is that grid point: 55 / 4.4 computes as 12.4999999..., which is 12.50 lots of 0.01,
     not 12.49. The grid point is built in Decimal, never from a float product."""
-    step = Decimal(instrument.lot_sz)
     units = contracts / instrument.lot
     nearest = round(units)
     if nearest > units and nearest - units <= 1e-6:
+        step = Decimal(instrument.lot_sz)
         return format((Decimal(nearest) * step).quantize(step), "f")
     return instrument.format_size(contracts)
 
@@ -125,7 +137,11 @@ def _floor_to_lot(contracts: float, instrument: Instrument) -> str:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     allowed: bool
-    reason: str
+    why: ReasonText  # written when read: an allowed verdict's words are rarely read
+
+    @property
+    def reason(self) -> str:
+        return text_of(self.why)
 
 
 def check_position_limits(inst_id: str, open_inst_ids: Collection[str], max_positions: int) -> Verdict:
@@ -137,7 +153,11 @@ def check_position_limits(inst_id: str, open_inst_ids: Collection[str], max_posi
         return Verdict(
             False, f"{inst_id}: {len(open_inst_ids)} positions open, max_positions is {max_positions}"
         )
-    return Verdict(True, f"{inst_id}: {len(open_inst_ids)} of {max_positions} positions open")
+    return Verdict(True, partial(_positions_open_text, inst_id, len(open_inst_ids), max_positions))
+
+
+def _positions_open_text(inst_id: str, open_count: int, max_positions: int) -> str:
+    return f"{inst_id}: {open_count} of {max_positions} positions open"
 
 
 DAY_S = 86_400
@@ -230,6 +250,8 @@ class DailyLossLimit:
                 f"daily loss limit: realised {self.realised_pnl:.2f} USDT since 00:00 UTC reaches "
                 f"-{self.limit_percent}% of day-start equity {self.start_equity:.2f} (-{limit:.2f})",
             )
-        return Verdict(
-            True, f"daily loss {self.realised_pnl:.2f} of -{limit:.2f} USDT allowed ({self.limit_percent}%)"
-        )
+        return Verdict(True, partial(_daily_loss_allowed_text, self.realised_pnl, limit, self.limit_percent))
+
+
+def _daily_loss_allowed_text(realised_pnl: float, limit: float, limit_percent: float) -> str:
+    return f"daily loss {realised_pnl:.2f} of -{limit:.2f} USDT allowed ({limit_percent}%)"

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from okxscalp.config.schema import RegimeSettings, SignalSettings
 from okxscalp.engine.indicators import IndicatorSet
+from okxscalp.engine.reason_text import ReasonText, text_of
 from okxscalp.engine.regime import RegimeDecision, RegimeDetector, periods_for
 from okxscalp.okx.models import PosSide, Regime, Side
 
@@ -61,8 +63,12 @@ class Signal:
     inst_id: str
     side: Side  # order side of the entry
     regime: Regime  # the regime the signal was generated in (becomes the entry regime)
-    reason: str  # human-readable, with the numbers
+    why: ReasonText  # human-readable, with the numbers (written when read: reason_text.py)
     inputs: dict[str, Any] = field(default_factory=dict)  # every number the decision used
+
+    @property
+    def reason(self) -> str:
+        return text_of(self.why)
 
     @property
     def pos_side(self) -> PosSide:
@@ -144,24 +150,33 @@ def _trend_pullback(decision: RegimeDecision, x: dict[str, Any], rules: SignalSe
     x["pullback_tolerance"] = tolerance
     if fast > slow and plus_di > minus_di:
         if mid <= fast + tolerance and mid > slow and rules.trend_rsi_min <= rsi <= rules.trend_rsi_max:
-            reason = (
-                f"trend pullback long: uptrend (ema{rules.ema_fast_period} {fast:.6g} > "
-                f"ema{rules.ema_slow_period} {slow:.6g}, +DI {plus_di:.1f} > -DI {minus_di:.1f}, "
-                f"ADX {x['adx']:.1f}); mid {mid:.6g} pulled back to within {rules.pullback_atr} ATR ({tolerance:.6g}) "
-                f"above the fast EMA, still above the slow one; RSI {rsi:.1f} in [{rules.trend_rsi_min}, {rules.trend_rsi_max}]"
-            )
-            return Signal(decision.inst_id, Side.BUY, Regime.TRENDING, reason, x)
+            return Signal(decision.inst_id, Side.BUY, Regime.TRENDING, partial(_trend_long_text, rules, x), x)
     elif fast < slow and minus_di > plus_di:
         lo, hi = 100.0 - rules.trend_rsi_max, 100.0 - rules.trend_rsi_min
         if mid >= fast - tolerance and mid < slow and lo <= rsi <= hi:
-            reason = (
-                f"trend pullback short: downtrend (ema{rules.ema_fast_period} {fast:.6g} < "
-                f"ema{rules.ema_slow_period} {slow:.6g}, -DI {minus_di:.1f} > +DI {plus_di:.1f}, "
-                f"ADX {x['adx']:.1f}); mid {mid:.6g} pulled back to within {rules.pullback_atr} ATR ({tolerance:.6g}) "
-                f"below the fast EMA, still below the slow one; RSI {rsi:.1f} in [{lo}, {hi}]"
-            )
-            return Signal(decision.inst_id, Side.SELL, Regime.TRENDING, reason, x)
+            return Signal(decision.inst_id, Side.SELL, Regime.TRENDING, partial(_trend_short_text, rules, x), x)
     return None
+
+
+def _trend_long_text(rules: SignalSettings, x: dict[str, Any]) -> str:
+    return (
+        f"trend pullback long: uptrend (ema{rules.ema_fast_period} {x['ema_fast']:.6g} > "
+        f"ema{rules.ema_slow_period} {x['ema_slow']:.6g}, +DI {x['plus_di']:.1f} > -DI {x['minus_di']:.1f}, "
+        f"ADX {x['adx']:.1f}); mid {x['mid']:.6g} pulled back to within {rules.pullback_atr} ATR "
+        f"({x['pullback_tolerance']:.6g}) above the fast EMA, still above the slow one; RSI {x['rsi']:.1f} in "
+        f"[{rules.trend_rsi_min}, {rules.trend_rsi_max}]"
+    )
+
+
+def _trend_short_text(rules: SignalSettings, x: dict[str, Any]) -> str:
+    lo, hi = 100.0 - rules.trend_rsi_max, 100.0 - rules.trend_rsi_min
+    return (
+        f"trend pullback short: downtrend (ema{rules.ema_fast_period} {x['ema_fast']:.6g} < "
+        f"ema{rules.ema_slow_period} {x['ema_slow']:.6g}, -DI {x['minus_di']:.1f} > +DI {x['plus_di']:.1f}, "
+        f"ADX {x['adx']:.1f}); mid {x['mid']:.6g} pulled back to within {rules.pullback_atr} ATR "
+        f"({x['pullback_tolerance']:.6g}) below the fast EMA, still below the slow one; RSI {x['rsi']:.1f} in "
+        f"[{lo}, {hi}]"
+    )
 
 
 def _band_reversion(decision: RegimeDecision, x: dict[str, Any], rules: SignalSettings) -> Signal | None:
@@ -169,22 +184,24 @@ def _band_reversion(decision: RegimeDecision, x: dict[str, Any], rules: SignalSe
     mid, rsi, upper, lower = x["mid"], x["rsi"], x["band_upper"], x["band_lower"]
     edge = rules.band_edge_fraction * (upper - lower)
     x["band_edge"] = edge
-    regime = decision.regime.value
+    regime = decision.regime
     if mid <= lower + edge and rsi <= rules.reversion_rsi_low:
-        reason = (
-            f"{regime} mean reversion long: mid {mid:.6g} at the lower band {lower:.6g} "
-            f"(within {rules.band_edge_fraction} of width {upper - lower:.6g}); RSI {rsi:.1f} <= "
-            f"{rules.reversion_rsi_low}"
-        )
-        return Signal(decision.inst_id, Side.BUY, decision.regime, reason, x)
+        return Signal(decision.inst_id, Side.BUY, regime, partial(_reversion_text, rules, regime, Side.BUY, x), x)
     if mid >= upper - edge and rsi >= rules.reversion_rsi_high:
-        reason = (
-            f"{regime} mean reversion short: mid {mid:.6g} at the upper band {upper:.6g} "
-            f"(within {rules.band_edge_fraction} of width {upper - lower:.6g}); RSI {rsi:.1f} >= "
-            f"{rules.reversion_rsi_high}"
-        )
-        return Signal(decision.inst_id, Side.SELL, decision.regime, reason, x)
+        return Signal(decision.inst_id, Side.SELL, regime, partial(_reversion_text, rules, regime, Side.SELL, x), x)
     return None
+
+
+def _reversion_text(rules: SignalSettings, regime: Regime, side: Side, x: dict[str, Any]) -> str:
+    upper, lower = x["band_upper"], x["band_lower"]
+    if side is Side.BUY:
+        where, band, rsi_rule = "long: mid {:.6g} at the lower band", lower, f"<= {rules.reversion_rsi_low}"
+    else:
+        where, band, rsi_rule = "short: mid {:.6g} at the upper band", upper, f">= {rules.reversion_rsi_high}"
+    return (
+        f"{regime.value} mean reversion {where.format(x['mid'])} {band:.6g} "
+        f"(within {rules.band_edge_fraction} of width {upper - lower:.6g}); RSI {x['rsi']:.1f} {rsi_rule}"
+    )
 
 
 def detector_for(inst_id: str, regime: RegimeSettings, rules: SignalSettings | None = None) -> RegimeDetector:

@@ -186,12 +186,17 @@ class EntrySupervisor:
         return bool(self._conditions)
 
     def entries_open(self, inst_id: str) -> bool:
-        if self._conditions:
+        """`not reasons(inst_id)`, asked on every signal: stops at the first closed condition and
+        collects no words (a probe that cannot answer closes entries, as in reasons())."""
+        if self._conditions or self._symbol_conditions.get(inst_id):
             return False
-        table = self._symbol_conditions.get(inst_id)
-        if table:
-            return False
-        return not self.reasons(inst_id)
+        for _, probe in self._probes:
+            try:
+                if probe():
+                    return False
+            except Exception:  # reasons() and the watch's poll show why
+                return False
+        return True
 
     def kinds(self, inst_id: str = "") -> frozenset[Halt]:
         table = self._table(inst_id, create=False)
