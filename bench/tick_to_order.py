@@ -128,22 +128,22 @@ def ws_order_tap(written: dict[str, float]) -> Iterator[None]:
     handed to the transport (websockets' `send_data` after `send_text`; both the channel's
     immediate write and `send` go through them)."""
     send_text, send_data = Protocol.send_text, Connection.send_data
-    queued: list[str] = []
+    queued: list[bytes] = []  # order frames handed to send_text, not yet on the transport
 
     def tapped_send_text(self: Protocol, data: bytes, fin: bool = True) -> None:
         send_text(self, data, fin)
         if b'"op":"order"' in data:
-            try:
-                queued.append(orjson.loads(data)["args"][0]["clOrdId"])
-            except (ValueError, KeyError, IndexError, TypeError):
-                return
+            queued.append(data)  # parsed after the time is taken: the tap's own work is not measured
 
     def tapped_send_data(self: Connection) -> None:
         send_data(self)
         if queued:
             now = time.monotonic()
-            for cl in queued:
-                written.setdefault(cl, now)
+            for frame in queued:
+                try:
+                    written.setdefault(orjson.loads(frame)["args"][0]["clOrdId"], now)
+                except (ValueError, KeyError, IndexError, TypeError):
+                    continue
             queued.clear()
 
     Protocol.send_text = tapped_send_text  # type: ignore[method-assign]
