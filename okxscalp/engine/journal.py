@@ -293,8 +293,10 @@ def _jsonable(o: Any) -> Any:
         return {k: _jsonable(v) for k, v in o._asdict().items()}
     if isinstance(o, dict):
         return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, list | tuple | set | frozenset):
+    if isinstance(o, list | tuple):
         return [_jsonable(v) for v in o]
+    if isinstance(o, set | frozenset):  # in a defined order: a set's own follows PYTHONHASHSEED
+        return sorted((_jsonable(v) for v in o), key=repr)
     if o is None or isinstance(o, bool | int | float | str):
         return o
     return str(o)
