@@ -260,35 +260,48 @@ class SimServer:
         if job is not None:
             self._account_write = asyncio.ensure_future(asyncio.to_thread(store.write, *job))
 
+    def _drive_round(self) -> None:
+        """One round of the driver: the market to now, its pushes out, regular snapshots, the
+        account file when due."""
+        try:
+            self.advance()
+            self.push_pending()
+            self.hub.push_regular_snapshots()
+            self._save_account_when_due()
+        except Exception:  # a market bug must not silence every connection
+            log.exception("simulator market step failed")
+
     async def _drive(self) -> None:
+        if self._step_deadlines:
+            await self._drive_on_deadlines()
+            return
+        while True:
+            self._drive_round()
+            await asyncio.sleep(self.drive_interval_s)
+
+    async def _drive_on_deadlines(self) -> None:
+        """On an injected clock: each round runs in its own timer callback at first + n x interval
+        (one multiplication, no sum of sleeps, so float drift never lands a drive just before the
+        step it is for), not in a task woken by the timer: one loop iteration per round, not two.
+        This task only holds the chain for `stop()` (cancelling it cancels the next round)."""
         loop = asyncio.get_running_loop()
         first = loop.time()
+        interval = self.drive_interval_s
         rounds = 0
-        while True:
-            try:
-                self.advance()
-                self.push_pending()
-                self.hub.push_regular_snapshots()
-                self._save_account_when_due()
-            except Exception:  # a market bug must not silence every connection
-                log.exception("simulator market step failed")
-            if not self._step_deadlines:
-                await asyncio.sleep(self.drive_interval_s)
-                continue
-            # On an injected clock: wake exactly at first + n x interval (one multiplication, no
-            # sum of sleeps), so float drift never lands a drive just before the step it is for.
+        timer: asyncio.TimerHandle | None = None
+
+        def drive() -> None:
+            nonlocal rounds, timer
+            self._drive_round()
             rounds += 1
-            woken: asyncio.Future[None] = loop.create_future()
-            timer = loop.call_at(first + rounds * self.drive_interval_s, _wake, woken)
-            try:
-                await woken
-            finally:
+            timer = loop.call_at(first + rounds * interval, drive)
+
+        try:
+            drive()
+            await loop.create_future()  # until stop() cancels the driver
+        finally:
+            if timer is not None:
                 timer.cancel()
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def sim_server_options(settings: SimSettings) -> dict[str, Any]:

@@ -535,7 +535,8 @@ class WsHub:
 
     # ------------------------------------------------------------------ fan-out
     def publish(self, events: Iterable[SimEvent]) -> None:
-        """Push drained exchange events to their subscribers (each message serialized once)."""
+        """Push drained exchange events to their subscribers (each message serialized once); each
+        session whose queue was empty gets its round in one write at the end (WsSession.flush)."""
         public = self._public
         private = self._private
         faults = self.faults
@@ -544,6 +545,7 @@ class WsHub:
         dumps = orjson.dumps
         check_stall = bool(faults.stalls)
         prefixes = self._push_prefixes
+        owed: list[WsSession] = []  # sessions whose queue this round started: flushed at the end
         for event in events:
             channel = event.channel
             inst_id = event.inst_id
@@ -563,8 +565,11 @@ class WsHub:
             payload = prefix + dumps(event.data) + b"]}"
             for session in subscribers:
                 session.last_push = payload
-                session.enqueue(payload, now)
+                if session.push(payload, now):
+                    owed.append(session)
             sent[channel] += len(subscribers)
+        for session in owed:
+            session.flush()
 
     def _publish_private(self, event: SimEvent) -> None:
         channel = event.channel

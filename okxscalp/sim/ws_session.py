@@ -3,6 +3,8 @@
 Pushes are queued as ready-made JSON bytes and written by the session's own writer task, so a
 slow client never blocks the market. The writer puts whole text frames straight onto the
 transport in batches: aiohttp's `send_frame` costs more per call than the market costs per tick.
+A round of market pushes into an idle session is written by its publisher at once (`push` then
+`flush`: the same bytes in the same single write, without waking the writer task per round).
 """
 
 from __future__ import annotations
@@ -76,6 +78,39 @@ class WsSession:
         out.append((now, payload))
         if len(out) == 1:  # the writer sleeps only on an empty queue
             self._wake.set()
+
+    def push(self, payload: bytes, now: float) -> bool:
+        """Queue a push without waking the writer; True when the queue was empty before it, so
+        the caller owes this session a `flush()` once its round of pushes is queued (WsHub.publish:
+        one write per round straight from the market's drive, not a writer task woken per round)."""
+        out = self._out
+        if len(out) >= self.max_pending:
+            self._on_overflow(self)
+            return False
+        out.append((now, payload))
+        return len(out) == 1
+
+    def flush(self) -> None:
+        """Write what `push` queued now, as the writer would (whole frames, one write), when the
+        writer has nothing of its own in hand: no delay fault, nothing buffered past the high
+        water, the connection open, one batch. Otherwise the writer is woken to do it."""
+        out = self._out
+        if not out:
+            return
+        transport = self.transport
+        if (
+            self.faults.delays
+            or len(out) > WRITE_BATCH
+            or self.ws.closed
+            or transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > WRITE_HIGH_WATER
+        ):
+            self._wake.set()
+            return
+        popleft = out.popleft
+        transport.write(b"".join([text_frame(popleft()[1]) for _ in range(len(out))]))
+        self.last_sent_at = asyncio.get_running_loop().time()
 
     def send_json(self, obj: dict[str, Any]) -> None:
         self.enqueue(orjson.dumps(obj), self.faults.now())
