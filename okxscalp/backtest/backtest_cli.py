@@ -141,6 +141,8 @@ def _one_run(name: str, config: AppConfig, data: Any, journal: Path, seed: int |
     console.print(f"backtest {name}: {run.sim_s:,.0f} simulated s in {run.wall_s:,.1f} wall s = "
                   f"{run.speed:,.0f} simulated s per wall s; {len(run.gaps)} recorded gap(s) replayed as "
                   f"silence; journal {run.journal_path}")
+    for note in run.notes:  # what the replay made up instead of serving it as recorded
+        console.print(f"backtest {name}: note: {note}")
     try:
         contents = read_journal(run.journal_path)
     except JournalError as exc:

@@ -3,7 +3,9 @@
 Formats (chosen by extension, then content):
 - the simulator's replay files (okxscalp/sim/REPLAY.md; `.csv`, `.jsonl`), parsed by sim/replay.py
   (the one parser of that format): ticks -> `Tick`, candles -> `Bar`. `okxscalp download` writes these;
-  `okxscalp --record DIR` writes gzip'd ones (`rec-*.jsonl.gz`, REPLAY.md "Recordings").
+  `okxscalp --record DIR` writes gzip'd ones (`rec-*.jsonl.gz`, REPLAY.md "Recordings"), whose warm-up
+  candles, candle pushes and trades are also read, in file order, into `MarketData.recorded`
+  (sim/recorded_market.py) for the replay to serve.
 - OKX's GET /api/v5/market/history-candles reply saved to a file (`.json`, or any non-CSV name):
   one reply `{"code":"0","msg":"","data":[[ts,o,h,l,c,vol,volCcy,volCcyQuote,confirm],...]}`, a
   JSON array of replies or of rows, or one reply per line (docs order-book-trading-market-data-get-
@@ -45,6 +47,7 @@ from typing import Any
 import orjson
 
 from okxscalp.okx.constants import CANDLE_BARS
+from okxscalp.sim.recorded_market import RecordedMarket, RecordingReader
 from okxscalp.sim.replay import ReplayCandle, ReplayFormatError, read_replay_records
 
 FORMAT_REPLAY = "replay"
@@ -108,6 +111,9 @@ class FileStats:
 class MarketData:
     records: list[MarketRecord]
     files: list[FileStats] = field(default_factory=list)
+    # What recordings (`okxscalp --record`) hold besides prices: the engine's warm-up candles, its
+    # candle pushes, the trades (sim/recorded_market.py); None when no file is a recording.
+    recorded: RecordedMarket | None = None
 
     @property
     def inst_ids(self) -> list[str]:
@@ -129,19 +135,22 @@ def read_market_data(
         raise ValueError(f"the range is empty: --to {end_ms} is not after --from {start_ms}")
     per_file: list[list[MarketRecord]] = []
     stats: list[FileStats] = []
+    recording = RecordingReader()  # across the files in the order given: rotated recordings continue each other
     for path in paths:
-        records, stat = read_file(path, inst_id=inst_id, bar=bar)
+        records, stat = read_file(path, inst_id=inst_id, bar=bar, recording=recording)
         kept = [r for r in records if (start_ms is None or r.ts_ms >= start_ms) and (end_ms is None or r.ts_ms < end_ms)]
         stat.outside_range = len(records) - len(kept)
         stat.records = len(kept)
         per_file.append(kept)
         stats.append(stat)
     merged = list(heapq.merge(*per_file, key=lambda r: r.ts_ms))
-    return MarketData(merged, stats)
+    return MarketData(merged, stats, recording.result())
 
 
-def read_file(path: str | Path, *, inst_id: str | None = None, bar: str | None = None) -> tuple[list[MarketRecord], FileStats]:
-    """One file's records ordered by time (stable), and what was skipped."""
+def read_file(path: str | Path, *, inst_id: str | None = None, bar: str | None = None,
+              recording: RecordingReader | None = None) -> tuple[list[MarketRecord], FileStats]:
+    """One file's records ordered by time (stable), and what was skipped. `recording` takes in a
+    recording's records besides its prices (sim/recorded_market.py)."""
     p = Path(path)
     if not p.is_file():
         raise DataFormatError(f"{p}: data file not found")
@@ -152,7 +161,7 @@ def read_file(path: str | Path, *, inst_id: str | None = None, bar: str | None =
     elif kind == FORMAT_OKX_CANDLES:
         records = list(_read_okx_candles(p, inst_id, bar, stats))
     else:
-        records = list(_read_replay(p))
+        records = list(_read_replay(p, recording))
     records.sort(key=lambda r: r.ts_ms)
     stats.records = len(records)
     return records, stats
@@ -193,9 +202,9 @@ def _first_json_value(p: Path) -> Any:
 
 
 # ---------------------------------------------------------------------------- replay files
-def _read_replay(p: Path) -> Iterator[MarketRecord]:
+def _read_replay(p: Path, recording: RecordingReader | None) -> Iterator[MarketRecord]:
     try:
-        records = read_replay_records(p)
+        records = read_replay_records(p, recording)
     except ReplayFormatError as exc:
         raise DataFormatError(str(exc)) from exc
     for r in records:

@@ -7,6 +7,11 @@ sockets, as against the live simulator. Both run on one `VirtualTimeEventLoop` (
 DESIGN.md): time jumps to the next timer when nothing is runnable, so every freshness budget,
 timeout and cooldown runs in simulated time and a day of data takes minutes of wall time, not a day.
 
+A recording of a live run (`okxscalp --record`) is replayed as the market the engine saw: the
+candles it warmed up from and took in, and the trades its tickers show (sim/recorded_market.py). A
+recording made before warm-ups were recorded replays with the simulator's made-up history and
+candles, and the run says so (`BacktestRun.notes`, logged and printed).
+
 A recorded gap (an instrument without prices for longer than its data's usual spacing allows,
 `gap_threshold_ms`) is replayed as what it was: the exchange pushes nothing for that instrument
 until the recording resumes (the simulator's stall fault on every public channel of the instrument,
@@ -32,6 +37,7 @@ from okxscalp.config.schema import AppConfig
 from okxscalp.engine.orchestrator import Engine
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.models import inst_id_of
+from okxscalp.sim.recorded_market import RecordedMarket, attach_recording
 from okxscalp.sim.replay import RecordedGap, ReplayCandle, ReplayData, ReplayRecord, ReplayTick, replay_data
 from okxscalp.sim.server import SimServer, market_dynamics
 from okxscalp.sim.ws_channels import SIM_CANDLE_CHANNELS, SIM_PUBLIC_CHANNELS
@@ -72,6 +78,7 @@ class BacktestRun:
     end_s: float  # the data's end (a bar's close)
     wall_s: float  # wall seconds the run took
     engine_ended: str
+    notes: tuple[str, ...] = ()  # what the replay could not give as recorded (said before the report)
 
     @property
     def sim_s(self) -> float:
@@ -146,13 +153,30 @@ def run_backtest(
     start_s = replay.first_ts_ms / 1000.0
     end_s = data_end_ms(data) / 1000.0
     run_seed = cfg.exchange.sim.seed if seed is None else seed
+    notes = tuple(replay_notes(data.recorded, sorted(replay.inst_ids), cfg.scalping.regime.bar))
+    for note in notes:
+        log.warning("backtest: %s", note)
     started = time.perf_counter()
-    ended = run_virtual(lambda: _run(cfg, replay, gaps, journal, run_seed, end_s, progress), start_s)
-    return BacktestRun(journal, cfg, replay, gaps, start_s, end_s, time.perf_counter() - started, ended)
+    ended = run_virtual(lambda: _run(cfg, replay, data.recorded, gaps, journal, run_seed, end_s, progress), start_s)
+    return BacktestRun(journal, cfg, replay, gaps, start_s, end_s, time.perf_counter() - started, ended, notes)
 
 
-async def _run(cfg: AppConfig, replay: ReplayData, gaps: Sequence[RecordedGap], journal: Path, seed: int,
-               end_s: float, progress: Progress | None) -> str:
+def replay_notes(recorded: RecordedMarket | None, inst_ids: Sequence[str], bar: str) -> list[str]:
+    """What a recording's replay makes up instead of serving it as recorded: the warm-up of an
+    instrument whose recording holds none (made before warm-ups were recorded, or the engine's
+    warm-up request failed), and so its candles too. Nothing for data that is not a recording."""
+    if recorded is None:
+        return []
+    missing = [inst_id for inst_id in inst_ids if not recorded.has_warmup(inst_id, bar)]
+    if not missing:
+        return []
+    return [f"the recording holds no {bar} warm-up candles for {', '.join(missing)}: the simulator makes up "
+            f"the history before the start and the candles from its own trades, so bands, ATR and RSI "
+            f"(and decisions) can differ a little from the recorded run's"]
+
+
+async def _run(cfg: AppConfig, replay: ReplayData, recorded: RecordedMarket | None, gaps: Sequence[RecordedGap],
+               journal: Path, seed: int, end_s: float, progress: Progress | None) -> str:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeEventLoop)
     clock = loop.clock
@@ -164,6 +188,8 @@ async def _run(cfg: AppConfig, replay: ReplayData, gaps: Sequence[RecordedGap], 
         drive_interval_s=TICK_INTERVAL_S, dynamics=market_dynamics(sim), clock=clock,
         credentials=Credentials(sim.api_key, sim.api_secret, sim.passphrase),
     )
+    if recorded is not None:  # the recorded market the engine saw: candles, warm-up, trades
+        attach_recording(server.exchange, recorded, replay.first_ts_ms)
     await server.start()
     try:
         for gap in gaps:  # from the last price before the gap, the instrument's market data fall silent

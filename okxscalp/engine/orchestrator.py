@@ -346,7 +346,8 @@ class Engine:
             await self.leverage_keeper.prepare(inst_id)
         await self._reconcile_at_startup()
         self._build_feed()
-        await self.regimes.warm_up(self.rest, self.inst_ids)
+        await self.regimes.warm_up(self.rest, self.inst_ids,
+                                   on_history=None if self.recorder is None else self.recorder.record_warmup)
         if self.trade_channel is not None:
             await self.trade_channel.start()
         if self.recorder is not None:

@@ -5,6 +5,7 @@ entries until its candles arrive; no regime is ever assumed."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from okxscalp.config.schema import RegimeSettings, SignalSettings
 from okxscalp.engine.regime import RegimeDetector
@@ -27,7 +28,9 @@ class RegimeTracker:
         self.detectors = detectors  # shared with the entry lifecycle (EngineParts.detectors)
         self.registry: DataRegistry | None = None
 
-    async def warm_up(self, rest: RestClient, inst_ids: tuple[str, ...]) -> None:
+    async def warm_up(self, rest: RestClient, inst_ids: tuple[str, ...],
+                      on_history: Callable[[list[Candle]], None] | None = None) -> None:
+        """`on_history`: each instrument's candle reply as received (`--record`: a replay serves it)."""
         for inst_id in inst_ids:
             detector = detector_for(inst_id, self.settings, self.signal_rules)
             self.detectors[inst_id] = detector
@@ -36,6 +39,8 @@ class RegimeTracker:
             except OkxError as exc:
                 log.warning("warm-up candles failed %s", kv(inst=inst_id, error=exc, regime="unknown until candles arrive"))
                 continue
+            if on_history is not None:
+                on_history(history)
             for candle in sorted(history, key=lambda c: c.ts_ms):
                 detector.on_candle(candle)
             log.info("warm-up %s", kv(inst=inst_id, bars=len(history), regime=detector.regime.value if detector.regime else "unknown"))

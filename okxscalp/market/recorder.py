@@ -3,11 +3,13 @@ off the hot path into gzip'd JSON-lines files the backtest replays (okxscalp/sim
 "Recordings"; read by okxscalp/backtest/data.py `read_market_data`).
 
 What is recorded: every public push the feed hands the engine after parsing at the edge (tickers,
-books5 / bbo-tbt tops, mark-price, price-limit: the typed items of `WsPush`) and every candle the
-engine takes in (WebSocket or REST poll). Each record carries the exchange `ts` and `recv`, the
+books5 / bbo-tbt tops, mark-price, price-limit: the typed items of `WsPush`), every candle the
+engine takes in (WebSocket or REST poll), and the candles it warmed up from at start (its GET
+/market/candles reply, `ch` "warmup"). Each record carries the exchange `ts` and `recv`, the
 local receive time (Unix ms). A ticker is a replay tick (`px` = its `last`, plus `bid`/`ask`);
-the other channels are context records marked by `ch`, which the replay reader skips (the
-simulator builds book, mark and candles from the replayed price).
+the other channels are context records marked by `ch`: a backtest serves the warm-up and the
+candles as recorded, and prints the trades the tickers show (sim/recorded_market.py); mark and
+price limits are built from the replayed price.
 
 Hot path: `record_push` / `record_candle` only append one small tuple (channel, items, receive
 time) to a bounded deque. When it is full the message is dropped and counted (`dropped`); the
@@ -34,7 +36,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +48,7 @@ from okxscalp.market.events import FallbackKind
 from okxscalp.okx.constants import CANDLE_CHANNEL_PREFIX
 from okxscalp.okx.messages import WsPush
 from okxscalp.okx.models import BookTop, Candle, MarkPrice, PriceLimit, Ticker, Trade
+from okxscalp.sim.recorded_market import WARMUP_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +130,9 @@ def records_of(channel: str, items: Iterable[Any], recv_ms: float) -> Iterable[d
         elif isinstance(item, PriceLimit):
             yield {"ts": item.ts_ms, "instId": item.inst_id, "ch": channel, "buyLmt": item.buy_limit,
                    "sellLmt": item.sell_limit, "enabled": item.enabled, "recv": recv}
-        elif isinstance(item, Candle):
-            yield {"ts": item.ts_ms, "instId": item.inst_id, "ch": CANDLE_CHANNEL_PREFIX + item.bar, "bar": item.bar,
+        elif isinstance(item, Candle):  # a push (`candle1m`, ...) or a warm-up reply's (`warmup`)
+            ch = WARMUP_CHANNEL if channel == WARMUP_CHANNEL else CANDLE_CHANNEL_PREFIX + item.bar
+            yield {"ts": item.ts_ms, "instId": item.inst_id, "ch": ch, "bar": item.bar,
                    "o": item.open, "h": item.high, "l": item.low, "c": item.close, "vol": item.vol,
                    "confirm": "1" if item.confirmed else "0", "recv": recv}
         elif isinstance(item, Trade):
@@ -191,6 +195,15 @@ class MarketRecorder:
             self.dropped += 1
             return
         queue.append((CANDLE_CHANNEL_PREFIX + candle.bar, (candle,), self._mono()))
+
+    def record_warmup(self, candles: Sequence[Candle]) -> None:
+        """The candles the engine warmed up from (one REST reply, at start: not the hot path), so a
+        replay serves the same history (sim/recorded_market.py)."""
+        queue = self._queue
+        if len(queue) >= self._capacity:
+            self.dropped += 1
+            return
+        queue.append((WARMUP_CHANNEL, tuple(candles), self._mono()))
 
     def recording_candles(self, handler: Callable[[Candle], None]) -> Callable[[Candle], None]:
         """`handler` behind a recording of each candle (the feed's `on_candle`)."""

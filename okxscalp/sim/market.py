@@ -32,6 +32,7 @@ from okxscalp.sim.candles import HIGH, LOW, MAX_BARS, OPEN, TS, VOL, VOL_CCY, Ca
 from okxscalp.sim.events import SimEvent
 from okxscalp.sim.instruments import InstrumentSpec
 from okxscalp.sim.price_process import NO_SWINGS, PriceProcess, Swings
+from okxscalp.sim.recorded_market import CandleReplay, TradeTape
 from okxscalp.sim.wire import decimals_of, fmt_fixed, fmt_num
 
 SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
@@ -163,6 +164,9 @@ class SymbolMarket:
         # (PYTHONHASHSEED), which would reorder one step's candle pushes between runs.
         self.want_candles: tuple[str, ...] = SIM_BARS
         self.sink: list[SimEvent] = []  # where out-of-step pushes go; SimExchange points it at its queue
+        # A replayed recording's trades and candles instead of made-up ones (sim/recorded_market.py).
+        self.tape: TradeTape | None = None
+        self.recorded_candles: CandleReplay | None = None
 
     # ------------------------------------------------------------------ stepping
     def step(self, ts_ms: int, events: list[SimEvent]) -> None:
@@ -182,16 +186,25 @@ class SymbolMarket:
         self.ts = ts_ms
         rng = self._rng
         vol = 0.0
-        if rng.random() < self._p_trade:
-            # Taker side follows the move; on a flat step it is a coin toss.
-            up = bid > old_bid or (bid == old_bid and rng.random() < 0.5)
-            side_buy = up if rng.random() < 0.8 else not up
-            trade_ticks = self.ask if side_buy else bid
+        tape = self.tape
+        taped = None if tape is None else tape(ts_ms)  # a replayed recording's trade in this step
+        if taped is not None or (tape is None and rng.random() < self._p_trade):
+            if taped is None:
+                # Taker side follows the move; on a flat step it is a coin toss.
+                up = bid > old_bid or (bid == old_bid and rng.random() < 0.5)
+                side_buy = up if rng.random() < 0.8 else not up
+                trade_ticks = self.ask if side_buy else bid
+            else:
+                trade_ticks = max(1, round(taped / tick))
+                side_buy = trade_ticks > bid
             lots = int(self.spec.depth_unit * rng.expovariate(1.0) * 0.05 / self.lot)
             vol = (lots if lots > 0 else 1) * self.lot
             self.last = trade_ticks * tick
             self.last_sz = vol
-            self._last_str = self._ask_str if side_buy else self._bid_str
+            if taped is None or trade_ticks in (bid, self.ask):
+                self._last_str = self._ask_str if side_buy else self._bid_str
+            else:
+                self._last_str = f"{self.last:.{self.px_dec}f}"
             self._last_sz_str = f"{vol:.{self.sz_dec}f}"
             self.last_ts = ts_ms
             self.trade_seq += 1
@@ -275,6 +288,9 @@ class SymbolMarket:
     def _step_candles(self, ts_ms: int, vol: float, events: list[SimEvent]) -> None:
         closed_bars = self._feed_candles(ts_ms, self.last, vol)
         wanted = self.want_candles
+        recorded = self.recorded_candles
+        if recorded is not None:  # a replay pushes its recorded bars instead of these
+            wanted = recorded.push_due(ts_ms, wanted, events)
         if not wanted:
             return
         px_dec, sz_dec = self.px_dec, self.sz_dec
@@ -531,6 +547,9 @@ class SymbolMarket:
                 "sellLmt": self.sell_lmt, "ts": str(self.ts), "enabled": True}
 
     def candles_rows(self, bar: str, after: int | None, before: int | None, limit: int) -> list[list[str]]:
+        recorded = self.recorded_candles
+        if recorded is not None and bar in recorded.bars:  # a replay's recorded bars
+            return recorded.rows(bar, after, before, limit)
         series = self.candles[bar]
         out: list[list[str]] = []
         live = series.live_row(self._minute.current) if series in self._derived and self._minute.current else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from okxscalp.okx.constants import CANDLE_BARS
+from okxscalp.sim.recorded_market import RecordingFormatError, RecordingReader
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,10 @@ class ReplayCandle:
 ReplayRecord = ReplayTick | ReplayCandle
 
 
-def read_replay_records(path: str | Path) -> list[ReplayRecord]:
-    """Every record of a replay file, checked, in file order (the backtest's reader uses this too)."""
+def read_replay_records(path: str | Path, recording: RecordingReader | None = None) -> list[ReplayRecord]:
+    """Every record of a replay file, checked, in file order (the backtest's reader uses this too).
+    `recording` also takes in every record of a recording, its context records included
+    (sim/recorded_market.py: the warm-up, candles and trades a replay serves)."""
     p = Path(path)
     if not p.is_file():
         raise ReplayFormatError(f"{p}: replay file not found")
@@ -147,6 +150,12 @@ def read_replay_records(path: str | Path) -> list[ReplayRecord]:
             records = list(_numbered(p, csv.DictReader(fh), start=2))
     else:
         records = _json_lines(p)
+    if recording is not None:
+        try:
+            for n, rec in records:
+                recording.add(p, n, rec)
+        except RecordingFormatError as exc:
+            raise ReplayFormatError(str(exc)) from exc
     return [_record(p, n, rec) for n, rec in records if not _is_context(rec)]
 
 

@@ -16,8 +16,13 @@ signal texts equal too):
   step it was priced on. The product bounds that lag: an entry priced from a quote older than
   `freshness.order_s` is refused, not sent.
 
-Recording vs live: the same entries and exits in order; fills at the same times is an xfail
-(see its reason): the replay rebuilds history and candles instead of replaying them.
+Recording vs live: the same entries and exits in order, and each fill within `freshness.order_s`
+(measured: equal to the ms and price). The replay serves the market the engine saw, not only its
+prices (sim/recorded_market.py): the warm-up candles the live engine fetched, the candle pushes it
+took in (each between the same two tickers as live) and the trades its tickers show (what TP/SL
+triggers and resting orders fill against). Before, the simulator made up the warm-up history and
+built candles from its own random trades: bands, ATR and RSI differed a little and fills landed up
+to a second (seen: 2.8 s) from the live ones.
 
 Why the scenario is stamped "now": live, the engine trusts the exchange clock only within
 `freshness.clock_tolerance_s` (0.25 s) of its own (market/exchange_clock.py); a replay of old
@@ -161,12 +166,9 @@ def test_the_live_runs_recording_replays_into_the_same_entries_and_exits(live_ru
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="a recording replays the prices, not the market the engine saw: the simulator makes up "
-                          "the warm-up history (100 1m bars, from its seed) around the recording's first price, and "
-                          "builds candles from its own synthetic trades, so bands, ATR and RSI differ a little and a "
-                          "decision can land a few steps (seen: up to 2.8 s) from the live one; the warm-up candles "
-                          "are not recorded and the replay cannot serve recorded candles", strict=False)
 @pytest.mark.timeout(MINUTES * 60 + 180)
 def test_the_live_runs_recording_replays_into_the_same_fills(live_run: LiveRun, tmp_path: Path) -> None:
+    recorded = read_market_data(live_run.recording).recorded
+    assert recorded is not None and recorded.has_warmup(XRP, live_run.config.scalping.regime.bar)
     replayed = replay_recording(live_run, tmp_path / "replayed.sqlite")
     assert_same_fills(live_run.journal, replayed, live_run.config.freshness.order_s * 1000)
