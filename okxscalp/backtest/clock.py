@@ -69,6 +69,8 @@ _TCPI_FIELDS = struct.Struct(
     f"{_TCPI_BYTES_SENT - _TCPI_NOTSENT_BYTES - 4}xQQ"
 )
 assert _TCPI_FIELDS.size == _TCPI_BYTES_RETRANS + 8
+_TCPI_SIZE = _TCPI_FIELDS.size
+_IPPROTO_TCP, _TCP_INFO = socket.IPPROTO_TCP, socket.TCP_INFO  # read on every reading: module constants
 # TCP states whose next step is a packet already on its way on loopback (tcp_states.h).
 _TCP_SYN_SENT, _TCP_SYN_RECV, _TCP_FIN_WAIT1, _TCP_CLOSING, _TCP_LAST_ACK = 2, 3, 4, 11, 9
 _TCP_LISTEN = 10
@@ -100,13 +102,21 @@ class _TcpProbe:
     """A non-owning view of one TCP socket the loop registered (by fd), for reading TCP_INFO.
     The socket object is only a handle: it is detached, never closed, when dropped."""
 
-    __slots__ = ("fd", "local", "peer", "sock")
+    __slots__ = ("fd", "key", "local", "peer", "peer_key", "sock")
 
     def __init__(self, fd: int, sock: socket.socket) -> None:
         self.fd = fd
         self.sock = sock
         self.local: Any = sock.getsockname()
         self.peer: Any = None
+        # Once paired (peer known): this end's (local, peer) and the other end's (peer, local).
+        self.key: tuple[Any, Any] | None = None
+        self.peer_key: tuple[Any, Any] | None = None
+
+    def pair(self, peer: Any) -> None:
+        self.peer = peer
+        self.key = (self.local, peer)
+        self.peer_key = (peer, self.local)
 
     def drop(self) -> None:
         self.sock.detach()  # idempotent; the fd stays its owner's
@@ -194,7 +204,7 @@ class InFlightMeter:
             if probe.peer is None:
                 return self.in_flight()  # not paired yet: read everything
             chosen[fd] = probe
-            peer = self._by_pair.get((probe.peer, probe.local))
+            peer = self._by_pair.get(probe.peer_key)
             if peer is not None:
                 chosen[peer.fd] = peer
         return self._read(chosen.values())
@@ -207,30 +217,32 @@ class InFlightMeter:
         received_by: dict[tuple[Any, Any], tuple[_TcpProbe, int]] = {}
         sends: list[tuple[tuple[Any, Any], int, int]] = []  # (peer's key, payload sent, held back)
         gone: list[int] = []
+        unpack = _TCPI_FIELDS.unpack_from
         for probe in probes:
             try:
-                info = probe.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+                info = probe.sock.getsockopt(_IPPROTO_TCP, _TCP_INFO, _TCP_INFO_LEN)
             except OSError:  # closed (EBADF) or reused by a non-socket: forget it
                 gone.append(probe.fd)
                 continue
-            if len(info) < _TCPI_FIELDS.size:
+            if len(info) < _TCPI_SIZE:
                 raise VirtualClockStuck("this kernel's TCP_INFO has no bytes_sent (Linux >= 4.19 needed): "
                                         "the virtual clock cannot tell whether loopback bytes are in flight")
-            state, received, notsent, sent, retrans = _TCPI_FIELDS.unpack_from(info)
+            state, received, notsent, sent, retrans = unpack(info)
             if state in _STATES_IN_FLIGHT:
                 self._forget(gone)
                 return True
             if state == _TCP_LISTEN:
                 continue
-            if probe.peer is None:
+            if probe.key is None:
                 try:
-                    probe.peer = probe.sock.getpeername()
+                    probe.pair(probe.sock.getpeername())
                 except OSError:  # not connected (closed by its peer): nothing to send
                     continue
-                self._by_pair[(probe.local, probe.peer)] = probe
-            received_by[(probe.local, probe.peer)] = (probe, received)
-            sends.append(((probe.peer, probe.local), sent - retrans, notsent))
-        self._forget(gone)
+                self._by_pair[probe.key] = probe  # type: ignore[index]
+            received_by[probe.key] = (probe, received)  # type: ignore[index]
+            sends.append((probe.peer_key, sent - retrans, notsent))  # type: ignore[arg-type]
+        if gone:
+            self._forget(gone)
         held_back = False
         for peer_key, sent, notsent in sends:
             if notsent:
@@ -251,8 +263,8 @@ class InFlightMeter:
         for fd in fds:
             probe = self._probes.pop(fd, None)
             if probe is not None:
-                if probe.peer is not None and self._by_pair.get((probe.local, probe.peer)) is probe:
-                    del self._by_pair[(probe.local, probe.peer)]
+                if probe.key is not None and self._by_pair.get(probe.key) is probe:
+                    del self._by_pair[probe.key]
                 probe.drop()
 
 
@@ -281,6 +293,13 @@ class _VirtualTimeSelector(selectors.BaseSelector):
         self.always_meter = False
         self.check_skips = False  # tests: take the skipped reading anyway and fail if it was needed
         self.skipped_readings = 0
+        # An idle poll is skipped when the previous one found nothing ready and, since, nothing was
+        # written, connected or closed and every socket was found quiescent: readiness on our
+        # sockets comes only from our own writes (level-triggered: data left unread is reported
+        # again, so only a poll that found nothing counts). `check_skips` polls anyway and fails
+        # if something was ready.
+        self._last_poll_empty = False
+        self.skipped_polls = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = self._inner.register(fileobj, events, data)
@@ -318,6 +337,16 @@ class _VirtualTimeSelector(selectors.BaseSelector):
         # Settle first: collect I/O only once every byte sent has landed, so one run and the
         # next see the same set of ready sockets in one poll. Bytes in flight land on their own.
         meter = self.meter
+        if (
+            timeout != 0
+            and self._last_poll_empty
+            and not self.changed
+            and not self.written_fds
+            and meter.quiescent
+            and not self.raw_fds
+            and not self.always_meter
+        ):
+            return self._idle_without_poll(timeout)
         if self.changed or not meter.quiescent or self.raw_fds or self.always_meter:
             self.changed = False  # cleared before the reading: a write after it sets it again
             self.written_fds.clear()
@@ -334,18 +363,40 @@ class _VirtualTimeSelector(selectors.BaseSelector):
             if self.check_skips:
                 self._check_skipped("a skipped reading")
         events = self._inner.select(0)
+        self._last_poll_empty = not events
         if events or timeout == 0:
             return self._ordered(events)
+        return self._idle(timeout)
+
+    def _idle_without_poll(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        """Idle with nothing that could have become ready since the last (empty) poll: straight
+        to the idle step (thread results, or the jump to the next timer)."""
+        self.skipped_readings += 1
+        self.skipped_polls += 1
+        if self.check_skips:
+            self._check_skipped("a skipped reading")
+            if self._inner.select(0):
+                raise VirtualClockStuck("a skipped poll missed a ready socket (a write this loop did not count)")
+        return self._idle(timeout)
+
+    def _idle(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self.loop
         assert loop is not None
+        if loop._ready:  # type: ignore[attr-defined]
+            # A callback arrived from another thread or a signal after the loop chose to wait
+            # (call_soon_threadsafe): run it before any time passes, as its self-pipe byte would.
+            self._last_poll_empty = False
+            return []
         if loop.deliver_thread_results():
             # Idle at this instant with thread work awaited: it finished (in real time, no
             # simulated time), and its results are now ready callbacks, in submission order.
             self.real_waits += 1
+            self._last_poll_empty = False  # their callbacks may write
             return self._ordered(self._inner.select(0))
         if timeout is None:
             # No timer and nothing in flight: only another thread (call_soon_threadsafe) can
             # wake the loop, exactly as in a live loop.
+            self._last_poll_empty = False
             return self._ordered(self._inner.select(None))
         loop.fast_forward(timeout)
         self.fast_forwards += 1
@@ -489,6 +540,11 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     def meter_readings_skipped(self) -> int:
         """Readings skipped because nothing was written since every socket was last quiescent."""
         return self._virtual_selector.skipped_readings
+
+    @property
+    def polls_skipped(self) -> int:
+        """Idle polls skipped because nothing could have become ready since an empty one."""
+        return self._virtual_selector.skipped_polls
 
     # ------------------------------------------------------------------ time
     def time(self) -> float:
