@@ -609,8 +609,11 @@ class FeedCoordinator:
             self._judge_lateness(late, watchdog)
         result = watchdog.check(now, self._up_since[name], self._seen, fallbacks, late, registry.late_threshold_s)
         if name == PUBLIC and self._up_since[name] is not None:  # down: the verdict stands
-            tickers = {key for key in watchdog.watched if key[0] == TICKERS}
-            self._tickers_silent = bool(tickers) and tickers <= result.lagging_keys
+            if not result.lagging_keys:
+                self._tickers_silent = False  # nothing lags (the usual tick): no set to build
+            else:
+                tickers = {key for key in watchdog.watched if key[0] == TICKERS}
+                self._tickers_silent = bool(tickers) and tickers <= result.lagging_keys
         for key, seconds in result.new_lagging:
             channel, inst_id = key
             if key in result.new_late:

@@ -41,6 +41,7 @@ UNWATCHED_CHANNELS = frozenset({"price-limit"})  # pushed only on change: silenc
 TICKERS = "tickers"  # the channel whose arrival age (lateness) is judged as well
 
 Key = tuple[str, str]  # (channel, instId)
+_NOTHING_SEEN: Mapping[str, float] = {}  # read only: a channel with no push yet
 
 
 def silence_threshold(channel: str, settings: WebSocketSettings) -> float | None:
@@ -128,25 +129,30 @@ class SilenceWatchdog:
         new: list[tuple[Key, float]] = []
         new_late: set[Key] = set()
         recovered_keys: list[Key] = []
+        lag_since = self._lag_since
+        late_by_inst = self._late
         for key, (threshold, since) in self._watched.items():
             channel, inst_id = key
-            last = seen.get(channel, {}).get(inst_id)
-            ref = max(up_since, since) if last is None else max(last, up_since, since)
+            last = seen.get(channel, _NOTHING_SEEN).get(inst_id)
+            # ref = max(last, up_since, since), without the call (every key, every tick)
+            ref = up_since if up_since > since else since
+            if last is not None and last > ref:
+                ref = last
             silent = now - ref
-            lateness = self._late.get(inst_id) if channel == TICKERS else None
+            lateness = late_by_inst.get(inst_id) if channel == TICKERS else None
             if silent > threshold or lateness is not None:
-                if key not in self._lag_since:
-                    self._lag_since[key] = now
+                if key not in lag_since:
+                    lag_since[key] = now
                     self._lag_events += 1
                     if silent > threshold or lateness is None:
                         new.append((key, silent))
                     else:
                         new.append((key, lateness))
                         new_late.add(key)
-            elif key in self._lag_since:
-                del self._lag_since[key]
+            elif key in lag_since:
+                del lag_since[key]
                 recovered_keys.append(key)
-        if self._lag_since:
+        if lag_since:
             self._clean_since = None
         else:
             if self._clean_since is None:
@@ -154,11 +160,13 @@ class SilenceWatchdog:
             if now - self._clean_since >= self._settings.forced_reconnect_after_s:
                 self._forced_in_row = 0
                 self._lag_events = 0
-        lagging = frozenset(inst_id for _channel, inst_id in self._lag_since)
-        late_now = {i: v for i, v in self._late.items() if (TICKERS, i) in self._lag_since}
+            if not new and not recovered_keys:  # the usual tick: nothing lags, nothing changed
+                return WatchResult((), (), frozenset(), None, {})
+        lagging = frozenset(inst_id for _channel, inst_id in lag_since)
+        late_now = {i: v for i, v in late_by_inst.items() if (TICKERS, i) in lag_since}
         return WatchResult(
             tuple(new), tuple(recovered_keys), lagging, self._force_reason(now, fallbacks_in_row), late_now,
-            frozenset(new_late), frozenset(self._lag_since),
+            frozenset(new_late), frozenset(lag_since),
         )
 
     def forced(self, now: float) -> None:
