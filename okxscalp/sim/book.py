@@ -32,7 +32,7 @@ def level_orders(ticks: int, epoch: int) -> int:
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("_cache_epoch", "_rows", "depth_unit", "lot", "own", "px_dec", "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_px_strs", "_rows", "depth_unit", "lot", "own", "px_dec", "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -44,6 +44,8 @@ class BookView:
         # step, so most rows of the next books5 push were already formatted.
         self._rows: dict[int, list[str]] = {}
         self._cache_epoch = -1
+        # Price strings by level, across epochs (a level's price never changes; its size does).
+        self._px_strs: dict[int, str] = {}
         self.own: dict[int, tuple[float, int]] = {}  # ticks -> (contracts, orders) of the account's resting orders
 
     def size(self, ticks: int, epoch: int) -> float:
@@ -65,7 +67,10 @@ class BookView:
         if epoch != self._cache_epoch or len(self._rows) > 4096:
             self._rows = {}
             self._cache_epoch = epoch
+            if len(self._px_strs) > 4096:
+                self._px_strs = {}
         rows = self._rows
+        px_strs = self._px_strs
         own = self.own
         out = []
         for i in range(depth):
@@ -77,9 +82,11 @@ class BookView:
                 continue
             row = rows.get(t)
             if row is None:
+                px = px_strs.get(t)
+                if px is None:
+                    px = px_strs[t] = f"{t * self.tick:.{self.px_dec}f}"
                 sz = level_size(t, epoch, self.depth_unit, self.lot)
-                row = [f"{t * self.tick:.{self.px_dec}f}", f"{sz:.{self.sz_dec}f}", "0",
-                       str(level_orders(t, epoch))]
+                row = [px, f"{sz:.{self.sz_dec}f}", "0", str(level_orders(t, epoch))]
                 rows[t] = row
             out.append(row)
         return out

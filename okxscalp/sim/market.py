@@ -25,6 +25,7 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 
 from okxscalp.okx.constants import CANDLE_BARS
 from okxscalp.sim.book import BookView
@@ -53,6 +54,7 @@ BOOKS_DEPTH = 400  # levels per side on the `books` channel
 _DAY_MS = 86_400_000
 _UTC8_MS = 8 * 3_600_000
 _HISTORY_SUBSTEPS = 6  # history is generated at 10 s resolution
+_HIGH_OF, _LOW_OF, _VOL_OF, _VOL_CCY_OF = itemgetter(HIGH), itemgetter(LOW), itemgetter(VOL), itemgetter(VOL_CCY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class SymbolMarket:
         self._mark_ticks = round(self.mark / self.tick)
         self.mark_str = fmt_fixed(self.mark, self.px_dec)
         self.buy_lmt = self.sell_lmt = ""
+        self._limits_ticks: int | None = None  # the mark tick buy_lmt/sell_lmt were computed from
         self._update_limits()
         self.trade_seq = 0
         self.seq_id = 1
@@ -235,19 +238,25 @@ class SymbolMarket:
         self._step_candles(ts_ms, vol, events)
 
     def _step_mark(self, ts_ms: int, events: list[SimEvent]) -> None:
-        mid = (self.bid + 0.5) * self.tick
-        self._fair_mid += self._mark_alpha * (mid - self._fair_mid)
+        # Every step of every instrument: the same arithmetic in the same order, on locals.
+        tick = self.tick
+        mid = (self.bid + 0.5) * tick
+        fair_mid = self._fair_mid
+        fair_mid += self._mark_alpha * (mid - fair_mid)
+        self._fair_mid = fair_mid
         if self.epoch != self._basis_epoch:
             self._basis_epoch = self.epoch
             self.basis = self.basis * self._basis_keep + self._basis_kick * self._basis_rng.gauss(0.0, 1.0)
-        index = self._fair_mid / (1.0 + self.basis)
+        index = fair_mid / (1.0 + self.basis)
         self.index = index
-        self._basis_avg += self._basis_avg_alpha * (mid - index - self._basis_avg)
-        self.mark = index + self._basis_avg
-        index_ticks = round(index / self.tick)
+        basis_avg = self._basis_avg
+        basis_avg += self._basis_avg_alpha * (mid - index - basis_avg)
+        self._basis_avg = basis_avg
+        self.mark = mark = index + basis_avg
+        index_ticks = round(index / tick)
         if index_ticks != self._index_ticks:
             self._index_ticks = index_ticks
-            self.index_str = f"{index_ticks * self.tick:.{self.px_dec}f}"
+            self.index_str = f"{index_ticks * tick:.{self.px_dec}f}"
             self._index_dirty = True
         since_index = ts_ms - self._last_index_push
         if (self._index_dirty and since_index >= INDEX_MIN_PUSH_MS) or since_index >= INDEX_MAX_SILENCE_MS:
@@ -255,10 +264,10 @@ class SymbolMarket:
             self._last_index_push = ts_ms
             if self.want_index:
                 events.append(SimEvent("index-tickers", self.index_id, self.index_ticker_item()))
-        mark_ticks = round(self.mark / self.tick)
+        mark_ticks = round(mark / tick)
         if mark_ticks != self._mark_ticks:
             self._mark_ticks = mark_ticks
-            self.mark_str = f"{mark_ticks * self.tick:.{self.px_dec}f}"
+            self.mark_str = f"{mark_ticks * tick:.{self.px_dec}f}"
             self._mark_dirty = True
         since = ts_ms - self._last_mark_push
         if (self._mark_dirty and since >= MARK_MIN_PUSH_MS) or since >= MARK_MAX_SILENCE_MS:
@@ -278,6 +287,9 @@ class SymbolMarket:
 
     def _update_limits(self) -> bool:
         mark_ticks = round(self.mark / self.tick)
+        if mark_ticks == self._limits_ticks:
+            return False  # the band is a function of the mark's tick: unchanged strings
+        self._limits_ticks = mark_ticks
         band = mark_ticks * PRICE_LIMIT_BAND
         buy = f"{math.floor(mark_ticks + band) * self.tick:.{self.px_dec}f}"
         sell = f"{max(1, math.ceil(mark_ticks - band)) * self.tick:.{self.px_dec}f}"
@@ -347,10 +359,10 @@ class SymbolMarket:
                                                            self.sod_utc0, self.sod_utc8))
             return
         self.open24h = bars[0][OPEN]
-        self.high24h = max(b[HIGH] for b in bars)
-        self.low24h = min(b[LOW] for b in bars)
-        self.vol24h = sum(b[VOL] for b in bars)
-        self.vol_ccy24h = sum(b[VOL_CCY] for b in bars)
+        self.high24h = max(map(_HIGH_OF, bars))
+        self.low24h = min(map(_LOW_OF, bars))
+        self.vol24h = sum(map(_VOL_OF, bars))  # the same additions in the same order as a loop
+        self.vol_ccy24h = sum(map(_VOL_CCY_OF, bars))
         d = self.px_dec
         self._day_strs = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h, self.sod_utc0,
                                                        self.sod_utc8))
