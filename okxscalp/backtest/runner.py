@@ -35,6 +35,7 @@ from okxscalp.backtest.clock import VirtualTimeEventLoop, run_virtual
 from okxscalp.backtest.data import Bar, MarketData, MarketRecord
 from okxscalp.config.schema import AppConfig
 from okxscalp.engine.orchestrator import Engine
+from okxscalp.market.recorder import RecorderSettings
 from okxscalp.okx.auth import Credentials
 from okxscalp.okx.models import inst_id_of
 from okxscalp.sim.recorded_market import RecordedMarket, attach_recording
@@ -138,10 +139,12 @@ def run_backtest(
     *,
     seed: int | None = None,
     progress: Progress | None = None,
+    record: RecorderSettings | None = None,
 ) -> BacktestRun:
     """Replay `data` through the engine with `config`; the journal is written at `journal_path`
     (which must not exist yet: a journal holds one run). Returns once the data ended and both
-    the engine and the simulator stopped."""
+    the engine and the simulator stopped. `record`: the engine records the market data it takes
+    in, as `okxscalp --record DIR` does live (market/recorder.py)."""
     journal = Path(journal_path)
     if journal.exists():
         raise BacktestError(f"{journal} exists: a backtest writes a new journal")
@@ -157,7 +160,8 @@ def run_backtest(
     for note in notes:
         log.warning("backtest: %s", note)
     started = time.perf_counter()
-    ended = run_virtual(lambda: _run(cfg, replay, data.recorded, gaps, journal, run_seed, end_s, progress), start_s)
+    ended = run_virtual(lambda: _run(cfg, replay, data.recorded, gaps, journal, run_seed, end_s, progress, record),
+                        start_s)
     return BacktestRun(journal, cfg, replay, gaps, start_s, end_s, time.perf_counter() - started, ended, notes)
 
 
@@ -176,7 +180,8 @@ def replay_notes(recorded: RecordedMarket | None, inst_ids: Sequence[str], bar: 
 
 
 async def _run(cfg: AppConfig, replay: ReplayData, recorded: RecordedMarket | None, gaps: Sequence[RecordedGap],
-               journal: Path, seed: int, end_s: float, progress: Progress | None) -> str:
+               journal: Path, seed: int, end_s: float, progress: Progress | None,
+               record: RecorderSettings | None) -> str:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, VirtualTimeEventLoop)
     clock = loop.clock
@@ -194,7 +199,7 @@ async def _run(cfg: AppConfig, replay: ReplayData, recorded: RecordedMarket | No
     try:
         for gap in gaps:  # from the last price before the gap, the instrument's market data fall silent
             loop.call_at(loop.time() + (gap.start_ms / 1000.0 - start_s), _silence, server, gap)
-        engine = Engine.for_sim(cfg, server, journal_path=str(journal), clock=clock, seed=seed)
+        engine = Engine.for_sim(cfg, server, journal_path=str(journal), clock=clock, seed=seed, record=record)
         task = asyncio.create_task(engine.run(), name="backtest-engine")
         end_mono = loop.time() + (end_s - start_s)
         while loop.time() < end_mono and not task.done():

@@ -5,6 +5,8 @@ as live instead of the simulator's own, and the trades its tickers show are the 
 from __future__ import annotations
 
 import gzip
+import math
+import random
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,10 @@ import orjson
 import pytest
 
 from okxscalp.backtest.data import DataFormatError, read_market_data
-from okxscalp.backtest.runner import replay_notes, replay_of
+from okxscalp.backtest.journal_read import read_journal
+from okxscalp.backtest.runner import backtest_config, replay_notes, replay_of, run_backtest
 from okxscalp.cli import main
+from okxscalp.config import default_config_path, load_config
 from okxscalp.market.recorder import MarketRecorder, RecorderSettings, recording_files
 from okxscalp.okx.messages import WsPush
 from okxscalp.okx.models import Candle, Ticker
@@ -243,3 +247,37 @@ def test_the_backtest_of_an_old_recording_says_its_warm_up_is_made_up(
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "note: the recording holds no 1m warm-up candles for XRP-USDT-SWAP" in " ".join(printed.split())
+
+
+def _swing(path: Path, minutes: float = 5.0) -> Path:
+    """Ticks every 0.2 s swinging +-3 % around 2.2 every 2 minutes, with seeded noise (band edges,
+    then TP or SL: test_live_parity's scenario)."""
+    rng = random.Random(5)
+    noise, lines = 0.0, []
+    for i in range(int(minutes * 300)):
+        noise = 0.9 * noise + rng.gauss(0, 0.0005)
+        px = 2.2 * (1 + 0.03 * math.sin(2 * math.pi * i * 0.2 / 120.0) + noise)
+        lines.append(orjson.dumps({"ts": T0 + i * 200, "instId": XRP, "px": f"{px:.4f}"}))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_a_recorded_run_replays_into_the_same_fills_to_the_millisecond(tmp_path: Path) -> None:
+    # The recorded run on the virtual clock (deterministic, seconds): the engine records what it takes
+    # in, as `okxscalp --record` does live; its recording then replays into the same fills, price and
+    # size. (Before: a made-up warm-up, candles and trades, and fills up to a second off.)
+    scenario = read_market_data([_swing(tmp_path / "swing.jsonl")])
+    config = backtest_config(load_config(default_config_path()), scenario.inst_ids)
+    run_backtest(config, scenario, tmp_path / "recorded.sqlite", record=RecorderSettings(tmp_path / "rec"))
+    recording = read_market_data(recording_files(tmp_path / "rec"))
+    assert recording.recorded is not None and recording.recorded.has_warmup(XRP, config.scalping.regime.bar)
+    replayed = run_backtest(config, recording, tmp_path / "replayed.sqlite")
+    assert replayed.notes == ()
+
+    def fills(journal: Path) -> list[tuple[object, ...]]:
+        return [(f.ts_ms, f.side, f.fill_px, f.fill_sz) for f in read_journal(journal).fills]
+
+    recorded_fills = fills(tmp_path / "recorded.sqlite")
+    assert len(recorded_fills) >= 6  # entries and their TP/SL exits
+    assert fills(replayed.journal_path) == recorded_fills
