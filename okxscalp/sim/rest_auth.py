@@ -31,14 +31,20 @@ _ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 
 def parse_iso_timestamp(text: str) -> float | None:
-    """Epoch seconds of an OK-ACCESS-TIMESTAMP such as 2020-12-08T09:08:57.715Z, None if malformed."""
+    """Epoch seconds of an OK-ACCESS-TIMESTAMP such as 2020-12-08T09:08:57.715Z, None if malformed.
+
+    The pattern fixes every field's place, so the fields are sliced out and given to datetime,
+    which refuses the same impossible dates and times strptime did (on every private request:
+    strptime was most of the check's cost)."""
     if not _ISO_TS.match(text):
         return None
+    fraction = text[20:-1]  # "" or 1-6 digits, right-padded to microseconds as %f does
     try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ")
+        moment = datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                          int(text[17:19]), int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=UTC)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC).timestamp()
+    return moment.timestamp()
 
 
 def _same(given: str, expected: str) -> bool:
