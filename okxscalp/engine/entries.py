@@ -28,7 +28,7 @@ from okxscalp.engine.executor import (
     rejection_text,
 )
 from okxscalp.engine.exits import ExitPriceError, TpSl, levels_at
-from okxscalp.engine.journal import OrderPurpose, OrderRecord
+from okxscalp.engine.journal import JournalError, OrderPurpose, OrderRecord
 from okxscalp.engine.order_route import EntryRouteClosed
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.reason_text import ReasonText, text_of
@@ -94,6 +94,13 @@ def entry_record(
                           f"{text_of(size_reason)}"),
         position_cl_ord_id=r.cl_ord_id,
     )
+
+
+def entry_intent(r: OrderRequest, used: QuoteUsed) -> tuple[Any, ...]:
+    """An entry's pre-send intent: order_intents.INTENT_FIELDS after `created_at`."""
+    pos_side = r.pos_side.value if r.pos_side else ""
+    return (r.cl_ord_id, r.inst_id, r.side.value, pos_side, r.ord_type, r.px, r.sz, OrderPurpose.ENTRY.value,
+            used.source, used.age_s, used.budget_s, used.ts_ms, r.cl_ord_id)
 
 
 async def _raised(exc: Exception) -> OrderAck:
@@ -289,24 +296,32 @@ class EntryLifecycle:
         except EntryRefused as exc:
             log.info("entry refused %s", kv(inst=inst_id, reason=exc.reason))
             return
-        pending = PendingEntry(priced, parts.clock.mono_s())
-        self.entries[pending.cl_ord_id] = EntryContext(plan, pending)
         r = priced.request
         if self.on_entry_sent is not None:
             self.on_entry_sent(trigger_mono, r.cl_ord_id)
-        # Write-ahead: the row is queued before any byte of the order can leave (its commit starts on
-        # the writer thread meanwhile; queued after the write, a kill -9 right after the exchange took
-        # the order lost the row: soak, "entry accepted, reply not yet received"). Queued as the
-        # values it is made of: the record and its row are built on the writer thread, not here.
-        parts.journal.record_order_ahead(
-            r.cl_ord_id, partial(entry_record, r, priced.quote, plan.signal.why, priced.size.why, state="sent"))
+        # Write-ahead: the order's intent is in the kernel before any byte of it can leave (a kill
+        # -9 after the exchange took the order cannot lose it: engine/order_intents.py); its journal
+        # row is queued as the values it is made of, built and committed on the writer thread once
+        # the frame is out (woken before it, the writer took the GIL from the send).
+        try:
+            parts.journal.record_order_ahead(
+                partial(entry_record, r, priced.quote, plan.signal.why, priced.size.why, state="sent"),
+                entry_intent(r, priced.quote))
+        except JournalError as exc:  # the journal halts entries (write_failure); this one is not sent
+            log.error("entry not sent %s", kv(inst=inst_id, clOrdId=r.cl_ord_id, why=exc))
+            parts.event(FallbackKind.SAFETY, inst_id, f"entry {r.cl_ord_id} not sent: {exc}", "none", "executor")
+            return
+        pending = PendingEntry(priced, parts.clock.mono_s())
+        self.entries[pending.cl_ord_id] = EntryContext(plan, pending)
         before_send = order_fresh_at_send(parts.registry.age_now_s, quote)
-        # Over WS the frame is written right here when the channel can take it at once (no task hop);
-        # otherwise the send task takes the route's way (WS after a budget wait, or REST).
+        # Over WS the frame is written right here when the channel can take it at once (no task
+        # hop); otherwise the send task takes the route's way (WS after a budget wait, or REST).
         try:
             sent = parts.orders.send_entry_now(r, before_send)
         except QuoteAgedAtSend as exc:  # aged during pricing: refused in the send task, like any other
             sent = _raised(exc)
+        finally:
+            parts.journal.wake_writer()  # the frame is out (or will go from the task): commit the row
         parts.spawn(self._send(pending, plan, before_send, sent), f"entry {r.cl_ord_id}")
 
     def _reserved_margin(self) -> float:

@@ -41,6 +41,7 @@ import concurrent.futures
 import dataclasses
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections import deque
@@ -59,6 +60,7 @@ from okxscalp.engine.journal_faults import (
     injected_disk_full,
     is_environmental,
 )
+from okxscalp.engine.order_intents import IntentLogError, OrderIntentLog, intents_path, read_intents
 from okxscalp.engine.snapshot import PositionSnapshot
 from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackEvent, FallbackKind
@@ -311,6 +313,7 @@ class _Op:
     fn: Callable[[sqlite3.Connection], Any]
     future: concurrent.futures.Future[Any] | None  # None: fire-and-forget (a failure still sets write_failure)
     what: str
+    ahead: bool = False  # a write-ahead row: its intent is in the intent log (order_intents.py)
 
 
 _STOP = object()
@@ -368,6 +371,11 @@ class Journal:
     def _open(self) -> None:
         path = self.path
         self._migrate()
+        self._recover_intents()
+        try:
+            self._intents = OrderIntentLog(intents_path(path))
+        except OSError as exc:
+            raise JournalError(f"journal {path}: cannot open its order intent log: {exc}") from exc
         # The writer's queue: a deque (append and popleft are atomic under the GIL) and an Event
         # that wakes the writer, set only when it is not set already (queue.Queue takes a lock and
         # notifies a Condition on every put).
@@ -435,6 +443,54 @@ class Journal:
             raise JournalError(f"journal {self.path}: cannot prepare schema: {exc}") from exc
         finally:
             conn.close()
+
+    def _recover_intents(self) -> None:
+        """Orders whose intent was logged before their frame but whose row never committed (the
+        process stopped in between): inserted as `sent`, so reconciliation settles them by clOrdId
+        like any unsettled row; then the intent log is emptied. `recovered_intents` lists them."""
+        path = intents_path(self.path)
+        try:
+            found = read_intents(path)
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: cannot read its order intent log {path}: {exc}") from exc
+        self.recovered_intents: tuple[str, ...] = ()
+        self.unreadable_intents = found.unreadable
+        if not found.intents and not found.unreadable:
+            return
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot open: {exc}") from exc
+        recovered: list[str] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for intent in found.intents:
+                cl_ord_id = intent["cl_ord_id"]
+                if conn.execute("SELECT 1 FROM orders WHERE cl_ord_id = ?", (cl_ord_id,)).fetchone():
+                    continue  # its row committed after all
+                record = OrderRecord(
+                    cl_ord_id=cl_ord_id, inst_id=str(intent["inst_id"]), side=str(intent["side"]),
+                    ord_type=str(intent["ord_type"]), sz=str(intent["sz"]), purpose=str(intent["purpose"]),
+                    state="sent", pos_side=str(intent["pos_side"] or ""), px=intent["px"],
+                    quote_source=intent["quote_source"], quote_age_s=intent["quote_age_s"],
+                    quote_budget_s=intent["quote_budget_s"], quote_ts_ms=intent["quote_ts_ms"],
+                    detail="recovered from the pre-send intent log: the process stopped before this order's "
+                           "journal row was committed; settled with the exchange by clOrdId at reconciliation",
+                    position_cl_ord_id=str(intent["position_cl_ord_id"] or ""),
+                    created_at=float(intent["created_at"]), updated_at=self._clock.wall_s(),
+                )
+                self._order_op(record)(conn)
+                recovered.append(cl_ord_id)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"journal {self.path}: cannot recover its order intent log {path}: {exc}") from exc
+        finally:
+            conn.close()
+        os.truncate(path, 0)  # every intent now has its row
+        self.recovered_intents = tuple(recovered)
+        if recovered or found.unreadable:
+            log.warning("journal recovered order intents %s", kv(
+                journal=self.path, recovered=len(recovered), unreadable_lines=found.unreadable))
 
     @property
     def journal_mode(self) -> str:
@@ -505,7 +561,10 @@ class Journal:
                 continue
             self._note_committed()
             break
+        intents = self._intents
         for op, result, error in results:
+            if error is None and op.ahead:
+                intents.committed += 1  # only this thread writes it
             if error is None:
                 if id(op) in waiting:
                     op.future.set_result(result)  # type: ignore[union-attr]
@@ -651,6 +710,10 @@ class Journal:
         self.wake_writer()
         self._stopping.set()
         self._writer.join()
+        try:
+            self._intents.close(all_committed=self.write_failure is None)
+        except OSError as exc:  # the next start reads whatever it holds
+            log.error("journal: closing the order intent log failed %s", kv(journal=self.path, error=exc))
         with self._read_lock:
             self._reader.close()
         self._lock.release()
@@ -764,23 +827,33 @@ class Journal:
         """Insert an order, or replace everything but `created_at` if its clOrdId is known."""
         return self._submit(f"order {order.cl_ord_id}", self._order_op(order))
 
-    def record_order_ahead(self, cl_ord_id: str, build: Callable[[], OrderRecord]) -> None:
-        """The write-ahead row of an order about to be sent, on the order's hot path: queued (ahead
-        of anything queued after it) and the writer woken at once, like `record_order`, but the
-        record and its row are built on the writer thread by `build` (which must read only values
-        that do not change: the order as sent) and there is no future (a failure sets
-        `write_failure` like any other). Its time stamp is taken here."""
+    def record_order_ahead(self, build: Callable[[], OrderRecord], intent: tuple[Any, ...]) -> None:
+        """The write-ahead row of an order about to be sent, on the order's hot path. `intent` (the
+        order's INTENT_FIELDS after `created_at`) is appended to the intent log: in the kernel when
+        this returns, so a kill -9 after the frame leaves cannot lose the order (order_intents.py).
+        The row itself is queued: built on the writer thread by `build` (which must read only
+        values that do not change: the order as sent), committed once the caller wakes the writer
+        (`wake_writer`) after writing the frame; no future (a failure sets `write_failure` like any
+        other). Raises JournalError, with nothing queued, when the intent cannot be appended: the
+        order must not be sent (and entries halt: `write_failure` stays until restart)."""
+        cl_ord_id = intent[0]
         if self._closed:
             raise JournalError(f"journal {self.path} is closed (order {cl_ord_id})")
         now = self._clock.wall_s()
+        try:
+            self._intents.append((now, *intent))
+        except IntentLogError as exc:
+            text = f"order intent log write failed: {exc} (order {cl_ord_id} not sent)"
+            self.write_errors += 1
+            self.last_error = text
+            log.error("%s %s", text, kv(journal=self.path))
+            self._set_lost(text)
+            raise JournalError(text) from exc
 
         def op(conn: sqlite3.Connection) -> None:
             self._order_op(build(), now)(conn)
 
-        self._queue.append(_Op(op, None, "order " + cl_ord_id))
-        # Woken now, not after the send: the commit must be under way when the frame leaves (woken
-        # right after it, a kill -9 at the exchange's accept lost 2 rows of 3: soak, 18 kills).
-        self.wake_writer()
+        self._queue.append(_Op(op, None, "order " + cl_ord_id, ahead=True))
 
     def _order_op(self, order: OrderRecord, now: float | None = None) -> Callable[[sqlite3.Connection], None]:
         if now is None:

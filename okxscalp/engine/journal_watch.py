@@ -50,10 +50,10 @@ class WatchedJournal(Journal):
             self._tell(watcher.order_recorded, scrubbed)
         return future
 
-    def record_order_ahead(self, cl_ord_id: str, build: Callable[[], OrderRecord]) -> None:
+    def record_order_ahead(self, build: Callable[[], OrderRecord], intent: tuple[Any, ...]) -> None:
         """The write-ahead row: the watchers hear of it right after the current step of the loop
         (the order's send), not before it (building the record is what the hot path avoids)."""
-        super().record_order_ahead(cl_ord_id, build)
+        super().record_order_ahead(build, intent)
         if not self.watchers:
             return
         try:

@@ -4,7 +4,9 @@ fault switch makes its commits fail exactly like a full disk (engine/journal_fau
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_helpers import make_config, running_engine, sim_server, wait_until
@@ -19,6 +21,19 @@ from okxscalp.okx.models import Regime, Side
 XRP = "XRP-USDT-SWAP"
 
 
+def orders_reaching(server: Any) -> list[dict]:
+    """Every order the exchange is asked to place from now on (the exchange's side of the wire)."""
+    placed: list[dict] = []
+    place_order = server.exchange.place_order
+
+    def counting_place_order(params: dict) -> dict:
+        placed.append(params)
+        return place_order(params)
+
+    server.exchange.place_order = counting_place_order
+    return placed
+
+
 @pytest.mark.timeout(90)
 async def test_journal_write_failure_halts_entries_until_the_rows_land(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fault = tmp_path / "disk-full"
@@ -27,14 +42,7 @@ async def test_journal_write_failure_halts_entries_until_the_rows_land(tmp_path:
     async with sim_server(seed=3, speed=20) as server, running_engine(config, server, auto_entries=False) as engine:
         assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
                                 and not engine.halt_reasons(), 20), engine.halt_reasons()
-        placed: list[dict] = []
-        place_order = server.exchange.place_order
-
-        def counting_place_order(params: dict) -> dict:
-            placed.append(params)
-            return place_order(params)
-
-        server.exchange.place_order = counting_place_order  # the exchange's side: what reached it
+        placed = orders_reaching(server)
         fault.write_text("armed")
         engine.pause_entries()  # any journal write: the pause's event row
         engine.resume_entries()
@@ -74,3 +82,28 @@ async def test_a_close_goes_out_while_the_journal_cannot_commit(tmp_path: Path, 
                 for e in engine.snapshot().recent_events), 5)
             fault.unlink()
             assert await wait_until(lambda: engine.journal.write_failure is None, 20)
+
+
+@pytest.mark.timeout(90)
+async def test_an_entry_whose_intent_cannot_be_logged_is_not_sent_and_entries_halt(tmp_path: Path) -> None:
+    """The pre-send intent (engine/order_intents.py) is what makes an order's record survive a kill
+    -9 after its frame leaves: an entry that cannot log it is not sent, and entries halt, visibly."""
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    async with sim_server(seed=3, speed=20) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert await wait_until(lambda: engine.registry.freshness(XRP).satisfied[Purpose.ORDER]
+                                and not engine.halt_reasons(), 20), engine.halt_reasons()
+        placed = orders_reaching(server)
+        intents = engine.journal._intents
+        broken, intents._fd = intents._fd, os.open(os.devnull, os.O_RDONLY)  # writes now fail (EBADF)
+        assert engine.submit_signal(Signal(XRP, Side.BUY, Regime.CHOPPY, "entry whose intent cannot be logged"))
+        assert engine.entries == {}
+        assert await wait_until(lambda: any("order intent log" in r for r in engine.halt_reasons()), 10), \
+            engine.halt_reasons()
+        assert await wait_until(lambda: any(
+            e.kind is FallbackKind.SAFETY and "not sent" in e.detail and "intent log" in e.detail
+            for e in engine.snapshot().recent_events), 5)
+        await engine.journal.aflush()
+        assert placed == []  # nothing reached the exchange
+        assert all(o.purpose != "entry" for o in engine.journal.orders())
+        os.close(intents._fd)
+        intents._fd = broken

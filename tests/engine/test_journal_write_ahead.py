@@ -1,19 +1,31 @@
-"""The entry's write-ahead row (`Journal.record_order_ahead`): queued in order on the hot path,
-built on the writer thread, no future, a failure as loud as any other write's."""
+"""The entry's write-ahead row (`Journal.record_order_ahead`): its intent in the kernel before the
+frame (engine/order_intents.py), the row queued in order on the hot path, built on the writer thread,
+no future, a failure as loud as any other write's; intents whose rows never committed (a kill -9)
+recovered at the next start."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from okxscalp.engine.journal import Journal, OrderRecord
+from okxscalp.engine.journal import Journal, JournalError, OrderRecord
 from okxscalp.engine.journal_watch import WatchedJournal
+from okxscalp.engine.order_intents import OrderIntentLog, intents_path, read_intents
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def intent(cl: str) -> tuple[object, ...]:
+    """INTENT_FIELDS after created_at, as the entry lifecycle writes them."""
+    return (cl, "XRP-USDT-SWAP", "buy", "long", "post_only", "2.2", "10", "entry", "ticker", 0.01, 0.5, 1_700_000_000_000, cl)
 
 
 def order(cl: str, state: str = "sent", created_at: float = 0.0) -> OrderRecord:
@@ -46,7 +58,8 @@ def test_the_row_is_built_on_the_writer_thread_stamped_here_and_ordered_before_l
         return order("e1")
 
     with Journal(str(tmp_path / "j.db"), clock=clock) as journal:  # type: ignore[arg-type]
-        journal.record_order_ahead("e1", build)
+        journal.record_order_ahead(build, intent("e1"))
+        journal.wake_writer()  # the caller's, after the frame
         clock.wall = 2_000.0
         journal.record_order(order("e1", state="live"))  # the reply's record, queued after it
         journal.flush()
@@ -62,7 +75,7 @@ def test_a_write_ahead_row_that_cannot_be_built_is_a_lost_write_not_a_silent_one
         raise ValueError("no record")
 
     with Journal(str(tmp_path / "j.db")) as journal:
-        journal.record_order_ahead("e2", broken)
+        journal.record_order_ahead(broken, intent("e2"))
         journal.record_order(order("e3"))
         journal.flush()
         assert journal.write_failure is not None and "order e2" in journal.write_failure
@@ -83,7 +96,7 @@ def test_watchers_hear_of_the_write_ahead_row_after_the_current_step(tmp_path: P
 
     async def scenario(journal: WatchedJournal) -> None:
         journal.watchers.append(Watcher())
-        journal.record_order_ahead("e4", partial(order, "e4"))
+        journal.record_order_ahead(partial(order, "e4"), intent("e4"))
         assert heard == []  # not on the hot path
         await asyncio.sleep(0)
         assert heard == ["e4"]
@@ -93,3 +106,70 @@ def test_watchers_hear_of_the_write_ahead_row_after_the_current_step(tmp_path: P
         asyncio.run(scenario(journal))
         assert journal.order("e4") is not None
 
+
+
+def test_the_intent_is_on_file_when_the_call_returns_and_the_log_is_emptied_at_a_clean_close(tmp_path: Path) -> None:
+    path = str(tmp_path / "j.db")
+    with Journal(path, clock=FixedClock(1_000.0)) as journal:  # type: ignore[arg-type]
+        journal.record_order_ahead(partial(order, "e5"), intent("e5"))
+        on_file = read_intents(intents_path(path)).intents  # before the writer was even woken
+        assert [i["cl_ord_id"] for i in on_file] == ["e5"] and on_file[0]["created_at"] == 1_000.0
+        journal.wake_writer()
+        journal.flush()
+    assert Path(intents_path(path)).stat().st_size == 0  # every intent had its row
+
+
+KILLED_CHILD = """
+import os, signal, sys
+from functools import partial
+from okxscalp.engine.journal import Journal, JournalError, OrderRecord
+journal = Journal(sys.argv[1])
+record = partial(OrderRecord, cl_ord_id="k1", inst_id="XRP-USDT-SWAP", side="buy", ord_type="post_only", sz="10",
+                 purpose="entry", state="sent")
+journal.record_order_ahead(record, ("k1", "XRP-USDT-SWAP", "buy", "long", "post_only", "2.2", "10", "entry",
+                                    "ticker", 0.01, 0.5, 1_700_000_000_000, "k1"))
+# The frame would be written here; the process dies before the writer is woken.
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_an_order_whose_row_never_committed_before_a_kill_9_is_recovered_at_the_next_start(tmp_path: Path) -> None:
+    path = str(tmp_path / "j.db")
+    child = subprocess.run([sys.executable, "-c", KILLED_CHILD, path], capture_output=True, text=True, timeout=60)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    with Journal(path) as journal:
+        row = journal.order("k1")
+        assert journal.recovered_intents == ("k1",)
+        assert row is not None and row.state == "sent" and row.purpose == "entry" and row.px == "2.2"
+        assert row.quote_age_s == 0.01 and "recovered from the pre-send intent log" in row.detail
+    assert Path(intents_path(path)).stat().st_size == 0
+    with Journal(path) as journal:  # recovered once, not again
+        assert journal.recovered_intents == ()
+
+
+def test_recovery_keeps_committed_rows_and_counts_unreadable_lines(tmp_path: Path) -> None:
+    path = str(tmp_path / "j.db")
+    with Journal(path) as journal:
+        journal.record_order(order("c1", state="live"))
+        journal.flush()
+    log = OrderIntentLog(intents_path(path))
+    log.append((1.0, *intent("c1")))  # its row committed after all
+    log.append((2.0, *intent("c2")))
+    log.close(all_committed=False)
+    with open(intents_path(path), "ab") as f:
+        f.write(b'[3.0, "c3", "XRP-USDT-SWAP", "bu')  # a write cut short by the kill
+    with Journal(path) as journal:
+        assert journal.recovered_intents == ("c2",)
+        assert journal.unreadable_intents == 1
+        kept = journal.order("c1")
+        assert kept is not None and kept.state == "live"
+
+
+def test_an_intent_that_cannot_be_written_refuses_the_order_and_halts(tmp_path: Path) -> None:
+    with Journal(str(tmp_path / "j.db")) as journal:
+        os.close(journal._intents._fd)  # the file's descriptor gone: every write fails (EBADF)
+        with pytest.raises(JournalError, match="order intent log write failed"):
+            journal.record_order_ahead(partial(order, "f1"), intent("f1"))
+        assert journal.pending == 0  # nothing queued: the order is not sent
+        assert journal.write_failure is not None and "f1 not sent" in journal.write_failure
+        journal._intents._fd = os.open(os.devnull, os.O_WRONLY)  # so close() has one to close
