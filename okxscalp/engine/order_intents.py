@@ -15,7 +15,7 @@ exchange, like any unsettled row) and empties the file.
 
 The file is `<journal>-intents`, beside the journal (like SQLite's `-wal`). It stays small: it is
 emptied whenever every intent appended so far has its row committed and it has grown past
-ROTATE_BYTES, and at a clean close.
+ROTATE_BYTES, and removed at a clean close.
 """
 
 from __future__ import annotations
@@ -74,15 +74,14 @@ class OrderIntentLog:
         self.appended += 1
 
     def close(self, *, all_committed: bool) -> None:
-        """Close; emptied first when every intent has its row (else the next start recovers them)."""
+        """Close; the file removed when every intent has its row (else the next start recovers
+        them from it). Called with the journal's lock held: no other process appends."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        try:
-            if all_committed and self.appended == self.committed:
-                os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)
+        os.close(fd)
+        if all_committed and self.appended == self.committed:
+            os.unlink(self.path)
 
 
 @dataclass(frozen=True, slots=True)

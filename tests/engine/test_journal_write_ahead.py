@@ -108,7 +108,7 @@ def test_watchers_hear_of_the_write_ahead_row_after_the_current_step(tmp_path: P
 
 
 
-def test_the_intent_is_on_file_when_the_call_returns_and_the_log_is_emptied_at_a_clean_close(tmp_path: Path) -> None:
+def test_the_intent_is_on_file_when_the_call_returns_and_the_log_is_removed_at_a_clean_close(tmp_path: Path) -> None:
     path = str(tmp_path / "j.db")
     with Journal(path, clock=FixedClock(1_000.0)) as journal:  # type: ignore[arg-type]
         journal.record_order_ahead(partial(order, "e5"), intent("e5"))
@@ -116,7 +116,7 @@ def test_the_intent_is_on_file_when_the_call_returns_and_the_log_is_emptied_at_a
         assert [i["cl_ord_id"] for i in on_file] == ["e5"] and on_file[0]["created_at"] == 1_000.0
         journal.wake_writer()
         journal.flush()
-    assert Path(intents_path(path)).stat().st_size == 0  # every intent had its row
+    assert not Path(intents_path(path)).exists()  # every intent had its row: removed at close
 
 
 KILLED_CHILD = """
@@ -142,7 +142,7 @@ def test_an_order_whose_row_never_committed_before_a_kill_9_is_recovered_at_the_
         assert journal.recovered_intents == ("k1",)
         assert row is not None and row.state == "sent" and row.purpose == "entry" and row.px == "2.2"
         assert row.quote_age_s == 0.01 and "recovered from the pre-send intent log" in row.detail
-    assert Path(intents_path(path)).stat().st_size == 0
+        assert Path(intents_path(path)).stat().st_size == 0  # emptied once their rows committed
     with Journal(path) as journal:  # recovered once, not again
         assert journal.recovered_intents == ()
 
