@@ -21,6 +21,10 @@ simulator's WS writer 3 %, halt watch 2 %.
 After the meter reads only written sockets (clock.py, 2026-11-30, load 1.3-1.6, back to back with
 the code before): 24 h in 264.4 wall s = 327 simulated s per wall s (before: 334.8 s = 258); the
 meter is ~2 % of the profile. Target 480 still not met; see bench/backtest_speed_notes.md.
+
+Second pass (2026-11-30: the simulator's drive rounds and pushes without task wake-ups, idle polls
+skipped, cheaper watchdog ticks and market steps): 24 h in 248.3 wall s = 348 simulated s per wall s
+(before, back to back: 254.7 s = 339; 1 h interleaved pairs: -8 % CPU). Target 480 not met.
 """
 
 from __future__ import annotations
