@@ -99,10 +99,13 @@ class EntrySupervisor:
     def set(self, kind: Halt, reason: str, inst_id: str = "") -> None:
         """Close entries (for all, or for `inst_id`) for `reason` until `clear(kind, inst_id)`."""
         table = self._table(inst_id, create=True)
-        if table.get(kind) == reason:
+        was = table.get(kind)
+        if was == reason:
             return
         table[kind] = reason
         self._changed(f"entries halted: {reason}", inst_id, kind)
+        if was is not None:  # every halt line gets its clear line, as a probe's changed reason does
+            self._changed(f"halt cleared (reason changed): {was}", inst_id, kind)
 
     def clear(self, kind: Halt, inst_id: str = "", why: str = "") -> None:
         table = self._table(inst_id, create=False)

@@ -21,8 +21,10 @@ reported, never guessed:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
+from okxscalp.engine.supervisor import reason_shape
 from okxscalp.soak.engine_log import GateEvent, StatusLine, family, shape
 
 __all__ = ["FOLD_DELAY_S", "STARTING", "HaltInterval", "RunHalts", "family", "rebuild", "shape"]
@@ -81,7 +83,11 @@ def rebuild(run: int, started: float, ended: float, events: list[GateEvent], sta
     reasons at that moment) end a halt whose clear line the bus folded away: at the first status
     line without it (`end_known` False: it ended somewhere before)."""
     out = RunHalts(run, started, ended, status=list(status or ()), sightings=list(sightings or ()))
-    open_: dict[tuple[str, str], tuple[float, str]] = {("", STARTING): (started, STARTING)}
+    # (symbol, family) -> (start, first reason, its reasons in force by the supervisor's shape,
+    # counted): one family can hold several at once (unprotected: one per position; a changed
+    # reason is set before the old one is cleared); it ends when the last one clears.
+    open_: dict[tuple[str, str], tuple[float, str, Counter[str]]] = {
+        ("", STARTING): (started, STARTING, Counter([STARTING]))}
     closed_by_status: set[tuple[str, str]] = set()
     starting = True
     timeline: list[tuple[float, int, GateEvent | StatusLine]] = [(e.t, 0, e) for e in events]
@@ -102,13 +108,21 @@ def rebuild(run: int, started: float, ended: float, events: list[GateEvent], sta
         halted = event.halted_reason
         if halted is not None:
             key = (event.symbol, family(halted))
-            open_.setdefault(key, (event.t, halted))
+            open_.setdefault(key, (event.t, halted, Counter()))[2][reason_shape(halted)] += 1
             closed_by_status.discard(key)
             continue
         cleared = event.cleared_reason
         if cleared is None:
             continue
         key = (event.symbol, family(cleared))
+        held = open_.get(key)
+        if held is not None:
+            shapes, gone = held[2], reason_shape(cleared)
+            shapes[gone] -= 1
+            if shapes[gone] <= 0:
+                del shapes[gone]
+            if shapes:  # another reason of the family still holds
+                continue
         begun = open_.pop(key, None)
         known = True
         if begun is None:
@@ -118,11 +132,11 @@ def rebuild(run: int, started: float, ended: float, events: list[GateEvent], sta
             out.unmatched_clears.append(event)
             # It began after the last status line that did not show it (or with the run).
             before = [line.t for line in out.status if line.t < event.t and key[1] not in line.families()]
-            begun, known = (max(before, default=started), cleared), starting
+            begun, known = (max(before, default=started), cleared, Counter()), starting
         out.intervals.append(HaltInterval(run, event.symbol, begun[1], begun[0], event.t, True, known))
         if not event.symbol and cleared == STARTING:
             starting = False
-    for (symbol, _), (start, reason) in open_.items():
+    for (symbol, _), (start, reason, _shapes) in open_.items():
         out.intervals.append(HaltInterval(run, symbol, reason, start, ended, False))
     out.intervals.sort(key=lambda i: i.start)
     return out

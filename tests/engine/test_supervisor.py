@@ -66,3 +66,34 @@ def test_a_probe_that_cannot_answer_closes_entries_by_name() -> None:
     sup.add_probe(Halt.FEED, broken)
     assert not sup.entries_open("XRP-USDT-SWAP")
     assert sup.reasons() == ("feed: cannot be checked (RuntimeError('feed gone'))",)
+
+
+def test_a_condition_whose_reason_changes_clears_the_old_reason_after_setting_the_new() -> None:
+    """Every halt line has its clear line (readers pair them: the soak's halt intervals), and
+    entries never look open in between."""
+    events = Recorder()
+    sup = EntrySupervisor(events)
+    sup.set(Halt.LEVERAGE, "XRP: resolved 5, exchange 3", "XRP-USDT-SWAP")
+    sup.set(Halt.LEVERAGE, "XRP: resolved 5, exchange 4", "XRP-USDT-SWAP")
+    assert not sup.entries_open("XRP-USDT-SWAP") and sup.reasons("XRP-USDT-SWAP") == ("XRP: resolved 5, exchange 4",)
+    assert [e[2] for e in events.events] == [
+        "entries halted: XRP: resolved 5, exchange 3",
+        "entries halted: XRP: resolved 5, exchange 4",
+        "halt cleared (reason changed): XRP: resolved 5, exchange 3",
+    ]
+
+
+def test_entries_open_says_what_reasons_says_and_a_failing_probe_closes_entries() -> None:
+    sup = EntrySupervisor(Recorder())
+    state = {"why": ()}
+    sup.add_probe(Halt.BALANCE, lambda: state["why"])
+    assert sup.entries_open("XRP-USDT-SWAP")
+    state["why"] = ("balance: equity not known",)
+    assert not sup.entries_open("XRP-USDT-SWAP") and sup.reasons("XRP-USDT-SWAP") == ("balance: equity not known",)
+
+    def broken() -> tuple[str, ...]:
+        raise RuntimeError("cannot tell")
+
+    sup2 = EntrySupervisor(Recorder())
+    sup2.add_probe(Halt.DAILY_LOSS, broken)
+    assert not sup2.entries_open("XRP-USDT-SWAP") and "cannot be checked" in sup2.reasons()[0]

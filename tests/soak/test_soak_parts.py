@@ -448,3 +448,21 @@ def test_daily_loss_restarts_count_the_funding_the_journal_holds(tmp_path: Path)
     without = audits.audit_daily_loss_restarts([before], {2: line("0")}, path, {2: 1})
     assert not without.passed and "≠ journal -1.2891 (funding -1.2891 of it)" in without.detail
     assert audits.journal_funding(_orders_journal(tmp_path / "old.sqlite", [])) == ()  # a journal without the table
+
+
+def test_a_family_holding_two_reasons_ends_when_the_last_clears() -> None:
+    # Two positions unprotected at once: one family ("unprotected"), two reasons; the first clear
+    # must not end the halt (seen: soak seed 5, the second clear then read as a halt of unknown start).
+    h = _run_halts(
+        _gate(T0 + 2, "entries halted: unprotected: DOGE-USDT-SWAP/short: exchange stop not verified (listing failed)"),
+        _gate(T0 + 5, "entries halted: unprotected: XRP-USDT-SWAP/short: exchange stop not verified (listing failed)"),
+        _gate(T0 + 5, "halt cleared (cause gone): unprotected: DOGE-USDT-SWAP/short: exchange stop not verified (listing failed)"),
+        _gate(T0 + 7, "halt cleared (cause gone): unprotected: XRP-USDT-SWAP/short: exchange stop not verified (listing failed)"),
+        _gate(T0 + 8, "entries halted: leverage: resolved 5, exchange 3"),
+        _gate(T0 + 9, "entries halted: leverage: resolved 5, exchange 4"),  # a set() condition's reason changed
+        _gate(T0 + 9, "halt cleared (reason changed): leverage: resolved 5, exchange 3"),
+        _gate(T0 + 11, "halt cleared (cause gone): leverage: resolved 5, exchange 4"),
+    )
+    spans = [(i.reason.split(":")[0], i.start - T0, i.end - T0, i.start_known) for i in h.intervals if i.reason != "starting"]
+    assert spans == [("unprotected", 2, 7, True), ("leverage", 8, 11, True)] and not h.unmatched_clears
+    assert {i.reason.split(":")[0] for i in h.in_force("BTC-USDT-SWAP", T0 + 6)} == {"unprotected"}
