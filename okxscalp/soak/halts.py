@@ -86,8 +86,8 @@ def rebuild(run: int, started: float, ended: float, events: list[GateEvent], sta
     # (symbol, family) -> (start, first reason, its reasons in force by the supervisor's shape,
     # counted): one family can hold several at once (unprotected: one per position; a changed
     # reason is set before the old one is cleared); it ends when the last one clears.
-    open_: dict[tuple[str, str], tuple[float, str, Counter[str]]] = {
-        ("", STARTING): (started, STARTING, Counter([STARTING]))}
+    # Start-up's halt is open from the run's start whether or not its "halted" line made the log.
+    open_: dict[tuple[str, str], tuple[float, str, Counter[str]]] = {("", STARTING): (started, STARTING, Counter())}
     closed_by_status: set[tuple[str, str]] = set()
     starting = True
     timeline: list[tuple[float, int, GateEvent | StatusLine]] = [(e.t, 0, e) for e in events]

@@ -454,6 +454,7 @@ def test_a_family_holding_two_reasons_ends_when_the_last_clears() -> None:
     # Two positions unprotected at once: one family ("unprotected"), two reasons; the first clear
     # must not end the halt (seen: soak seed 5, the second clear then read as a halt of unknown start).
     h = _run_halts(
+        _gate(T0 + 0.1, "entries halted: starting"),  # start-up's line, when the log has it
         _gate(T0 + 2, "entries halted: unprotected: DOGE-USDT-SWAP/short: exchange stop not verified (listing failed)"),
         _gate(T0 + 5, "entries halted: unprotected: XRP-USDT-SWAP/short: exchange stop not verified (listing failed)"),
         _gate(T0 + 5, "halt cleared (cause gone): unprotected: DOGE-USDT-SWAP/short: exchange stop not verified (listing failed)"),
@@ -466,3 +467,4 @@ def test_a_family_holding_two_reasons_ends_when_the_last_clears() -> None:
     spans = [(i.reason.split(":")[0], i.start - T0, i.end - T0, i.start_known) for i in h.intervals if i.reason != "starting"]
     assert spans == [("unprotected", 2, 7, True), ("leverage", 8, 11, True)] and not h.unmatched_clears
     assert {i.reason.split(":")[0] for i in h.in_force("BTC-USDT-SWAP", T0 + 6)} == {"unprotected"}
+    assert h.startup_done() == T0 + 1
