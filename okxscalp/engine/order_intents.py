@@ -6,20 +6,23 @@ the send would put that on tick → order; queueing the row and waking the write
 made the two race (a kill -9 right after the exchange accepted the order could lose the row), and
 the woken writer took the GIL from the loop at its first system call, in the middle of the send.
 
-So before the frame is written, one line describing the order is appended to this file with a
-single `write(2)` (O_APPEND): once it returns the line is in the kernel, and a kill -9 of the
-process cannot lose it (power loss can; the SQLite row that follows is the durable record). The
-writer thread is woken after the frame is out. At the next start, `Journal` inserts every intent
-whose clOrdId has no row as a `sent` order (reconciliation then settles it by clOrdId with the
-exchange, like any unsettled row) and empties the file.
+So before the frame is written, one line describing the order is copied into this file through a
+shared memory mapping: no system call (a write(2) after the loop's idle took 9 us median, 25 us
+p90 here), and once the copy is done the line is in the kernel's page cache, which a kill -9 of
+the process cannot take away (power loss can; the SQLite row that follows is the durable record).
+The writer thread is woken after the frame is out. At the next start, `Journal` inserts every
+intent whose clOrdId has no row as a `sent` order (reconciliation then settles it by clOrdId with
+the exchange, like any unsettled row) and empties the file.
 
-The file is `<journal>-intents`, beside the journal (like SQLite's `-wal`). It stays small: it is
-emptied whenever every intent appended so far has its row committed and it has grown past
-ROTATE_BYTES, and removed at a clean close.
+The file is `<journal>-intents`, beside the journal (like SQLite's `-wal`): CAPACITY bytes, its
+blocks allocated when it is opened (a full disk fails the start, never a write into the mapping),
+lines of JSON, then zeros. It is rewound once every intent in it has its row and it is three
+quarters full, and removed at a clean close.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +31,9 @@ from typing import Any
 import orjson
 
 INTENTS_SUFFIX = "-intents"
-ROTATE_BYTES = 1 << 20  # emptied past this size once every intent in it has its journal row
+CAPACITY = 1 << 20  # bytes: ~5,000 intents between rewinds
+REWIND_AT = CAPACITY * 3 // 4  # rewound past this once every intent in it has its journal row
+_PAGE = mmap.PAGESIZE
 
 # One line: a JSON array of these fields, in this order.
 INTENT_FIELDS = (
@@ -38,7 +43,7 @@ INTENT_FIELDS = (
 
 
 class IntentLogError(OSError):
-    """The intent could not be appended: the order must not be sent."""
+    """The intent could not be logged: the order must not be sent."""
 
 
 def intents_path(journal_path: str) -> str:
@@ -46,40 +51,52 @@ def intents_path(journal_path: str) -> str:
 
 
 class OrderIntentLog:
-    """Appends intents on the loop thread; the journal's writer thread counts their rows committed."""
+    """Appends intents on the loop thread; the journal's writer thread counts their rows committed.
+    Opened empty: the journal recovers what the file held before it opens the log."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._size = os.fstat(self._fd).st_size
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, 0)
+            os.posix_fallocate(fd, 0, CAPACITY)  # ENOSPC here, at the start, not as SIGBUS later
+            self._map: mmap.mmap | None = mmap.mmap(fd, CAPACITY, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        for page in range(0, CAPACITY, _PAGE):  # fault every page in now, not on the order's path
+            self._map[page] = 0
+        self._end = 0  # where the next line goes
         self.appended = 0  # this run (loop thread)
         self.committed = 0  # of those, rows committed (written only by the journal's writer thread)
 
     def append(self, fields: Sequence[Any]) -> None:
-        """One intent (INTENT_FIELDS' values), in the kernel when this returns; IntentLogError else."""
-        fd = self._fd
-        if fd is None:
+        """One intent (INTENT_FIELDS' values), in the page cache when this returns; IntentLogError else."""
+        mapped = self._map
+        if mapped is None:
             raise IntentLogError(f"order intent log {self.path} is closed")
         try:
-            if self._size > ROTATE_BYTES and self.appended == self.committed:
-                os.ftruncate(fd, 0)  # every intent in it has its committed row
-                self._size = 0
             line = orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE)
-            written = os.write(fd, line)
-        except (OSError, TypeError) as exc:
+            end = self._end
+            if end > REWIND_AT and self.appended == self.committed:
+                mapped[:end] = bytes(end)  # every intent in it has its committed row
+                end = 0
+            stop = end + len(line)
+            if stop > CAPACITY:
+                raise IntentLogError(f"order intent log {self.path} full: {self.appended - self.committed} "
+                                     "intents without their journal row")
+            mapped[end:stop] = line
+        except (ValueError, TypeError) as exc:  # a closed mapping, a value orjson cannot write
             raise IntentLogError(f"order intent log {self.path}: {exc}") from exc
-        if written != len(line):  # a short write to a regular file: the disk is full
-            raise IntentLogError(f"order intent log {self.path}: wrote {written} of {len(line)} bytes")
-        self._size += written
+        self._end = stop
         self.appended += 1
 
     def close(self, *, all_committed: bool) -> None:
         """Close; the file removed when every intent has its row (else the next start recovers
         them from it). Called with the journal's lock held: no other process appends."""
-        fd, self._fd = self._fd, None
-        if fd is None:
+        mapped, self._map = self._map, None
+        if mapped is None:
             return
-        os.close(fd)
+        mapped.close()
         if all_committed and self.appended == self.committed:
             os.unlink(self.path)
 
@@ -97,7 +114,7 @@ def read_intents(path: str) -> RecoveredIntents:
     kill in the middle of a write, a damaged file) is counted, never guessed at."""
     try:
         with open(path, "rb") as f:
-            lines = f.read().splitlines()
+            lines = f.read().split(b"\0", 1)[0].splitlines()  # the lines, then zeros
     except FileNotFoundError:
         return RecoveredIntents((), 0)
     intents: list[dict[str, Any]] = []

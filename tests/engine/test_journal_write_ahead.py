@@ -6,7 +6,6 @@ recovered at the next start."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -14,11 +13,19 @@ import threading
 from functools import partial
 from pathlib import Path
 
+import orjson
 import pytest
 
 from okxscalp.engine.journal import Journal, JournalError, OrderRecord
 from okxscalp.engine.journal_watch import WatchedJournal
-from okxscalp.engine.order_intents import OrderIntentLog, intents_path, read_intents
+from okxscalp.engine.order_intents import (
+    CAPACITY,
+    REWIND_AT,
+    IntentLogError,
+    OrderIntentLog,
+    intents_path,
+    read_intents,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,7 +149,7 @@ def test_an_order_whose_row_never_committed_before_a_kill_9_is_recovered_at_the_
         assert journal.recovered_intents == ("k1",)
         assert row is not None and row.state == "sent" and row.purpose == "entry" and row.px == "2.2"
         assert row.quote_age_s == 0.01 and "recovered from the pre-send intent log" in row.detail
-        assert Path(intents_path(path)).stat().st_size == 0  # emptied once their rows committed
+        assert read_intents(intents_path(path)).intents == ()  # emptied once their rows committed
     with Journal(path) as journal:  # recovered once, not again
         assert journal.recovered_intents == ()
 
@@ -155,9 +162,12 @@ def test_recovery_keeps_committed_rows_and_counts_unreadable_lines(tmp_path: Pat
     log = OrderIntentLog(intents_path(path))
     log.append((1.0, *intent("c1")))  # its row committed after all
     log.append((2.0, *intent("c2")))
+    log.append((3.0, *intent("c3")))
+    end = log._end
     log.close(all_committed=False)
-    with open(intents_path(path), "ab") as f:
-        f.write(b'[3.0, "c3", "XRP-USDT-SWAP", "bu')  # a write cut short by the kill
+    with open(intents_path(path), "r+b") as f:  # the last copy cut short by the kill
+        f.seek(end - 20)
+        f.write(bytes(20))
     with Journal(path) as journal:
         assert journal.recovered_intents == ("c2",)
         assert journal.unreadable_intents == 1
@@ -167,9 +177,31 @@ def test_recovery_keeps_committed_rows_and_counts_unreadable_lines(tmp_path: Pat
 
 def test_an_intent_that_cannot_be_written_refuses_the_order_and_halts(tmp_path: Path) -> None:
     with Journal(str(tmp_path / "j.db")) as journal:
-        os.close(journal._intents._fd)  # the file's descriptor gone: every write fails (EBADF)
+        journal._intents._map.close()  # the mapping gone: every intent fails to be logged
         with pytest.raises(JournalError, match="order intent log write failed"):
             journal.record_order_ahead(partial(order, "f1"), intent("f1"))
         assert journal.pending == 0  # nothing queued: the order is not sent
         assert journal.write_failure is not None and "f1 not sent" in journal.write_failure
-        journal._intents._fd = os.open(os.devnull, os.O_WRONLY)  # so close() has one to close
+
+
+def test_the_log_is_rewound_once_every_intent_has_its_row_and_refuses_when_full_without_them(tmp_path: Path) -> None:
+    log = OrderIntentLog(str(tmp_path / "x-intents"))
+    n = 0
+    while log._end <= REWIND_AT:  # past three quarters, every one committed as it goes
+        log.append((float(n), *intent(f"r{n}")))
+        log.committed += 1
+        n += 1
+    log.append((0.5, *intent("after")))  # rewound first: it is the only line now
+    line = len(orjson.dumps((1.0, *intent("r0")))) + 1
+    assert [i["cl_ord_id"] for i in read_intents(log.path).intents] == ["after"]
+    for i in range(CAPACITY // line):  # none committed: never rewound
+        try:
+            log.append((float(i), *intent(f"u{i}")))
+        except IntentLogError as exc:
+            assert "full" in str(exc)
+            break
+    else:
+        raise AssertionError("a full log of uncommitted intents accepted another")
+    assert len(read_intents(log.path).intents) == log.appended - n  # "after" and the uncommitted ones
+    log.close(all_committed=False)
+    assert Path(log.path).exists()  # kept: the next start recovers them
