@@ -171,12 +171,12 @@ class ClockModel:
 
     def halt_reason(self, now_mono: float) -> str | None:
         """Why ages from this clock cannot be trusted now (entries must not open), or None."""
-        error = f": {self._last_error}" if self._last_error else ""
         if self._last_mono is None:
-            return f"exchange clock not measured yet (/public/time{error or ': no sample'})"
+            return f"exchange clock not measured yet (/public/time{self._error_text() or ': no sample'})"
         silent = now_mono - self._last_mono
         if silent > self.max_age_s:
-            return f"exchange clock stale (no usable /public/time sample for {silent:.1f}s > {self.max_age_s:g}s{error})"
+            return (f"exchange clock stale (no usable /public/time sample for {silent:.1f}s > {self.max_age_s:g}s"
+                    f"{self._error_text()})")
         if self._skew is not None:
             return self._skew
         n = len(self._segment)
@@ -185,6 +185,9 @@ class ClockModel:
         if n < CONFIRM_SAMPLES or not self.published:
             return f"exchange clock measuring ({n}/{CONFIRM_SAMPLES} samples)"
         return None
+
+    def _error_text(self) -> str:
+        return f": {self._last_error}" if self._last_error else ""
 
     # --- writes ---------------------------------------------------------------------------------
 

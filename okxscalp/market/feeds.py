@@ -289,7 +289,9 @@ class FeedCoordinator:
         else:
             reasons = self._gate.reasons("")
         for name in (PUBLIC, BUSINESS):  # data the engine subscribed to and was refused
-            reasons.extend(f"{name} stream: {reason}" for reason in self._conns[name].health.refused)
+            refused = self._conns[name].health.refused
+            if refused:  # (asked before every entry: no generator for the usual empty answer)
+                reasons.extend(f"{name} stream: {reason}" for reason in refused)
         for breaker in self._breakers.values():
             if breaker.is_open:
                 reasons.append(breaker.reason(now))
