@@ -321,7 +321,10 @@ class EntryLifecycle:
         except QuoteAgedAtSend as exc:  # aged during pricing: refused in the send task, like any other
             sent = _raised(exc)
         finally:
-            parts.journal.wake_writer()  # the frame is out (or will go from the task): commit the row
+            # The frame is out (or will go from the task): the row is committed once this step of the
+            # loop is done. Woken at once, the writer took the GIL from the next ticker's decision
+            # (the simulator, like OKX, pushes a step's tickers together); the intent is safe meanwhile.
+            asyncio.get_running_loop().call_soon(parts.journal.wake_writer)
         parts.spawn(self._send(pending, plan, before_send, sent), f"entry {r.cl_ord_id}")
 
     def _reserved_margin(self) -> float:
