@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from okxscalp.soak import engine_log
 from okxscalp.soak.engine_log import StatusLine, daily_loss_lines
 from okxscalp.soak.halts import FOLD_DELAY_S, STARTING, HaltInterval, RunHalts
 from okxscalp.soak.machinery import JUDGE_WINDOW_S, RULES, Bite, MachineryFault, RunView
@@ -157,6 +158,7 @@ STALE_TOLERANCE_S = 0.001
 HALT_CLEAR_GRACE_S = 0.5  # a probe's clear is emitted up to supervisor.WATCH_S after the cause went
 HALT_SET_GRACE_S = 0.05  # the entry check and the write-ahead row are a task switch apart
 VISIBLE_GRACE_S = 2.0  # a position must have been on the exchange this long before the engine shows it
+TEST_PAUSE_AFTER_FILL_S = 3.0  # the kill soak's fill → snapshot hold (scenario.py sets the engine's hook to it)
 STOP_GRACE_S = 5.0  # ... and this long (engine up) before it must carry a stop on the exchange
 STATUS_INTERVAL_S = 5.0  # engine/headless.py STATUS_INTERVAL_S: how often the engine logs its view
 UNVERIFIABLE = "unverifiable"
@@ -367,13 +369,20 @@ def audit_positions_visible(samples: list[PositionSample], views: list[tuple[Run
     name = "no position invisible to the engine or without an exchange stop, at any status sample"
     invisible: list[str] = []
     unprotected: list[str] = []
-    checked = moments = 0
+    checked = moments = held_by_hook = 0
     times = [s.wall for s in samples]
     for run, status in views:
         if run.ready is None:
             continue
+        # The kill soak's test hook holds the private stream after an entry fill, in order, for
+        # TEST_PAUSE_AFTER_FILL_S (engine/entries.py logs "fill received, snapshot pending"): what
+        # fills meanwhile is seen when it ends, by design; those views are not judged (counted).
+        pauses = [ln.t for ln in engine_log.lines(run.log_text) if "fill received, snapshot pending" in ln.message]
         for line in status:
             if line.t < run.ready + VISIBLE_GRACE_S:
+                continue
+            if any(line.t - VISIBLE_GRACE_S - TEST_PAUSE_AFTER_FILL_S <= p <= line.t for p in pauses):
+                held_by_hook += 1
                 continue
             # From the last sample at or before t - grace: the position was there that long already.
             lo, hi = bisect.bisect_right(times, line.t - VISIBLE_GRACE_S) - 1, bisect.bisect_right(times, line.t)
@@ -401,7 +410,7 @@ def audit_positions_visible(samples: list[PositionSample], views: list[tuple[Run
                 unprotected.append(f"{_hms(line.t)} run {run.number}: " + ", ".join(f"{i}/{s}" for i, s in sorted(bare))
                                    + f" without a stop on the exchange for {STOP_GRACE_S:g}s")
     figure = (f"{len(invisible)} invisible, {len(unprotected)} without an exchange stop, over {checked} engine views "
-              f"({moments} position-moments)")
+              f"({moments} position-moments); {held_by_hook} views inside the test hook's held stream not judged")
     return Audit(name, checked > 0 and not invisible and not unprotected, figure, "; ".join((invisible + unprotected)[:5]))
 
 

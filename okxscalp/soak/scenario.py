@@ -34,7 +34,7 @@ from okxscalp.soak.taps import OrderLedger, PositionSampler, RestTap
 log = logging.getLogger("okxscalp.soak")
 
 PAUSE_AFTER_FILL_ENV = "OKXSCALP_TEST_PAUSE_AFTER_FILL_S"  # honoured by the engine (entries.py)
-PAUSE_AFTER_FILL_S = "3"
+PAUSE_AFTER_FILL_S = f"{audits.TEST_PAUSE_AFTER_FILL_S:g}"
 SNAPSHOT_PENDING = re.compile(r"fill received, snapshot pending inst=(\S+) clOrdId=(\S+)")
 ALL_WS_PATHS = (WS_PUBLIC_PATH, WS_PRIVATE_PATH, WS_BUSINESS_PATH)
 BALANCE_OUTAGE_LEAD_S = 3.0  # a balance outage starts this long before its kill (the old run meets it too)

@@ -320,6 +320,22 @@ def test_positions_must_be_shown_and_carry_an_exchange_stop() -> None:
     assert not audits.audit_positions_visible(samples, [(run, fresh)]).passed  # nothing was compared
 
 
+def test_a_position_filled_while_the_test_hook_holds_the_stream_is_not_judged_invisible() -> None:
+    """The kill soak's fill → snapshot hook holds the private stream, in order, for its pause: a
+    position that fills meanwhile is seen when it ends (seen: soak seed 5, three partial fills of
+    one entry held the stream 9 s). Outside a pause the same view fails."""
+    key = ("XRP-USDT-SWAP", "short")
+    samples = [PositionSample(T0 + i * 0.25, frozenset({key}), frozenset({key})) for i in range(120)]
+    hidden = [engine_log.StatusLine(T0 + 5, "running", "-", frozenset())]
+    pause = (f"{_stamp(T0 + 3)} INFO okxscalp.engine.entries fill received, snapshot pending "
+             "inst=DOGE-USDT-SWAP clOrdId=oxe1")
+    held = RunView(1, T0 - 10, T0 - 5, T0 + 40, pause)
+    audit = audits.audit_positions_visible(samples, [(held, hidden)])
+    assert not audit.passed and "0 invisible" in audit.figure and "1 views inside the test hook" in audit.figure
+    later = [*hidden, engine_log.StatusLine(T0 + 12, "running", "-", frozenset())]  # the pause long over
+    assert audits.audit_positions_visible(samples, [(held, later)]).figure.startswith("1 invisible")
+
+
 def test_daily_loss_restarts_reapply_todays_realised_pnl(tmp_path: Path) -> None:
     import sqlite3
 
