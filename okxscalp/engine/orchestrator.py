@@ -315,6 +315,11 @@ class Engine:
             clock=clock,
         )
         journal = self.journal
+        if journal.recovered_intents or journal.unreadable_intents:  # a kill -9 between an entry's frame and its row
+            self._emit(FallbackKind.SAFETY, "", (
+                f"journal: {len(journal.recovered_intents)} entry order(s) recovered from the pre-send intent log "
+                f"({', '.join(journal.recovered_intents[:5]) or '-'}; {journal.unreadable_intents} unreadable line(s)): "
+                "journaled as sent, settled with the exchange by clOrdId at reconciliation"), "journal", "journal")
         self.supervisor.add_probe(Halt.JOURNAL, lambda: (journal.write_failure,) if journal.write_failure else ())
         # Ages are in the exchange's time, from a clock measured on /public/time round trips
         # (market/exchange_clock.py); a failure to measure it is a halt reason, never a guess.

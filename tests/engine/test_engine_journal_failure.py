@@ -12,6 +12,7 @@ from engine_helpers import make_config, running_engine, sim_server, wait_until
 
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.journal_faults import JOURNAL_FAULT_FILE_ENV
+from okxscalp.engine.order_intents import OrderIntentLog, intents_path
 from okxscalp.engine.signals import Signal
 from okxscalp.engine.supervisor import Halt
 from okxscalp.market.events import FallbackKind
@@ -103,3 +104,21 @@ async def test_an_entry_whose_intent_cannot_be_logged_is_not_sent_and_entries_ha
         await engine.journal.aflush()
         assert placed == []  # nothing reached the exchange
         assert all(o.purpose != "entry" for o in engine.journal.orders())
+
+
+@pytest.mark.timeout(90)
+async def test_an_intent_left_by_a_kill_is_journaled_shown_and_settled_at_the_next_start(tmp_path: Path) -> None:
+    """A kill -9 after an entry's frame and before its row: the next start journals it as sent from
+    the intent log, says so in an event, and reconciliation settles it with the exchange."""
+    config = make_config(tmp_path, symbols=["XRP-USDT"])
+    left = OrderIntentLog(intents_path(config.journal_path))  # what the killed process left behind
+    left.append((1_796_000_000.0, "oxe179600000000000001", XRP, "buy", "long", "post_only", "2.2", "10", "entry",
+                 "ws", 0.1, 1.0, 1_796_000_000_000, "oxe179600000000000001"))
+    left.close(all_committed=False)
+    async with sim_server(seed=3, speed=20) as server, running_engine(config, server, auto_entries=False) as engine:
+        assert engine.journal.recovered_intents == ("oxe179600000000000001",)
+        assert any(e.kind is FallbackKind.SAFETY and "recovered from the pre-send intent log" in e.detail
+                   for e in engine.snapshot().recent_events)
+        # The exchange never had it: the start-up reconciliation settles the row.
+        assert await wait_until(lambda: (row := engine.journal.order("oxe179600000000000001")) is not None
+                                and row.state == "not_placed", 20)
