@@ -9,16 +9,15 @@ not byte-stable."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
 import pytest
+from journal_rows import journal_rows_hash
 
 from okxscalp.backtest.journal_read import read_journal
 
@@ -48,12 +47,6 @@ def _ticks(path: Path, minutes: float = 5.0) -> Path:
     return path
 
 
-def _journal_hash(path: Path) -> str:
-    conn = sqlite3.connect(path)
-    try:
-        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
-    finally:
-        conn.close()
 
 
 @pytest.mark.timeout(120)
@@ -73,4 +66,4 @@ def test_backtests_in_processes_with_different_hash_seeds_write_the_same_journal
     contents = read_journal(journals[0])
     assert contents.orders  # it traded: the hash covers decisions, not just start-up
     assert {e.symbol for e in contents.fallbacks} >= set(SILENT_IN_GAP)  # the gap was replayed
-    assert _journal_hash(journals[0]) == _journal_hash(journals[1])
+    assert journal_rows_hash(journals[0]) == journal_rows_hash(journals[1])

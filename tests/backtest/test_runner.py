@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
+from journal_rows import journal_rows_hash
 from real_data import REAL_XRP
 
 from okxscalp.backtest.backtest_cli import run_names
@@ -52,13 +52,6 @@ def _ticks(tmp_path: Path, minutes: float = 4.0) -> Path:
     return path
 
 
-def _journal_hash(path: Path) -> str:
-    """The journal's rows (SQLite files are not byte-stable: headers and WAL follow the writer's batching)."""
-    conn = sqlite3.connect(path)
-    try:
-        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
-    finally:
-        conn.close()
 
 
 def _run(tmp_path: Path, name: str, data_path: Path) -> BacktestRun:
@@ -90,7 +83,7 @@ def test_two_runs_of_the_same_backtest_write_the_same_journal(tmp_path: Path) ->
     first = _run(tmp_path, "first", data_path)
     second = _run(tmp_path, "second", data_path)
     assert first.sim_s == pytest.approx(4 * 60 - 0.2) and first.engine_ended == "stopped"
-    assert _journal_hash(first.journal_path) == _journal_hash(second.journal_path)
+    assert journal_rows_hash(first.journal_path) == journal_rows_hash(second.journal_path)
     assert read_journal(first.journal_path).orders  # it traded: the hash covers decisions, not just start-up
 
 

@@ -5,13 +5,13 @@ freshness age, stamp, id and wait is simulated time; two runs in one process wri
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from engine_helpers import make_config, open_position, tight_exits, wait_until
+from journal_rows import journal_rows_hash
 
 from okxscalp.backtest.clock import VIRTUAL_MONO_ORIGIN_S, VirtualTimeEventLoop, run_virtual
 from okxscalp.clock import LiveClock
@@ -28,13 +28,6 @@ RUN_S = 600.0  # ten simulated minutes
 SEED = 11
 
 
-def _journal_hash(path: Path) -> str:
-    """The journal's rows (SQLite files are not byte-stable; their rows are)."""
-    conn = sqlite3.connect(path)
-    try:
-        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
-    finally:
-        conn.close()
 
 
 async def _run(config: AppConfig, journal: Path) -> dict[str, Any]:
@@ -109,7 +102,7 @@ def test_the_engine_runs_ten_simulated_minutes_on_the_injected_clock(tmp_path: P
     # The same run again in this process: the same journal, row for row (ids, stamps, events).
     second, journal_again = _run_once(tmp_path, "b")
     assert second["entry_cl_ord_id"] == first["entry_cl_ord_id"]
-    assert _journal_hash(journal_again) == _journal_hash(journal)
+    assert journal_rows_hash(journal_again) == journal_rows_hash(journal)
 
 
 def test_without_a_clock_the_engine_reads_the_os_clocks(tmp_path: Path) -> None:
