@@ -581,8 +581,9 @@ class WsTradeChannel:
             if self.on_logged_in is not None:
                 try:
                     self.on_logged_in()
-                except Exception:  # the listener's bug must not end a good session; logged
-                    log.exception("ws trade: on_logged_in listener failed")
+                except Exception as exc:  # the listener's bug must not end a good session: logged, and
+                    log.exception("ws trade: on_logged_in listener failed")  # on the console's trade row
+                    self._note_error(f"on_logged_in listener failed: {exc!r}")
         elif event == "error":
             if not self._logged_in:
                 raise _SessionEnded(f"login refused: code {code} {msg}")

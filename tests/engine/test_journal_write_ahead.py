@@ -205,3 +205,29 @@ def test_the_log_is_rewound_once_every_intent_has_its_row_and_refuses_when_full_
     assert len(read_intents(log.path).intents) == log.appended - n  # "after" and the uncommitted ones
     log.close(all_committed=False)
     assert Path(log.path).exists()  # kept: the next start recovers them
+
+
+def test_a_write_ahead_record_the_watchers_cannot_build_is_counted_and_halts_as_a_lost_write(tmp_path: Path) -> None:
+    """The watchers' copy fails the same way the writer's does: counted there, and the journal's
+    own lost write sets `write_failure` (entries halt: Halt.JOURNAL)."""
+    def broken() -> OrderRecord:
+        raise ValueError("no record")
+
+    class Watcher:
+        def order_recorded(self, record: OrderRecord) -> None: ...
+
+        def order_updated(self, *args: object) -> None: ...
+
+        def fill_recorded(self, fill: object) -> None: ...
+
+    async def scenario(journal: WatchedJournal) -> None:
+        journal.watchers.append(Watcher())
+        journal.record_order_ahead(broken, intent("w1"))
+        journal.wake_writer()
+        await asyncio.sleep(0)
+        await journal.aflush()
+
+    with WatchedJournal(str(tmp_path / "j.db")) as journal:
+        asyncio.run(scenario(journal))
+        assert journal.watch_failures == 1
+        assert journal.write_failure is not None and "order w1" in journal.write_failure

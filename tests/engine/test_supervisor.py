@@ -94,6 +94,9 @@ def test_entries_open_says_what_reasons_says_and_a_failing_probe_closes_entries(
     def broken() -> tuple[str, ...]:
         raise RuntimeError("cannot tell")
 
-    sup2 = EntrySupervisor(Recorder())
+    events = Recorder()
+    sup2 = EntrySupervisor(events)
     sup2.add_probe(Halt.DAILY_LOSS, broken)
     assert not sup2.entries_open("XRP-USDT-SWAP") and "cannot be checked" in sup2.reasons()[0]
+    sup2.poll()  # the watch's poll: the operator sees why entries are closed
+    assert [e[2] for e in events.events] == ["entries halted: daily_loss: cannot be checked (RuntimeError('cannot tell'))"]

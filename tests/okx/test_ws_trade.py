@@ -256,3 +256,21 @@ def test_order_args_are_rest_body_keyed_by_inst_id_code() -> None:
         "clOrdId": "c1", "posSide": "short", "px": "95000.1", "reduceOnly": True, "tag": "t",
         "attachAlgoOrds": [{"slTriggerPx": "96000", "slOrdPx": "-1"}],
     }
+
+
+async def test_a_failing_login_listener_keeps_the_session_and_is_shown(sim: Any, sim_credentials: Credentials,
+                                                                        rest: RestClient) -> None:
+    """The route's 'logged in again' listener raising is a bug of ours: orders still go over the
+    channel, and the failure is the channel's last error (the console's trade row), not only a log line."""
+    trade = WsTradeChannel(sim.ws_url, sim_credentials, rest, settings=SHORT_REPLY)
+
+    def broken() -> None:
+        raise RuntimeError("listener bug")
+
+    trade.on_logged_in = broken
+    await trade.start()
+    try:
+        await wait_for(lambda: trade.ready)
+        assert "on_logged_in listener failed" in trade.health().last_error and "listener bug" in trade.health().last_error
+    finally:
+        await trade.stop()
