@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from idle_echo import IDLE_SLEEPS, idle_then_write
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -382,39 +383,10 @@ def test_readings_of_written_sockets_only_and_skipped_ones_miss_nothing() -> Non
 def test_an_idle_loop_with_open_connections_reads_no_tcp_info() -> None:
     """Nothing written since the sockets were last quiescent: no TCP_INFO reading at all while
     the loop idles through timers; the next write is read again (its reply lands at once)."""
-
-    async def main() -> tuple[int, int, bytes, float]:
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, VirtualTimeEventLoop)
-
-        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while data := await reader.read(5):
-                writer.write(data)
-            writer.close()
-
-        server = await asyncio.start_server(echo, "127.0.0.1", 0)
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
-        writer.write(b"hello")
-        assert await reader.readexactly(5) == b"hello"
-        await asyncio.sleep(0.1)  # the echo's write is read once, then all is quiescent
-        readings, skipped = loop.meter_readings, loop.meter_readings_skipped
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-        idle_readings, idle_skips = loop.meter_readings - readings, loop.meter_readings_skipped - skipped
-        started = elapsed(loop)
-        writer.write(b"again")
-        reply = await reader.readexactly(5)
-        took = elapsed(loop) - started
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
-        return idle_readings, idle_skips, reply, took
-
-    idle_readings, idle_skips, reply, took = run_virtual(main, START_WALL_S)
-    assert idle_readings == 0
-    assert idle_skips >= 100
-    assert (reply, took) == (b"again", 0.0)
+    run = idle_then_write()
+    assert run.meter_readings == 0
+    assert run.meter_readings_skipped >= IDLE_SLEEPS
+    assert (run.reply, run.took) == (b"again", 0.0)
 
 
 def test_bytes_that_never_land_stop_the_run_instead_of_hanging_it(monkeypatch: pytest.MonkeyPatch) -> None:

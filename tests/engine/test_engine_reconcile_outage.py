@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_helpers import make_config, running_engine, sim_server, wait_until
@@ -19,25 +20,32 @@ XRP = "XRP-USDT-SWAP"
 ALGOS_PATH = "/api/v5/trade/orders-algo-pending"
 
 
+def journaled_long_with_stop(server: Any, config: Any, tag: str, *, entered_s_ago: float) -> Any:
+    """An XRP long on the exchange (long/short mode) with its journal snapshot (entry `okxs<tag>`)
+    and its stand-alone stop (`oxp<tag>`), as a previous run leaves them."""
+    sim = server.exchange
+    sim.set_position_mode("long_short_mode")
+    avg_px = float(sim.open_position_directly(XRP, "long", 10.0)["avgPx"])
+    snapshot = dataclasses.replace(
+        make_snapshot(f"okxs{tag}", XRP, 10.0), entry_time=time.time() - entered_s_ago, entry_px=avg_px,
+        tp_px=round(avg_px * 1.03, 4), sl_px=round(avg_px * 0.98, 4),
+    )
+    with Journal(config.journal_path) as journal:
+        journal.write_snapshot_blocking(snapshot)
+    sim.place_algo_order({
+        "instId": XRP, "tdMode": "cross", "side": "sell", "posSide": "long", "ordType": "conditional",
+        "closeFraction": "1", "slTriggerPx": f"{snapshot.sl_px}", "slOrdPx": "-1", "algoClOrdId": f"oxp{tag}",
+    })
+    return snapshot
+
+
 @pytest.mark.timeout(90)
 async def test_a_failed_algo_listing_places_no_stop_and_halts_until_verified(tmp_path: Path) -> None:
     config = make_config(tmp_path, symbols=["XRP-USDT"])
     async with sim_server(seed=6, speed=5) as server:
         sim = server.exchange
-        sim.set_position_mode("long_short_mode")
         # A position of a previous run: its journal snapshot, and its stop on the exchange.
-        item = sim.open_position_directly(XRP, "long", 10.0)
-        avg_px = float(item["avgPx"])
-        snapshot = dataclasses.replace(
-            make_snapshot("okxsPREV1", XRP, 10.0), entry_time=time.time() - 600.0, entry_px=avg_px,
-            tp_px=round(avg_px * 1.03, 4), sl_px=round(avg_px * 0.98, 4),
-        )
-        with Journal(config.journal_path) as journal:
-            journal.write_snapshot_blocking(snapshot)
-        sim.place_algo_order({
-            "instId": XRP, "tdMode": "cross", "side": "sell", "posSide": "long", "ordType": "conditional",
-            "closeFraction": "1", "slTriggerPx": f"{snapshot.sl_px}", "slOrdPx": "-1", "algoClOrdId": "oxpPREV1",
-        })
+        journaled_long_with_stop(server, config, "PREV1", entered_s_ago=600.0)
 
         def stops() -> list[dict]:
             return [a for a in sim.algo_orders_pending(XRP) if a["posSide"] == "long" and a["slTriggerPx"]]
@@ -104,19 +112,7 @@ async def test_a_reconnect_whose_algo_listing_fails_leaves_a_recent_position_unv
     config = make_config(tmp_path, symbols=["XRP-USDT"])
     async with sim_server(seed=6, speed=5) as server:
         sim = server.exchange
-        sim.set_position_mode("long_short_mode")
-        item = sim.open_position_directly(XRP, "long", 10.0)
-        avg_px = float(item["avgPx"])
-        snapshot = dataclasses.replace(
-            make_snapshot("okxsRECENT1", XRP, 10.0), entry_time=time.time() - 1.0, entry_px=avg_px,
-            tp_px=round(avg_px * 1.03, 4), sl_px=round(avg_px * 0.98, 4),
-        )
-        with Journal(config.journal_path) as journal:
-            journal.write_snapshot_blocking(snapshot)
-        sim.place_algo_order({
-            "instId": XRP, "tdMode": "cross", "side": "sell", "posSide": "long", "ordType": "conditional",
-            "closeFraction": "1", "slTriggerPx": f"{snapshot.sl_px}", "slOrdPx": "-1", "algoClOrdId": "oxpRECENT1",
-        })
+        journaled_long_with_stop(server, config, "RECENT1", entered_s_ago=1.0)
         async with running_engine(config, server, auto_entries=False) as engine:
             reconciler = engine.reconciler
             assert reconciler is not None

@@ -16,6 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from okxscalp.engine.entries import entry_intent, entry_record
+from okxscalp.engine.executor import QuoteUsed
 from okxscalp.engine.journal import Journal, JournalError, OrderRecord
 from okxscalp.engine.journal_watch import WatchedJournal
 from okxscalp.engine.order_intents import (
@@ -26,8 +28,10 @@ from okxscalp.engine.order_intents import (
     intents_path,
     read_intents,
 )
+from okxscalp.okx.models import OrderRequest, PosSide, Side
 
 pytestmark = pytest.mark.timeout(60)
+XRP_SWAP = "XRP-USDT-SWAP"
 
 
 def intent(cl: str) -> tuple[object, ...]:
@@ -129,6 +133,8 @@ def test_the_intent_is_on_file_when_the_call_returns_and_the_log_is_removed_at_a
 KILLED_CHILD = """
 import os, signal, sys
 from functools import partial
+from okxscalp.engine.entries import entry_intent, entry_record
+from okxscalp.engine.executor import QuoteUsed
 from okxscalp.engine.journal import Journal, JournalError, OrderRecord
 journal = Journal(sys.argv[1])
 record = partial(OrderRecord, cl_ord_id="k1", inst_id="XRP-USDT-SWAP", side="buy", ord_type="post_only", sz="10",
@@ -231,3 +237,23 @@ def test_a_write_ahead_record_the_watchers_cannot_build_is_counted_and_halts_as_
         asyncio.run(scenario(journal))
         assert journal.watch_failures == 1
         assert journal.write_failure is not None and "order w1" in journal.write_failure
+
+
+def test_an_entry_recovered_from_its_intent_is_the_row_its_write_ahead_would_have_been(tmp_path: Path) -> None:
+    """entries.entry_intent and order_intents.INTENT_FIELDS describe one line: the recovered row
+    carries every field of the entry's own write-ahead record but its reasons."""
+    r = OrderRequest(XRP_SWAP, Side.SELL, PosSide.SHORT, "post_only", "52.38", "2.2025", cl_ord_id="oxe9",
+                     td_mode="isolated", attach_tp_trigger_px="2.1884", attach_sl_trigger_px="2.213")
+    used = QuoteUsed("ws", 0.1313, 1.0, "order", 2.2011, 2.2013, 1_796_024_220_835)
+    path = str(tmp_path / "j.db")
+    log = OrderIntentLog(intents_path(path))
+    log.append((1_796_024_220.9, *entry_intent(r, used)))
+    log.close(all_committed=False)
+    with Journal(path, clock=FixedClock(1_796_024_230.0)) as journal:  # type: ignore[arg-type]
+        row = journal.order("oxe9")
+    expected = entry_record(r, used, "signal", "size", state="sent")
+    assert row is not None
+    for name in ("cl_ord_id", "inst_id", "side", "pos_side", "ord_type", "px", "sz", "purpose", "state",
+                 "quote_source", "quote_age_s", "quote_budget_s", "quote_ts_ms", "position_cl_ord_id"):
+        assert getattr(row, name) == getattr(expected, name), name
+    assert row.created_at == 1_796_024_220.9
