@@ -152,7 +152,7 @@ def _trend_pullback(decision: RegimeDecision, x: dict[str, Any], rules: SignalSe
         if mid <= fast + tolerance and mid > slow and rules.trend_rsi_min <= rsi <= rules.trend_rsi_max:
             return Signal(decision.inst_id, Side.BUY, Regime.TRENDING, partial(_trend_long_text, rules, x), x)
     elif fast < slow and minus_di > plus_di:
-        lo, hi = 100.0 - rules.trend_rsi_max, 100.0 - rules.trend_rsi_min
+        lo, hi = _short_rsi_band(rules)
         if mid >= fast - tolerance and mid < slow and lo <= rsi <= hi:
             return Signal(decision.inst_id, Side.SELL, Regime.TRENDING, partial(_trend_short_text, rules, x), x)
     return None
@@ -168,8 +168,13 @@ def _trend_long_text(rules: SignalSettings, x: dict[str, Any]) -> str:
     )
 
 
+def _short_rsi_band(rules: SignalSettings) -> tuple[float, float]:
+    """A downtrend's RSI band: the uptrend's, mirrored."""
+    return 100.0 - rules.trend_rsi_max, 100.0 - rules.trend_rsi_min
+
+
 def _trend_short_text(rules: SignalSettings, x: dict[str, Any]) -> str:
-    lo, hi = 100.0 - rules.trend_rsi_max, 100.0 - rules.trend_rsi_min
+    lo, hi = _short_rsi_band(rules)
     return (
         f"trend pullback short: downtrend (ema{rules.ema_fast_period} {x['ema_fast']:.6g} < "
         f"ema{rules.ema_slow_period} {x['ema_slow']:.6g}, -DI {x['minus_di']:.1f} > +DI {x['plus_di']:.1f}, "
