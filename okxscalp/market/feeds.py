@@ -642,7 +642,7 @@ class FeedCoordinator:
         it: nothing timely has arrived since)."""
         threshold = self.registry.late_threshold_s
         for inst_id, lateness in late.items():
-            if lateness is None or (TICKERS, inst_id) not in watchdog.watched:
+            if lateness is None or not watchdog.is_watched((TICKERS, inst_id)):
                 continue
             if lateness > threshold:
                 self._late[inst_id] = lateness

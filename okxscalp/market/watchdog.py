@@ -18,6 +18,10 @@ Rules (SPEC 3.2, audit failure 3):
   symbol of this connection (the registry counts those "in a row" until the next WS ticker).
 - Persistent lag forces a reconnect: more than `forced_reconnect_after_fallbacks` fallbacks in a
   row, or a pair lagging for `forced_reconnect_after_s`.
+- A check only has to look at every pair when one may lag: a clean check remembers when the first
+  pair would go silent (its last receive + threshold; receive times only move forward: one read loop
+  per connection, a monotonic clock), and until then, with the same inputs (watched pairs, UP time,
+  receive-time table) and no late ticker, the next check's answer is known to be "nothing lags".
 - A forced reconnect that does not cure the lag (the exchange side is slow, not our socket) is
   not repeated at once: the next one waits 1×, 2×, 4×, ... `forced_reconnect_after_s` (capped),
   so a long outage costs a handful of reconnects, not a storm. The backoff resets once the
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from okxscalp.config.schema import WebSocketSettings
 from okxscalp.okx.constants import CANDLE_CHANNEL_PREFIX
@@ -42,6 +47,9 @@ TICKERS = "tickers"  # the channel whose arrival age (lateness) is judged as wel
 
 Key = tuple[str, str]  # (channel, instId)
 _NOTHING_SEEN: Mapping[str, float] = {}  # read only: a channel with no push yet
+# A clean check skips the per-pair loop only while `now` is this far before the first pair's due
+# time: `now - ref > threshold` is then false whatever the float rounding of either side.
+_DUE_MARGIN_S = 1e-3
 
 
 def silence_threshold(channel: str, settings: WebSocketSettings) -> float | None:
@@ -66,6 +74,10 @@ class WatchResult:
     lagging_keys: frozenset[Key] = frozenset()  # every pair lagging now
 
 
+# The usual tick's answer (nothing lags, nothing changed): one shared, read-only instance.
+_QUIET = WatchResult((), (), frozenset(), None, MappingProxyType({}))
+
+
 class SilenceWatchdog:
     def __init__(self, connection: str, settings: WebSocketSettings) -> None:
         self.connection = connection
@@ -77,6 +89,11 @@ class SilenceWatchdog:
         self._clean_since: float | None = None  # UP with nothing lagging since
         self._forced_in_row = 0
         self._last_forced: float | None = None
+        # The last clean check's "nothing can lag before" time and the inputs it was computed from
+        # (see the module docstring); _quiet_until = -inf: not known, check every pair.
+        self._quiet_until = float("-inf")
+        self._quiet_up_since: float | None = None
+        self._quiet_seen: Mapping[str, Mapping[str, float]] | None = None
 
     @property
     def watched(self) -> tuple[Key, ...]:
@@ -86,12 +103,17 @@ class SilenceWatchdog:
     def forced_in_row(self) -> int:
         return self._forced_in_row
 
+    def is_watched(self, key: Key) -> bool:
+        return key in self._watched
+
     def watch(self, channel: str, inst_id: str, now: float) -> None:
         threshold = silence_threshold(channel, self._settings)
         if threshold is not None and (channel, inst_id) not in self._watched:
             self._watched[(channel, inst_id)] = (threshold, now)
+            self._quiet_until = float("-inf")
 
     def unwatch(self, channel: str, inst_id: str) -> None:
+        self._quiet_until = float("-inf")
         self._watched.pop((channel, inst_id), None)
         self._lag_since.pop((channel, inst_id), None)
         if channel == TICKERS:
@@ -118,6 +140,7 @@ class SilenceWatchdog:
             self._lag_since.clear()
             self._late.clear()
             self._clean_since = None
+            self._quiet_until = float("-inf")
             return WatchResult((), recovered, frozenset(), None)
         for inst_id, lateness in (late or {}).items():
             if lateness is None:
@@ -126,11 +149,18 @@ class SilenceWatchdog:
                 self._late[inst_id] = lateness
             else:
                 self._late.pop(inst_id, None)
+        lag_since = self._lag_since
+        late_by_inst = self._late
+        if (
+            now < self._quiet_until and not lag_since and not late_by_inst
+            and up_since == self._quiet_up_since and seen is self._quiet_seen
+        ):  # no pair can be silent yet: what the loop below would find, without it
+            self._note_clean(now)
+            return _QUIET
         new: list[tuple[Key, float]] = []
         new_late: set[Key] = set()
         recovered_keys: list[Key] = []
-        lag_since = self._lag_since
-        late_by_inst = self._late
+        first_due = float("inf")  # the earliest a pair not lagging now would be silent too long
         for key, (threshold, since) in self._watched.items():
             channel, inst_id = key
             last = seen.get(channel, _NOTHING_SEEN).get(inst_id)
@@ -149,25 +179,37 @@ class SilenceWatchdog:
                     else:
                         new.append((key, lateness))
                         new_late.add(key)
-            elif key in lag_since:
-                del lag_since[key]
-                recovered_keys.append(key)
+            else:
+                if ref + threshold < first_due:
+                    first_due = ref + threshold
+                if key in lag_since:
+                    del lag_since[key]
+                    recovered_keys.append(key)
         if lag_since:
             self._clean_since = None
+            self._quiet_until = float("-inf")
         else:
-            if self._clean_since is None:
-                self._clean_since = now
-            if now - self._clean_since >= self._settings.forced_reconnect_after_s:
-                self._forced_in_row = 0
-                self._lag_events = 0
+            self._note_clean(now)
+            self._quiet_until = first_due - _DUE_MARGIN_S
+            self._quiet_up_since = up_since
+            self._quiet_seen = seen
             if not new and not recovered_keys:  # the usual tick: nothing lags, nothing changed
-                return WatchResult((), (), frozenset(), None, {})
+                return _QUIET
         lagging = frozenset(inst_id for _channel, inst_id in lag_since)
         late_now = {i: v for i, v in late_by_inst.items() if (TICKERS, i) in lag_since}
         return WatchResult(
             tuple(new), tuple(recovered_keys), lagging, self._force_reason(now, fallbacks_in_row), late_now,
             frozenset(new_late), frozenset(lag_since),
         )
+
+    def _note_clean(self, now: float) -> None:
+        """A check with nothing lagging: the clean period starts (or goes on); a long enough one
+        resets the forced-reconnect backoff."""
+        if self._clean_since is None:
+            self._clean_since = now
+        if now - self._clean_since >= self._settings.forced_reconnect_after_s:
+            self._forced_in_row = 0
+            self._lag_events = 0
 
     def forced(self, now: float) -> None:
         """Record that a reconnect was forced now (starts/extends the backoff)."""

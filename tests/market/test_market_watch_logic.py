@@ -152,3 +152,53 @@ def test_private_gate_needs_an_ack_for_every_required_channel_and_the_live_state
     refused = ("orders subscription refused: 60029 Only users who are in the whitelist ...",)
     assert gate.reasons("refused", refused) == [f"private stream: {refused[0]}"]
     assert gate.reasons("", ()) == ["private stream not logged in and subscribed (unknown)"]
+
+
+def test_a_clean_check_skips_pairs_only_until_the_first_could_go_silent() -> None:
+    """The quiet window after a clean check ends before the first pair's silence threshold: a pair
+    going silent is seen on the first check after it, as when every pair is looked at."""
+    wd = SilenceWatchdog("public", SETTINGS)
+    wd.watch("tickers", XRP, 0.0)
+    wd.watch("tickers", BTC, 0.0)
+    seen = {"tickers": {XRP: 10.0, BTC: 10.5}}
+    assert wd.check(10.6, 0.0, seen).lagging == frozenset()
+    assert wd.check(11.9, 0.0, seen).lagging == frozenset()  # inside the window (XRP due at 12.0)
+    assert wd.check(12.0, 0.0, seen).lagging == frozenset()  # exactly 2 s silent is not lagging
+    assert wd.check(12.01, 0.0, seen).lagging == {XRP}
+    wd.watch("candle1m", XRP, 20.0)  # a new pair: the window is worked out again
+    seen["tickers"] |= {XRP: 20.0, BTC: 20.0}
+    assert wd.check(20.1, 0.0, seen).recovered == (("tickers", XRP),)
+    assert wd.check(21.9, 0.0, seen).lagging == frozenset()
+    assert wd.check(22.1, 0.0, seen).lagging == {XRP, BTC}
+
+
+def test_the_quiet_window_gives_every_check_the_answer_of_a_full_one() -> None:
+    """Random receive times, UP changes and late tickers: the watchdog with its quiet window and one
+    that looks at every pair on every check give the same results."""
+    import random
+
+    rng = random.Random(7)
+    fast, full = SilenceWatchdog("public", SETTINGS), SilenceWatchdog("public", SETTINGS)
+    for wd in (fast, full):
+        for inst in (XRP, BTC):
+            for channel in ("tickers", "mark-price", "candle1m"):
+                wd.watch(channel, inst, 0.0)
+    seen: dict[str, dict[str, float]] = {"tickers": {}, "mark-price": {}, "candle1m": {}}
+    up_since: float | None = 0.0
+    t = 0.0
+    for _ in range(3000):
+        t += 0.25
+        for channel, table in seen.items():
+            for inst in (XRP, BTC):
+                if rng.random() < (0.5 if channel == "tickers" else 0.05):
+                    table[inst] = t - rng.random() * 0.2
+        if rng.random() < 0.005:
+            up_since = None if up_since is not None else t
+        late = {inst: (rng.random() * 2 if rng.random() < 0.3 else None) for inst in (XRP, BTC)}
+        full._quiet_until = float("-inf")  # looks at every pair
+        a = fast.check(t, up_since, seen, 0, late, 1.5)
+        b = full.check(t, up_since, seen, 0, late, 1.5)
+        assert a == b, t
+        if a.force_reason is not None:
+            fast.forced(t)
+            full.forced(t)
