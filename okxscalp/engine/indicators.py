@@ -30,6 +30,7 @@ import copy
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from okxscalp.okx.constants import CANDLE_BARS
 from okxscalp.okx.models import Candle
@@ -348,9 +349,20 @@ class Rsi:
         return self.value
 
     def peek(self, close: float) -> float | None:
-        # Called on every ticker (live RSI for signals): the clone directly, not through
-        # copy.copy's dispatch, and its fields assigned one by one (half the time of a slot loop).
-        return self.__copy__().update(close)
+        """`update(close)` on a copy, without the copy (live RSI for signals, per ticker): the same
+        arithmetic in the same order, so the same float."""
+        prev = self._prev_close
+        if prev is None:
+            return None
+        change = close - prev
+        gain, loss = max(change, 0.0), max(-change, 0.0)
+        n = self.period
+        avg_gain = self._avg_gain
+        if avg_gain is None:
+            if self._count + 1 < n:
+                return None
+            return rsi_from_averages((self._seed_gain + gain) / n, (self._seed_loss + loss) / n)
+        return rsi_from_averages((avg_gain * (n - 1) + gain) / n, (self._avg_loss * (n - 1) + loss) / n)
 
     def __copy__(self) -> Rsi:
         clone = Rsi.__new__(Rsi)
@@ -443,6 +455,9 @@ class IndicatorSet:
         self.open_candle: Candle | None = None
         self.gaps = 0
         self.missing_bars = 0
+        # signals.py's per-bar thresholds, kept here with the bar's values they were made from
+        # (it checks them by identity and makes new ones when `latest` changes).
+        self.signal_setup: Any = None
 
     def on_candle(self, candle: Candle) -> IndicatorValues | None:
         """Feed one candle; returns the new confirmed values when the candle advanced the set,

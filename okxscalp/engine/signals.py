@@ -34,7 +34,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from okxscalp.config.schema import RegimeSettings, SignalSettings
-from okxscalp.engine.indicators import IndicatorSet
+from okxscalp.engine.indicators import IndicatorSet, IndicatorValues
 from okxscalp.engine.reason_text import ReasonText, text_of
 from okxscalp.engine.regime import RegimeDecision, RegimeDetector, periods_for
 from okxscalp.okx.models import PosSide, Regime, Side
@@ -95,6 +95,41 @@ def _mid(quote: QuoteLike) -> float | None:
     return (bid + ask) / 2.0
 
 
+class _Setup:
+    """What a symbol's signal needs from one bar, worked out once per bar instead of per ticker:
+    the price a quote's mid must reach before the RSI and the inputs are worth computing. Only a
+    necessary condition, with the decision's own float expressions (`_trend_pullback`,
+    `_band_reversion` decide, unchanged): a mid that fails it is no signal there either."""
+
+    __slots__ = ("active", "buy_above", "buy_at_or_below", "decision", "rules", "sell_at_or_above", "sell_below", "values")
+
+    def __init__(self, decision: RegimeDecision | None, values: IndicatorValues | None, rules: SignalSettings) -> None:
+        self.decision, self.values, self.rules = decision, values, rules
+        self.active = False  # False: no signal whatever the quote (no regime, one pending, warm-up)
+        # No setup: a mid never qualifies (inf/-inf bounds keep the per-ticker test one shape).
+        self.buy_at_or_below, self.buy_above = -math.inf, math.inf
+        self.sell_at_or_above, self.sell_below = math.inf, -math.inf
+        if decision is None or decision.regime is None or decision.candidate is not decision.regime:
+            return
+        if values is None or not values.ready:
+            return
+        self.active = True
+        v = values
+        if decision.regime is Regime.TRENDING:
+            fast, slow = v.ema_fast, v.ema_slow
+            tolerance = rules.pullback_atr * v.atr  # type: ignore[operator]
+            if fast > slow and v.plus_di > v.minus_di:  # type: ignore[operator]
+                self.buy_at_or_below, self.buy_above = fast + tolerance, slow  # type: ignore[operator]
+            elif fast < slow and v.minus_di > v.plus_di:  # type: ignore[operator]
+                self.sell_at_or_above, self.sell_below = fast - tolerance, slow  # type: ignore[operator]
+            return
+        assert v.bands is not None
+        upper, lower = v.bands.upper, v.bands.lower
+        edge = rules.band_edge_fraction * (upper - lower)
+        self.buy_at_or_below, self.buy_above = lower + edge, -math.inf
+        self.sell_at_or_above, self.sell_below = upper - edge, math.inf
+
+
 def evaluate_signal(
     decision: RegimeDecision | None,
     indicators: IndicatorSet,
@@ -102,8 +137,31 @@ def evaluate_signal(
     rules: SignalSettings | None = None,
 ) -> Signal | None:
     """The entry signal for one symbol now, or None. `decision` is the symbol's latest regime
-    decision (None or regime None -> no signal); `quote` must already be SIGNAL-fresh."""
+    decision (None or regime None -> no signal); `quote` must already be SIGNAL-fresh.
+
+    Called for every ticker; most are no signal on price alone: the bar's `_Setup` (kept on the
+    indicator set until the bar, the decision or the rules change) turns those away before the
+    live RSI and the inputs are computed."""
     rules = rules or SignalRules()
+    v = indicators.latest
+    setup = indicators.signal_setup
+    if setup is None or setup.values is not v or setup.decision is not decision or setup.rules is not rules:
+        setup = indicators.signal_setup = _Setup(decision, v, rules)
+    if not setup.active:
+        return None
+    bid, ask = quote.bid, quote.ask
+    if bid is None or ask is None or bid <= 0 or ask <= 0 or ask < bid:
+        return None
+    mid = (bid + ask) / 2.0  # as _mid
+    if not (setup.buy_above < mid <= setup.buy_at_or_below or setup.sell_below > mid >= setup.sell_at_or_above):
+        return None
+    return _evaluate(decision, indicators, quote, rules)
+
+
+def _evaluate(
+    decision: RegimeDecision | None, indicators: IndicatorSet, quote: QuoteLike, rules: SignalSettings,
+) -> Signal | None:
+    """The decision itself, for a quote whose mid passed the bar's setup."""
     if decision is None or decision.regime is None:
         return None
     if decision.candidate is not decision.regime:
