@@ -80,7 +80,9 @@ Probe = Callable[[], Iterable[str]]
 class EntrySupervisor:
     """Holds the halt conditions; see the module docstring."""
 
-    __slots__ = ("_conditions", "_emit", "_probe_seen", "_probes", "_symbol_conditions", "_wall_clock", "changes")
+    __slots__ = (
+        "_conditions", "_emit", "_probe_raw", "_probe_seen", "_probes", "_symbol_conditions", "_wall_clock", "changes",
+    )
 
     def __init__(self, emit: EmitFn | None = None, wall_clock: Callable[[], float] = time.time) -> None:
         self._emit = emit
@@ -89,6 +91,7 @@ class EntrySupervisor:
         self._symbol_conditions: dict[str, dict[Halt, str]] = {}
         self._probes: list[tuple[Halt, Probe]] = []
         self._probe_seen: dict[Halt, dict[str, str]] = {}  # kind -> shape -> reason as last seen
+        self._probe_raw: dict[Halt, tuple[str, ...]] = {}  # kind -> the reasons _probe_seen was built from
         self.changes = 0  # condition sets/clears so far (tests, soak probes)
 
     def bind_emit(self, emit: EmitFn) -> None:
@@ -133,6 +136,9 @@ class EntrySupervisor:
                 now = tuple(probe())
             except Exception as exc:
                 now = (f"{kind.value}: cannot be checked ({exc!r})",)
+            if now == self._probe_raw.get(kind):
+                continue  # the same words: the same shapes as last time, nothing to compare or store
+            self._probe_raw[kind] = now
             before = self._probe_seen.get(kind, {})
             current = {_shape(r): r for r in now}
             self._probe_seen[kind] = current  # the latest wording, for the clear event

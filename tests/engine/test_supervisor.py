@@ -100,3 +100,23 @@ def test_entries_open_says_what_reasons_says_and_a_failing_probe_closes_entries(
     assert not sup2.entries_open("XRP-USDT-SWAP") and "cannot be checked" in sup2.reasons()[0]
     sup2.poll()  # the watch's poll: the operator sees why entries are closed
     assert [e[2] for e in events.events] == ["entries halted: daily_loss: cannot be checked (RuntimeError('cannot tell'))"]
+
+
+def test_a_poll_with_the_reasons_of_the_last_one_changes_nothing_and_the_next_change_still_counts() -> None:
+    events = Recorder()
+    sup = EntrySupervisor(events)
+    state: dict[str, tuple[str, ...]] = {"feed": ("public feed late (XRP 3.1s)",), "balance": ()}
+    sup.add_probe(Halt.FEED, lambda: state["feed"])
+    sup.add_probe(Halt.BALANCE, lambda: state["balance"])
+    for _ in range(3):  # the same answers: nothing is compared again, nothing emitted
+        sup.poll()
+    state["balance"] = ("balance: equity 31 s old, over 30 s (not renewed)",)
+    sup.poll()
+    sup.poll()
+    state["feed"] = ()
+    sup.poll()
+    assert [e[2] for e in events.events] == [
+        "entries halted: public feed late (XRP 3.1s)",
+        "entries halted: balance: equity 31 s old, over 30 s (not renewed)",
+        "halt cleared (cause gone): public feed late (XRP 3.1s)",
+    ]
