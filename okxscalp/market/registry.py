@@ -101,6 +101,33 @@ class Quote:
         return (self.bid + self.ask) * 0.5
 
 
+# A read builds its Quote through the slots' own setters (0.4 µs) instead of the frozen dataclass
+# __init__, which goes through object.__setattr__ per field (0.9 µs): every ticker's SIGNAL read
+# and every open position's EXIT read makes one. The result is the same frozen Quote.
+_new_object = object.__new__
+(_set_inst_id, _set_last, _set_bid, _set_ask, _set_source, _set_age_s, _set_budget_s, _set_purpose, _set_ts_ms,
+ _set_recv_mono) = (Quote.__dict__[name].__set__ for name in Quote.__slots__)
+
+
+def _quote(
+    inst_id: str, last: float, bid: float, ask: float, source: str, age_s: float, budget_s: float, purpose: Purpose,
+    ts_ms: int, recv_mono: float,
+) -> Quote:
+    """`Quote(...)`, the same fields in the same order (test_registry checks it field by field)."""
+    quote = _new_object(Quote)
+    _set_inst_id(quote, inst_id)
+    _set_last(quote, last)
+    _set_bid(quote, bid)
+    _set_ask(quote, ask)
+    _set_source(quote, source)
+    _set_age_s(quote, age_s)
+    _set_budget_s(quote, budget_s)
+    _set_purpose(quote, purpose)
+    _set_ts_ms(quote, ts_ms)
+    _set_recv_mono(quote, recv_mono)
+    return quote
+
+
 @dataclass(frozen=True, slots=True)
 class RegimeSlot:
     """The current market regime of a symbol as the engine decided it, with its inputs."""
@@ -489,7 +516,7 @@ class DataRegistry:
             else:
                 why = f"arrived {late:.3f}s old: delivery delay"
             raise StaleData(inst_id, purpose, age, budget, why)
-        return Quote(
+        return _quote(
             inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_WS, age, budget, purpose,
             ticker.ts_ms, ticker.recv_mono,
         )

@@ -263,3 +263,25 @@ def test_delay_estimator_forgets_after_its_window() -> None:
         last = est.observe(1.0 + i * 0.5, int((1.0 + i * 0.5 - 3.0) * 1000))
     assert last == pytest.approx(0.0)
     assert est.offset_at(20.5) == pytest.approx(3.0)
+
+
+def test_a_read_quote_is_the_frozen_dataclass_quote_field_by_field() -> None:
+    """The registry builds its quotes through the slots' setters (speed): the result must be
+    what `Quote(...)` makes, every field set, equal, hashable and frozen."""
+    import dataclasses
+
+    from okxscalp.market.registry import Quote
+
+    clock = FakeClock()
+    reg = make(clock)
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS))
+    clock.t += 0.25
+    quote = reg.read(XRP, Purpose.SIGNAL)
+    expected = Quote(XRP, 0.5, 0.4999, 0.5001, "ws", quote.age_s, 3.0, Purpose.SIGNAL, T0_MS, 500.0)
+    assert [f.name for f in dataclasses.fields(Quote)] == list(Quote.__slots__)
+    for f in dataclasses.fields(Quote):
+        assert getattr(quote, f.name) == getattr(expected, f.name), f.name
+    assert type(quote) is Quote and quote == expected and hash(quote) == hash(expected)
+    assert repr(quote) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quote.bid = 1.0  # type: ignore[misc]
