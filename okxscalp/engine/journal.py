@@ -314,6 +314,7 @@ class _Op:
     future: concurrent.futures.Future[Any] | None  # None: fire-and-forget (a failure still sets write_failure)
     what: str
     ahead: bool = False  # a write-ahead row: its intent is in the intent log (order_intents.py)
+    pnl: bool = False  # writes positions or funding rows: what realised_pnl_since sums
 
 
 _STOP = object()
@@ -351,6 +352,10 @@ class Journal:
         self.write_retries = 0
         self._retry_failure: str | None = None  # environmental: cleared once the retry commits
         self._lost_failure: str | None = None  # a write that was lost: stays until restart
+        # Committed batches with a write realised_pnl_since reads (positions, funding): its answer
+        # is kept until the next one (or another day), so an unchanged journal is not summed again.
+        self._pnl_commits = 0
+        self._pnl_answer: tuple[float, int, float] | None = None  # (since, _pnl_commits before the read, sum)
         self._closed = False
         self._stopping = threading.Event()
         self._fault_file = armed_fault_file()
@@ -560,6 +565,8 @@ class Journal:
                 self.write_retries += 1
                 continue
             self._note_committed()
+            if any(op.pnl for op in ops):  # after COMMIT: a read that sees this count sees these rows
+                self._pnl_commits += 1
             break
         intents = self._intents
         for op, result, error in results:
@@ -674,11 +681,13 @@ class Journal:
         except Exception:  # the engine's callback must not stop the writer; the state is still readable
             log.exception("journal: write-failure callback failed")
 
-    def _submit(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future[Any]:
+    def _submit(
+        self, what: str, fn: Callable[[sqlite3.Connection], Any], *, pnl: bool = False
+    ) -> concurrent.futures.Future[Any]:
         if self._closed:
             raise JournalError(f"journal {self.path} is closed ({what})")
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._queue.append(_Op(fn, fut, what))
+        self._queue.append(_Op(fn, fut, what, pnl=pnl))
         self.wake_writer()
         return fut
 
@@ -765,14 +774,14 @@ class Journal:
         """Insert (or replace, keyed by the entry clOrdId) a position snapshot; returns once it is
         committed and synced to disk. Returns the position's row id. Raises JournalError."""
         fut = self._submit(
-            f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot)
+            f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot), pnl=True
         )
         return await self._clock.wait_thread(fut)
 
     def write_snapshot_blocking(self, snapshot: PositionSnapshot, timeout: float | None = 30.0) -> int:
         """The same for code outside the event loop (blocks the calling thread until committed)."""
         return self._submit(
-            f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot)
+            f"snapshot {snapshot.inst_id} {snapshot.entry_cl_ord_id}", self._snapshot_op(snapshot), pnl=True
         ).result(timeout)
 
     def close_position(
@@ -801,7 +810,7 @@ class Journal:
             )
             return cur.rowcount == 1
 
-        return self._submit(f"close position {entry_cl_ord_id}", op)
+        return self._submit(f"close position {entry_cl_ord_id}", op, pnl=True)
 
     def settle_close_pnl(
         self, entry_cl_ord_id: str, *, reason: str, close_px: float | None, realised_pnl: float | None,
@@ -821,7 +830,7 @@ class Journal:
             )
             return cur.rowcount == 1
 
-        return self._submit(f"settle close {entry_cl_ord_id}", op)
+        return self._submit(f"settle close {entry_cl_ord_id}", op, pnl=True)
 
     def record_order(self, order: OrderRecord) -> concurrent.futures.Future[None]:
         """Insert an order, or replace everything but `created_at` if its clOrdId is known."""
@@ -974,7 +983,7 @@ class Journal:
                 row,
             )
 
-        return self._submit(f"funding {record.inst_id} {record.pos_side}", op)
+        return self._submit(f"funding {record.inst_id} {record.pos_side}", op, pnl=True)
 
     def funding(self, position_cl_ord_id: str | None = None) -> list[FundingRecord]:
         """Funding settlements (of one position), oldest first."""
@@ -1098,7 +1107,18 @@ class Journal:
         conservatively: a close whose exit price is not known yet counts with its worst case
         (`realised_pnl_bound`), never as 0. A row from before that column (both NULL) is bounded
         here by the loss at its snapshot's SL, which needs `ct_val_of` (instId -> contract value);
-        without it such a row raises JournalError (it cannot be counted, and 0 would be a guess)."""
+        without it such a row raises JournalError (it cannot be counted, and 0 would be a guess).
+
+        The engine asks every housekeeping round for the same day: the sum is kept and given again
+        while no write to positions or funding has committed since it was read (the same rows, so
+        the same figure, to the bit); a row valued at its SL is not kept (its contract value is the
+        caller's)."""
+        commits = self._pnl_commits  # before the read: a commit racing it makes the next call read again
+        kept = self._pnl_answer
+        if kept is not None and kept[0] == epoch_s and kept[1] == commits:
+            if self._closed:
+                raise JournalError(f"journal {self.path} is closed")
+            return kept[2]
         rows = self._query(
             """SELECT COALESCE(SUM(COALESCE(realised_pnl, realised_pnl_bound)), 0.0) AS pnl FROM positions
                WHERE state = 'closed' AND closed_at >= ?""",
@@ -1117,7 +1137,9 @@ class Journal:
         # Funding settled since then is realised too (paid: negative), on open positions as well.
         funding = self._query("SELECT COALESCE(SUM(amount), 0.0) AS pnl FROM funding WHERE recorded_at >= ?",
                               (epoch_s,))
-        return total + float(funding[0]["pnl"])
+        answer = total + float(funding[0]["pnl"])
+        self._pnl_answer = None if unbounded else (epoch_s, commits, answer)
+        return answer
 
     def unresolved_closes(self) -> list[JournalPosition]:
         """Closed positions whose exit price (so realised P&L) is not known yet, oldest first."""

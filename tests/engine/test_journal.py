@@ -19,7 +19,14 @@ from typing import NamedTuple
 import pytest
 
 from okxscalp.engine.instance_lock import InstanceLockError, lock_journal
-from okxscalp.engine.journal import SCHEMA_VERSION, Journal, JournalError, OrderPurpose, OrderRecord
+from okxscalp.engine.journal import (
+    SCHEMA_VERSION,
+    FundingRecord,
+    Journal,
+    JournalError,
+    OrderPurpose,
+    OrderRecord,
+)
 from okxscalp.engine.journal_faults import JOURNAL_FAULT_FILE_ENV
 from okxscalp.engine.snapshot import ExitParams, PositionSnapshot, ResolvedParam
 from okxscalp.market.events import FallbackEvent, FallbackKind
@@ -505,3 +512,65 @@ def test_another_process_holding_the_journal_is_named_and_its_death_frees_it(tmp
             proc.kill()
             proc.wait()
     Journal(path).close()  # the kernel dropped the dead holder's lock
+
+
+def _summed(path: Path, since: float) -> float:
+    """realised_pnl_since's sum, read straight from the file (rows valued at SL aside)."""
+    conn = sqlite3.connect(path)
+    try:
+        closes = conn.execute("SELECT COALESCE(SUM(COALESCE(realised_pnl, realised_pnl_bound)), 0.0) FROM positions "
+                              "WHERE state = 'closed' AND closed_at >= ?", (since,)).fetchone()[0]
+        funding = conn.execute("SELECT COALESCE(SUM(amount), 0.0) FROM funding WHERE recorded_at >= ?",
+                               (since,)).fetchone()[0]
+    finally:
+        conn.close()
+    return float(closes) + float(funding)
+
+
+async def test_the_day_sum_is_kept_until_a_position_or_funding_write_commits(tmp_path: Path) -> None:
+    """Asked every housekeeping round, the sum is read again only after a write it sums (a close, a
+    settle, funding, a snapshot) or for another day; the kept answer is the query's, to the bit,
+    across a day boundary and after a restart."""
+    path = tmp_path / "journal.db"
+    day1, day2 = 1_700_006_400.0, 1_700_092_800.0  # two UTC midnights
+    journal = Journal(str(path))
+    reads: list[str] = []
+    query = journal._query
+    journal._query = lambda sql, params=(): reads.append(sql) or query(sql, params)  # type: ignore[method-assign]
+
+    def asked(since: float) -> tuple[float, int]:
+        before = len(reads)
+        got = journal.realised_pnl_since(since)
+        assert got == _summed(path, since)
+        return got, len(reads) - before
+
+    for cl in ("okxsA", "okxsB", "okxsC"):
+        await journal.write_snapshot_durably(make_snapshot(cl))
+    assert asked(day1) == (0.0, 3)
+    assert asked(day1) == (0.0, 0)  # nothing written since: kept
+    journal.close_position("okxsA", reason="TP", close_px=2.266, realised_pnl=0.1, closed_at=day1 + 10).result(10)
+    assert asked(day1) == (pytest.approx(0.1), 3)
+    assert asked(day1)[1] == 0
+    journal.close_position("okxsB", reason="gone", close_px=None, realised_pnl=None, realised_pnl_bound=-0.7,
+                           closed_at=day1 + 20).result(10)
+    assert asked(day1) == (pytest.approx(-0.6), 3)
+    journal.settle_close_pnl("okxsB", reason="SL", close_px=2.156, realised_pnl=-0.2).result(10)
+    assert asked(day1) == (pytest.approx(-0.1), 3)
+    journal.record_funding(FundingRecord("XRP-USDT-SWAP", "long", "okxsC", -0.05, -0.05, 1, day1 + 30)).result(10)
+    assert asked(day1) == (pytest.approx(-0.15), 3)
+    journal.record_order(order("okxsO1")).result(10)  # not summed: the kept answer stands
+    assert asked(day1)[1] == 0
+    journal.close_position("okxsC", reason="TP", close_px=2.266, realised_pnl=0.3, closed_at=day2 + 5).result(10)
+    assert asked(day1) == (pytest.approx(0.15), 3)
+    assert asked(day2) == (pytest.approx(0.3), 3)  # the next day: read for it
+    assert asked(day2)[1] == 0
+    assert asked(day1)[1] == 3  # another day again: read, never mixed up
+    journal.close()
+    with pytest.raises(JournalError, match="is closed"):
+        journal.realised_pnl_since(day1)
+    journal = Journal(str(path))  # a restart reads the journal again
+    query = journal._query
+    journal._query = lambda sql, params=(): reads.append(sql) or query(sql, params)  # type: ignore[method-assign]
+    assert asked(day2) == (pytest.approx(0.3), 3)
+    assert asked(day2)[1] == 0
+    journal.close()
