@@ -97,11 +97,15 @@ def _mid(quote: QuoteLike) -> float | None:
 
 class _Setup:
     """What a symbol's signal needs from one bar, worked out once per bar instead of per ticker:
-    the price a quote's mid must reach before the RSI and the inputs are worth computing. Only a
-    necessary condition, with the decision's own float expressions (`_trend_pullback`,
-    `_band_reversion` decide, unchanged): a mid that fails it is no signal there either."""
+    the price a quote's mid must reach before the live RSI is worth computing, and the RSI band of
+    each side before the inputs are. Only a necessary condition, with the decision's own float
+    expressions and thresholds (`_trend_pullback`, `_band_reversion` decide, unchanged): a quote
+    that fails it is no signal there either."""
 
-    __slots__ = ("active", "buy_above", "buy_at_or_below", "decision", "rules", "sell_at_or_above", "sell_below", "values")
+    __slots__ = (
+        "active", "buy_above", "buy_at_or_below", "buy_rsi", "decision", "rules", "sell_at_or_above", "sell_below",
+        "sell_rsi", "values",
+    )
 
     def __init__(self, decision: RegimeDecision | None, values: IndicatorValues | None, rules: SignalSettings) -> None:
         self.decision, self.values, self.rules = decision, values, rules
@@ -109,6 +113,7 @@ class _Setup:
         # No setup: a mid never qualifies (inf/-inf bounds keep the per-ticker test one shape).
         self.buy_at_or_below, self.buy_above = -math.inf, math.inf
         self.sell_at_or_above, self.sell_below = math.inf, -math.inf
+        self.buy_rsi = self.sell_rsi = (math.inf, -math.inf)  # the live RSI's band for each side
         if decision is None or decision.regime is None or decision.candidate is not decision.regime:
             return
         if values is None or not values.ready:
@@ -120,14 +125,17 @@ class _Setup:
             tolerance = rules.pullback_atr * v.atr  # type: ignore[operator]
             if fast > slow and v.plus_di > v.minus_di:  # type: ignore[operator]
                 self.buy_at_or_below, self.buy_above = fast + tolerance, slow  # type: ignore[operator]
+                self.buy_rsi = (rules.trend_rsi_min, rules.trend_rsi_max)
             elif fast < slow and v.minus_di > v.plus_di:  # type: ignore[operator]
                 self.sell_at_or_above, self.sell_below = fast - tolerance, slow  # type: ignore[operator]
+                self.sell_rsi = _short_rsi_band(rules)
             return
         assert v.bands is not None
         upper, lower = v.bands.upper, v.bands.lower
         edge = rules.band_edge_fraction * (upper - lower)
         self.buy_at_or_below, self.buy_above = lower + edge, -math.inf
         self.sell_at_or_above, self.sell_below = upper - edge, math.inf
+        self.buy_rsi, self.sell_rsi = (-math.inf, rules.reversion_rsi_low), (rules.reversion_rsi_high, math.inf)
 
 
 def evaluate_signal(
@@ -139,9 +147,9 @@ def evaluate_signal(
     """The entry signal for one symbol now, or None. `decision` is the symbol's latest regime
     decision (None or regime None -> no signal); `quote` must already be SIGNAL-fresh.
 
-    Called for every ticker; most are no signal on price alone: the bar's `_Setup` (kept on the
-    indicator set until the bar, the decision or the rules change) turns those away before the
-    live RSI and the inputs are computed."""
+    Called for every ticker; most are no signal on price and RSI alone: the bar's `_Setup` (kept
+    on the indicator set until the bar, the decision or the rules change) turns those away before
+    the inputs are built and the decision is made."""
     rules = rules or SignalRules()
     v = indicators.latest
     setup = indicators.signal_setup
@@ -153,15 +161,26 @@ def evaluate_signal(
     if bid is None or ask is None or bid <= 0 or ask <= 0 or ask < bid:
         return None
     mid = (bid + ask) / 2.0  # as _mid
-    if not (setup.buy_above < mid <= setup.buy_at_or_below or setup.sell_below > mid >= setup.sell_at_or_above):
+    buy = setup.buy_above < mid <= setup.buy_at_or_below
+    sell = setup.sell_below > mid >= setup.sell_at_or_above
+    if not (buy or sell):
         return None
+    rsi = indicators.rsi_at(mid)
+    if rsi is None:
+        return None
+    lo, hi = setup.buy_rsi
+    if not (buy and lo <= rsi <= hi):
+        lo, hi = setup.sell_rsi
+        if not (sell and lo <= rsi <= hi):
+            return None
     return _evaluate(decision, indicators, quote, rules)
 
 
 def _evaluate(
     decision: RegimeDecision | None, indicators: IndicatorSet, quote: QuoteLike, rules: SignalSettings,
 ) -> Signal | None:
-    """The decision itself, for a quote whose mid passed the bar's setup."""
+    """The decision itself, for a quote that passed the bar's setup (test_signal_setup checks that the
+    setup never turns away a quote this would take)."""
     if decision is None or decision.regime is None:
         return None
     if decision.candidate is not decision.regime:
