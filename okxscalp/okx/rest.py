@@ -18,11 +18,13 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from okxscalp.config.schema import RestSettings
@@ -145,9 +147,18 @@ def _is_ambiguous(exc: OkxError) -> bool:
     return isinstance(exc, RequestError) and (exc.code in AMBIGUOUS_ORDER_CODES or exc.http_status >= 500)
 
 
+@lru_cache(maxsize=1024)
+def _query_pair(key: str, value: str) -> str:
+    """"key=value" percent-encoded; the same few pairs (instType, instId, ordType...) recur."""
+    return f"{key}={quote(value, safe='-_.,')}"
+
+
 def _query(params: Mapping[str, str | None]) -> str:
-    pairs = [f"{k}={quote(str(v), safe='-_.,')}" for k, v in params.items() if v not in (None, "")]
+    pairs = [_query_pair(k, str(v)) for k, v in params.items() if v not in (None, "")]
     return "?" + "&".join(pairs) if pairs else ""
+
+
+_URL_CACHE_MAX = 512  # distinct request targets kept (a few per instrument); then the cache restarts
 
 
 class RestClient:
@@ -177,6 +188,12 @@ class RestClient:
         self._limiters = EndpointLimiters(self._settings.limit_margin, clock=mono_clock)
         self._cache = TtlCache(mono_clock)
         self._timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
+        # Public requests all carry the same headers: built once, read-only (aiohttp copies them).
+        public_headers = CIMultiDict({"Content-Type": "application/json"})
+        if demo:
+            public_headers[DEMO_HEADER] = "1"
+        self._public_headers = CIMultiDictProxy(public_headers)
+        self._urls: dict[str, URL] = {}  # request target -> its URL (immutable), parsed once
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -662,15 +679,20 @@ class RestClient:
             before_send()  # may raise: then nothing is sent
         # Signed only now: a timestamp taken before a long wait for the budget could be outside
         # OKX's 30 s window by the time the request leaves (50102).
-        headers: dict[str, str] = {"Content-Type": "application/json"}
+        headers: Mapping[str, str] = self._public_headers
         if endpoint.private and self._credentials is not None:
-            headers = rest_headers(
+            signed = rest_headers(
                 self._credentials, self._wall_clock(), endpoint.method, request_path, body_bytes.decode()
             )
-        if self._demo:
-            headers[DEMO_HEADER] = "1"
+            if self._demo:
+                signed[DEMO_HEADER] = "1"
+            headers = signed
         session = self._get_session()
-        url = URL(self._base_url + request_path, encoded=True)
+        url = self._urls.get(request_path)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE_MAX:
+                self._urls.clear()
+            url = self._urls[request_path] = URL(self._base_url + request_path, encoded=True)
         try:
             async with session.request(
                 endpoint.method, url, data=body_bytes or None, headers=headers, timeout=self._timeout
