@@ -188,8 +188,7 @@ class EntryLifecycle:
         detector = parts.detectors.get(inst_id)
         if detector is None or detector.regime is None:
             return
-        book = parts.manager.book
-        if book.get(inst_id, "long") is not None or book.get(inst_id, "short") is not None:
+        if parts.manager.book.has_long_or_short(inst_id):
             return
         for ctx in self.entries.values():
             if ctx.plan.inst_id == inst_id:

@@ -197,7 +197,16 @@ class PositionBook:
         return self.positions.get((inst_id, pos_side))
 
     def for_inst(self, inst_id: str) -> list[ManagedPosition]:
-        return [p for p in self.positions.values() if p.inst_id == inst_id]
+        positions = self.positions
+        if not positions:  # most tickers: nothing open, no comprehension to run
+            return []
+        return [p for p in positions.values() if p.inst_id == inst_id]
+
+    def has_long_or_short(self, inst_id: str) -> bool:
+        """`get(inst_id, "long") or get(inst_id, "short")` is a position (asked on every ticker)."""
+        positions = self.positions
+        return bool(positions) and (
+            positions.get((inst_id, "long")) is not None or positions.get((inst_id, "short")) is not None)
 
     def inst_ids(self) -> set[str]:
         return {p.inst_id for p in self.positions.values()}
