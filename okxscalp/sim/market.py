@@ -25,6 +25,7 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
+from math import log as _log
 from operator import itemgetter
 
 from okxscalp.okx.constants import CANDLE_BARS
@@ -88,6 +89,11 @@ class SymbolMarket:
         self.px_dec = spec.px_decimals
         self.sz_dec = spec.sz_decimals
         self.book = BookView(spec.depth_unit, self.lot, self.tick, self.px_dec, self.sz_dec)
+        # Format specs of this instrument's grids: format(x, spec) == f"{x:.{decimals}f}", minus
+        # building the spec on every call.
+        self._px_spec = f".{self.px_dec}f"
+        self._sz_spec = f".{self.sz_dec}f"
+        self._depth_unit = spec.depth_unit
         self._rng = rng
         self._dt_ms = dt_s * 1000.0
         self._p_trade = min(1.0, TRADES_PER_S * dt_s)
@@ -156,6 +162,12 @@ class SymbolMarket:
         self.vol24h = self.vol_ccy24h = 0.0
         self.sod_utc0 = self.sod_utc8 = self.last
         self._day_stats_dirty = True
+        # What the last ticker showed, with its strings (ticker_item formats only what changed).
+        self._vol_ccy_spec = f".{self._vol_ccy_dec}f"
+        self._shown_high = self._shown_low = self._shown_vol = self._shown_vol_ccy = math.nan
+        self._shown_high_str = self._shown_low_str = self._shown_vol_str = self._shown_vol_ccy_str = ""
+        self._shown_sz_bid = self._shown_sz_epoch = -1  # the (bid, epoch) of the bid/ask sizes shown
+        self._shown_bid_sz = self._shown_ask_sz = ""
         # Which public channels have listeners (SimExchange keeps these up to date).
         self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
         self.want_mark = self.want_limit = True
@@ -181,8 +193,9 @@ class SymbolMarket:
             bid = 1
         if bid != old_bid:
             self.bid, self.ask = bid, bid + 1
-            self._bid_str = f"{bid * tick:.{self.px_dec}f}"
-            self._ask_str = f"{(bid + 1) * tick:.{self.px_dec}f}"
+            px_spec = self._px_spec
+            self._bid_str = format(bid * tick, px_spec)
+            self._ask_str = format((bid + 1) * tick, px_spec)
         epoch = ts_ms // BOOK_EPOCH_MS
         book_changed = bid != old_bid or epoch != self.epoch
         self.epoch = epoch
@@ -196,22 +209,30 @@ class SymbolMarket:
                 # Taker side follows the move; on a flat step it is a coin toss.
                 up = bid > old_bid or (bid == old_bid and rng.random() < 0.5)
                 side_buy = up if rng.random() < 0.8 else not up
-                trade_ticks = self.ask if side_buy else bid
+                trade_ticks = bid + 1 if side_buy else bid  # the ask is always bid + 1
             else:
                 trade_ticks = max(1, round(taped / tick))
                 side_buy = trade_ticks > bid
-            lots = int(self.spec.depth_unit * rng.expovariate(1.0) * 0.05 / self.lot)
-            vol = (lots if lots > 0 else 1) * self.lot
+            # rng.expovariate(1.0) inlined: the same draw and arithmetic, -log(1 - U) / 1.0
+            # (tests/sim/test_sim_market_draws.py holds it to the library's).
+            lot = self.lot
+            lots = int(self._depth_unit * -_log(1.0 - rng.random()) * 0.05 / lot)
+            vol = (lots if lots > 0 else 1) * lot
             self.last = trade_ticks * tick
             self.last_sz = vol
-            if taped is None or trade_ticks in (bid, self.ask):
+            if taped is None or trade_ticks == bid or trade_ticks == bid + 1:
                 self._last_str = self._ask_str if side_buy else self._bid_str
             else:
-                self._last_str = f"{self.last:.{self.px_dec}f}"
-            self._last_sz_str = f"{vol:.{self.sz_dec}f}"
+                self._last_str = format(self.last, self._px_spec)
+            self._last_sz_str = format(vol, self._sz_spec)
             self.last_ts = ts_ms
             self.trade_seq += 1
-            count = 1 + rng.randrange(3)  # drawn even when unheard: interest must not move the market
+            # The trade's count, 1 + rng.randrange(3) inlined (the same draws: randrange(3) is
+            # getrandbits(2) until below 3). Drawn even when unheard: interest must not move the market.
+            count = rng.getrandbits(2)
+            while count >= 3:
+                count = rng.getrandbits(2)
+            count += 1
             if self.want_trades:
                 events.append(SimEvent("trades", self.inst_id, {
                     "instId": self.inst_id,
@@ -244,11 +265,11 @@ class SymbolMarket:
         fair_mid = self._fair_mid
         fair_mid += self._mark_alpha * (mid - fair_mid)
         self._fair_mid = fair_mid
-        if self.epoch != self._basis_epoch:
-            self._basis_epoch = self.epoch
+        epoch = self.epoch
+        if epoch != self._basis_epoch:
+            self._basis_epoch = epoch
             self.basis = self.basis * self._basis_keep + self._basis_kick * self._basis_rng.gauss(0.0, 1.0)
-        index = fair_mid / (1.0 + self.basis)
-        self.index = index
+        self.index = index = fair_mid / (1.0 + self.basis)
         basis_avg = self._basis_avg
         basis_avg += self._basis_avg_alpha * (mid - index - basis_avg)
         self._basis_avg = basis_avg
@@ -256,10 +277,10 @@ class SymbolMarket:
         index_ticks = round(index / tick)
         if index_ticks != self._index_ticks:
             self._index_ticks = index_ticks
-            self.index_str = f"{index_ticks * tick:.{self.px_dec}f}"
+            self.index_str = format(index_ticks * tick, self._px_spec)
             self._index_dirty = True
         since_index = ts_ms - self._last_index_push
-        if (self._index_dirty and since_index >= INDEX_MIN_PUSH_MS) or since_index >= INDEX_MAX_SILENCE_MS:
+        if since_index >= INDEX_MIN_PUSH_MS and (self._index_dirty or since_index >= INDEX_MAX_SILENCE_MS):
             self._index_dirty = False
             self._last_index_push = ts_ms
             if self.want_index:
@@ -267,10 +288,10 @@ class SymbolMarket:
         mark_ticks = round(mark / tick)
         if mark_ticks != self._mark_ticks:
             self._mark_ticks = mark_ticks
-            self.mark_str = f"{mark_ticks * tick:.{self.px_dec}f}"
+            self.mark_str = format(mark_ticks * tick, self._px_spec)
             self._mark_dirty = True
         since = ts_ms - self._last_mark_push
-        if (self._mark_dirty and since >= MARK_MIN_PUSH_MS) or since >= MARK_MAX_SILENCE_MS:
+        if since >= MARK_MIN_PUSH_MS and (self._mark_dirty or since >= MARK_MAX_SILENCE_MS):
             self._mark_dirty = False
             self._last_mark_push = ts_ms
             if self.want_mark:
@@ -420,34 +441,52 @@ class SymbolMarket:
     def ticker_item(self) -> dict:
         if self._day_stats_dirty:
             self._refresh_day_stats()
-        cur = self._minute.current
-        high, low = self.high24h, self.low24h
+        day = self._day_strs
+        high_str, low_str = day[1], day[2]
         vol, vol_ccy = self.vol24h, self.vol_ccy24h
+        cur = self._minute.current
         if cur is not None:
-            if cur[HIGH] > high:
+            # The open minute's high or low beyond the closed day's: formatted once per new value.
+            if cur[HIGH] > self.high24h:
                 high = cur[HIGH]
-            if cur[LOW] < low:
+                if high != self._shown_high:
+                    self._shown_high, self._shown_high_str = high, format(high, self._px_spec)
+                high_str = self._shown_high_str
+            if cur[LOW] < self.low24h:
                 low = cur[LOW]
+                if low != self._shown_low:
+                    self._shown_low, self._shown_low_str = low, format(low, self._px_spec)
+                low_str = self._shown_low_str
             vol += cur[VOL]
             vol_ccy += cur[VOL_CCY]
-        d, e = self.px_dec, self.epoch
-        book = self.book
+        if vol != self._shown_vol:  # a ticker without a trade since the last one shows the same volume
+            self._shown_vol = vol
+            self._shown_vol_str = format(vol, self._sz_spec)
+            self._shown_vol_ccy_str = format(vol_ccy, self._vol_ccy_spec)
+        elif vol_ccy != self._shown_vol_ccy:
+            self._shown_vol_ccy_str = format(vol_ccy, self._vol_ccy_spec)
+        self._shown_vol_ccy = vol_ccy
+        bid, e = self.bid, self.epoch
+        if bid != self._shown_sz_bid or e != self._shown_sz_epoch:  # set_own_orders resets it too
+            self._shown_sz_bid, self._shown_sz_epoch = bid, e
+            book = self.book
+            self._shown_bid_sz, self._shown_ask_sz = book.size_str(bid, e), book.size_str(bid + 1, e)
         return {
             "instType": "SWAP",
             "instId": self.inst_id,
             "last": self._last_str,
             "lastSz": self._last_sz_str,
             "askPx": self._ask_str,
-            "askSz": book.size_str(self.ask, e),
+            "askSz": self._shown_ask_sz,
             "bidPx": self._bid_str,
-            "bidSz": book.size_str(self.bid, e),
-            "open24h": self._day_strs[0],
-            "high24h": self._day_strs[1] if high == self.high24h else f"{high:.{d}f}",
-            "low24h": self._day_strs[2] if low == self.low24h else f"{low:.{d}f}",
-            "volCcy24h": f"{vol_ccy:.{self._vol_ccy_dec}f}",
-            "vol24h": f"{vol:.{self.sz_dec}f}",
-            "sodUtc0": self._day_strs[3],
-            "sodUtc8": self._day_strs[4],
+            "bidSz": self._shown_bid_sz,
+            "open24h": day[0],
+            "high24h": high_str,
+            "low24h": low_str,
+            "volCcy24h": self._shown_vol_ccy_str,
+            "vol24h": self._shown_vol_str,
+            "sodUtc0": day[3],
+            "sodUtc8": day[4],
             "ts": str(self.ts),
         }
 
@@ -505,6 +544,7 @@ class SymbolMarket:
             return
         changed = {t for t in old.keys() | levels.keys() if old.get(t) != levels.get(t)}
         book.own = dict(levels)
+        self._shown_sz_epoch = -1  # the ticker's bid/ask sizes include ours: re-read them
         self.seq_id += 1
         events = self.sink
         bid, ask = self.bid, self.ask

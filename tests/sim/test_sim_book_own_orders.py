@@ -68,6 +68,17 @@ def test_two_orders_at_one_level_and_the_best_bid_in_the_ticker() -> None:
     assert float(ex.ticker_wire(BTC)["bidSz"]) == pytest.approx(size + 5)
 
 
+def test_the_tickers_best_sizes_follow_our_orders_within_one_step() -> None:
+    ex = make()  # the ticker keeps its best sizes per (bid, epoch): our orders must reset them
+    bid = ex.markets[BTC].bid
+    size, _ = synthetic(ex, bid)
+    assert float(ex.ticker_wire(BTC)["bidSz"]) == pytest.approx(size)
+    placed = rest_buy(ex, bid, "2")
+    assert ex.markets[BTC].bid == bid
+    assert float(ex.ticker_wire(BTC)["bidSz"]) == pytest.approx(size + 2)
+    ex.cancel_order({"instId": BTC, "ordId": placed["ordId"]})
+    assert float(ex.ticker_wire(BTC)["bidSz"]) == pytest.approx(size)
+
 def test_placing_and_canceling_push_books5_and_books_deltas_at_once() -> None:
     ex = make()
     ex.set_channel_interest("books5", BTC, True)
