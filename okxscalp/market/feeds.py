@@ -282,28 +282,32 @@ class FeedCoordinator:
         """(allowed, reasons): closed while the private stream is not logged in and subscribed,
         until the reconciliation after its latest (re)connect has run, and while any connection's
         reconnect-storm breaker is open."""
-        now = self._clock()
-        private = self._conns.get(PRIVATE)
+        # Asked several times a second (the supervisor's FEED probe, the tick's gate) and before
+        # every entry: the usual all-clear answer builds nothing but the gate's empty list.
+        conns = self._conns
+        private = conns.get(PRIVATE)
         if private is not None:
             reasons = self._gate.reasons(private.health.state.value, private.health.refused)
         else:
             reasons = self._gate.reasons("")
         for name in (PUBLIC, BUSINESS):  # data the engine subscribed to and was refused
-            refused = self._conns[name].health.refused
-            if refused:  # (asked before every entry: no generator for the usual empty answer)
+            refused = conns[name].health.refused
+            if refused:
                 reasons.extend(f"{name} stream: {reason}" for reason in refused)
+        now: float | None = None
         for breaker in self._breakers.values():
             if breaker.is_open:
+                if now is None:
+                    now = self._clock()
                 reasons.append(breaker.reason(now))
-        reasons.extend(self._lag_reasons())
+        self._add_lag_reasons(reasons)
         if self.tick_error is not None:
             reasons.append(f"feed watchdog failing ({self.tick_error}): lag and silence are not checked")
         return (not reasons, tuple(reasons))
 
-    def _lag_reasons(self) -> list[str]:
+    def _add_lag_reasons(self, reasons: list[str]) -> None:
         """Entry-refusal reasons of the market data itself: the exchange clock ages are measured
         with, and public tickers that arrive persistently late."""
-        reasons = []
         if self._exchange_clock is not None:
             clock_reason = self._exchange_clock.halt_reason()
             if clock_reason is not None:
@@ -317,7 +321,6 @@ class FeedCoordinator:
         elif self._tickers_silent:
             # A delivery delay starts as silence: nothing arrives until the first late frame.
             reasons.append("public feed lagging (no symbol's tickers arriving with the connection up)")
-        return reasons
 
     # --- pushes (called inside the connections' read loops) -------------------------------------
 
@@ -501,7 +504,7 @@ class FeedCoordinator:
         """Emit ENTRY_GATE when entries open or close, or the reasons change (not on every
         connection sub-state: connecting → logging in → subscribing is one "closed")."""
         allowed, reasons = self.entries_allowed()
-        key = (allowed, tuple(r.split(" (", 1)[0] for r in reasons))
+        key = (True, ()) if allowed else (False, tuple(r.split(" (", 1)[0] for r in reasons))
         if key == self._gate_state:
             return
         first = self._gate_state is None
