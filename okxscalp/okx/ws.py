@@ -8,13 +8,18 @@ UP means every wanted subscription was answered yes. A subscription the exchange
 wanted: the connection is REFUSED (health.refused names it), the subscription is sent again with
 backoff, and after a few refusals the connection is replaced. It is never dropped silently.
 
-Why a hand-written loop rather than `async for ws in connect(...)` (websockets' own reconnect):
-the health model needs every transition (next retry time, last error), the process-wide
-ConnectGate must sit in front of every dial, and the first retry must be immediate.
+Why a hand-written reconnect loop: the health model needs every transition (next retry time,
+last error), the process-wide ConnectGate must sit in front of every dial, and the first retry
+must be immediate.
 
-The receive path is kept lean for the ingest target: bytes frames straight into orjson
-(parse.parse_ws_frame), two counter updates, one callback. Heartbeat, ack deadlines and pong
-checks live in a separate task that sleeps until the next deadline.
+The client is aiohttp's (the REST client's library too): its frame reader is C, where websockets'
+was pure Python (8 % of a backtest's loop time). `WsLink` is the one place that knows aiohttp;
+WsTradeChannel (okx/ws_trade.py) dials through it as well.
+
+The receive path is kept lean for the ingest target: text frames as bytes (not decoded: orjson
+reads bytes, and a frame that is not UTF-8 is counted as malformed like any other bad frame)
+straight into orjson (parse.parse_ws_frame), two counter updates, one callback. Heartbeat, ack
+deadlines and pong checks live in a separate task that sleeps until the next deadline.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+import aiohttp
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from aiohttp import ClientConnectionResetError, WSMsgType
 
 from okxscalp.config.schema import BackoffSettings, WebSocketSettings
 from okxscalp.okx.auth import Credentials, ws_login_args
@@ -42,7 +47,9 @@ from okxscalp.okx.health import ConnectionHealth, ConnectionState
 from okxscalp.okx.messages import ChannelArg, Pong, WsEvent, WsPush
 from okxscalp.okx.parse import parse_ws_frame
 
-__all__ = ["ChannelArg", "ConnectGate", "WsConnection", "WsEvent", "WsOpsBudgetExceeded", "WsPush"]
+__all__ = [
+    "ChannelArg", "ConnectGate", "WsClosed", "WsConnection", "WsEvent", "WsLink", "WsOpsBudgetExceeded", "WsPush",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,124 @@ _CONN_COUNTED_CHANNELS = frozenset(
 )
 _CONN_COUNT_EVENT = "channel-conn-count"
 _CONN_COUNT_ERROR_EVENT = "channel-conn-count-error"
+_MAX_MSG_SIZE = 1 << 20  # the largest frame taken (websockets' default max_size, used before)
+_NO_SESSION_TIMEOUT = aiohttp.ClientTimeout(total=None)  # the dial has its own; a connection has none
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_CLOSE = WSMsgType.CLOSE
+_ERROR = WSMsgType.ERROR
+_LOST = "connection lost (no close frame)"
+
+
+class WsClosed(Exception):
+    """The connection has ended; the text says how (the server's close code and reason, or the
+    loss). aiohttp reports an end as a message (CLOSE, CLOSING, CLOSED, ERROR) from `receive` and as
+    ClientConnectionResetError from a write: WsLink turns both into this one exception."""
+
+
+class WsLink:
+    """One client WebSocket (aiohttp) and the ClientSession that dialed it. Each connection has its
+    own session, closed with it (`close`), so no session or connector outlives its connection.
+
+    Text frames only, as bytes: OKX's heartbeat is a text `ping`/`pong`; protocol pings are
+    answered by aiohttp (autoping), as websockets did, and no protocol pings are sent."""
+
+    __slots__ = ("_protocol", "_session", "_transport", "reason", "ws")
+
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
+        self._session = session
+        self.ws = ws
+        # The one reach into aiohttp's internals: the writer's transport and protocol. `abort`
+        # needs the transport (an immediate end, without a closing handshake that could wait on a
+        # dead peer) and `send_now` the protocol's write flow control.
+        writer = ws._writer
+        self._transport = writer.transport
+        self._protocol = writer.protocol
+        self.reason: str | None = None  # how the connection ended, once known
+
+    @classmethod
+    async def dial(cls, url: str, open_timeout_s: float) -> WsLink:
+        """Connect (TCP, TLS for wss://, the upgrade) within open_timeout_s. No proxy (the session
+        does not read the environment), no compression."""
+        session = aiohttp.ClientSession(timeout=_NO_SESSION_TIMEOUT)
+        try:
+            async with asyncio.timeout(open_timeout_s):
+                ws = await session.ws_connect(
+                    url, autoping=True, heartbeat=None, compress=0, max_msg_size=_MAX_MSG_SIZE, decode_text=False
+                )
+        except BaseException:
+            await session.close()
+            raise
+        return cls(session, ws)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.ws.closed and not self._transport.is_closing()
+
+    def payload(self, msg: aiohttp.WSMessage) -> bytes:
+        """The payload of a message that is not a text frame: a binary frame's bytes; an end of
+        the connection raises WsClosed."""
+        if msg.type is _BINARY:
+            return msg.data  # type: ignore[no-any-return]
+        raise WsClosed(self._ended(msg))
+
+    async def recv(self) -> bytes:
+        msg = await self.ws.receive()
+        return msg.data if msg.type is _TEXT else self.payload(msg)  # type: ignore[no-any-return]
+
+    async def send(self, frame: bytes) -> None:
+        """One text frame (UTF-8 bytes). WsClosed when the connection has ended."""
+        try:
+            await self.ws.send_frame(frame, _TEXT)
+        except ClientConnectionResetError:
+            raise WsClosed(self.reason or _LOST) from None
+
+    @property
+    def writing_paused(self) -> bool:
+        """The transport's buffer is over its limit: a write now would wait for it to drain."""
+        return self._protocol.writing_paused
+
+    def send_now(self, frame: bytes) -> None:
+        """One text frame, on the transport when this returns (no await: the tick path's order).
+        WsClosed when the connection has ended. Check `writing_paused` first: aiohttp's write
+        suspends only to wait for a drain, after the frame is written."""
+        step = self.ws.send_frame(frame, _TEXT)
+        try:
+            step.send(None)
+        except StopIteration:
+            return
+        except ClientConnectionResetError:
+            raise WsClosed(self.reason or _LOST) from None
+        step.close()  # in the drain wait: the frame is written; the wait is dropped (no one awaits it)
+
+    def abort(self) -> None:
+        """End the connection now; the reader wakes with WsClosed."""
+        self._transport.abort()
+
+    async def close(self) -> None:
+        """Abort the connection (if still open) and close its session."""
+        self._transport.abort()
+        if not self.ws.closed:
+            await self.ws.close()  # the transport is closing: releases the response, sends nothing
+        await self._session.close()
+
+    def _ended(self, msg: aiohttp.WSMessage) -> str:
+        kind = msg.type
+        if self.reason is None:
+            if kind is _CLOSE:
+                self.reason = f"closed by server: code {msg.data}{' ' + msg.extra if msg.extra else ''}"
+            elif kind is _ERROR:
+                self.reason = f"connection lost: {msg.data.__class__.__name__}: {msg.data}"
+            else:  # CLOSED, CLOSING
+                self.reason = _LOST
+        return self.reason
+
+
+def dial_failure(exc: Exception) -> str:
+    """Why a dial failed, for health and the console."""
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"connect failed: HTTP {exc.status} ({exc.message})"
+    return f"connect failed: {exc.__class__.__name__}: {exc}"
 
 
 class ConnectGate:
@@ -178,7 +303,7 @@ class WsConnection:
         self._refusal_rounds = 0  # refused rounds since the last UP (all connections): the backoff
         self._ops = _OpsBudget(self._clock)
 
-        self._ws: ClientConnection | None = None
+        self._ws: WsLink | None = None
         self._connected_mono = 0.0
         self._last_sent_mono = 0.0
         self._logged_in = False
@@ -193,7 +318,7 @@ class WsConnection:
         self._poke: asyncio.Event | None = None  # wakes the heartbeat when a deadline is set
         # Make-before-break after a 64008 notice (connections without login only):
         self._successor_task: asyncio.Task[None] | None = None
-        self._handover: tuple[ClientConnection, set[ChannelArg], _OpsBudget] | None = None
+        self._handover: tuple[WsLink, set[ChannelArg], _OpsBudget] | None = None
 
     # --- public API -----------------------------------------------------------------------
 
@@ -265,8 +390,8 @@ class WsConnection:
             self._ws = None
             await self._cancel_successor()
             if self._handover is not None:
-                self._handover[0].transport.abort()
-                self._handover = None
+                link, self._handover = self._handover[0], None
+                await link.close()
             self._set_state(ConnectionState.STOPPED)
             self._stopped.set()
 
@@ -307,7 +432,7 @@ class WsConnection:
                 self._desired[arg] = None
             try:
                 await self._send_op(ws, "subscribe", new)
-            except ConnectionClosed:
+            except WsClosed:
                 pass  # recorded in _desired: the reader sees the close, reconnects and sends it again
         else:
             for arg in new:
@@ -330,24 +455,15 @@ class WsConnection:
         if ws is not None and live:
             try:
                 await self._send_op(ws, "unsubscribe", live, track=False)
-            except ConnectionClosed:
+            except WsClosed:
                 pass  # the next connection will not subscribe them
 
     # --- one connection ---------------------------------------------------------------------
 
-    async def _dial(self) -> ClientConnection:
-        return await connect(
-            self.url,
-            open_timeout=self._settings.connect_timeout_s,
-            ping_interval=None,  # OKX uses text ping/pong, not protocol pings
-            close_timeout=1.0,
-            compression=None,
-            max_queue=4096,
-        )
+    async def _dial(self) -> WsLink:
+        return await WsLink.dial(self.url, self._settings.connect_timeout_s)
 
-    async def _session(
-        self, handover: tuple[ClientConnection, set[ChannelArg], _OpsBudget] | None = None
-    ) -> str:
+    async def _session(self, handover: tuple[WsLink, set[ChannelArg], _OpsBudget] | None = None) -> str:
         """Dial (or adopt a prepared successor), log in, subscribe, read until the connection
         ends; returns why it ended."""
         self._end_reason = None
@@ -371,10 +487,8 @@ class WsConnection:
             self._set_state(ConnectionState.CONNECTING)
             try:
                 ws = await self._dial()
-            except (OSError, TimeoutError) as exc:
-                return f"connect failed: {exc.__class__.__name__}: {exc}"
-            except Exception as exc:  # websockets handshake errors (InvalidStatus, InvalidURI, ...)
-                return f"connect failed: {exc.__class__.__name__}: {exc}"
+            except Exception as exc:  # OSError, TimeoutError, aiohttp's handshake and URL errors
+                return dial_failure(exc)
             self._ops.reset()
         self._ws = ws
         self._connected_mono = self._last_sent_mono = self._clock()
@@ -388,30 +502,29 @@ class WsConnection:
                 await self._send_op(ws, "unsubscribe", dropped_meanwhile, track=False)
             await self._read(ws)
             return self._end_reason or "connection ended"
-        except ConnectionClosed as exc:
-            return self._end_reason or _closed_reason(exc)
-        except (_SessionEnded, WsOpsBudgetExceeded) as exc:
+        except (WsClosed, _SessionEnded, WsOpsBudgetExceeded) as exc:
             return self._end_reason or str(exc)
         except OSError as exc:
             return self._end_reason or f"connection lost: {exc.__class__.__name__}: {exc}"
         finally:
             self._ws = None
-            ws.transport.abort()
+            ws.abort()
             heartbeat.cancel()
             # gather, not a bare await: a cancellation of run() itself must not be swallowed here.
             await asyncio.gather(heartbeat, return_exceptions=True)
+            await ws.close()
 
-    async def _open(self, ws: ClientConnection) -> None:
+    async def _open(self, ws: WsLink) -> None:
         if self._credentials is not None:
             self._ops.take(1, "login", self.name)
             self._set_state(ConnectionState.LOGGING_IN)
             self._set_ack_deadline()
             login = {"op": "login", "args": [ws_login_args(self._credentials, self._wall_clock())]}
-            await self._send(ws, orjson.dumps(login).decode())
+            await self._send(ws, orjson.dumps(login))
         else:
             await self._subscribe_all(ws)
 
-    async def _subscribe_all(self, ws: ClientConnection) -> None:
+    async def _subscribe_all(self, ws: WsLink) -> None:
         todo = [
             a for a in self._desired
             if a not in self._acked and a not in self._pending and a not in self._awaiting_count
@@ -422,7 +535,7 @@ class WsConnection:
         self._refresh_state()
 
     async def _send_op(
-        self, ws: ClientConnection, op: str, args: list[ChannelArg], *, track: bool = True
+        self, ws: WsLink, op: str, args: list[ChannelArg], *, track: bool = True
     ) -> None:
         per_request = _SUBSCRIBE_ARGS_PER_REQUEST if op == "subscribe" else _ARGS_PER_REQUEST
         for start in range(0, len(args), per_request):
@@ -436,20 +549,21 @@ class WsConnection:
                 self._set_ack_deadline()
                 self._refresh_state()  # not UP while an answer is outstanding
             message = {"id": request_id, "op": op, "args": [a.wire() for a in chunk]}
-            await self._send(ws, orjson.dumps(message).decode())
+            await self._send(ws, orjson.dumps(message))
 
-    async def _read(self, ws: ClientConnection) -> None:
-        recv = ws.recv
+    async def _read(self, ws: WsLink) -> None:
+        receive = ws.ws.receive
         health = self.health
         on_message = self._on_message
         monotonic = self._clock
         while True:
-            raw = await recv(decode=False)
+            msg = await receive()
+            raw = msg.data if msg.type is _TEXT else ws.payload(msg)
             now = monotonic()
             health.last_message_mono = now
             health.messages += 1
             if raw == b"ping":  # a server-side heartbeat gets its answer
-                await self._send(ws, "pong")
+                await self._send(ws, b"pong")
                 continue
             try:
                 frame = parse_ws_frame(raw, now)
@@ -468,7 +582,7 @@ class WsConnection:
             else:
                 await self._event(ws, frame)  # type: ignore[arg-type]
 
-    async def _event(self, ws: ClientConnection, event: WsEvent) -> None:
+    async def _event(self, ws: WsLink, event: WsEvent) -> None:
         if self._on_event is not None:
             try:
                 self._on_event(event)
@@ -591,7 +705,7 @@ class WsConnection:
         if self._poke is not None:
             self._poke.set()  # the heartbeat task sends it
 
-    async def _resubscribe_refused(self, ws: ClientConnection) -> bool:
+    async def _resubscribe_refused(self, ws: WsLink) -> bool:
         """Send the refused subscriptions again; after _RESUBSCRIBES_BEFORE_RECONNECT rounds on one
         connection, replace the connection instead. Returns False when the session is ending."""
         self._resubscribe_at = self.health.next_retry_mono = None
@@ -617,7 +731,7 @@ class WsConnection:
         except WsOpsBudgetExceeded as exc:
             self._end_session(str(exc))  # a new connection has a new budget
             return False
-        except ConnectionClosed:
+        except WsClosed:
             return False  # the reader sees it and reconnects
         self._report()
         return True
@@ -638,7 +752,7 @@ class WsConnection:
             )
 
     async def _prepare_successor(self, reason: str) -> None:
-        ws: ClientConnection | None = None
+        ws: WsLink | None = None
         try:
             await self._gate.wait()
             ws = await self._dial()
@@ -651,10 +765,10 @@ class WsConnection:
                 for start in range(0, len(wanted), _ARGS_PER_REQUEST):
                     chunk = wanted[start : start + _ARGS_PER_REQUEST]
                     request = {"id": f"m{start}", "op": "subscribe", "args": [a.wire() for a in chunk]}
-                    await ws.send(orjson.dumps(request).decode())
+                    await ws.send(orjson.dumps(request))
             async with asyncio.timeout(self._settings.connect_timeout_s):
                 while not acked.issuperset(wanted):
-                    raw = await ws.recv(decode=False)
+                    raw = await ws.recv()
                     now = self._clock()
                     self.health.last_message_mono = now
                     self.health.messages += 1
@@ -673,7 +787,7 @@ class WsConnection:
                             raise _SessionEnded(f"successor subscribe refused: code {event.code} {event.msg}")
         except (Exception, asyncio.CancelledError) as exc:
             if ws is not None:
-                ws.transport.abort()
+                await ws.close()
             if isinstance(exc, asyncio.CancelledError):
                 raise
             log.warning("ws %s: could not prepare a successor (%s); reconnecting at once", self.name, exc)
@@ -703,9 +817,9 @@ class WsConnection:
         log.error("ws %s: %s", self.name, self.health.last_error, exc_info=exc)
         self._report()
 
-    async def _send(self, ws: ClientConnection, text: str) -> None:
+    async def _send(self, ws: WsLink, frame: bytes) -> None:
         self._last_sent_mono = self._clock()
-        await ws.send(text)
+        await ws.send(frame)
 
     def _echoed_arg(self, echo: ChannelArg, req_id: str) -> ChannelArg:
         """The pending arg an ack stands for when its echo is not verbatim (e.g. a field left
@@ -718,7 +832,7 @@ class WsConnection:
         if args is not None and not any(self._pending.get(a) == request_id for a in args):
             del self._requests[request_id]
 
-    async def _heartbeat(self, ws: ClientConnection) -> None:
+    async def _heartbeat(self, ws: WsLink) -> None:
         """Text `ping` after ping_after_s of silence; no answer within pong_timeout_s, or login /
         subscription acks missing past their deadline → end the session (and reconnect).
 
@@ -742,8 +856,8 @@ class WsConnection:
             elif now >= wake_at:
                 self._ping_sent_mono = now
                 try:
-                    await self._send(ws, "ping")
-                except ConnectionClosed:
+                    await self._send(ws, b"ping")
+                except WsClosed:
                     return
                 continue
             resubscribe_at = self._resubscribe_at
@@ -826,7 +940,7 @@ class WsConnection:
         if ws is not None:
             if self._end_reason is None:
                 self._end_reason = reason
-            ws.transport.abort()  # immediate: the reader wakes with ConnectionClosed
+            ws.abort()  # immediate: the reader wakes with WsClosed
 
     def _next_delay(self) -> float:
         """First retry immediate, then base·2^(n-1) capped at max_s, ± jitter."""
@@ -889,10 +1003,3 @@ def _label(arg: ChannelArg) -> str:
 
 def _request_count(per_request: int, n_args: int) -> int:
     return (n_args + per_request - 1) // per_request
-
-
-def _closed_reason(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd
-    if frame is None:
-        return "connection lost (no close frame)"
-    return f"closed by server: code {frame.code}{' ' + frame.reason if frame.reason else ''}"
