@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -130,6 +131,25 @@ Params = dict[str, Any]
 Handler = Callable[[Params], list]
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """One endpoint's place in the pipeline, decided once when the routes are built (not looked
+    up in the endpoint sets on every request)."""
+
+    endpoint: Endpoint
+    handler: Handler
+    array_body: bool  # the body is a JSON array of items, each counted (ARRAY_BODY_ENDPOINTS)
+    places_orders: bool  # its clOrdIds / algoClOrdIds are counted (PLACE_ENDPOINTS)
+    gateway_times: bool  # a trade POST: the reply carries inTime / outTime
+    post: bool
+
+    @classmethod
+    def of(cls, endpoint: Endpoint, handler: Handler) -> _Route:
+        post = endpoint.method == "POST"
+        return cls(endpoint, handler, endpoint in ARRAY_BODY_ENDPOINTS, endpoint in PLACE_ENDPOINTS,
+                   post and endpoint.path.startswith(TRADE_PREFIX), post)
+
+
 class _Refusal(Exception):
     """A request-level answer decided before the exchange is asked (auth, parsing)."""
 
@@ -150,7 +170,10 @@ def envelope(code: str, msg: str, data: list | None) -> dict[str, Any]:
 
 def items_outcome(data: list) -> tuple[str, str]:
     """Top-level code/msg from per-item sCodes: "0" all ok, "1" all failed, "2" some failed."""
-    failed = sum(1 for item in data if isinstance(item, dict) and item.get("sCode", CODE_OK) != CODE_OK)
+    failed = 0
+    for item in data:
+        if isinstance(item, dict) and item.get("sCode", CODE_OK) != CODE_OK:
+            failed += 1
     if not failed:
         return CODE_OK, ""
     if failed == len(data):
@@ -271,13 +294,13 @@ class RestApi:
         }
 
     def routes(self) -> list[web.RouteDef]:
-        def bind(endpoint: Endpoint) -> Callable[[web.Request], Any]:
+        def bind(route: _Route) -> Callable[[web.Request], Any]:
             async def handle(request: web.Request) -> web.StreamResponse:
-                return await self.serve(request, endpoint)
+                return await self.serve(request, route)
 
             return handle
 
-        known = [web.route(e.method, e.path, bind(e)) for e in self._handlers]
+        known = [web.route(e.method, e.path, bind(_Route.of(e, h))) for e, h in self._handlers.items()]
         # Registered last: aiohttp tries routes in order, so only what nothing above serves lands here
         # (a wrong method on a known path too). Limited to the API prefix: WS and control paths stay.
         return [*known, web.route("*", API_PREFIX + "/{tail:.*}", self.not_found)]
@@ -290,11 +313,12 @@ class RestApi:
     def server_now_s(self) -> float:
         return self._wall_clock() + self.faults.skew_ms / 1000.0
 
-    async def serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    async def serve(self, request: web.Request, route: _Route) -> web.StreamResponse:
+        endpoint = route.endpoint
         path = endpoint.path
         counters = self.counters
         counters.requests[path] += 1
-        in_time = self._micros()
+        in_time = self._micros() if route.gateway_times else ""
         faults = self.faults
         if faults.storm_active(path):
             counters.http_429_injected[path] += 1
@@ -302,34 +326,35 @@ class RestApi:
         if faults.busy_active(path):
             counters.busy_injected[path] += 1
             return json_response(429, envelope(CODE_BUSY, MSG_BUSY, []))
-        body = await request.read()
+        # No body (the GETs): b"", as read() would give, without reading the empty stream.
+        body = await request.read() if request.body_exists else b""
         try:
             if endpoint.private:
                 self._verify_signature(request, body)
-            params = self._params(request, endpoint, body)
+            params = self._params(request, route, body)
         except _Refusal as refusal:
             return json_response(
                 refusal.status, envelope(refusal.code, refusal.msg, [] if refusal.with_data else None)
             )
-        if not self._within_limit(request, endpoint, params):
+        if not self._within_limit(request, route, params):
             counters.http_429[path] += 1
             return json_response(429, envelope(CODE_RATE_LIMIT, MSG_RATE_LIMIT, None))
-        if endpoint in PLACE_ENDPOINTS:
+        if route.places_orders:
             for order in params if isinstance(params, list) else [params]:
                 client_id = order.get("clOrdId") or order.get("algoClOrdId")
                 if client_id:
                     counters.orders_by_clordid[str(client_id)] += 1
         self._before()
         try:
-            status, reply = self._call(endpoint, params)
+            status, reply = self._call(route, params)
         finally:
             self._after()
         # Trade POSTs answer with the gateway's times; GET /trade/... replies carry none (docs
         # response examples of orders-history, fills-history).
-        if path.startswith(TRADE_PREFIX) and endpoint.method == "POST":
+        if route.gateway_times:
             reply["inTime"] = in_time
             reply["outTime"] = self._micros()
-        after_accept = faults.take_after_accept(path) if endpoint.method == "POST" else None
+        after_accept = faults.take_after_accept(path) if route.post else None
         if after_accept is not None:
             if after_accept.hold_s is None:
                 log.info("fault: dropping the reply to %s after executing it", path)
@@ -339,13 +364,13 @@ class RestApi:
             await asyncio.sleep(after_accept.hold_s)
         return json_response(status, reply)
 
-    def _call(self, endpoint: Endpoint, params: Any) -> tuple[int, dict[str, Any]]:
+    def _call(self, route: _Route, params: Any) -> tuple[int, dict[str, Any]]:
         try:
-            data = self._handlers[endpoint](params)
+            data = route.handler(params)
         except SimApiError as exc:
             return exc.http_status, envelope(exc.code, exc.msg, [])
         except Exception:  # a simulator bug: answer like OKX's system error, keep serving, log it
-            log.exception("simulator failed on %s %s", endpoint.method, endpoint.path)
+            log.exception("simulator failed on %s %s", route.endpoint.method, route.endpoint.path)
             return 500, envelope(CODE_SYSTEM_ERROR, "System error", [])
         code, msg = items_outcome(data)
         return 200, envelope(code, msg, data)
@@ -366,8 +391,8 @@ class RestApi:
         raise _Refusal(401, code, msg, with_data=False)
 
     # ------------------------------------------------------------------ parameters and limits
-    def _params(self, request: web.Request, endpoint: Endpoint, body: bytes) -> Any:
-        if endpoint.method == "GET":
+    def _params(self, request: web.Request, route: _Route, body: bytes) -> Any:
+        if route.endpoint.method == "GET":
             return clean(dict(request.rel_url.query))
         if not body.strip():
             parsed: Any = {}
@@ -376,7 +401,7 @@ class RestApi:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise _Refusal(400, CODE_JSON_SYNTAX, "JSON syntax error") from None
-        if endpoint in ARRAY_BODY_ENDPOINTS:
+        if route.array_body:
             if not isinstance(parsed, list) or not parsed or not all(isinstance(o, dict) for o in parsed):
                 raise _Refusal(400, CODE_PARAM_ERROR, "Parameter body error")
             if len(parsed) > MAX_BATCH_ORDERS:
@@ -386,10 +411,11 @@ class RestApi:
             raise _Refusal(400, CODE_PARAM_ERROR, "Parameter body error")
         return clean(parsed)
 
-    def _within_limit(self, request: web.Request, endpoint: Endpoint, params: Any) -> bool:
+    def _within_limit(self, request: web.Request, route: _Route, params: Any) -> bool:
+        endpoint = route.endpoint
         ip = request.remote or ""
         uid = self.exchange.uid
-        if endpoint in ARRAY_BODY_ENDPOINTS:
+        if route.array_body:
             # Counted per order; a batch of one uses the single-order bucket (reference section 6).
             bucket = SINGLE_ORDER_BUCKET.get(endpoint, endpoint) if len(params) == 1 else endpoint
             per_inst: dict[str, int] = {}
