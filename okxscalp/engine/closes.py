@@ -52,7 +52,7 @@ from okxscalp.okx.errors import (
     RequestError,
     TradeChannelDown,
 )
-from okxscalp.okx.models import inst_id_of
+from okxscalp.okx.models import PosSide, inst_id_of
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,10 @@ class CloseLifecycle:
     def on_tick(self, inst_id: str) -> None:
         """Exits first on every ticker (the entry path runs after)."""
         parts = self.parts
-        for position in parts.manager.book.for_inst(inst_id):
+        positions = parts.manager.book.positions
+        if not positions:  # the usual ticker between trades: nothing to exit
+            return
+        for position in [p for p in positions.values() if p.inst_id == inst_id]:  # book.for_inst, inline
             if position.snapshot is not None and position.closing is None:
                 try:
                     quote = parts.registry.read(inst_id, Purpose.EXIT)
@@ -122,7 +125,10 @@ class CloseLifecycle:
         self.pnl.resume()
         while True:
             await asyncio.sleep(EXIT_SWEEP_S)
-            for position in list(parts.manager.book.positions.values()):
+            positions = parts.manager.book.positions
+            if not positions:
+                continue
+            for position in list(positions.values()):
                 if position.snapshot is None or position.closing is not None:
                     continue
                 try:
@@ -395,9 +401,10 @@ class CloseLifecycle:
 
 def observe_worst(position: ManagedPosition, quote: Any) -> None:
     """Remember the worst EXIT quote seen while open (bounds a close with an unknown exit)."""
-    px = quote.bid if position.pos_side.value == "long" else quote.ask
+    long = position.pos_side is PosSide.LONG
+    px = quote.bid if long else quote.ask
     if px is None or not px > 0:
         return
     worst = position.worst_seen_px
-    if worst is None or (px < worst if position.pos_side.value == "long" else px > worst):
+    if worst is None or (px < worst if long else px > worst):
         position.worst_seen_px = px
