@@ -194,15 +194,22 @@ def _level(row: Any) -> BookLevel:
 
 
 def _book_top(d: dict[str, Any], inst_id: str) -> BookTop:
+    # books5 / bbo-tbt pushes: no helper calls per field (as _ticker); the rules of _num and _int.
     ask, bid = d["asks"][0], d["bids"][0]
-    return BookTop(
-        _str(d.get("instId") or inst_id),
-        _num(bid[0]),
-        _num(bid[1]),
-        _num(ask[0]),
-        _num(ask[1]),
-        _int(d["ts"]),
+    bid_px, bid_sz, ask_px, ask_sz = bid[0], bid[1], ask[0], ask[1]
+    if (
+        bid_px.__class__ is not str
+        or bid_sz.__class__ is not str
+        or ask_px.__class__ is not str
+        or ask_sz.__class__ is not str
+    ):
+        raise TypeError("book numbers must be strings")
+    top = BookTop(
+        _str(d.get("instId") or inst_id), float(bid_px), float(bid_sz), float(ask_px), float(ask_sz), _int(d["ts"])
     )
+    if (top.bid - top.bid) + (top.bid_sz - top.bid_sz) + (top.ask - top.ask) + (top.ask_sz - top.ask_sz) != 0.0:
+        raise ValueError("non-finite number in book")  # x - x is 0.0 for every finite x, nan otherwise
+    return top
 
 
 def _order_book(d: dict[str, Any], inst_id: str) -> OrderBook:
@@ -223,31 +230,49 @@ def _trade(d: dict[str, Any]) -> Trade:
 
 
 def _candle(row: Any, inst_id: str, bar: str) -> Candle:
-    # [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]
+    # [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]; no helper calls per number (as _ticker)
     if row.__class__ is not list or len(row) < 9:
         raise ValueError("candle row must be a list of 9 fields")
-    return Candle(
-        inst_id,
-        bar,
-        _int(row[0]),
-        _num(row[1]),
-        _num(row[2]),
-        _num(row[3]),
-        _num(row[4]),
-        _num(row[5]),
-        _str(row[8]) == "1",
-    )
+    ts, o, h, lo, c, vol, confirm = row[0], row[1], row[2], row[3], row[4], row[5], row[8]
+    if (
+        o.__class__ is not str
+        or h.__class__ is not str
+        or lo.__class__ is not str
+        or c.__class__ is not str
+        or vol.__class__ is not str
+        or confirm.__class__ is not str
+    ):
+        raise TypeError("candle numbers and confirm must be strings")
+    candle = Candle(inst_id, bar, _int(ts), float(o), float(h), float(lo), float(c), float(vol), confirm == "1")
+    o, h, lo, c, vol = candle.open, candle.high, candle.low, candle.close, candle.vol
+    if (o - o) + (h - h) + (lo - lo) + (c - c) + (vol - vol) != 0.0:
+        raise ValueError("non-finite number in candle")  # x - x is 0.0 for every finite x, nan otherwise
+    return candle
 
 
 def _mark_price(d: dict[str, Any]) -> MarkPrice:
-    return MarkPrice(_str(d["instId"]), _num(d["markPx"]), _int(d["ts"]))
+    inst_id, px = d["instId"], d["markPx"]
+    if inst_id.__class__ is not str or px.__class__ is not str:
+        raise TypeError("mark-price instId and markPx must be strings")
+    mark_px = float(px)
+    if mark_px - mark_px != 0.0:
+        raise ValueError(f"non-finite number {px!r}")
+    return MarkPrice(inst_id, mark_px, _int(d["ts"]))
 
 
 def _price_limit(d: dict[str, Any]) -> PriceLimit:
-    enabled = _bool(d.get("enabled", True))
-    return PriceLimit(
-        _str(d["instId"]), _opt_num(d["buyLmt"]), _opt_num(d["sellLmt"]), _int(d["ts"]), enabled
-    )
+    enabled = d.get("enabled", True)
+    if enabled is not True:
+        enabled = _bool(enabled)
+    inst_id, buy, sell = d["instId"], d["buyLmt"], d["sellLmt"]
+    if inst_id.__class__ is not str:
+        raise TypeError("price-limit instId must be a string")
+    if buy.__class__ is str and sell.__class__ is str and buy and sell:  # the usual push: both limits, as _num
+        buy_limit, sell_limit = float(buy), float(sell)
+        if (buy_limit - buy_limit) + (sell_limit - sell_limit) != 0.0:
+            raise ValueError(f"non-finite number in price limits {buy!r} / {sell!r}")
+        return PriceLimit(inst_id, buy_limit, sell_limit, _int(d["ts"]), enabled)
+    return PriceLimit(inst_id, _opt_num(buy), _opt_num(sell), _int(d["ts"]), enabled)
 
 
 def _attached(d: dict[str, Any]) -> AttachedAlgo:
@@ -558,16 +583,29 @@ def _excerpt(raw: bytes | str) -> str:
 
 # --- WebSocket ------------------------------------------------------------------------------
 
-# channel → item parser taking (item, inst_id_from_arg, recv_mono)
+def _pushed_book_top(d: Any, inst_id: str, _recv: float) -> BookTop:
+    return _book_top(d, inst_id)
+
+
+def _pushed_mark_price(d: Any, _inst_id: str, _recv: float) -> MarkPrice:
+    return _mark_price(d)
+
+
+def _pushed_price_limit(d: Any, _inst_id: str, _recv: float) -> PriceLimit:
+    return _price_limit(d)
+
+
+# channel → item parser taking (item, inst_id_from_arg, recv_mono); the public market channels
+# the engine subscribes to are named functions, one call less than a lambda around another.
 _PUSH_PARSERS: dict[str, Callable[[Any, str, float], Any]] = {
     "tickers": lambda d, _i, recv: _ticker(d, recv),
-    "books5": lambda d, inst_id, _r: _book_top(d, inst_id),
-    "bbo-tbt": lambda d, inst_id, _r: _book_top(d, inst_id),
+    "books5": _pushed_book_top,
+    "bbo-tbt": _pushed_book_top,
     "books": lambda d, inst_id, _r: _order_book(d, inst_id),
     "trades": lambda d, _i, _r: _trade(d),
     "trades-all": lambda d, _i, _r: _trade(d),
-    "mark-price": lambda d, _i, _r: _mark_price(d),
-    "price-limit": lambda d, _i, _r: _price_limit(d),
+    "mark-price": _pushed_mark_price,
+    "price-limit": _pushed_price_limit,
     "orders": lambda d, _i, _r: _order(d),
     "orders-algo": lambda d, _i, _r: _algo_order(d),
     "positions": lambda d, _i, _r: _position(d),
@@ -631,10 +669,16 @@ def _push(msg: dict[str, Any], data: Any, recv_mono: float) -> WsPush:
         raise MalformedMessage(f"{channel}: empty data")
     parser = _PUSH_PARSERS.get(channel)
     if parser is not None:
-        items = tuple([parser(item, inst_id, recv_mono) for item in data])
+        if len(data) == 1:  # the usual push: one item, no list to build
+            items = (parser(data[0], inst_id, recv_mono),)
+        else:
+            items = tuple([parser(item, inst_id, recv_mono) for item in data])
     elif channel.startswith(CANDLE_CHANNEL_PREFIX) and len(channel) > len(CANDLE_CHANNEL_PREFIX):
         bar = channel[len(CANDLE_CHANNEL_PREFIX) :]
-        items = tuple([_candle(row, inst_id, bar) for row in data])
+        if len(data) == 1:
+            items = (_candle(data[0], inst_id, bar),)
+        else:
+            items = tuple([_candle(row, inst_id, bar) for row in data])
     else:
         raise MalformedMessage(f"unknown channel {channel!r}")
     action = msg.get("action") or msg.get("eventType") or ""
