@@ -32,7 +32,7 @@ from okxscalp.sim.rules import (
     NET,
     ORD_ID_BASE,
 )
-from okxscalp.sim.tiers import tier_of, tiers_for
+from okxscalp.sim.tiers import tier_of
 from okxscalp.sim.wire import fmt_fixed, fmt_num
 
 
@@ -74,8 +74,7 @@ class LedgerMixin(DeskState):
 
     def maint_rate(self, position: Position) -> float:
         """The maintenance margin rate of the position's tier (by its size in contracts)."""
-        spec = self.markets[position.inst_id].spec
-        return tier_of(tiers_for(spec.family, spec.max_lever), position.size).mmr
+        return tier_of(self.markets[position.inst_id].tiers, position.size).mmr
 
     def upl_total(self) -> float:
         total = 0.0
@@ -347,11 +346,25 @@ class LedgerMixin(DeskState):
             if ratio is not None and ratio <= 1.0:
                 qty = position.size * market.ct_val
                 self._liquidate(position, bankruptcy_px(position.direction, position.avg_px, position.margin, qty))
-        cross = [p for p in self.positions.values() if p.mgn_mode == "cross" and p.size]
-        if cross:
-            ratio = margin_ratio(self.cross_equity(), self.cross_maint())
+        # cross_equity() and cross_maint() from one pass: the same terms summed by sum() in the
+        # same order (bit-identical, whichever summation this Python's sum() uses).
+        markets = self.markets
+        iso_margins: list[float] = []
+        cross_upls: list[float] = []
+        cross_maints: list[float] = []
+        for position in self.positions.values():
+            mgn_mode = position.mgn_mode
+            if mgn_mode == "cross":
+                market = markets[position.inst_id]
+                cross_upls.append(position.upl(market.mark, market.ct_val))
+                if position.pos:
+                    cross_maints.append(self._maint(position, True))
+            elif mgn_mode == "isolated":
+                iso_margins.append(position.margin)
+        if cross_maints:
+            ratio = margin_ratio(self.cash - sum(iso_margins) + sum(cross_upls), sum(cross_maints))
             if ratio is not None and ratio <= 1.0:
-                self._liquidate_cross(cross)
+                self._liquidate_cross([p for p in self.positions.values() if p.mgn_mode == "cross" and p.size])
         if self._touched_positions or self._balance_dirty:
             self._flush()
 

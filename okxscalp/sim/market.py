@@ -35,6 +35,7 @@ from okxscalp.sim.events import SimEvent
 from okxscalp.sim.instruments import InstrumentSpec
 from okxscalp.sim.price_process import NO_SWINGS, PriceProcess, Swings
 from okxscalp.sim.recorded_market import CandleReplay, TradeTape
+from okxscalp.sim.tiers import tiers_for
 from okxscalp.sim.wire import decimals_of, fmt_fixed, fmt_num
 
 SIM_BARS: tuple[str, ...] = ("1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H")
@@ -94,6 +95,7 @@ class SymbolMarket:
         self._px_spec = f".{self.px_dec}f"
         self._sz_spec = f".{self.sz_dec}f"
         self._depth_unit = spec.depth_unit
+        self.tiers = tiers_for(spec.family, spec.max_lever)  # position tiers (maintenance margin rates)
         self._rng = rng
         self._dt_ms = dt_s * 1000.0
         self._p_trade = min(1.0, TRADES_PER_S * dt_s)
