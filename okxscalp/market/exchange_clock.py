@@ -207,8 +207,10 @@ class ClockModel:
             return "rejected"
         point = _Point(trip.mid_mono, trip.mid_wall, trip.server_ms * 0.001, trip.half_rtt)
         outcome = "accepted"
-        residual = self._residual(point)
-        if residual is not None and abs(residual) > self._allowance(point):
+        # The segment's course (None: none yet); one reference for the residual and its allowance.
+        ref = self._reference(point.mono) if self.published else None
+        residual = None if ref is None else self._residual(point, ref)
+        if ref is not None and residual is not None and abs(residual) > self._allowance(point, ref):
             outcome = "jumped"
             self._start_segment_after_jump(point, residual)
         else:
@@ -229,17 +231,11 @@ class ClockModel:
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _residual(self, point: _Point) -> float | None:
-        """How far `point` is off the course of the current segment (None: no course yet)."""
-        if not self._segment or not self.published:
-            return None
-        ref = self._reference(point.mono)
-        assert ref is not None
+    def _residual(self, point: _Point, ref: _Point) -> float:
+        """How far `point` is off the course of the current segment (`ref`: its `_reference`)."""
         return point.ex_s - (ref.ex_s + self.rate * (point.mono - ref.mono))
 
-    def _allowance(self, point: _Point) -> float:
-        ref = self._reference(point.mono)
-        assert ref is not None
+    def _allowance(self, point: _Point, ref: _Point) -> float:
         noise = self.rate * (point.half_rtt + ref.half_rtt) + self._rate_err * abs(point.mono - ref.mono)
         return self.tolerance_s + noise
 
@@ -289,8 +285,9 @@ class ClockModel:
         """The segment's sample whose extrapolation to `now_mono` is the most certain."""
         best: _Point | None = None
         best_u = 0.0
+        rate, rate_err = self.rate, self._rate_err
         for p in self._segment:
-            u = self.rate * p.half_rtt + self._rate_err * abs(now_mono - p.mono)
+            u = rate * p.half_rtt + rate_err * abs(now_mono - p.mono)
             if best is None or u <= best_u:
                 best, best_u = p, u
         return best
@@ -330,10 +327,11 @@ def _best_pair(points: deque[_Point]) -> tuple[_Point, _Point]:
     best = (seq[0], seq[-1])
     best_err = float("inf")
     for i, a in enumerate(seq):
+        mono_a, half_a = a.mono, a.half_rtt  # read once per row, not once per pair
         for b in seq[i + 1 :]:
-            span = b.mono - a.mono
+            span = b.mono - mono_a
             if span >= MIN_RATE_SPAN_S:
-                err = (a.half_rtt + b.half_rtt) / span
+                err = (half_a + b.half_rtt) / span
                 if err < best_err:
                     best, best_err = (a, b), err
     return best

@@ -3,9 +3,19 @@ named conditions that refuse entries (not measured, measuring, stale, jumped, sk
 
 from __future__ import annotations
 
+import random
+from collections import deque
+
 import pytest
 
-from okxscalp.market.exchange_clock import CONFIRM_SAMPLES, ClockModel, RoundTrip
+from okxscalp.market.exchange_clock import (
+    CONFIRM_SAMPLES,
+    MIN_RATE_SPAN_S,
+    ClockModel,
+    RoundTrip,
+    _best_pair,
+    _Point,
+)
 
 WALL0 = 1_700_000_000.0  # local wall time at local monotonic 0
 
@@ -116,3 +126,23 @@ def test_a_jump_inside_the_first_pair_is_measured_again() -> None:
     assert not model.published
     t = feed(model, 10.0, 4997.0 - 2.5, 1.0, 4)
     assert model.halt_reason(t) is None and model.rate == pytest.approx(10.0, rel=1e-3)
+
+
+def test_the_rate_pair_is_the_first_most_certain_pair_ties_included() -> None:
+    """_best_pair: the (earlier, later) pair with the smallest (u_a + u_b) / span of at least
+    MIN_RATE_SPAN_S, the first in time order among equals (a virtual clock's round trips all take 0 s)."""
+    def brute(points: list[_Point]) -> tuple[_Point, _Point]:
+        pairs = [(a, b) for i, a in enumerate(points) for b in points[i + 1:] if b.mono - a.mono >= MIN_RATE_SPAN_S]
+        if not pairs:
+            return points[0], points[-1]
+        errs = [(a.half_rtt + b.half_rtt) / (b.mono - a.mono) for a, b in pairs]
+        return pairs[errs.index(min(errs))]
+
+    rng = random.Random(3)
+    for _ in range(300):
+        mono = 100.0
+        points = []
+        for _ in range(rng.randint(2, 16)):
+            mono += rng.choice([0.05, 1.0, 2.0])
+            points.append(_Point(mono, mono, mono, rng.choice([0.0, 0.0, 0.01, rng.random() * 0.02])))
+        assert _best_pair(deque(points)) == brute(points)
