@@ -8,14 +8,14 @@ keeps orders from filling (a 5 % offset) and cancels them quickly (0.3 s timeout
 per-symbol entry cooldown is set to 0. The path measured is the production one: ticker frame →
 parse → registry → on_tick → regime/signal → ParameterProvider resolutions → ORDER-fresh read →
 pricing and sizing → journal queue → order route (engine/order_route.py) → WsTradeChannel (limiter,
-instIdCode, orjson frame) → websockets write, or RestClient (limiter, signing) → aiohttp write.
+instIdCode, orjson frame) → aiohttp WebSocket write, or RestClient (limiter, signing) → aiohttp write.
 
 Interleaved rounds (same engine, feed and config): the route's transport alternates between ws and
 rest every ROUND_S seconds, so both see the same market, load and machine state.
 
 "Written to the socket": for REST, aiohttp's request tracing (`on_request_chunk_sent` for the POST
-/api/v5/trade/order body); for WS, the `order` frame handed to the transport (websockets'
-`send_data`). The trigger time is the ticker's `recv_mono`.
+/api/v5/trade/order body); for WS, the `order` frame handed to the transport (aiohttp's
+WebSocketWriter `_write_websocket_frame`). The trigger time is the ticker's `recv_mono`.
 
     python3 bench/tick_to_order.py            # ~30 s
     python3 bench/tick_to_order.py --quick    # ~12 s
@@ -41,8 +41,7 @@ from typing import Any
 import aiohttp
 import orjson
 import yaml
-from websockets.asyncio.connection import Connection
-from websockets.protocol import Protocol
+from aiohttp._websocket.writer import WebSocketWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -124,34 +123,25 @@ def percentile(values: list[float], q: float) -> float:
 
 @contextlib.contextmanager
 def ws_order_tap(written: dict[str, float]) -> Iterator[None]:
-    """Every `op: order` text frame on a websockets connection: its clOrdId → when the bytes were
-    handed to the transport (websockets' `send_data` after `send_text`; both the channel's
-    immediate write and `send` go through them)."""
-    send_text, send_data = Protocol.send_text, Connection.send_data
-    queued: list[bytes] = []  # order frames handed to send_text, not yet on the transport
+    """Every `op: order` text frame on an aiohttp client WebSocket: its clOrdId → when the bytes were
+    handed to the transport (`WebSocketWriter._write_websocket_frame`; both the channel's immediate
+    write and `send` go through it)."""
+    write_frame = WebSocketWriter._write_websocket_frame
 
-    def tapped_send_text(self: Protocol, data: bytes, fin: bool = True) -> None:
-        send_text(self, data, fin)
-        if b'"op":"order"' in data:
-            queued.append(data)  # parsed after the time is taken: the tap's own work is not measured
+    def tapped(self: WebSocketWriter, message: bytes, opcode: int, rsv: int) -> None:
+        write_frame(self, message, opcode, rsv)
+        now = time.monotonic()
+        if b'"op":"order"' in message:  # parsed after the time is taken: the tap's own work is not measured
+            try:
+                written.setdefault(orjson.loads(message)["args"][0]["clOrdId"], now)
+            except (ValueError, KeyError, IndexError, TypeError):
+                return
 
-    def tapped_send_data(self: Connection) -> None:
-        send_data(self)
-        if queued:
-            now = time.monotonic()
-            for frame in queued:
-                try:
-                    written.setdefault(orjson.loads(frame)["args"][0]["clOrdId"], now)
-                except (ValueError, KeyError, IndexError, TypeError):
-                    continue
-            queued.clear()
-
-    Protocol.send_text = tapped_send_text  # type: ignore[method-assign]
-    Connection.send_data = tapped_send_data  # type: ignore[method-assign]
+    WebSocketWriter._write_websocket_frame = tapped  # type: ignore[method-assign]
     try:
         yield
     finally:
-        Protocol.send_text, Connection.send_data = send_text, send_data  # type: ignore[method-assign]
+        WebSocketWriter._write_websocket_frame = write_frame  # type: ignore[method-assign]
 
 
 def summary(samples: list[float]) -> dict[str, float]:

@@ -51,9 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
+from aiohttp import WSMsgType
 
 from okxscalp.config.schema import BackoffSettings
 from okxscalp.okx import parse
@@ -83,7 +81,7 @@ from okxscalp.okx.limiter import EndpointLimiters
 from okxscalp.okx.models import OrderAck, OrderRequest
 from okxscalp.okx.order_body import add_amendment, order_fields
 from okxscalp.okx.rest import RestClient, new_cl_ord_id
-from okxscalp.okx.ws import ConnectGate, backoff_delay
+from okxscalp.okx.ws import ConnectGate, WsClosed, WsLink, backoff_delay, dial_failure
 
 __all__ = ["TradeChannelDown", "TradeChannelHealth", "WsTradeChannel", "WsTradeSettings"]
 
@@ -97,6 +95,7 @@ _CL_ORD_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # OKX: case-sensitive alphanumeri
 _ABANDONED_KEPT = 1024  # ids of requests that gave up, remembered to recognise their late reply
 _MALFORMED_LOG_FIRST = 10
 _MALFORMED_LOG_EVERY = 100
+_TEXT = WSMsgType.TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +166,7 @@ class WsTradeChannel:
         self._rng = rng if rng is not None else random.Random()
         self._codes: dict[str, int] = {}  # instId -> instIdCode
 
-        self._ws: ClientConnection | None = None
+        self._ws: WsLink | None = None
         self._logged_in = False
         self._draining = False  # a 64008 notice: no new requests, reconnect once the in-flight ones end
         self._pending: dict[str, _Pending] = {}
@@ -273,8 +272,8 @@ class WsTradeChannel:
     ) -> Coroutine[Any, Any, OrderAck] | None:
         """`place_order` with the frame written before this returns, in the caller's own step (the
         tick path: no task hop between the decision and the socket). None, with nothing sent, when
-        that cannot be done without waiting: not logged in, the instIdCode not loaded, or the order
-        budget spent (then use `place_order`). Otherwise the returned coroutine waits for the reply
+        that cannot be done without waiting: not logged in, the instIdCode not loaded, the order
+        budget spent, or the socket's write buffer over its limit (then use `place_order`). Otherwise the returned coroutine waits for the reply
         with `place_order`'s semantics (run it in a task). `before_send` as in `place_order`."""
         cl_ord_id = request.cl_ord_id or new_cl_ord_id()
         if not _CL_ORD_ID.fullmatch(cl_ord_id):
@@ -282,7 +281,7 @@ class WsTradeChannel:
         inst_id = request.inst_id
         code = self._codes.get(inst_id)
         ws = self._ws
-        if (code is None or ws is None or not self.ready or ws.state is not State.OPEN
+        if (code is None or ws is None or not self.ready or not ws.is_open or ws.writing_paused
                 or not self._limiters.has_capacity(TRADE_ORDER, inst_id=inst_id)):
             return None
         _complete_now(self._limiters.acquire(TRADE_ORDER, inst_id=inst_id))  # capacity: no wait
@@ -294,10 +293,8 @@ class WsTradeChannel:
         future: asyncio.Future[tuple[dict[str, Any], float]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = _Pending(future, "order")
         sent_mono = self._last_sent_mono = self._clock()
-        # What `ws.send` does for one text frame (websockets' send_context: state OPEN, checked
-        # above), without its await: the frame is on the transport when this returns.
-        ws.protocol.send_text(frame)
-        ws.send_data()
+        # The frame is on the transport when this returns (open and not paused, checked above).
+        ws.send_now(frame)
         self._sent += 1
         reply = self._reply(request_id, future, sent_mono, "order", inst_id)
         return self._placed(reply, inst_id, cl_ord_id)
@@ -369,8 +366,8 @@ class WsTradeChannel:
             raise TradeChannelDown(f"trade channel {self._state}: {op} on {inst_id} not sent")
         await self._limiters.acquire(endpoint, inst_id=inst_id)
         ws = self._ws
-        # Not OPEN: websockets would refuse to write (nothing sent), so say so before before_send.
-        if ws is None or not self._logged_in or self._draining or ws.state is not State.OPEN:
+        # Not open: the write would be refused (nothing sent), so say so before before_send.
+        if ws is None or not self._logged_in or self._draining or not ws.is_open:
             raise TradeChannelDown(f"trade channel went {self._state} during the budget wait: {op} on {inst_id} not sent")
         if before_send is not None:
             before_send()
@@ -381,8 +378,8 @@ class WsTradeChannel:
         self._pending[request_id] = _Pending(future, op)
         sent_mono = self._last_sent_mono = self._clock()
         try:
-            await ws.send(frame, text=True)
-        except ConnectionClosed as exc:
+            await ws.send(frame)
+        except WsClosed as exc:
             self._pending.pop(request_id, None)
             raise _NoReply(f"ws {op}: connection closed while sending ({exc})") from None
         self._sent += 1
@@ -494,16 +491,9 @@ class WsTradeChannel:
         self._ping_sent_mono = None
         self._set_state(STATE_CONNECTING)
         try:
-            ws = await connect(
-                self.url,
-                open_timeout=self._settings.connect_timeout_s,
-                ping_interval=None,  # OKX uses text ping/pong
-                close_timeout=1.0,
-                compression=None,
-                max_queue=1024,
-            )
-        except Exception as exc:  # OSError, TimeoutError, websockets handshake errors: all end the try
-            return f"connect failed: {exc.__class__.__name__}: {exc}"
+            ws = await WsLink.dial(self.url, self._settings.connect_timeout_s)
+        except Exception as exc:  # OSError, TimeoutError, aiohttp's handshake errors: all end the try
+            return dial_failure(exc)
         self._ws = ws
         self._last_recv_mono = self._last_sent_mono = self._clock()
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="ws-trade-heartbeat")
@@ -512,36 +502,36 @@ class WsTradeChannel:
                 return "stopped"
             login = {"op": "login", "args": [ws_login_args(self._credentials, self._wall_clock())]}
             self._last_sent_mono = self._clock()
-            await ws.send(orjson.dumps(login), text=True)
+            await ws.send(orjson.dumps(login))
             await self._read(ws)
             return self._end_reason or "connection ended"
-        except ConnectionClosed as exc:
-            return self._end_reason or _closed_reason(exc)
-        except _SessionEnded as exc:
+        except (WsClosed, _SessionEnded) as exc:
             return self._end_reason or str(exc)
         except OSError as exc:
             return self._end_reason or f"connection lost: {exc.__class__.__name__}: {exc}"
         finally:
             self._ws = None
             self._logged_in = False
-            ws.transport.abort()
+            ws.abort()
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
+            await ws.close()
 
-    async def _read(self, ws: ClientConnection) -> None:
-        recv = ws.recv
+    async def _read(self, ws: WsLink) -> None:
+        receive = ws.ws.receive
         pending = self._pending
         monotonic = self._clock
         loads = orjson.loads
         while True:
-            raw = await recv(decode=False)
+            msg = await receive()
+            raw = msg.data if msg.type is _TEXT else ws.payload(msg)
             now = self._last_recv_mono = monotonic()
             if raw == b"pong":
                 self._ping_sent_mono = None
                 continue
             if raw == b"ping":
                 self._last_sent_mono = now
-                await ws.send("pong")
+                await ws.send(b"pong")
                 continue
             try:
                 message = loads(raw)
@@ -608,7 +598,7 @@ class WsTradeChannel:
             op, request_id, message.get("code"), first.get("sCode"), first.get("ordId"), first.get("clOrdId"),
         )
 
-    async def _heartbeat(self, ws: ClientConnection) -> None:
+    async def _heartbeat(self, ws: WsLink) -> None:
         """Login deadline; text ping after ping_after_s of silence either way, pong within
         pong_timeout_s or the session ends (and reconnects)."""
         settings = self._settings
@@ -633,8 +623,8 @@ class WsTradeChannel:
                 if now >= ping_at:
                     self._ping_sent_mono = self._last_sent_mono = now
                     try:
-                        await ws.send("ping")
-                    except ConnectionClosed:
+                        await ws.send(b"ping")
+                    except WsClosed:
                         return
                     continue
                 wake_at = min(wake_at, ping_at)
@@ -656,7 +646,7 @@ class WsTradeChannel:
             if self._end_reason is None:
                 self._end_reason = reason
             self._logged_in = False
-            ws.transport.abort()
+            ws.abort()
 
     def _mark_tried(self) -> None:
         if self._first_try is not None:
@@ -729,10 +719,3 @@ def _is_ambiguous(exc: OkxError) -> bool:
     if isinstance(exc, NetworkError | MalformedMessage):
         return True
     return isinstance(exc, RequestError) and (exc.code in AMBIGUOUS_ORDER_CODES or exc.http_status >= 500)
-
-
-def _closed_reason(exc: ConnectionClosed) -> str:
-    frame = exc.rcvd
-    if frame is None:
-        return "connection lost (no close frame)"
-    return f"closed by server: code {frame.code}{' ' + frame.reason if frame.reason else ''}"

@@ -61,3 +61,21 @@ async def test_nothing_is_sent_when_it_would_have_to_wait(channel: WsTradeChanne
     await asyncio.gather(*hogs)
     await channel.stop()
     assert channel.send_order_now(request) is None  # not logged in
+
+
+async def test_nothing_is_sent_while_the_transport_is_over_its_write_limit(
+    channel: WsTradeChannel, rest: RestClient, sim: Any
+) -> None:
+    """A write then would wait for the buffer to drain: None, nothing sent (place_order waits)."""
+    request = await resting_limit(rest, sim)
+    link = channel._ws
+    assert link is not None
+    link._protocol.pause_writing()  # what the transport calls at its high-water mark
+    try:
+        assert channel.send_order_now(request, before_send=lambda: pytest.fail("checked although not sent")) is None
+    finally:
+        link._protocol.resume_writing()
+    assert sim.counters.orders_by_clordid[request.cl_ord_id] == 0
+    reply = channel.send_order_now(request)
+    assert reply is not None and (await reply).ok
+    await channel.cancel_order(INST, cl_ord_id=request.cl_ord_id)
