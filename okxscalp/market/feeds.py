@@ -605,11 +605,11 @@ class FeedCoordinator:
 
     def _watch(self, name: str, watchdog: SilenceWatchdog, now: float) -> None:
         conn = self._conns[name]
-        fallbacks = 0
+        fallbacks: int | Callable[[], int] = 0
         late: dict[str, float | None] = {}
         registry = self.registry
         if name == PUBLIC:
-            fallbacks = sum(registry.fallbacks_in_row(i) for i in self._inst_ids)
+            fallbacks = self._public_fallbacks_in_row  # counted only if a pair lags
             late = {i: registry.take_min_lateness(i) for i in self._inst_ids}
             self._judge_lateness(late, watchdog)
         result = watchdog.check(now, self._up_since[name], self._seen, fallbacks, late, registry.late_threshold_s)
@@ -638,6 +638,11 @@ class FeedCoordinator:
             log.warning("ws %s: forcing a reconnect: %s", name, result.force_reason)
             self.bus.emit(_component(name), "", FallbackKind.FORCED_RECONNECT, result.force_reason, "reconnect")
             conn.request_reconnect(f"persistent lag: {result.force_reason}")
+
+    def _public_fallbacks_in_row(self) -> int:
+        """EXIT reads served over REST since each public symbol's last timely ticker, summed."""
+        registry = self.registry
+        return sum(registry.fallbacks_in_row(i) for i in self._inst_ids)
 
     def _judge_lateness(self, late: dict[str, float | None], watchdog: SilenceWatchdog) -> None:
         """The entries verdict on late tickers: set by a tick of only late tickers, cleared by a

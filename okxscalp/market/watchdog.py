@@ -30,7 +30,7 @@ Rules (SPEC 3.2, audit failure 3):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -124,13 +124,14 @@ class SilenceWatchdog:
         now: float,
         up_since: float | None,
         seen: Mapping[str, Mapping[str, float]],
-        fallbacks_in_row: int = 0,
+        fallbacks_in_row: int | Callable[[], int] = 0,
         late: Mapping[str, float | None] | None = None,
         late_threshold_s: float = float("inf"),
     ) -> WatchResult:
         """`up_since`: when the connection last became UP (None = not up); `seen`: channel →
         instId → last receive time; `fallbacks_in_row`: REST fallbacks of this connection's
-        symbols since their last timely WS data; `late`: instId → smallest arrival age of its
+        symbols since their last timely WS data (or a function counting them, asked only while a
+        pair lags: the only time the count matters); `late`: instId → smallest arrival age of its
         tickers since the previous check (None: no ticker since), judged against
         `late_threshold_s`."""
         if up_since is None:
@@ -222,11 +223,13 @@ class SilenceWatchdog:
         base = self._settings.forced_reconnect_after_s
         return min(MAX_FORCED_COOLDOWN_S, base * 2 ** (self._forced_in_row - 1))
 
-    def _force_reason(self, now: float, fallbacks_in_row: int) -> str | None:
+    def _force_reason(self, now: float, fallbacks_in_row: int | Callable[[], int]) -> str | None:
         if not self._lag_since:
             return None
         if self._last_forced is not None and now - self._last_forced < self._cooldown_s():
             return None
+        if not isinstance(fallbacks_in_row, int):
+            fallbacks_in_row = fallbacks_in_row()
         settings = self._settings
         fallbacks = self._lag_events + fallbacks_in_row
         if fallbacks > settings.forced_reconnect_after_fallbacks:

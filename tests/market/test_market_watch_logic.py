@@ -202,3 +202,18 @@ def test_the_quiet_window_gives_every_check_the_answer_of_a_full_one() -> None:
         if a.force_reason is not None:
             fast.forced(t)
             full.forced(t)
+
+
+def test_the_fallback_count_is_asked_only_while_a_pair_lags() -> None:
+    asked: list[float] = []
+
+    def count() -> int:
+        asked.append(1.0)
+        return 10
+
+    wd = SilenceWatchdog("public", SETTINGS)
+    wd.watch("tickers", XRP, 0.0)
+    seen = {"tickers": {XRP: 0.0}}
+    assert wd.check(1.0, 0.0, seen, fallbacks_in_row=count).force_reason is None and not asked
+    reason = wd.check(2.5, 0.0, seen, fallbacks_in_row=count).force_reason  # 1 lag + 10 = 11 > 10
+    assert reason is not None and "11 fallbacks in a row" in reason and asked == [1.0]
