@@ -191,6 +191,9 @@ class DailyLossLimit:
         self.day: int | None = None  # the UTC day the figures below belong to
         self.start_equity: float | None = None
         self.realised_pnl: float | None = None  # None until the day is started
+        # The last verdict with what it was worked out from (start equity, realised, limit %):
+        # the supervisor asks on every poll and every signal, the figures change once per close.
+        self._verdict: tuple[float, float, float, Verdict] | None = None
 
     def _roll(self, now_s: float) -> None:
         day = utc_day(now_s)
@@ -241,16 +244,27 @@ class DailyLossLimit:
     def check(self, now_s: float) -> Verdict:
         """Entries allowed today? A day not started halts (no guess)."""
         self._roll(now_s)
-        if self.start_equity is None or self.realised_pnl is None:
-            return Verdict(False, "daily loss limit: not applied yet: today's start equity and realised P&L are not known")
-        limit = self.start_equity * self.limit_percent / 100.0
-        if -self.realised_pnl >= limit:
-            return Verdict(
+        start, realised, percent = self.start_equity, self.realised_pnl, self.limit_percent
+        if start is None or realised is None:
+            return _DAY_NOT_STARTED
+        cached = self._verdict
+        # `is`: the same float objects (a -0.0 would equal 0.0 and write "-0.00" in the reason)
+        if cached is not None and cached[0] is start and cached[1] is realised and cached[2] is percent:
+            return cached[3]
+        limit = start * percent / 100.0
+        if -realised >= limit:
+            verdict = Verdict(
                 False,
-                f"daily loss limit: realised {self.realised_pnl:.2f} USDT since 00:00 UTC reaches "
-                f"-{self.limit_percent}% of day-start equity {self.start_equity:.2f} (-{limit:.2f})",
+                f"daily loss limit: realised {realised:.2f} USDT since 00:00 UTC reaches "
+                f"-{percent}% of day-start equity {start:.2f} (-{limit:.2f})",
             )
-        return Verdict(True, partial(_daily_loss_allowed_text, self.realised_pnl, limit, self.limit_percent))
+        else:
+            verdict = Verdict(True, partial(_daily_loss_allowed_text, realised, limit, percent))
+        self._verdict = (start, realised, percent, verdict)
+        return verdict
+
+
+_DAY_NOT_STARTED = Verdict(False, "daily loss limit: not applied yet: today's start equity and realised P&L are not known")
 
 
 def _daily_loss_allowed_text(realised_pnl: float, limit: float, limit_percent: float) -> str:

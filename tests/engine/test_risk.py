@@ -220,3 +220,22 @@ def test_huge_sizes_never_round_up_past_the_margin_cap() -> None:
     # Found by hypothesis: a relative nudge before flooring added 1.25 contracts at 1.25e9.
     d = size(BTC, equity=1e12, entry_px=0.01, sl_px=0.0099, leverage=2.0, available_margin=62_500.0)
     assert d.ok and d.contracts * 0.01 * BTC.ct_val / 2.0 <= 62_500.0
+
+
+def test_daily_loss_verdict_is_kept_until_a_figure_changes() -> None:
+    """The verdict is worked out once per change of start equity, realised P&L or limit (the
+    supervisor asks on every poll): each change gives a new one with its own numbers."""
+    lim = DailyLossLimit(3.0)
+    assert start(lim, T0 + 10, 10_000.0)
+    first = lim.check(T0 + 11)
+    assert first.allowed and lim.check(T0 + 12) is first
+    lim.record_realised(-100.0, T0 + 20)
+    second = lim.check(T0 + 21)
+    assert second is not first and second.allowed and "-100.00" in second.reason
+    lim.record_realised(-200.0, T0 + 30)
+    halted = lim.check(T0 + 31)
+    assert not halted.allowed and "-300.00" in halted.reason
+    lim.limit_percent = 4.0
+    again = lim.check(T0 + 32)
+    assert again.allowed and "-400.00" in again.reason
+    assert not lim.check(T0 + DAY + 1).allowed  # a new day: not started, whatever was kept
