@@ -253,12 +253,12 @@ class Account:
     # ---- halt reasons (supervisor probes) ----------------------------------------------------
 
     def _balance_reasons(self) -> tuple[str, ...]:
-        why = self.balance_error or "not read yet"
-        if self.equity is None or self.balance_wall is None:
-            return (f"balance: equity not known ({why})",)
+        balance_wall = self.balance_wall
+        if self.equity is None or balance_wall is None:
+            return (f"balance: equity not known ({self.balance_error or 'not read yet'})",)
         if self.available is None:
-            return (f"balance: available margin not known ({why})",)
-        age = self._clock() - self.balance_wall
+            return (f"balance: available margin not known ({self.balance_error or 'not read yet'})",)
+        age = self._clock() - balance_wall
         if age > BALANCE_MAX_AGE_S:
             return (f"balance: equity {age:.0f} s old, over {BALANCE_MAX_AGE_S:.0f} s "
                     f"({self.balance_error or 'not renewed'})",)
