@@ -32,7 +32,8 @@ def level_orders(ticks: int, epoch: int) -> int:
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("_cache_epoch", "_px_strs", "_rows", "depth_unit", "lot", "own", "px_dec", "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_px_spec", "_px_strs", "_rows", "_sz_spec", "depth_unit", "lot", "own", "px_dec",
+                 "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -40,6 +41,8 @@ class BookView:
         self.tick = tick
         self.px_dec = px_dec
         self.sz_dec = sz_dec
+        self._px_spec = f".{px_dec}f"  # format(x, spec) == f"{x:.{decimals}f}"
+        self._sz_spec = f".{sz_dec}f"
         # Wire rows of the current epoch by price level: the book moves a tick or two per
         # step, so most rows of the next books5 push were already formatted.
         self._rows: dict[int, list[str]] = {}
@@ -60,7 +63,7 @@ class BookView:
             row = self._rows.get(ticks)
             if row is not None:
                 return row[1]
-        return f"{level_size(ticks, epoch, self.depth_unit, self.lot):.{self.sz_dec}f}"
+        return format(level_size(ticks, epoch, self.depth_unit, self.lot), self._sz_spec)
 
     def wire_levels(self, best_ticks: int, direction: int, depth: int, epoch: int) -> list[list[str]]:
         """`[[px, sz, "0", numOrders], ...]` from the best level outwards (direction +1 asks, -1 bids)."""
@@ -70,29 +73,32 @@ class BookView:
             if len(self._px_strs) > 4096:
                 self._px_strs = {}
         rows = self._rows
-        px_strs = self._px_strs
         own = self.own
         out = []
-        for i in range(depth):
-            t = best_ticks + direction * i
-            if t <= 0:
-                break
+        # Levels best_ticks, best_ticks + direction, ...: depth of them, none at or below 0.
+        if direction > 0:
+            end = best_ticks + depth if best_ticks > 0 else best_ticks
+        else:
+            end = max(0, best_ticks - depth)
+        for t in range(best_ticks, end, direction):
             if own and t in own:
                 out.append(self._own_row(t, epoch))
                 continue
             row = rows.get(t)
             if row is None:
-                px = px_strs.get(t)
-                if px is None:
-                    px = px_strs[t] = f"{t * self.tick:.{self.px_dec}f}"
-                sz = level_size(t, epoch, self.depth_unit, self.lot)
-                row = [px, f"{sz:.{self.sz_dec}f}", "0", str(level_orders(t, epoch))]
-                rows[t] = row
+                row = rows[t] = self._new_row(t, epoch)
             out.append(row)
         return out
+
+    def _new_row(self, ticks: int, epoch: int) -> list[str]:
+        px = self._px_strs.get(ticks)
+        if px is None:
+            px = self._px_strs[ticks] = format(ticks * self.tick, self._px_spec)
+        size = level_size(ticks, epoch, self.depth_unit, self.lot)
+        return [px, format(size, self._sz_spec), "0", str(level_orders(ticks, epoch))]
 
     def _own_row(self, ticks: int, epoch: int) -> list[str]:
         own_sz, own_orders = self.own[ticks]
         sz = level_size(ticks, epoch, self.depth_unit, self.lot) + own_sz
-        return [f"{ticks * self.tick:.{self.px_dec}f}", f"{sz:.{self.sz_dec}f}", "0",
+        return [format(ticks * self.tick, self._px_spec), format(sz, self._sz_spec), "0",
                 str(level_orders(ticks, epoch) + own_orders)]

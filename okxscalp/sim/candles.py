@@ -121,12 +121,13 @@ class CandleSeries:
 
 def candle_row(bar: list[float], confirmed: bool, px_dec: int, sz_dec: int) -> list[str]:
     """`[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`, all strings (reference section 4)."""
+    px = f".{px_dec}f"  # format(x, px) == fmt_fixed(x, px_dec), one spec for the row's four prices
     return [
         str(int(bar[TS])),
-        fmt_fixed(bar[OPEN], px_dec),
-        fmt_fixed(bar[HIGH], px_dec),
-        fmt_fixed(bar[LOW], px_dec),
-        fmt_fixed(bar[CLOSE], px_dec),
+        format(bar[OPEN], px),
+        format(bar[HIGH], px),
+        format(bar[LOW], px),
+        format(bar[CLOSE], px),
         fmt_fixed(bar[VOL], sz_dec),
         fmt_num(bar[VOL_CCY]),
         fmt_num(round(bar[VOL_QUOTE], 4)),

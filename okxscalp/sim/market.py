@@ -314,8 +314,8 @@ class SymbolMarket:
             return False  # the band is a function of the mark's tick: unchanged strings
         self._limits_ticks = mark_ticks
         band = mark_ticks * PRICE_LIMIT_BAND
-        buy = f"{math.floor(mark_ticks + band) * self.tick:.{self.px_dec}f}"
-        sell = f"{max(1, math.ceil(mark_ticks - band)) * self.tick:.{self.px_dec}f}"
+        buy = format(math.floor(mark_ticks + band) * self.tick, self._px_spec)
+        sell = format(max(1, math.ceil(mark_ticks - band)) * self.tick, self._px_spec)
         changed = buy != self.buy_lmt or sell != self.sell_lmt
         self.buy_lmt, self.sell_lmt = buy, sell
         return changed
