@@ -393,7 +393,9 @@ class RestApi:
     # ------------------------------------------------------------------ parameters and limits
     def _params(self, request: web.Request, route: _Route, body: bytes) -> Any:
         if route.endpoint.method == "GET":
-            return clean(dict(request.rel_url.query))
+            url = request.rel_url
+            # No query string (/public/time, /account/balance): no parameters, nothing to parse.
+            return clean(dict(url.query)) if url.raw_query_string else {}
         if not body.strip():
             parsed: Any = {}
         else:

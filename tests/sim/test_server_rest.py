@@ -242,6 +242,22 @@ async def test_percent_encoded_query_is_verified_as_sent_and_comma_lists_work(
     assert [p["instId"] for p in body["data"]] == ["ETH-USDT-SWAP"]
 
 
+async def test_no_query_and_an_empty_query_read_as_no_parameters(sim: Any, sim_credentials: Credentials) -> None:
+    """A GET without a query string skips parsing one; a query of empty values only ("" means
+    absent) answers the same, the signature over the target as sent."""
+    sim.exchange.open_position_directly("ETH-USDT-SWAP", "long", 1.0)
+    base = "/api/v5/account/positions"
+    answers = []
+    async with aiohttp.ClientSession() as http:
+        for target in (base, base + "?instType=&instId="):
+            headers = rest_headers(sim_credentials, time.time(), "GET", target)
+            async with http.get(yarl.URL(sim.rest_url + target, encoded=True), headers=headers) as reply:
+                body = await reply.json()
+            assert reply.status == 200 and body["code"] == "0", (target, body)
+            answers.append([p["instId"] for p in body["data"]])
+    assert answers == [["ETH-USDT-SWAP"]] * 2
+
+
 @pytest.mark.parametrize(
     ("method", "target", "body", "signature"),
     [
