@@ -237,16 +237,17 @@ class SimExchange:
         """Take `count` market steps (tests and benches drive the clock this way)."""
         self._command_at_ms = None  # commands are stamped with the step's time until `advance` says more
         markets = self._market_list
+        desk, funding, markets_by_id = self.desk, self.funding, self.markets
         for _ in range(max(0, count)):
             self._steps_done += 1
             ts_ms = self.start_sim_ms + int(self._steps_done * self._dt_ms)
-            active = self.desk.active_insts
+            active = desk.active_insts
             for market in markets:
                 market.step(ts_ms, self._events)
                 if active and market.inst_id in active:
-                    self.desk.on_step(market)
-            self.funding.on_step(ts_ms, self.markets, self.desk)
-            self.desk.liquidate_due()  # on the step's mark prices (sim/liquidation.py)
+                    desk.on_step(market)
+            funding.on_step(ts_ms, markets_by_id, desk)
+            desk.liquidate_due()  # on the step's mark prices (sim/liquidation.py)
         if len(self._events) > MAX_PENDING_EVENTS:
             self._trim_events()
 

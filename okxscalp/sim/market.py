@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from math import log as _log
@@ -56,6 +57,7 @@ BOOKS_DEPTH = 400  # levels per side on the `books` channel
 _DAY_MS = 86_400_000
 _UTC8_MS = 8 * 3_600_000
 _HISTORY_SUBSTEPS = 6  # history is generated at 10 s resolution
+_NO_CLOSED_BARS: tuple[tuple[str, list[float]], ...] = ()
 _HIGH_OF, _LOW_OF, _VOL_OF, _VOL_CCY_OF = itemgetter(HIGH), itemgetter(LOW), itemgetter(VOL), itemgetter(VOL_CCY)
 
 
@@ -321,7 +323,13 @@ class SymbolMarket:
         return changed
 
     def _step_candles(self, ts_ms: int, vol: float, events: list[SimEvent]) -> None:
-        closed_bars = self._feed_candles(ts_ms, self.last, vol)
+        # Without a trade `last` is the price the open 1s and 1m bars were last folded at (every
+        # change of `last` is folded in): folding it again changes nothing unless the 1s bar,
+        # the shorter one, rolls over.
+        if vol or ts_ms >= self._sec.end_ms:
+            closed_bars = self._feed_candles(ts_ms, self.last, vol)
+        else:
+            closed_bars = _NO_CLOSED_BARS
         wanted = self.want_candles
         recorded = self.recorded_candles
         if recorded is not None:  # a replay pushes its recorded bars instead of these
@@ -340,13 +348,13 @@ class SymbolMarket:
                 events.append(SimEvent("candle" + bar, self.inst_id,
                                        candle_row(self.open_bar(series), False, px_dec, sz_dec)))
 
-    def _feed_candles(self, ts_ms: int, px: float, vol: float) -> list[tuple[str, list[float]]]:
+    def _feed_candles(self, ts_ms: int, px: float, vol: float) -> Sequence[tuple[str, list[float]]]:
         """Fold a price in; returns the (bar, row) of every bar that closed."""
         vol_ccy = vol * self.ct_val
         self._sec.update(ts_ms, px, vol, vol_ccy)
         closed_minute = self._minute.update(ts_ms, px, vol, vol_ccy)
         if closed_minute is None:
-            return []
+            return _NO_CLOSED_BARS
         closed_bars = [("1m", closed_minute)]
         for series in self._derived:
             series.absorb(closed_minute)

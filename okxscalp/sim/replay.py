@@ -76,17 +76,17 @@ class ReplayData:
         points = self.points[inst_id]
         offsets = [(ts - self.first_ts_ms) / 1000.0 for ts, _ in points]
         prices = [px for _, px in points]
-        end = offsets[-1]
-        state = {"i": 0}
+        past_end = offsets[-1] + 1e-6
+        last_i = len(offsets) - 1
+        i = 0  # the point the last call was at: calls come in time order, the scan resumes there
 
         def price_at(elapsed_s: float) -> float | None:
+            nonlocal i
             elapsed_s += 1e-9  # float steps (0.1 * n) must not land just before a recorded instant
-            if elapsed_s > end + 1e-6:
+            if elapsed_s > past_end:
                 return None
-            i = state["i"]
-            while i + 1 < len(offsets) and offsets[i + 1] <= elapsed_s:
+            while i < last_i and offsets[i + 1] <= elapsed_s:
                 i += 1
-            state["i"] = i
             return prices[i]
 
         return price_at
