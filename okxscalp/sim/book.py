@@ -14,26 +14,34 @@ from __future__ import annotations
 _MASK = 0xFFFFFFFF
 
 
-def level_size(ticks: int, epoch: int, depth_unit: float, lot: float) -> float:
-    """Contracts resting on one level, on the lot grid, never below one lot."""
+def level_lots(ticks: int, epoch: int, depth_unit: float, lot: float) -> int:
+    """Lots resting on one level, never below one (one of at most 1000 values per instrument)."""
     h = (ticks * 0x9E3779B1 + epoch * 0x85EBCA77) & _MASK
     h ^= h >> 15
     h = (h * 0x2C1B3C6D) & _MASK
     h ^= h >> 12
     size = depth_unit * (0.15 + (h % 1000) / 300.0)
     lots = int(size / lot)
-    return (lots if lots > 0 else 1) * lot
+    return lots if lots > 0 else 1
+
+
+def level_size(ticks: int, epoch: int, depth_unit: float, lot: float) -> float:
+    """Contracts resting on one level, on the lot grid, never below one lot."""
+    return level_lots(ticks, epoch, depth_unit, lot) * lot
 
 
 def level_orders(ticks: int, epoch: int) -> int:
     return 1 + ((ticks * 0x27D4EB2F + epoch) & _MASK) % 9
 
 
+_COUNT_STRS = tuple(str(n) for n in range(10))  # level_orders as shown: 1..9
+
+
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("_cache_epoch", "_px_spec", "_px_strs", "_rows", "_sz_spec", "depth_unit", "lot", "own", "px_dec",
-                 "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_px_spec", "_px_strs", "_rows", "_sz_spec", "_sz_strs", "depth_unit", "lot", "own",
+                 "px_dec", "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -49,6 +57,8 @@ class BookView:
         self._cache_epoch = -1
         # Price strings by level, across epochs (a level's price never changes; its size does).
         self._px_strs: dict[int, str] = {}
+        # Size strings by lots (level_lots takes at most 1000 values, so this stays small).
+        self._sz_strs: dict[int, str] = {}
         self.own: dict[int, tuple[float, int]] = {}  # ticks -> (contracts, orders) of the account's resting orders
 
     def size(self, ticks: int, epoch: int) -> float:
@@ -94,8 +104,11 @@ class BookView:
         px = self._px_strs.get(ticks)
         if px is None:
             px = self._px_strs[ticks] = format(ticks * self.tick, self._px_spec)
-        size = level_size(ticks, epoch, self.depth_unit, self.lot)
-        return [px, format(size, self._sz_spec), "0", str(level_orders(ticks, epoch))]
+        lots = level_lots(ticks, epoch, self.depth_unit, self.lot)
+        sz = self._sz_strs.get(lots)
+        if sz is None:
+            sz = self._sz_strs[lots] = format(lots * self.lot, self._sz_spec)
+        return [px, sz, "0", _COUNT_STRS[level_orders(ticks, epoch)]]
 
     def _own_row(self, ticks: int, epoch: int) -> list[str]:
         own_sz, own_orders = self.own[ticks]
