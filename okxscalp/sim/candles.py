@@ -16,12 +16,13 @@ TS, OPEN, HIGH, LOW, CLOSE, VOL, VOL_CCY, VOL_QUOTE = range(8)
 class CandleSeries:
     """One bar size for one instrument. `update` is called on every price step."""
 
-    __slots__ = ("archive", "bar", "bar_ms", "closed", "current", "end_ms", "last_emit_s")
+    __slots__ = ("archive", "bar", "bar_ms", "closed", "current", "end_ms", "kept", "last_emit_s")
 
     def __init__(self, bar: str, bar_s: int) -> None:
         self.bar = bar
         self.bar_ms = bar_s * 1000
         self.closed: deque[list[float]] = deque(maxlen=MAX_BARS)
+        self.kept = 0  # bars ever appended to `closed`: closed[0] is bar number kept - len(closed)
         self.current: list[float] | None = None
         self.end_ms = 0  # end of the open bar (exclusive)
         self.last_emit_s = -1  # sim second of the last open-bar push (<= 1 push/s per bar)
@@ -34,6 +35,7 @@ class CandleSeries:
         if self.archive is not None and len(closed) == closed.maxlen:
             self.archive(closed[0])
         closed.append(bar)
+        self.kept += 1
 
     def update(self, ts_ms: int, px: float, vol: float, vol_ccy: float) -> list[float] | None:
         """Fold one price (and traded volume) in; returns the bar that just closed, if any."""
@@ -117,6 +119,43 @@ class CandleSeries:
             rows.append((open_row, False))
         rows.extend((bar, True) for bar in reversed(self.closed))
         return rows
+
+
+class ClosedHighLow:
+    """The highest high and lowest low of a series' closed bars, brought up to date from the bars
+    closed since the last read: monotonic queues of (bar number, value), O(1) a bar instead of a
+    scan of the whole window (exact: max and min do not depend on the order they are taken in)."""
+
+    __slots__ = ("_highs", "_lows", "_seen", "series")
+
+    def __init__(self, series: CandleSeries) -> None:
+        self.series = series
+        self._highs: deque[tuple[int, float]] = deque()  # values falling from the front
+        self._lows: deque[tuple[int, float]] = deque()  # values rising from the front
+        self._seen = 0  # bars up to this number are in the queues (or were dropped by them)
+
+    def read(self) -> tuple[float, float]:
+        """(highest high, lowest low) of `series.closed`, which must not be empty."""
+        series = self.series
+        closed = series.closed
+        kept = series.kept
+        first = kept - len(closed)  # the number of closed[0]
+        highs, lows = self._highs, self._lows
+        for number in range(max(self._seen, first), kept):
+            bar = closed[number - first]
+            high, low = bar[HIGH], bar[LOW]
+            while highs and highs[-1][1] <= high:
+                highs.pop()
+            highs.append((number, high))
+            while lows and lows[-1][1] >= low:
+                lows.pop()
+            lows.append((number, low))
+        self._seen = kept
+        while highs[0][0] < first:  # left the window
+            highs.popleft()
+        while lows[0][0] < first:
+            lows.popleft()
+        return highs[0][1], lows[0][1]
 
 
 def candle_row(bar: list[float], confirmed: bool, px_dec: int, sz_dec: int) -> list[str]:

@@ -31,7 +31,18 @@ from operator import itemgetter
 
 from okxscalp.okx.constants import CANDLE_BARS
 from okxscalp.sim.book import BookView
-from okxscalp.sim.candles import HIGH, LOW, MAX_BARS, OPEN, TS, VOL, VOL_CCY, CandleSeries, candle_row
+from okxscalp.sim.candles import (
+    HIGH,
+    LOW,
+    MAX_BARS,
+    OPEN,
+    TS,
+    VOL,
+    VOL_CCY,
+    CandleSeries,
+    ClosedHighLow,
+    candle_row,
+)
 from okxscalp.sim.events import SimEvent
 from okxscalp.sim.instruments import InstrumentSpec
 from okxscalp.sim.price_process import NO_SWINGS, PriceProcess, Swings
@@ -58,7 +69,7 @@ _DAY_MS = 86_400_000
 _UTC8_MS = 8 * 3_600_000
 _HISTORY_SUBSTEPS = 6  # history is generated at 10 s resolution
 _NO_CLOSED_BARS: tuple[tuple[str, list[float]], ...] = ()
-_HIGH_OF, _LOW_OF, _VOL_OF, _VOL_CCY_OF = itemgetter(HIGH), itemgetter(LOW), itemgetter(VOL), itemgetter(VOL_CCY)
+_VOL_OF, _VOL_CCY_OF = itemgetter(VOL), itemgetter(VOL_CCY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +132,7 @@ class SymbolMarket:
         self._sec = self.candles["1s"]
         self._minute = self.candles["1m"]
         self._derived = [series for bar, series in self.candles.items() if bar not in ("1s", "1m")]
+        self._day_high_low = ClosedHighLow(self._minute)  # the 24 h high and low of the closed minutes
         for bar in history:
             self._minute.absorb(bar)
         for bar in history[:-1]:  # the last history minute is still open: it is absorbed on close
@@ -390,8 +402,7 @@ class SymbolMarket:
                                                            self.sod_utc0, self.sod_utc8))
             return
         self.open24h = bars[0][OPEN]
-        self.high24h = max(map(_HIGH_OF, bars))
-        self.low24h = min(map(_LOW_OF, bars))
+        self.high24h, self.low24h = self._day_high_low.read()
         self.vol24h = sum(map(_VOL_OF, bars))  # the same additions in the same order as a loop
         self.vol_ccy24h = sum(map(_VOL_CCY_OF, bars))
         d = self.px_dec
