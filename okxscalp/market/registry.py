@@ -113,7 +113,7 @@ def _quote(
     inst_id: str, last: float, bid: float, ask: float, source: str, age_s: float, budget_s: float, purpose: Purpose,
     ts_ms: int, recv_mono: float,
 ) -> Quote:
-    """`Quote(...)`, the same fields in the same order (test_registry checks it field by field)."""
+    """`Quote(...)`, the same fields in the same order (test_market_registry checks it field by field)."""
     quote = _new_object(Quote)
     _set_inst_id(quote, inst_id)
     _set_last(quote, last)
