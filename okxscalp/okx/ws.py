@@ -75,6 +75,7 @@ _CONN_COUNT_EVENT = "channel-conn-count"
 _CONN_COUNT_ERROR_EVENT = "channel-conn-count-error"
 _MAX_MSG_SIZE = 1 << 20  # the largest frame taken (websockets' default max_size, used before)
 _NO_SESSION_TIMEOUT = aiohttp.ClientTimeout(total=None)  # the dial has its own; a connection has none
+_CLOSE_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=1.0)  # a closing handshake's bound (websockets' close_timeout)
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CLOSE = WSMsgType.CLOSE
@@ -116,7 +117,8 @@ class WsLink:
         try:
             async with asyncio.timeout(open_timeout_s):
                 ws = await session.ws_connect(
-                    url, autoping=True, heartbeat=None, compress=0, max_msg_size=_MAX_MSG_SIZE, decode_text=False
+                    url, timeout=_CLOSE_TIMEOUT, autoping=True, heartbeat=None, compress=0,
+                    max_msg_size=_MAX_MSG_SIZE, decode_text=False,
                 )
         except BaseException:
             await session.close()
