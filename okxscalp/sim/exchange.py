@@ -276,8 +276,11 @@ class SimExchange:
     def drain_events(self) -> list[SimEvent]:
         """Everything to push since the last drain, oldest first (public and private)."""
         events = self._events
-        self._set_queue([])
-        return events
+        if not events:
+            return []
+        drained = events.copy()
+        events.clear()  # the same list stays the queue: the markets' sinks need no re-pointing
+        return drained
 
     def _set_queue(self, queue: list[SimEvent]) -> None:
         self._events = queue
