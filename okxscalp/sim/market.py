@@ -194,6 +194,10 @@ class SymbolMarket:
         # In SIM_BARS order, not a frozenset: a set of strings iterates in a per-process order
         # (PYTHONHASHSEED), which would reorder one step's candle pushes between runs.
         self.want_candles: tuple[str, ...] = SIM_BARS
+        # The second and the `wanted` tuple of the last open-row round: each of those bars has
+        # pushed its open row in that second (CandleSeries.last_emit_s), so it can be skipped.
+        self._open_rows_s = -1
+        self._open_rows_for: tuple[str, ...] = ()
         self.sink: list[SimEvent] = []  # where out-of-step pushes go; SimExchange points it at its queue
         # A replayed recording's trades and candles instead of made-up ones (sim/recorded_market.py).
         self.tape: TradeTape | None = None
@@ -353,12 +357,15 @@ class SymbolMarket:
             if bar in wanted:
                 events.append(SimEvent("candle" + bar, self.inst_id, candle_row(closed, True, px_dec, sz_dec)))
         sec = ts_ms // 1000
+        if sec == self._open_rows_s and wanted is self._open_rows_for:
+            return  # every wanted bar's open row went out this second already
         for bar in wanted:
             series = self.candles[bar]
             if sec != series.last_emit_s:
                 series.last_emit_s = sec
                 events.append(SimEvent("candle" + bar, self.inst_id,
                                        candle_row(self.open_bar(series), False, px_dec, sz_dec)))
+        self._open_rows_s, self._open_rows_for = sec, wanted
 
     def _feed_candles(self, ts_ms: int, px: float, vol: float) -> Sequence[tuple[str, list[float]]]:
         """Fold a price in; returns the (bar, row) of every bar that closed."""

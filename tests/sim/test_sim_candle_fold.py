@@ -25,3 +25,19 @@ def test_the_open_bars_close_at_last_after_every_step_and_fill() -> None:
             bar = series.current
             assert bar is not None and bar[CLOSE] == market.last and bar[LOW] <= market.last <= bar[HIGH]
     assert quiet_steps > 500  # the shortcut was taken
+
+
+def test_a_bar_wanted_within_a_second_pushes_its_open_row_at_the_next_step() -> None:
+    # The step skips the open-row round once every wanted bar pushed in the current second; a bar
+    # wanted since then must not wait for the next second.
+    ex = SimExchange(seed=3, start_wall_s=0.0, start_sim_ms=1_732_435_200_000, history_minutes=30, inst_ids=[BTC])
+    ex.set_channel_interest("candle1m", BTC, True)
+    ex.advance_steps(11)  # 1.1 s: the 1m row of this second is out
+    ex.drain_events()
+    ex.advance_steps(1)
+    assert [e.channel for e in ex.drain_events() if e.channel.startswith("candle")] == []
+    ex.set_channel_interest("candle5m", BTC, True)
+    ex.advance_steps(1)  # still the same second
+    assert [e.channel for e in ex.drain_events() if e.channel.startswith("candle")] == ["candle5m"]
+    ex.advance_steps(1)
+    assert [e.channel for e in ex.drain_events() if e.channel.startswith("candle")] == []
