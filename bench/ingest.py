@@ -5,7 +5,7 @@
 Three measurements (the client side is pinned to one CPU core in each):
 1. socket   — a loopback WebSocket server in another process writes pre-recorded OKX ticker frames
               as fast as the socket takes them; the real client path consumes them:
-              WsConnection (websockets recv → parse_ws_frame) → FeedCoordinator dispatch →
+              WsConnection (aiohttp receive → parse_ws_frame) → FeedCoordinator dispatch →
               DataRegistry.on_ticker → engine on_tick hook. This is the headline figure
               (`msgs_per_s`, `p50_ms`, `p99_ms`).
 2. inproc   — the same frames through the same parse + dispatch code the connection's read loop

@@ -24,12 +24,14 @@ Measured 2026-11-30 (2 cores shared with several other jobs, so the tails are no
                     the budget, the future, the ack parsed, the rejection raised)
     raw picows      rtt p50 363 p99 2739 | client's own p50  59 p99 136
 (a --quick run before it: raw 330/1008, channel 565/1566, picows 231/1064, own 63 vs 39.)
-websockets is most of the client's own time (`send` is ~all of it), so picows was measured side by
-side: its own time is ~40 % lower at p50, the round trip ~20 % lower at p50 and no better at p99
-on this machine. Not a clear win at the tail, and a new compiled dependency: the channel keeps
-websockets. The library sits behind WsTradeChannel's `_session`/`_read`/`_call` only; a picows
-listener (frames handed to the waiting request in `on_ws_frame`, no reader-task hop, a synchronous
-`send`) is the change to make if tick → order needs the ~40-100 µs.
+websockets was most of the client's own time (`send` is ~all of it), so picows was measured side
+by side: its own time is ~40 % lower at p50, the round trip ~20 % lower at p50 and no better at p99
+on this machine. Not a clear win at the tail, and a new compiled dependency, so it was not taken.
+Since issue 14's third speed pass the channel is on aiohttp's WebSocket client (okx/ws.py WsLink,
+the REST client's library, with a C frame reader): `channel` p50 508-543 µs against 676-682 with
+websockets in `--quick` pairs. The library sits behind WsLink only; a picows listener (frames
+handed to the waiting request in `on_ws_frame`, no reader-task hop) is still the change to make if
+tick → order needs the ~40-100 µs.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ through asyncio. In a backtest the asyncio loop is a `VirtualTimeEventLoop`: `lo
 simulated time, and when nothing is runnable, nothing is ready on any socket, and nothing is in
 flight (bytes between two of our sockets, a connect under way, work in a thread the loop awaits),
 the loop jumps straight to its next timer instead of sleeping. Every `asyncio.sleep`, `wait_for`,
-`call_later`, aiohttp timeout and websockets keepalive therefore runs in simulated time, and
+`call_later` and aiohttp timeout (REST and WebSocket alike) therefore runs in simulated time, and
 computation and loopback I/O take no simulated time at all.
 
 Determinism: virtual time only moves to a timer's own deadline; I/O is collected only once nothing
