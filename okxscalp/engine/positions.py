@@ -104,7 +104,9 @@ class ManagedPosition:
 
     @property
     def key(self) -> PositionKey:
-        return (self.inst_id, self.pos_side.value)
+        # `_value_` (the enum's documented member attribute) is `.value` without the Enum
+        # property's descriptor call: read on every ticker of an open position.
+        return (self.inst_id, self.pos_side._value_)
 
     @property
     def unsnapshotted(self) -> bool:
