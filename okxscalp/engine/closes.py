@@ -57,6 +57,9 @@ from okxscalp.okx.models import PosSide, inst_id_of
 log = logging.getLogger(__name__)
 
 EXIT_SWEEP_S = 0.25
+# Bound once: an Enum member read through its class costs a lookup per ticker otherwise.
+_EXIT = Purpose.EXIT
+_LONG = PosSide.LONG
 CLOSE_RETRY_S = 1.0
 CLOSE_ROW_WAIT_S = 0.5  # how often a close waiting for its journal row checks the journal's health
 CLOSE_FILL_WAIT_S = 0.5  # a flat position waits this long for its closing fill push before a REST lookup
@@ -98,10 +101,21 @@ class CloseLifecycle:
         positions = parts.manager.book.positions
         if not positions:  # the usual ticker between trades: nothing to exit
             return
-        for position in [p for p in positions.values() if p.inst_id == inst_id]:  # book.for_inst, inline
+        # book.for_inst, inline; the list is built only on a match (a ticker of another symbol
+        # than the open positions' is the usual case): a close may change the book meanwhile.
+        matching = None
+        for p in positions.values():
+            if p.inst_id == inst_id:
+                if matching is None:
+                    matching = [p]
+                else:
+                    matching.append(p)
+        if matching is None:
+            return
+        for position in matching:
             if position.snapshot is not None and position.closing is None:
                 try:
-                    quote = parts.registry.read(inst_id, Purpose.EXIT)
+                    quote = parts.registry.read(inst_id, _EXIT)
                 except StaleData:
                     continue  # the sweep reads EXIT with its bounded REST fallback
                 self.check_exit(position, quote)
@@ -401,7 +415,7 @@ class CloseLifecycle:
 
 def observe_worst(position: ManagedPosition, quote: Any) -> None:
     """Remember the worst EXIT quote seen while open (bounds a close with an unknown exit)."""
-    long = position.pos_side is PosSide.LONG
+    long = position.pos_side is _LONG
     px = quote.bid if long else quote.ask
     if px is None or not px > 0:
         return
