@@ -161,8 +161,10 @@ class WsHub:
             channel: [] for channel in SIM_PRIVATE_CHANNELS
         }
         self._regular: list[RegularSnapshot] = []
-        # (channel, instId) -> b'{"arg":{...},"data":[' : the part of a public push that never changes.
-        self._push_prefixes: dict[tuple[str, str], bytes] = {}
+        # (channel, instId) -> (its subscribers: the list in `_public`, b'{"arg":{...},"data":['
+        # the part of its push that never changes): publish's one lookup per event. Dropped with
+        # the subscriber list it holds (_unsubscribe_public).
+        self._routes: dict[tuple[str, str], tuple[list[WsSession], bytes]] = {}
         self._tasks: set[asyncio.Task] = set()
 
     def server_now_s(self) -> float:
@@ -440,6 +442,7 @@ class WsHub:
             subscribers.remove(session)
         if not subscribers:
             self._public.pop(key, None)
+            self._routes.pop(key, None)
             self.exchange.set_channel_interest(key[0], key[1], False)
 
     def _subscribe_private(self, session: WsSession, key: tuple, arg: dict[str, Any]) -> None:
@@ -537,14 +540,13 @@ class WsHub:
     def publish(self, events: Iterable[SimEvent]) -> None:
         """Push drained exchange events to their subscribers (each message serialized once); each
         session whose queue was empty gets its round in one write at the end (WsSession.flush)."""
-        public = self._public
+        routes = self._routes
         private = self._private
         faults = self.faults
         sent = self.counters.messages_sent
         now = faults.now()
         dumps = orjson.dumps
         check_stall = bool(faults.stalls)
-        prefixes = self._push_prefixes
         owed: list[WsSession] = []  # sessions whose queue this round started: flushed at the end
         for event in events:
             channel = event.channel
@@ -553,15 +555,15 @@ class WsHub:
                 if private[channel] and not (check_stall and faults.is_stalled(channel, inst_id)):
                     self._publish_private(event)
                 continue
-            subscribers = public.get((channel, inst_id))  # type: ignore[arg-type]
-            if not subscribers or (check_stall and faults.is_stalled(channel, inst_id)):
+            key = (channel, inst_id)
+            route = routes.get(key)  # type: ignore[arg-type]
+            if route is None:
+                route = self._route(key)  # type: ignore[arg-type]
+                if route is None:
+                    continue
+            subscribers, prefix = route
+            if check_stall and faults.is_stalled(channel, inst_id):
                 continue
-            prefix = prefixes.get((channel, inst_id))  # type: ignore[arg-type]
-            if prefix is None:
-                action = b',"action":"update"' if channel == BOOKS_CHANNEL else b""
-                prefix = prefixes[(channel, inst_id)] = (  # type: ignore[index]
-                    b'{"arg":' + dumps(public_push_arg(channel, inst_id)) + action + b',"data":['  # type: ignore[arg-type]
-                )
             payload = prefix + dumps(event.data) + b"]}"
             for session in subscribers:
                 session.last_push = payload
@@ -570,6 +572,17 @@ class WsHub:
             sent[channel] += len(subscribers)
         for session in owed:
             session.flush()
+
+    def _route(self, key: tuple[str, str]) -> tuple[list[WsSession], bytes] | None:
+        """The subscribers and push prefix of a public (channel, instId), kept while it has any."""
+        subscribers = self._public.get(key)
+        if not subscribers:
+            return None
+        channel, inst_id = key
+        action = b',"action":"update"' if channel == BOOKS_CHANNEL else b""
+        prefix = b'{"arg":' + orjson.dumps(public_push_arg(channel, inst_id)) + action + b',"data":['
+        route = self._routes[key] = (subscribers, prefix)
+        return route
 
     def _publish_private(self, event: SimEvent) -> None:
         channel = event.channel

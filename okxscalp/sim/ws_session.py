@@ -28,11 +28,19 @@ WRITE_HIGH_WATER = 1 << 20  # bytes buffered in the transport before the writer 
 _conn_ids = itertools.count(0x5A17E000)
 
 
+# The headers of the frame sizes nearly every push has, built once: a frame's header is then a
+# lookup, not a bytes() or int.to_bytes per frame.
+_SMALL_FRAME = 4096
+_HEADERS: tuple[bytes, ...] = tuple(bytes((0x81, size)) for size in range(126)) + tuple(
+    b"\x81\x7e" + size.to_bytes(2, "big") for size in range(126, _SMALL_FRAME)
+)
+
+
 def text_frame(payload: bytes) -> bytes:
     """One unmasked, unfragmented server-to-client text frame (RFC 6455 section 5.2)."""
     size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
+    if size < _SMALL_FRAME:
+        return _HEADERS[size] + payload
     if size < 65536:
         return b"\x81\x7e" + size.to_bytes(2, "big") + payload
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
@@ -108,8 +116,19 @@ class WsSession:
         ):
             self._wake.set()
             return
-        popleft = out.popleft
-        transport.write(b"".join([text_frame(popleft()[1]) for _ in range(len(out))]))
+        # Headers and payloads joined in one pass: each payload is copied once, into the write.
+        headers = _HEADERS
+        parts: list[bytes] = []
+        append = parts.append
+        for _, payload in out:
+            size = len(payload)
+            if size < _SMALL_FRAME:
+                append(headers[size])
+                append(payload)
+            else:
+                append(text_frame(payload))
+        out.clear()
+        transport.write(b"".join(parts))
         self.last_sent_at = asyncio.get_running_loop().time()
 
     def send_json(self, obj: dict[str, Any]) -> None:

@@ -271,7 +271,11 @@ async def test_operations_per_connection_are_limited_with_60014(sim_factory: Any
         assert await recv_until(ws, lambda m: m == "pong") == "pong"
 
 
-@pytest.mark.parametrize(("size", "header"), [(5, b"\x81\x05"), (126, b"\x81\x7e\x00\x7e"), (70_000, b"\x81\x7f" + (70_000).to_bytes(8, "big"))])
+@pytest.mark.parametrize(("size", "header"), [
+    (5, b"\x81\x05"), (125, b"\x81\x7d"), (126, b"\x81\x7e\x00\x7e"), (4095, b"\x81\x7e\x0f\xff"),
+    (4096, b"\x81\x7e\x10\x00"), (65535, b"\x81\x7e\xff\xff"), (65536, b"\x81\x7f" + (65536).to_bytes(8, "big")),
+    (70_000, b"\x81\x7f" + (70_000).to_bytes(8, "big")),
+])
 def test_text_frames_use_the_rfc6455_length_encodings(size: int, header: bytes) -> None:
     from okxscalp.sim.ws_session import text_frame
 

@@ -52,6 +52,20 @@ def test_a_round_into_an_idle_session_is_one_write_without_the_writer() -> None:
     asyncio.run(main())
 
 
+def test_a_flushed_round_frames_small_and_large_pushes_alike() -> None:
+    """Header table sizes and the long encodings in one write, in queue order."""
+    async def main() -> None:
+        session, transport = _session(FaultInjector())
+        payloads = [b"a" * 3, b"b" * 4095, b"c" * 4096, b"d" * 70_000, b"e" * 200]
+        for payload in payloads:
+            session.push(payload, 0.0)
+        session.flush()
+        assert transport.writes == [b"".join(text_frame(p) for p in payloads)]
+        assert transport.writes[0].startswith(b"\x81\x03aaa\x81\x7e\x0f\xff")
+
+    asyncio.run(main())
+
+
 def test_a_round_behind_queued_frames_or_under_a_delay_is_left_to_the_writer() -> None:
     async def main() -> None:
         session, _ = _session(FaultInjector())
