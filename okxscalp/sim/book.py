@@ -14,13 +14,20 @@ from __future__ import annotations
 _MASK = 0xFFFFFFFF
 
 
+_BUCKETS = 1000  # level_lots' hash buckets: at most this many sizes per instrument
+
+
 def level_lots(ticks: int, epoch: int, depth_unit: float, lot: float) -> int:
     """Lots resting on one level, never below one (one of at most 1000 values per instrument)."""
     h = (ticks * 0x9E3779B1 + epoch * 0x85EBCA77) & _MASK
     h ^= h >> 15
     h = (h * 0x2C1B3C6D) & _MASK
     h ^= h >> 12
-    size = depth_unit * (0.15 + (h % 1000) / 300.0)
+    return _bucket_lots(h % _BUCKETS, depth_unit, lot)
+
+
+def _bucket_lots(bucket: int, depth_unit: float, lot: float) -> int:
+    size = depth_unit * (0.15 + bucket / 300.0)
     lots = int(size / lot)
     return lots if lots > 0 else 1
 
@@ -40,8 +47,8 @@ _COUNT_STRS = tuple(str(n) for n in range(10))  # level_orders as shown: 1..9
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("_cache_epoch", "_px_spec", "_px_strs", "_rows", "_sz_spec", "_sz_strs", "depth_unit", "lot", "own",
-                 "px_dec", "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_px_spec", "_px_strs", "_rows", "_sz_by_bucket", "_sz_spec", "depth_unit", "lot",
+                 "own", "px_dec", "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -57,8 +64,9 @@ class BookView:
         self._cache_epoch = -1
         # Price strings by level, across epochs (a level's price never changes; its size does).
         self._px_strs: dict[int, str] = {}
-        # Size strings by lots (level_lots takes at most 1000 values, so this stays small).
-        self._sz_strs: dict[int, str] = {}
+        # Size strings by level_lots' hash bucket (h % 1000: its only input besides the fixed
+        # depth unit and lot), filled as buckets are met.
+        self._sz_by_bucket: list[str | None] = [None] * _BUCKETS
         self.own: dict[int, tuple[float, int]] = {}  # ticks -> (contracts, orders) of the account's resting orders
 
     def size(self, ticks: int, epoch: int) -> float:
@@ -104,11 +112,18 @@ class BookView:
         px = self._px_strs.get(ticks)
         if px is None:
             px = self._px_strs[ticks] = format(ticks * self.tick, self._px_spec)
-        lots = level_lots(ticks, epoch, self.depth_unit, self.lot)
-        sz = self._sz_strs.get(lots)
+        # level_lots' hash and level_orders inlined (a books5 push at a new epoch builds ten rows;
+        # tests/sim/test_sim_book_rows.py holds the rows to those functions).
+        h = (ticks * 0x9E3779B1 + epoch * 0x85EBCA77) & _MASK
+        h ^= h >> 15
+        h = (h * 0x2C1B3C6D) & _MASK
+        h ^= h >> 12
+        bucket = h % _BUCKETS
+        sz = self._sz_by_bucket[bucket]
         if sz is None:
-            sz = self._sz_strs[lots] = format(lots * self.lot, self._sz_spec)
-        return [px, sz, "0", _COUNT_STRS[level_orders(ticks, epoch)]]
+            sz = self._sz_by_bucket[bucket] = format(_bucket_lots(bucket, self.depth_unit, self.lot) * self.lot,
+                                                     self._sz_spec)
+        return [px, sz, "0", _COUNT_STRS[1 + ((ticks * 0x27D4EB2F + epoch) & _MASK) % 9]]
 
     def _own_row(self, ticks: int, epoch: int) -> list[str]:
         own_sz, own_orders = self.own[ticks]
