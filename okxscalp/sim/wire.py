@@ -16,13 +16,21 @@ def fmt_fixed(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
+# From here up a float's spacing exceeds 1e-12 (2**13 * 2**-52 = 1.8e-12): round(value, 12), a
+# decimal within 0.5e-12 of value read back to the nearest float, is value itself.
+_ROUND_12_IS_IDENTITY = 8192.0
+
+
 def fmt_num(value: float) -> str:
     """A free number (fee, PnL, balance): at most 12 decimals, no exponent, no trailing zeros."""
-    value = round(value, 12)
-    if value == 0:
-        return "0"
-    # 15 significant digits drop binary noise such as 0.30000000000000004
-    text = f"{value:.15g}"
+    if value >= _ROUND_12_IS_IDENTITY or value <= -_ROUND_12_IS_IDENTITY:
+        text = f"{value:.15g}"  # balances, notionals, candle quote volumes: no round() to pay for
+    else:
+        value = round(value, 12)
+        if value == 0:
+            return "0"
+        # 15 significant digits drop binary noise such as 0.30000000000000004
+        text = f"{value:.15g}"
     if "e" in text:
         text = f"{value:.12f}".rstrip("0").rstrip(".")
     return text
