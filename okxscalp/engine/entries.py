@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_COOLDOWN_S = 2.0  # per symbol, after an entry attempt ends (refused, cancelled, closed)
 ENTRY_TIMEOUT_TICK_S = 0.2
+_SIGNAL = Purpose.SIGNAL  # bound once: read on every ticker
 EXIT_PARAM_NAMES = (
     "tp_percent", "sl_percent", "tp_atr_multiplier", "sl_atr_multiplier",
     "tp_min_percent", "tp_max_percent", "sl_min_percent", "sl_max_percent",
@@ -179,22 +180,23 @@ class EntryLifecycle:
 
     def consider(self, inst_id: str) -> None:
         """Called for every ticker: cheapest checks first, the gates only once a signal stands."""
-        if not self.auto_entries or self.parts.supervisor.halted_for_all:
+        parts = self.parts
+        if not self.auto_entries or parts.supervisor.halted_for_all:
             return
-        now = self.parts.clock.mono_s()
+        now = parts.clock.mono_s()
         if now < self.cooldown_until.get(inst_id, 0.0):
             return
-        parts = self.parts
         detector = parts.detectors.get(inst_id)
         if detector is None or detector.regime is None:
             return
         if parts.manager.book.has_long_or_short(inst_id):
             return
-        for ctx in self.entries.values():
-            if ctx.plan.inst_id == inst_id:
-                return
+        if self.entries:
+            for ctx in self.entries.values():
+                if ctx.plan.inst_id == inst_id:
+                    return
         try:
-            quote = parts.registry.read(inst_id, Purpose.SIGNAL)
+            quote = parts.registry.read(inst_id, _SIGNAL)
         except StaleData:
             return  # the registry has already recorded the refusal
         signal = evaluate_signal(detector.decision, detector.indicators, quote, self._signal_rules)
