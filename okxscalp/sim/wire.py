@@ -26,6 +26,8 @@ def fmt_num(value: float) -> str:
     if value >= _ROUND_12_IS_IDENTITY or value <= -_ROUND_12_IS_IDENTITY:
         text = f"{value:.15g}"  # balances, notionals, candle quote volumes: no round() to pay for
     else:
+        if not value:
+            return "0"  # an exact zero (no fee, no funding yet): nothing to round
         value = round(value, 12)
         if value == 0:
             return "0"
