@@ -227,7 +227,7 @@ class SimExchange:
             self._steps_done += skipped
             self.skipped_steps += skipped
             behind = self._max_catch_up_steps
-        self.advance_steps(behind)
+        self._take_steps(behind)  # under this call's lock: not taken again per round
         # Rounded up: a request's processing ends after it arrived, within the millisecond.
         self._command_at_ms = self.start_sim_ms + math.ceil(
             (wall_s - self.start_wall_s) * self.speed * 1000.0 - WALL_TOLERANCE_MS)
@@ -235,6 +235,10 @@ class SimExchange:
     @_locked
     def advance_steps(self, count: int) -> None:
         """Take `count` market steps (tests and benches drive the clock this way)."""
+        self._take_steps(count)
+
+    def _take_steps(self, count: int) -> None:
+        """advance_steps' work; the caller holds the lock."""
         self._command_at_ms = None  # commands are stamped with the step's time until `advance` says more
         markets = self._market_list
         desk, funding, markets_by_id = self.desk, self.funding, self.markets
