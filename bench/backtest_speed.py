@@ -25,6 +25,10 @@ meter is ~2 % of the profile. Target 480 still not met; see bench/backtest_speed
 Second pass (2026-11-30: the simulator's drive rounds and pushes without task wake-ups, idle polls
 skipped, cheaper watchdog ticks and market steps): 24 h in 248.3 wall s = 348 simulated s per wall s
 (before, back to back: 254.7 s = 339; 1 h interleaved pairs: -8 % CPU). Target 480 not met.
+
+Third pass (2026-11-30: the engine's WebSocket clients on aiohttp, cheaper periodic checks, tick path,
+simulator step and pushes, REST): 24 h in 189-201 wall s = 429-457 simulated s per wall s (the start
+code back to back: 261 s = 330). Target 480 not met; bench/backtest_speed_notes.md says what is left.
 """
 
 from __future__ import annotations
