@@ -274,3 +274,25 @@ async def test_a_failing_login_listener_keeps_the_session_and_is_shown(sim: Any,
         assert "on_logged_in listener failed" in trade.health().last_error and "listener bug" in trade.health().last_error
     finally:
         await trade.stop()
+
+
+async def test_a_refused_dial_is_shown_refuses_orders_and_is_retried(sim: Any, sim_credentials: Credentials,
+                                                                      rest: RestClient) -> None:
+    """The dial's failure (aiohttp's handshake error, caught in _session) ends in a visible state:
+    the channel is down with the reason on its health, orders are refused before a frame exists,
+    and the bounded retry connects once the exchange takes upgrades again."""
+    sim.faults.refuse_connections(1.5)
+    trade = WsTradeChannel(sim.ws_url, sim_credentials, rest, settings=SHORT_REPLY)
+    await trade.start()
+    try:
+        await wait_for(lambda: "connect failed" in (trade.health().last_error or ""))
+        assert not trade.ready and "503" in trade.health().last_error
+        request = await market_order(rest)
+        with pytest.raises(TradeChannelDown):
+            await trade.place_order(request)
+        assert sim.counters.orders_by_clordid[request.cl_ord_id] == 0
+        await wait_for(lambda: trade.ready, within_s=20.0)  # retried, logged in once upgrades are taken
+        placed = await trade.place_order(await market_order(rest))
+        assert placed.ok
+    finally:
+        await trade.stop()
