@@ -129,16 +129,16 @@ class WsLink:
     def is_open(self) -> bool:
         return not self.ws.closed and not self._transport.is_closing()
 
-    def payload(self, msg: aiohttp.WSMessage) -> bytes:
-        """The payload of a message that is not a text frame: a binary frame's bytes; an end of
-        the connection raises WsClosed."""
-        if msg.type is _BINARY:
+    def data_of(self, msg: aiohttp.WSMessage) -> bytes:
+        """A received message's payload (a text or binary frame's bytes); an end of the
+        connection raises WsClosed. The read loops call it on what `ws.receive()` gave."""
+        kind = msg.type
+        if kind is _TEXT or kind is _BINARY:
             return msg.data  # type: ignore[no-any-return]
         raise WsClosed(self._ended(msg))
 
     async def recv(self) -> bytes:
-        msg = await self.ws.receive()
-        return msg.data if msg.type is _TEXT else self.payload(msg)  # type: ignore[no-any-return]
+        return self.data_of(await self.ws.receive())
 
     async def send(self, frame: bytes) -> None:
         """One text frame (UTF-8 bytes). WsClosed when the connection has ended."""
@@ -555,12 +555,13 @@ class WsConnection:
 
     async def _read(self, ws: WsLink) -> None:
         receive = ws.ws.receive
+        data_of = ws.data_of
         health = self.health
         on_message = self._on_message
         monotonic = self._clock
         while True:
             msg = await receive()
-            raw = msg.data if msg.type is _TEXT else ws.payload(msg)
+            raw = data_of(msg)
             now = monotonic()
             health.last_message_mono = now
             health.messages += 1

@@ -51,7 +51,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType
 
 from okxscalp.config.schema import BackoffSettings
 from okxscalp.okx import parse
@@ -95,7 +94,6 @@ _CL_ORD_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # OKX: case-sensitive alphanumeri
 _ABANDONED_KEPT = 1024  # ids of requests that gave up, remembered to recognise their late reply
 _MALFORMED_LOG_FIRST = 10
 _MALFORMED_LOG_EVERY = 100
-_TEXT = WSMsgType.TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,12 +517,13 @@ class WsTradeChannel:
 
     async def _read(self, ws: WsLink) -> None:
         receive = ws.ws.receive
+        data_of = ws.data_of
         pending = self._pending
         monotonic = self._clock
         loads = orjson.loads
         while True:
             msg = await receive()
-            raw = msg.data if msg.type is _TEXT else ws.payload(msg)
+            raw = data_of(msg)
             now = self._last_recv_mono = monotonic()
             if raw == b"pong":
                 self._ping_sent_mono = None
