@@ -31,8 +31,18 @@ async def working_entry(engine: Any) -> None:
     raise AssertionError(f"no entry order working; halted by {engine.halt_reasons()}")
 
 
+def resting_entries(doc: dict[str, Any], timeout_s: float) -> None:
+    """Entries priced 0.2 % inside the book (XRP's choppy offset is 0.03 %): on a loaded machine the
+    simulator's market moved through a 0.03 % buy before the test's poll saw it working, and the
+    filled position then refused every later attempt. The test's own move (0.5 % under the limit)
+    still fills it."""
+    limit_order = doc["order_executor"]["limit_order"]
+    limit_order["timeout_s"] = timeout_s
+    limit_order["by_symbol"]["XRP-USDT"]["by_regime"]["choppy"]["limit_offset_percent"] = 0.2
+
+
 def short_timeout(doc: dict[str, Any]) -> None:
-    doc["order_executor"]["limit_order"]["timeout_s"] = 3.0
+    resting_entries(doc, 3.0)
 
 
 @pytest.mark.timeout(90)
@@ -55,7 +65,7 @@ async def test_a_fill_whose_push_is_lost_is_found_when_the_cancel_is_refused(tmp
 
 
 def long_timeout(doc: dict[str, Any]) -> None:
-    doc["order_executor"]["limit_order"]["timeout_s"] = 30.0
+    resting_entries(doc, 30.0)
 
 
 @pytest.mark.timeout(90)
