@@ -126,7 +126,9 @@ def test_taking_reads_the_synthetic_depth_only() -> None:
 
 async def test_rest_books_show_the_resting_order(sim: Any) -> None:
     market = sim.exchange.markets[BTC]
-    ticks = market.bid - 20
+    # 200 ticks under the bid, inside the 400 levels: the live market steps while the request is
+    # answered (seconds on a loaded machine), and 20 ticks was close enough to fill the buy.
+    ticks = market.bid - 200
     sim.exchange.place_order({"instId": BTC, "tdMode": "cross", "side": "buy", "posSide": "long", "ordType": "limit",
                               "px": px_of(sim.exchange, ticks), "sz": "9"})
     async with aiohttp.ClientSession() as http:
