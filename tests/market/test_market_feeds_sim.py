@@ -89,9 +89,14 @@ async def test_stalled_symbol_refuses_order_then_signal_and_exit_falls_back_to_r
     assert any(e.kind is FallbackKind.LAGGING and e.symbol == XRP for e in feed.bus.recent())
 
 
-async def test_reconnect_storm_trips_the_breaker_which_resets_when_stable(feed_factory, wait_until) -> None:
+async def test_reconnect_storm_trips_the_breaker_which_resets_when_stable(
+    feed_factory, sim_factory, wait_until
+) -> None:
+    # The simulator's OKX limit of 3 new connections a second is lifted: five quick redials would
+    # meet it, and its 429 is one more reconnect, so the breaker would trip a drop early.
+    sim = await sim_factory(seed=7, speed=1.0, ws_connections_per_s=100)
     storm = StormSettings(max_reconnects=5, window_s=60.0, stable_after_s=1.5)
-    feed = await feed_factory(settings=WebSocketSettings(storm=storm), private=False)
+    feed = await feed_factory(sim=sim, settings=WebSocketSettings(storm=storm), private=False)
     await wait_until(lambda: all_up(feed), what="feeds up")
     for drop in range(6):
         before = health_of(feed, "public").reconnects
