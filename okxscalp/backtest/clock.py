@@ -16,8 +16,11 @@ the same inputs run the same callbacks in the same order.
 
 Prior art: looptime (nolar/looptime) and aiotools' VirtualClock fast-forward `loop.time()` from
 the selector's timeout; neither waits for loopback bytes in flight, which matters here because the
-engine and the simulator talk over real sockets in one process (Linux may defer loopback delivery
-to ksoftirqd under load, so "select(0) saw nothing" alone does not mean "nothing is coming").
+engine and the simulator may talk over TCP sockets in one process (Linux may defer loopback
+delivery to ksoftirqd under load, so "select(0) saw nothing" alone does not mean "nothing is
+coming"). A backtest connects them over a Unix socket instead (okx/transport.py): Linux delivers a
+Unix stream write, connect or close to the other end before the call returns, so those sockets are
+never in flight and the meter has nothing to read.
 """
 
 from __future__ import annotations
@@ -190,12 +193,18 @@ class InFlightMeter:
 
     def in_flight(self) -> bool:
         """Whether anything is in flight between any two of our sockets (reads every one)."""
+        if not self._probes:  # no TCP socket (Unix sockets only): nothing can be
+            self.quiescent = True
+            return False
         return self._read(self._probes.values())
 
     def in_flight_of(self, written: Collection[int]) -> bool:
         """As in_flight, when only the fds `written` wrote since a reading found every socket
         quiescent: then only they and their peers can have bytes on their way (reads those)."""
         probes = self._probes
+        if not probes:  # no TCP socket (Unix sockets only): nothing can be
+            self.quiescent = True
+            return False
         chosen: dict[int, _TcpProbe] = {}
         for fd in written:
             probe = probes.get(fd)

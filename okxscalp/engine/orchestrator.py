@@ -72,6 +72,7 @@ from okxscalp.okx.auth import Credentials
 from okxscalp.okx.errors import OkxError
 from okxscalp.okx.models import Instrument, inst_id_of, symbol_of
 from okxscalp.okx.rest import RestClient
+from okxscalp.okx.transport import client_session
 from okxscalp.okx.ws import ConnectGate
 from okxscalp.okx.ws_trade import WsTradeChannel, WsTradeSettings
 
@@ -95,6 +96,9 @@ class ExchangeEndpoints:
     credentials: Credentials
     mode: str = "SIM"  # SIM | DEMO | LIVE (console header)
     demo: bool = False
+    # A backtest's simulator: every REST and WebSocket connection goes to this Unix socket instead
+    # of TCP to the URLs' host (okx/transport.py). None: TCP.
+    unix_socket: str | None = None
 
 
 class EngineNotRunning(RuntimeError):
@@ -131,6 +135,7 @@ class Engine:
         self.provider = ParameterProvider(config)
         self.inst_ids = tuple(inst_id_of(s) for s in config.symbols)
         self._session = session
+        self._own_session: aiohttp.ClientSession | None = None  # made here (a Unix socket's), closed at shutdown
         self.rest: RestClient | None = None
         self.journal: WatchedJournal | None = None
         self.manager: PositionManager | None = None
@@ -181,7 +186,8 @@ class Engine:
         """An engine against a started SimServer (tests, screenshots, bench)."""
         sim = config.exchange.sim
         creds = Credentials(sim.api_key, sim.api_secret, sim.passphrase)
-        return cls(config, ExchangeEndpoints(server.rest_url, server.ws_url, creds, mode="SIM"), journal_path=journal_path, **kw)
+        endpoints = ExchangeEndpoints(server.rest_url, server.ws_url, creds, mode="SIM", unix_socket=server.unix_socket)
+        return cls(config, endpoints, journal_path=journal_path, **kw)
 
     # ---- state the tests and tools read ------------------------------------------------------
 
@@ -304,6 +310,8 @@ class Engine:
         cfg = self.config
         creds = self.endpoints.credentials
         clock = self.clock
+        if self._session is None and self.endpoints.unix_socket is not None:
+            self._session = self._own_session = client_session(self.endpoints.unix_socket)
         self.rest = RestClient(self.endpoints.rest_url, creds, cfg.rest, demo=self.endpoints.demo, session=self._session,
                                wall_clock=clock.wall_s, mono_clock=clock.mono_s, rng=self._rng("rest"))
         loop = asyncio.get_running_loop()
@@ -475,6 +483,9 @@ class Engine:
             await asyncio.to_thread(self.recorder.stop)
         if self.rest is not None:
             await self.rest.close()
+        if self._own_session is not None:
+            await self._own_session.close()
+            self._session = self._own_session = None
         if self.journal is not None:
             self.journal.close()
         log.info("engine stopped; positions on the exchange keep their attached stop-loss")
@@ -506,6 +517,7 @@ class Engine:
             ws = self.config.websocket
             self.trade_channel = WsTradeChannel(
                 self.endpoints.ws_url, self.endpoints.credentials, self.rest, connect_gate=self._connect_gate,
+                unix_socket=self.endpoints.unix_socket,
                 settings=WsTradeSettings(connect_timeout_s=ws.connect_timeout_s, pong_timeout_s=ws.pong_timeout_s,
                                          backoff=ws.backoff),
                 rng=self._rng("ws-trade"), clock=self.clock.mono_s, wall_clock=self.clock.wall_s,
@@ -520,7 +532,7 @@ class Engine:
         assert self.rest is not None and self.registry is not None and self.private_events is not None
         cfg = self.config
         self.feed = FeedCoordinator(
-            FeedUrls.from_base(self.endpoints.ws_url),
+            FeedUrls.from_base(self.endpoints.ws_url, self.endpoints.unix_socket),
             self.registry,
             inst_ids=self.inst_ids,
             settings=cfg.websocket,

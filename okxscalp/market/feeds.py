@@ -76,12 +76,13 @@ class FeedUrls:
     public: str
     business: str
     private: str
+    unix_socket: str | None = None  # where the three connect instead of TCP (okx/transport.py)
 
     @classmethod
-    def from_base(cls, ws_base: str) -> FeedUrls:
+    def from_base(cls, ws_base: str, unix_socket: str | None = None) -> FeedUrls:
         """`ws://127.0.0.1:PORT` or `wss://ws.okx.com:8443` → the three OKX v5 paths."""
         base = ws_base.rstrip("/")
-        return cls(base + WS_PUBLIC_PATH, base + WS_BUSINESS_PATH, base + WS_PRIVATE_PATH)
+        return cls(base + WS_PUBLIC_PATH, base + WS_BUSINESS_PATH, base + WS_PRIVATE_PATH, unix_socket)
 
 
 def _component(connection: str) -> str:
@@ -141,17 +142,19 @@ class FeedCoordinator:
             PUBLIC: WsConnection(
                 PUBLIC, urls.public, self._settings, on_message=self._public_push,
                 on_health=self._health_reporter(PUBLIC), connect_gate=gate, clock=clock, wall_clock=wall_clock, rng=rng,
+                unix_socket=urls.unix_socket,
             ),
             BUSINESS: WsConnection(
                 BUSINESS, urls.business, self._settings, on_message=self._business_push,
                 on_health=self._health_reporter(BUSINESS), connect_gate=gate, clock=clock, wall_clock=wall_clock, rng=rng,
+                unix_socket=urls.unix_socket,
             ),
         }
         if credentials is not None:
             self._conns[PRIVATE] = WsConnection(
                 PRIVATE, urls.private, self._settings, credentials=credentials,
                 on_message=self._private_push, on_health=self._health_reporter(PRIVATE), connect_gate=gate,
-                clock=clock, wall_clock=wall_clock, rng=rng,
+                clock=clock, wall_clock=wall_clock, rng=rng, unix_socket=urls.unix_socket,
             )
         self._private_args = tuple(private_args)
 

@@ -46,6 +46,7 @@ from okxscalp.okx.errors import MalformedMessage, WsOpsBudgetExceeded
 from okxscalp.okx.health import ConnectionHealth, ConnectionState
 from okxscalp.okx.messages import ChannelArg, Pong, WsEvent, WsPush
 from okxscalp.okx.parse import parse_ws_frame
+from okxscalp.okx.transport import client_session
 
 __all__ = [
     "ChannelArg", "ConnectGate", "WsClosed", "WsConnection", "WsEvent", "WsLink", "WsOpsBudgetExceeded", "WsPush",
@@ -110,10 +111,10 @@ class WsLink:
         self.reason: str | None = None  # how the connection ended, once known
 
     @classmethod
-    async def dial(cls, url: str, open_timeout_s: float) -> WsLink:
-        """Connect (TCP, TLS for wss://, the upgrade) within open_timeout_s. No proxy (the session
-        does not read the environment), no compression."""
-        session = aiohttp.ClientSession(timeout=_NO_SESSION_TIMEOUT)
+    async def dial(cls, url: str, open_timeout_s: float, unix_socket: str | None = None) -> WsLink:
+        """Connect (TCP, TLS for wss://, the upgrade; or the Unix socket `unix_socket`, transport.py)
+        within open_timeout_s. No proxy (the session does not read the environment), no compression."""
+        session = client_session(unix_socket, _NO_SESSION_TIMEOUT)
         try:
             async with asyncio.timeout(open_timeout_s):
                 ws = await session.ws_connect(
@@ -273,9 +274,11 @@ class WsConnection:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        unix_socket: str | None = None,
     ) -> None:
         self.name = name
         self.url = url
+        self.unix_socket = unix_socket  # None: TCP to the URL's host (transport.py)
         self._settings = settings or WebSocketSettings()
         self._credentials = credentials
         self._on_message = on_message
@@ -463,7 +466,7 @@ class WsConnection:
     # --- one connection ---------------------------------------------------------------------
 
     async def _dial(self) -> WsLink:
-        return await WsLink.dial(self.url, self._settings.connect_timeout_s)
+        return await WsLink.dial(self.url, self._settings.connect_timeout_s, self.unix_socket)
 
     async def _session(self, handover: tuple[WsLink, set[ChannelArg], _OpsBudget] | None = None) -> str:
         """Dial (or adopt a prepared successor), log in, subscribe, read until the connection

@@ -149,8 +149,10 @@ class WsTradeChannel:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        unix_socket: str | None = None,
     ) -> None:
         self.url = ws_base_url.rstrip("/") + WS_PRIVATE_PATH
+        self.unix_socket = unix_socket  # None: TCP to the URL's host (transport.py)
         self._credentials = credentials
         self._rest = rest
         # One budget for REST and WS order ops (OKX: the WS ops share the REST limits).
@@ -489,7 +491,7 @@ class WsTradeChannel:
         self._ping_sent_mono = None
         self._set_state(STATE_CONNECTING)
         try:
-            ws = await WsLink.dial(self.url, self._settings.connect_timeout_s)
+            ws = await WsLink.dial(self.url, self._settings.connect_timeout_s, self.unix_socket)
         except Exception as exc:  # OSError, TimeoutError, aiohttp's handshake errors: all end the try
             return dial_failure(exc)
         self._ws = ws

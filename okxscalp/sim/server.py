@@ -80,8 +80,12 @@ class SimServer:
         fresh_account: bool = False,
         dynamics: MarketDynamics = TABLE_MARKET,
         clock: Clock | None = None,
+        unix_socket: str | None = None,
     ) -> None:
-        """`account_file`: keep the paper account in this file across restarts (persist.py); an
+        """`unix_socket`: listen on this Unix socket path instead of host:port (a backtest's
+        simulator, okx/transport.py); the URLs then name `localhost` only for the Host header.
+
+        `account_file`: keep the paper account in this file across restarts (persist.py); an
         existing one is loaded here (AccountFileError if it cannot be), `fresh_account` sets it
         aside first. Only for a server that builds its own exchange.
 
@@ -122,6 +126,7 @@ class SimServer:
         self.exchange = exchange
         self.host = host
         self.port = port
+        self.unix_socket = unix_socket
         self.credentials = credentials
         if drive_interval_s is None:
             step_wall_s = exchange.tick_interval_s / exchange.speed
@@ -165,11 +170,11 @@ class SimServer:
     # ------------------------------------------------------------------ addresses
     @property
     def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return "http://localhost" if self.unix_socket is not None else f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return "ws://localhost" if self.unix_socket is not None else f"ws://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -181,19 +186,22 @@ class SimServer:
         app.add_routes([web.get(path, self.hub.handle) for path in WS_PATHS])
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site: web.BaseSite = (
+            web.TCPSite(runner, self.host, self.port) if self.unix_socket is None else web.UnixSite(runner, self.unix_socket)
+        )
         try:
             await site.start()
         except OSError:
             await runner.cleanup()
             raise
         self._runner = runner
-        self.port = runner.addresses[0][1]
+        if self.unix_socket is None:
+            self.port = runner.addresses[0][1]
         self.faults.bind(asyncio.get_running_loop(), self.hub, self._reject_next_order)
         # Produce public events only for channels someone subscribed to (none yet).
         self.exchange.set_channel_interest("tickers", next(iter(self.exchange.specs)), False)
         self._driver = asyncio.create_task(self._drive(), name="okx-sim-driver")
-        log.info("okx-sim listening on %s", self.rest_url)
+        log.info("okx-sim listening on %s", self.rest_url if self.unix_socket is None else f"unix:{self.unix_socket}")
         store = self.account_store
         if store is not None:
             from okxscalp.sim.persist import describe_account

@@ -1,10 +1,13 @@
 """`okxscalp backtest`: the real engine and the simulator on the virtual clock over recorded data
-(runner.py, backtest_cli.py). Nothing mocked: the engine trades the replaying simulator over loopback."""
+(runner.py, backtest_cli.py). Nothing mocked: the engine trades the replaying simulator over a local (Unix) socket."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import sqlite3
+import stat
 from pathlib import Path
 
 import orjson
@@ -12,7 +15,9 @@ import pytest
 from journal_rows import journal_rows_hash
 from real_data import REAL_XRP
 
+from okxscalp.backtest import runner as runner_module
 from okxscalp.backtest.backtest_cli import run_names
+from okxscalp.backtest.clock import VirtualTimeEventLoop
 from okxscalp.backtest.data import read_market_data
 from okxscalp.backtest.journal_read import read_journal
 from okxscalp.backtest.report import build_report
@@ -85,6 +90,29 @@ def test_two_runs_of_the_same_backtest_write_the_same_journal(tmp_path: Path) ->
     assert first.sim_s == pytest.approx(4 * 60 - 0.2) and first.engine_ended == "stopped"
     assert journal_rows_hash(first.journal_path) == journal_rows_hash(second.journal_path)
     assert read_journal(first.journal_path).orders  # it traded: the hash covers decisions, not just start-up
+
+
+def test_the_engine_reaches_its_simulator_over_a_unix_socket_so_the_clock_reads_no_tcp_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection of a backtest is a Unix socket (okx/transport.py): the virtual clock's
+    in-flight meter, which reads TCP state, never has anything to read. A TCP connection anywhere
+    in the run (a client dialling the URL's host, a TCP listener) would be metered and counted."""
+    seen: dict[str, object] = {}
+
+    class WatchedSimServer(runner_module.SimServer):
+        async def start(self) -> None:
+            await super().start()
+            loop = asyncio.get_running_loop()
+            seen.update(socket=self.unix_socket, is_socket=stat.S_ISSOCK(os.stat(self.unix_socket).st_mode), loop=loop)
+
+    monkeypatch.setattr(runner_module, "SimServer", WatchedSimServer)
+    run = _run(tmp_path, "unix", _ticks(tmp_path, minutes=2.0))
+    assert run.engine_ended == "stopped" and read_journal(run.journal_path).orders
+    assert seen["is_socket"] is True
+    loop = seen["loop"]
+    assert isinstance(loop, VirtualTimeEventLoop) and loop.meter_readings == 0
+    assert not os.path.exists(os.path.dirname(str(seen["socket"])))  # removed with the run
 
 
 @pytest.mark.timeout(120)
