@@ -41,14 +41,14 @@ def level_orders(ticks: int, epoch: int) -> int:
     return 1 + ((ticks * 0x27D4EB2F + epoch) & _MASK) % 9
 
 
-_COUNT_STRS = tuple(str(n) for n in range(10))  # level_orders as shown: 1..9
+_ORDERS_STRS = tuple(str(1 + n) for n in range(9))  # level_orders as shown, by (its hash) % 9
 
 
 class BookView:
     """Reads levels of one instrument's book at a given best bid/ask and epoch."""
 
-    __slots__ = ("_cache_epoch", "_px_spec", "_px_strs", "_rows", "_sz_by_bucket", "_sz_spec", "depth_unit", "lot",
-                 "own", "px_dec", "sz_dec", "tick")
+    __slots__ = ("_cache_epoch", "_epoch_lots_term", "_epoch_orders_term", "_levels", "_px_spec", "_rows",
+                 "_sz_by_bucket", "_sz_spec", "depth_unit", "lot", "own", "px_dec", "sz_dec", "tick")
 
     def __init__(self, depth_unit: float, lot: float, tick: float, px_dec: int, sz_dec: int) -> None:
         self.depth_unit = depth_unit
@@ -62,8 +62,11 @@ class BookView:
         # step, so most rows of the next books5 push were already formatted.
         self._rows: dict[int, list[str]] = {}
         self._cache_epoch = -1
-        # Price strings by level, across epochs (a level's price never changes; its size does).
-        self._px_strs: dict[int, str] = {}
+        # The epoch's terms of level_lots' and level_orders' sums, mod 2**32 (set with the epoch).
+        self._epoch_lots_term = self._epoch_orders_term = 0
+        # What a level keeps across epochs: its price string and its own terms of those sums
+        # (a level's price never changes; its size does, through the epoch's terms).
+        self._levels: dict[int, tuple[str, int, int]] = {}
         # Size strings by level_lots' hash bucket (h % 1000: its only input besides the fixed
         # depth unit and lot), filled as buckets are met.
         self._sz_by_bucket: list[str | None] = [None] * _BUCKETS
@@ -88,8 +91,12 @@ class BookView:
         if epoch != self._cache_epoch or len(self._rows) > 4096:
             self._rows = {}
             self._cache_epoch = epoch
-            if len(self._px_strs) > 4096:
-                self._px_strs = {}
+            # Sums mod 2**32 split into terms mod 2**32: (a + b) & M == ((a & M) + (b & M)) & M, and
+            # an epoch (~1.7e9 s) times the constant is a multi-digit int worth doing once.
+            self._epoch_lots_term = (epoch * 0x85EBCA77) & _MASK
+            self._epoch_orders_term = epoch & _MASK
+            if len(self._levels) > 4096:
+                self._levels = {}
         rows = self._rows
         own = self.own
         out = []
@@ -98,32 +105,37 @@ class BookView:
             end = best_ticks + depth if best_ticks > 0 else best_ticks
         else:
             end = max(0, best_ticks - depth)
+        levels = sz_by_bucket = None
+        lots_term = orders_term = 0
         for t in range(best_ticks, end, direction):
             if own and t in own:
                 out.append(self._own_row(t, epoch))
                 continue
             row = rows.get(t)
             if row is None:
-                row = rows[t] = self._new_row(t, epoch)
+                # A new row: level_lots' hash and level_orders inline, from the level's and the
+                # epoch's terms (a books5 push at a new epoch builds ten rows;
+                # tests/sim/test_sim_book_rows.py holds the rows to those functions).
+                if levels is None:
+                    levels, sz_by_bucket = self._levels, self._sz_by_bucket
+                    lots_term, orders_term = self._epoch_lots_term, self._epoch_orders_term
+                level = levels.get(t)
+                if level is None:
+                    level = levels[t] = (format(t * self.tick, self._px_spec), (t * 0x9E3779B1) & _MASK,
+                                         (t * 0x27D4EB2F) & _MASK)
+                px, level_lots_term, level_orders_term = level
+                h = (level_lots_term + lots_term) & _MASK
+                h ^= h >> 15
+                h = (h * 0x2C1B3C6D) & _MASK
+                h ^= h >> 12
+                bucket = h % _BUCKETS
+                sz = sz_by_bucket[bucket]
+                if sz is None:
+                    sz = sz_by_bucket[bucket] = format(_bucket_lots(bucket, self.depth_unit, self.lot) * self.lot,
+                                                       self._sz_spec)
+                row = rows[t] = [px, sz, "0", _ORDERS_STRS[((level_orders_term + orders_term) & _MASK) % 9]]
             out.append(row)
         return out
-
-    def _new_row(self, ticks: int, epoch: int) -> list[str]:
-        px = self._px_strs.get(ticks)
-        if px is None:
-            px = self._px_strs[ticks] = format(ticks * self.tick, self._px_spec)
-        # level_lots' hash and level_orders inlined (a books5 push at a new epoch builds ten rows;
-        # tests/sim/test_sim_book_rows.py holds the rows to those functions).
-        h = (ticks * 0x9E3779B1 + epoch * 0x85EBCA77) & _MASK
-        h ^= h >> 15
-        h = (h * 0x2C1B3C6D) & _MASK
-        h ^= h >> 12
-        bucket = h % _BUCKETS
-        sz = self._sz_by_bucket[bucket]
-        if sz is None:
-            sz = self._sz_by_bucket[bucket] = format(_bucket_lots(bucket, self.depth_unit, self.lot) * self.lot,
-                                                     self._sz_spec)
-        return [px, sz, "0", _COUNT_STRS[1 + ((ticks * 0x27D4EB2F + epoch) & _MASK) % 9]]
 
     def _own_row(self, ticks: int, epoch: int) -> list[str]:
         own_sz, own_orders = self.own[ticks]

@@ -31,3 +31,20 @@ def test_rows_read_as_level_lots_and_level_orders(depth_unit: float, lot: float,
             assert rows == expected
             assert all(level_lots(t, epoch, depth_unit, lot) >= 1 for t in levels if t > 0)
             assert [book.size_str(t, epoch) for t in levels if t > 0] == [row[1] for row in expected]
+
+
+def test_rows_stay_right_across_epochs_and_the_level_table_reset() -> None:
+    """A level's price and hash terms are kept across epochs (and dropped past 4096 levels); the
+    epoch's terms change with the epoch: rows read as the functions say whichever was cached."""
+    depth_unit, lot, tick = 3.0, 0.1, 0.01
+    book = BookView(depth_unit, lot, tick, 2, 1)
+    rng = random.Random(9)
+    epoch = 1_732_435_200
+    for _ in range(60):
+        epoch += rng.choice((0, 1, 1, 2, 3_600))
+        best = 948_701 + rng.randrange(-3_000, 3_000)
+        for direction in (1, -1):
+            rows = book.wire_levels(best, direction, 400, epoch)
+            expected = [[f"{t * tick:.2f}", f"{level_size(t, epoch, depth_unit, lot):.1f}", "0",
+                         str(level_orders(t, epoch))] for t in range(best, best + direction * 400, direction)]
+            assert rows == expected
