@@ -346,8 +346,20 @@ class LedgerMixin(DeskState):
             if ratio is not None and ratio <= 1.0:
                 qty = position.size * market.ct_val
                 self._liquidate(position, bankruptcy_px(position.direction, position.avg_px, position.margin, qty))
-        # cross_equity() and cross_maint() from one pass: the same terms summed by sum() in the
-        # same order (bit-identical, whichever summation this Python's sum() uses).
+        iso_margins, cross_upls, cross_maints = self._margin_terms()
+        if cross_maints:
+            ratio = margin_ratio(self.cash - sum(iso_margins) + sum(cross_upls), sum(cross_maints))
+            if ratio is not None and ratio <= 1.0:
+                self._liquidate_cross([p for p in self.positions.values() if p.mgn_mode == "cross" and p.size])
+        if self._touched_positions or self._balance_dirty:
+            self._flush()
+
+    def _margin_terms(self) -> tuple[list[float], list[float], list[float]]:
+        """The terms of cross_equity() and cross_maint() in one pass, for sum() to add in the same
+        order (bit-identical, whichever summation this Python's sum() uses): isolated margins,
+        cross positions' upl, held cross positions' maintenance with the fee. Each is Position.upl's
+        and _maint's arithmetic inline, the same operations in the same order (every step of every
+        held position; tests/sim/test_liquidation.py holds them to those methods)."""
         markets = self.markets
         iso_margins: list[float] = []
         cross_upls: list[float] = []
@@ -356,17 +368,15 @@ class LedgerMixin(DeskState):
             mgn_mode = position.mgn_mode
             if mgn_mode == "cross":
                 market = markets[position.inst_id]
-                cross_upls.append(position.upl(market.mark, market.ct_val))
-                if position.pos:
-                    cross_maints.append(self._maint(position, True))
+                mark, ct_val = market.mark, market.ct_val
+                pos = position.pos
+                size = abs(pos)  # Position.size
+                cross_upls.append((mark - position.avg_px) * size * ct_val * position.direction)
+                if pos:
+                    cross_maints.append(size * ct_val * mark * (tier_of(market.tiers, size).mmr + TAKER_FEE_RATE))
             elif mgn_mode == "isolated":
                 iso_margins.append(position.margin)
-        if cross_maints:
-            ratio = margin_ratio(self.cash - sum(iso_margins) + sum(cross_upls), sum(cross_maints))
-            if ratio is not None and ratio <= 1.0:
-                self._liquidate_cross([p for p in self.positions.values() if p.mgn_mode == "cross" and p.size])
-        if self._touched_positions or self._balance_dirty:
-            self._flush()
+        return iso_margins, cross_upls, cross_maints
 
     def _liquidate_cross(self, cross: list[Position]) -> None:
         markets = [self.markets[p.inst_id] for p in cross]

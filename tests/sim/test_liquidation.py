@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from typing import Any
 
 import aiohttp
@@ -123,3 +124,28 @@ def test_an_account_saved_before_isolated_margin_restores_with_its_opening_margi
     after.restore_account(doc)
     (restored,) = after.positions_wire(INST)
     assert restored["margin"] == wire["margin"] == "475" and restored["liqPx"] == wire["liqPx"]
+
+
+def test_margin_terms_are_the_positions_upl_and_maintenance_bit_for_bit() -> None:
+    """liquidate_due's one-pass terms (Position.upl and _maint inline) equal those methods exactly,
+    over long/short, cross/isolated positions of every tier size and moving marks."""
+    rng = random.Random(11)
+    for round_ in range(8):
+        ex = SimExchange(seed=round_, initial_equity=1e12)
+        desk = ex.desk
+        for inst_id in rng.sample(sorted(ex.markets), 4):
+            for pos_side in ("long", "short"):
+                mode = rng.choice(("cross", "cross", "isolated"))
+                ex.set_leverage({"instId": inst_id, "mgnMode": mode, "lever": "10", "posSide": pos_side})
+                contracts = float(rng.choice((1, 7, 999, 1000, 1001, 25_000, 400_000)))
+                px = ex.markets[inst_id].mid * rng.uniform(0.9, 1.1)
+                ex.open_position_directly(inst_id, pos_side, contracts, px, mode)
+        for _ in range(5):
+            ex.advance_steps(rng.randrange(1, 300))
+            positions = list(desk.positions.values())
+            iso, upls, maints = desk._margin_terms()
+            assert iso == [p.margin for p in positions if p.mgn_mode == "isolated"]
+            assert upls == [p.upl(desk.markets[p.inst_id].mark, desk.markets[p.inst_id].ct_val)
+                            for p in positions if p.mgn_mode == "cross"]
+            assert maints == [desk._maint(p, True) for p in positions if p.mgn_mode == "cross" and p.pos]
+            assert upls and maints
