@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from okxscalp.okx.constants import CANDLE_CHANNEL_PREFIX
+from okxscalp.okx.constants import CANDLE_BARS, CANDLE_CHANNEL_PREFIX
 from okxscalp.okx.errors import MalformedMessage
 from okxscalp.okx.messages import ChannelArg, Pong, WsEvent, WsFrame, WsPush
 from okxscalp.okx.models import (
@@ -165,8 +165,10 @@ def _guard(parser: Callable[..., Any], *args: Any) -> Any:
 # --- items (shared by REST and WebSocket: the same objects on both) -----------------------
 
 
-def _ticker(d: dict[str, Any], recv_mono: float) -> Ticker:
-    # The hot path: no helper calls per field. Same rules as _num: strings only, finite.
+def _ticker(d: dict[str, Any], _inst_id: str, recv_mono: float) -> Ticker:
+    # The hot path: no helper calls per field. Same rules as _num and _int: strings only, finite; ts
+    # a string or a bare integer. A ticker names its instId itself: the push arg's (`_inst_id`) is
+    # unused, taken so that every pushed market item parser has one shape (_MARKET_ITEM_PARSERS).
     last, bid, ask, bid_sz, ask_sz = d["last"], d["bidPx"], d["askPx"], d["bidSz"], d["askSz"]
     if (
         last.__class__ is not str
@@ -176,16 +178,18 @@ def _ticker(d: dict[str, Any], recv_mono: float) -> Ticker:
         or ask_sz.__class__ is not str
     ):
         raise TypeError("ticker numbers must be strings")
-    inst_id = d["instId"]
+    inst_id, ts = d["instId"], d["ts"]
     if inst_id.__class__ is not str:
         raise TypeError("instId must be a string")
-    ticker = Ticker(
-        inst_id, float(last), float(bid), float(ask), float(bid_sz), float(ask_sz), _int(d["ts"]), recv_mono
-    )
-    total = ticker.last + ticker.bid + ticker.ask + ticker.bid_sz + ticker.ask_sz
+    if ts.__class__ is str:
+        ts = int(ts)
+    elif ts.__class__ is not int:
+        raise TypeError(f"integer expected, got {type(ts).__name__}")
+    last_px, bid_px, ask_px, bid_qty, ask_qty = float(last), float(bid), float(ask), float(bid_sz), float(ask_sz)
+    total = last_px + bid_px + ask_px + bid_qty + ask_qty
     if total - total != 0.0:  # some field is inf or nan
         raise ValueError("non-finite number in ticker")
-    return ticker
+    return Ticker(inst_id, last_px, bid_px, ask_px, bid_qty, ask_qty, ts, recv_mono)
 
 
 def _level(row: Any) -> BookLevel:
@@ -193,8 +197,9 @@ def _level(row: Any) -> BookLevel:
     return BookLevel(_num(row[0]), _num(row[1]), _int_or_zero(row[3]) if len(row) > 3 else 0)
 
 
-def _book_top(d: dict[str, Any], inst_id: str) -> BookTop:
+def _book_top(d: dict[str, Any], inst_id: str, _recv: float = 0.0) -> BookTop:
     # books5 / bbo-tbt pushes: no helper calls per field (as _ticker); the rules of _num and _int.
+    # `_recv` is unused: the shape of a pushed market item parser (_MARKET_ITEM_PARSERS).
     ask, bid = d["asks"][0], d["bids"][0]
     bid_px, bid_sz, ask_px, ask_sz = bid[0], bid[1], ask[0], ask[1]
     if (
@@ -250,7 +255,8 @@ def _candle(row: Any, inst_id: str, bar: str) -> Candle:
     return candle
 
 
-def _mark_price(d: dict[str, Any]) -> MarkPrice:
+def _mark_price(d: dict[str, Any], _inst_id: str = "", _recv: float = 0.0) -> MarkPrice:
+    # The item names its instId; the unused parameters: the shape of _MARKET_ITEM_PARSERS.
     inst_id, px = d["instId"], d["markPx"]
     if inst_id.__class__ is not str or px.__class__ is not str:
         raise TypeError("mark-price instId and markPx must be strings")
@@ -260,7 +266,8 @@ def _mark_price(d: dict[str, Any]) -> MarkPrice:
     return MarkPrice(inst_id, mark_px, _int(d["ts"]))
 
 
-def _price_limit(d: dict[str, Any]) -> PriceLimit:
+def _price_limit(d: dict[str, Any], _inst_id: str = "", _recv: float = 0.0) -> PriceLimit:
+    # The item names its instId; the unused parameters: the shape of _MARKET_ITEM_PARSERS.
     enabled = d.get("enabled", True)
     if enabled is not True:
         enabled = _bool(enabled)
@@ -494,7 +501,7 @@ def parse_instruments(data: Any) -> list[Instrument]:
 
 
 def parse_tickers(data: Any, recv_mono: float) -> list[Ticker]:
-    return _each(_ticker, data, recv_mono)
+    return _each(_ticker, data, "", recv_mono)
 
 
 def parse_books(data: Any, inst_id: str) -> OrderBook:
@@ -583,34 +590,28 @@ def _excerpt(raw: bytes | str) -> str:
 
 # --- WebSocket ------------------------------------------------------------------------------
 
-def _pushed_book_top(d: Any, inst_id: str, _recv: float) -> BookTop:
-    return _book_top(d, inst_id)
-
-
-def _pushed_mark_price(d: Any, _inst_id: str, _recv: float) -> MarkPrice:
-    return _mark_price(d)
-
-
-def _pushed_price_limit(d: Any, _inst_id: str, _recv: float) -> PriceLimit:
-    return _price_limit(d)
-
-
-# channel → item parser taking (item, inst_id_from_arg, recv_mono); the public market channels
-# the engine subscribes to are named functions, one call less than a lambda around another.
+# channel → item parser taking (item, inst_id_from_arg, recv_mono). The public market channels'
+# parsers are the item functions themselves (one call per item), and parse_ws_frame's fast path
+# takes them; the others are adapted to the same shape.
+_MARKET_ITEM_PARSERS: dict[str, Callable[[Any, str, float], Any]] = {
+    "tickers": _ticker,
+    "books5": _book_top,
+    "bbo-tbt": _book_top,
+    "mark-price": _mark_price,
+    "price-limit": _price_limit,
+}
 _PUSH_PARSERS: dict[str, Callable[[Any, str, float], Any]] = {
-    "tickers": lambda d, _i, recv: _ticker(d, recv),
-    "books5": _pushed_book_top,
-    "bbo-tbt": _pushed_book_top,
+    **_MARKET_ITEM_PARSERS,
     "books": lambda d, inst_id, _r: _order_book(d, inst_id),
     "trades": lambda d, _i, _r: _trade(d),
     "trades-all": lambda d, _i, _r: _trade(d),
-    "mark-price": _pushed_mark_price,
-    "price-limit": _pushed_price_limit,
     "orders": lambda d, _i, _r: _order(d),
     "orders-algo": lambda d, _i, _r: _algo_order(d),
     "positions": lambda d, _i, _r: _position(d),
     "account": lambda d, _i, _r: _balance(d),
 }
+# candle channel → its bar, for the bars OKX names (the fast path; _push reads any candle<bar>)
+_CANDLE_BAR_OF = {CANDLE_CHANNEL_PREFIX + bar: bar for bar in CANDLE_BARS}
 
 _PONG_BYTES = b"pong"
 # A positions snapshot with no open position is `"data": []` (OKX sends non-zero positions only);
@@ -634,16 +635,22 @@ def parse_ws_frame(raw: bytes | str, recv_mono: float) -> WsFrame:
         data = msg.get("data")
         if data is not None and "event" not in msg:
             arg = msg["arg"]
-            # Fast path for the dominant frame: one ticker.
-            if (
-                arg.__class__ is dict
-                and arg.get("channel") == "tickers"
-                and data.__class__ is list
-                and len(data) == 1
-            ):
+            # Fast path for the dominant frames, a public market push of one item (tickers, books5,
+            # mark-price, price-limit, candles): what _push makes of them, with fewer steps.
+            if arg.__class__ is dict and data.__class__ is list and len(data) == 1:
+                channel = arg.get("channel")
                 inst_id = arg.get("instId") or ""
-                if inst_id.__class__ is str:
-                    return WsPush("tickers", inst_id, (_ticker(data[0], recv_mono),), recv_mono)
+                if channel.__class__ is str and inst_id.__class__ is str:
+                    parser = _MARKET_ITEM_PARSERS.get(channel)
+                    if parser is not None:
+                        item = parser(data[0], inst_id, recv_mono)
+                    else:
+                        bar = _CANDLE_BAR_OF.get(channel)
+                        if bar is None:
+                            return _push(msg, data, recv_mono)
+                        item = _candle(data[0], inst_id, bar)
+                    # {"arg", "data"} alone (every market push) has no action to look up
+                    return WsPush(channel, inst_id, (item,), recv_mono, "" if len(msg) == 2 else _action(msg))
             return _push(msg, data, recv_mono)
         event = msg.get("event")
         if event.__class__ is str:
@@ -655,6 +662,12 @@ def parse_ws_frame(raw: bytes | str, recv_mono: float) -> WsFrame:
     except _SHAPE_ERRORS as exc:
         raise MalformedMessage(f"{exc.__class__.__name__}: {exc}", _excerpt(raw)) from None
     raise MalformedMessage("neither a data push nor an event", _excerpt(raw))
+
+
+def _action(msg: dict[str, Any]) -> str:
+    """books: snapshot|update (`action`); positions/account: snapshot|event_update (`eventType`)."""
+    action = msg.get("action") or msg.get("eventType") or ""
+    return action if action.__class__ is str else ""
 
 
 def _push(msg: dict[str, Any], data: Any, recv_mono: float) -> WsPush:
@@ -681,8 +694,7 @@ def _push(msg: dict[str, Any], data: Any, recv_mono: float) -> WsPush:
             items = tuple([_candle(row, inst_id, bar) for row in data])
     else:
         raise MalformedMessage(f"unknown channel {channel!r}")
-    action = msg.get("action") or msg.get("eventType") or ""
-    return WsPush(channel, inst_id, items, recv_mono, action if action.__class__ is str else "")
+    return WsPush(channel, inst_id, items, recv_mono, _action(msg))
 
 
 def _event(msg: dict[str, Any], event: str) -> WsEvent:

@@ -117,3 +117,59 @@ def test_a_push_of_one_item_and_of_two(channel: str) -> None:
         assert isinstance(push.items, tuple) and len(push.items) == n and push.items[0] == push.items[-1]
     with pytest.raises(MalformedMessage):
         parse.parse_ws_frame(orjson.dumps({"arg": {"channel": channel, "instId": INST}, "data": [item, 5]}), 3.0)
+
+
+TICKER = {"instType": "SWAP", "instId": INST, "last": "95165.1", "lastSz": "0.28", "askPx": "95165.1", "askSz": "53.86",
+          "bidPx": "95165.0", "bidSz": "15.46", "ts": "1732433401600"}
+MARKET_ITEMS: dict[str, Any] = {"tickers": TICKER, "books5": BOOK, "bbo-tbt": BOOK, "mark-price": MARK,
+                                "price-limit": LIMIT, "candle1m": ROW, "candle1H": ROW}
+
+
+def slow_outcome(raw: bytes) -> object:
+    """What _push (the general path) makes of a push frame: the reference of parse_ws_frame's fast path."""
+    msg = orjson.loads(raw)
+    try:
+        return parse._push(msg, msg["data"], 3.0)
+    except (MalformedMessage, *_SHAPE_ERRORS):
+        return "refused"
+
+
+def fast_outcome(raw: bytes) -> object:
+    try:
+        return parse.parse_ws_frame(raw, 3.0)
+    except MalformedMessage:
+        return "refused"
+
+
+@settings(max_examples=600, deadline=None)
+@given(channel=st.sampled_from(sorted(MARKET_ITEMS)), field=st.sampled_from(["last", "bidPx", "ts", "instId", "markPx",
+       "buyLmt", "enabled", "asks", None]), value=odd_values, arg_inst=st.sampled_from([INST, "", None, 3]),
+       extra=st.sampled_from([None, ("action", "snapshot"), ("eventType", "update"), ("action", 5), ("x", 1)]),
+       n=st.sampled_from([1, 1, 2]))
+def test_the_fast_path_is_what_push_makes(channel: str, field: str | None, value: object, arg_inst: object,
+                                         extra: tuple[str, object] | None, n: int) -> None:
+    """A public market push of one item takes parse_ws_frame's fast path: the same push (channel,
+    instId, items, action) or the same refusal as the general path."""
+    item: Any = orjson.loads(orjson.dumps(MARKET_ITEMS[channel]))
+    if field is not None and item.__class__ is dict:
+        item[field] = value
+    elif field is not None:
+        item[len(field) % len(item)] = value
+    arg: dict[str, Any] = {"channel": channel}
+    if arg_inst is not None:
+        arg["instId"] = arg_inst
+    frame: dict[str, Any] = {"arg": arg, "data": [item] * n}
+    if extra is not None:
+        frame[extra[0]] = extra[1]
+    try:
+        raw = orjson.dumps(frame)
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    assert fast_outcome(raw) == slow_outcome(raw)
+
+
+def test_a_ticker_push_as_push_makes_it() -> None:
+    raw = orjson.dumps({"arg": {"channel": "tickers", "instId": INST}, "data": [TICKER]})
+    push = parse.parse_ws_frame(raw, 3.0)
+    assert push == slow_outcome(raw)
+    assert push.items[0].last == 95165.1 and push.items[0].ts_ms == 1732433401600 and push.items[0].recv_mono == 3.0
