@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from okxscalp.config.schema import FreshnessSettings, Purpose
 from okxscalp.market.bus import EventBus
@@ -266,7 +268,7 @@ def test_delay_estimator_forgets_after_its_window() -> None:
 
 
 def test_a_read_quote_is_the_frozen_dataclass_quote_field_by_field() -> None:
-    """The registry builds its quotes through the slots' setters (speed): the result must be
+    """The registry builds its quotes by plain slot stores (_QuoteBuilder, speed): the result must be
     what `Quote(...)` makes, every field set, equal, hashable and frozen."""
     import dataclasses
 
@@ -285,3 +287,42 @@ def test_a_read_quote_is_the_frozen_dataclass_quote_field_by_field() -> None:
     assert repr(quote) == repr(expected)
     with pytest.raises(dataclasses.FrozenInstanceError):
         quote.bid = 1.0  # type: ignore[misc]
+
+
+class _Model:
+    """An ExchangeClock model's published course (the attributes the registry reads)."""
+
+    def __init__(self, published: bool, rate: float, ex_s: float, rate_hi: float, mono: float) -> None:
+        self.published, self.trusted, self.rate = published, published, rate
+        self.proj_ex_s, self.proj_rate_hi, self.proj_mono = ex_s, rate_hi, mono
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    published=st.booleans(), rate=st.floats(0.5, 2.0), rate_hi=st.floats(0.5, 2.0), lag=st.floats(-5.0, 5.0),
+    since=st.floats(0.0, 8.0), delay_ms=st.integers(0, 4000), purpose=st.sampled_from(list(Purpose)),
+    with_clock=st.booleans(),
+)
+def test_a_read_measures_the_age_as_age_does(
+    published: bool, rate: float, rate_hi: float, lag: float, since: float, delay_ms: int, purpose: Purpose,
+    with_clock: bool,
+) -> None:
+    """`read` computes the age inline (hot path): the same number as `_age`, the same verdict against
+    the budget, and a refusal that names that age."""
+    clock = FakeClock()
+    reg = make(clock)
+    if with_clock:
+        reg._xclock = _Model(published, rate, T0_MS / 1000 + lag, rate_hi, clock.t - 1.0)  # type: ignore[assignment]
+    reg.on_ticker(ticker(XRP, clock.t - delay_ms / 1000, T0_MS))  # a late arrival shows as an estimated delay
+    reg.on_ticker(ticker(XRP, clock.t, T0_MS + 10))
+    clock.t += since
+    slot = reg._slots[XRP]
+    assert slot.ticker is not None
+    expected = reg._age(slot.ticker.recv_mono, slot.ticker.ts_ms, slot.delay, clock.t)
+    budget = reg.budget(purpose)
+    try:
+        quote = reg.read(XRP, purpose)
+    except StaleData as stale:
+        assert expected > budget and stale.age_s == expected and stale.budget_s == budget
+    else:
+        assert expected <= budget and quote.age_s == expected and quote.budget_s == budget
