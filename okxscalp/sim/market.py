@@ -107,6 +107,7 @@ class SymbolMarket:
         # building the spec on every call.
         self._px_spec = f".{self.px_dec}f"
         self._sz_spec = f".{self.sz_dec}f"
+        self._trade_sz_strs: dict[int, str] = {}  # lots -> format(lots * lot, sz_spec): trade sizes met
         self._depth_unit = spec.depth_unit
         self.tiers = tiers_for(spec.family, spec.max_lever)  # position tiers (maintenance margin rates)
         self._rng = rng
@@ -181,9 +182,13 @@ class SymbolMarket:
         # What the last ticker showed, with its strings (ticker_item formats only what changed).
         self._vol_ccy_spec = f".{self._vol_ccy_dec}f"
         self._shown_high = self._shown_low = self._shown_vol = self._shown_vol_ccy = math.nan
-        self._shown_high_str = self._shown_low_str = self._shown_vol_str = self._shown_vol_ccy_str = ""
+        self._shown_high_str = self._shown_low_str = ""
         self._shown_sz_bid = self._shown_sz_epoch = -1  # the (bid, epoch) of the bid/ask sizes shown
-        self._shown_bid_sz = self._shown_ask_sz = ""
+        # The last ticker's fields in wire order: ticker_item sets what changes and copies it.
+        self._ticker: dict[str, str] = dict.fromkeys(
+            ("instType", "instId", "last", "lastSz", "askPx", "askSz", "bidPx", "bidSz", "open24h", "high24h",
+             "low24h", "volCcy24h", "vol24h", "sodUtc0", "sodUtc8", "ts"), "")
+        self._ticker["instType"], self._ticker["instId"] = "SWAP", self.inst_id
         # Which public channels have listeners (SimExchange keeps these up to date).
         self.want_tickers = self.want_books5 = self.want_bbo = self.want_trades = True
         self.want_mark = self.want_limit = True
@@ -237,14 +242,22 @@ class SymbolMarket:
             # (tests/sim/test_sim_market_draws.py holds it to the library's).
             lot = self.lot
             lots = int(self._depth_unit * -_log(1.0 - rng.random()) * 0.05 / lot)
-            vol = (lots if lots > 0 else 1) * lot
+            if lots < 1:
+                lots = 1
+            vol = lots * lot
             self.last = trade_ticks * tick
             self.last_sz = vol
             if taped is None or trade_ticks == bid or trade_ticks == bid + 1:
                 self._last_str = self._ask_str if side_buy else self._bid_str
             else:
                 self._last_str = format(self.last, self._px_spec)
-            self._last_sz_str = format(vol, self._sz_spec)
+            # A trade's size is a whole number of lots: its string from the table of sizes met.
+            sz_str = self._trade_sz_strs.get(lots)
+            if sz_str is None:
+                sz_str = format(vol, self._sz_spec)
+                if len(self._trade_sz_strs) < 4096:
+                    self._trade_sz_strs[lots] = sz_str
+            self._last_sz_str = sz_str
             self.last_ts = ts_ms
             self.trade_seq += 1
             # The trade's count, 1 + rng.randrange(3) inlined (the same draws: randrange(3) is
@@ -403,18 +416,16 @@ class SymbolMarket:
     def _refresh_day_stats(self) -> None:
         self._day_stats_dirty = False
         bars = self.candles["1m"].closed
-        if not bars:
-            d = self.px_dec
-            self._day_strs = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h,
-                                                           self.sod_utc0, self.sod_utc8))
-            return
-        self.open24h = bars[0][OPEN]
-        self.high24h, self.low24h = self._day_high_low.read()
-        self.vol24h = sum(map(_VOL_OF, bars))  # the same additions in the same order as a loop
-        self.vol_ccy24h = sum(map(_VOL_CCY_OF, bars))
+        if bars:
+            self.open24h = bars[0][OPEN]
+            self.high24h, self.low24h = self._day_high_low.read()
+            self.vol24h = sum(map(_VOL_OF, bars))  # the same additions in the same order as a loop
+            self.vol_ccy24h = sum(map(_VOL_CCY_OF, bars))
         d = self.px_dec
-        self._day_strs = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h, self.sod_utc0,
-                                                       self.sod_utc8))
+        self._day_strs = day = tuple(f"{v:.{d}f}" for v in (self.open24h, self.high24h, self.low24h,
+                                                             self.sod_utc0, self.sod_utc8))
+        ticker = self._ticker
+        ticker["open24h"], ticker["sodUtc0"], ticker["sodUtc8"] = day[0], day[3], day[4]
 
     def gap_to(self, px: float) -> None:
         """The fair price gaps to `px`; mark and price limits move with it at once (a gap is an
@@ -469,6 +480,7 @@ class SymbolMarket:
     def ticker_item(self) -> dict:
         if self._day_stats_dirty:
             self._refresh_day_stats()
+        item = self._ticker  # the last ticker's fields: what changed is set, then it is copied
         day = self._day_strs
         high_str, low_str = day[1], day[2]
         vol, vol_ccy = self.vol24h, self.vol_ccy24h
@@ -489,34 +501,24 @@ class SymbolMarket:
             vol_ccy += cur[VOL_CCY]
         if vol != self._shown_vol:  # a ticker without a trade since the last one shows the same volume
             self._shown_vol = vol
-            self._shown_vol_str = format(vol, self._sz_spec)
-            self._shown_vol_ccy_str = format(vol_ccy, self._vol_ccy_spec)
+            item["vol24h"] = format(vol, self._sz_spec)
+            item["volCcy24h"] = format(vol_ccy, self._vol_ccy_spec)
         elif vol_ccy != self._shown_vol_ccy:
-            self._shown_vol_ccy_str = format(vol_ccy, self._vol_ccy_spec)
+            item["volCcy24h"] = format(vol_ccy, self._vol_ccy_spec)
         self._shown_vol_ccy = vol_ccy
         bid, e = self.bid, self.epoch
         if bid != self._shown_sz_bid or e != self._shown_sz_epoch:  # set_own_orders resets it too
+            # The best prices change with the bid only (step), so they are set here too.
             self._shown_sz_bid, self._shown_sz_epoch = bid, e
             book = self.book
-            self._shown_bid_sz, self._shown_ask_sz = book.size_str(bid, e), book.size_str(bid + 1, e)
-        return {
-            "instType": "SWAP",
-            "instId": self.inst_id,
-            "last": self._last_str,
-            "lastSz": self._last_sz_str,
-            "askPx": self._ask_str,
-            "askSz": self._shown_ask_sz,
-            "bidPx": self._bid_str,
-            "bidSz": self._shown_bid_sz,
-            "open24h": day[0],
-            "high24h": high_str,
-            "low24h": low_str,
-            "volCcy24h": self._shown_vol_ccy_str,
-            "vol24h": self._shown_vol_str,
-            "sodUtc0": day[3],
-            "sodUtc8": day[4],
-            "ts": str(self.ts),
-        }
+            item["askPx"], item["askSz"] = self._ask_str, book.size_str(bid + 1, e)
+            item["bidPx"], item["bidSz"] = self._bid_str, book.size_str(bid, e)
+        item["last"] = self._last_str
+        item["lastSz"] = self._last_sz_str
+        item["high24h"] = high_str
+        item["low24h"] = low_str
+        item["ts"] = str(self.ts)
+        return item.copy()
 
     def books_item(self, depth: int) -> dict:
         return {
