@@ -286,6 +286,14 @@ class ClockModel:
         best: _Point | None = None
         best_u = 0.0
         rate, rate_err = self.rate, self._rate_err
+        if rate_err == 0.0:
+            # The distance term is 0 (times are finite): the same u without it (a virtual
+            # clock's rate has no error, and this runs twice a sample).
+            for p in self._segment:
+                u = rate * p.half_rtt
+                if best is None or u <= best_u:
+                    best, best_u = p, u
+            return best
         for p in self._segment:
             u = rate * p.half_rtt + rate_err * abs(now_mono - p.mono)
             if best is None or u <= best_u:
@@ -322,18 +330,38 @@ class ClockModel:
 
 
 def _best_pair(points: deque[_Point]) -> tuple[_Point, _Point]:
-    """The two points (in time order) whose slope has the smallest relative error."""
+    """The two points (in time order) whose slope has the smallest relative error.
+
+    Every error is >= 0 (half round trips >= 0, spans >= MIN_RATE_SPAN_S), so an error of 0 ends
+    the search (a virtual clock's round trips all take 0 s: the first pair wins), and a row whose
+    error cannot drop below the best so far is skipped: no pair (a, b) of it beats
+    half_a / (latest mono after a - mono_a), as IEEE rounding is monotone. The scan order and the
+    strict `<` are the brute force's: the first pair in time order wins among equals."""
     seq = list(points)
+    count = len(seq)
     best = (seq[0], seq[-1])
     best_err = float("inf")
+    # latest[i]: the largest mono after row i, the longest span any pair of the row can have.
+    latest = [0.0] * count
+    running = -float("inf")
+    for i in range(count - 1, -1, -1):
+        latest[i] = running
+        mono = seq[i].mono
+        if mono > running:
+            running = mono
     for i, a in enumerate(seq):
         mono_a, half_a = a.mono, a.half_rtt  # read once per row, not once per pair
+        reach = latest[i] - mono_a
+        if not reach >= MIN_RATE_SPAN_S or half_a / reach >= best_err:
+            continue  # no span long enough, or no pair of the row can beat the best
         for b in seq[i + 1 :]:
             span = b.mono - mono_a
             if span >= MIN_RATE_SPAN_S:
                 err = (half_a + b.half_rtt) / span
                 if err < best_err:
                     best, best_err = (a, b), err
+                    if err == 0.0:
+                        return best  # nothing is below 0
     return best
 
 

@@ -146,3 +146,81 @@ def test_the_rate_pair_is_the_first_most_certain_pair_ties_included() -> None:
             mono += rng.choice([0.05, 1.0, 2.0])
             points.append(_Point(mono, mono, mono, rng.choice([0.0, 0.0, 0.01, rng.random() * 0.02])))
         assert _best_pair(deque(points)) == brute(points)
+
+
+
+def _brute_pair(points: deque[_Point]) -> tuple[_Point, _Point]:
+    """_best_pair as first written: every pair, in time order, strict `<`."""
+    seq = list(points)
+    best, best_err = (seq[0], seq[-1]), float("inf")
+    for i, a in enumerate(seq):
+        for b in seq[i + 1:]:
+            span = b.mono - a.mono
+            if span >= MIN_RATE_SPAN_S:
+                err = (a.half_rtt + b.half_rtt) / span
+                if err < best_err:
+                    best, best_err = (a, b), err
+    return best
+
+
+def test_best_pair_matches_every_pair_on_unordered_points_and_ties() -> None:
+    """The row bound and the early exit at 0 hold for any finite points, in time order or not."""
+    rng = random.Random(11)
+    for _ in range(2000):
+        points = deque(
+            _Point(rng.choice([0.0, 0.05, 0.3, 1.0, rng.uniform(-2.0, 20.0)]), 0.0, 0.0,
+                   rng.choice([0.0, 0.0, 0.001, 0.002, rng.random() * 0.05]))
+            for _ in range(rng.randint(1, 16))
+        )
+        assert _best_pair(points) == _brute_pair(points)
+
+
+class _ReferenceModel(ClockModel):
+    """ClockModel with its searches as first written: every pair for the rate, the full
+    uncertainty (distance term included) for the reference sample."""
+
+    __slots__ = ()
+
+    def _reference(self, now_mono: float) -> _Point | None:
+        best: _Point | None = None
+        best_u = 0.0
+        for p in self._segment:
+            u = self.rate * p.half_rtt + self._rate_err * abs(now_mono - p.mono)
+            if best is None or u <= best_u:
+                best, best_u = p, u
+        return best
+
+
+@pytest.mark.parametrize("rtt_kind", ["virtual", "live", "mixed"])
+def test_the_model_matches_its_reference_formulas_sample_by_sample(
+    rtt_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast paths (rate pair search, the reference without a rate error) change no published
+    number: the same trips into both models give the same state after every sample, jumps included."""
+    import okxscalp.market.exchange_clock as clock_module
+
+    fast_pair = clock_module._best_pair
+    rng = random.Random({"virtual": 1, "live": 2, "mixed": 3}[rtt_kind])
+    fast, slow = ClockModel(0.25, 3.0), _ReferenceModel(0.25, 3.0)
+    mono, offset = 100.0, WALL0 + 0.01
+    for n in range(600):
+        if rtt_kind == "virtual":
+            rtt = 0.0
+        elif rtt_kind == "live":
+            rtt = rng.uniform(0.001, 0.03)
+        else:
+            rtt = rng.choice([0.0, 0.0, 0.002, rng.uniform(0.0, 0.6)])
+        if n % 97 == 50:
+            offset += rng.choice([-2.0, 1.5, 0.3])  # the exchange clock steps
+        sample = trip(mono, exchange_at(mono + rtt / 2, 1.0, offset), rtt)
+        outcome_fast = fast.observe(sample)
+        monkeypatch.setattr(clock_module, "_best_pair", _brute_pair)
+        outcome_slow = slow.observe(sample)
+        monkeypatch.setattr(clock_module, "_best_pair", fast_pair)
+        assert outcome_fast == outcome_slow
+        state = ("rate", "_rate_err", "published", "trusted", "proj_mono", "proj_ex_s", "proj_rate_hi")
+        assert [getattr(fast, k) for k in state] == [getattr(slow, k) for k in state]
+        later = mono + rng.uniform(0.0, 2.0)
+        assert fast.exchange_s(later) == slow.exchange_s(later)
+        assert fast.halt_reason(later) == slow.halt_reason(later)
+        mono += rng.choice([1.0, 1.0, 0.25, rng.uniform(0.5, 1.5)])
