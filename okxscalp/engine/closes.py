@@ -98,18 +98,8 @@ class CloseLifecycle:
     def on_tick(self, inst_id: str) -> None:
         """Exits first on every ticker (the entry path runs after)."""
         parts = self.parts
-        positions = parts.manager.book.positions
-        if not positions:  # the usual ticker between trades: nothing to exit
-            return
-        # book.for_inst, inline; the list is built only on a match (a ticker of another symbol
-        # than the open positions' is the usual case): a close may change the book meanwhile.
-        matching = None
-        for p in positions.values():
-            if p.inst_id == inst_id:
-                if matching is None:
-                    matching = [p]
-                else:
-                    matching.append(p)
+        # the symbol's positions (a tuple: a close may change the book meanwhile); most tickers have none
+        matching = parts.manager.book.by_inst.get(inst_id)
         if matching is None:
             return
         for position in matching:

@@ -191,33 +191,55 @@ def exchange_close_reason(snapshot: PositionSnapshot, exit_px: float | None) -> 
 
 @dataclass(slots=True)
 class PositionBook:
-    """The engine's open positions by (instId, posSide). Pure state, no I/O."""
+    """The engine's open positions by (instId, posSide). Pure state, no I/O.
+
+    `positions` is written only through `add` and `remove`, which keep the per-symbol index the
+    tick path reads (`by_inst`, `has_long_or_short`: one lookup per ticker instead of a scan)."""
 
     positions: dict[PositionKey, ManagedPosition] = field(default_factory=dict)
+    # instId -> its positions in the book's order (read only; add/remove rebuild a symbol's entry):
+    # a tuple, so a caller iterating it is not disturbed by a close that changes the book meanwhile.
+    by_inst: dict[str, tuple[ManagedPosition, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _long_or_short: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for inst_id in {key[0] for key in self.positions}:
+            self._index(inst_id)
 
     def get(self, inst_id: str, pos_side: str) -> ManagedPosition | None:
         return self.positions.get((inst_id, pos_side))
 
     def for_inst(self, inst_id: str) -> list[ManagedPosition]:
-        positions = self.positions
-        if not positions:  # most tickers: nothing open, no comprehension to run
-            return []
-        return [p for p in positions.values() if p.inst_id == inst_id]
+        return list(self.by_inst.get(inst_id, ()))
 
     def has_long_or_short(self, inst_id: str) -> bool:
         """`get(inst_id, "long") or get(inst_id, "short")` is a position (asked on every ticker)."""
-        positions = self.positions
-        return bool(positions) and (
-            positions.get((inst_id, "long")) is not None or positions.get((inst_id, "short")) is not None)
+        return inst_id in self._long_or_short
 
     def inst_ids(self) -> set[str]:
         return {p.inst_id for p in self.positions.values()}
 
     def add(self, position: ManagedPosition) -> None:
-        self.positions[position.key] = position
+        key = position.key
+        self.positions[key] = position
+        self._index(key[0])
 
     def remove(self, key: PositionKey) -> ManagedPosition | None:
-        return self.positions.pop(key, None)
+        removed = self.positions.pop(key, None)
+        self._index(key[0])
+        return removed
+
+    def _index(self, inst_id: str) -> None:
+        """Rebuild `inst_id`'s entries of the index from `positions` (a few positions: cheap)."""
+        mine = tuple(p for (inst, _), p in self.positions.items() if inst == inst_id)
+        if mine:
+            self.by_inst[inst_id] = mine
+        else:
+            self.by_inst.pop(inst_id, None)
+        if (inst_id, "long") in self.positions or (inst_id, "short") in self.positions:
+            self._long_or_short.add(inst_id)
+        else:
+            self._long_or_short.discard(inst_id)
 
     def views(self, now_wall: float) -> tuple[PositionView, ...]:
         return tuple(p.view(now_wall) for p in sorted(self.positions.values(), key=lambda p: p.key))

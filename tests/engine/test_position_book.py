@@ -24,3 +24,32 @@ def test_has_long_or_short_is_get_long_or_get_short() -> None:
         book.remove((XRP, side.value))
         assert not book.has_long_or_short(XRP)
     assert [p.inst_id for p in book.for_inst(BTC)] == [BTC] and [p.pos_side for p in book.for_inst(XRP)] == [PosSide.NET]
+
+
+def test_the_index_follows_every_add_and_remove() -> None:
+    """`by_inst` and `has_long_or_short` (kept by add/remove) answer as the scans of `positions` they
+    replace, over random sequences of adds (new and replacing) and removes."""
+    import random
+
+    rng = random.Random(7)
+    symbols, sides = [XRP, BTC, "DOGE-USDT-SWAP"], [PosSide.LONG, PosSide.SHORT, PosSide.NET]
+    book = PositionBook()
+    for _ in range(2000):
+        inst_id, side = rng.choice(symbols), rng.choice(sides)
+        if rng.random() < 0.55:
+            book.add(position(inst_id, side))
+        else:
+            book.remove((inst_id, side.value))
+        for sym in symbols:
+            scan = [p for p in book.positions.values() if p.inst_id == sym]
+            assert list(book.by_inst.get(sym, ())) == scan and book.for_inst(sym) == scan
+            assert all(a is b for a, b in zip(book.by_inst.get(sym, ()), scan, strict=True))
+            assert book.has_long_or_short(sym) == (
+                book.get(sym, "long") is not None or book.get(sym, "short") is not None)
+            assert (sym in book.by_inst) == bool(scan)
+
+
+def test_a_book_made_with_positions_is_indexed() -> None:
+    held = position(XRP, PosSide.SHORT)
+    book = PositionBook({held.key: held})
+    assert book.has_long_or_short(XRP) and book.by_inst[XRP] == (held,) and not book.has_long_or_short(BTC)
