@@ -543,33 +543,41 @@ class WsHub:
         routes = self._routes
         private = self._private
         faults = self.faults
-        sent = self.counters.messages_sent
         now = faults.now()
         dumps = orjson.dumps
         check_stall = bool(faults.stalls)
         owed: list[WsSession] = []  # sessions whose queue this round started: flushed at the end
-        for event in events:
-            channel = event.channel
-            inst_id = event.inst_id
-            if channel in private:
-                if private[channel] and not (check_stall and faults.is_stalled(channel, inst_id)):
-                    self._publish_private(event)
-                continue
-            key = (channel, inst_id)
-            route = routes.get(key)  # type: ignore[arg-type]
-            if route is None:
-                route = self._route(key)  # type: ignore[arg-type]
-                if route is None:
+        # The channel of every frame pushed, counted into messages_sent once per round by the
+        # Counter's C loop: an item assignment on the Counter per push cost ~0.15 us more.
+        pushed: list[str] = []
+        try:
+            for event in events:
+                channel = event.channel
+                inst_id = event.inst_id
+                if channel in private:
+                    if private[channel] and not (check_stall and faults.is_stalled(channel, inst_id)):
+                        self._publish_private(event)
                     continue
-            subscribers, prefix = route
-            if check_stall and faults.is_stalled(channel, inst_id):
-                continue
-            payload = prefix + dumps(event.data) + b"]}"
-            for session in subscribers:
-                session.last_push = payload
-                if session.push(payload, now):
-                    owed.append(session)
-            sent[channel] += len(subscribers)
+                key = (channel, inst_id)
+                route = routes.get(key)  # type: ignore[arg-type]
+                if route is None:
+                    route = self._route(key)  # type: ignore[arg-type]
+                    if route is None:
+                        continue
+                subscribers, prefix = route
+                if check_stall and faults.is_stalled(channel, inst_id):
+                    continue
+                payload = prefix + dumps(event.data) + b"]}"
+                for session in subscribers:
+                    session.last_push = payload
+                    if session.push(payload, now):
+                        owed.append(session)
+                if len(subscribers) == 1:
+                    pushed.append(channel)
+                else:
+                    pushed.extend([channel] * len(subscribers))
+        finally:
+            self.counters.messages_sent.update(pushed)
         for session in owed:
             session.flush()
 
