@@ -67,6 +67,8 @@ RECONCILE_RETRY_BASE_S = 1.0
 RECONCILE_RETRY_MAX_S = 30.0
 RECONCILE_TIMEOUT_S = 60.0  # a hook that hangs counts as failed (and is retried): the gate never waits forever
 COMPONENT_FEED = "feed"  # events of the coordinator itself (its watchdog tick)
+_UP = ConnectionState.UP
+_ENTRIES_OPEN: tuple[bool, tuple[str, ...]] = (True, ())
 
 ReconcileHook = Callable[[], Awaitable[None]]
 
@@ -169,6 +171,11 @@ class FeedCoordinator:
         )
         self._reconcile_hooks: list[ReconcileHook] = []
         self._gate_state: tuple[bool, tuple[str, ...]] | None = None  # last reported (allowed, reasons)
+        # entries_allowed's all-clear check reads these without a lookup (each is fixed for life)
+        self._private = self._conns.get(PRIVATE)
+        self._public_health = self._conns[PUBLIC].health
+        self._business_health = self._conns[BUSINESS].health
+        self._breaker_list = tuple(self._breakers.values())
 
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_task: asyncio.Task[None] | None = None
@@ -286,7 +293,24 @@ class FeedCoordinator:
         until the reconciliation after its latest (re)connect has run, and while any connection's
         reconnect-storm breaker is open."""
         # Asked several times a second (the supervisor's FEED probe, the tick's gate) and before
-        # every entry: the usual all-clear answer builds nothing but the gate's empty list.
+        # every entry: the all-clear answer is read from the inputs themselves and builds nothing;
+        # any closed input words every reason (test_feeds_entries_allowed holds the two to agree).
+        private = self._private
+        if private is None or not self._gate.ready or self.tick_error is not None or self._late or self._tickers_silent:
+            return self._entry_refusals()
+        health = private.health
+        if health.state is not _UP or health.refused or self._public_health.refused or self._business_health.refused:
+            return self._entry_refusals()
+        for breaker in self._breaker_list:
+            if breaker.is_open:
+                return self._entry_refusals()
+        clock = self._exchange_clock
+        if clock is not None and clock.halt_reason() is not None:
+            return self._entry_refusals()
+        return _ENTRIES_OPEN
+
+    def _entry_refusals(self) -> tuple[bool, tuple[str, ...]]:
+        """entries_allowed's answer worded: every reason, in order."""
         conns = self._conns
         private = conns.get(PRIVATE)
         if private is not None:

@@ -29,12 +29,17 @@ class PrivateStreamGate:
         self.reconcile_error = ""
         self.reconciling = False
         self.reconcile_cause = "private reconnect"  # what the pending reconciliation follows
+        # The gate's own record lets entries through: logged in with every channel acked and the
+        # latest generation reconciled (reasons() is empty for an UP stream with nothing refused).
+        # Kept by the methods below, so the feed's all-clear check is one attribute read.
+        self.ready = False
 
     def private_up(self, acked: Collection[str], cause: str = "private reconnect") -> int | None:
         """The private stream reports UP with these channels acked (or, `cause`, its state must be
         re-synced). If every required channel is among them a new generation starts (returned);
         otherwise the gate stays closed naming the missing ones (returns None)."""
         self.missing_acks = tuple(c for c in self._required if c not in acked)
+        self.ready = False  # a new generation (or a missing ack) is not reconciled
         if self.missing_acks:
             self.private_ready = False
             return None
@@ -48,6 +53,7 @@ class PrivateStreamGate:
     def private_down(self) -> None:
         self.private_ready = False
         self.missing_acks = ()
+        self.ready = False
 
     def reconciled(self, generation: int) -> bool:
         """Reconciliation for `generation` completed; True if it counts (still the latest)."""
@@ -56,6 +62,7 @@ class PrivateStreamGate:
         self._reconciled_generation = generation
         self.reconciling = False
         self.reconcile_error = ""
+        self.ready = self.private_ready and self._has_private
         return True
 
     def reconcile_failed(self, generation: int, error: str) -> None:
