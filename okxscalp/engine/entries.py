@@ -33,7 +33,7 @@ from okxscalp.engine.order_route import EntryRouteClosed
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.reason_text import ReasonText, text_of
 from okxscalp.engine.risk import check_position_limits
-from okxscalp.engine.signals import Signal, evaluate_signal
+from okxscalp.engine.signals import Signal, decide_signal, may_signal
 from okxscalp.engine.snapshot import ExitParams, PositionSnapshot
 from okxscalp.engine.snapshot_keeper import SnapshotKeeper
 from okxscalp.engine.tpsl_sync import LevelsSync
@@ -195,11 +195,21 @@ class EntryLifecycle:
             for ctx in self.entries.values():
                 if ctx.plan.inst_id == inst_id:
                     return
+        registry = parts.registry
         try:
-            quote = parts.registry.read(inst_id, _SIGNAL)
+            ticker = registry.fresh_ticker(inst_id, _SIGNAL)
         except StaleData:
             return  # the registry has already recorded the refusal
-        signal = evaluate_signal(detector.decision, detector.indicators, quote, self._signal_rules)
+        # Most tickers cannot signal (the bar's setup turns their price away): no Quote is built for
+        # them. One that may is read as a Quote (the same rule again) and decided.
+        decision, indicators, rules = detector.decision, detector.indicators, self._signal_rules
+        if not may_signal(decision, indicators, ticker.bid, ticker.ask, rules):
+            return
+        try:
+            quote = registry.read(inst_id, _SIGNAL)
+        except StaleData:
+            return
+        signal = decide_signal(decision, indicators, quote, rules)
         if signal is None or not parts.supervisor.entries_open(inst_id):
             return
         if not check_position_limits(inst_id, self.busy_inst_ids(), parts.config.scalping.max_positions).allowed:

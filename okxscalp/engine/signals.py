@@ -148,39 +148,50 @@ def evaluate_signal(
     decision (None or regime None -> no signal); `quote` must already be SIGNAL-fresh.
 
     Called for every ticker; most are no signal on price and RSI alone: the bar's `_Setup` (kept
-    on the indicator set until the bar, the decision or the rules change) turns those away before
-    the inputs are built and the decision is made."""
+    on the indicator set until the bar, the decision or the rules change) turns those away
+    (`may_signal`) before the inputs are built and the decision is made (`decide_signal`)."""
     rules = rules or SignalRules()
+    if not may_signal(decision, indicators, quote.bid, quote.ask, rules):
+        return None
+    return decide_signal(decision, indicators, quote, rules)
+
+
+def may_signal(
+    decision: RegimeDecision | None, indicators: IndicatorSet, bid: float | None, ask: float | None,
+    rules: SignalSettings,
+) -> bool:
+    """evaluate_signal's screen: False when a quote with this bid and ask is no signal now (the
+    bar's setup turns its mid or live RSI away), True when `decide_signal` must decide. The entry
+    path screens a ticker's prices with it before it builds a Quote: most tickers cannot signal."""
     v = indicators.latest
     setup = indicators.signal_setup
     if setup is None or setup.values is not v or setup.decision is not decision or setup.rules is not rules:
         setup = indicators.signal_setup = _Setup(decision, v, rules)
     if not setup.active:
-        return None
-    bid, ask = quote.bid, quote.ask
+        return False
     if bid is None or ask is None or bid <= 0 or ask <= 0 or ask < bid:
-        return None
+        return False
     mid = (bid + ask) / 2.0  # as _mid
     buy = setup.buy_above < mid <= setup.buy_at_or_below
     sell = setup.sell_below > mid >= setup.sell_at_or_above
     if not (buy or sell):
-        return None
+        return False
     rsi = indicators.rsi_at(mid)
     if rsi is None:
-        return None
+        return False
     lo, hi = setup.buy_rsi
     if not (buy and lo <= rsi <= hi):
         lo, hi = setup.sell_rsi
         if not (sell and lo <= rsi <= hi):
-            return None
-    return _evaluate(decision, indicators, quote, rules)
+            return False
+    return True
 
 
-def _evaluate(
+def decide_signal(
     decision: RegimeDecision | None, indicators: IndicatorSet, quote: QuoteLike, rules: SignalSettings,
 ) -> Signal | None:
-    """The decision itself, for a quote that passed the bar's setup (test_signal_setup checks that the
-    setup never turns away a quote this would take)."""
+    """The decision itself, for any SIGNAL-fresh quote: evaluate_signal without its screen, the same
+    answer (test_signal_setup checks that the screen never turns away a quote this would take)."""
     if decision is None or decision.regime is None:
         return None
     if decision.candidate is not decision.regime:

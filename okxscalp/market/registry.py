@@ -381,6 +381,36 @@ class DataRegistry:
             self._refused(stale)
         raise stale
 
+    def fresh_ticker(self, inst_id: str, purpose: Purpose) -> Ticker:
+        """`read`'s rule and refusal (reported as `read` reports it) without building its Quote: the
+        latest WS ticker, when it is fit for `purpose` now. For a caller that screens most prices
+        away before deciding anything (the entry path: most tickers cannot signal); what a decision
+        uses and records is the Quote of a `read` (test_market_registry holds the two to one rule)."""
+        budget = self._budgets[purpose]
+        slot = self._slots.get(inst_id)
+        if slot is not None:
+            ticker = slot.ticker
+            if ticker is not None:
+                # _age, inline, as in read
+                now = self._clock()
+                model = self._xclock
+                if model is None or not model.published:
+                    age = now - ticker.recv_mono + slot.delay
+                else:
+                    age = (now - ticker.recv_mono) * model.rate + slot.delay
+                    proven = model.proj_ex_s + model.proj_rate_hi * (now - model.proj_mono) - ticker.ts_ms * 0.001
+                    if proven > age:
+                        age = proven
+                if age <= budget:
+                    return ticker
+                stale = self._stale(inst_id, purpose, budget, age, slot.late)
+            else:
+                stale = StaleData(inst_id, purpose, None, budget)
+        else:
+            stale = StaleData(inst_id, purpose, None, budget)
+        self._refused(stale)
+        raise stale
+
     async def read_exit(self, inst_id: str) -> Quote:
         """EXIT read: the WS quote if fresh, else a REST ticker (cached, coalesced, rate limited by
         the client) within the EXIT budget — an explicit REST_FALLBACK event — else StaleData."""

@@ -57,7 +57,7 @@ def test_the_setup_filter_never_changes_a_decision() -> None:
                         q = SimpleNamespace(bid=px * (1 - 1e-5), ask=px * (1 + 1e-5), ts_ms=minute * 60_000 + s * 1000,
                                             source="ws", age_s=0.1)
                         got = evaluate_signal(det.decision, det.indicators, q, rules)
-                        want = signals._evaluate(det.decision, det.indicators, q, rules)
+                        want = signals.decide_signal(det.decision, det.indicators, q, rules)
                         assert _signal_fields(got) == _signal_fields(want)
                         checked += 1
                         signalled += got is not None

@@ -307,8 +307,8 @@ def test_a_read_measures_the_age_as_age_does(
     published: bool, rate: float, rate_hi: float, lag: float, since: float, delay_ms: int, purpose: Purpose,
     with_clock: bool,
 ) -> None:
-    """`read` computes the age inline (hot path): the same number as `_age`, the same verdict against
-    the budget, and a refusal that names that age."""
+    """`read` and `fresh_ticker` compute the age inline (hot path): the same number as `_age`, the
+    same verdict against the budget, and a refusal that names that age."""
     clock = FakeClock()
     reg = make(clock)
     if with_clock:
@@ -326,3 +326,20 @@ def test_a_read_measures_the_age_as_age_does(
         assert expected > budget and stale.age_s == expected and stale.budget_s == budget
     else:
         assert expected <= budget and quote.age_s == expected and quote.budget_s == budget
+    # fresh_ticker: the same rule, and the same refusal, without the Quote
+    refused_before = kinds(reg).count(FallbackKind.STALE_REFUSED)
+    try:
+        fresh = reg.fresh_ticker(XRP, purpose)
+    except StaleData as stale:
+        assert expected > budget and stale.age_s == expected and stale.budget_s == budget
+        assert kinds(reg).count(FallbackKind.STALE_REFUSED) == refused_before + 1
+    else:
+        assert expected <= budget and fresh is slot.ticker
+
+
+def test_fresh_ticker_without_data_is_refused_and_reported() -> None:
+    clock = FakeClock()
+    reg = make(clock)
+    with pytest.raises(StaleData) as info:
+        reg.fresh_ticker(BTC, Purpose.SIGNAL)
+    assert info.value.age_s is None and kinds(reg) == [FallbackKind.STALE_REFUSED]
