@@ -338,22 +338,17 @@ def _best_pair(points: deque[_Point]) -> tuple[_Point, _Point]:
     half_a / (latest mono after a - mono_a), as IEEE rounding is monotone. The scan order and the
     strict `<` are the brute force's: the first pair in time order wins among equals."""
     seq = list(points)
-    count = len(seq)
     best = (seq[0], seq[-1])
     best_err = float("inf")
-    # latest[i]: the largest mono after row i, the longest span any pair of the row can have.
-    latest = [0.0] * count
-    running = -float("inf")
-    for i in range(count - 1, -1, -1):
-        latest[i] = running
-        mono = seq[i].mono
-        if mono > running:
-            running = mono
+    latest: list[float] = []  # latest[i]: the largest mono after row i (built once row 0 is done)
     for i, a in enumerate(seq):
         mono_a, half_a = a.mono, a.half_rtt  # read once per row, not once per pair
-        reach = latest[i] - mono_a
-        if not reach >= MIN_RATE_SPAN_S or half_a / reach >= best_err:
-            continue  # no span long enough, or no pair of the row can beat the best
+        if i:  # row 0 is scanned whole: nothing to beat yet
+            if not latest:
+                latest = _latest_after(seq)
+            reach = latest[i] - mono_a  # the longest span a pair of this row can have
+            if not reach >= MIN_RATE_SPAN_S or half_a / reach >= best_err:
+                continue  # no span long enough, or no pair of the row can beat the best
         for b in seq[i + 1 :]:
             span = b.mono - mono_a
             if span >= MIN_RATE_SPAN_S:
@@ -363,6 +358,18 @@ def _best_pair(points: deque[_Point]) -> tuple[_Point, _Point]:
                     if err == 0.0:
                         return best  # nothing is below 0
     return best
+
+
+def _latest_after(seq: list[_Point]) -> list[float]:
+    """For each index, the largest mono of the points after it (-inf after the last)."""
+    latest = [0.0] * len(seq)
+    running = -float("inf")
+    for i in range(len(seq) - 1, -1, -1):
+        latest[i] = running
+        mono = seq[i].mono
+        if mono > running:
+            running = mono
+    return latest
 
 
 class ExchangeClock:
