@@ -69,6 +69,7 @@ RECONCILE_TIMEOUT_S = 60.0  # a hook that hangs counts as failed (and is retried
 COMPONENT_FEED = "feed"  # events of the coordinator itself (its watchdog tick)
 _UP = ConnectionState.UP
 _ENTRIES_OPEN: tuple[bool, tuple[str, ...]] = (True, ())
+_NO_LATENESS: dict[str, float | None] = {}  # read only: the business connection's (no tickers)
 
 ReconcileHook = Callable[[], Awaitable[None]]
 
@@ -618,7 +619,7 @@ class FeedCoordinator:
         for name, watchdog in self._watchdogs.items():
             self._watch(name, watchdog, now)
         for name, breaker in self._breakers.items():
-            if breaker.poll(now):
+            if breaker.is_open and breaker.poll(now):  # a closed breaker has nothing to reset
                 self._conns[name].health.breaker_open = False
                 log.info("reconnect storm breaker on %s reset after a stable period", name)
                 self.bus.emit(
@@ -626,21 +627,23 @@ class FeedCoordinator:
                     f"reset: {name} stable for {self._settings.storm.stable_after_s:g}s", "ws",
                 )
                 self.bus.publish(HealthChanged(self._conns[name].health.copy()))
-        self._maybe_start_polling(now)
+        if self._business_down_since is not None:  # business up: nothing to poll
+            self._maybe_start_polling(now)
         self._update_gate()
         self.bus.flush()
 
     def _watch(self, name: str, watchdog: SilenceWatchdog, now: float) -> None:
         conn = self._conns[name]
-        fallbacks: int | Callable[[], int] = 0
-        late: dict[str, float | None] = {}
         registry = self.registry
+        up_since = self._up_since[name]
         if name == PUBLIC:
-            fallbacks = self._public_fallbacks_in_row  # counted only if a pair lags
-            late = {i: registry.take_min_lateness(i) for i in self._inst_ids}
-            self._judge_lateness(late, watchdog)
-        result = watchdog.check(now, self._up_since[name], self._seen, fallbacks, late, registry.late_threshold_s)
-        if name == PUBLIC and self._up_since[name] is not None:  # down: the verdict stands
+            late = self._take_lateness(watchdog)
+            # the REST fallbacks are counted only if a pair lags
+            result = watchdog.check(now, up_since, self._seen, self._public_fallbacks_in_row, late,
+                                    registry.late_threshold_s)
+        else:  # no tickers: no lateness to judge
+            result = watchdog.check(now, up_since, self._seen, 0, _NO_LATENESS)
+        if name == PUBLIC and up_since is not None:  # down: the verdict stands
             if not result.lagging_keys:
                 self._tickers_silent = False  # nothing lags (the usual tick): no set to build
             else:
@@ -671,18 +674,26 @@ class FeedCoordinator:
         registry = self.registry
         return sum(registry.fallbacks_in_row(i) for i in self._inst_ids)
 
-    def _judge_lateness(self, late: dict[str, float | None], watchdog: SilenceWatchdog) -> None:
-        """The entries verdict on late tickers: set by a tick of only late tickers, cleared by a
-        tick with a timely one, and kept while none arrives (a forced reconnect does not clear
-        it: nothing timely has arrived since)."""
-        threshold = self.registry.late_threshold_s
-        for inst_id, lateness in late.items():
-            if lateness is None or not watchdog.is_watched((TICKERS, inst_id)):
+    def _take_lateness(self, watchdog: SilenceWatchdog) -> dict[str, float | None]:
+        """Each public symbol's smallest ticker arrival age since the previous tick (None: no
+        ticker since), taken from the registry, and the entries verdict on late tickers: set by a
+        tick of only late tickers, cleared by a tick with a timely one, and kept while none arrives
+        (a forced reconnect does not clear it: nothing timely has arrived since)."""
+        registry = self.registry
+        take = registry.take_min_lateness
+        threshold = registry.late_threshold_s
+        watched = watchdog.watched_keys
+        verdict = self._late
+        late: dict[str, float | None] = {}
+        for inst_id in self._inst_ids:
+            lateness = late[inst_id] = take(inst_id)
+            if lateness is None or (TICKERS, inst_id) not in watched:
                 continue
             if lateness > threshold:
-                self._late[inst_id] = lateness
+                verdict[inst_id] = lateness
             else:
-                self._late.pop(inst_id, None)
+                verdict.pop(inst_id, None)
+        return late
 
     def seen_age_s(self, channel: str, inst_id: str) -> float | None:
         """Seconds since the last push of (channel, instId), None if none yet."""

@@ -30,7 +30,7 @@ Rules (SPEC 3.2, audit failure 3):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, KeysView, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -103,6 +103,11 @@ class SilenceWatchdog:
     def forced_in_row(self) -> int:
         return self._forced_in_row
 
+    @property
+    def watched_keys(self) -> KeysView[Key]:
+        """The watched pairs, a live read-only view (membership tests without a copy)."""
+        return self._watched.keys()
+
     def is_watched(self, key: Key) -> bool:
         return key in self._watched
 
@@ -143,15 +148,16 @@ class SilenceWatchdog:
             self._clean_since = None
             self._quiet_until = float("-inf")
             return WatchResult((), recovered, frozenset(), None)
-        for inst_id, lateness in (late or {}).items():
-            if lateness is None:
-                continue  # no ticker since the last check: keep the verdict
-            if lateness > late_threshold_s:
-                self._late[inst_id] = lateness
-            else:
-                self._late.pop(inst_id, None)
         lag_since = self._lag_since
         late_by_inst = self._late
+        if late:
+            for inst_id, lateness in late.items():
+                if lateness is None:
+                    continue  # no ticker since the last check: keep the verdict
+                if lateness > late_threshold_s:
+                    late_by_inst[inst_id] = lateness
+                else:
+                    late_by_inst.pop(inst_id, None)
         if (
             now < self._quiet_until and not lag_since and not late_by_inst
             and up_since == self._quiet_up_since and seen is self._quiet_seen
