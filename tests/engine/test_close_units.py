@@ -143,3 +143,41 @@ async def test_fills_are_looked_up_by_order_and_time_window_also_in_the_history(
         assert by_order is not None and by_order.px == pytest.approx(found.px) and "ordId" in by_order.source
     finally:
         await rest.close()
+
+
+async def test_the_sweep_reads_the_ws_quote_and_falls_back_to_rest_when_it_is_stale() -> None:
+    """The sweep takes a fresh WS quote without read_exit's coroutine, and a stale one through
+    read_exit (its REST fallback, its event), as read_exit alone did."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from okxscalp.engine.closes import CloseLifecycle
+    from okxscalp.engine.positions import ManagedPosition, PositionBook
+    from okxscalp.market.events import FallbackKind
+    from okxscalp.market.registry import DataRegistry
+    from okxscalp.okx.models import Ticker
+
+    now = [1000.0]
+    rest_calls: list[str] = []
+
+    async def rest_quote(inst_id: str) -> Ticker:
+        rest_calls.append(inst_id)
+        return Ticker(inst_id, 2.3, 2.29, 2.31, 1.0, 1.0, 5, now[0])
+
+    registry = DataRegistry(rest_quote=rest_quote, inst_ids=[XRP], clock=lambda: now[0])
+    registry.on_ticker(Ticker(XRP, 2.2, 2.19, 2.21, 1.0, 1.0, 1, now[0]))
+    book = PositionBook()
+    book.add(ManagedPosition(XRP, PosSide.LONG, 1.0, make_snapshot(), 0.0))
+    checked: list[tuple[str, float]] = []
+    flow = CloseLifecycle.__new__(CloseLifecycle)
+    flow.parts = SimpleNamespace(manager=SimpleNamespace(book=book), registry=registry)  # type: ignore[assignment]
+    flow.pnl = SimpleNamespace(resume=lambda: None)  # type: ignore[assignment]
+    flow.check_exit = lambda position, quote: checked.append((quote.source, quote.bid))  # type: ignore[method-assign]
+    sweep = asyncio.create_task(flow.sweep())
+    await asyncio.sleep(0.3)  # one sweep: the WS quote is fresh
+    assert checked == [("ws", 2.19)] and rest_calls == []
+    now[0] += 10.0  # the WS quote is stale now
+    await asyncio.sleep(0.25)
+    sweep.cancel()
+    assert checked[1:] == [("rest", 2.29)] and rest_calls == [XRP]
+    assert [e.kind for e in registry.bus.recent()] == [FallbackKind.REST_FALLBACK]
