@@ -179,7 +179,7 @@ class EntryLifecycle:
     # ---- from a tick to an order -------------------------------------------------------------
 
     def consider(self, inst_id: str) -> None:
-        """Called for every ticker: cheapest checks first, the gates only once a signal stands."""
+        """Called for every ticker: cheapest checks first; the gates once the price may signal."""
         parts = self.parts
         if not self.auto_entries or parts.supervisor.halted_for_all:
             return
@@ -201,16 +201,20 @@ class EntryLifecycle:
         except StaleData:
             return  # the registry has already recorded the refusal
         # Most tickers cannot signal (the bar's setup turns their price away): no Quote is built for
-        # them. One that may is read as a Quote (the same rule again) and decided.
+        # them. One that may meets the gates before its decision is built (the decision does not touch
+        # what they read: the same entries either way; most are refused there while a halt holds),
+        # then is read as a Quote (the same rule again) and decided.
         decision, indicators, rules = detector.decision, detector.indicators, self._signal_rules
         if not may_signal(decision, indicators, ticker.bid, ticker.ask, rules):
+            return
+        if not parts.supervisor.entries_open(inst_id):
             return
         try:
             quote = registry.read(inst_id, _SIGNAL)
         except StaleData:
             return
         signal = decide_signal(decision, indicators, quote, rules)
-        if signal is None or not parts.supervisor.entries_open(inst_id):
+        if signal is None:
             return
         if not check_position_limits(inst_id, self.busy_inst_ids(), parts.config.scalping.max_positions).allowed:
             return
