@@ -163,7 +163,7 @@ class SymbolMarket:
         self.mark_str = fmt_fixed(self.mark, self.px_dec)
         self.buy_lmt = self.sell_lmt = ""
         self._limits_ticks: int | None = None  # the mark tick buy_lmt/sell_lmt were computed from
-        self._update_limits()
+        self._update_limits(round(self.mark / self.tick))
         self.trade_seq = 0
         self.seq_id = 1
         self.ts = start_ms
@@ -331,7 +331,8 @@ class SymbolMarket:
                 events.append(SimEvent("mark-price", self.inst_id, self.mark_item()))
         if ts_ms - self._last_limit_calc >= LIMIT_PUSH_MS:
             self._last_limit_calc = ts_ms
-            if self._update_limits():
+            # The band is a function of the mark's tick (this step's `mark_ticks`): redone when it moved.
+            if mark_ticks != self._limits_ticks and self._update_limits(mark_ticks):
                 self._limits_dirty = True
             if self._limits_dirty:
                 self._limits_dirty = False
@@ -339,8 +340,8 @@ class SymbolMarket:
                 if self.want_limit:
                     events.append(SimEvent("price-limit", self.inst_id, self.price_limit_item()))
 
-    def _update_limits(self) -> bool:
-        mark_ticks = round(self.mark / self.tick)
+    def _update_limits(self, mark_ticks: int) -> bool:
+        """buyLmt/sellLmt around the mark's tick `mark_ticks` (round(mark / tick)); True when they changed."""
         if mark_ticks == self._limits_ticks:
             return False  # the band is a function of the mark's tick: unchanged strings
         self._limits_ticks = mark_ticks
@@ -435,7 +436,7 @@ class SymbolMarket:
         self.index = px / (1.0 + self.basis)
         self.mark = self.index + self._basis_avg
         self._index_ticks = self._mark_ticks = -1  # re-format and push on the next step
-        self._update_limits()
+        self._update_limits(round(self.mark / self.tick))
         self._limits_dirty = True
 
     def announce_index(self) -> None:

@@ -66,6 +66,7 @@ class PriceProcess:
         "_dt",
         "_noise_step",
         "_replay",
+        "_replayed",
         "_revert_step",
         "_rng",
         "_steps",
@@ -92,6 +93,7 @@ class PriceProcess:
         self._swing_keep = math.exp(-math.log(2) / swings.half_life_s * dt_s)
         self._swing_kick = swings.size * vol_per_min * math.sqrt(1.0 - self._swing_keep ** 2)
         self._replay: Callable[[float], float | None] | None = None
+        self._replayed = math.nan  # the replayed price _x was last set from (nan: none since)
         self._steps = 0
         self.regime = REGIMES[rng.randrange(3)]
         self.remaining_s = 0.0
@@ -105,6 +107,7 @@ class PriceProcess:
     def follow(self, replay: Callable[[float], float | None]) -> None:
         """Take prices from `replay(elapsed_sim_s)` until it returns None."""
         self._replay = replay
+        self._replayed = math.nan
 
     def force(self, regime: str, duration_s: float, direction: int | None = None) -> None:
         if regime not in _SHAPE:
@@ -120,6 +123,7 @@ class PriceProcess:
         self._x = math.log(px)
         self._anchor = self._x
         self._swing = 0.0
+        self._replayed = math.nan  # a replay's next price sets _x again, whatever it is
 
     def _enter(self, regime: str, duration_s: float, direction: int | None) -> None:
         drift, noise, half_life = _SHAPE[regime]
@@ -137,8 +141,10 @@ class PriceProcess:
         if self._replay is not None:
             px = self._replay(self._steps * self._dt)
             if px is not None:
-                self._x = math.log(px)
-                self._swing = 0.0
+                if px != self._replayed:  # a recording holds its price for many steps: one log per change
+                    self._replayed = px
+                    self._x = math.log(px)
+                    self._swing = 0.0
                 return px
             self._replay = None
             self._anchor = self._x

@@ -5,12 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 import statistics
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 
 from okxscalp.sim.exchange import SimExchange
+from okxscalp.sim.price_process import PriceProcess
 from okxscalp.sim.replay import ReplayFormatError, load_replay
 
 pytestmark = pytest.mark.timeout(60)
@@ -142,3 +145,26 @@ def test_a_long_host_sleep_jumps_the_clock_with_flat_candles():
     rows = ex.candles_wire(BTC, "1m", limit=200)
     stamps = [int(r[0]) for r in rows]
     assert all(a - b == 60_000 for a, b in itertools.pairwise(stamps))
+
+
+def test_a_replayed_price_sets_the_log_price_once_per_change_as_every_step_would() -> None:
+    """PriceProcess.step takes log(px) only when the replayed price changes: through held
+    prices, a gap (jump_to) mid-replay, the random process after the end and a second follow,
+    the state reads exactly as if every step had set it."""
+    held = [100.0] * 5 + [100.5] * 3 + [100.0] * 4
+
+    def replay_of(prices: list[float]) -> Callable[[float], float | None]:
+        return lambda elapsed_s: prices[round(elapsed_s / 0.1) - 1] if elapsed_s < len(prices) * 0.1 + 1e-6 else None
+
+    proc = PriceProcess(random.Random(3), 100.0, 0.001, 0.1)
+    proc.follow(replay_of(held))
+    for n in range(len(held)):
+        if n == 6:
+            proc.jump_to(98.0)  # a gap: the next replayed price (100.5 again) must set _x anew
+        assert proc.step() == held[n]
+        assert (proc._x, proc._swing) == (math.log(held[n]), 0.0)
+    for _ in range(20):  # past the end: the random process runs from the last replayed price
+        proc.step()
+    proc._steps = 0
+    proc.follow(replay_of([100.0, 100.0]))  # 100.0 was the last replayed price of the first replay
+    assert proc.step() == 100.0 and proc._x == math.log(100.0) and proc._swing == 0.0
