@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 
 import aiohttp
@@ -118,3 +119,28 @@ async def test_ws_index_tickers_channel_pushes_the_index_by_index_id(sim: Any) -
         assert push["arg"] == arg
         (item,) = push["data"]
         assert set(item) == INDEX_FIELDS and item["instId"] == "BTC-USDT" and float(item["idxPx"]) > 0
+
+
+def test_index_and_mark_ticks_are_round_of_the_price_over_the_tick_every_step() -> None:
+    """_step_mark skips round() while index / tick and mark / tick stay inside the open interval
+    around the last tick: the ticks and strings must be round()'s every step, through gaps and
+    index shifts (which forget the ticks) and instruments of every tick size."""
+    rng = random.Random(12)
+    ex = make(5)
+    checked = 0
+    for step in range(4_000):
+        if rng.random() < 0.01:
+            market = rng.choice(list(ex.markets.values()))
+            if rng.random() < 0.5:
+                market.gap_to(market.mid * rng.uniform(0.97, 1.03))
+            else:
+                market.shift_index(rng.uniform(-0.01, 0.01))
+        ex.advance_steps(1)
+        for market in ex.markets.values():
+            tick, spec = market.tick, f".{market.px_dec}f"
+            assert market._index_ticks == round(market.index / tick)
+            assert market._mark_ticks == round(market.mark / tick)
+            if step > 0:
+                assert market.index_str == format(market._index_ticks * tick, spec)
+            checked += 1
+    assert checked == 4_000 * len(ex.markets)
