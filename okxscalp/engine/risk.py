@@ -194,11 +194,19 @@ class DailyLossLimit:
         # The last verdict with what it was worked out from (start equity, realised, limit %):
         # the supervisor asks on every poll and every signal, the figures change once per close.
         self._verdict: tuple[float, float, float, Verdict] | None = None
+        # [start, end) of `day` in epoch seconds: a time inside is of the same day without working
+        # its day out (asked on every poll and signal); empty until the first roll.
+        self._day_from_s = 1.0
+        self._day_until_s = 0.0
 
     def _roll(self, now_s: float) -> None:
+        if self._day_from_s <= now_s < self._day_until_s:
+            return  # utc_day(now_s) == self.day: day * DAY_S and (day + 1) * DAY_S are exact floats
         day = utc_day(now_s)
         if day != self.day:
             self.day, self.start_equity, self.realised_pnl = day, None, None
+        self._day_from_s = float(day * DAY_S)
+        self._day_until_s = float((day + 1) * DAY_S)
 
     def started(self, now_s: float) -> bool:
         self._roll(now_s)

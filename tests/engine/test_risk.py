@@ -239,3 +239,32 @@ def test_daily_loss_verdict_is_kept_until_a_figure_changes() -> None:
     again = lim.check(T0 + 32)
     assert again.allowed and "-400.00" in again.reason
     assert not lim.check(T0 + DAY + 1).allowed  # a new day: not started, whatever was kept
+
+
+def test_daily_loss_day_roll_by_bounds_matches_utc_day() -> None:
+    """_roll skips working the day out while a time is inside the current day's [start, end): the
+    day it keeps, and when it forgets the figures, are utc_day's at every time, 00:00 UTC exactly
+    and either side of it included, going forward or back."""
+    import random
+
+    rng = random.Random(10)
+    lim = DailyLossLimit(3.0)
+    ref_day: int | None = None
+    base = 1_750_000_000.0
+    def a_time() -> float:
+        edge = utc_day_start(base + rng.uniform(-3, 3) * DAY)
+        return rng.choice((
+            edge, edge + rng.uniform(-1e-6, 1e-6), edge + rng.uniform(-60, 60), base + rng.uniform(-3, 3) * DAY,
+            float(int(edge) - 1), edge - 5e-7,
+        ))
+
+    for _ in range(20_000):
+        if lim.start_equity is None:  # a started day shows whether a roll forgot it
+            first = a_time()
+            assert start(lim, first, 10_000.0)
+            ref_day = utc_day(first)
+        now = a_time()
+        lim.check(now)
+        assert lim.day == utc_day(now)
+        assert (lim.start_equity is None) == (utc_day(now) != ref_day)
+        ref_day = utc_day(now)
