@@ -706,7 +706,7 @@ class FeedCoordinator:
                 continue
             if lateness > threshold:
                 verdict[inst_id] = lateness
-            else:
+            elif verdict:  # none late (the usual case): nothing to clear
                 verdict.pop(inst_id, None)
         return late
 

@@ -156,7 +156,7 @@ class SilenceWatchdog:
                     continue  # no ticker since the last check: keep the verdict
                 if lateness > late_threshold_s:
                     late_by_inst[inst_id] = lateness
-                else:
+                elif late_by_inst:  # none late (the usual case): nothing to clear
                     late_by_inst.pop(inst_id, None)
         if (
             now < self._quiet_until and not lag_since and not late_by_inst
