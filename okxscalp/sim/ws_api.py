@@ -547,9 +547,10 @@ class WsHub:
         dumps = orjson.dumps
         check_stall = bool(faults.stalls)
         owed: list[WsSession] = []  # sessions whose queue this round started: flushed at the end
-        # The channel of every frame pushed, counted into messages_sent once per round by the
-        # Counter's C loop: an item assignment on the Counter per push cost ~0.15 us more.
+        # The channel of every push to a single subscriber, counted into messages_sent once per
+        # round by the Counter's C loop: an item assignment on the Counter per push cost ~0.15 us more.
         pushed: list[str] = []
+        sent = self.counters.messages_sent
         try:
             for event in events:
                 channel = event.channel
@@ -574,10 +575,11 @@ class WsHub:
                         owed.append(session)
                 if len(subscribers) == 1:
                     pushed.append(channel)
-                else:
-                    pushed.extend([channel] * len(subscribers))
+                else:  # several subscribers (or none left: a push cut the last one off)
+                    sent[channel] += len(subscribers)
         finally:
-            self.counters.messages_sent.update(pushed)
+            if pushed:
+                sent.update(pushed)
         for session in owed:
             session.flush()
 
