@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
@@ -36,10 +35,6 @@ def clock_every(interval_s: float, tolerance_s: float = 0.25):
     return make
 
 
-def true_age_s(sim: Any, ts_ms: int) -> float:
-    return (sim.exchange.sim_now_ms(time.time()) - ts_ms) / 1000.0
-
-
 def public_up(feed) -> bool:
     return next(h for h in feed.coordinator.health() if h.name == "public").state is ConnectionState.UP
 
@@ -60,13 +55,16 @@ def checked_read(feed, inst_id: str = XRP) -> float | None:
     """An ORDER read; if served, its age must be at least the true age (and within budget).
     Returns the served age, None when refused (a refusal's age must also be ≥ the true age)."""
     ticker = feed.registry.last_ticker(inst_id)
+    # The exchange's time is taken before the read: a true age only grows, so the read's age must
+    # be at least this one's (taken after, a loaded machine's pause between would count against it).
+    sim_now_ms = feed.sim.exchange.sim_now_ms(time.time())
     try:
         quote = feed.registry.read(inst_id, Purpose.ORDER)
     except StaleData as stale:
         if ticker is not None:
-            assert stale.age_s is not None and stale.age_s >= true_age_s(feed.sim, ticker.ts_ms) - ROUNDING_S
+            assert stale.age_s is not None and stale.age_s >= (sim_now_ms - ticker.ts_ms) / 1000.0 - ROUNDING_S
         return None
-    assert quote.age_s >= true_age_s(feed.sim, quote.exchange_ts_ms) - ROUNDING_S, quote
+    assert quote.age_s >= (sim_now_ms - quote.exchange_ts_ms) / 1000.0 - ROUNDING_S, quote
     assert quote.age_s <= quote.budget_s
     return quote.age_s
 
@@ -117,8 +115,9 @@ async def test_sustained_delay_refuses_orders_throughout_is_lagging_forces_a_rec
 
     await wait_until(lambda: checked_read(feed) is not None, limit_s=15.0, what="fresh after the delay")
     await wait_until(lambda: not has_reason(feed, "public feed late"), what="lateness cleared")
+    sim_now_ms = sim.exchange.sim_now_ms(time.time())  # before the read (see checked_read)
     quote = feed.registry.read(XRP, Purpose.ORDER)
-    assert quote.age_s >= true_age_s(sim, quote.exchange_ts_ms) - ROUNDING_S
+    assert quote.age_s >= (sim_now_ms - quote.exchange_ts_ms) / 1000.0 - ROUNDING_S
 
 
 async def test_clock_skew_beyond_tolerance_refuses_entries_by_name_until_it_is_gone(
@@ -161,11 +160,15 @@ async def test_ages_are_simulated_seconds_at_a_speed_factor(sim_factory, feed_fa
     stalled_at = time.monotonic()
     await asyncio.sleep(0.2)
     ticker = feed.registry.last_ticker(XRP)
+    # Both clocks read before the age (see checked_read): at 10x, a pause of the test between
+    # would count ten times against the bound.
+    stalled_for_s = time.monotonic() - stalled_at
+    sim_now_ms = sim.exchange.sim_now_ms(time.time())
     age = feed.registry.age_s(XRP)
     assert ticker is not None and age is not None
     # 0.2 s of wall time without a tick is ≥ 2 s of the exchange's time: refused for ORDER and EXIT.
-    assert age >= 10.0 * (time.monotonic() - stalled_at) - 0.1
-    assert age >= true_age_s(sim, ticker.ts_ms) - ROUNDING_S
+    assert age >= 10.0 * stalled_for_s - 0.1
+    assert age >= (sim_now_ms - ticker.ts_ms) / 1000.0 - ROUNDING_S
     assert not feed.registry.is_fresh(XRP, Purpose.EXIT)
     await wait_until(lambda: checked_read(feed) is not None, what="fresh after the stall")
 
