@@ -50,3 +50,20 @@ class LiveClock:
 
     async def wait_thread(self, future: concurrent.futures.Future[T]) -> T:
         return await asyncio.wrap_future(future)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # cancelled: its task is stopping
+        waiter.set_result(None)
+
+
+def wake_after(delay_s: float) -> asyncio.Future[None]:
+    """A future done `delay_s` from now on the running loop's clock: exactly the timer
+    `asyncio.sleep(delay_s)` sets (the same instant, on a virtual loop too), without sleep's
+    coroutine and its timer cancel per wait. For the periodic checks' hot waits
+    (`await wake_after(interval)`, several a simulated second in a backtest). A task cancelled
+    while waiting leaves the timer to fire into the cancelled future: a no-op."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+    loop.call_at(loop.time() + delay_s, _wake, waiter)
+    return waiter

@@ -14,13 +14,13 @@ A condition is cleared only by the part that set it, once the cause is gone; not
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
 from enum import Enum
 
+from okxscalp.clock import wake_after
 from okxscalp.logging_setup import kv
 from okxscalp.market.events import FallbackKind
 
@@ -71,11 +71,6 @@ def _shape(reason: str) -> str:
 def reason_shape(reason: str) -> str:
     """`_shape` for readers that group halts (metrics labels: bounded, one per kind of halt)."""
     return _shape(reason)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():  # cancelled: the watch is stopping
-        waiter.set_result(None)
 
 
 EmitFn = Callable[[FallbackKind, str, str, str, str], None]  # kind, symbol, detail, source, component
@@ -157,19 +152,9 @@ class EntrySupervisor:
                     self._changed(f"halt cleared (cause gone): {reason}", "", kind)
 
     async def watch(self) -> None:
-        # Waits as asyncio.sleep makes them (a future woken by a timer at loop.time() + WATCH_S: the
-        # same instants) without its coroutine and its timer cancel per wait: ~1 us a wake less.
-        loop = asyncio.get_running_loop()
-        timer: asyncio.TimerHandle | None = None
-        try:
-            while True:
-                self.poll()
-                wake = loop.create_future()
-                timer = loop.call_at(loop.time() + WATCH_S, _wake, wake)
-                await wake
-        finally:
-            if timer is not None:
-                timer.cancel()
+        while True:
+            self.poll()
+            await wake_after(WATCH_S)
 
     # ---- reading -----------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from okxscalp.clock import wake_after
 from okxscalp.config.schema import FreshnessSettings
 from okxscalp.market.bus import EventBus
 from okxscalp.market.events import FallbackKind
@@ -476,7 +477,7 @@ class ExchangeClock:
             except Exception as exc:  # a bug here must not end the loop silently: shown as the halt detail
                 log.exception("exchange clock: sync failed")
                 self.model.failed(f"internal error: {exc!r}")
-            await asyncio.sleep(self.sync_interval_s)
+            await wake_after(self.sync_interval_s)
 
     @property
     def running(self) -> bool:

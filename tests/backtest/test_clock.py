@@ -8,6 +8,7 @@ import concurrent.futures
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
@@ -28,6 +29,7 @@ from okxscalp.backtest.clock import (
     clock_of,
     run_virtual,
 )
+from okxscalp.clock import wake_after
 from okxscalp.sim.exchange import SimExchange
 from okxscalp.sim.instruments import DEFAULT_INST_IDS
 from okxscalp.sim.server import SimServer
@@ -37,6 +39,39 @@ START_WALL_S = 1_700_000_000.0
 
 def elapsed(loop: asyncio.AbstractEventLoop) -> float:
     return loop.time() - VIRTUAL_MONO_ORIGIN_S
+
+
+def test_wake_after_wakes_when_asyncio_sleep_would_and_a_cancelled_wait_is_a_no_op() -> None:
+    """okxscalp.clock.wake_after: the periodic checks' wait. Same instants as asyncio.sleep (two
+    periodic tasks, one on each, interleaved with a third at another interval), and a task
+    cancelled while waiting ends cleanly; its timer then fires into the cancelled future."""
+
+    async def main() -> tuple[list[tuple[str, float]], bool]:
+        loop = asyncio.get_running_loop()
+        trace: list[tuple[str, float]] = []
+
+        async def periodic(name: str, interval: float, wait: Callable[[float], Awaitable[object]]) -> None:
+            while True:
+                await wait(interval)
+                trace.append((name, round(elapsed(loop), 9)))
+
+        tasks = [
+            asyncio.create_task(periodic("sleep", 0.25, asyncio.sleep)),
+            asyncio.create_task(periodic("wake", 0.25, wake_after)),
+            asyncio.create_task(periodic("other", 0.1, wake_after)),
+        ]
+        await asyncio.sleep(3.0)
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(1.0)  # the cancelled waits' timers fire: nothing happens
+        return trace, all(isinstance(r, asyncio.CancelledError) for r in results)
+
+    trace, cancelled = run_virtual(main, START_WALL_S)
+    assert cancelled
+    sleeps = [t for name, t in trace if name == "sleep"]
+    assert sleeps == [t for name, t in trace if name == "wake"] and len(sleeps) == 12
+    assert len([t for name, t in trace if name == "other"]) in (29, 30)
 
 
 def test_timers_fire_in_order_at_their_virtual_times() -> None:
