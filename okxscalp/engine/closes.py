@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from okxscalp.clock import wake_after
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.close_pnl import ClosePnlResolver, ClosingFillLookup
 from okxscalp.engine.closing_fills import closing_order_ids
@@ -128,7 +129,7 @@ class CloseLifecycle:
         parts = self.parts
         self.pnl.resume()
         while True:
-            await asyncio.sleep(EXIT_SWEEP_S)
+            await wake_after(EXIT_SWEEP_S)
             positions = parts.manager.book.positions
             if not positions:
                 continue

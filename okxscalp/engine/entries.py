@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from okxscalp.clock import wake_after
 from okxscalp.config.schema import Purpose
 from okxscalp.engine.executor import (
     CL_ORD_PREFIX_ENTRY,
@@ -412,7 +413,7 @@ class EntryLifecycle:
 
     async def watch_timeouts(self) -> None:
         while True:
-            await asyncio.sleep(ENTRY_TIMEOUT_TICK_S)
+            await wake_after(ENTRY_TIMEOUT_TICK_S)
             now = self.parts.clock.mono_s()
             for ctx in list(self.entries.values()):
                 p = ctx.pending

@@ -25,11 +25,10 @@ purposes it satisfies. The watch records the refusals; it does not decide a seco
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from okxscalp.clock import Clock
+from okxscalp.clock import Clock, wake_after
 from okxscalp.config.schema import Purpose
 from okxscalp.market.events import FallbackEvent, FallbackKind
 from okxscalp.market.registry import DataRegistry, StaleData
@@ -59,7 +58,7 @@ class EntryReadWatch:
     async def run(self) -> None:
         try:
             while True:
-                await asyncio.sleep(READ_EVERY_S)
+                await wake_after(READ_EVERY_S)
                 self.check()
         finally:  # cancelled at the engine's stop: what the open windows counted is not lost
             self.close_all("still refused when the watch stopped")

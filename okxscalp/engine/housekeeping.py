@@ -9,9 +9,9 @@ through the supervisor (balance age, leverage, instrument), never silently.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from okxscalp.clock import wake_after
 from okxscalp.engine.leverage import LeverageKeeper
 from okxscalp.engine.parts import EngineParts
 from okxscalp.engine.protection import stop_of
@@ -39,7 +39,7 @@ class Housekeeper:
     async def run(self) -> None:
         last_lever = self.parts.clock.mono_s()
         while True:
-            await asyncio.sleep(HOUSEKEEPING_S)
+            await wake_after(HOUSEKEEPING_S)
             await self.parts.account.refresh()
             await self.verify_positions()
             await self.verify_orphan_stops()
