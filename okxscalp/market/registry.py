@@ -350,65 +350,33 @@ class DataRegistry:
         """A WS quote within the purpose's budget, or StaleData (also emitted as an event).
         `report=False`: the same rule, and the caller accounts for the refusal itself (the entry
         read watch folds a stale window's repeated reads into one event: engine/entry_reads.py)."""
-        budget = self._budgets[purpose]
-        slot = self._slots.get(inst_id)
-        if slot is not None:
-            ticker = slot.ticker
-            if ticker is not None:
-                # _age, inline: this read is made for every ticker (SIGNAL) and every open position's
-                # ticker (EXIT); test_market_registry holds it to _age.
-                now = self._clock()
-                recv = ticker.recv_mono
-                model = self._xclock
-                if model is None or not model.published:
-                    age = now - recv + slot.delay
-                else:
-                    age = (now - recv) * model.rate + slot.delay
-                    proven = model.proj_ex_s + model.proj_rate_hi * (now - model.proj_mono) - ticker.ts_ms * 0.001
-                    if proven > age:
-                        age = proven
-                if age <= budget:
-                    return _quote(
-                        inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_WS, age, budget, purpose,
-                        ticker.ts_ms, recv,
-                    )
-                stale = self._stale(inst_id, purpose, budget, age, slot.late)
-            else:
-                stale = StaleData(inst_id, purpose, None, budget)
-        else:
-            stale = StaleData(inst_id, purpose, None, budget)
-        if report:
-            self._refused(stale)
-        raise stale
+        ticker, age = self._fresh(inst_id, purpose, report)
+        return _quote(
+            inst_id, ticker.last, ticker.bid, ticker.ask, SOURCE_WS, age, self._budgets[purpose], purpose,
+            ticker.ts_ms, ticker.recv_mono,
+        )
 
     def fresh_ticker(self, inst_id: str, purpose: Purpose) -> Ticker:
         """`read`'s rule and refusal (reported as `read` reports it) without building its Quote: the
         latest WS ticker, when it is fit for `purpose` now. For a caller that screens most prices
         away before deciding anything (the entry path: most tickers cannot signal); what a decision
-        uses and records is the Quote of a `read` (test_market_registry holds the two to one rule)."""
+        uses and records is the Quote of a `read`."""
+        return self._fresh(inst_id, purpose, True)[0]
+
+    def _fresh(self, inst_id: str, purpose: Purpose, report: bool) -> tuple[Ticker, float]:
+        """The one freshness rule of WS reads: the latest ticker and its true age (`_age`) when
+        that age is within the purpose's budget, else StaleData (emitted when `report`)."""
         budget = self._budgets[purpose]
         slot = self._slots.get(inst_id)
-        if slot is not None:
-            ticker = slot.ticker
-            if ticker is not None:
-                # _age, inline, as in read
-                now = self._clock()
-                model = self._xclock
-                if model is None or not model.published:
-                    age = now - ticker.recv_mono + slot.delay
-                else:
-                    age = (now - ticker.recv_mono) * model.rate + slot.delay
-                    proven = model.proj_ex_s + model.proj_rate_hi * (now - model.proj_mono) - ticker.ts_ms * 0.001
-                    if proven > age:
-                        age = proven
-                if age <= budget:
-                    return ticker
-                stale = self._stale(inst_id, purpose, budget, age, slot.late)
-            else:
-                stale = StaleData(inst_id, purpose, None, budget)
+        if slot is not None and (ticker := slot.ticker) is not None:
+            age = self._age(ticker.recv_mono, ticker.ts_ms, slot.delay, self._clock())
+            if age <= budget:
+                return ticker, age
+            stale = self._stale(inst_id, purpose, budget, age, slot.late)
         else:
             stale = StaleData(inst_id, purpose, None, budget)
-        self._refused(stale)
+        if report:
+            self._refused(stale)
         raise stale
 
     async def read_exit(self, inst_id: str) -> Quote:

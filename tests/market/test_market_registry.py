@@ -307,8 +307,8 @@ def test_a_read_measures_the_age_as_age_does(
     published: bool, rate: float, rate_hi: float, lag: float, since: float, delay_ms: int, purpose: Purpose,
     with_clock: bool,
 ) -> None:
-    """`read` and `fresh_ticker` compute the age inline (hot path): the same number as `_age`, the
-    same verdict against the budget, and a refusal that names that age."""
+    """`read` and `fresh_ticker` measure the age as `_age` does (one rule, `_fresh`): the same
+    number, the same verdict against the budget, and a refusal that names that age."""
     clock = FakeClock()
     reg = make(clock)
     if with_clock:
