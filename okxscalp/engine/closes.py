@@ -133,18 +133,13 @@ class CloseLifecycle:
             positions = parts.manager.book.positions
             if not positions:
                 continue
-            registry = parts.registry
             for position in list(positions.values()):
                 if position.snapshot is None or position.closing is not None:
                     continue
                 try:
-                    # read_exit's first step, without its coroutine: the usual fresh WS quote
-                    quote = registry.read(position.inst_id, _EXIT, report=False)
+                    quote = await parts.registry.read_exit(position.inst_id)
                 except StaleData:
-                    try:  # the same read again, then its bounded REST fallback
-                        quote = await registry.read_exit(position.inst_id)
-                    except StaleData:
-                        continue  # refusal recorded by the registry (an event), asked again next sweep
+                    continue  # refusal recorded by the registry (an event), asked again next sweep
                 self.check_exit(position, quote)
 
     # ---- closes ----------------------------------------------------------------------------------

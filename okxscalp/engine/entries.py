@@ -192,10 +192,9 @@ class EntryLifecycle:
             return
         if parts.manager.book.has_long_or_short(inst_id):
             return
-        if self.entries:
-            for ctx in self.entries.values():
-                if ctx.plan.inst_id == inst_id:
-                    return
+        for ctx in self.entries.values():
+            if ctx.plan.inst_id == inst_id:
+                return
         registry = parts.registry
         try:
             ticker = registry.fresh_ticker(inst_id, _SIGNAL)

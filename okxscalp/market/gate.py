@@ -29,17 +29,12 @@ class PrivateStreamGate:
         self.reconcile_error = ""
         self.reconciling = False
         self.reconcile_cause = "private reconnect"  # what the pending reconciliation follows
-        # The gate's own record lets entries through: logged in with every channel acked and the
-        # latest generation reconciled (reasons() is empty for an UP stream with nothing refused).
-        # Kept by the methods below, so the feed's all-clear check is one attribute read.
-        self.ready = False
 
     def private_up(self, acked: Collection[str], cause: str = "private reconnect") -> int | None:
         """The private stream reports UP with these channels acked (or, `cause`, its state must be
         re-synced). If every required channel is among them a new generation starts (returned);
         otherwise the gate stays closed naming the missing ones (returns None)."""
         self.missing_acks = tuple(c for c in self._required if c not in acked)
-        self.ready = False  # a new generation (or a missing ack) is not reconciled
         if self.missing_acks:
             self.private_ready = False
             return None
@@ -53,7 +48,6 @@ class PrivateStreamGate:
     def private_down(self) -> None:
         self.private_ready = False
         self.missing_acks = ()
-        self.ready = False
 
     def reconciled(self, generation: int) -> bool:
         """Reconciliation for `generation` completed; True if it counts (still the latest)."""
@@ -62,7 +56,6 @@ class PrivateStreamGate:
         self._reconciled_generation = generation
         self.reconciling = False
         self.reconcile_error = ""
-        self.ready = self.private_ready and self._has_private
         return True
 
     def reconcile_failed(self, generation: int, error: str) -> None:
@@ -72,6 +65,14 @@ class PrivateStreamGate:
     @property
     def is_reconciled(self) -> bool:
         return self.generation > 0 and self._reconciled_generation == self.generation
+
+    @property
+    def ready(self) -> bool:
+        """The gate's own record lets entries through: logged in with every channel acked (a
+        missing ack leaves private_ready False) and the latest generation reconciled. reasons() is
+        empty then for an UP stream with nothing refused; this builds nothing (the feed's
+        all-clear check reads it several times a second)."""
+        return self._has_private and self.private_ready and self.is_reconciled
 
     def reasons(self, private_state: str, refused: Sequence[str] = ()) -> list[str]:
         """Why entries are closed, from the gate's own record and the private connection's live

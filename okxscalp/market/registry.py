@@ -101,33 +101,31 @@ class Quote:
         return (self.bid + self.ask) * 0.5
 
 
-class _QuoteBuilder:
-    """`_QuoteBuilder(...)` is `Quote(...)`: the same fields in the same order, stored by plain slot
-    stores (0.25 µs) instead of the frozen dataclass __init__'s object.__setattr__ per field (1 µs).
-    It has exactly Quote's slots, so the finished object takes Quote as its class (CPython allows
-    __class__ assignment between classes of one layout): every ticker's SIGNAL read and every open
-    position's EXIT read make one. test_market_registry holds it to Quote(...) field by field."""
-
-    __slots__ = Quote.__slots__
-
-    def __init__(
-        self, inst_id: str, last: float, bid: float, ask: float, source: str, age_s: float, budget_s: float,
-        purpose: Purpose, ts_ms: int, recv_mono: float,
-    ) -> None:
-        self.inst_id = inst_id
-        self.last = last
-        self.bid = bid
-        self.ask = ask
-        self.source = source
-        self.age_s = age_s
-        self.budget_s = budget_s
-        self.purpose = purpose
-        self.ts_ms = ts_ms
-        self.recv_mono = recv_mono
-        self.__class__ = Quote  # type: ignore[assignment]
+# A read builds its Quote through the slots' own setters (0.4 µs) instead of the frozen dataclass
+# __init__, which goes through object.__setattr__ per field (0.9 µs): every ticker's SIGNAL read
+# and every open position's EXIT read makes one. The result is the same frozen Quote.
+_new_object = object.__new__
+(_set_inst_id, _set_last, _set_bid, _set_ask, _set_source, _set_age_s, _set_budget_s, _set_purpose, _set_ts_ms,
+ _set_recv_mono) = (Quote.__dict__[name].__set__ for name in Quote.__slots__)
 
 
-_quote: Callable[[str, float, float, float, str, float, float, Purpose, int, float], Quote] = _QuoteBuilder  # type: ignore[assignment]
+def _quote(
+    inst_id: str, last: float, bid: float, ask: float, source: str, age_s: float, budget_s: float, purpose: Purpose,
+    ts_ms: int, recv_mono: float,
+) -> Quote:
+    """`Quote(...)`, the same fields in the same order (test_market_registry checks it field by field)."""
+    quote = _new_object(Quote)
+    _set_inst_id(quote, inst_id)
+    _set_last(quote, last)
+    _set_bid(quote, bid)
+    _set_ask(quote, ask)
+    _set_source(quote, source)
+    _set_age_s(quote, age_s)
+    _set_budget_s(quote, budget_s)
+    _set_purpose(quote, purpose)
+    _set_ts_ms(quote, ts_ms)
+    _set_recv_mono(quote, recv_mono)
+    return quote
 
 
 @dataclass(frozen=True, slots=True)

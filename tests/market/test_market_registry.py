@@ -268,7 +268,7 @@ def test_delay_estimator_forgets_after_its_window() -> None:
 
 
 def test_a_read_quote_is_the_frozen_dataclass_quote_field_by_field() -> None:
-    """The registry builds its quotes by plain slot stores (_QuoteBuilder, speed): the result must be
+    """The registry builds its quotes through the slots' setters (_quote, speed): the result must be
     what `Quote(...)` makes, every field set, equal, hashable and frozen."""
     import dataclasses
 
