@@ -166,9 +166,9 @@ def _guard(parser: Callable[..., Any], *args: Any) -> Any:
 
 
 def _ticker(d: dict[str, Any], _inst_id: str, recv_mono: float) -> Ticker:
-    # The hot path: no helper calls per field. Same rules as _num and _int: strings only, finite; ts
-    # a string or a bare integer. A ticker names its instId itself: the push arg's (`_inst_id`) is
-    # unused, taken so that every pushed market item parser has one shape (_MARKET_ITEM_PARSERS).
+    # The hot path: no helper calls per number. Same rules as _num: strings only, finite. A ticker
+    # names its instId itself: the push arg's (`_inst_id`) is unused, taken so that every pushed
+    # market item parser has one shape (_MARKET_ITEM_PARSERS).
     last, bid, ask, bid_sz, ask_sz = d["last"], d["bidPx"], d["askPx"], d["bidSz"], d["askSz"]
     if (
         last.__class__ is not str
@@ -178,13 +178,10 @@ def _ticker(d: dict[str, Any], _inst_id: str, recv_mono: float) -> Ticker:
         or ask_sz.__class__ is not str
     ):
         raise TypeError("ticker numbers must be strings")
-    inst_id, ts = d["instId"], d["ts"]
+    inst_id = d["instId"]
     if inst_id.__class__ is not str:
         raise TypeError("instId must be a string")
-    if ts.__class__ is str:
-        ts = int(ts)
-    elif ts.__class__ is not int:
-        raise TypeError(f"integer expected, got {type(ts).__name__}")
+    ts = _int(d["ts"])
     last_px, bid_px, ask_px, bid_qty, ask_qty = float(last), float(bid), float(ask), float(bid_sz), float(ask_sz)
     total = last_px + bid_px + ask_px + bid_qty + ask_qty
     if total - total != 0.0:  # some field is inf or nan
