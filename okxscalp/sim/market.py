@@ -160,8 +160,6 @@ class SymbolMarket:
         self._basis_avg = self.mid - self.index
         self.mark = self.index + self._basis_avg
         self._mark_ticks = round(self.mark / self.tick)
-        # Open intervals of index / tick and mark / tick whose round() is the ticks above (nan: unknown).
-        self._index_lo = self._index_hi = self._mark_lo = self._mark_hi = math.nan
         self.mark_str = fmt_fixed(self.mark, self.px_dec)
         self.buy_lmt = self.sell_lmt = ""
         self._limits_ticks: int | None = None  # the mark tick buy_lmt/sell_lmt were computed from
@@ -309,32 +307,22 @@ class SymbolMarket:
         basis_avg += self._basis_avg_alpha * (mid - index - basis_avg)
         self._basis_avg = basis_avg
         self.mark = mark = index + basis_avg
-        # The tick of the index (and of the mark below): round() only when the quotient left the
-        # open interval around the last one's tick, inside which round() gives that tick anyway.
-        ticks = index / tick
-        if not self._index_lo < ticks < self._index_hi:
-            index_ticks = round(ticks)
-            self._index_lo, self._index_hi = index_ticks - 0.5, index_ticks + 0.5
-            if index_ticks != self._index_ticks:
-                self._index_ticks = index_ticks
-                self.index_str = format(index_ticks * tick, self._px_spec)
-                self._index_dirty = True
+        index_ticks = round(index / tick)
+        if index_ticks != self._index_ticks:
+            self._index_ticks = index_ticks
+            self.index_str = format(index_ticks * tick, self._px_spec)
+            self._index_dirty = True
         since_index = ts_ms - self._last_index_push
         if since_index >= INDEX_MIN_PUSH_MS and (self._index_dirty or since_index >= INDEX_MAX_SILENCE_MS):
             self._index_dirty = False
             self._last_index_push = ts_ms
             if self.want_index:
                 events.append(SimEvent("index-tickers", self.index_id, self.index_ticker_item()))
-        ticks = mark / tick
-        if self._mark_lo < ticks < self._mark_hi:
-            mark_ticks = self._mark_ticks
-        else:
-            mark_ticks = round(ticks)
-            self._mark_lo, self._mark_hi = mark_ticks - 0.5, mark_ticks + 0.5
-            if mark_ticks != self._mark_ticks:
-                self._mark_ticks = mark_ticks
-                self.mark_str = format(mark_ticks * tick, self._px_spec)
-                self._mark_dirty = True
+        mark_ticks = round(mark / tick)
+        if mark_ticks != self._mark_ticks:
+            self._mark_ticks = mark_ticks
+            self.mark_str = format(mark_ticks * tick, self._px_spec)
+            self._mark_dirty = True
         since = ts_ms - self._last_mark_push
         if since >= MARK_MIN_PUSH_MS and (self._mark_dirty or since >= MARK_MAX_SILENCE_MS):
             self._mark_dirty = False
@@ -447,15 +435,9 @@ class SymbolMarket:
         self._fair_mid = px
         self.index = px / (1.0 + self.basis)
         self.mark = self.index + self._basis_avg
-        self._reshow_index_and_mark()
+        self._index_ticks = self._mark_ticks = -1  # re-format and push on the next step
         self._update_limits(round(self.mark / self.tick))
         self._limits_dirty = True
-
-    def _reshow_index_and_mark(self) -> None:
-        """Re-format and push the index and the mark on the next step (their ticks are forgotten,
-        and the intervals _step_mark skips round() inside)."""
-        self._index_ticks = self._mark_ticks = -1
-        self._index_lo = self._index_hi = self._mark_lo = self._mark_hi = math.nan
 
     def announce_index(self) -> None:
         """Push the index at the next step whatever its change (a new subscriber's first push)."""
@@ -471,7 +453,7 @@ class SymbolMarket:
         self.basis = (1.0 + self.basis) / (1.0 + fraction) - 1.0
         self.index = self._fair_mid / (1.0 + self.basis)
         self.mark = self.index + self._basis_avg
-        self._reshow_index_and_mark()
+        self._index_ticks = self._mark_ticks = -1  # re-format and push on the next step
 
     def next_trade_id(self) -> str:
         self.trade_seq += 1

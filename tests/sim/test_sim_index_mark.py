@@ -122,9 +122,8 @@ async def test_ws_index_tickers_channel_pushes_the_index_by_index_id(sim: Any) -
 
 
 def test_index_and_mark_ticks_are_round_of_the_price_over_the_tick_every_step() -> None:
-    """_step_mark skips round() while index / tick and mark / tick stay inside the open interval
-    around the last tick: the ticks and strings must be round()'s every step, through gaps and
-    index shifts (which forget the ticks) and instruments of every tick size."""
+    """_step_mark keeps the index's and the mark's ticks and strings: they must be round()'s every
+    step, through gaps and index shifts (which forget the ticks) and instruments of every tick size."""
     rng = random.Random(12)
     ex = make(5)
     checked = 0
