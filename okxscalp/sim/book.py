@@ -17,13 +17,37 @@ _MASK = 0xFFFFFFFF
 _BUCKETS = 1000  # level_lots' hash buckets: at most this many sizes per instrument
 
 
-def level_lots(ticks: int, epoch: int, depth_unit: float, lot: float) -> int:
-    """Lots resting on one level, never below one (one of at most 1000 values per instrument)."""
-    h = (ticks * 0x9E3779B1 + epoch * 0x85EBCA77) & _MASK
+# A level's size and order count hash its ticks and the epoch. Each sum is taken mod 2**32 from
+# its two terms mod 2**32 ((a + b) & M == ((a & M) + (b & M)) & M), so BookView works a level's
+# terms out once and an epoch's once per epoch (an epoch, ~1.7e9 s, times a constant is a
+# multi-digit int).
+def _level_terms(ticks: int) -> tuple[int, int]:
+    """A level's terms of the size hash and of the order count."""
+    return (ticks * 0x9E3779B1) & _MASK, (ticks * 0x27D4EB2F) & _MASK
+
+
+def _epoch_terms(epoch: int) -> tuple[int, int]:
+    """An epoch's terms of the size hash and of the order count."""
+    return (epoch * 0x85EBCA77) & _MASK, epoch & _MASK
+
+
+def _size_bucket(level_term: int, epoch_term: int) -> int:
+    """level_lots' hash bucket (0..999) from the two terms of its sum."""
+    h = (level_term + epoch_term) & _MASK
     h ^= h >> 15
     h = (h * 0x2C1B3C6D) & _MASK
     h ^= h >> 12
-    return _bucket_lots(h % _BUCKETS, depth_unit, lot)
+    return h % _BUCKETS
+
+
+def _orders_index(level_term: int, epoch_term: int) -> int:
+    """level_orders - 1 (0..8) from the two terms of its sum."""
+    return ((level_term + epoch_term) & _MASK) % 9
+
+
+def level_lots(ticks: int, epoch: int, depth_unit: float, lot: float) -> int:
+    """Lots resting on one level, never below one (one of at most 1000 values per instrument)."""
+    return _bucket_lots(_size_bucket(_level_terms(ticks)[0], _epoch_terms(epoch)[0]), depth_unit, lot)
 
 
 def _bucket_lots(bucket: int, depth_unit: float, lot: float) -> int:
@@ -38,7 +62,7 @@ def level_size(ticks: int, epoch: int, depth_unit: float, lot: float) -> float:
 
 
 def level_orders(ticks: int, epoch: int) -> int:
-    return 1 + ((ticks * 0x27D4EB2F + epoch) & _MASK) % 9
+    return 1 + _orders_index(_level_terms(ticks)[1], _epoch_terms(epoch)[1])
 
 
 _ORDERS_STRS = tuple(str(1 + n) for n in range(9))  # level_orders as shown, by (its hash) % 9
@@ -91,10 +115,7 @@ class BookView:
         if epoch != self._cache_epoch or len(self._rows) > 4096:
             self._rows = {}
             self._cache_epoch = epoch
-            # Sums mod 2**32 split into terms mod 2**32: (a + b) & M == ((a & M) + (b & M)) & M, and
-            # an epoch (~1.7e9 s) times the constant is a multi-digit int worth doing once.
-            self._epoch_lots_term = (epoch * 0x85EBCA77) & _MASK
-            self._epoch_orders_term = epoch & _MASK
+            self._epoch_lots_term, self._epoch_orders_term = _epoch_terms(epoch)
             if len(self._levels) > 4096:
                 self._levels = {}
         rows = self._rows
@@ -113,27 +134,22 @@ class BookView:
                 continue
             row = rows.get(t)
             if row is None:
-                # A new row: level_lots' hash and level_orders inline, from the level's and the
-                # epoch's terms (a books5 push at a new epoch builds ten rows;
-                # tests/sim/test_sim_book_rows.py holds the rows to those functions).
+                # A new row: level_lots and level_orders from the level's and the epoch's terms
+                # (a books5 push at a new epoch builds ten rows; tests/sim/test_sim_book_rows.py
+                # holds the rows to those functions).
                 if levels is None:
                     levels, sz_by_bucket = self._levels, self._sz_by_bucket
                     lots_term, orders_term = self._epoch_lots_term, self._epoch_orders_term
                 level = levels.get(t)
                 if level is None:
-                    level = levels[t] = (format(t * self.tick, self._px_spec), (t * 0x9E3779B1) & _MASK,
-                                         (t * 0x27D4EB2F) & _MASK)
+                    level = levels[t] = (format(t * self.tick, self._px_spec), *_level_terms(t))
                 px, level_lots_term, level_orders_term = level
-                h = (level_lots_term + lots_term) & _MASK
-                h ^= h >> 15
-                h = (h * 0x2C1B3C6D) & _MASK
-                h ^= h >> 12
-                bucket = h % _BUCKETS
+                bucket = _size_bucket(level_lots_term, lots_term)
                 sz = sz_by_bucket[bucket]
                 if sz is None:
                     sz = sz_by_bucket[bucket] = format(_bucket_lots(bucket, self.depth_unit, self.lot) * self.lot,
                                                        self._sz_spec)
-                row = rows[t] = [px, sz, "0", _ORDERS_STRS[((level_orders_term + orders_term) & _MASK) % 9]]
+                row = rows[t] = [px, sz, "0", _ORDERS_STRS[_orders_index(level_orders_term, orders_term)]]
             out.append(row)
         return out
 

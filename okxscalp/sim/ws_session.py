@@ -38,12 +38,16 @@ _HEADERS: tuple[bytes, ...] = tuple(bytes((0x81, size)) for size in range(126)) 
 
 def text_frame(payload: bytes) -> bytes:
     """One unmasked, unfragmented server-to-client text frame (RFC 6455 section 5.2)."""
-    size = len(payload)
+    return _text_header(len(payload)) + payload
+
+
+def _text_header(size: int) -> bytes:
+    """The header of a text frame of `size` payload bytes."""
     if size < _SMALL_FRAME:
-        return _HEADERS[size] + payload
+        return _HEADERS[size]
     if size < 65536:
-        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+        return b"\x81\x7e" + size.to_bytes(2, "big")
+    return b"\x81\x7f" + size.to_bytes(8, "big")
 
 
 class WsSession:
@@ -117,16 +121,11 @@ class WsSession:
             self._wake.set()
             return
         # Headers and payloads joined in one pass: each payload is copied once, into the write.
-        headers = _HEADERS
         parts: list[bytes] = []
         append = parts.append
         for _, payload in out:
-            size = len(payload)
-            if size < _SMALL_FRAME:
-                append(headers[size])
-                append(payload)
-            else:
-                append(text_frame(payload))
+            append(_text_header(len(payload)))
+            append(payload)
         out.clear()
         transport.write(b"".join(parts))
         self.last_sent_at = asyncio.get_running_loop().time()
